@@ -1,0 +1,12 @@
+"""srcad: source-transformation automatic differentiation for Python and NumPy."""
+
+from srcad.errors import TransformError
+from srcad.runtime import is_training, stop_gradient
+from srcad.api import grad, source, value_and_grad, vjp
+from srcad.pipeline import clear_cache
+from srcad.check import check_grad, numerical_grad
+from srcad import rules as _rules  # noqa: F401  (registers the rule tables)
+
+__all__ = ["TransformError", "check_grad", "clear_cache", "numerical_grad", "grad", "is_training", "source", "stop_gradient",
+           "value_and_grad", "vjp"]
+__version__ = "0.1.0"

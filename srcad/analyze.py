@@ -1,0 +1,285 @@
+"""Step 4: facts about a normalized function, carried in explicit data (no notes on tree nodes).
+
+* ``classify`` names the operation a statement performs (which rule, which inputs);
+* ``Facts`` holds activity (which variables depend on the differentiated inputs), where each
+  variable is defined, which variables are stacks, and which may hold containers.
+"""
+
+import types
+
+import gast
+import numpy as np
+
+from srcad.errors import TransformError
+from srcad.rules.registry import FORWARD, NONDIFF, REVERSE
+from srcad import runtime as rt
+
+BINOP_UFUNC = {gast.Add: np.add, gast.Sub: np.subtract, gast.Mult: np.multiply,
+               gast.Div: np.true_divide, gast.Pow: np.power, gast.MatMult: np.matmul}
+UNARY_UFUNC = {gast.USub: np.negative, gast.UAdd: np.positive}
+NONDIFF_BINOPS = (gast.FloorDiv, gast.Mod, gast.BitAnd, gast.BitOr, gast.BitXor, gast.LShift, gast.RShift)
+
+
+class Op:
+    """What one right-hand side computes.
+
+    kind: 'atom' (copy of ``args[0]``), 'rule' (``template`` over ``bound``), 'nondiff',
+    'call' (a user function ``obj``), 'getitem', 'build' (tuple/list), 'dict', 'pop' (from stack
+    ``args[0]``), 'unknown' (no rule: ``what`` names it).
+    """
+
+    def __init__(self, kind, args=(), **kw):
+        self.kind = kind
+        self.args = list(args)   # atoms whose adjoints may receive contributions
+        self.__dict__.update(kw)
+
+
+def _lookup(table, key):
+    try:
+        return table.get(key)
+    except TypeError:
+        return None
+
+
+def _nondiff(key):
+    try:
+        return key in NONDIFF
+    except TypeError:
+        return False
+
+
+def describe(obj):
+    mod = getattr(obj, "__module__", None) or ""
+    name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or repr(obj)
+    if isinstance(obj, np.ufunc):
+        return f"numpy.{obj.__name__}"
+    return f"{mod}.{name}" if mod and mod != "builtins" else name
+
+
+class Facts:
+    def __init__(self, info, body, params, local_names, wrt, mode="reverse"):
+        self.info = info
+        self.params = params
+        self.locals = set(local_names)
+        self.mode = mode
+        self.table = REVERSE if mode == "reverse" else FORWARD
+        self.stacks = set()
+        self.defs = {}        # name -> list of (in_loop, depth)
+        self.mutated = set()  # names assigned into by subscript
+        self.containers = set()
+        for p in params:
+            self.defs[p] = [(False, 0)]
+        self._scan(body, False, 0)
+        self.active = self._activity(body, set(wrt))
+
+    # ------------------------------------------------------------------ callee resolution
+    def callee(self, func):
+        """('static', obj) | ('method', receiver atom, name) | ('local', name)."""
+        if isinstance(func, gast.Name):
+            if func.id in self.locals:
+                return ("local", func.id)
+            ok, obj = self.info.resolve(func.id)
+            if not ok:
+                raise TransformError(f"name '{func.id}' is not defined", self.info.filename,
+                                     getattr(func, "lineno", None), "name")
+            return ("static", obj)
+        chain, node = [], func
+        while isinstance(node, gast.Attribute):
+            chain.append(node.attr)
+            node = node.value
+        if isinstance(node, gast.Name) and node.id not in self.locals:
+            ok, obj = self.info.resolve(node.id)
+            if not ok:
+                raise TransformError(f"name '{node.id}' is not defined", self.info.filename, None, "name")
+            for attr in reversed(chain):
+                try:
+                    obj = getattr(obj, attr)
+                except AttributeError:
+                    raise TransformError(f"{node.id} has no attribute {attr}", self.info.filename,
+                                         None, "attribute") from None
+            return ("static", obj)
+        return ("method", func.value, func.attr)
+
+    def classify(self, value):
+        """The Op computed by a normalized right-hand side."""
+        if isinstance(value, (gast.Name, gast.Constant)):
+            return Op("atom", [value])
+        if isinstance(value, gast.Attribute):
+            if not isinstance(value.value, gast.Name) or value.value.id not in self.locals:
+                return Op("nondiff", [])
+            key = ("attr", value.attr)
+            tpl = _lookup(self.table, key)
+            if tpl is not None:
+                return self._rule(tpl, [value.value], {}, f"attribute .{value.attr}")
+            if _nondiff(key):
+                return Op("nondiff", [value.value])
+            return Op("unknown", [value.value], what=f"attribute .{value.attr}", key=key)
+        if isinstance(value, gast.BinOp):
+            if isinstance(value.op, NONDIFF_BINOPS):
+                return Op("nondiff", [value.left, value.right])
+            ufunc = BINOP_UFUNC[type(value.op)]
+            return self._rule(self.table.get(ufunc), [value.left, value.right], {}, describe(ufunc))
+        if isinstance(value, gast.UnaryOp):
+            if type(value.op) not in UNARY_UFUNC:
+                return Op("nondiff", [value.operand])
+            ufunc = UNARY_UFUNC[type(value.op)]
+            return self._rule(self.table.get(ufunc), [value.operand], {}, describe(ufunc))
+        if isinstance(value, gast.Subscript):
+            return Op("getitem", [value.value], index=value.slice)
+        if isinstance(value, (gast.Tuple, gast.List)):
+            return Op("build", list(value.elts))
+        if isinstance(value, gast.Dict):
+            return Op("dict", list(value.values), keys=list(value.keys))
+        if isinstance(value, gast.Call):
+            return self.classify_call(value)
+        return Op("nondiff", [])
+
+    def classify_call(self, call):
+        where = self.callee(call.func)
+        kwargs = {k.arg: k.value for k in call.keywords}
+        if where[0] == "method":
+            receiver, name = where[1], where[2]
+            if isinstance(receiver, gast.Name) and receiver.id in self.stacks:
+                if name == "pop":
+                    return Op("pop", [receiver])
+                if name == "append":
+                    return Op("push", [receiver] + list(call.args))
+            key = ("method", name)
+            tpl = _lookup(self.table, key)
+            if tpl is not None:
+                return self._rule(tpl, [receiver] + list(call.args), kwargs, f"method .{name}()")
+            if _nondiff(key):
+                return Op("nondiff", [receiver] + list(call.args))
+            return Op("unknown", [receiver] + list(call.args) + list(kwargs.values()),
+                      what=f"method .{name}()", key=key)
+        if where[0] == "local":
+            return Op("unknown", list(call.args) + list(kwargs.values()),
+                      what=f"a function held in the local variable '{where[1]}'", key=None)
+        obj = where[1]
+        inner = getattr(obj, "__srcad_function__", None)
+        if inner is not None:
+            obj = inner()
+        tpl = _lookup(self.table, obj)
+        if tpl is not None:
+            return self._rule(tpl, list(call.args), kwargs, describe(obj))
+        if _nondiff(obj):
+            return Op("nondiff", list(call.args) + list(kwargs.values()), obj=obj)
+        if isinstance(obj, types.FunctionType):
+            return Op("call", list(call.args), obj=obj, kwargs=kwargs)
+        return Op("unknown", list(call.args) + list(kwargs.values()), what=describe(obj), key=obj)
+
+    def _rule(self, tpl, args, kwargs, what):
+        if tpl is None:
+            return Op("unknown", list(args) + list(kwargs.values()), what=what, key=None)
+        try:
+            bound = tpl.bind(args, kwargs)
+        except TypeError as exc:
+            raise TransformError(f"call of {what} does not match its derivative rule: {exc}",
+                                 self.info.filename, None, what) from None
+        diff = [bound[p] for p in tpl.diff_params if p in bound]
+        return Op("rule", diff, template=tpl, bound=bound, what=what)
+
+    # ------------------------------------------------------------------ scans
+    def _scan(self, stmts, in_loop, depth):
+        for s in stmts:
+            if isinstance(s, gast.Assign):
+                t = s.targets[0]
+                if isinstance(t, gast.Name):
+                    self.defs.setdefault(t.id, []).append((in_loop, depth))
+                    v = s.value
+                    if isinstance(v, gast.Call):
+                        where = self.callee(v.func) if not (isinstance(v.func, gast.Attribute) and
+                                                            not isinstance(v.func.value, gast.Name)) else None
+                        if where and where[0] == "static" and where[1] is rt.Stack:
+                            self.stacks.add(t.id)
+                        if where and where[0] == "static" and isinstance(where[1], types.FunctionType) \
+                                and _lookup(self.table, where[1]) is None:
+                            self.containers.add(t.id)
+                    if isinstance(v, (gast.Tuple, gast.List, gast.Dict)):
+                        self.containers.add(t.id)
+                elif isinstance(t, gast.Subscript):
+                    self.mutated.add(t.value.id)
+            elif isinstance(s, gast.If):
+                self._scan(s.body, in_loop, depth + 1)
+                self._scan(s.orelse, in_loop, depth + 1)
+            elif isinstance(s, (gast.While, gast.For)):
+                if isinstance(s, gast.For):
+                    self.defs.setdefault(s.target.id, []).append((True, depth))
+                self._scan(s.body, True, depth + 1)
+        # subscripts of containers are containers too (nested parameters)
+        changed = True
+        while changed:
+            changed = False
+            for s in _walk_stmts(stmts):
+                if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name) and \
+                        isinstance(s.value, gast.Subscript) and isinstance(s.value.value, gast.Name):
+                    base = s.value.value.id
+                    if (base in self.containers or base in self.params) and s.targets[0].id not in self.containers:
+                        if base in self.containers or _is_key(s.value.slice):
+                            self.containers.add(s.targets[0].id)
+                            changed = True
+        for s in _walk_stmts(stmts):
+            if isinstance(s, gast.Assign) and isinstance(s.value, gast.Subscript) and \
+                    isinstance(s.value.value, gast.Name) and s.value.value.id in self.params and \
+                    _is_key(s.value.slice):
+                self.containers.add(s.value.value.id)
+
+    def redefined(self, name):
+        d = self.defs.get(name, [])
+        return len(d) > 1 or any(in_loop for in_loop, _ in d)
+
+    def first_def_dominates(self, name):
+        d = self.defs.get(name, [])
+        return bool(d) and d[0] == (False, 0)
+
+    def is_active(self, atom):
+        return isinstance(atom, gast.Name) and atom.id in self.active
+
+    def _activity(self, body, active):
+        stmts = list(_walk_stmts(body))
+        changed = True
+        while changed:
+            changed = False
+            for s in stmts:
+                if isinstance(s, gast.Assign):
+                    t = s.targets[0]
+                    if isinstance(t, gast.Name):
+                        if t.id in active:
+                            continue
+                        op = self.classify(s.value)
+                        if op.kind == "nondiff":
+                            continue
+                        if op.kind == "pop":
+                            hit = op.args[0].id in active
+                        else:
+                            hit = any(isinstance(a, gast.Name) and a.id in active for a in op.args)
+                        if hit:
+                            active.add(t.id)
+                            changed = True
+                    elif isinstance(t, gast.Subscript):
+                        if isinstance(s.value, gast.Name) and s.value.id in active and t.value.id not in active:
+                            active.add(t.value.id)
+                            changed = True
+                elif isinstance(s, gast.Expr) and isinstance(s.value, gast.Call):
+                    call = s.value
+                    if isinstance(call.func, gast.Attribute) and isinstance(call.func.value, gast.Name) \
+                            and call.func.value.id in self.stacks and call.func.attr == "append":
+                        st = call.func.value.id
+                        if st not in active and any(isinstance(a, gast.Name) and a.id in active
+                                                    for a in call.args):
+                            active.add(st)
+                            changed = True
+        return active
+
+
+def _is_key(index):
+    return isinstance(index, gast.Constant) and isinstance(index.value, str)
+
+
+def _walk_stmts(stmts):
+    for s in stmts:
+        yield s
+        for field in ("body", "orelse"):
+            sub = getattr(s, field, None)
+            if isinstance(sub, list):
+                yield from _walk_stmts(sub)

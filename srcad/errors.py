@@ -1,0 +1,25 @@
+"""The one error srcad raises for code it cannot differentiate."""
+
+
+class TransformError(Exception):
+    """A function, or a construct inside it, cannot be differentiated.
+
+    ``filename`` and ``lineno`` point at the user's code; ``construct`` names what was refused.
+    """
+
+    def __init__(self, message, filename=None, lineno=None, construct=None):
+        self.filename = filename
+        self.lineno = lineno
+        self.construct = construct
+        self.reason = message
+        where = ""
+        if filename is not None:
+            where = f"{filename}:{lineno}: " if lineno is not None else f"{filename}: "
+        super().__init__(where + message)
+
+
+def fail(message, node=None, info=None, construct=None):
+    """Raise a TransformError located at ``node`` of the function described by ``info``."""
+    filename = getattr(info, "filename", None)
+    lineno = getattr(node, "lineno", None) if node is not None else getattr(info, "lineno", None)
+    raise TransformError(message, filename, lineno, construct)

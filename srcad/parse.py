@@ -1,0 +1,146 @@
+"""Step 1: find a function's source, parse it with gast, and resolve the names it reads."""
+
+import ast
+import builtins
+import inspect
+import linecache
+import textwrap
+import types
+
+import gast
+
+from srcad.errors import TransformError
+
+# Source text of functions srcad generated, so they can be differentiated again.
+GENERATED = {}
+
+
+class FunctionInfo:
+    """A parsed function: its gast FunctionDef and where its names come from."""
+
+    def __init__(self, fn, node, filename, lineno, source_lines):
+        self.fn = fn
+        self.node = node
+        self.filename = filename
+        self.lineno = lineno
+        self.source_lines = source_lines  # the user's file lines (1-based via index+1), or None
+        self.globals = fn.__globals__
+        code = fn.__code__
+        cells = fn.__closure__ or ()
+        self.closure = dict(zip(code.co_freevars, cells))
+        self.name = fn.__name__ if fn.__name__ != "<lambda>" else "lambda"
+
+    def line_text(self, lineno):
+        if self.source_lines and lineno and 0 < lineno <= len(self.source_lines):
+            return self.source_lines[lineno - 1].strip()
+        return ""
+
+    def resolve(self, name):
+        """The object a free name refers to now: closure, then globals, then builtins."""
+        if name in self.closure:
+            try:
+                return True, self.closure[name].cell_contents
+            except ValueError:
+                return False, None
+        if name in self.globals:
+            return True, self.globals[name]
+        if hasattr(builtins, name):
+            return True, getattr(builtins, name)
+        return False, None
+
+
+def _no_source(fn, why):
+    where = getattr(fn.__code__, "co_filename", "<unknown>")
+    hint = ""
+    if where in ("<stdin>", "<string>") or where.startswith("<"):
+        hint = (" Functions typed at the plain Python prompt or built with exec() have no source "
+                "srcad can read: define it in a file or a Jupyter/IPython cell.")
+    return TransformError(f"cannot read the source of {fn.__qualname__}: {why}.{hint}",
+                          where, fn.__code__.co_firstlineno, "source")
+
+
+def _lambda_node(fn, lines):
+    """Find the lambda whose code object is ``fn.__code__`` by its position in the file."""
+    code = fn.__code__
+    text = "".join(lines)
+    try:
+        tree = ast.parse(text)
+    except SyntaxError as exc:
+        raise _no_source(fn, f"its file does not parse ({exc.msg})") from None
+    candidates = [n for n in ast.walk(tree)
+                  if isinstance(n, ast.Lambda) and n.lineno == code.co_firstlineno]
+    positions = [(ln, col) for ln, _, col, end in code.co_positions()
+                 if ln is not None and col is not None and end is not None and end > col]
+    if positions:
+        first = min(positions)
+        inside = [n for n in candidates
+                  if (n.body.lineno, n.body.col_offset) <= first <= (n.body.end_lineno, n.body.end_col_offset)]
+        if inside:
+            candidates = inside
+    argnames = list(code.co_varnames[:code.co_argcount + code.co_kwonlyargcount])
+    candidates = [n for n in candidates
+                  if [a.arg for a in n.args.posonlyargs + n.args.args + n.args.kwonlyargs] == argnames]
+    if len(candidates) != 1:
+        raise _no_source(fn, "the lambda could not be located unambiguously in its file")
+    lam = candidates[0]
+    seg = ast.get_source_segment(text, lam)
+    return lam, seg
+
+
+def parse_function(fn):
+    """Parse ``fn`` into a FunctionInfo whose node is a gast.FunctionDef with file line numbers."""
+    if isinstance(fn, (types.BuiltinFunctionType, types.MethodWrapperType)) or not hasattr(fn, "__code__"):
+        raise TransformError(f"{fn!r} is not a Python function with source", None, None, "source")
+    code = fn.__code__
+    if code.co_flags & (inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR):
+        kind = "generator" if code.co_flags & inspect.CO_GENERATOR else "async function"
+        raise TransformError(f"cannot differentiate a {kind} ({fn.__qualname__})",
+                             code.co_filename, code.co_firstlineno, kind)
+    if fn in GENERATED:
+        src, filename = GENERATED[fn]
+        lines = src.splitlines(True)
+        tree = gast.parse(src)
+        node = tree.body[0]
+        return FunctionInfo(fn, node, filename, 1, lines)
+    filename = code.co_filename
+    lines = linecache.getlines(filename, fn.__globals__)
+    if not lines:
+        raise _no_source(fn, "no source file")
+    if fn.__name__ == "<lambda>":
+        lam, seg = _lambda_node(fn, lines)
+        body = f"def _lambda({ast.unparse(lam.args)}):\n    return ({seg[seg.index(':', len('lambda')) + 1:].strip()})\n"
+        try:
+            src = body
+            tree = gast.parse(src)
+        except SyntaxError:
+            src = f"def _lambda({ast.unparse(lam.args)}):\n    return ({ast.unparse(lam.body)})\n"
+            tree = gast.parse(src)
+        node = tree.body[0]
+        node.name = "lambda"
+        for n in gast.walk(node):
+            if hasattr(n, "lineno"):
+                n.lineno = lam.lineno
+        return FunctionInfo(fn, node, filename, lam.lineno, lines)
+    try:
+        src_lines, start = inspect.getsourcelines(fn)
+    except (OSError, TypeError) as exc:
+        raise _no_source(fn, str(exc)) from None
+    src = textwrap.dedent("".join(src_lines))
+    try:
+        tree = gast.parse(src)
+    except SyntaxError:
+        raise _no_source(fn, "its source does not parse on its own") from None
+    node = tree.body[0]
+    if not isinstance(node, (gast.FunctionDef, gast.AsyncFunctionDef)):
+        raise _no_source(fn, "its source is not a function definition")
+    if isinstance(node, gast.AsyncFunctionDef):
+        raise TransformError(f"cannot differentiate an async function ({fn.__qualname__})",
+                             filename, start, "async def")
+    node.decorator_list = []
+    offset = max(start, 1) - 1
+    for n in gast.walk(node):
+        if hasattr(n, "lineno") and n.lineno is not None:
+            n.lineno += offset
+        if hasattr(n, "end_lineno") and n.end_lineno is not None:
+            n.end_lineno += offset
+    return FunctionInfo(fn, node, filename, start, lines)

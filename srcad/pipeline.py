@@ -1,0 +1,165 @@
+"""The driver: runs the passes in order, caches the result, and can show the code after each.
+
+parse -> normalize -> restructure -> analyze -> reverse (or forward) -> codegen -> compile
+"""
+
+import copy
+import threading
+
+import gast
+
+from srcad import codegen
+from srcad.errors import TransformError
+from srcad.normalize import N, at, normalize
+from srcad.parse import parse_function
+from srcad.restructure import restructure
+from srcad.reverse import Reverse
+
+_cache = {}
+_lock = threading.RLock()
+
+
+class Derivative:
+    """A generated derivative: the function, its source text and how to call it."""
+
+    def __init__(self, fn, source, seed, params, ret_name, wrt_names, stages=None):
+        self.fn = fn
+        self.source = source
+        self.seed = seed
+        self.params = params
+        self.ret_name = ret_name
+        self.wrt_names = wrt_names
+        self.stages = stages or {}
+
+
+def clear_cache():
+    """Forget every generated derivative (they are rebuilt on next use)."""
+    with _lock:
+        _cache.clear()
+
+
+def _positional_params(fdef):
+    return [a.id for a in fdef.args.posonlyargs + fdef.args.args]
+
+
+def front_end(fn, stages=None):
+    """parse, normalize, restructure: returns (info, norm, body, ret_name)."""
+    info = parse_function(fn)
+    body, norm = normalize(info)
+    if stages is not None:
+        stages["normalize"] = body
+    if not body or not isinstance(body[-1], gast.Return):
+        has_return = any(isinstance(n, gast.Return) for s in body for n in gast.walk(s))
+        if not has_return:
+            raise TransformError(f"{info.name} has no return statement: there is nothing to differentiate",
+                                 info.filename, info.lineno, "missing return")
+        body = body + [at(gast.Return(value=gast.Constant(value=None, kind=None)), info.lineno)]
+    body, ret_name = restructure(body, norm.namer, norm.out_name, info.lineno)
+    for s in body:
+        for n in gast.walk(s):
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
+                norm.locals.add(n.id)
+    if stages is not None:
+        stages["restructure"] = body
+    return info, norm, body, ret_name
+
+
+def reverse_derivative(fn, wrt, mode="grad", stages=None):
+    """The reverse-mode derivative of ``fn`` w.r.t. the positional parameters ``wrt`` (a tuple).
+
+    mode 'grad' returns the gradient(s); 'value_and_grad' returns (value, gradient(s)); 'call'
+    (used for calls between user functions) always returns a tuple of gradients.
+    """
+    key = (fn, wrt, mode)
+    with _lock:
+        hit = _cache.get(key)
+        if hit is not None:
+            return hit
+        return _build_reverse(fn, wrt, mode, key, stages)
+
+
+def _build_reverse(fn, wrt, mode, key, stages):
+    info, norm, body, ret_name = front_end(fn, stages)
+    fdef = info.node
+    params = _positional_params(fdef)
+    for i in wrt:
+        if i >= len(params):
+            raise TransformError(f"wrt={i} is out of range: {info.name} has {len(params)} positional "
+                                 f"parameters", info.filename, info.lineno, "wrt")
+    wrt_names = [params[i] for i in wrt]
+    env = codegen.Env(info, norm.namer.taken, norm.locals)
+    gen_name = norm.namer.fresh(("grad_" if mode != "call" else "vjp_") + info.name, numbered=False)
+
+    def derivative_of_call(callee, positions, lineno):
+        sub_key = (callee, positions, "call")
+        sub = _cache.get(sub_key) or _building.get(sub_key)
+        if sub is None:
+            sub = _build_reverse(callee, positions, "call", sub_key, None)
+        obj = sub if isinstance(sub, _Pending) else sub.fn
+        name = env.ref_name("vjp_" + callee.__name__.strip("<>"), obj)
+        return gast.Name(id=name, ctx=gast.Load(), annotation=None, type_comment=None), sub.seed
+
+    rev = Reverse(info, norm, body, ret_name, wrt_names, env, derivative_of_call)
+    rev.seed_name = rev.dname(ret_name)
+    pending = _Pending(rev.seed_name)
+    _building[key] = pending
+    try:
+        fwd, bwd = rev.build()
+    finally:
+        _building.pop(key, None)
+    seed = rev.seed_name
+    returns = []
+    for w in wrt_names:
+        st = rev.final_state.get(w)
+        if st is None:
+            returns.append(gast.Call(func=env.ref("zeros_like"), args=[N(w)], keywords=[]))
+        elif st.maybe_zero:
+            returns.append(gast.Call(func=env.ref("grad_like"), args=[N(rev.dname(w)), N(w)], keywords=[]))
+        else:
+            returns.append(N(rev.dname(w)))
+    if len(returns) == 1 and mode != "call":
+        result = returns[0]
+    else:
+        result = gast.Tuple(elts=returns, ctx=gast.Load())
+    if mode == "value_and_grad":
+        result = gast.Tuple(elts=[N(ret_name), result], ctx=gast.Load())
+    body_out = []
+    if fwd:
+        body_out.append(codegen.note("forward sweep"))
+        body_out += fwd
+    if bwd:
+        body_out.append(codegen.note("backward sweep"))
+        body_out += bwd
+    body_out.append(at(gast.Return(value=result), fdef.body[-1].lineno if fdef.body else info.lineno))
+    args = copy.deepcopy(fdef.args)
+    args.kwonlyargs.append(N(seed, True))
+    args.kw_defaults.append(gast.Constant(value=1.0, kind=None))
+    new = gast.FunctionDef(name=gen_name, args=args, body=codegen.add_line_markers(body_out),
+                           decorator_list=[], returns=None, type_comment=None)
+    for a in args.posonlyargs + args.args + args.kwonlyargs + [args.vararg, args.kwarg]:
+        if a is not None:
+            a.annotation = None
+            a.ctx = gast.Param()
+    src = codegen.to_source(new)
+    fnobj = codegen.compile_function(src, gen_name, env, info, f"{gen_name} of {info.filename}:{info.lineno}")
+    kw = dict(fn.__kwdefaults__ or {})
+    kw[seed] = 1.0
+    fnobj.__kwdefaults__ = kw
+    pending.fn = fnobj
+    d = Derivative(fnobj, src, seed, _positional_params(fdef), ret_name, wrt_names, stages)
+    _cache[key] = d
+    return d
+
+
+_building = {}
+
+
+class _Pending:
+    """A derivative under construction (recursion): callable once it is built."""
+
+    def __init__(self, seed):
+        self.seed = seed
+        self.fn = None
+
+    def __call__(self, *args, **kwargs):
+        return self.fn(*args, **kwargs)

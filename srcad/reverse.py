@@ -1,0 +1,636 @@
+"""Step 5: reverse mode. A forward sweep that records what the backward sweep needs on a stack
+created per call, and a backward sweep that replays it from the rule templates.
+
+What is recorded, and only when the backward sweep reads it:
+
+* branch decisions (``cond_1``) and ``while`` trip counts (``n_1``), pushed right after the
+  statement when it sits inside a loop (outside loops the variable itself survives the sweep);
+* a variable's old value, pushed just before it is overwritten and popped when the backward sweep
+  passes that assignment, for variables that are assigned more than once and read by the backward
+  sweep; the old contents of ``x[i]`` before ``x[i] = v``.
+
+``for i in range(...)`` loops replay ``reversed(range(...))`` and record nothing. Adjoints are
+tracked symbolically: an adjoint nobody wrote is known to be zero at transform time (no code), the
+first contribution assigns, later ones accumulate (in place where the array is known to be owned).
+"""
+
+import copy
+
+import gast
+
+from srcad.analyze import Facts, describe
+from srcad.errors import TransformError
+from srcad.normalize import N, assign, at, is_atom
+from srcad.rules.registry import splice_reverse
+
+FLOAT_ZERO = 0.0
+
+
+class Adj:
+    """Known state of one adjoint variable in the backward sweep (absence means zero)."""
+
+    __slots__ = ("owned", "maybe_zero")
+
+    def __init__(self, owned, maybe_zero=False):
+        self.owned = owned
+        self.maybe_zero = maybe_zero
+
+    def __eq__(self, other):
+        return isinstance(other, Adj) and (self.owned, self.maybe_zero) == (other.owned, other.maybe_zero)
+
+    def __repr__(self):
+        return f"Adj(owned={self.owned}, mz={self.maybe_zero})"
+
+
+def _join(a, b):
+    return Adj(a.owned and b.owned, a.maybe_zero or b.maybe_zero)
+
+
+def _const(v):
+    return gast.Constant(value=v, kind=None)
+
+
+def _call(func, args, keywords=()):
+    return gast.Call(func=func, args=list(args), keywords=list(keywords))
+
+
+def _attr_call(obj, attr, args):
+    return _call(gast.Attribute(value=N(obj), attr=attr, ctx=gast.Load()), args)
+
+
+def _expr(call, lineno):
+    return at(gast.Expr(value=call), lineno)
+
+
+def _names_read(stmts):
+    out = set()
+    for s in stmts:
+        for n in gast.walk(s):
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
+                out.add(n.id)
+    return out
+
+
+def _owned_expr(e):
+    return isinstance(e, (gast.BinOp, gast.UnaryOp))
+
+
+class Reverse:
+    """Builds the forward and backward sweeps of one normalized function."""
+
+    def __init__(self, info, norm, body, ret_name, wrt, env, derivative_of_call):
+        self.info = info
+        self.norm = norm
+        self.namer = norm.namer
+        self.body = body
+        self.ret_name = ret_name
+        self.wrt = wrt
+        self.env = env
+        self.derivative_of_call = derivative_of_call
+        self.facts = Facts(info, body, norm.params, norm.locals, wrt)
+        self.body = self._split_self_reads(self.body)
+        self.facts = Facts(info, self.body, norm.params, norm.locals, wrt)
+        self.adjoints = {}
+        self.stack = None
+        self.saved = set()
+
+    # ------------------------------------------------------------------ names
+    def fail(self, msg, lineno, construct):
+        text = self.info.line_text(lineno)
+        raise TransformError(msg + (f": `{text}`" if text else ""), self.info.filename, lineno, construct)
+
+    def dname(self, name):
+        if name not in self.adjoints:
+            self.adjoints[name] = self.namer.adjoint(name)
+        return self.adjoints[name]
+
+    def stack_name(self):
+        if self.stack is None:
+            self.stack = self.namer.fresh("stack", numbered=False)
+        return self.stack
+
+    def push(self, value, lineno):
+        return _expr(_attr_call(self.stack_name(), "append", [value]), lineno)
+
+    def pop(self, name, lineno):
+        return assign(name, _attr_call(self.stack_name(), "pop", []), lineno)
+
+    # ------------------------------------------------------------------ pre-pass
+    def _split_self_reads(self, stmts):
+        """``x = exp(x)`` whose rule reads the output: compute into a temporary first."""
+        out = []
+        for s in stmts:
+            if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name):
+                t = s.targets[0].id
+                if t in self.facts.active and t in _names_read([s.value]):
+                    op = self.facts.classify(s.value)
+                    if op.kind == "rule" and op.template.reads_out:
+                        tmp = self.namer.fresh(t + "_new")
+                        out.append(assign(tmp, s.value, s.lineno))
+                        out.append(assign(t, N(tmp), s.lineno))
+                        continue
+            for field in ("body", "orelse"):
+                if isinstance(getattr(s, field, None), list) and getattr(s, field):
+                    setattr(s, field, self._split_self_reads(getattr(s, field)))
+            out.append(s)
+        return out
+
+    # ------------------------------------------------------------------ driver
+    def build(self):
+        """Returns (forward statements, backward statements).
+
+        Pass 1 generates without recording anything and notes where the backward sweep reads
+        which variable; pass 2 saves exactly the overwritten values those reads need.
+        """
+        snapshot = (self._save_names(), dict(self.adjoints), self.stack)
+        self.saved = set()
+        self.reads, self.defs, self.self_reads = {}, {}, set()
+        self.loop_bodies = set()
+        fwd, bwd = self._generate()
+        saved = set()
+        for (name, dpath) in self.defs:
+            if name in self.facts.stacks:
+                continue
+            if (name, dpath) in self.self_reads or any(
+                    self._precedes(r, dpath) for r in self.reads.get(name, ())):
+                saved.add((name, dpath))
+        if saved:
+            self.adjoints, self.stack = dict(snapshot[1]), snapshot[2]
+            self._restore_names(snapshot[0])
+            self.saved = saved
+            fwd, bwd = self._generate()
+        return fwd, bwd
+
+    def _precedes(self, r, d):
+        """Can the backward read at forward position ``r`` happen before the def at ``d`` runs?"""
+        p = 0
+        while p < len(r) and p < len(d) and r[p] == d[p]:
+            p += 1
+        for q in range(p):
+            if r[:q + 1] in self.loop_bodies:
+                return True
+        if p == len(r) or p == len(d):
+            return p == len(r) and p < len(d)  # r is the compound statement around d
+        (i1, b1), (i2, b2) = r[p], d[p]
+        if i1 != i2:
+            return i1 < i2
+        if b1 == "" and b2 != "":
+            return True
+        return False
+
+    def _generate(self):
+        self.adj_stacks = set()
+        fwd, items = self.fwd_block(self.body, ())
+        state = {}
+        ret = self.ret_name
+        bwd = []
+        ln = self.body[-1].lineno if self.body else self.info.lineno
+        self.seed_name = self.dname(ret)
+        if ret in self.facts.active:
+            bwd.append(assign(self.seed_name, _call(self.env.ref("seed"), [N(self.seed_name), N(ret)]), ln))
+            state[ret] = Adj(False)
+        bwd += self.bwd_block(items, state)
+        self.final_state = state
+        prelude = []
+        top_defs = {}
+        for name, dpath in self.defs:
+            if len(dpath) == 1:
+                top_defs[name] = min(top_defs.get(name, dpath[0][0]), dpath[0][0])
+        inits = set()
+        for name, dpath in self.saved:
+            if name in self.norm.params:
+                continue
+            if top_defs.get(name, 10 ** 9) < dpath[0][0]:
+                continue
+            inits.add(name)
+        for n in sorted(inits):
+            prelude.append(assign(n, _const(None), self.info.lineno))
+        for n in sorted(self.facts.mutated & set(self.norm.params)):
+            prelude.append(assign(n, _call(self.env.ref("owned_copy"), [N(n)]), self.info.lineno))
+        for st in sorted(self.adj_stacks):
+            prelude.append(assign(self.dname(st), _call(self.env.ref("Stack"), []), self.info.lineno))
+        if self.stack is not None:
+            prelude.insert(0, assign(self.stack, _call(self.env.ref("Stack"), []), self.info.lineno))
+        return prelude + fwd, bwd
+
+    def _note_reads(self, path, stmts):
+        """Record (pass 1) the primal variables that backward code at ``path`` reads."""
+        for name in _names_read(stmts):
+            if name in self.norm.locals:
+                self.reads.setdefault(name, set()).add(path)
+
+    def _in_loop(self, path):
+        return any(path[:q + 1] in self.loop_bodies for q in range(len(path)))
+
+    # ------------------------------------------------------------------ forward sweep
+    def fwd_block(self, stmts, prefix):
+        fwd, items = [], []
+        for i, s in enumerate(stmts):
+            f, item = self.fwd_stmt(s, prefix + ((i, ""),))
+            fwd += f
+            if item is not None:
+                items.append(item)
+        return fwd, items
+
+    def fwd_stmt(self, s, path):
+        ln = getattr(s, "lineno", self.info.lineno)
+        if isinstance(s, gast.Assign):
+            t = s.targets[0]
+            if isinstance(t, gast.Name):
+                self.defs.setdefault((t.id, path), None)
+                return self.fwd_assign(s, t.id, path, ln)
+            self.defs.setdefault((t.value.id, path), None)
+            return self.fwd_setitem(s, t, path, ln)
+        if isinstance(s, gast.If):
+            return self.fwd_if(s, path, ln)
+        if isinstance(s, gast.While):
+            return self.fwd_while(s, path, ln)
+        if isinstance(s, gast.For):
+            self.defs.setdefault((s.target.id, path), None)
+            return self.fwd_for(s, path, ln)
+        if isinstance(s, gast.Return):
+            return [], None
+        if isinstance(s, gast.Expr):
+            return self.fwd_expr(s, ln)
+        return [s], None  # pass, break, assert, raise
+
+    def fwd_expr(self, s, ln):
+        call = s.value
+        op = self.facts.classify(call)
+        if op.kind == "push":
+            stack, values = op.args[0], op.args[1:]
+            if stack.id in self.facts.active:
+                self.adj_stacks.add(stack.id)
+                v = values[0]
+
+                def bwd(state, v=v, stack=stack.id):
+                    dst = self.dname(stack)
+                    popped = _attr_call(dst, "pop", [])
+                    if self.facts.is_active(v):
+                        return self.accumulate(v.id, popped, state, ln, owned=False)
+                    return [_expr(popped, ln)]
+                return [s], bwd
+            return [s], None
+        if op.kind in ("nondiff",):
+            return [s], None
+        if any(self.facts.is_active(a) for a in op.args):
+            what = getattr(op, "what", None) or (describe(op.obj) if hasattr(op, "obj") else "call")
+            self.fail(f"a call made for its side effects ({what}) receives a differentiated value; "
+                      "srcad cannot follow values through side effects. Assign the result instead",
+                      ln, "side-effect call")
+        return [s], None
+
+    def fwd_assign(self, s, t, path, ln):
+        value = s.value
+        op = self.facts.classify(value)
+        active_t = t in self.facts.active
+        saves = (t, path) in self.saved
+        pre = [self.push(N(t), ln)] if saves else []
+        if active_t and op.kind == "unknown" and any(self.facts.is_active(a) for a in op.args):
+            hint = ("give it a derivative with @srcad.defvjp (see docs/rules.md)"
+                    if op.key is not None else "call it by a global name")
+            self.fail(f"no derivative rule for {op.what}; {hint}", ln, op.what)
+        if active_t and op.kind == "call":
+            for k, v in op.kwargs.items():
+                if self.facts.is_active(v):
+                    self.fail(f"differentiated value passed by keyword '{k}' to {describe(op.obj)}; "
+                              "pass it positionally", ln, "keyword argument")
+        self_ref = t in _names_read([value])
+
+        def bwd(state):
+            out = []
+            if saves and self_ref:
+                out.append(self.pop(t, ln))
+            if active_t and state.get(t) is not None:
+                code = self.adjoint_of(t, op, value, state, ln)
+                self._note_reads(path, code)
+                if self_ref and t in _names_read(code):
+                    self.self_reads.add((t, path))
+                out += code
+            if saves and not self_ref:
+                out.append(self.pop(t, ln))
+            return out
+        return pre + [s], bwd
+
+    def fwd_setitem(self, s, t, path, ln):
+        x = t.value.id
+        index = t.slice
+        value = s.value
+        saves = (x, path) in self.saved
+        pre = []
+        if saves:
+            np_copy = gast.Attribute(value=self.env.ref("np"), attr="copy", ctx=gast.Load())
+            old = gast.Subscript(value=N(x), slice=copy.deepcopy(index), ctx=gast.Load())
+            pre.append(self.push(_call(np_copy, [old]), ln))
+
+        def bwd(state):
+            out = []
+            if x in self.facts.active and state.get(x) is not None:
+                out += self.ensure_owned(x, state, ln)
+                take = _call(self.env.ref("pop_at"), [N(self.dname(x)), copy.deepcopy(index)])
+                if self.facts.is_active(value):
+                    out += self.accumulate(value.id, take, state, ln, owned=False)
+                else:
+                    out.append(_expr(take, ln))
+                self._note_reads(path, out)
+            if saves:
+                tmp = gast.Subscript(value=N(x), slice=copy.deepcopy(index), ctx=gast.Store())
+                out.append(at(gast.Assign(targets=[tmp], value=_attr_call(self.stack_name(), "pop", []),
+                                          type_comment=None), ln))
+            return out
+        return pre + [s], bwd
+
+    def fwd_if(self, s, path, ln):
+        in_loop = self._in_loop(path)
+        prefix = path[:-1]
+        i = path[-1][0]
+        body_f, body_items = self.fwd_block(s.body, prefix + ((i, "b"),))
+        else_f, else_items = self.fwd_block(s.orelse, prefix + ((i, "o"),))
+        if not body_items and not else_items:
+            return [at(gast.If(test=s.test, body=body_f or [gast.Pass()], orelse=else_f), ln)], None
+        cond = self.namer.fresh("cond")
+        fwd = [assign(cond, s.test, ln), at(gast.If(test=N(cond), body=body_f or [gast.Pass()], orelse=else_f), ln)]
+        if in_loop:
+            fwd.append(self.push(N(cond), ln))
+
+        def bwd(state):
+            out = []
+            if in_loop:
+                out.append(self.pop(cond, ln))
+            s1, s2 = dict(state), dict(state)
+            b1 = self.bwd_block(body_items, s1)
+            b2 = self.bwd_block(else_items, s2)
+            self.merge(state, [(s1, b1), (s2, b2)], ln)
+            if b1 or b2:
+                out.append(at(gast.If(test=N(cond), body=b1 or [gast.Pass()], orelse=b2), ln))
+            return out
+        return fwd, bwd
+
+    def fwd_while(self, s, path, ln):
+        in_loop = self._in_loop(path)
+        body_path = path[:-1] + ((path[-1][0], "b"),)
+        self.loop_bodies.add(body_path)
+        body_f, items = self.fwd_block(s.body, body_path)
+        if not items:
+            return [at(gast.While(test=s.test, body=body_f or [gast.Pass()], orelse=[]), ln)], None
+        n = self.namer.fresh("n")
+        body_f = [assign(n, gast.BinOp(left=N(n), op=gast.Add(), right=_const(1)), ln)] + body_f
+        fwd = [assign(n, _const(0), ln), at(gast.While(test=s.test, body=body_f, orelse=[]), ln)]
+        if in_loop:
+            fwd.append(self.push(N(n), ln))
+        it = "_" if "_" not in self.namer.taken else self.namer.fresh("it")
+        self.namer.reserve(it)
+
+        def bwd(state):
+            out = []
+            if in_loop:
+                out.append(self.pop(n, ln))
+            pre, body = self.loop_body(items, state, ln)
+            rng = _call(N("range"), [N(n)])
+            out += pre
+            out.append(at(gast.For(target=N(it, True), iter=rng, body=body or [gast.Pass()], orelse=[],
+                                   type_comment=None), ln))
+            return out
+        return fwd, bwd
+
+    def fwd_for(self, s, path, ln):
+        in_loop = self._in_loop(path)
+        target = s.target.id
+        body_path = path[:-1] + ((path[-1][0], "b"),)
+        self.loop_bodies.add(body_path)
+        body_f, items = self.fwd_block(s.body, body_path)
+        has_break = any(isinstance(n, gast.Break) for st in s.body for n in self._own_breaks(st))
+        saves = (target, path) in self.saved
+        pre = [self.push(N(target), ln)] if saves else []
+        if not items:
+            if saves:
+                return pre + [s], (lambda state: [self.pop(target, ln)])
+            return [s], None
+        iter_expr = s.iter
+        assigned_in_body = {n.id for st in s.body for n in gast.walk(st)
+                            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+        if _names_read([iter_expr]) & (assigned_in_body | {target}):
+            rng = self.namer.fresh("rng")
+            pre.append(assign(rng, iter_expr, ln))
+            iter_expr = N(rng)
+        fwd = pre
+        count = None
+        if has_break:
+            count = self.namer.fresh("n")
+            body_f = [assign(count, gast.BinOp(left=N(count), op=gast.Add(), right=_const(1)), ln)] + body_f
+            fwd.append(assign(count, _const(0), ln))
+        fwd.append(at(gast.For(target=N(target, True), iter=copy.deepcopy(iter_expr), body=body_f, orelse=[],
+                               type_comment=None), ln))
+        if has_break and in_loop:
+            fwd.append(self.push(N(count), ln))
+
+        def bwd(state):
+            out = []
+            if has_break and in_loop:
+                out.append(self.pop(count, ln))
+            it = copy.deepcopy(iter_expr)
+            self._note_reads(path, [gast.Expr(value=it)])
+            if has_break:
+                it = gast.Subscript(value=it, slice=gast.Slice(lower=None, upper=N(count), step=None),
+                                    ctx=gast.Load())
+            pre_b, body = self.loop_body(items, state, ln)
+            out += pre_b
+            out.append(at(gast.For(target=N(target, True), iter=_call(N("reversed"), [it]),
+                                   body=body or [gast.Pass()], orelse=[], type_comment=None), ln))
+            if saves:
+                out.append(self.pop(target, ln))
+            return out
+        return fwd, bwd
+
+    @staticmethod
+    def _own_breaks(stmt):
+        """Break statements that belong to the loop containing ``stmt`` (not to nested loops)."""
+        if isinstance(stmt, gast.Break):
+            yield stmt
+        elif isinstance(stmt, gast.If):
+            for sub in stmt.body + stmt.orelse:
+                yield from Reverse._own_breaks(sub)
+
+    # ------------------------------------------------------------------ backward sweep
+    def bwd_block(self, items, state):
+        out = []
+        for item in reversed(items):
+            out += item(state)
+        return out
+
+    def loop_body(self, items, state, ln):
+        """Backward loop body with a loop-invariant adjoint state. Returns (before-loop, body).
+
+        Adjoints the body writes are made live before the loop (``dv = 0.0``) and, where the body
+        resets them, set back to zero at the end of each pass, so every pass starts alike.
+        """
+        entry = dict(state)
+        before = []
+        for _ in range(8):
+            snapshot = self._save_names()
+            work = dict(entry)
+            body = self.bwd_block(items, work)
+            changed = False
+            for name in sorted(k for k, v in work.items() if v is not None):
+                end, st = work[name], entry.get(name)
+                if st is None:
+                    before.append(assign(self.dname(name), _const(FLOAT_ZERO), ln))
+                    entry[name] = Adj(True, True)
+                    changed = True
+                elif _join(st, end) != st:
+                    entry[name] = _join(st, end)
+                    changed = True
+            if not changed:
+                break
+            self._restore_names(snapshot)
+        for name, st in sorted(entry.items()):
+            if st is not None and work.get(name) is None:
+                body.append(assign(self.dname(name), _const(FLOAT_ZERO), ln))
+        state.clear()
+        state.update(entry)
+        return before, body
+
+    def _save_names(self):
+        return dict(self.namer.counters), set(self.namer.taken)
+
+    def _restore_names(self, snapshot):
+        self.namer.counters = dict(snapshot[0])
+        self.namer.taken = set(snapshot[1]) | set(self.adjoints.values())
+
+    def merge(self, state, branches, ln):
+        names = set()
+        for st, _ in branches:
+            names |= {k for k, v in st.items() if v is not None}
+        state.clear()
+        for name in sorted(names):
+            sts = [st.get(name) for st, _ in branches]
+            if all(v is not None for v in sts):
+                j = sts[0]
+                for v in sts[1:]:
+                    j = _join(j, v)
+                state[name] = j
+                continue
+            j = None
+            for (st, code), v in zip(branches, sts):
+                if v is None:
+                    code.append(assign(self.dname(name), _const(FLOAT_ZERO), ln))
+                    v = Adj(True, True)
+                j = v if j is None else _join(j, v)
+            state[name] = j
+
+    def ensure_owned(self, name, state, ln):
+        st = state.get(name)
+        if st is None or st.owned:
+            return []
+        state[name] = Adj(True, st.maybe_zero)
+        d = self.dname(name)
+        return [assign(d, _call(self.env.ref("copy_adjoint"), [N(d)]), ln)]
+
+    def accumulate(self, name, expr, state, ln, owned=None):
+        d = self.dname(name)
+        st = state.get(name)
+        if owned is None:
+            owned = _owned_expr(expr)
+        if st is None:
+            state[name] = Adj(owned)
+            return [assign(d, expr, ln)]
+        if name in self.facts.containers:
+            state[name] = Adj(False)
+            return [assign(d, _call(self.env.ref("add"), [N(d), expr]), ln)]
+        if st.owned:
+            state[name] = Adj(True)
+            return [at(gast.AugAssign(target=N(d, True), op=gast.Add(), value=expr), ln)]
+        state[name] = Adj(True)
+        return [assign(d, gast.BinOp(left=N(d), op=gast.Add(), right=expr), ln)]
+
+    def adjoint_of(self, t, op, value, state, ln):
+        """Backward code for ``t = value`` given dt is live; resets dt."""
+        dt = N(self.dname(t))
+        contribs = []   # (primal name, expr, owned)
+        pre = []
+        kind = op.kind
+        if kind == "atom":
+            a = op.args[0]
+            if self.facts.is_active(a):
+                contribs.append((a.id, dt, False))
+        elif kind == "rule":
+            tpl = op.template
+            wanted = {p for p, a in op.bound.items() if p in tpl.diff_params and self.facts.is_active(a)}
+            values = dict(op.bound)
+            values[tpl.out] = N(t)
+            pre, exprs = splice_reverse(tpl, values, dt, wanted, self.namer.fresh, self.env.ref)
+            for p in tpl.diff_params:
+                if p in exprs:
+                    e = exprs[p]
+                    others = [a for q, a in op.bound.items() if q != p and q in tpl.params]
+                    if all(isinstance(a, gast.Constant) for a in others):
+                        e = self._strip_unbroadcast(e)
+                    contribs.append((op.bound[p].id, e, _owned_expr(e)))
+        elif kind == "getitem":
+            x = op.args[0]
+            if self.facts.is_active(x):
+                return self._getitem_adjoint(t, x.id, op.index, state, ln)
+        elif kind in ("build", "dict"):
+            keys = op.keys if kind == "dict" else [_const(k) for k in range(len(op.args))]
+            for k, a in zip(keys, op.args):
+                if self.facts.is_active(a):
+                    contribs.append((a.id, _call(self.env.ref("tuple_get"), [dt, copy.deepcopy(k)]), False))
+        elif kind == "call":
+            pre, contribs = self._call_adjoint(t, op, value, dt, ln)
+        elif kind == "pop":
+            stack = op.args[0].id
+            self.adj_stacks.add(stack)
+            out = [_expr(_attr_call(self.dname(stack), "append", [dt]), ln)]
+            state[t] = None
+            return out
+        else:
+            return []
+        for s in pre:
+            s.lineno = ln
+        out = list(pre)
+        own = [(n, e, o) for n, e, o in contribs if n == t]
+        rest = [(n, e, o) for n, e, o in contribs if n != t]
+        for n, e, o in rest:
+            out += self.accumulate(n, e, state, ln, owned=o)
+        state[t] = None
+        if own:
+            e = own[0][1]
+            for _, e2, _ in own[1:]:
+                e = gast.BinOp(left=e, op=gast.Add(), right=e2)
+            out += self.accumulate(t, e, state, ln, owned=_owned_expr(e))
+        return out
+
+    def _strip_unbroadcast(self, e):
+        ub = self.env.ref_name("unbroadcast")
+        if isinstance(e, gast.Call) and isinstance(e.func, gast.Name) and e.func.id == ub:
+            return e.args[0]
+        return e
+
+    def _getitem_adjoint(self, t, x, index, state, ln):
+        out = self.ensure_owned(x, state, ln)
+        d = self.dname(x)
+        zero_in = state.get(x) is None
+        base = _const(FLOAT_ZERO) if zero_in else N(d)
+        call = _call(self.env.ref("add_at"), [base, N(x), copy.deepcopy(index), N(self.dname(t))])
+        out.append(assign(d, call, ln))
+        state[t] = None
+        state[x] = Adj(True) if x not in self.facts.containers else Adj(False)
+        return out
+
+    def _call_adjoint(self, t, op, value, dt, ln):
+        positions = [i for i, a in enumerate(op.args) if self.facts.is_active(a)]
+        if not positions:
+            return [], []
+        fn_node, seed = self.derivative_of_call(op.obj, tuple(positions), ln)
+        args = [copy.deepcopy(a) for a in value.args]
+        keywords = [gast.keyword(arg=k.arg, value=copy.deepcopy(k.value)) for k in value.keywords]
+        keywords.append(gast.keyword(arg=seed, value=dt))
+        call = _call(fn_node, args, keywords)
+        if len(positions) == 1:
+            a = op.args[positions[0]]
+            return [], [(a.id, call, False)]
+        temps = [self.namer.fresh("d" + op.args[i].id) for i in positions]
+        pre = [at(gast.Assign(targets=[gast.Tuple(elts=[N(n, True) for n in temps], ctx=gast.Store())],
+                              value=call, type_comment=None), ln)]
+        contribs = [(op.args[i].id, N(tmp), False) for i, tmp in zip(positions, temps)]
+        return pre, contribs

@@ -1,0 +1,6 @@
+"""Derivative rule tables. Importing this package registers every table."""
+
+from srcad.rules.registry import FORWARD, NONDIFF, REVERSE, attribute, forward, method, nondiff, reverse
+from srcad.rules import numpy_rules, python_rules, runtime_rules  # noqa: F401  (registration)
+
+__all__ = ["FORWARD", "NONDIFF", "REVERSE", "attribute", "forward", "method", "nondiff", "reverse"]

@@ -1,0 +1,280 @@
+"""Derivative rules: plain Python templates, parsed once, spliced with the right names.
+
+A rule is written as a function whose first parameter names the output and whose other
+parameters name the inputs, in the order and with the names the differentiated function uses::
+
+    @reverse(np.sin)
+    def sin(y, x):
+        d[x] = d[y] * np.cos(x)
+
+    @forward(np.sin)
+    def sin(y, x):
+        d[y] = d[x] * np.cos(x)
+
+In a reverse rule each ``d[p] = ...`` line gives the adjoint contribution to input ``p``; only the
+lines for inputs that are active at a call site are spliced in (plus the temporaries they read).
+A forward rule's ``d[y] = ...`` is a sum of terms, each linear in one input tangent ``d[p]``; terms
+whose tangent is a known zero are dropped. Names the template reads that are neither parameters nor
+temporaries (``np``, runtime helpers) are resolved in the rule's module.
+"""
+
+import builtins
+import copy
+import inspect
+import textwrap
+
+import gast
+
+REVERSE = {}
+FORWARD = {}
+NONDIFF = {}  # key -> description; calls produce values with no derivative
+_EMPTY = inspect.Parameter.empty
+
+
+class RuleError(Exception):
+    """A rule template is malformed (a bug in a rule table or a user's rule)."""
+
+
+def _is_d(node):
+    """Is ``node`` the template form ``d[name]``? Returns the name, else None."""
+    if (isinstance(node, gast.Subscript) and isinstance(node.value, gast.Name)
+            and node.value.id == "d" and isinstance(node.slice, gast.Name)):
+        return node.slice.id
+    return None
+
+
+def _literal(value):
+    if isinstance(value, tuple):
+        return gast.Tuple(elts=[_literal(v) for v in value], ctx=gast.Load())
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return gast.Constant(value=value, kind=None)
+    raise RuleError(f"rule default {value!r} is not a literal")
+
+
+class Template:
+    """One parsed rule function."""
+
+    def __init__(self, fn, mode):
+        self.fn = fn
+        self.mode = mode
+        self.name = fn.__name__
+        sig = inspect.signature(fn)
+        params = list(sig.parameters.values())
+        if not params:
+            raise RuleError(f"rule {fn.__name__} needs an output parameter")
+        self.out = params[0].name
+        self.params = [p.name for p in params[1:] if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        self.signature = sig.replace(parameters=params[1:])
+        self.defaults = {p.name: p.default for p in params[1:] if p.default is not _EMPTY}
+        src = textwrap.dedent(inspect.getsource(fn))
+        tree = gast.parse(src)
+        fdef = tree.body[0]
+        self.body = fdef.body
+        while self.body and isinstance(self.body[0], gast.Expr) and isinstance(
+                getattr(self.body[0].value, "value", None), str):
+            self.body = self.body[1:]
+        allparams = {p.name for p in params}
+        self.temps = set()
+        self.lines = []  # (target param or None, temp name or None, stmt)
+        for stmt in self.body:
+            if not isinstance(stmt, gast.Assign) or len(stmt.targets) != 1:
+                raise RuleError(f"rule {fn.__name__}: only assignments are allowed")
+            tgt = stmt.targets[0]
+            dname = _is_d(tgt)
+            if dname is not None:
+                if mode == "reverse" and dname not in self.params:
+                    raise RuleError(f"rule {fn.__name__}: d[{dname}] is not an input")
+                if mode == "forward" and dname != self.out:
+                    raise RuleError(f"forward rule {fn.__name__} must assign d[{self.out}]")
+                self.lines.append((dname, None, stmt))
+            elif isinstance(tgt, gast.Name):
+                self.temps.add(tgt.id)
+                self.lines.append((None, tgt.id, stmt))
+            else:
+                raise RuleError(f"rule {fn.__name__}: bad assignment target")
+        self.free = {}
+        for node in gast.walk(gast.Module(body=self.body, type_ignores=[])):
+            if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
+                n = node.id
+                if n == "d" or n in allparams or n in self.temps:
+                    continue
+                if n in fn.__globals__:
+                    self.free[n] = fn.__globals__[n]
+                elif hasattr(builtins, n):
+                    self.free[n] = getattr(builtins, n)
+                else:
+                    raise RuleError(f"rule {fn.__name__}: unknown name {n}")
+        self.reads = {}  # line index -> names of params/out read (primal values)
+        self.reads_out = False
+        for stmt in self.body:
+            for node in gast.walk(stmt.value):
+                if isinstance(node, gast.Name) and node.id == self.out and isinstance(node.ctx, gast.Load):
+                    if not self._inside_d(stmt.value, node):
+                        self.reads_out = True
+        self.diff_params = [name for name, _, _ in self.lines if name is not None]
+
+    @staticmethod
+    def _inside_d(tree, target):
+        for node in gast.walk(tree):
+            if _is_d(node) is not None and node.slice is target:
+                return True
+        return False
+
+    def bind(self, args, kwargs):
+        """Map the call's positional and keyword argument nodes to the rule's parameters."""
+        bound = self.signature.bind(*args, **kwargs)
+        out = {}
+        for name, param in self.signature.parameters.items():
+            if name in bound.arguments:
+                val = bound.arguments[name]
+                if param.kind == param.VAR_POSITIONAL:
+                    val = gast.Tuple(elts=list(val), ctx=gast.Load())
+                elif param.kind == param.VAR_KEYWORD:
+                    continue
+                out[name] = val
+            elif param.default is not _EMPTY:
+                out[name] = _literal(param.default)
+        return out
+
+
+class _Subst(gast.NodeTransformer):
+    def __init__(self, values, dvalues, temps):
+        self.values = values
+        self.dvalues = dvalues
+        self.temps = temps
+
+    def visit_Subscript(self, node):
+        name = _is_d(node)
+        if name is not None:
+            return copy.deepcopy(self.dvalues[name])
+        self.generic_visit(node)
+        return node
+
+    def visit_Name(self, node):
+        if node.id in self.values:
+            return copy.deepcopy(self.values[node.id])
+        if node.id in self.temps:
+            return gast.Name(id=self.temps[node.id], ctx=node.ctx, annotation=None, type_comment=None)
+        return node
+
+
+def splice_reverse(tpl, values, dy, wanted, fresh, ref):
+    """Instantiate a reverse template.
+
+    ``values`` maps parameter and output names to expression nodes, ``dy`` is the output adjoint
+    node, ``wanted`` the inputs whose contributions are needed, ``fresh(base)`` gives temporaries and
+    ``ref(name, obj)`` the node naming a free object. Returns (temp statements, {param: expr}).
+    """
+    needed = set()
+    keep = []
+    for dname, temp, stmt in reversed(tpl.lines):
+        if (dname is not None and dname in wanted) or (temp is not None and temp in needed):
+            keep.append((dname, temp, stmt))
+            for node in gast.walk(stmt.value):
+                if isinstance(node, gast.Name) and node.id in tpl.temps:
+                    needed.add(node.id)
+    keep.reverse()
+    temps = {t: fresh(t) for _, t, _ in keep if t is not None}
+    allvalues = dict(values)
+    for name, obj in tpl.free.items():
+        allvalues[name] = ref(name, obj)
+    sub = _Subst(allvalues, {tpl.out: dy}, temps)
+    stmts, contribs = [], {}
+    for dname, temp, stmt in keep:
+        expr = sub.visit(copy.deepcopy(stmt.value))
+        if dname is not None:
+            contribs[dname] = expr
+        else:
+            stmts.append(gast.Assign(targets=[gast.Name(id=temps[temp], ctx=gast.Store(),
+                                                        annotation=None, type_comment=None)],
+                                     value=expr, type_comment=None))
+    return stmts, contribs
+
+
+def _terms(expr, sign=1):
+    if isinstance(expr, gast.BinOp) and isinstance(expr.op, (gast.Add, gast.Sub)):
+        left = _terms(expr.left, sign)
+        right = _terms(expr.right, sign if isinstance(expr.op, gast.Add) else -sign)
+        return left + right
+    return [(sign, expr)]
+
+
+def splice_forward(tpl, values, tangents, fresh, ref):
+    """Instantiate a forward template: ``tangents`` maps active inputs to their tangent nodes.
+
+    Returns (temp statements, expression of the output tangent) or (stmts, None) when every
+    term's tangent is a known zero.
+    """
+    final = [s for d, _, s in tpl.lines if d is not None][-1]
+    terms = []
+    for sign, term in _terms(final.value):
+        used = [_is_d(n) for n in gast.walk(term) if _is_d(n) is not None]
+        if len(used) != 1:
+            raise RuleError(f"forward rule {tpl.name}: each term must use one tangent")
+        if used[0] in tangents:
+            terms.append((sign, term))
+    if not terms:
+        return [], None
+    needed = set()
+    for _, term in terms:
+        needed |= {n.id for n in gast.walk(term) if isinstance(n, gast.Name) and n.id in tpl.temps}
+    keep = []
+    for dname, temp, stmt in reversed(tpl.lines):
+        if temp is not None and temp in needed:
+            keep.append(stmt)
+            needed |= {n.id for n in gast.walk(stmt.value)
+                       if isinstance(n, gast.Name) and n.id in tpl.temps}
+    keep.reverse()
+    temps = {s.targets[0].id: fresh(s.targets[0].id) for s in keep}
+    allvalues = dict(values)
+    for name, obj in tpl.free.items():
+        allvalues[name] = ref(name, obj)
+    sub = _Subst(allvalues, tangents, temps)
+    stmts = []
+    for stmt in keep:
+        stmts.append(gast.Assign(targets=[gast.Name(id=temps[stmt.targets[0].id], ctx=gast.Store(),
+                                                    annotation=None, type_comment=None)],
+                                 value=sub.visit(copy.deepcopy(stmt.value)), type_comment=None))
+    expr = None
+    for sign, term in terms:
+        term = sub.visit(copy.deepcopy(term))
+        if expr is None:
+            expr = term if sign > 0 else gast.UnaryOp(op=gast.USub(), operand=term)
+        else:
+            expr = gast.BinOp(left=expr, op=gast.Add() if sign > 0 else gast.Sub(), right=term)
+    return stmts, expr
+
+
+def _register(table, keys, mode):
+    def deco(fn):
+        tpl = Template(fn, mode)
+        for key in keys:
+            table[key] = tpl
+        return fn
+    return deco
+
+
+def reverse(*keys):
+    """Register a reverse-mode rule template for each of ``keys``."""
+    return _register(REVERSE, keys, "reverse")
+
+
+def forward(*keys):
+    """Register a forward-mode rule template for each of ``keys``."""
+    return _register(FORWARD, keys, "forward")
+
+
+def nondiff(*keys, why="no derivative"):
+    """Declare functions whose results carry no derivative (comparisons, shapes, indices)."""
+    for key in keys:
+        NONDIFF[key] = why
+
+
+def method(name):
+    """The rule key of the array method ``x.name(...)`` (the receiver is the first input)."""
+    return ("method", name)
+
+
+def attribute(name):
+    """The rule key of the array attribute ``x.name``."""
+    return ("attr", name)

@@ -1,0 +1,354 @@
+"""Small helpers that generated derivative code calls.
+
+Each helper is a plain function over NumPy-like arrays: it never forces arrays back to NumPy
+(``zeros_like``/``empty_like`` allocate from an existing array), and each has its own derivative
+rules in ``srcad.rules.runtime_rules`` so generated code can be differentiated again.
+"""
+
+import contextvars
+
+import numpy as np
+
+
+class Stack(list):
+    """The per-call record of control-flow decisions and overwritten values.
+
+    A plain list: ``stack.append(v)`` in the forward sweep, ``v = stack.pop()`` in the backward sweep.
+    """
+
+    __slots__ = ()
+
+
+_training = contextvars.ContextVar("srcad_training", default=False)
+
+
+def is_training():
+    """True while srcad's derivative code runs the user's code, False for a plain call."""
+    return _training.get()
+
+
+def stop_gradient(x):
+    """Identity in value; its derivative is zero in every mode (the chapter's ``detach``)."""
+    return x
+
+
+def _shape(x):
+    s = getattr(x, "shape", None)
+    if s is None:
+        return np.shape(x)
+    return s
+
+
+def unbroadcast(g, x):
+    """Sum the adjoint ``g`` down to the shape of ``x`` (the reverse of NumPy broadcasting)."""
+    gshape = getattr(g, "shape", None)
+    if gshape is None:
+        return g
+    xshape = getattr(x, "shape", None)
+    if xshape is None:
+        if isinstance(x, (int, float, complex, bool, np.generic)):
+            xshape = ()
+        else:
+            xshape = np.shape(x)
+    if gshape == xshape:
+        return g
+    extra = len(gshape) - len(xshape)
+    if extra > 0:
+        g = g.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(xshape) if n == 1 and g.shape[i] != 1)
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    if extra < 0:
+        g = g.reshape(xshape)
+    return g
+
+
+def broadcast_like(g, x):
+    """Broadcast ``g`` back up to the shape of ``x`` (the adjoint of ``unbroadcast``)."""
+    xshape = _shape(x)
+    if _shape(g) == xshape:
+        return g
+    return np.broadcast_to(g, xshape)
+
+
+def seed(d, y):
+    """The starting adjoint of the output ``y``: ``d`` spread over ``y``'s shape."""
+    if y is None or isinstance(y, (str, bytes)) or (isinstance(y, (tuple, list, dict))
+                                                    and not isinstance(d, (tuple, list, dict))):
+        raise TypeError(f"srcad: the differentiated function returned {type(y).__name__}; a gradient "
+                        "needs a numeric scalar or array output (use srcad.vjp with a matching "
+                        "cotangent for other outputs)")
+    yshape = getattr(y, "shape", None)
+    if not yshape:
+        return d
+    if _shape(d) == yshape:
+        return d
+    return d * np.ones_like(y)
+
+
+def zeros_like(x):
+    """A zero adjoint for ``x``: an array like ``x``, 0.0 for scalars, nested for containers."""
+    if isinstance(x, (tuple, list)):
+        return type(x)(zeros_like(v) for v in x)
+    if isinstance(x, dict):
+        return {k: zeros_like(v) for k, v in x.items()}
+    if hasattr(x, "shape") and getattr(x, "ndim", 0) > 0:
+        return np.zeros_like(x, dtype=np.result_type(x.dtype, np.float64))
+    return 0.0
+
+
+def grad_like(dx, x):
+    """The final gradient for ``x``: ``dx``, or zeros shaped like ``x`` where ``dx`` stayed 0.0."""
+    if isinstance(x, (tuple, list)):
+        if isinstance(dx, (tuple, list)):
+            return type(x)(grad_like(d, v) for d, v in zip(dx, x))
+        return zeros_like(x)
+    if isinstance(x, dict):
+        if isinstance(dx, dict):
+            return {k: grad_like(dx.get(k, 0.0), v) for k, v in x.items()}
+        return zeros_like(x)
+    xshape = _shape(x)
+    dshape = _shape(dx)
+    if dshape == xshape:
+        return dx
+    if xshape == () and dshape != ():
+        return dx.reshape(())
+    return np.zeros_like(x, dtype=np.result_type(np.asarray(x).dtype, np.float64)) + dx
+
+
+def copy_adjoint(d):
+    """A copy of ``d`` that may be changed in place."""
+    if isinstance(d, np.ndarray):
+        return d.copy()
+    if isinstance(d, list):
+        return list(d)
+    return d
+
+
+def owned_copy(x):
+    """A private copy of a value the function assigns into, so the caller's object is not mutated."""
+    if isinstance(x, np.ndarray):
+        return x.copy()
+    if isinstance(x, (list, dict)):
+        return type(x)(x)
+    return x
+
+
+def _is_seq(x):
+    return isinstance(x, (tuple, list))
+
+
+def add_at(dx, x, index, g):
+    """``dx`` with ``g`` added at ``x[index]``: the adjoint of reading ``x[index]``.
+
+    ``dx`` is changed in place when it is an array (srcad only passes arrays it owns); 0.0 stands
+    for a zero adjoint and is replaced by a fresh array.
+    """
+    if _is_seq(x) or isinstance(x, dict):
+        if isinstance(x, dict):
+            out = dict(dx) if isinstance(dx, dict) else {}
+            out[index] = add(out.get(index, 0.0), g)
+            return out
+        out = list(dx) if _is_seq(dx) else [0.0] * len(x)
+        if isinstance(index, slice):
+            for k, gv in zip(range(*index.indices(len(x))), g):
+                out[k] = add(out[k], gv)
+        else:
+            out[index] = add(out[index], g)
+        return out if isinstance(x, list) else tuple(out)
+    if not isinstance(dx, np.ndarray) or dx.shape != _shape(x):
+        base = zeros_like(x) if hasattr(x, "shape") else np.zeros(np.shape(x))
+        if not _is_zero(dx):
+            base = base + dx
+        dx = base
+    if _fancy(index):
+        np.add.at(dx, index, g)
+    else:
+        dx[index] += g
+    return dx
+
+
+def _is_zero(v):
+    return isinstance(v, float) and v == 0.0 and not isinstance(v, np.generic)
+
+
+def _fancy(index):
+    if isinstance(index, tuple):
+        return any(_fancy(i) for i in index)
+    return isinstance(index, (list, np.ndarray)) and not (
+        isinstance(index, np.ndarray) and index.dtype == bool)
+
+
+def pop_at(dx, index):
+    """Take the adjoint at ``dx[index]`` out of ``dx``: a copy is returned, the place is zeroed.
+
+    The adjoint of assigning ``x[index] = v``: ``v`` receives what flowed into ``x[index]``.
+    """
+    if _is_zero(dx):
+        return 0.0
+    if isinstance(dx, (list, dict)):
+        out = dx[index]
+        dx[index] = 0.0
+        return out
+    if isinstance(dx, tuple):
+        return dx[index]
+    g = dx[index]
+    g = g.copy() if isinstance(g, np.ndarray) else g
+    dx[index] = 0
+    return g
+
+
+def setitem_grad(dx, index):
+    """``dx`` with the adjoint at ``index`` cleared, for a sequence adjoint (tuples are rebuilt)."""
+    if _is_zero(dx):
+        return dx
+    if _is_seq(dx):
+        out = list(dx)
+        if isinstance(index, slice):
+            for k in range(*index.indices(len(out))):
+                out[k] = 0.0
+        else:
+            out[index] = 0.0
+        return out if isinstance(dx, list) else tuple(out)
+    return dx
+
+
+def tuple_get(d, k):
+    """Element ``k`` of a container adjoint ``d`` (0.0 when ``d`` is a zero adjoint)."""
+    if _is_zero(d):
+        return 0.0
+    if isinstance(d, dict):
+        return d.get(k, 0.0)
+    return d[k]
+
+
+def add(a, b):
+    """Sum of two adjoints, where either may be the zero 0.0 or a container of adjoints."""
+    if _is_zero(a):
+        return b
+    if _is_zero(b):
+        return a
+    if _is_seq(a) and _is_seq(b):
+        return type(a)(add(u, v) for u, v in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = dict(a)
+        for k, v in b.items():
+            out[k] = add(out[k], v) if k in out else v
+        return out
+    return a + b
+
+
+RUNTIME_NAMES = {
+    "Stack": Stack,
+    "unbroadcast": unbroadcast,
+    "broadcast_like": broadcast_like,
+    "seed": seed,
+    "zeros_like": zeros_like,
+    "grad_like": grad_like,
+    "copy_adjoint": copy_adjoint,
+    "owned_copy": owned_copy,
+    "add_at": add_at,
+    "pop_at": pop_at,
+    "setitem_grad": setitem_grad,
+    "tuple_get": tuple_get,
+    "add": add,
+}
+
+
+def unreduce(g, x, axis=None, keepdims=False):
+    """Spread the adjoint ``g`` of a reduction of ``x`` over ``axis`` back to ``x``'s shape."""
+    shape = _shape(x)
+    if axis is not None and not keepdims and np.ndim(g) < len(shape):
+        g = np.expand_dims(g, axis)
+    return np.broadcast_to(g, shape)
+
+
+def reduce_like(g, x, axis=None, keepdims=False):
+    """Sum ``g`` (shaped like ``x``) over ``axis``: the adjoint of ``unreduce``."""
+    return np.sum(g, axis=axis, keepdims=keepdims)
+
+
+def count(x, axis=None):
+    """How many elements a reduction of ``x`` over ``axis`` combines."""
+    shape = _shape(x)
+    if axis is None:
+        return int(np.prod(shape)) if shape else 1
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    return int(np.prod([shape[a] for a in axes]))
+
+
+def matmul_adjoint_a(g, a, b):
+    """Adjoint of ``a`` in ``a @ b`` for the output adjoint ``g`` (1-D and batched cases)."""
+    if np.ndim(b) == 1:
+        if np.ndim(a) == 1:
+            return g * b
+        return np.expand_dims(g, -1) * b
+    if np.ndim(a) == 1:
+        return unbroadcast(np.matmul(b, np.expand_dims(g, -1))[..., 0], a)
+    return unbroadcast(np.matmul(g, np.swapaxes(b, -1, -2)), a)
+
+
+def matmul_adjoint_b(g, a, b):
+    """Adjoint of ``b`` in ``a @ b`` for the output adjoint ``g``."""
+    if np.ndim(a) == 1:
+        if np.ndim(b) == 1:
+            return g * a
+        return unbroadcast(np.expand_dims(a, -1) * np.expand_dims(g, -2), b)
+    if np.ndim(b) == 1:
+        return unbroadcast(np.matmul(np.swapaxes(a, -1, -2), g), b)
+    return unbroadcast(np.matmul(np.swapaxes(a, -1, -2), g), b)
+
+
+def dot_adjoint_a(g, a, b):
+    """Adjoint of ``a`` in ``np.dot(a, b)``."""
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        return unbroadcast(g * b, a)
+    if np.ndim(b) <= 2:
+        return matmul_adjoint_a(g, a, b)
+    return np.reshape(np.tensordot(g, b, axes=(list(range(np.ndim(a) - 1, np.ndim(g))),
+                                                 [i for i in range(np.ndim(b)) if i != np.ndim(b) - 2])),
+                      np.shape(a))
+
+
+def dot_adjoint_b(g, a, b):
+    """Adjoint of ``b`` in ``np.dot(a, b)``."""
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        return unbroadcast(g * a, b)
+    if np.ndim(b) <= 2:
+        return matmul_adjoint_b(g, a, b)
+    na = np.ndim(a) - 1
+    t = np.tensordot(a, g, axes=(list(range(na)), list(range(na))))
+    return np.moveaxis(t, 0, -2)
+
+
+def norm_adjoint(g, x, y, ord=None, axis=None, keepdims=False):
+    """Adjoint of ``np.linalg.norm(x, ord, axis, keepdims)`` for the 2-norm and Frobenius norm."""
+    if ord not in (None, 2, "fro") or (ord == 2 and axis is None and np.ndim(x) > 1):
+        return norm_adjoint_general(g, x, y, ord, axis, keepdims)
+    if axis is not None and not keepdims:
+        g = np.expand_dims(g, axis)
+        y = np.expand_dims(y, axis)
+    return g * x / np.where(y == 0, 1.0, y)
+
+
+def norm_adjoint_general(g, x, y, ord, axis, keepdims):
+    """Vector p-norms (ord a number, inf, -inf) and the matrix nuclear norm are out of scope here."""
+    if axis is not None and not keepdims:
+        g = np.expand_dims(g, axis)
+        y = np.expand_dims(y, axis)
+    if ord in (np.inf, -np.inf):
+        mask = np.abs(x) == y
+        return g * np.sign(x) * mask / np.sum(mask, axis=axis, keepdims=True)
+    if ord == 1 and (axis is not None or np.ndim(x) == 1):
+        return g * np.sign(x)
+    if isinstance(ord, (int, float)) and (axis is not None or np.ndim(x) == 1):
+        safe = np.where(y == 0, 1.0, y)
+        return g * np.sign(x) * np.abs(x) ** (ord - 1) / safe ** (ord - 1)
+    raise NotImplementedError(f"srcad: derivative of np.linalg.norm with ord={ord!r} on a matrix")
+
+
+RUNTIME_NAMES.update(
+    unreduce=unreduce, reduce_like=reduce_like, count=count,
+    matmul_adjoint_a=matmul_adjoint_a, matmul_adjoint_b=matmul_adjoint_b,
+    dot_adjoint_a=dot_adjoint_a, dot_adjoint_b=dot_adjoint_b, norm_adjoint=norm_adjoint,
+)
