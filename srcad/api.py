@@ -75,7 +75,7 @@ class _Transformed:
 
     mode = "grad"
 
-    def __init__(self, fun, wrt):
+    def __init__(self, fun, wrt=0):
         if not callable(fun):
             raise TypeError(f"srcad needs a function, got {fun!r}")
         functools.update_wrapper(self, fun, updated=())

@@ -45,6 +45,15 @@ def _replace(x, path, value):
     return type(x)(y) if isinstance(x, tuple) else y
 
 
+def _like(leaf, value):
+    """``value`` (a float64 array) in the same kind of container as ``leaf``."""
+    if isinstance(leaf, np.ndarray):
+        return value
+    if isinstance(leaf, np.generic):
+        return np.float64(value)
+    return float(value)
+
+
 def _num_one(f, args, w, eps, kwargs):
     x = args[w]
     result = {}
@@ -56,8 +65,8 @@ def _num_one(f, args, w, eps, kwargs):
             plus[idx] += eps
             minus[idx] -= eps
             a1, a2 = list(args), list(args)
-            a1[w] = _replace(x, path, plus if base.shape else float(plus))
-            a2[w] = _replace(x, path, minus if base.shape else float(minus))
+            a1[w] = _replace(x, path, _like(leaf, plus))
+            a2[w] = _replace(x, path, _like(leaf, minus))
             g[idx] = (np.sum(f(*a1, **kwargs)) - np.sum(f(*a2, **kwargs))) / (2 * eps)
         result[path] = g if base.shape else float(g)
     if list(result) == [()]:

@@ -164,7 +164,18 @@ class _Printer(astunparse.Unparser):
 
     def _Subscript(self, t):
         self._req = 13
-        super()._Subscript(t)
+        self.dispatch(t.value)
+        self.write("[")
+        if isinstance(t.slice, ast.Tuple) and t.slice.elts:
+            for i, e in enumerate(t.slice.elts):
+                if i:
+                    self.write(", ")
+                self.dispatch(e)
+            if len(t.slice.elts) == 1:
+                self.write(",")
+        else:
+            self.dispatch(t.slice)
+        self.write("]")
 
     def _Call(self, t):
         self._req = 13

@@ -26,6 +26,8 @@ BINOP_NAMES = {gast.Add: "add", gast.Sub: "sub", gast.Mult: "mul", gast.Div: "di
                gast.LShift: "lshift", gast.RShift: "rshift"}
 UNARY_NAMES = {gast.USub: "neg", gast.UAdd: "pos", gast.Not: "not", gast.Invert: "inv"}
 
+_OPS = {gast.Add: "+", gast.Sub: "-", gast.Mult: "*", gast.Div: "/", gast.Pow: "**", gast.MatMult: "@"}
+
 REFUSED = {
     gast.Try: "try statement", gast.With: "with statement", gast.AsyncWith: "async with",
     gast.AsyncFor: "async for", gast.Global: "global statement", gast.Nonlocal: "nonlocal statement",
@@ -74,6 +76,14 @@ class Normalizer:
             if isinstance(node, gast.Name) and isinstance(node.ctx, (gast.Store, gast.Del)):
                 self.locals.add(node.id)
         self.namer = Namer(names_in(fdef) | self.locals)
+        # Names bound to another local's value (y = x): an in-place `y += ...` would change both.
+        self.aliased = set()
+        for node in gast.walk(fdef):
+            if isinstance(node, gast.Assign) and isinstance(node.value, gast.Name) and \
+                    node.value.id in self.locals:
+                for tgt in node.targets:
+                    if isinstance(tgt, gast.Name):
+                        self.aliased |= {tgt.id, node.value.id}
         self.out_name = None
         self.lineno = info.lineno
 
@@ -245,6 +255,10 @@ class Normalizer:
                 self.assign_target(s.target, s.value, out)
         elif isinstance(s, gast.AugAssign):
             t = s.target
+            if isinstance(t, gast.Name) and t.id in self.aliased:
+                self.refuse(s, "in-place update of a variable that may share its array with another",
+                            f"`{t.id}` was bound to another variable's value; write `{t.id} = {t.id} "
+                            f"{_OPS.get(type(s.op), '+')} ...` or copy it first")
             if isinstance(t, gast.Name):
                 self.assign_target(t, gast.BinOp(left=N(t.id), op=s.op, right=s.value), out)
             elif isinstance(t, gast.Subscript):
@@ -340,7 +354,13 @@ class Normalizer:
         it = s.iter
         self.check_inline(it)
         fn = it.func.id if isinstance(it, gast.Call) and isinstance(it.func, gast.Name) else None
-        if fn == "range" and isinstance(s.target, gast.Name) and not it.keywords:
+        rng = _range_like(it)
+        if rng is not None and isinstance(s.target, gast.Name):
+            # ``reversed(range(...))`` and ``range(...)[::-1]`` (the backward sweeps of generated code,
+            # differentiated again by grad(grad(f))) are ranges too: a reversed() iterator has no
+            # len() nor indexing, so the generic sequence loop below would fail on it.
+            it, fn = rng, "range"
+        if fn == "range" and isinstance(s.target, gast.Name):
             body = self.body(s.body)
             out.append(at(gast.For(target=N(s.target.id, True), iter=it, body=body or [gast.Pass()],
                                    orelse=[], type_comment=None), ln))
@@ -374,6 +394,27 @@ class Normalizer:
         body += self.body(s.body)
         rng = gast.Call(func=N("range"), args=[bound], keywords=[])
         out.append(at(gast.For(target=N(index, True), iter=rng, body=body, orelse=[], type_comment=None), ln))
+
+
+def _range_like(it):
+    """``it`` as an expression evaluating to a ``range`` object, or None.
+
+    ``range(...)`` itself, a slice of a range, and ``reversed(<range>)`` (rewritten ``<range>[::-1]``).
+    """
+    if isinstance(it, gast.Call) and isinstance(it.func, gast.Name) and not it.keywords:
+        if it.func.id == "range":
+            return it
+        if it.func.id == "reversed" and len(it.args) == 1:
+            inner = _range_like(it.args[0])
+            if inner is not None:
+                return gast.Subscript(value=inner, slice=gast.Slice(lower=None, upper=None,
+                                                                    step=gast.Constant(value=-1, kind=None)),
+                                      ctx=gast.Load())
+    if isinstance(it, gast.Subscript) and isinstance(it.slice, gast.Slice):
+        inner = _range_like(it.value)
+        if inner is not None:
+            return gast.Subscript(value=inner, slice=it.slice, ctx=gast.Load())
+    return None
 
 
 def normalize(info):

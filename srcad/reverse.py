@@ -14,6 +14,7 @@ tracked symbolically: an adjoint nobody wrote is known to be zero at transform t
 first contribution assigns, later ones accumulate (in place where the array is known to be owned).
 """
 
+import builtins
 import copy
 
 import gast
@@ -69,6 +70,19 @@ def _names_read(stmts):
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
                 out.add(n.id)
     return out
+
+
+def index_value(index, env):
+    """An index expression usable as a call argument: ``a:b`` becomes ``slice(a, b)``."""
+    index = copy.deepcopy(index)
+    if isinstance(index, gast.Slice):
+        parts = [p if p is not None else _const(None) for p in (index.lower, index.upper, index.step)]
+        while len(parts) > 1 and isinstance(parts[-1], gast.Constant) and parts[-1].value is None:
+            parts.pop()
+        return _call(env.ref("slice", builtins.slice), parts)
+    if isinstance(index, gast.Tuple):
+        return gast.Tuple(elts=[index_value(e, env) for e in index.elts], ctx=gast.Load())
+    return index
 
 
 def _owned_expr(e):
@@ -327,7 +341,7 @@ class Reverse:
             out = []
             if x in self.facts.active and state.get(x) is not None:
                 out += self.ensure_owned(x, state, ln)
-                take = _call(self.env.ref("pop_at"), [N(self.dname(x)), copy.deepcopy(index)])
+                take = _call(self.env.ref("pop_at"), [N(self.dname(x)), index_value(index, self.env)])
                 if self.facts.is_active(value):
                     out += self.accumulate(value.id, take, state, ln, owned=False)
                 else:
@@ -592,6 +606,8 @@ class Reverse:
         rest = [(n, e, o) for n, e, o in contribs if n != t]
         for n, e, o in rest:
             out += self.accumulate(n, e, state, ln, owned=o)
+        if len(own) == 1 and isinstance(own[0][1], gast.Name) and own[0][1].id == dt.id:
+            return out  # the adjoint passes through unchanged (x = x - 1.0)
         state[t] = None
         if own:
             e = own[0][1]
@@ -607,11 +623,11 @@ class Reverse:
         return e
 
     def _getitem_adjoint(self, t, x, index, state, ln):
-        out = self.ensure_owned(x, state, ln)
+        out = [] if x in self.facts.containers else self.ensure_owned(x, state, ln)
         d = self.dname(x)
         zero_in = state.get(x) is None
         base = _const(FLOAT_ZERO) if zero_in else N(d)
-        call = _call(self.env.ref("add_at"), [base, N(x), copy.deepcopy(index), N(self.dname(t))])
+        call = _call(self.env.ref("add_at"), [base, N(x), index_value(index, self.env), N(self.dname(t))])
         out.append(assign(d, call, ln))
         state[t] = None
         state[x] = Adj(True) if x not in self.facts.containers else Adj(False)

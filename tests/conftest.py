@@ -1,0 +1,14 @@
+import os
+
+import numpy as np
+import pytest
+from hypothesis import settings
+
+settings.register_profile("ci", max_examples=25, deadline=None, derandomize=True)
+settings.register_profile("long", max_examples=500, deadline=None)
+settings.load_profile("long" if os.environ.get("SRCAD_LONG") else "ci")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
