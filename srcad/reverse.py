@@ -321,6 +321,12 @@ class Reverse:
                 if self_ref and t in _names_read(code):
                     self.self_reads.add((t, path))
                 out += code
+            elif op.kind == "pop" and op.args[0].id in self.facts.active:
+                # Differentiating generated code again (third order): the adjoint of every push onto
+                # an active stack pops the adjoint stack, so the adjoint of every pop must push, a zero
+                # where the popped value's adjoint is dead; else the adjoint stack runs out.
+                self.adj_stacks.add(op.args[0].id)
+                out.append(_expr(_attr_call(self.dname(op.args[0].id), "append", [_const(FLOAT_ZERO)]), ln))
             if saves and not self_ref:
                 out.append(self.pop(t, ln))
             return out
