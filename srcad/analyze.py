@@ -56,8 +56,160 @@ def describe(obj):
     return f"{mod}.{name}" if mod and mod != "builtins" else name
 
 
-class Facts:
-    def __init__(self, info, body, params, local_names, wrt, mode="reverse"):
+_REDUCTIONS = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.var, np.std,
+               np.linalg.norm, np.nansum, np.average}
+_REDUCING_METHODS = {"sum", "mean", "prod", "max", "min", "var", "std"}
+_UNSET = object()
+
+
+def _const_kw(kwargs, name):
+    v = kwargs.get(name)
+    return v is None or (isinstance(v, gast.Constant) and v.value is None)
+
+
+class _RankMixin:
+    """Array ranks (ndim) known at transform time, given the ranks of the arguments.
+
+    Only rank 0 is used to simplify code: where every operand of a rule is a scalar, its adjoints
+    need no ``unbroadcast`` (and the backward sweep then reads no shapes it would have to save).
+    """
+
+    def _ranks(self, body, param_ranks):
+        stmts = list(_walk_stmts(body))
+        ranks = {name: _UNSET for name in self.locals}
+        for p in self.params:
+            ranks[p] = param_ranks.get(p)
+        ints = {name: _UNSET for name in self.locals}
+        for p in self.params:
+            ints[p] = False
+        for s in stmts:
+            if isinstance(s, gast.For) and _is_range(s.iter):
+                ints[s.target.id] = True
+        for _ in range(20):
+            changed = False
+            new_ranks, new_ints = {}, {}
+            for s in stmts:
+                if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name):
+                    t = s.targets[0].id
+                    r = self._rank_expr(s.value, ranks, ints)
+                    new_ranks.setdefault(t, []).append(r)
+                    new_ints.setdefault(t, []).append(self._int_expr(s.value, ints))
+                elif isinstance(s, gast.Assign):
+                    new_ranks.setdefault(s.targets[0].value.id, [])
+                elif isinstance(s, gast.For):
+                    t = s.target.id
+                    new_ranks.setdefault(t, []).append(0 if _is_range(s.iter) else None)
+                    new_ints.setdefault(t, []).append(_is_range(s.iter))
+            for name, rs in new_ranks.items():
+                if name in self.params:
+                    rs = rs + [param_ranks.get(name)]
+                if name in self.mutated and name not in self.params:
+                    pass
+                known = [r for r in rs if r is not _UNSET]
+                r = known[0] if known and all(k == known[0] for k in known) and known[0] is not None else None
+                if not known:
+                    r = _UNSET
+                if ranks.get(name, _UNSET) != r:
+                    ranks[name] = r
+                    changed = True
+            for name, vs in new_ints.items():
+                if name in self.params:
+                    continue
+                known = [v for v in vs if v is not _UNSET]
+                v = all(known) if known else _UNSET
+                if ints.get(name, _UNSET) != v:
+                    ints[name] = v
+                    changed = True
+            if not changed:
+                break
+        self.int_vars = {k for k, v in ints.items() if v is True}
+        return {k: v for k, v in ranks.items() if isinstance(v, int) and not isinstance(v, bool)}
+
+    def _atom_rank(self, a, ranks):
+        if isinstance(a, gast.Constant):
+            return 0 if isinstance(a.value, (int, float)) and not isinstance(a.value, bool) else None
+        if isinstance(a, gast.Name):
+            if a.id in self.locals:
+                return ranks.get(a.id, None)
+            ok, obj = self.info.resolve(a.id)
+            return None
+        if isinstance(a, gast.Attribute):
+            return 0 if isinstance(self._static_value(a), float) else None
+        return None
+
+    def _static_value(self, node):
+        try:
+            where = self.callee(node)
+        except TransformError:
+            return None
+        return where[1] if where[0] == "static" else None
+
+    def _int_expr(self, e, ints):
+        if isinstance(e, gast.Constant):
+            return isinstance(e.value, int) and not isinstance(e.value, bool)
+        if isinstance(e, gast.Name):
+            return ints.get(e.id, False) if e.id in self.locals else False
+        if isinstance(e, gast.BinOp) and isinstance(e.op, (gast.Add, gast.Sub, gast.Mult, gast.FloorDiv, gast.Mod)):
+            a, b = self._int_expr(e.left, ints), self._int_expr(e.right, ints)
+            if a is _UNSET or b is _UNSET:
+                return _UNSET if (a is not False and b is not False) else False
+            return a and b
+        if isinstance(e, gast.UnaryOp) and isinstance(e.op, gast.USub):
+            return self._int_expr(e.operand, ints)
+        return False
+
+    def _rank_expr(self, value, ranks, ints):
+        if isinstance(value, (gast.Name, gast.Constant, gast.Attribute)) and not (
+                isinstance(value, gast.Attribute) and isinstance(value.value, gast.Name)
+                and value.value.id in self.locals):
+            return self._atom_rank(value, ranks)
+        try:
+            op = self.classify(value)
+        except TransformError:
+            return None
+        if op.kind == "atom":
+            return self._atom_rank(op.args[0], ranks)
+        if op.kind == "getitem":
+            base = self._atom_rank(op.args[0], ranks)
+            if base is _UNSET:
+                return _UNSET
+            idx = op.index.elts if isinstance(op.index, gast.Tuple) else [op.index]
+            flags = [self._int_expr(i, ints) for i in idx]
+            if any(f is _UNSET for f in flags):
+                return _UNSET
+            if base is None or not all(flags) or len(idx) > base:
+                return None
+            return base - len(idx)
+        if op.kind != "rule":
+            return None
+        key = getattr(op.template, "fn", None)
+        args = op.call_args
+        what = op.what
+        if isinstance(value, gast.Call):
+            where = self.callee(value.func)
+            obj = where[1] if where[0] == "static" else ("method", where[2])
+            if obj in _REDUCTIONS or (isinstance(obj, tuple) and obj[1] in _REDUCING_METHODS):
+                if _const_kw(op.kwargs, "axis") and (len(args) < 2 or obj == ("method", "sum")
+                                                      and len(args) < 2):
+                    return 0
+                return None
+            if not isinstance(obj, np.ufunc):
+                return None
+        rs = [self._atom_rank(a, ranks) for a in args]
+        if any(r is _UNSET for r in rs):
+            return _UNSET
+        if any(r is None for r in rs):
+            return None
+        return max(rs) if rs else None
+
+
+def _is_range(it):
+    return isinstance(it, gast.Call) and isinstance(it.func, gast.Name) and it.func.id in ("range",) or (
+        isinstance(it, gast.Subscript) and _is_range(it.value))
+
+
+class Facts(_RankMixin):
+    def __init__(self, info, body, params, local_names, wrt, mode="reverse", ranks=None):
         self.info = info
         self.params = params
         self.locals = set(local_names)
@@ -71,6 +223,7 @@ class Facts:
             self.defs[p] = [(False, 0)]
         self._scan(body, False, 0)
         self.active = self._activity(body, set(wrt))
+        self.ranks = self._ranks(body, ranks or {})
 
     # ------------------------------------------------------------------ callee resolution
     def callee(self, func):
@@ -177,7 +330,7 @@ class Facts:
             raise TransformError(f"call of {what} does not match its derivative rule: {exc}",
                                  self.info.filename, None, what) from None
         diff = [bound[p] for p in tpl.diff_params if p in bound]
-        return Op("rule", diff, template=tpl, bound=bound, what=what)
+        return Op("rule", diff, template=tpl, bound=bound, what=what, call_args=list(args), kwargs=kwargs)
 
     # ------------------------------------------------------------------ scans
     def _scan(self, stmts, in_loop, depth):

@@ -65,6 +65,14 @@ def _own(g, args):
     return g
 
 
+def _rank(a):
+    if isinstance(a, (float, int, np.generic)) and not isinstance(a, bool):
+        return 0
+    if isinstance(a, np.ndarray):
+        return a.ndim
+    return None
+
+
 def _unwrap(fun):
     inner = getattr(fun, "__srcad_function__", None)
     return inner() if inner is not None else fun
@@ -85,21 +93,30 @@ class _Transformed:
 
     @property
     def derivative(self):
+        """The generic derivative (no assumption on argument shapes): what ``source`` shows."""
         return pipeline.reverse_derivative(_unwrap(self.fun), self.wrt, self.mode)
+
+    def specialized(self, args):
+        """The derivative specialised to the ranks (ndim) of these arguments.
+
+        Knowing which arguments are scalars lets srcad drop shape bookkeeping (``unbroadcast``)
+        wherever every operand is a scalar; one variant is cached per combination of ranks.
+        """
+        return pipeline.reverse_derivative(_unwrap(self.fun), self.wrt, self.mode,
+                                           ranks=tuple(_rank(a) for a in args))
 
     def __srcad_function__(self):
         """The generated function behind this derivative (so srcad can differentiate it again)."""
         return self.derivative.fn
 
     def _prepare(self, args):
-        d = self.derivative
         args = list(args)
         for i in self.wrt:
             if i >= len(args):
                 raise TypeError(f"{self.__name__}: wrt={i} but only {len(args)} positional "
                                 "arguments were given")
             args[i] = _check_input(args[i], i, self.__name__)
-        return d, args
+        return self.specialized(args), args
 
     def _run(self, fn, args, kwargs):
         token = _training.set(True)
@@ -180,10 +197,13 @@ def _check_cotangent(dy, value):
         raise ValueError(f"cotangent has shape {dshape} but the function's output has shape {vshape}")
 
 
-def source(df):
-    """The generated Python source behind a derivative function made by srcad."""
+def source(df, *args):
+    """The generated Python source behind a derivative function made by srcad.
+
+    With example arguments, the variant srcad runs for arguments of those ranks.
+    """
     if isinstance(df, _Transformed):
-        return df.derivative.source
+        return df.specialized(args).source if args else df.derivative.source
     from srcad.parse import GENERATED
     if df in GENERATED:
         return GENERATED[df][0]

@@ -64,21 +64,21 @@ def front_end(fn, stages=None):
     return info, norm, body, ret_name
 
 
-def reverse_derivative(fn, wrt, mode="grad", stages=None):
+def reverse_derivative(fn, wrt, mode="grad", stages=None, ranks=None):
     """The reverse-mode derivative of ``fn`` w.r.t. the positional parameters ``wrt`` (a tuple).
 
     mode 'grad' returns the gradient(s); 'value_and_grad' returns (value, gradient(s)); 'call'
     (used for calls between user functions) always returns a tuple of gradients.
     """
-    key = (fn, wrt, mode)
+    key = (fn, wrt, mode, ranks)
     with _lock:
         hit = _cache.get(key)
         if hit is not None:
             return hit
-        return _build_reverse(fn, wrt, mode, key, stages)
+        return _build_reverse(fn, wrt, mode, key, stages, ranks)
 
 
-def _build_reverse(fn, wrt, mode, key, stages):
+def _build_reverse(fn, wrt, mode, key, stages, ranks=None):
     info, norm, body, ret_name = front_end(fn, stages)
     fdef = info.node
     params = _positional_params(fdef)
@@ -91,15 +91,18 @@ def _build_reverse(fn, wrt, mode, key, stages):
     gen_name = norm.namer.fresh(("grad_" if mode != "call" else "vjp_") + info.name, numbered=False)
 
     def derivative_of_call(callee, positions, lineno):
-        sub_key = (callee, positions, "call")
+        sub_key = (callee, positions, "call", None)
         sub = _cache.get(sub_key) or _building.get(sub_key)
         if sub is None:
-            sub = _build_reverse(callee, positions, "call", sub_key, None)
+            sub = _build_reverse(callee, positions, "call", sub_key, None, None)
         obj = sub if isinstance(sub, _Pending) else sub.fn
         name = env.ref_name("vjp_" + callee.__name__.strip("<>"), obj)
         return gast.Name(id=name, ctx=gast.Load(), annotation=None, type_comment=None), sub.seed
 
-    rev = Reverse(info, norm, body, ret_name, wrt_names, env, derivative_of_call)
+    param_ranks = {}
+    if ranks is not None:
+        param_ranks = {p: r for p, r in zip(params, ranks) if r is not None}
+    rev = Reverse(info, norm, body, ret_name, wrt_names, env, derivative_of_call, param_ranks)
     rev.seed_name = rev.dname(ret_name)
     pending = _Pending(rev.seed_name)
     _building[key] = pending
@@ -113,7 +116,7 @@ def _build_reverse(fn, wrt, mode, key, stages):
         st = rev.final_state.get(w)
         if st is None:
             returns.append(gast.Call(func=env.ref("zeros_like"), args=[N(w)], keywords=[]))
-        elif st.maybe_zero:
+        elif st.maybe_zero and rev.facts.ranks.get(w) != 0:
             returns.append(gast.Call(func=env.ref("grad_like"), args=[N(rev.dname(w)), N(w)], keywords=[]))
         else:
             returns.append(N(rev.dname(w)))

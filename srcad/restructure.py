@@ -78,16 +78,17 @@ class Restructurer:
                 rest = stmts[i + 1:]
                 body, mb, ab = self.block(s.body, loop)
                 orelse, me, ae = self.block(s.orelse, loop)
+                merged = False
                 if ab and not ae and rest:
                     orelse, me, ae = self.block(s.orelse + rest, loop)
-                    rest = []
+                    merged = True
                 elif ae and not ab and rest:
                     body, mb, ab = self.block(s.body + rest, loop)
-                    rest = []
+                    merged = True
                 out.append(at(gast.If(test=s.test, body=body or [gast.Pass()], orelse=orelse), ln))
                 may |= mb | me
-                if ab and ae:
-                    return out, may, True
+                if merged or (ab and ae):
+                    return out, may, ab and ae
                 if (mb | me) and rest:
                     tail, mr, ar = self.block(rest, loop)
                     out.append(self.guard(mb | me, tail, ln, loop))
@@ -175,9 +176,7 @@ def restructure(body, namer, out_name, lineno):
         ret_name = out_name or namer.fresh("out", numbered=False)
     rs = Restructurer(namer, lineno)
     rs.ret_name = ret_name
-    new, may, always = rs.block(body, None)
-    if not always:
-        new.append(assign(ret_name, gast.Constant(value=None, kind=None), lineno))
+    new, may, always = rs.block(body, None)   # body ends in a return (front_end makes sure)
     new = rs.resolve(new, None)
     if rs.ret_flag is not None:
         new.insert(0, assign(rs.ret_flag, gast.Constant(value=False, kind=None), lineno))

@@ -27,6 +27,30 @@ from srcad.rules.registry import splice_reverse
 FLOAT_ZERO = 0.0
 
 
+class _Slot(gast.stmt):
+    """A place in the forward sweep filled later: the decisions a ``break`` must record first."""
+
+    _fields = ()
+
+    def __init__(self):
+        super().__init__()
+        self.stmts = []
+
+
+def _flatten_slots(stmts):
+    out = []
+    for s in stmts:
+        if isinstance(s, _Slot):
+            out += s.stmts
+            continue
+        for field in ("body", "orelse"):
+            sub = getattr(s, field, None)
+            if isinstance(sub, list):
+                setattr(s, field, _flatten_slots(sub) or ([gast.Pass()] if field == "body" else []))
+        out.append(s)
+    return out
+
+
 class Adj:
     """Known state of one adjoint variable in the backward sweep (absence means zero)."""
 
@@ -92,7 +116,7 @@ def _owned_expr(e):
 class Reverse:
     """Builds the forward and backward sweeps of one normalized function."""
 
-    def __init__(self, info, norm, body, ret_name, wrt, env, derivative_of_call):
+    def __init__(self, info, norm, body, ret_name, wrt, env, derivative_of_call, ranks=None):
         self.info = info
         self.norm = norm
         self.namer = norm.namer
@@ -101,9 +125,10 @@ class Reverse:
         self.wrt = wrt
         self.env = env
         self.derivative_of_call = derivative_of_call
-        self.facts = Facts(info, body, norm.params, norm.locals, wrt)
+        self.param_ranks = ranks or {}
+        self.facts = Facts(info, body, norm.params, norm.locals, wrt, ranks=self.param_ranks)
         self.body = self._split_self_reads(self.body)
-        self.facts = Facts(info, self.body, norm.params, norm.locals, wrt)
+        self.facts = Facts(info, self.body, norm.params, norm.locals, wrt, ranks=self.param_ranks)
         self.adjoints = {}
         self.stack = None
         self.saved = set()
@@ -194,14 +219,17 @@ class Reverse:
 
     def _generate(self):
         self.adj_stacks = set()
+        self.open_ifs = []   # per enclosing recorded-if context: break slots; None marks a loop
         fwd, items = self.fwd_block(self.body, ())
+        fwd = _flatten_slots(fwd)
         state = {}
         ret = self.ret_name
         bwd = []
         ln = self.body[-1].lineno if self.body else self.info.lineno
         self.seed_name = self.dname(ret)
         if ret in self.facts.active:
-            bwd.append(assign(self.seed_name, _call(self.env.ref("seed"), [N(self.seed_name), N(ret)]), ln))
+            if self.facts.ranks.get(ret) != 0:
+                bwd.append(assign(self.seed_name, _call(self.env.ref("seed"), [N(self.seed_name), N(ret)]), ln))
             state[ret] = Adj(False)
         bwd += self.bwd_block(items, state)
         self.final_state = state
@@ -266,7 +294,16 @@ class Reverse:
             return [], None
         if isinstance(s, gast.Expr):
             return self.fwd_expr(s, ln)
-        return [s], None  # pass, break, assert, raise
+        if isinstance(s, gast.Break):
+            # A break skips the decision pushes after the enclosing ifs of this loop body: it makes
+            # them itself, innermost first (filled in once each if knows whether it is recorded).
+            slot = _Slot()
+            for ctx in reversed(self.open_ifs):
+                if ctx is None:
+                    break
+                ctx.append(slot)
+            return [slot, s], None
+        return [s], None  # pass, assert, raise
 
     def fwd_expr(self, s, ln):
         call = s.value
@@ -364,14 +401,19 @@ class Reverse:
         in_loop = self._in_loop(path)
         prefix = path[:-1]
         i = path[-1][0]
+        slots = []
+        self.open_ifs.append(slots)
         body_f, body_items = self.fwd_block(s.body, prefix + ((i, "b"),))
         else_f, else_items = self.fwd_block(s.orelse, prefix + ((i, "o"),))
+        self.open_ifs.pop()
         if not body_items and not else_items:
             return [at(gast.If(test=s.test, body=body_f or [gast.Pass()], orelse=else_f), ln)], None
         cond = self.namer.fresh("cond")
         fwd = [assign(cond, s.test, ln), at(gast.If(test=N(cond), body=body_f or [gast.Pass()], orelse=else_f), ln)]
         if in_loop:
             fwd.append(self.push(N(cond), ln))
+            for slot in slots:
+                slot.stmts.append(self.push(N(cond), ln))
 
         def bwd(state):
             out = []
@@ -390,7 +432,9 @@ class Reverse:
         in_loop = self._in_loop(path)
         body_path = path[:-1] + ((path[-1][0], "b"),)
         self.loop_bodies.add(body_path)
+        self.open_ifs.append(None)
         body_f, items = self.fwd_block(s.body, body_path)
+        self.open_ifs.pop()
         if not items:
             return [at(gast.While(test=s.test, body=body_f or [gast.Pass()], orelse=[]), ln)], None
         n = self.namer.fresh("n")
@@ -418,7 +462,9 @@ class Reverse:
         target = s.target.id
         body_path = path[:-1] + ((path[-1][0], "b"),)
         self.loop_bodies.add(body_path)
+        self.open_ifs.append(None)
         body_f, items = self.fwd_block(s.body, body_path)
+        self.open_ifs.pop()
         has_break = any(isinstance(n, gast.Break) for st in s.body for n in self._own_breaks(st))
         saves = (target, path) in self.saved
         pre = [self.push(N(target), ln)] if saves else []
@@ -583,8 +629,8 @@ class Reverse:
                 if p in exprs:
                     e = exprs[p]
                     others = [a for q, a in op.bound.items() if q != p and q in tpl.params]
-                    if all(isinstance(a, gast.Constant) for a in others):
-                        e = self._strip_unbroadcast(e)
+                    if all(isinstance(a, gast.Constant) for a in others) or self.facts.ranks.get(t) == 0:
+                        e = self._strip_unbroadcast(e)  # the output cannot be larger than this input
                     contribs.append((op.bound[p].id, e, _owned_expr(e)))
         elif kind == "getitem":
             x = op.args[0]
