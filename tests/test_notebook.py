@@ -1,0 +1,122 @@
+"""Notebooks (IPython cells) have source srcad can read; the plain ``python`` prompt does not."""
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+IPython = pytest.importorskip("IPython")
+
+
+@pytest.fixture(scope="module")
+def shell():
+    from IPython.core.interactiveshell import InteractiveShell
+    sh = InteractiveShell.instance()
+    sh.run_cell("import numpy as np\nimport srcad", store_history=True)
+    yield sh
+
+
+def cell(sh, code):
+    result = sh.run_cell(textwrap.dedent(code), store_history=True)
+    if not result.success:
+        raise result.error_in_exec or result.error_before_exec
+    return sh.user_ns
+
+
+def test_function_defined_in_a_cell_is_differentiated(shell):
+    cell(shell, """
+        def f(x):
+            y = x
+            for i in range(3):
+                y = y * np.sin(x)
+            return y
+        """)
+    ns = cell(shell, "g = srcad.grad(f)(0.7)\nsrc = srcad.source(srcad.grad(f))")
+    x = 0.7
+    # f(x) = x * sin(x)^3: f'(x) = sin^3 + 3 x sin^2 cos
+    assert ns["g"] == pytest.approx(np.sin(x) ** 3 + 3 * x * np.sin(x) ** 2 * np.cos(x))
+    assert ns["src"].startswith("def grad_f(x, *, dy=1.0):")
+
+
+def test_cell_functions_match_closed_forms_and_second_order(shell):
+    cell(shell, """
+        def chapter_f(a):
+            b = a * 2
+            while np.linalg.norm(b) < 1000:
+                b = b * 2
+            if b.sum() > 0:
+                c = b
+            else:
+                c = 100 * b
+            return c
+
+        def cube(x):
+            return x ** 3
+        """)
+    ns = cell(shell, """
+        a = np.float64(-0.37)
+        ratio = srcad.grad(chapter_f)(a) - chapter_f(a) / a
+        d2 = srcad.grad(srcad.grad(cube))(1.5)
+        lam = srcad.grad(lambda x: x * np.cos(x))(0.5)
+        """)
+    assert ns["ratio"] == pytest.approx(0.0, abs=1e-9)
+    assert ns["d2"] == pytest.approx(9.0)
+    assert ns["lam"] == pytest.approx(np.cos(0.5) - 0.5 * np.sin(0.5))
+
+
+def test_redefining_a_function_in_a_later_cell_takes_effect(shell):
+    cell(shell, "def h(x):\n    return x * x\n")
+    first = cell(shell, "r1 = srcad.grad(h)(3.0)")["r1"]
+    cell(shell, "def h(x):\n    return x * x * x\n")
+    second = cell(shell, "r2 = srcad.grad(h)(3.0)")["r2"]
+    assert (first, second) == (6.0, 27.0)
+
+
+def test_transform_error_in_a_cell_names_the_cell_and_line(shell):
+    cell(shell, """
+        def uses_try(x):
+            try:
+                y = x * 2
+            except ValueError:
+                y = x
+            return y
+        """)
+    ns = cell(shell, """
+        try:
+            srcad.grad(uses_try)(1.0)
+            err = None
+        except srcad.TransformError as e:
+            err = e
+        """)
+    err = ns["err"]
+    assert err is not None
+    import linecache
+    assert linecache.getline(err.filename, err.lineno).strip() == "try:"   # the cell's own line
+    assert "try" in str(err)
+    assert err.filename and ("ipython-input" in err.filename or "ipykernel" in err.filename)
+
+
+PLAIN = "import srcad\ndef f(x):\n    return x * x\n\n" \
+        "try:\n    srcad.grad(f)(1.0)\nexcept srcad.TransformError as e:\n    print('ERR:', e)\n\n"
+
+
+def test_plain_python_prompt_explains_there_is_no_source():
+    proc = subprocess.run([sys.executable, "-i", "-q"], input=PLAIN, capture_output=True, text=True,
+                          timeout=120)
+    out = proc.stdout + proc.stderr
+    assert "ERR:" in out
+    line = out[out.index("ERR:"):].splitlines()[0]
+    assert "<stdin>" in line and "cannot read the source of f" in line
+    assert "plain Python prompt" in line and "file" in line and "Jupyter/IPython cell" in line
+
+
+def test_exec_code_explains_there_is_no_source():
+    code = ("import srcad\nexec('def f(x):\\n    return x * x\\n')\n"
+            "try:\n    srcad.grad(f)(1.0)\nexcept srcad.TransformError as e:\n"
+            "    print('ERR:', e.filename, e.construct, e)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("ERR: <string> source")
+    assert "define it in a file or a Jupyter/IPython cell" in proc.stdout
