@@ -216,6 +216,7 @@ class Facts(_RankMixin):
         self.mode = mode
         self.table = REVERSE if mode == "reverse" else FORWARD
         self.stacks = set()
+        self._ops = {}
         self.defs = {}        # name -> list of (in_loop, depth)
         self.mutated = set()  # names assigned into by subscript
         self.containers = set()
@@ -254,7 +255,15 @@ class Facts(_RankMixin):
         return ("method", func.value, func.attr)
 
     def classify(self, value):
-        """The Op computed by a normalized right-hand side."""
+        """The Op computed by a normalized right-hand side (memoised per node)."""
+        hit = self._ops.get(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        op = self._classify(value)
+        self._ops[id(value)] = (value, op)
+        return op
+
+    def _classify(self, value):
         if isinstance(value, (gast.Name, gast.Constant)):
             return Op("atom", [value])
         if isinstance(value, gast.Attribute):

@@ -203,7 +203,7 @@ def to_source(fdef, line_prefix="line"):
     """Print a gast FunctionDef as Python text with ``# line N`` links to the user's lines."""
     module = gast.Module(body=[fdef], type_ignores=[])
     tree = gast.gast_to_ast(module)
-    ast.fix_missing_locations(tree)
+    # (no fix_missing_locations: the printer needs no positions)
     text = unparse(tree).strip("\n") + "\n"
     lines = text.split("\n")
     out = []

@@ -21,7 +21,7 @@ import gast
 
 from srcad.analyze import Facts, describe
 from srcad.errors import TransformError
-from srcad.normalize import N, assign, at, is_atom
+from srcad.normalize import N, assign, at, clone, is_atom
 from srcad.rules.registry import splice_reverse
 
 FLOAT_ZERO = 0.0
@@ -98,7 +98,7 @@ def _names_read(stmts):
 
 def index_value(index, env):
     """An index expression usable as a call argument: ``a:b`` becomes ``slice(a, b)``."""
-    index = copy.deepcopy(index)
+    index = clone(index)
     if isinstance(index, gast.Slice):
         parts = [p if p is not None else _const(None) for p in (index.lower, index.upper, index.step)]
         while len(parts) > 1 and isinstance(parts[-1], gast.Constant) and parts[-1].value is None:
@@ -127,8 +127,10 @@ class Reverse:
         self.derivative_of_call = derivative_of_call
         self.param_ranks = ranks or {}
         self.facts = Facts(info, body, norm.params, norm.locals, wrt, ranks=self.param_ranks)
+        self.split = False
         self.body = self._split_self_reads(self.body)
-        self.facts = Facts(info, self.body, norm.params, norm.locals, wrt, ranks=self.param_ranks)
+        if self.split:
+            self.facts = Facts(info, self.body, norm.params, norm.locals, wrt, ranks=self.param_ranks)
         self.adjoints = {}
         self.stack = None
         self.saved = set()
@@ -167,6 +169,7 @@ class Reverse:
                         tmp = self.namer.fresh(t + "_new")
                         out.append(assign(tmp, s.value, s.lineno))
                         out.append(assign(t, N(tmp), s.lineno))
+                        self.split = True
                         continue
             for field in ("body", "orelse"):
                 if isinstance(getattr(s, field, None), list) and getattr(s, field):
@@ -183,6 +186,7 @@ class Reverse:
         """
         snapshot = (self._save_names(), dict(self.adjoints), self.stack)
         self.saved = set()
+        self.saved_final = False
         self.reads, self.defs, self.self_reads = {}, {}, set()
         self.loop_bodies = set()
         fwd, bwd = self._generate()
@@ -197,6 +201,7 @@ class Reverse:
             self.adjoints, self.stack = dict(snapshot[1]), snapshot[2]
             self._restore_names(snapshot[0])
             self.saved = saved
+            self.saved_final = True
             fwd, bwd = self._generate()
         return fwd, bwd
 
@@ -257,6 +262,8 @@ class Reverse:
 
     def _note_reads(self, path, stmts):
         """Record (pass 1) the primal variables that backward code at ``path`` reads."""
+        if self.saved_final:
+            return
         for name in _names_read(stmts):
             if name in self.norm.locals:
                 self.reads.setdefault(name, set()).add(path)
@@ -354,9 +361,10 @@ class Reverse:
                 out.append(self.pop(t, ln))
             if active_t and state.get(t) is not None:
                 code = self.adjoint_of(t, op, value, state, ln)
-                self._note_reads(path, code)
-                if self_ref and t in _names_read(code):
-                    self.self_reads.add((t, path))
+                if not self.saved_final:
+                    self._note_reads(path, code)
+                    if self_ref and t in _names_read(code):
+                        self.self_reads.add((t, path))
                 out += code
             elif op.kind == "pop" and op.args[0].id in self.facts.active:
                 # Differentiating generated code again (third order): the adjoint of every push onto
@@ -377,7 +385,7 @@ class Reverse:
         pre = []
         if saves:
             np_copy = gast.Attribute(value=self.env.ref("np"), attr="copy", ctx=gast.Load())
-            old = gast.Subscript(value=N(x), slice=copy.deepcopy(index), ctx=gast.Load())
+            old = gast.Subscript(value=N(x), slice=clone(index), ctx=gast.Load())
             pre.append(self.push(_call(np_copy, [old]), ln))
 
         def bwd(state):
@@ -391,7 +399,7 @@ class Reverse:
                     out.append(_expr(take, ln))
                 self._note_reads(path, out)
             if saves:
-                tmp = gast.Subscript(value=N(x), slice=copy.deepcopy(index), ctx=gast.Store())
+                tmp = gast.Subscript(value=N(x), slice=clone(index), ctx=gast.Store())
                 out.append(at(gast.Assign(targets=[tmp], value=_attr_call(self.stack_name(), "pop", []),
                                           type_comment=None), ln))
             return out
@@ -485,7 +493,7 @@ class Reverse:
             count = self.namer.fresh("n")
             body_f = [assign(count, gast.BinOp(left=N(count), op=gast.Add(), right=_const(1)), ln)] + body_f
             fwd.append(assign(count, _const(0), ln))
-        fwd.append(at(gast.For(target=N(target, True), iter=copy.deepcopy(iter_expr), body=body_f, orelse=[],
+        fwd.append(at(gast.For(target=N(target, True), iter=clone(iter_expr), body=body_f, orelse=[],
                                type_comment=None), ln))
         if has_break and in_loop:
             fwd.append(self.push(N(count), ln))
@@ -494,7 +502,7 @@ class Reverse:
             out = []
             if has_break and in_loop:
                 out.append(self.pop(count, ln))
-            it = copy.deepcopy(iter_expr)
+            it = clone(iter_expr)
             self._note_reads(path, [gast.Expr(value=it)])
             if has_break:
                 it = gast.Subscript(value=it, slice=gast.Slice(lower=None, upper=N(count), step=None),
@@ -640,7 +648,7 @@ class Reverse:
             keys = op.keys if kind == "dict" else [_const(k) for k in range(len(op.args))]
             for k, a in zip(keys, op.args):
                 if self.facts.is_active(a):
-                    contribs.append((a.id, _call(self.env.ref("tuple_get"), [dt, copy.deepcopy(k)]), False))
+                    contribs.append((a.id, _call(self.env.ref("tuple_get"), [dt, clone(k)]), False))
         elif kind == "call":
             pre, contribs = self._call_adjoint(t, op, value, dt, ln)
         elif kind == "pop":
@@ -690,8 +698,8 @@ class Reverse:
         if not positions:
             return [], []
         fn_node, seed = self.derivative_of_call(op.obj, tuple(positions), ln)
-        args = [copy.deepcopy(a) for a in value.args]
-        keywords = [gast.keyword(arg=k.arg, value=copy.deepcopy(k.value)) for k in value.keywords]
+        args = [clone(a) for a in value.args]
+        keywords = [gast.keyword(arg=k.arg, value=clone(k.value)) for k in value.keywords]
         keywords.append(gast.keyword(arg=seed, value=dt))
         call = _call(fn_node, args, keywords)
         if len(positions) == 1:

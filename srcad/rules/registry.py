@@ -25,6 +25,8 @@ import textwrap
 
 import gast
 
+from srcad.normalize import clone
+
 REVERSE = {}
 FORWARD = {}
 NONDIFF = {}  # key -> description; calls produce values with no derivative
@@ -112,6 +114,12 @@ class Template:
                     if not self._inside_d(stmt.value, node):
                         self.reads_out = True
         self.diff_params = [name for name, _, _ in self.lines if name is not None]
+        if mode == "forward":
+            # A forward rule's inputs are the parameters whose tangents ``d[p]`` its final line reads
+            # (not the output it assigns): these drive activity analysis in forward mode.
+            final = [s for d, _, s in self.lines if d is not None][-1]
+            used = {_is_d(n) for n in gast.walk(final.value)} - {None}
+            self.diff_params = [p for p in self.params if p in used]
 
     @staticmethod
     def _inside_d(tree, target):
@@ -137,25 +145,43 @@ class Template:
         return out
 
 
-class _Subst(gast.NodeTransformer):
-    def __init__(self, values, dvalues, temps):
-        self.values = values
-        self.dvalues = dvalues
-        self.temps = temps
-
-    def visit_Subscript(self, node):
+def _subst(node, values, dvalues, temps):
+    """A copy of the template expression ``node`` with parameters, ``d[...]`` and temporaries
+    replaced (one pass: builds the new tree directly)."""
+    if isinstance(node, list):
+        return [_subst(n, values, dvalues, temps) for n in node]
+    if not isinstance(node, gast.AST):
+        return node
+    if isinstance(node, gast.Name):
+        if node.id in values:
+            return clone(values[node.id])
+        if node.id in temps:
+            return gast.Name(id=temps[node.id], ctx=node.ctx, annotation=None, type_comment=None)
+        return gast.Name(id=node.id, ctx=node.ctx, annotation=None, type_comment=None)
+    if isinstance(node, gast.Subscript):
         name = _is_d(node)
         if name is not None:
-            return copy.deepcopy(self.dvalues[name])
-        self.generic_visit(node)
-        return node
+            return clone(dvalues[name])
+    return type(node)(**{f: _subst(getattr(node, f, None), values, dvalues, temps) for f in node._fields})
 
-    def visit_Name(self, node):
-        if node.id in self.values:
-            return copy.deepcopy(self.values[node.id])
-        if node.id in self.temps:
-            return gast.Name(id=self.temps[node.id], ctx=node.ctx, annotation=None, type_comment=None)
-        return node
+
+class _Subst:
+    """Kept for callers that used the visitor form: ``_Subst(values, dvalues, temps).visit(tree)``."""
+
+    def __init__(self, values, dvalues, temps):
+        self.values, self.dvalues, self.temps = values, dvalues, temps
+
+    def visit(self, node):
+        return _subst(node, self.values, self.dvalues, self.temps)
+
+
+def _temps_used(tpl, stmt):
+    cache = tpl.__dict__.setdefault("_temps_used", {})
+    hit = cache.get(id(stmt))
+    if hit is None:
+        hit = cache[id(stmt)] = frozenset(n.id for n in gast.walk(stmt.value)
+                                          if isinstance(n, gast.Name) and n.id in tpl.temps)
+    return hit
 
 
 def splice_reverse(tpl, values, dy, wanted, fresh, ref):
@@ -170,18 +196,16 @@ def splice_reverse(tpl, values, dy, wanted, fresh, ref):
     for dname, temp, stmt in reversed(tpl.lines):
         if (dname is not None and dname in wanted) or (temp is not None and temp in needed):
             keep.append((dname, temp, stmt))
-            for node in gast.walk(stmt.value):
-                if isinstance(node, gast.Name) and node.id in tpl.temps:
-                    needed.add(node.id)
+            needed |= _temps_used(tpl, stmt)
     keep.reverse()
     temps = {t: fresh(t) for _, t, _ in keep if t is not None}
     allvalues = dict(values)
     for name, obj in tpl.free.items():
         allvalues[name] = ref(name, obj)
-    sub = _Subst(allvalues, {tpl.out: dy}, temps)
+    dvalues = {tpl.out: dy}
     stmts, contribs = [], {}
     for dname, temp, stmt in keep:
-        expr = sub.visit(copy.deepcopy(stmt.value))
+        expr = _subst(stmt.value, allvalues, dvalues, temps)
         if dname is not None:
             contribs[dname] = expr
         else:
@@ -234,10 +258,10 @@ def splice_forward(tpl, values, tangents, fresh, ref):
     for stmt in keep:
         stmts.append(gast.Assign(targets=[gast.Name(id=temps[stmt.targets[0].id], ctx=gast.Store(),
                                                     annotation=None, type_comment=None)],
-                                 value=sub.visit(copy.deepcopy(stmt.value)), type_comment=None))
+                                 value=sub.visit(clone(stmt.value)), type_comment=None))
     expr = None
     for sign, term in terms:
-        term = sub.visit(copy.deepcopy(term))
+        term = sub.visit(clone(term))
         if expr is None:
             expr = term if sign > 0 else gast.UnaryOp(op=gast.USub(), operand=term)
         else:
