@@ -303,3 +303,30 @@ def test_cache_and_source_compiles():
     compile(src, "<test>", "exec")
     assert srcad.source(srcad.grad(f)) == src
     assert "dx" in src and "# line" in src
+
+
+def test_tracebacks_show_generated_lines():
+    import traceback
+
+    def f(x):
+        y = x * 2
+        return y / (x - x)
+
+    try:
+        srcad.grad(f)(1.0)
+    except ZeroDivisionError:
+        text = traceback.format_exc()
+    assert "<srcad grad_f of" in text
+    assert "sub_1 = x - x" in text or "out = y / sub_1" in text  # the generated line's text is shown
+
+
+def test_stages_can_be_printed():
+    from srcad import pipeline
+
+    def f(x):
+        if x > 0:
+            return x * 2
+        return -x
+    stages = {}
+    pipeline.reverse_derivative(f, (0,), "grad", stages=stages)
+    assert set(stages) >= {"normalize", "restructure"}
