@@ -101,7 +101,8 @@ def index_value(index, env):
     index = clone(index)
     if isinstance(index, gast.Slice):
         parts = [p if p is not None else _const(None) for p in (index.lower, index.upper, index.step)]
-        while len(parts) > 1 and isinstance(parts[-1], gast.Constant) and parts[-1].value is None:
+        # keep two parts at least: slice(1) would mean 1 as the upper bound (x[1:] -> slice(1, None))
+        while len(parts) > 2 and isinstance(parts[-1], gast.Constant) and parts[-1].value is None:
             parts.pop()
         return _call(env.ref("slice", builtins.slice), parts)
     if isinstance(index, gast.Tuple):

@@ -6,8 +6,18 @@ Reverse rule: ``d[x] = <adjoint contribution>``; forward rule: ``d[y] = <sum of 
 import numpy as np
 
 from srcad.rules.registry import attribute, forward, method, nondiff, reverse
+from srcad.runtime import broadcast_like
+from srcad.rules.numpy_helpers import (
+    above, average_adjoint_w, average_tangent_w, average_weights, below, cholesky_adjoint,
+    cholesky_tangent, clip_bound, clip_mask, concat_adjoint, concat_tangent, det_adjoint,
+    diag_adjoint, diagonal_adjoint, einsum_adjoint, einsum_tangent, extreme_weights, inner_adjoint_a,
+    inner_adjoint_b, inverse_axes, negate_shift, pad_adjoint, prod_others, repeat_adjoint, rev_cumsum,
+    slogdet_adjoint, slogdet_tangent, solve_adjoint_a, solve_adjoint_b, solve_like, solve_tangent_a,
+    split_adjoint, stack_adjoint, stack_tangent, take_adjoint, tensordot_adjoint_a,
+    tensordot_adjoint_b, tie_weights, tile_adjoint, trace_adjoint, transpose_axes, var_weights,
+    vdot_adjoint, cast_adjoint)
 from srcad.runtime import (count, dot_adjoint_a, dot_adjoint_b, matmul_adjoint_a,
-                           matmul_adjoint_b, norm_adjoint, unbroadcast, unreduce)
+                           matmul_adjoint_b, norm_adjoint, tuple_get, unbroadcast, unreduce)
 
 # ---------------------------------------------------------------- elementwise arithmetic
 
@@ -20,7 +30,8 @@ def add(y, x1, x2):
 
 @forward(np.add)
 def add(y, x1, x2):
-    d[y] = d[x1] + d[x2]
+    # broadcast_like keeps each tangent shaped like y when only the smaller operand is active
+    d[y] = broadcast_like(d[x1], y) + broadcast_like(d[x2], y)
 
 
 @reverse(np.subtract)
@@ -31,7 +42,7 @@ def subtract(y, x1, x2):
 
 @forward(np.subtract)
 def subtract(y, x1, x2):
-    d[y] = d[x1] - d[x2]
+    d[y] = broadcast_like(d[x1], y) - broadcast_like(d[x2], y)
 
 
 @reverse(np.multiply)
@@ -240,23 +251,33 @@ def reshape(y, a, shape=None, order="C"):
 
 
 @reverse(method("reshape"))
-def reshape_method(y, a, *shape):
+def reshape_method(y, a, *shape, order="C"):
     d[a] = np.reshape(d[y], np.shape(a))
 
 
 @forward(method("reshape"))
-def reshape_method(y, a, *shape):
+def reshape_method(y, a, *shape, order="C"):
     d[y] = np.reshape(d[a], np.shape(y))
 
 
-@reverse(np.transpose, method("transpose"))
+@reverse(np.transpose)
 def transpose(y, a, axes=None):
-    d[a] = np.transpose(d[y], None if axes is None else np.argsort(axes))
+    d[a] = np.transpose(d[y], inverse_axes(axes))
 
 
-@forward(np.transpose, method("transpose"))
+@forward(np.transpose)
 def transpose(y, a, axes=None):
     d[y] = np.transpose(d[a], axes)
+
+
+@reverse(method("transpose"))
+def transpose_method(y, a, *axes):
+    d[a] = np.transpose(d[y], inverse_axes(transpose_axes(axes)))
+
+
+@forward(method("transpose"))
+def transpose_method(y, a, *axes):
+    d[y] = np.transpose(d[a], transpose_axes(axes))
 
 
 @reverse(attribute("T"))
@@ -276,7 +297,7 @@ def copy(y, a):
 
 @forward(method("copy"), np.copy, np.array, np.asarray)
 def copy(y, a):
-    d[y] = d[a]
+    d[y] = np.copy(d[a])  # a copy: generated code saves np.copy(x[i]) before x[i] is overwritten
 
 
 nondiff(np.zeros, np.ones, np.empty, np.zeros_like, np.ones_like, np.empty_like, np.full,
@@ -286,7 +307,821 @@ nondiff(np.zeros, np.ones, np.empty, np.zeros_like, np.ones_like, np.empty_like,
         np.greater_equal, np.less_equal, np.logical_and, np.logical_or, np.logical_not,
         np.floor_divide, np.random.normal, np.random.rand, np.random.randn, np.random.uniform,
         np.allclose, np.isclose, np.any, np.all, np.count_nonzero, np.nonzero, np.result_type,
-        np.float64, np.float32, np.int64, np.int32, np.bool_,
-        method("argmax"), method("argmin"), method("astype"), method("any"), method("all"),
+        np.int64, np.int32, np.bool_,
+        method("argmax"), method("argmin"), method("any"), method("all"),
         attribute("shape"), attribute("ndim"), attribute("size"), attribute("dtype"),
         why="piecewise constant or not numeric")
+
+
+# ================================================================ more elementwise functions
+# One-input functions: d[x] = d[y] * f'(x), written with the output ``y`` where that is cheaper.
+
+
+@reverse(np.square)
+def square(y, x):
+    d[x] = d[y] * 2.0 * x
+
+
+@forward(np.square)
+def square(y, x):
+    d[y] = d[x] * 2.0 * x
+
+
+@reverse(np.cbrt)
+def cbrt(y, x):
+    d[x] = d[y] / (3.0 * y * y)
+
+
+@forward(np.cbrt)
+def cbrt(y, x):
+    d[y] = d[x] / (3.0 * y * y)
+
+
+@reverse(np.reciprocal)
+def reciprocal(y, x):
+    d[x] = -d[y] * y * y
+
+
+@forward(np.reciprocal)
+def reciprocal(y, x):
+    d[y] = -d[x] * y * y
+
+
+@reverse(np.exp2)
+def exp2(y, x):
+    d[x] = d[y] * y * np.log(2.0)
+
+
+@forward(np.exp2)
+def exp2(y, x):
+    d[y] = d[x] * y * np.log(2.0)
+
+
+@reverse(np.expm1)
+def expm1(y, x):
+    d[x] = d[y] * (y + 1.0)
+
+
+@forward(np.expm1)
+def expm1(y, x):
+    d[y] = d[x] * (y + 1.0)
+
+
+@reverse(np.log2)
+def log2(y, x):
+    d[x] = d[y] / (x * np.log(2.0))
+
+
+@forward(np.log2)
+def log2(y, x):
+    d[y] = d[x] / (x * np.log(2.0))
+
+
+@reverse(np.log10)
+def log10(y, x):
+    d[x] = d[y] / (x * np.log(10.0))
+
+
+@forward(np.log10)
+def log10(y, x):
+    d[y] = d[x] / (x * np.log(10.0))
+
+
+@reverse(np.log1p)
+def log1p(y, x):
+    d[x] = d[y] / (1.0 + x)
+
+
+@forward(np.log1p)
+def log1p(y, x):
+    d[y] = d[x] / (1.0 + x)
+
+
+@reverse(np.tan)
+def tan(y, x):
+    d[x] = d[y] * (1.0 + y * y)
+
+
+@forward(np.tan)
+def tan(y, x):
+    d[y] = d[x] * (1.0 + y * y)
+
+
+@reverse(np.arcsin)
+def arcsin(y, x):
+    d[x] = d[y] / np.sqrt(1.0 - x * x)
+
+
+@forward(np.arcsin)
+def arcsin(y, x):
+    d[y] = d[x] / np.sqrt(1.0 - x * x)
+
+
+@reverse(np.arccos)
+def arccos(y, x):
+    d[x] = -d[y] / np.sqrt(1.0 - x * x)
+
+
+@forward(np.arccos)
+def arccos(y, x):
+    d[y] = -d[x] / np.sqrt(1.0 - x * x)
+
+
+@reverse(np.arctan)
+def arctan(y, x):
+    d[x] = d[y] / (1.0 + x * x)
+
+
+@forward(np.arctan)
+def arctan(y, x):
+    d[y] = d[x] / (1.0 + x * x)
+
+
+@reverse(np.sinh)
+def sinh(y, x):
+    d[x] = d[y] * np.cosh(x)
+
+
+@forward(np.sinh)
+def sinh(y, x):
+    d[y] = d[x] * np.cosh(x)
+
+
+@reverse(np.cosh)
+def cosh(y, x):
+    d[x] = d[y] * np.sinh(x)
+
+
+@forward(np.cosh)
+def cosh(y, x):
+    d[y] = d[x] * np.sinh(x)
+
+
+@reverse(np.arcsinh)
+def arcsinh(y, x):
+    d[x] = d[y] / np.sqrt(x * x + 1.0)
+
+
+@forward(np.arcsinh)
+def arcsinh(y, x):
+    d[y] = d[x] / np.sqrt(x * x + 1.0)
+
+
+@reverse(np.arccosh)
+def arccosh(y, x):
+    d[x] = d[y] / np.sqrt(x * x - 1.0)
+
+
+@forward(np.arccosh)
+def arccosh(y, x):
+    d[y] = d[x] / np.sqrt(x * x - 1.0)
+
+
+@reverse(np.arctanh)
+def arctanh(y, x):
+    d[x] = d[y] / (1.0 - x * x)
+
+
+@forward(np.arctanh)
+def arctanh(y, x):
+    d[y] = d[x] / (1.0 - x * x)
+
+
+@reverse(np.sinc)
+def sinc(y, x):
+    safe = np.where(x == 0, 1.0, x)
+    d[x] = d[y] * np.where(x == 0, 0.0, (np.cos(np.pi * x) - y) / safe)
+
+
+@forward(np.sinc)
+def sinc(y, x):
+    safe = np.where(x == 0, 1.0, x)
+    d[y] = d[x] * np.where(x == 0, 0.0, (np.cos(np.pi * x) - y) / safe)
+
+
+@reverse(np.deg2rad, np.radians)
+def deg2rad(y, x):
+    d[x] = d[y] * (np.pi / 180.0)
+
+
+@forward(np.deg2rad, np.radians)
+def deg2rad(y, x):
+    d[y] = d[x] * (np.pi / 180.0)
+
+
+@reverse(np.rad2deg, np.degrees)
+def rad2deg(y, x):
+    d[x] = d[y] * (180.0 / np.pi)
+
+
+@forward(np.rad2deg, np.degrees)
+def rad2deg(y, x):
+    d[y] = d[x] * (180.0 / np.pi)
+
+
+# ---------------------------------------------------------------- two-input functions
+
+
+@reverse(np.float_power)
+def float_power(y, x1, x2):
+    d[x1] = unbroadcast(d[y] * x2 * np.float_power(x1, x2 - 1), x1)
+    d[x2] = unbroadcast(d[y] * y * np.log(np.where(x1 > 0, x1, 1.0)), x2)
+
+
+@forward(np.float_power)
+def float_power(y, x1, x2):
+    d[y] = d[x1] * x2 * np.float_power(x1, x2 - 1) + d[x2] * y * np.log(np.where(x1 > 0, x1, 1.0))
+
+
+@reverse(np.arctan2)
+def arctan2(y, x1, x2):
+    r2 = x1 * x1 + x2 * x2
+    d[x1] = unbroadcast(d[y] * x2 / r2, x1)
+    d[x2] = unbroadcast(-d[y] * x1 / r2, x2)
+
+
+@forward(np.arctan2)
+def arctan2(y, x1, x2):
+    r2 = x1 * x1 + x2 * x2
+    d[y] = d[x1] * x2 / r2 - d[x2] * x1 / r2
+
+
+@reverse(np.hypot)
+def hypot(y, x1, x2):
+    d[x1] = unbroadcast(d[y] * x1 / y, x1)
+    d[x2] = unbroadcast(d[y] * x2 / y, x2)
+
+
+@forward(np.hypot)
+def hypot(y, x1, x2):
+    d[y] = d[x1] * x1 / y + d[x2] * x2 / y
+
+
+@reverse(np.minimum)
+def minimum(y, x1, x2):
+    d[x1] = unbroadcast(d[y] * tie_weights(x2, x1), x1)
+    d[x2] = unbroadcast(d[y] * tie_weights(x1, x2), x2)
+
+
+@forward(np.minimum)
+def minimum(y, x1, x2):
+    d[y] = d[x1] * tie_weights(x2, x1) + d[x2] * tie_weights(x1, x2)
+
+
+@reverse(np.fmax)
+def fmax(y, x1, x2):
+    d[x1] = unbroadcast(d[y] * tie_weights(x1, x2), x1)
+    d[x2] = unbroadcast(d[y] * tie_weights(x2, x1), x2)
+
+
+@forward(np.fmax)
+def fmax(y, x1, x2):
+    d[y] = d[x1] * tie_weights(x1, x2) + d[x2] * tie_weights(x2, x1)
+
+
+@reverse(np.fmin)
+def fmin(y, x1, x2):
+    d[x1] = unbroadcast(d[y] * tie_weights(x2, x1), x1)
+    d[x2] = unbroadcast(d[y] * tie_weights(x1, x2), x2)
+
+
+@forward(np.fmin)
+def fmin(y, x1, x2):
+    d[y] = d[x1] * tie_weights(x2, x1) + d[x2] * tie_weights(x1, x2)
+
+
+@reverse(np.logaddexp)
+def logaddexp(y, x1, x2):
+    d[x1] = unbroadcast(d[y] * np.exp(x1 - y), x1)
+    d[x2] = unbroadcast(d[y] * np.exp(x2 - y), x2)
+
+
+@forward(np.logaddexp)
+def logaddexp(y, x1, x2):
+    d[y] = d[x1] * np.exp(x1 - y) + d[x2] * np.exp(x2 - y)
+
+
+@reverse(np.clip)
+def clip(y, a, a_min=None, a_max=None, out=None, min=None, max=None):
+    lo = clip_bound(a_min, min)
+    hi = clip_bound(a_max, max)
+    d[a] = d[y] * clip_mask(a, lo, hi)
+    d[a_min] = unbroadcast(d[y] * below(a, lo), a_min)
+    d[a_max] = unbroadcast(d[y] * above(a, hi), a_max)
+    d[min] = unbroadcast(d[y] * below(a, lo), min)
+    d[max] = unbroadcast(d[y] * above(a, hi), max)
+
+
+@forward(np.clip)
+def clip(y, a, a_min=None, a_max=None, out=None, min=None, max=None):
+    lo = clip_bound(a_min, min)
+    hi = clip_bound(a_max, max)
+    d[y] = (d[a] * clip_mask(a, lo, hi) + d[a_min] * below(a, lo) + d[a_max] * above(a, hi)
+            + d[min] * below(a, lo) + d[max] * above(a, hi))
+
+
+@reverse(method("clip"))
+def clip_method(y, a, min=None, max=None):
+    d[a] = d[y] * clip_mask(a, min, max)
+    d[min] = unbroadcast(d[y] * below(a, min), min)
+    d[max] = unbroadcast(d[y] * above(a, max), max)
+
+
+@forward(method("clip"))
+def clip_method(y, a, min=None, max=None):
+    d[y] = d[a] * clip_mask(a, min, max) + d[min] * below(a, min) + d[max] * above(a, max)
+
+
+@reverse(np.where)
+def where(z, condition, x=None, y=None):
+    d[x] = unbroadcast(np.where(condition, d[z], 0.0), x)
+    d[y] = unbroadcast(np.where(condition, 0.0, d[z]), y)
+
+
+@forward(np.where)
+def where(z, condition, x=None, y=None):
+    d[z] = np.where(condition, d[x], 0.0) + np.where(condition, 0.0, d[y])
+
+
+# ================================================================ more reductions
+
+
+@reverse(np.prod, method("prod"))
+def prod(y, a, axis=None, dtype=None, out=None, keepdims=False):
+    d[a] = unreduce(d[y], a, axis, keepdims) * prod_others(a, axis)
+
+
+@forward(np.prod, method("prod"))
+def prod(y, a, axis=None, dtype=None, out=None, keepdims=False):
+    d[y] = np.sum(d[a] * prod_others(a, axis), axis=axis, keepdims=keepdims)
+
+
+@reverse(np.max, np.amax, np.min, np.amin, method("max"), method("min"))
+def max_(y, a, axis=None, out=None, keepdims=False):
+    d[a] = unreduce(d[y], a, axis, keepdims) * extreme_weights(a, y, axis, keepdims)
+
+
+@forward(np.max, np.amax, np.min, np.amin, method("max"), method("min"))
+def max_(y, a, axis=None, out=None, keepdims=False):
+    d[y] = np.sum(d[a] * extreme_weights(a, y, axis, keepdims), axis=axis, keepdims=keepdims)
+
+
+@reverse(np.var, method("var"))
+def var(y, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+    d[a] = unreduce(d[y], a, axis, keepdims) * var_weights(a, axis, ddof)
+
+
+@forward(np.var, method("var"))
+def var(y, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+    d[y] = np.sum(d[a] * var_weights(a, axis, ddof), axis=axis, keepdims=keepdims)
+
+
+@reverse(np.std, method("std"))
+def std(y, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+    d[a] = unreduce(d[y] / (2.0 * y), a, axis, keepdims) * var_weights(a, axis, ddof)
+
+
+@forward(np.std, method("std"))
+def std(y, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+    d[y] = np.sum(d[a] * var_weights(a, axis, ddof), axis=axis, keepdims=keepdims) / (2.0 * y)
+
+
+@reverse(np.cumsum, method("cumsum"))
+def cumsum(y, a, axis=None, dtype=None, out=None):
+    d[a] = rev_cumsum(d[y], a, axis)
+
+
+@forward(np.cumsum, method("cumsum"))
+def cumsum(y, a, axis=None, dtype=None, out=None):
+    d[y] = np.cumsum(d[a], axis=axis)
+
+
+@reverse(np.cumprod, method("cumprod"))
+def cumprod(y, a, axis=None, dtype=None, out=None):
+    d[a] = rev_cumsum(d[y] * y, a, axis) / a
+
+
+@forward(np.cumprod, method("cumprod"))
+def cumprod(y, a, axis=None, dtype=None, out=None):
+    d[y] = y * np.cumsum(d[a] / a, axis=axis)
+
+
+@reverse(np.average)
+def average(y, a, axis=None, weights=None, returned=False, keepdims=False):
+    d[a] = unreduce(d[y], a, axis, keepdims) * average_weights(a, axis, weights)
+    d[weights] = average_adjoint_w(d[y], a, y, axis, weights, keepdims)
+
+
+@forward(np.average)
+def average(y, a, axis=None, weights=None, returned=False, keepdims=False):
+    d[y] = (np.sum(d[a] * average_weights(a, axis, weights), axis=axis, keepdims=keepdims)
+            + average_tangent_w(d[weights], a, y, axis, weights, keepdims))
+
+
+@reverse(np.nansum)
+def nansum(y, a, axis=None, dtype=None, out=None, keepdims=False):
+    d[a] = np.where(np.isnan(a), 0.0, unreduce(d[y], a, axis, keepdims))
+
+
+@forward(np.nansum)
+def nansum(y, a, axis=None, dtype=None, out=None, keepdims=False):
+    d[y] = np.sum(np.where(np.isnan(a), 0.0, d[a]), axis=axis, keepdims=keepdims)
+
+
+# ================================================================ more linear algebra
+
+
+@reverse(np.vdot)
+def vdot(y, a, b):
+    d[a] = vdot_adjoint(d[y], b, a)
+    d[b] = vdot_adjoint(d[y], a, b)
+
+
+@forward(np.vdot)
+def vdot(y, a, b):
+    d[y] = np.vdot(d[a], b) + np.vdot(a, d[b])
+
+
+@reverse(np.inner)
+def inner(y, a, b):
+    d[a] = inner_adjoint_a(d[y], a, b)
+    d[b] = inner_adjoint_b(d[y], a, b)
+
+
+@forward(np.inner)
+def inner(y, a, b):
+    d[y] = np.inner(d[a], b) + np.inner(a, d[b])
+
+
+@reverse(np.outer)
+def outer(y, a, b, out=None):
+    d[a] = np.reshape(np.dot(d[y], np.ravel(b)), np.shape(a))
+    d[b] = np.reshape(np.dot(np.ravel(a), d[y]), np.shape(b))
+
+
+@forward(np.outer)
+def outer(y, a, b, out=None):
+    d[y] = np.outer(d[a], b) + np.outer(a, d[b])
+
+
+@reverse(np.tensordot)
+def tensordot(y, a, b, axes=2):
+    d[a] = tensordot_adjoint_a(d[y], a, b, axes)
+    d[b] = tensordot_adjoint_b(d[y], a, b, axes)
+
+
+@forward(np.tensordot)
+def tensordot(y, a, b, axes=2):
+    d[y] = np.tensordot(d[a], b, axes) + np.tensordot(a, d[b], axes)
+
+
+# Operands are separate parameters (up to six) so each gets its own adjoint line.
+@reverse(np.einsum)
+def einsum(y, subscripts, op0, op1=None, op2=None, op3=None, op4=None, op5=None, out=None,
+           optimize=False):
+    d[op0] = einsum_adjoint(d[y], subscripts, 0, op0, op1, op2, op3, op4, op5)
+    d[op1] = einsum_adjoint(d[y], subscripts, 1, op0, op1, op2, op3, op4, op5)
+    d[op2] = einsum_adjoint(d[y], subscripts, 2, op0, op1, op2, op3, op4, op5)
+    d[op3] = einsum_adjoint(d[y], subscripts, 3, op0, op1, op2, op3, op4, op5)
+    d[op4] = einsum_adjoint(d[y], subscripts, 4, op0, op1, op2, op3, op4, op5)
+    d[op5] = einsum_adjoint(d[y], subscripts, 5, op0, op1, op2, op3, op4, op5)
+
+
+@forward(np.einsum)
+def einsum(y, subscripts, op0, op1=None, op2=None, op3=None, op4=None, op5=None, out=None,
+           optimize=False):
+    d[y] = (einsum_tangent(subscripts, 0, d[op0], op0, op1, op2, op3, op4, op5)
+            + einsum_tangent(subscripts, 1, d[op1], op0, op1, op2, op3, op4, op5)
+            + einsum_tangent(subscripts, 2, d[op2], op0, op1, op2, op3, op4, op5)
+            + einsum_tangent(subscripts, 3, d[op3], op0, op1, op2, op3, op4, op5)
+            + einsum_tangent(subscripts, 4, d[op4], op0, op1, op2, op3, op4, op5)
+            + einsum_tangent(subscripts, 5, d[op5], op0, op1, op2, op3, op4, op5))
+
+
+@reverse(np.trace, method("trace"))
+def trace(y, a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+    d[a] = trace_adjoint(d[y], a, offset, axis1, axis2)
+
+
+@forward(np.trace, method("trace"))
+def trace(y, a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+    d[y] = np.trace(d[a], offset, axis1, axis2)
+
+
+@reverse(np.diagonal, method("diagonal"))
+def diagonal(y, a, offset=0, axis1=0, axis2=1):
+    d[a] = diagonal_adjoint(d[y], a, offset, axis1, axis2)
+
+
+@forward(np.diagonal, method("diagonal"))
+def diagonal(y, a, offset=0, axis1=0, axis2=1):
+    d[y] = np.diagonal(d[a], offset, axis1, axis2)
+
+
+@reverse(np.diag)
+def diag(y, v, k=0):
+    d[v] = diag_adjoint(d[y], v, k)
+
+
+@forward(np.diag)
+def diag(y, v, k=0):
+    d[y] = np.diag(d[v], k)
+
+
+@reverse(np.tril)
+def tril(y, m, k=0):
+    d[m] = np.tril(d[y], k)
+
+
+@forward(np.tril)
+def tril(y, m, k=0):
+    d[y] = np.tril(d[m], k)
+
+
+@reverse(np.triu)
+def triu(y, m, k=0):
+    d[m] = np.triu(d[y], k)
+
+
+@forward(np.triu)
+def triu(y, m, k=0):
+    d[y] = np.triu(d[m], k)
+
+
+@reverse(np.linalg.inv)
+def inv(y, a):
+    yt = np.swapaxes(y, -1, -2)
+    d[a] = -np.matmul(yt, np.matmul(d[y], yt))
+
+
+@forward(np.linalg.inv)
+def inv(y, a):
+    d[y] = -np.matmul(y, np.matmul(d[a], y))
+
+
+@reverse(np.linalg.det)
+def det(y, a):
+    d[a] = det_adjoint(d[y], a, y)
+
+
+@forward(np.linalg.det)
+def det(y, a):
+    d[y] = y * np.sum(np.swapaxes(np.linalg.inv(a), -1, -2) * d[a], axis=(-1, -2))
+
+
+@reverse(np.linalg.slogdet)
+def slogdet(y, a):
+    d[a] = slogdet_adjoint(d[y], a)
+
+
+@forward(np.linalg.slogdet)
+def slogdet(y, a):
+    d[y] = slogdet_tangent(d[a], a)
+
+
+@reverse(attribute("logabsdet"))
+def logabsdet(y, r):
+    d[r] = (0.0, d[y])
+
+
+@forward(attribute("logabsdet"))
+def logabsdet(y, r):
+    d[y] = tuple_get(d[r], 1)
+
+
+@reverse(np.linalg.solve)
+def solve(y, a, b):
+    d[a] = solve_adjoint_a(d[y], a, b, y)
+    d[b] = solve_adjoint_b(d[y], a, b)
+
+
+@forward(np.linalg.solve)
+def solve(y, a, b):
+    d[y] = solve_tangent_a(d[a], a, b, y) + solve_like(a, d[b], b)
+
+
+@reverse(np.linalg.cholesky)
+def cholesky(y, a, upper=False):
+    d[a] = cholesky_adjoint(d[y], y)
+
+
+@forward(np.linalg.cholesky)
+def cholesky(y, a, upper=False):
+    d[y] = cholesky_tangent(d[a], y)
+
+
+# ================================================================ more shapes
+
+
+@reverse(np.ravel, method("ravel"), method("flatten"), np.squeeze, method("squeeze"),
+         np.expand_dims, np.atleast_1d, np.atleast_2d, np.atleast_3d)
+def ravel(y, a, *args, **kwargs):
+    d[a] = np.reshape(d[y], np.shape(a))
+
+
+@forward(np.ravel, method("ravel"), method("flatten"))
+def ravel(y, a, *args, **kwargs):
+    d[y] = np.ravel(d[a])
+
+
+@forward(np.squeeze, method("squeeze"), np.expand_dims, np.atleast_1d, np.atleast_2d, np.atleast_3d)
+def squeeze(y, a, *args, **kwargs):
+    d[y] = np.reshape(d[a], np.shape(y))
+
+
+@reverse(np.swapaxes, method("swapaxes"))
+def swapaxes(y, a, axis1, axis2):
+    d[a] = np.swapaxes(d[y], axis1, axis2)
+
+
+@forward(np.swapaxes, method("swapaxes"))
+def swapaxes(y, a, axis1, axis2):
+    d[y] = np.swapaxes(d[a], axis1, axis2)
+
+
+@reverse(np.moveaxis)
+def moveaxis(y, a, source, destination):
+    d[a] = np.moveaxis(d[y], destination, source)
+
+
+@forward(np.moveaxis)
+def moveaxis(y, a, source, destination):
+    d[y] = np.moveaxis(d[a], source, destination)
+
+
+@reverse(np.broadcast_to)
+def broadcast_to(y, array, shape, subok=False):
+    d[array] = unbroadcast(d[y], array)
+
+
+@forward(np.broadcast_to)
+def broadcast_to(y, array, shape, subok=False):
+    d[y] = np.broadcast_to(d[array], shape)
+
+
+@reverse(np.concatenate)
+def concatenate(y, arrays, axis=0, out=None, dtype=None, casting="same_kind"):
+    d[arrays] = concat_adjoint(d[y], arrays, axis)
+
+
+@forward(np.concatenate)
+def concatenate(y, arrays, axis=0, out=None, dtype=None, casting="same_kind"):
+    d[y] = concat_tangent(d[arrays], arrays, axis)
+
+
+@reverse(np.hstack)
+def hstack(y, tup, dtype=None, casting="same_kind"):
+    d[tup] = concat_adjoint(d[y], tup, 0, "hstack")
+
+
+@forward(np.hstack)
+def hstack(y, tup, dtype=None, casting="same_kind"):
+    d[y] = concat_tangent(d[tup], tup, 0, "hstack")
+
+
+@reverse(np.vstack)
+def vstack(y, tup, dtype=None, casting="same_kind"):
+    d[tup] = concat_adjoint(d[y], tup, 0, "vstack")
+
+
+@forward(np.vstack)
+def vstack(y, tup, dtype=None, casting="same_kind"):
+    d[y] = concat_tangent(d[tup], tup, 0, "vstack")
+
+
+@reverse(np.stack)
+def stack(y, arrays, axis=0, out=None, dtype=None, casting="same_kind"):
+    d[arrays] = stack_adjoint(d[y], arrays, axis)
+
+
+@forward(np.stack)
+def stack(y, arrays, axis=0, out=None, dtype=None, casting="same_kind"):
+    d[y] = stack_tangent(d[arrays], arrays, axis)
+
+
+@reverse(np.split, np.array_split)
+def split(y, ary, indices_or_sections, axis=0):
+    d[ary] = split_adjoint(d[y], y, axis)
+
+
+@forward(np.split, np.array_split)
+def split(y, ary, indices_or_sections, axis=0):
+    d[y] = np.array_split(d[ary], indices_or_sections, axis)
+
+
+@reverse(np.repeat, method("repeat"))
+def repeat(y, a, repeats, axis=None):
+    d[a] = repeat_adjoint(d[y], a, repeats, axis)
+
+
+@forward(np.repeat, method("repeat"))
+def repeat(y, a, repeats, axis=None):
+    d[y] = np.repeat(d[a], repeats, axis)
+
+
+@reverse(np.tile)
+def tile(y, A, reps):
+    d[A] = tile_adjoint(d[y], A, reps)
+
+
+@forward(np.tile)
+def tile(y, A, reps):
+    d[y] = np.tile(d[A], reps)
+
+
+@reverse(np.flip)
+def flip(y, m, axis=None):
+    d[m] = np.flip(d[y], axis)
+
+
+@forward(np.flip)
+def flip(y, m, axis=None):
+    d[y] = np.flip(d[m], axis)
+
+
+@reverse(np.fliplr)
+def fliplr(y, m):
+    d[m] = np.fliplr(d[y])
+
+
+@forward(np.fliplr)
+def fliplr(y, m):
+    d[y] = np.fliplr(d[m])
+
+
+@reverse(np.flipud)
+def flipud(y, m):
+    d[m] = np.flipud(d[y])
+
+
+@forward(np.flipud)
+def flipud(y, m):
+    d[y] = np.flipud(d[m])
+
+
+@reverse(np.roll)
+def roll(y, a, shift, axis=None):
+    d[a] = np.reshape(np.roll(d[y], negate_shift(shift), axis), np.shape(a))
+
+
+@forward(np.roll)
+def roll(y, a, shift, axis=None):
+    d[y] = np.roll(d[a], shift, axis)
+
+
+@reverse(np.pad)
+def pad(y, array, pad_width, mode="constant", **kwargs):
+    d[array] = pad_adjoint(d[y], array, pad_width, mode)
+
+
+@forward(np.pad)
+def pad(y, array, pad_width, mode="constant", **kwargs):
+    d[y] = np.pad(d[array], pad_width, mode)
+
+
+@reverse(np.take, method("take"))
+def take(y, a, indices, axis=None, out=None, mode="raise"):
+    d[a] = take_adjoint(d[y], a, indices, axis)
+
+
+@forward(np.take, method("take"))
+def take(y, a, indices, axis=None, out=None, mode="raise"):
+    d[y] = np.take(d[a], indices, axis)
+
+
+# ================================================================ no derivative
+
+nondiff(np.empty, np.around, np.fix, np.heaviside, np.mod, np.remainder, np.fmod, np.signbit,
+        np.argwhere, np.flatnonzero, np.searchsorted, np.digitize, np.unique, np.sort,
+        np.array_equal, np.iscomplexobj, np.isscalar, np.logical_xor, np.tri, np.diag_indices,
+        np.tril_indices, np.triu_indices, np.indices, np.meshgrid, np.ndarray.astype,
+        np.random.random, np.random.randint, np.random.choice, np.random.default_rng,
+        method("round"), method("nonzero"), method("argsort"), method("tolist"),
+        why="piecewise constant or not numeric")
+nondiff(extreme_weights, clip_mask, clip_bound, below, above, tie_weights, transpose_axes,
+        inverse_axes, negate_shift, why="piecewise constant weights or index bookkeeping")
+
+
+# ---------------------------------------------------------------- casts
+# A cast to a floating dtype keeps the value, so the derivative passes through (a finite-difference
+# check sees exactly that); a cast to an integer or bool dtype is piecewise constant: zero.
+
+
+@reverse(method("astype"))
+def astype(y, a, dtype, order="K", casting="unsafe", subok=True, copy=True):
+    d[a] = cast_adjoint(d[y], a, dtype)
+
+
+@forward(method("astype"))
+def astype(y, a, dtype, order="K", casting="unsafe", subok=True, copy=True):
+    d[y] = cast_adjoint(d[a], y, dtype)
+
+
+@reverse(np.float64, np.float32, np.double)
+def float64(y, x=0.0):
+    d[x] = d[y]
+
+
+@forward(np.float64, np.float32, np.double)
+def float64(y, x=0.0):
+    d[y] = d[x]

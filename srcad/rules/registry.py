@@ -142,6 +142,8 @@ class Template:
                 out[name] = val
             elif param.default is not _EMPTY:
                 out[name] = _literal(param.default)
+            elif param.kind == param.VAR_POSITIONAL:  # ``x.transpose()``: no extra positionals
+                out[name] = gast.Tuple(elts=[], ctx=gast.Load())
         return out
 
 

@@ -1,0 +1,527 @@
+"""Helpers that the NumPy rule templates in ``numpy_rules`` call.
+
+Each helper is a plain function over NumPy-like arrays. Helpers allocate from existing arrays
+(``np.zeros_like(x)``), never from bare shapes, so CuPy arrays keep working. Where generated code
+calls a helper, the helper either has its own reverse and forward rule (at the end of
+``numpy_rules``, so derivatives can be differentiated again) or is declared ``nondiff`` because its
+result is piecewise constant (masks, weights, index bookkeeping).
+
+Conventions: ``g`` is an output adjoint (reverse), ``t`` a tangent (forward); ``0.0`` stands for
+a zero adjoint or tangent.
+"""
+
+import numpy as np
+
+from srcad.runtime import unreduce
+
+
+def _is_zero(v):
+    return isinstance(v, float) and v == 0.0 and not isinstance(v, np.generic)
+
+
+def _axes(axis, ndim):
+    """``axis`` (None, int or tuple) as a sorted tuple of non-negative ints."""
+    if axis is None:
+        return tuple(range(ndim))
+    if not isinstance(axis, (tuple, list)):
+        axis = (axis,)
+    return tuple(sorted(a % ndim if ndim else 0 for a in axis))
+
+
+# ---------------------------------------------------------------- reductions
+
+
+def extreme_weights(a, y, axis=None, keepdims=False):
+    """Weights of ``a``'s elements in ``max``/``min`` over ``axis``: ties share evenly.
+
+    Piecewise constant in ``a`` (declared nondiff).
+    """
+    mask = np.where(a == unreduce(y, a, axis, keepdims), 1.0, 0.0)
+    return mask / np.sum(mask, axis=axis, keepdims=True)
+
+
+def prod_others(a, axis=None):
+    """For each element of ``a``, the product of the other elements in its ``prod`` group.
+
+    Exact where ``a`` holds zeros (exclusive products from both sides, no division).
+    """
+    a = np.asarray(a) if not hasattr(a, "shape") else a
+    if a.ndim == 0:
+        return np.ones_like(a)
+    axes = _axes(axis, a.ndim)
+    rest = tuple(i for i in range(a.ndim) if i not in axes)
+    moved = np.transpose(a, rest + axes)
+    lead = moved.shape[:len(rest)]
+    flat = np.reshape(moved, lead + (-1,))
+    ones = np.ones_like(flat[..., :1])
+    left = np.concatenate([ones, np.cumprod(flat[..., :-1], axis=-1)], axis=-1)
+    right = np.flip(np.concatenate([ones, np.cumprod(np.flip(flat, -1)[..., :-1], axis=-1)], axis=-1), -1)
+    others = np.reshape(left * right, moved.shape)
+    return np.transpose(others, np.argsort(rest + axes))
+
+
+def var_weights(a, axis=None, ddof=0):
+    """d var(a) / d a: ``2 (a - mean) / (n - ddof)``."""
+    mean = np.mean(a, axis=axis, keepdims=True)
+    n = np.size(a) if axis is None else int(np.prod([np.shape(a)[i] for i in _axes(axis, np.ndim(a))]))
+    return 2.0 * (a - mean) / (n - ddof)
+
+
+def _weights_full(a, axis, weights):
+    """``weights`` broadcast against ``a`` as ``np.average`` does (1-D weights along ``axis``)."""
+    if np.ndim(weights) == np.ndim(a):
+        return np.broadcast_to(weights, np.shape(a))
+    shape = [1] * np.ndim(a)
+    shape[axis if axis >= 0 else axis + np.ndim(a)] = np.shape(weights)[0]
+    return np.broadcast_to(np.reshape(weights, shape), np.shape(a))
+
+
+def average_weights(a, axis=None, weights=None):
+    """The normalised weight of each element of ``a`` in ``np.average`` (shaped like ``a``)."""
+    if weights is None:
+        n = np.size(a) if axis is None else int(np.prod([np.shape(a)[i] for i in _axes(axis, np.ndim(a))]))
+        return np.ones_like(a) / n
+    w = _weights_full(a, axis, weights)
+    return w / np.sum(w, axis=axis, keepdims=True)
+
+
+def average_adjoint_w(g, a, y, axis=None, weights=None, keepdims=False):
+    """Adjoint of ``weights`` in ``np.average(a, axis, weights)``: ``g (a - y) / sum(w)``."""
+    w = _weights_full(a, axis, weights)
+    full = unreduce(g, a, axis, keepdims) * (a - unreduce(y, a, axis, keepdims)) / np.sum(w, axis=axis,
+                                                                                           keepdims=True)
+    if np.ndim(weights) == np.ndim(a):
+        return full
+    ax = axis if axis >= 0 else axis + np.ndim(a)
+    return np.sum(full, axis=tuple(i for i in range(np.ndim(a)) if i != ax))
+
+
+def average_tangent_w(t, a, y, axis=None, weights=None, keepdims=False):
+    """Tangent of ``np.average`` from the weights' tangent ``t``."""
+    w = _weights_full(a, axis, weights)
+    tw = _weights_full(a, axis, t)
+    return np.sum(tw * (a - unreduce(y, a, axis, True)), axis=axis, keepdims=keepdims) / np.sum(
+        w, axis=axis, keepdims=keepdims)
+
+
+def rev_cumsum(g, a, axis=None):
+    """Adjoint of ``np.cumsum(a, axis)``: cumulative sums from the end, shaped like ``a``."""
+    if axis is None:
+        g = np.ravel(g)
+        axis = 0
+    return np.reshape(np.flip(np.cumsum(np.flip(g, axis), axis=axis), axis), np.shape(a))
+
+
+def clip_mask(a, lo, hi):
+    """1.0 where ``lo <= a <= hi`` (the gradient goes to ``a``), else 0.0. Piecewise constant."""
+    inside = np.ones_like(a, dtype=np.float64)
+    if lo is not None:
+        inside = np.where(a >= lo, inside, 0.0)
+    if hi is not None:
+        inside = np.where(a <= hi, inside, 0.0)
+    return inside
+
+
+def clip_bound(lo, alt):
+    """The bound ``np.clip`` uses: ``a_min``/``a_max`` or their keyword names ``min``/``max``."""
+    return lo if lo is not None else alt
+
+
+def below(a, lo):
+    """1.0 where ``a < lo`` (the gradient goes to the lower bound). Piecewise constant."""
+    return np.where(a < lo, 1.0, 0.0)
+
+
+def above(a, hi):
+    """1.0 where ``a > hi`` (the gradient goes to the upper bound). Piecewise constant."""
+    return np.where(a > hi, 1.0, 0.0)
+
+
+def tie_weights(x1, x2):
+    """Weight of ``x1`` in ``maximum(x1, x2)``: 1 where larger, 0.5 at ties, 0 where smaller."""
+    return np.where(x1 == x2, 0.5, np.where(x1 > x2, 1.0, 0.0))
+
+
+# ---------------------------------------------------------------- linear algebra
+
+
+def vdot_adjoint(g, other, x):
+    """Adjoint of ``x`` in ``np.vdot(x, other)`` (both flattened)."""
+    return np.reshape(g * np.ravel(other), np.shape(x))
+
+
+def inner_adjoint_a(g, a, b):
+    """Adjoint of ``a`` in ``np.inner(a, b)`` (sums over the last axes)."""
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        from srcad.runtime import unbroadcast
+        return unbroadcast(g * b, a)
+    nb = np.ndim(b) - 1
+    ga = np.ndim(g)
+    return np.tensordot(g, b, axes=(list(range(ga - nb, ga)), list(range(nb))))
+
+
+def inner_adjoint_b(g, a, b):
+    """Adjoint of ``b`` in ``np.inner(a, b)``."""
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        from srcad.runtime import unbroadcast
+        return unbroadcast(g * a, b)
+    na = np.ndim(a) - 1
+    return np.tensordot(g, a, axes=(list(range(na)), list(range(na))))
+
+
+def _tensordot_axes(a, b, axes):
+    if isinstance(axes, (int, np.integer)):
+        na = np.ndim(a)
+        return list(range(na - axes, na)), list(range(axes))
+    ax_a, ax_b = axes
+    ax_a = [ax_a] if isinstance(ax_a, (int, np.integer)) else list(ax_a)
+    ax_b = [ax_b] if isinstance(ax_b, (int, np.integer)) else list(ax_b)
+    return [x % np.ndim(a) for x in ax_a], [x % np.ndim(b) for x in ax_b]
+
+
+def tensordot_adjoint_a(g, a, b, axes=2):
+    """Adjoint of ``a`` in ``np.tensordot(a, b, axes)``."""
+    ax_a, ax_b = _tensordot_axes(a, b, axes)
+    free_a = [i for i in range(np.ndim(a)) if i not in ax_a]
+    free_b = [i for i in range(np.ndim(b)) if i not in ax_b]
+    ng = np.ndim(g)
+    r = np.tensordot(g, b, axes=(list(range(ng - len(free_b), ng)), free_b))
+    labels = free_a + [ax_a[ax_b.index(j)] for j in sorted(ax_b)]
+    return np.transpose(r, np.argsort(labels))
+
+
+def tensordot_adjoint_b(g, a, b, axes=2):
+    """Adjoint of ``b`` in ``np.tensordot(a, b, axes)``."""
+    ax_a, ax_b = _tensordot_axes(a, b, axes)
+    free_a = [i for i in range(np.ndim(a)) if i not in ax_a]
+    free_b = [i for i in range(np.ndim(b)) if i not in ax_b]
+    r = np.tensordot(a, g, axes=(free_a, list(range(len(free_a)))))
+    labels = [ax_b[ax_a.index(j)] for j in sorted(ax_a)] + free_b
+    return np.transpose(r, np.argsort(labels))
+
+
+def _einsum_parse(subscripts, ops):
+    s = subscripts.replace(" ", "")
+    if "." in s:
+        raise NotImplementedError("srcad: the derivative of np.einsum with '...' is not supported; "
+                                  "write the axes out")
+    if "->" in s:
+        ins, out = s.split("->")
+    else:
+        ins = s
+        letters = ins.replace(",", "")
+        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    ins = ins.split(",")
+    if len(ins) != len(ops):
+        raise ValueError(f"einsum: {len(ins)} operand subscripts for {len(ops)} operands")
+    return ins, out
+
+
+def einsum_adjoint(g, subscripts, k, *ops):
+    """Adjoint of operand ``k`` of ``np.einsum(subscripts, *ops)`` (``None`` operands dropped)."""
+    ops = [o for o in ops if o is not None]
+    ins, out = _einsum_parse(subscripts, ops)
+    target = ins[k]
+    others = [(s, o) for i, (s, o) in enumerate(zip(ins, ops)) if i != k]
+    present = set(out) | {c for s, _ in others for c in s}
+    uniq = "".join(dict.fromkeys(c for c in target if c in present))
+    spec = ",".join([out] + [s for s, _ in others]) + "->" + uniq
+    r = np.einsum(spec, g, *[o for _, o in others])
+    # letters only in the target (summed out of it alone): broadcast over them
+    sizes = dict(zip(target, np.shape(ops[k])))
+    full = "".join(dict.fromkeys(target))
+    missing = [c for c in full if c not in uniq]
+    if missing:
+        r = np.expand_dims(r, tuple(range(len(uniq), len(uniq) + len(missing))))
+        r = np.broadcast_to(r, np.shape(r)[:len(uniq)] + tuple(sizes[c] for c in missing))
+        uniq = uniq + "".join(missing)
+    # repeated letters in the target (diagonals): embed with identity matrices
+    if len(full) < len(target):
+        fresh = [c for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in subscripts]
+        seen, spelled, eyes = set(), "", []
+        for c in target:
+            if c in seen:
+                f = fresh.pop(0)
+                spelled += f
+                eye = np.zeros_like(ops[k], shape=(sizes[c], sizes[c]))
+                eye[np.arange(sizes[c]), np.arange(sizes[c])] = 1.0
+                eyes.append((c + f, eye))
+            else:
+                seen.add(c)
+                spelled += c
+        r = np.einsum(",".join([uniq] + [s for s, _ in eyes]) + "->" + spelled, r, *[e for _, e in eyes])
+        return r
+    return np.einsum(uniq + "->" + target, r) if uniq != target else r
+
+
+def einsum_tangent(subscripts, k, t, *ops):
+    """Tangent of ``np.einsum(subscripts, *ops)`` from operand ``k``'s tangent ``t``."""
+    ops = [o for o in ops if o is not None]
+    ops[k] = t
+    return np.einsum(subscripts, *ops)
+
+
+def trace_adjoint(g, a, offset=0, axis1=0, axis2=1):
+    """Adjoint of ``np.trace(a, offset, axis1, axis2)``."""
+    return diagonal_adjoint(np.expand_dims(g, -1) * np.ones_like(np.diagonal(a, offset, axis1, axis2)),
+                            a, offset, axis1, axis2)
+
+
+def diagonal_adjoint(g, a, offset=0, axis1=0, axis2=1):
+    """Adjoint of ``np.diagonal(a, offset, axis1, axis2)``: ``g`` placed on that diagonal."""
+    out = np.zeros_like(a, dtype=np.result_type(a, g, np.float64))
+    moved = np.moveaxis(out, (axis1, axis2), (-2, -1))  # a view into ``out``
+    k = np.shape(g)[-1]
+    rows = np.arange(k) + max(-offset, 0)
+    cols = np.arange(k) + max(offset, 0)
+    moved[..., rows, cols] = g
+    return out
+
+
+def diag_adjoint(g, v, k=0):
+    """Adjoint of ``np.diag(v, k)``: extract for a 1-D ``v``, embed for a 2-D ``v``."""
+    if np.ndim(v) == 1:
+        return np.diagonal(g, k)
+    return diagonal_adjoint(g, v, k, 0, 1)
+
+
+def det_adjoint(g, a, y):
+    """Adjoint of ``np.linalg.det(a)``: ``g det(a) inv(a)^T``."""
+    return np.expand_dims(g * y, (-1, -2)) * np.swapaxes(np.linalg.inv(a), -1, -2)
+
+
+def slogdet_adjoint(g, a):
+    """Adjoint of ``np.linalg.slogdet(a)`` from its (sign, logabsdet) adjoint ``g``."""
+    if _is_zero(g):
+        return 0.0
+    gl = g[1]
+    if _is_zero(gl):
+        return 0.0
+    return np.expand_dims(gl, (-1, -2)) * np.swapaxes(np.linalg.inv(a), -1, -2)
+
+
+def slogdet_tangent(t, a):
+    """Tangent of ``np.linalg.slogdet(a)``: (0 for the sign, trace(inv(a) t))."""
+    dl = np.sum(np.swapaxes(np.linalg.inv(a), -1, -2) * t, axis=(-1, -2))
+    return (np.zeros_like(dl), dl)
+
+
+def _solve_vector(b):
+    return np.ndim(b) == 1
+
+
+def solve_like(a, v, b):
+    """``solve(a, v)`` treating ``v`` as vectors exactly when ``b`` was (1-D ``b``)."""
+    if _solve_vector(b) and np.ndim(v) > 1:
+        return np.linalg.solve(a, np.expand_dims(v, -1))[..., 0]
+    return np.linalg.solve(a, v)
+
+
+def solve_adjoint_b(g, a, b):
+    """Adjoint of ``b`` in ``x = np.linalg.solve(a, b)``: ``solve(a^T, g)`` summed to ``b``'s shape."""
+    from srcad.runtime import unbroadcast
+    return unbroadcast(solve_like(np.swapaxes(a, -1, -2), g, b), b)
+
+
+def solve_adjoint_a(g, a, b, y):
+    """Adjoint of ``a`` in ``x = np.linalg.solve(a, b)``: ``-solve(a^T, g) x^T``."""
+    from srcad.runtime import unbroadcast
+    gb = solve_like(np.swapaxes(a, -1, -2), g, b)
+    if _solve_vector(b):
+        r = -np.expand_dims(gb, -1) * np.expand_dims(y, -2)
+    else:
+        r = -np.matmul(gb, np.swapaxes(y, -1, -2))
+    return unbroadcast(r, a)
+
+
+def solve_tangent_a(t, a, b, y):
+    """Tangent of ``np.linalg.solve(a, b)`` from ``a``'s tangent ``t``: ``-solve(a, t x)``."""
+    if _solve_vector(b):
+        tx = np.matmul(t, np.expand_dims(y, -1))[..., 0]
+    else:
+        tx = np.matmul(t, y)
+    return -solve_like(a, tx, b)
+
+
+def _phi(x):
+    """Lower triangle of ``x`` with the diagonal halved."""
+    low = np.tril(x)
+    return low - 0.5 * np.tril(np.triu(x))
+
+
+def cholesky_adjoint(g, L):
+    """Adjoint of ``L = np.linalg.cholesky(a)`` for a symmetric ``a`` (symmetric result).
+
+    ``S = L^-T phi(L^T g) L^-1``, returned as ``(S + S^T) / 2`` (the derivative along symmetric
+    perturbations, which is what a symmetric ``a`` admits).
+    """
+    Lt = np.swapaxes(L, -1, -2)
+    p = _phi(np.matmul(Lt, g))
+    s = np.linalg.solve(Lt, np.swapaxes(np.linalg.solve(Lt, np.swapaxes(p, -1, -2)), -1, -2))
+    return 0.5 * (s + np.swapaxes(s, -1, -2))
+
+
+def cholesky_tangent(t, L):
+    """Tangent of ``np.linalg.cholesky``: ``L phi(L^-1 t L^-T)`` (``t`` symmetrised first)."""
+    t = 0.5 * (t + np.swapaxes(t, -1, -2))
+    x = np.linalg.solve(L, np.swapaxes(np.linalg.solve(L, np.swapaxes(t, -1, -2)), -1, -2))
+    return np.matmul(L, _phi(x))
+
+
+# ---------------------------------------------------------------- shapes and indexing
+
+
+def _fill(ts, xs):
+    """A list of tangents or adjoints with zeros (``0.0``) replaced by arrays like ``xs``."""
+    if _is_zero(ts):
+        ts = [0.0] * len(xs)
+    return [np.zeros_like(np.asarray(x, dtype=np.result_type(x, np.float64)))
+            if _is_zero(t) else t for t, x in zip(ts, xs)]
+
+
+def _like(out, arrays):
+    return tuple(out) if isinstance(arrays, tuple) else list(out)
+
+
+def concat_adjoint(g, arrays, axis=0, kind="concatenate"):
+    """Adjoints of the list ``arrays`` in ``np.concatenate``/``hstack``/``vstack``: ``g`` split up."""
+    if kind == "hstack":
+        parts = [np.atleast_1d(x) for x in arrays]
+        axis = 0 if parts[0].ndim == 1 else 1
+    elif kind == "vstack":
+        parts = [np.atleast_2d(x) for x in arrays]
+        axis = 0
+    else:
+        parts = arrays
+    if axis is None:
+        g = np.ravel(g)
+        sizes = [np.size(x) for x in arrays]
+        axis = 0
+    else:
+        sizes = [np.shape(x)[axis] for x in parts]
+    cuts = np.cumsum(sizes)[:-1]
+    pieces = np.split(g, cuts, axis=axis)
+    return _like([np.reshape(p, np.shape(x)) for p, x in zip(pieces, arrays)], arrays)
+
+
+def concat_tangent(ts, arrays, axis=0, kind="concatenate"):
+    """Tangent of ``np.concatenate``/``hstack``/``vstack`` from the list of input tangents."""
+    ts = _fill(ts, arrays)
+    if kind == "hstack":
+        return np.hstack(ts)
+    if kind == "vstack":
+        return np.vstack(ts)
+    return np.concatenate(ts, axis=axis)
+
+
+def stack_adjoint(g, arrays, axis=0):
+    """Adjoints of the list ``arrays`` in ``np.stack(arrays, axis)``."""
+    moved = np.moveaxis(g, axis, 0)
+    return _like([moved[i] for i in range(len(arrays))], arrays)
+
+
+def stack_tangent(ts, arrays, axis=0):
+    """Tangent of ``np.stack`` from the list of input tangents."""
+    return np.stack(_fill(ts, arrays), axis=axis)
+
+
+def split_adjoint(g, y, axis=0):
+    """Adjoint of ``ary`` in ``y = np.split(ary, ..., axis)`` from the list adjoint ``g``."""
+    return np.concatenate(_fill(g, y), axis=axis)
+
+
+def repeat_adjoint(g, a, repeats, axis=None):
+    """Adjoint of ``np.repeat(a, repeats, axis)``: sums over each element's copies."""
+    if axis is None:
+        n = np.size(a)
+        src = np.ravel(np.zeros_like(a, dtype=np.result_type(a, g, np.float64)))
+        np.add.at(src, np.repeat(np.arange(n), repeats), np.ravel(g))
+        return np.reshape(src, np.shape(a))
+    out = np.zeros_like(a, dtype=np.result_type(a, g, np.float64))
+    n = np.shape(a)[axis]
+    idx = np.repeat(np.arange(n), repeats)
+    np.add.at(np.moveaxis(out, axis, 0), idx, np.moveaxis(g, axis, 0))
+    return out
+
+
+def tile_adjoint(g, A, reps):
+    """Adjoint of ``np.tile(A, reps)``: sums over the copies."""
+    reps = (reps,) if isinstance(reps, (int, np.integer)) else tuple(reps)
+    shape = np.shape(A)
+    n = max(len(reps), len(shape))
+    reps = (1,) * (n - len(reps)) + reps
+    full = (1,) * (n - len(shape)) + tuple(shape)
+    inter = []
+    for r, s in zip(reps, full):
+        inter += [r, s]
+    summed = np.sum(np.reshape(g, inter), axis=tuple(range(0, 2 * n, 2)))
+    return np.reshape(summed, shape)
+
+
+def negate_shift(shift):
+    """``-shift`` for an int or a tuple of ints (index bookkeeping, nondiff)."""
+    if isinstance(shift, (tuple, list)):
+        return tuple(-s for s in shift)
+    return -shift
+
+
+def pad_adjoint(g, array, pad_width, mode="constant"):
+    """Adjoint of ``np.pad(array, pad_width, mode)``.
+
+    ``constant`` (any constant value): the centre of ``g``. ``edge``, ``reflect``, ``symmetric``,
+    ``wrap``: every padded element is a copy of an input element, so the copies are summed back.
+    """
+    nd = np.ndim(array)
+    pw = np.broadcast_to(np.asarray(pad_width, dtype=int).reshape(-1, 2) if np.ndim(pad_width) else
+                         np.asarray(pad_width, dtype=int), (nd, 2))
+    if mode == "constant" or mode is None:
+        sl = tuple(slice(lo, np.shape(g)[i] - hi) for i, (lo, hi) in enumerate(pw))
+        return g[sl]
+    if mode in ("edge", "reflect", "symmetric", "wrap"):
+        src = np.arange(np.size(array)).reshape(np.shape(array))
+        idx = np.pad(src, pw, mode=mode)
+        out = np.ravel(np.zeros_like(array, dtype=np.result_type(array, g, np.float64)))
+        np.add.at(out, np.ravel(idx), np.ravel(g))
+        return np.reshape(out, np.shape(array))
+    raise NotImplementedError(f"srcad: no derivative for np.pad with mode={mode!r}")
+
+
+def take_adjoint(g, a, indices, axis=None):
+    """Adjoint of ``np.take(a, indices, axis)``: ``g`` added back at ``indices`` (repeats sum)."""
+    out = np.zeros_like(a, dtype=np.result_type(a, g, np.float64))
+    if axis is None:
+        flat = np.ravel(out)  # a view: out is contiguous
+        np.add.at(flat, np.ravel(indices), np.ravel(g))
+        return out
+    ax = axis % np.ndim(a)
+    ni = np.ndim(indices)
+    gm = np.moveaxis(g, tuple(range(ax, ax + ni)), tuple(range(ni))) if ni else g
+    if ni == 0:
+        gm = np.expand_dims(g, ax)
+        np.add.at(np.moveaxis(out, ax, 0), [indices], np.moveaxis(gm, ax, 0))
+        return out
+    np.add.at(np.moveaxis(out, ax, 0), indices, gm)
+    return out
+
+
+def transpose_axes(axes):
+    """The permutation passed to ``x.transpose(*axes)`` (None, a tuple, or ints)."""
+    if len(axes) == 0:
+        return None
+    if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+        return axes[0]
+    return tuple(axes)
+
+
+def inverse_axes(axes):
+    """The inverse of a transpose permutation (None stays None)."""
+    if axes is None:
+        return None
+    return tuple(int(i) for i in np.argsort(axes))
+
+
+def cast_adjoint(g, a, dtype):
+    """Adjoint (or tangent) through ``a.astype(dtype)``: ``g`` for floating dtypes, else zero."""
+    if np.dtype(dtype).kind in "fc":
+        return g
+    return g * 0.0
