@@ -76,6 +76,13 @@ class _RankMixin:
 
     def _ranks(self, body, param_ranks):
         stmts = list(_walk_stmts(body))
+        self.tuple_lens = {}
+        lens = {}
+        for s in stmts:
+            if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name):
+                n = len(s.value.elts) if isinstance(s.value, (gast.Tuple, gast.List)) else None
+                lens.setdefault(s.targets[0].id, set()).add(n)
+        self.tuple_lens = {k: next(iter(v)) for k, v in lens.items() if len(v) == 1 and None not in v}
         ranks = {name: _UNSET for name in self.locals}
         for p in self.params:
             ranks[p] = param_ranks.get(p)
@@ -180,19 +187,29 @@ class _RankMixin:
             if base is None or not all(flags) or len(idx) > base:
                 return None
             return base - len(idx)
-        if op.kind != "rule":
-            return None
-        key = getattr(op.template, "fn", None)
-        args = op.call_args
-        what = op.what
         if isinstance(value, gast.Call):
             where = self.callee(value.func)
             obj = where[1] if where[0] == "static" else ("method", where[2])
+            if where[0] == "static" and _hashable(obj) and obj in _CREATORS and value.args:
+                return self._shape_rank(value.args[0], ranks)
+            if where[0] == "static" and _hashable(obj) and obj in _LIKE and value.args:
+                return self._atom_rank(value.args[0], ranks)
+        if op.kind != "rule":
+            return None
+        args = op.call_args
+        if isinstance(value, gast.Attribute) and value.attr == "T":
+            return self._atom_rank(args[0], ranks)
+        if isinstance(value, gast.BinOp) and isinstance(value.op, gast.MatMult):
+            return self._product_rank(args, ranks)
+        if isinstance(value, gast.Call):
+            if _hashable(obj) and (obj in (np.dot, np.matmul) or obj == ("method", "dot")):
+                return self._product_rank(args, ranks)
             if obj in _REDUCTIONS or (isinstance(obj, tuple) and obj[1] in _REDUCING_METHODS):
-                if _const_kw(op.kwargs, "axis") and (len(args) < 2 or obj == ("method", "sum")
-                                                      and len(args) < 2):
-                    return 0
+                if _const_kw(op.kwargs, "axis") and len(args) < 2:
+                    return 0  # a full reduction is a scalar whatever its input
                 return None
+            if obj is np.transpose or obj == ("method", "transpose") and len(args) == 1:
+                return self._atom_rank(args[0], ranks)
             if not isinstance(obj, np.ufunc):
                 return None
         rs = [self._atom_rank(a, ranks) for a in args]
@@ -201,6 +218,39 @@ class _RankMixin:
         if any(r is None for r in rs):
             return None
         return max(rs) if rs else None
+
+    def _product_rank(self, args, ranks):
+        if len(args) != 2:
+            return None
+        ra, rb = (self._atom_rank(a, ranks) for a in args)
+        if ra is _UNSET or rb is _UNSET:
+            return _UNSET
+        if ra is None or rb is None:
+            return None
+        if ra == 0 or rb == 0:
+            return max(ra, rb)
+        return ra + rb - 2 if rb >= 2 else ra - 1
+
+    def _shape_rank(self, shape, ranks):
+        if isinstance(shape, gast.Constant) and isinstance(shape.value, int):
+            return 1
+        if isinstance(shape, gast.Constant) and isinstance(shape.value, tuple):
+            return len(shape.value)
+        if isinstance(shape, gast.Name) and shape.id in self.tuple_lens:
+            return self.tuple_lens[shape.id]
+        return None
+
+
+def _hashable(obj):
+    try:
+        hash(obj)
+        return True
+    except TypeError:
+        return False
+
+
+_CREATORS = {np.zeros, np.ones, np.empty, np.full}
+_LIKE = {np.zeros_like, np.ones_like, np.empty_like, np.full_like}
 
 
 def _is_range(it):

@@ -53,6 +53,8 @@ def _check_input(x, position, fname):
 
 def _own(g, args):
     """Gradients handed to users are writable and never alias their inputs."""
+    if type(g) is float:
+        return g
     if isinstance(g, np.ndarray):
         if not g.flags.writeable or any(isinstance(a, np.ndarray) and np.may_share_memory(g, a)
                                         for a in args):
@@ -66,6 +68,9 @@ def _own(g, args):
 
 
 def _rank(a):
+    t = type(a)
+    if t is float or t is np.ndarray:
+        return a.ndim if t is np.ndarray else 0
     if isinstance(a, (float, int, np.generic)) and not isinstance(a, bool):
         return 0
     if isinstance(a, np.ndarray):
@@ -90,6 +95,7 @@ class _Transformed:
         self.fun = fun
         self.wrt, self.tuple_out = _wrt_tuple(wrt)
         self.__name__ = f"{self.mode}_{getattr(fun, '__name__', 'f')}"
+        self._variants = {}   # ranks -> (cache generation, Derivative): the per-call fast path
 
     @property
     def derivative(self):
@@ -102,8 +108,13 @@ class _Transformed:
         Knowing which arguments are scalars lets srcad drop shape bookkeeping (``unbroadcast``)
         wherever every operand is a scalar; one variant is cached per combination of ranks.
         """
-        return pipeline.reverse_derivative(_unwrap(self.fun), self.wrt, self.mode,
-                                           ranks=tuple(_rank(a) for a in args))
+        ranks = tuple(_rank(a) for a in args)
+        hit = self._variants.get(ranks)
+        if hit is not None and hit[0] == pipeline.generation:
+            return hit[1]
+        d = pipeline.reverse_derivative(_unwrap(self.fun), self.wrt, self.mode, ranks=ranks)
+        self._variants[ranks] = (pipeline.generation, d)
+        return d
 
     def __srcad_function__(self):
         """The generated function behind this derivative (so srcad can differentiate it again)."""
@@ -115,7 +126,9 @@ class _Transformed:
             if i >= len(args):
                 raise TypeError(f"{self.__name__}: wrt={i} but only {len(args)} positional "
                                 "arguments were given")
-            args[i] = _check_input(args[i], i, self.__name__)
+            x = args[i]
+            if not (type(x) is float or (type(x) is np.ndarray and x.dtype.kind == "f")):
+                args[i] = _check_input(x, i, self.__name__)
         return self.specialized(args), args
 
     def _run(self, fn, args, kwargs):
@@ -204,7 +217,185 @@ def source(df, *args):
     """
     if isinstance(df, _Transformed):
         return df.specialized(args).source if args else df.derivative.source
+    if isinstance(df, _Matrix):   # jacobian / hessian: the forward-mode code they run
+        return df.__srcad_source__()
     from srcad.parse import GENERATED
     if df in GENERATED:
         return GENERATED[df][0]
     raise TypeError(f"{df!r} is not a derivative made by srcad")
+
+
+# ---------------------------------------------------------------------- forward mode, Jacobians, Hessians
+
+
+def _tangent_like(t, x, position, fname):
+    """A tangent for the primal ``x``: float64, same structure and shape."""
+    if isinstance(x, (list, tuple)):
+        if not isinstance(t, (list, tuple)) or len(t) != len(x):
+            raise ValueError(f"{fname}: tangent {position} must be a {type(x).__name__} of {len(x)} items")
+        return type(x)(_tangent_like(a, b, position, fname) for a, b in zip(t, x))
+    if isinstance(x, dict):
+        if not isinstance(t, dict) or set(t) != set(x):
+            raise ValueError(f"{fname}: tangent {position} must be a dict with keys {sorted(x)}")
+        return {k: _tangent_like(t[k], x[k], position, fname) for k in x}
+    if np.shape(t) != np.shape(x):
+        raise ValueError(f"{fname}: tangent {position} has shape {np.shape(t)} but its primal has shape "
+                         f"{np.shape(x)}")
+    if isinstance(t, np.ndarray):
+        return t if t.dtype == np.float64 else t.astype(np.float64)
+    if np.ndim(t) == 0 and not hasattr(t, "shape"):
+        return float(t)
+    return t
+
+
+def jvp(fun, primals, tangents, **kwargs):
+    """Forward mode: ``(fun(*primals), J @ tangents)`` (JAX's signature).
+
+    ``primals`` and ``tangents`` are tuples over all positional arguments; a tangent of ``None``
+    marks an argument that is not differentiated (an int, a flag).
+    """
+    from srcad import forward
+    primals, tangents = tuple(primals), tuple(tangents)
+    if len(primals) != len(tangents):
+        raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
+    name = f"jvp_{getattr(fun, '__name__', 'f')}"
+    args = list(primals)
+    wrt = tuple(i for i, t in enumerate(tangents) if t is not None)
+    token = _training.set(True)
+    try:
+        if not wrt:
+            value = fun(*args, **kwargs)
+            from srcad.runtime import zeros_like
+            return value, zeros_like(value)
+        for i in wrt:
+            args[i] = _check_input(args[i], i, name)
+        d = forward.forward_derivative(_unwrap(fun), wrt)
+        kw = dict(kwargs)
+        for i, tn in zip(wrt, d.tangent_names):
+            kw[tn] = _tangent_like(tangents[i], args[i], i, name)
+        value, tout = d.fn(*args, **kw)
+    finally:
+        _training.reset(token)
+    return value, _own(tout, args + [tangents[i] for i in wrt])
+
+
+def _basis(shape):
+    """The unit tangents of an input of ``shape``, in C order."""
+    n = int(np.prod(shape)) if shape else 1
+    for k in range(n):
+        e = np.zeros(n)
+        e[k] = 1.0
+        yield e.reshape(shape) if shape else 1.0
+
+
+class _Matrix:
+    """Shared machinery of ``jacobian`` and ``hessian``."""
+
+    def __init__(self, fun, wrt=0, mode="auto"):
+        if not callable(fun):
+            raise TypeError(f"srcad needs a function, got {fun!r}")
+        if isinstance(wrt, bool) or not isinstance(wrt, int):
+            raise TypeError(f"wrt must be an int, not {wrt!r}")
+        functools.update_wrapper(self, fun, updated=())
+        self.fun = fun
+        self.wrt = wrt
+        self.mode = mode
+
+    def _args(self, args):
+        args = list(args)
+        if self.wrt >= len(args):
+            raise TypeError(f"{self.__name__}: wrt={self.wrt} but only {len(args)} positional arguments "
+                            "were given")
+        args[self.wrt] = _check_input(args[self.wrt], self.wrt, self.__name__)
+        if not isinstance(args[self.wrt], (float, np.floating, np.ndarray)):
+            raise TypeError(f"{self.__name__}: argument {self.wrt} must be a float or an array")
+        return args
+
+    def __srcad_source__(self):
+        from srcad import forward
+        return forward.forward_derivative(self._target(), (self.wrt,)).source
+
+
+def _columns(target, args, wrt, kwargs, mode, out_shape):
+    """The Jacobian of ``target`` w.r.t. argument ``wrt``, shaped ``out_shape + in_shape``."""
+    from srcad import forward
+    xshape = np.shape(args[wrt])
+    n = int(np.prod(xshape)) if xshape else 1
+    m = int(np.prod(out_shape)) if out_shape else 1
+    if mode == "auto":
+        mode = "forward" if n <= m else "reverse"
+    token = _training.set(True)
+    try:
+        if mode == "forward":
+            d = forward.forward_derivative(target, (wrt,))
+            kw = dict(kwargs)
+            cols = []
+            for e in _basis(xshape):
+                kw[d.tangent_names[0]] = e
+                cols.append(np.broadcast_to(d.fn(*args, **kw)[1], out_shape))
+            jac = np.stack(cols, axis=-1) if cols else np.zeros(out_shape + (0,))
+        elif mode == "reverse":
+            d = pipeline.reverse_derivative(target, (wrt,), "grad")
+            kw = dict(kwargs)
+            rows = []
+            for e in _basis(out_shape):
+                kw[d.seed] = e
+                rows.append(np.broadcast_to(d.fn(*args, **kw), xshape))
+            jac = np.stack(rows, axis=0) if rows else np.zeros((0,) + xshape)
+        else:
+            raise ValueError(f"mode must be 'auto', 'forward' or 'reverse', not {mode!r}")
+    finally:
+        _training.reset(token)
+    return np.array(jac, dtype=np.float64).reshape(tuple(out_shape) + tuple(xshape))
+
+
+class jacobian(_Matrix):
+    """``jacobian(f, wrt=0)(*args)``: the array ``d f / d args[wrt]`` shaped ``out.shape + in.shape``.
+
+    ``mode='auto'`` evaluates ``f`` once for its output shape and takes one forward-mode column per
+    input element or one reverse-mode row per output element, whichever is fewer; ``'forward'`` and
+    ``'reverse'`` force one.
+    """
+
+    def __init__(self, fun, wrt=0, mode="auto"):
+        super().__init__(fun, wrt, mode)
+        self.__name__ = f"jacobian_{getattr(fun, '__name__', 'f')}"
+
+    def _target(self):
+        return _unwrap(self.fun)
+
+    def __call__(self, *args, **kwargs):
+        args = self._args(args)
+        token = _training.set(True)
+        try:
+            value = self.fun(*args, **kwargs)
+        finally:
+            _training.reset(token)
+        return _columns(self._target(), args, self.wrt, kwargs, self.mode, np.shape(value))
+
+
+class hessian(_Matrix):
+    """``hessian(f, wrt=0)(*args)``: second derivatives of a scalar ``f``, shaped ``in.shape + in.shape``.
+
+    Forward over reverse: one forward-mode pass over the generated gradient per input element.
+    ``mode='reverse'`` instead takes reverse-mode rows of the gradient (reverse over reverse).
+    """
+
+    def __init__(self, fun, wrt=0, mode="forward"):
+        super().__init__(fun, wrt, mode)
+        self.__name__ = f"hessian_{getattr(fun, '__name__', 'f')}"
+
+    def _target(self):
+        return pipeline.reverse_derivative(_unwrap(self.fun), (self.wrt,), "grad").fn
+
+    def __call__(self, *args, **kwargs):
+        args = self._args(args)
+        xshape = np.shape(args[self.wrt])
+        return _columns(self._target(), args, self.wrt, kwargs, self.mode, xshape)
+
+
+def forward_source(fun, wrt=0):
+    """The generated forward-mode (jvp) source of ``fun`` w.r.t. positional argument(s) ``wrt``."""
+    from srcad import forward
+    wrt, _ = _wrt_tuple(wrt)
+    return forward.forward_derivative(_unwrap(fun), wrt).source

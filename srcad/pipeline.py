@@ -32,10 +32,15 @@ class Derivative:
         self.stages = stages or {}
 
 
+generation = 0   # bumped by clear_cache so per-function fast paths know to look again
+
+
 def clear_cache():
     """Forget every generated derivative (they are rebuilt on next use)."""
+    global generation
     with _lock:
         _cache.clear()
+        generation += 1
 
 
 def _positional_params(fdef):
@@ -116,7 +121,8 @@ def _build_reverse(fn, wrt, mode, key, stages, ranks=None):
         st = rev.final_state.get(w)
         if st is None:
             returns.append(gast.Call(func=env.ref("zeros_like"), args=[N(w)], keywords=[]))
-        elif st.maybe_zero and rev.facts.ranks.get(w) != 0:
+        elif (st.maybe_zero and rev.facts.ranks.get(w) != 0) or w in rev.facts.containers:
+            # containers: the gradient takes the input's structure (dict key order, zero leaves)
             returns.append(gast.Call(func=env.ref("grad_like"), args=[N(rev.dname(w)), N(w)], keywords=[]))
         else:
             returns.append(N(rev.dname(w)))

@@ -19,6 +19,7 @@ import copy
 
 import gast
 
+from srcad import runtime
 from srcad.analyze import Facts, describe
 from srcad.errors import TransformError
 from srcad.normalize import N, assign, at, clone, is_atom
@@ -108,6 +109,11 @@ def index_value(index, env):
     if isinstance(index, gast.Tuple):
         return gast.Tuple(elts=[index_value(e, env) for e in index.elts], ctx=gast.Load())
     return index
+
+
+def _num(node):
+    return isinstance(node, gast.Constant) and isinstance(node.value, (int, float)) and \
+        not isinstance(node.value, bool)
 
 
 def _owned_expr(e):
@@ -637,9 +643,13 @@ class Reverse:
             for p in tpl.diff_params:
                 if p in exprs:
                     e = exprs[p]
+                    me = op.bound[p]
                     others = [a for q, a in op.bound.items() if q != p and q in tpl.params]
-                    if all(isinstance(a, gast.Constant) for a in others) or self.facts.ranks.get(t) == 0:
+                    if self.facts.ranks.get(t) == 0 or all(
+                            isinstance(a, gast.Constant) or (isinstance(a, gast.Name) and a.id == me.id)
+                            for a in others):
                         e = self._strip_unbroadcast(e)  # the output cannot be larger than this input
+                    e = self.simplify(e)
                     contribs.append((op.bound[p].id, e, _owned_expr(e)))
         elif kind == "getitem":
             x = op.args[0]
@@ -676,6 +686,61 @@ class Reverse:
                 e = gast.BinOp(left=e, op=gast.Add(), right=e2)
             out += self.accumulate(t, e, state, ln, owned=_owned_expr(e))
         return out
+
+    def simplify(self, e):
+        """Peephole rewrites of a spliced expression: constant folding, ``x ** 1``, and adjoint
+        helpers of products replaced by the plain matrix product when the operands' ranks are known."""
+        if isinstance(e, gast.BinOp):
+            e.left, e.right = self.simplify(e.left), self.simplify(e.right)
+            l, r = e.left, e.right
+            if _num(l) and _num(r) and not isinstance(e.op, (gast.Div, gast.Pow, gast.FloorDiv, gast.Mod)):
+                v = {gast.Add: lambda a, b: a + b, gast.Sub: lambda a, b: a - b,
+                     gast.Mult: lambda a, b: a * b}.get(type(e.op))
+                if v is not None:
+                    return _const(v(l.value, r.value))
+            if isinstance(e.op, gast.Pow) and _num(r) and r.value == 1:
+                return l
+            if isinstance(e.op, gast.Mult) and _num(r) and r.value == 1:
+                return l
+            return e
+        if isinstance(e, gast.UnaryOp):
+            e.operand = self.simplify(e.operand)
+            return e
+        if isinstance(e, gast.Call):
+            e.args = [self.simplify(a) for a in e.args]
+            return self._product_adjoint(e)
+        return e
+
+    def _product_adjoint(self, e):
+        if not isinstance(e.func, gast.Name) or len(e.args) != 3:
+            return e
+        names = {self.env.by_id.get(id(getattr(runtime, h))): h for h in
+                 ("matmul_adjoint_a", "matmul_adjoint_b", "dot_adjoint_a", "dot_adjoint_b")}
+        which = names.get(e.func.id)
+        if which is None:
+            return e
+        g, a, b = e.args
+        ra, rb = self._rank(a), self._rank(b)
+        if ra not in (1, 2) or rb not in (1, 2):
+            return e
+        T = lambda v: gast.Attribute(value=v, attr="T", ctx=gast.Load())  # noqa: E731
+        mm = lambda u, v: gast.BinOp(left=u, op=gast.MatMult(), right=v)  # noqa: E731
+        outer = lambda u, v: _call(gast.Attribute(value=self.env.ref("np"), attr="outer",  # noqa: E731
+                                                  ctx=gast.Load()), [u, v])
+        if which.endswith("_a"):
+            table = {(2, 2): lambda: mm(g, T(b)), (1, 2): lambda: mm(b, g),
+                     (2, 1): lambda: outer(g, b), (1, 1): lambda: gast.BinOp(left=g, op=gast.Mult(), right=b)}
+        else:
+            table = {(2, 2): lambda: mm(T(a), g), (1, 2): lambda: outer(a, g),
+                     (2, 1): lambda: mm(T(a), g), (1, 1): lambda: gast.BinOp(left=g, op=gast.Mult(), right=a)}
+        return table[ra, rb]()
+
+    def _rank(self, atom):
+        if isinstance(atom, gast.Constant):
+            return 0 if _num(atom) else None
+        if isinstance(atom, gast.Name):
+            return self.facts.ranks.get(atom.id)
+        return None
 
     def _strip_unbroadcast(self, e):
         ub = self.env.ref_name("unbroadcast")
