@@ -83,6 +83,13 @@ class _RankMixin:
                 n = len(s.value.elts) if isinstance(s.value, (gast.Tuple, gast.List)) else None
                 lens.setdefault(s.targets[0].id, set()).add(n)
         self.tuple_lens = {k: next(iter(v)) for k, v in lens.items() if len(v) == 1 and None not in v}
+        shapes = {}
+        for s in stmts:
+            if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name):
+                v = s.value
+                is_shape = isinstance(v, gast.Attribute) and v.attr == "shape"
+                shapes.setdefault(s.targets[0].id, set()).add(is_shape)
+        self.shape_tuples = {k for k, v in shapes.items() if v == {True}}
         ranks = {name: _UNSET for name in self.locals}
         for p in self.params:
             ranks[p] = param_ranks.get(p)
@@ -177,6 +184,8 @@ class _RankMixin:
         if op.kind == "atom":
             return self._atom_rank(op.args[0], ranks)
         if op.kind == "getitem":
+            if isinstance(op.args[0], gast.Name) and op.args[0].id in self.shape_tuples:
+                return 0   # x.shape[k]
             base = self._atom_rank(op.args[0], ranks)
             if base is _UNSET:
                 return _UNSET
@@ -218,6 +227,89 @@ class _RankMixin:
         if any(r is None for r in rs):
             return None
         return max(rs) if rs else None
+
+    def _shape_classes(self, body):
+        """Variables known to have the same shape share a class (a variable name).
+
+        Elementwise operations keep their operand's shape; a binary one whose operands share a
+        class, or pair it with a scalar, keeps that class. Every definition of a variable must
+        agree, or it has no class. Used to drop ``unbroadcast`` where no broadcasting can happen.
+        """
+        stmts = [s for s in _walk_stmts(body)]
+        cls = {p: p for p in self.params}
+        unset = object()
+        for name in self.locals:
+            cls.setdefault(name, unset)
+        for s in stmts:
+            if isinstance(s, gast.For):
+                cls[s.target.id] = None
+            elif isinstance(s, gast.Assign) and not isinstance(s.targets[0], gast.Name):
+                cls[s.targets[0].value.id] = None   # assigned into: keep it simple
+        for _ in range(20):
+            found = {}
+            for s in stmts:
+                if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name):
+                    found.setdefault(s.targets[0].id, []).append(self._class_expr(s.value, cls, unset))
+            changed = False
+            for name, cs in found.items():
+                if name in self.params or cls.get(name) is None and name in self.mutated:
+                    continue
+                known = [c for c in cs if c is not unset]
+                c = known[0] if known and all(k == known[0] for k in known) else (unset if not known else None)
+                if cls.get(name) != c:
+                    cls[name] = c
+                    changed = True
+            if not changed:
+                break
+        for p in self.params:
+            if any(isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name) and s.targets[0].id == p
+                   for s in stmts):
+                cls[p] = None   # a parameter reassigned may change shape
+        return {k: v for k, v in cls.items() if isinstance(v, str)}
+
+    def _class_of(self, atom, cls, unset):
+        if isinstance(atom, gast.Constant):
+            return "" if isinstance(atom.value, (int, float)) and not isinstance(atom.value, bool) else None
+        if isinstance(atom, gast.Name) and atom.id in self.locals:
+            if self.ranks.get(atom.id) == 0:
+                return ""
+            return cls.get(atom.id, None)
+        return None
+
+    def _class_expr(self, value, cls, unset):
+        if isinstance(value, (gast.Name, gast.Constant)):
+            return self._class_of(value, cls, unset)
+        if not isinstance(value, (gast.BinOp, gast.UnaryOp, gast.Call)):
+            return None
+        try:
+            op = self.classify(value)
+        except TransformError:
+            return None
+        if op.kind != "rule":
+            return None
+        if isinstance(value, gast.Call):
+            where = self.callee(value.func)
+            if where[0] != "static" or not isinstance(where[1], np.ufunc) or where[1] is np.matmul \
+                    or value.keywords:
+                return None
+        elif isinstance(value, gast.BinOp) and isinstance(value.op, gast.MatMult):
+            return None
+        classes = [self._class_of(a, cls, unset) for a in op.call_args]
+        if any(c is None for c in classes):
+            return None
+        if any(c is unset for c in classes):
+            return unset
+        real = {c for c in classes if c != ""}
+        if len(real) == 1:
+            return real.pop()
+        if not real:
+            return ""
+        return None
+
+    def same_shape(self, a, b):
+        """Are variables ``a`` and ``b`` known to have the same shape?"""
+        ca, cb = self.shape_class.get(a), self.shape_class.get(b)
+        return ca is not None and ca == cb
 
     def _product_rank(self, args, ranks):
         if len(args) != 2:
@@ -275,6 +367,7 @@ class Facts(_RankMixin):
         self._scan(body, False, 0)
         self.active = self._activity(body, set(wrt))
         self.ranks = self._ranks(body, ranks or {})
+        self.shape_class = self._shape_classes(body)
 
     # ------------------------------------------------------------------ callee resolution
     def callee(self, func):

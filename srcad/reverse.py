@@ -618,11 +618,13 @@ class Reverse:
         if name in self.facts.containers:
             state[name] = Adj(False)
             return [assign(d, _call(self.env.ref("add"), [N(d), expr]), ln)]
-        if st.owned:
-            state[name] = Adj(True)
-            return [at(gast.AugAssign(target=N(d, True), op=gast.Add(), value=expr), ln)]
+        op = gast.Add()
+        if isinstance(expr, gast.UnaryOp) and isinstance(expr.op, gast.USub):
+            op, expr = gast.Sub(), expr.operand     # dx -= e rather than dx += -e
         state[name] = Adj(True)
-        return [assign(d, gast.BinOp(left=N(d), op=gast.Add(), right=expr), ln)]
+        if st.owned:
+            return [at(gast.AugAssign(target=N(d, True), op=op, value=expr), ln)]
+        return [assign(d, gast.BinOp(left=N(d), op=op, right=expr), ln)]
 
     def adjoint_of(self, t, op, value, state, ln):
         """Backward code for ``t = value`` given dt is live; resets dt."""
@@ -645,7 +647,7 @@ class Reverse:
                     e = exprs[p]
                     me = op.bound[p]
                     others = [a for q, a in op.bound.items() if q != p and q in tpl.params]
-                    if self.facts.ranks.get(t) == 0 or all(
+                    if self.facts.ranks.get(t) == 0 or self.facts.same_shape(t, me.id) or all(
                             isinstance(a, gast.Constant) or (isinstance(a, gast.Name) and a.id == me.id)
                             for a in others):
                         e = self._strip_unbroadcast(e)  # the output cannot be larger than this input
