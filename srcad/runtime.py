@@ -256,11 +256,22 @@ RUNTIME_NAMES = {
 
 
 def unreduce(g, x, axis=None, keepdims=False):
-    """Spread the adjoint ``g`` of a reduction of ``x`` over ``axis`` back to ``x``'s shape."""
-    shape = _shape(x)
-    if axis is not None and not keepdims and np.ndim(g) < len(shape):
-        g = np.expand_dims(g, axis)
-    return np.broadcast_to(g, shape)
+    """Spread the adjoint ``g`` of a reduction of ``x`` over ``axis`` back to ``x``'s shape.
+
+    The result is a fresh array allocated from ``x`` (filling one is cheaper than
+    ``np.broadcast_to``'s view for all but huge arrays, and products with it take the fast paths).
+    """
+    if not isinstance(x, np.ndarray):
+        if np.ndim(x) == 0:
+            return g
+        x = np.asarray(x, dtype=float)
+    if axis is not None and np.ndim(g) < x.ndim:
+        axes = axis if isinstance(axis, tuple) else (axis,)
+        axes = {a % x.ndim for a in axes}
+        g = np.reshape(g, tuple(1 if k in axes else n for k, n in enumerate(x.shape)))
+    out = np.empty_like(x) if x.dtype.kind == "f" else np.empty_like(x, dtype=np.float64)
+    out[...] = g
+    return out
 
 
 def reduce_like(g, x, axis=None, keepdims=False):
@@ -331,6 +342,12 @@ def norm_adjoint(g, x, y, ord=None, axis=None, keepdims=False):
     return g * x / np.where(y == 0, 1.0, y)
 
 
+def norm_tangent(t, x, y, ord=None, axis=None, keepdims=False):
+    """Tangent of ``np.linalg.norm`` for the input tangent ``t`` (linear in ``t``)."""
+    w = norm_adjoint(np.ones_like(y), x, y, ord, axis, keepdims)
+    return np.sum(w * t, axis=axis, keepdims=keepdims)
+
+
 def norm_adjoint_general(g, x, y, ord, axis, keepdims):
     """Vector p-norms (ord a number, inf, -inf) and the matrix nuclear norm are out of scope here."""
     if axis is not None and not keepdims:
@@ -352,3 +369,58 @@ RUNTIME_NAMES.update(
     matmul_adjoint_a=matmul_adjoint_a, matmul_adjoint_b=matmul_adjoint_b,
     dot_adjoint_a=dot_adjoint_a, dot_adjoint_b=dot_adjoint_b, norm_adjoint=norm_adjoint,
 )
+
+
+# ---------------------------------------------------------------- forward mode (srcad.forward)
+
+
+def owned_tangent(dt, x):
+    """A private, writable tangent of ``x`` shaped like ``x``, made from ``dt`` (0.0 stands for zero).
+
+    Forward mode calls it before ``dx[i] = dv`` when ``dx`` may be shared, read-only or a placeholder.
+    """
+    if isinstance(x, list):
+        return list(dt) if isinstance(dt, (list, tuple)) else zeros_like(x)
+    if isinstance(x, dict):
+        return dict(dt) if isinstance(dt, dict) else zeros_like(x)
+    out = np.zeros(_shape(x), dtype=np.result_type(np.asarray(x).dtype, np.float64))
+    if not _is_zero(dt):
+        out[...] = dt
+    return out
+
+
+def _norm_expand(v, axis, keepdims):
+    if axis is not None and not keepdims:
+        return np.expand_dims(v, axis)
+    return v
+
+
+def norm_adjoint_dx(g, x, y, dx, ord=None, axis=None, keepdims=False):
+    """Tangent of ``norm_adjoint(g, x, y, ...)`` along ``dx`` (``g`` and ``y`` held fixed)."""
+    g, y = _norm_expand(g, axis, keepdims), _norm_expand(y, axis, keepdims)
+    if ord in (None, 2, "fro") and not (ord == 2 and axis is None and np.ndim(x) > 1):
+        return g * dx / np.where(y == 0, 1.0, y)
+    if ord in (np.inf, -np.inf, 1):
+        return np.zeros_like(dx * g)   # piecewise constant in x
+    if isinstance(ord, (int, float)) and (axis is not None or np.ndim(x) == 1):
+        safe = np.where(y == 0, 1.0, y)
+        return g * (ord - 1) * np.abs(x) ** (ord - 2) * dx / safe ** (ord - 1)
+    raise NotImplementedError(f"srcad: second derivative of np.linalg.norm with ord={ord!r}")
+
+
+def norm_adjoint_dy(g, x, y, dy, ord=None, axis=None, keepdims=False):
+    """Tangent of ``norm_adjoint(g, x, y, ...)`` along ``dy`` (``g`` and ``x`` held fixed)."""
+    g, y = _norm_expand(g, axis, keepdims), _norm_expand(y, axis, keepdims)
+    dy = _norm_expand(dy, axis, keepdims)
+    safe = np.where(y == 0, 1.0, y)
+    if ord in (None, 2, "fro") and not (ord == 2 and axis is None and np.ndim(x) > 1):
+        return -g * x * dy / safe ** 2
+    if ord in (np.inf, -np.inf, 1):
+        return np.zeros_like(x * g * dy)
+    if isinstance(ord, (int, float)) and (axis is not None or np.ndim(x) == 1):
+        return -g * (ord - 1) * np.sign(x) * np.abs(x) ** (ord - 1) * dy / safe ** ord
+    raise NotImplementedError(f"srcad: second derivative of np.linalg.norm with ord={ord!r}")
+
+
+RUNTIME_NAMES.update(owned_tangent=owned_tangent, norm_adjoint_dx=norm_adjoint_dx,
+                     norm_adjoint_dy=norm_adjoint_dy)

@@ -17,7 +17,8 @@ from srcad.rules.numpy_helpers import (
     tensordot_adjoint_b, tie_weights, tile_adjoint, trace_adjoint, transpose_axes, var_weights,
     vdot_adjoint, cast_adjoint)
 from srcad.runtime import (count, dot_adjoint_a, dot_adjoint_b, matmul_adjoint_a,
-                           matmul_adjoint_b, norm_adjoint, tuple_get, unbroadcast, unreduce)
+                           matmul_adjoint_b, norm_adjoint, norm_tangent, tuple_get, unbroadcast,
+                           unreduce)
 
 # ---------------------------------------------------------------- elementwise arithmetic
 
@@ -234,7 +235,7 @@ def norm(y, x, ord=None, axis=None, keepdims=False):
 
 @forward(np.linalg.norm)
 def norm(y, x, ord=None, axis=None, keepdims=False):
-    d[y] = np.sum(norm_adjoint(1.0, x, y, ord, axis, True) * d[x], axis=axis, keepdims=keepdims)
+    d[y] = norm_tangent(d[x], x, y, ord, axis, keepdims)
 
 
 # ---------------------------------------------------------------- shapes
