@@ -710,6 +710,12 @@ class Reverse:
             return e
         if isinstance(e, gast.Call):
             e.args = [self.simplify(a) for a in e.args]
+            ub = self.env.by_id.get(id(runtime.unbroadcast))
+            if isinstance(e.func, gast.Name) and e.func.id == ub and isinstance(e.args[0], gast.UnaryOp) \
+                    and isinstance(e.args[0].op, gast.USub):
+                # unbroadcast(-g, x) -> -unbroadcast(g, x): negate the (smaller) reduced array
+                e.args[0] = e.args[0].operand
+                return gast.UnaryOp(op=gast.USub(), operand=e)
             return self._product_adjoint(e)
         return e
 
