@@ -29,6 +29,7 @@ class FunctionInfo:
         cells = fn.__closure__ or ()
         self.closure = dict(zip(code.co_freevars, cells))
         self.name = fn.__name__ if fn.__name__ != "<lambda>" else "lambda"
+        self.extra = {}   # names the transformation adds (injected objects), resolved first
 
     def line_text(self, lineno):
         if self.source_lines and lineno and 0 < lineno <= len(self.source_lines):
@@ -37,6 +38,8 @@ class FunctionInfo:
 
     def resolve(self, name):
         """The object a free name refers to now: closure, then globals, then builtins."""
+        if name in self.extra:
+            return True, self.extra[name]
         if name in self.closure:
             try:
                 return True, self.closure[name].cell_contents

@@ -12,6 +12,7 @@ from srcad import codegen
 from srcad.errors import TransformError
 from srcad.normalize import N, at, normalize
 from srcad.parse import parse_function
+from srcad.inline import inline_calls
 from srcad.restructure import restructure
 from srcad.reverse import Reverse
 
@@ -94,6 +95,10 @@ def _build_reverse(fn, wrt, mode, key, stages, ranks=None):
     wrt_names = [params[i] for i in wrt]
     env = codegen.Env(info, norm.namer.taken, norm.locals)
     gen_name = norm.namer.fresh(("grad_" if mode != "call" else "vjp_") + info.name, numbered=False)
+    body = inline_calls(body, info, norm, env, front_end, fn)
+    info.extra = env.objects
+    if stages is not None:
+        stages["inline"] = body
 
     def derivative_of_call(callee, positions, lineno):
         sub_key = (callee, positions, "call", None)
@@ -108,6 +113,8 @@ def _build_reverse(fn, wrt, mode, key, stages, ranks=None):
     if ranks is not None:
         param_ranks = {p: r for p, r in zip(params, ranks) if r is not None}
     rev = Reverse(info, norm, body, ret_name, wrt_names, env, derivative_of_call, param_ranks)
+    if mode == "call":
+        _refuse_writes_into_caller_arrays(info, body, params, rev.facts.mutated)
     rev.seed_name = rev.dname(ret_name)
     pending = _Pending(rev.seed_name)
     _building[key] = pending
@@ -116,6 +123,12 @@ def _build_reverse(fn, wrt, mode, key, stages, ranks=None):
     finally:
         _building.pop(key, None)
     seed = rev.seed_name
+    if mode != "call" and ret_name not in rev.facts.active:
+        # An output that does not depend on the inputs still has to be numeric: without this a
+        # function returning None or a str got a zero gradient instead of seed's TypeError
+        # (issue 7, tests/test_bad_inputs.py::test_non_numeric_output_is_refused).
+        check = gast.Call(func=env.ref("seed"), args=[N(seed), N(ret_name)], keywords=[])
+        bwd = list(bwd) + [at(gast.Expr(value=check), fdef.body[-1].lineno if fdef.body else info.lineno)]
     returns = []
     for w in wrt_names:
         st = rev.final_state.get(w)
@@ -158,6 +171,29 @@ def _build_reverse(fn, wrt, mode, key, stages, ranks=None):
     d = Derivative(fnobj, src, seed, _positional_params(fdef), ret_name, wrt_names, stages)
     _cache[key] = d
     return d
+
+
+def _refuse_writes_into_caller_arrays(info, body, params, mutated):
+    """A helper called from differentiated code must not write into an array its caller passed.
+
+    Python would change the caller's array too; the helper's derivative works on a private copy
+    (``owned_copy``), so the caller would go on with the old values: a silently wrong value and
+    gradient (issue 7, tests/test_regressions.py::test_helper_writing_into_its_parameter). A
+    parameter rebound unconditionally (``a = a.copy()``) before any write is the helper's own.
+    """
+    for p in sorted(set(params) & mutated):
+        for s in body:
+            if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name) and s.targets[0].id == p:
+                break
+            write = next((n for n in gast.walk(s) if isinstance(n, gast.Subscript) and isinstance(n.ctx, gast.Store)
+                          and isinstance(n.value, gast.Name) and n.value.id == p), None)
+            if write is not None:
+                lineno = getattr(write, "lineno", None) or getattr(s, "lineno", None) or info.lineno
+                text = info.line_text(lineno)
+                raise TransformError(
+                    f"{info.name} writes into its parameter `{p}`, an array its caller passed in; srcad "
+                    f"cannot carry that change back to the caller (copy it first: `{p} = {p}.copy()`)"
+                    + (f": `{text}`" if text else ""), info.filename, lineno, "write into a parameter")
 
 
 _building = {}

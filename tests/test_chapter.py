@@ -227,9 +227,6 @@ def net_with_layer(w, x, rng):
     return np.sum(h)
 
 
-@pytest.mark.xfail(strict=True, reason="core: a call to another user function is run in the forward "
-                   "sweep and run again inside its vjp in the backward sweep, so a callee that draws "
-                   "random numbers uses a different dropout mask for the gradient than for the value")
 def test_dropout_in_a_called_layer_uses_one_mask():
     w, x = np.array([0.3, -0.2, 0.5, 1.0]), np.array([1.0, 2.0, -1.0, 0.5])
     g = srcad.grad(net_with_layer)(w, x, np.random.default_rng(0))

@@ -1,0 +1,215 @@
+"""Step 3b (reverse mode): inline calls to the user's own functions.
+
+A call ``t = helper(a, b)`` to a plain Python function is replaced by the helper's normalized body,
+its locals renamed apart from the caller's, its parameters bound by assignments and its return value
+assigned to ``t``. The derivative then records what the helper's backward sweep needs in the
+caller's own stack, instead of running the helper a second time inside a separate derivative: a
+helper that draws random numbers (a dropout layer) is differentiated with the numbers it drew, and
+nothing is computed twice.
+
+Calls are kept (and differentiated through a derivative of their own) for recursion, helpers
+deeper than ``MAX_DEPTH``, helpers with ``*args``/``**kwargs``, helpers that assign into an
+argument (``x[i] = ...`` would then change the caller's array too) and helpers srcad cannot read.
+"""
+
+import types
+
+import gast
+
+from srcad.errors import TransformError
+from srcad.normalize import N, assign, clone
+from srcad.parse import GENERATED
+from srcad.rules.registry import FORWARD, NONDIFF, REVERSE
+
+MAX_DEPTH = 6
+
+
+def _in_table(obj):
+    try:
+        return obj in REVERSE or obj in NONDIFF or obj in FORWARD
+    except TypeError:
+        return False
+
+
+def _resolve(func, info, local_names):
+    if isinstance(func, gast.Name):
+        if func.id in local_names:
+            return None
+        ok, obj = info.resolve(func.id)
+        return obj if ok else None
+    chain, node = [], func
+    while isinstance(node, gast.Attribute):
+        chain.append(node.attr)
+        node = node.value
+    if not isinstance(node, gast.Name) or node.id in local_names:
+        return None
+    ok, obj = info.resolve(node.id)
+    if not ok:
+        return None
+    for attr in reversed(chain):
+        obj = getattr(obj, attr, None)
+    return obj
+
+
+def _simple_signature(fdef):
+    a = fdef.args
+    return a.vararg is None and a.kwarg is None and not a.kwonlyargs and not a.posonlyargs
+
+
+def _literal(value):
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return gast.Constant(value=value, kind=None)
+    return None
+
+
+class Inliner:
+    def __init__(self, info, norm, env, front_end, root):
+        self.info = info
+        self.norm = norm
+        self.env = env
+        self.front_end = front_end
+        self.root = root
+
+    def body(self, stmts, scope_info, scope_locals, depth, active_stack):
+        out = []
+        for s in stmts:
+            for field in ("body", "orelse"):
+                sub = getattr(s, field, None)
+                if isinstance(sub, list) and sub:
+                    setattr(s, field, self.body(sub, scope_info, scope_locals, depth, active_stack))
+            if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name) and \
+                    isinstance(s.value, gast.Call):
+                new = self.try_inline(s, scope_info, scope_locals, depth, active_stack)
+                if new is not None:
+                    out += new
+                    continue
+            out.append(s)
+        return out
+
+    def try_inline(self, stmt, scope_info, scope_locals, depth, active_stack):
+        call = stmt.value
+        obj = _resolve(call.func, scope_info, scope_locals)
+        if not isinstance(obj, types.FunctionType) or _in_table(obj) or obj in GENERATED:
+            return None
+        if obj is self.root or obj in active_stack or depth >= MAX_DEPTH:
+            return None
+        if getattr(obj, "__srcad_function__", None) is not None:
+            return None
+        try:
+            cinfo, cnorm, cbody, cret = self.front_end(obj)
+        except TransformError:
+            return None   # kept as a call: an error is raised only if a derivative flows through it
+        fdef = cinfo.node
+        if not _simple_signature(fdef):
+            return None
+        params = [a.id for a in fdef.args.args]
+        for st in _walk(cbody):
+            if isinstance(st, gast.Assign) and isinstance(st.targets[0], gast.Subscript) and \
+                    st.targets[0].value.id in params:
+                return None
+        # bind arguments
+        if len(call.args) > len(params):
+            return None
+        bound = dict(zip(params, call.args))
+        for k in call.keywords:
+            if k.arg not in params or k.arg in bound:
+                return None
+            bound[k.arg] = k.value
+        defaults = obj.__defaults__ or ()
+        first_default = len(params) - len(defaults)
+        for i, p in enumerate(params):
+            if p not in bound:
+                if i < first_default:
+                    return None
+                value = defaults[i - first_default]
+                lit = _literal(value)
+                bound[p] = lit if lit is not None else self.env.ref(f"{p}_default", value)
+        # rename the callee's locals apart from the caller's names
+        ln = stmt.lineno
+        rename = {}
+        for name in sorted(cnorm.locals):
+            rename[name] = self.norm.namer.fresh(name, numbered=name in self.norm.namer.taken)
+        # the callee's free names: keep those the caller sees alike, inject the others
+        free = {}
+        for node in _walk_nodes(cbody):
+            if isinstance(node, gast.Name) and node.id not in cnorm.locals and node.id not in free:
+                ok, value = cinfo.resolve(node.id)
+                if not ok:
+                    continue
+                here_ok, here = scope_info.resolve(node.id) if node.id not in self.norm.locals else (False, None)
+                if not (here_ok and here is value) or node.id in self.norm.locals:
+                    free[node.id] = self.env.ref_name(node.id, value)
+        mapping = dict(rename)
+        mapping.update(free)
+        stored = {n.id for n in _walk_nodes(cbody) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+        new = []
+        for p in params:
+            arg = bound[p]
+            if p not in stored and isinstance(arg, (gast.Name, gast.Constant)):
+                mapping[p] = arg        # read-only parameter: use the argument itself
+                self.norm.namer.taken.add(rename[p])
+            else:
+                new.append(assign(rename[p], clone(arg), ln))
+        body = [_renamed(s, mapping) for s in cbody]
+        ret = body.pop()          # front_end leaves exactly one final ``return name``
+        new += body
+        new.append(assign(stmt.targets[0].id, N(ret.value.id), ln))
+        for s in new:
+            for n in _walk_nodes([s]):
+                if isinstance(n, gast.stmt):
+                    n.lineno = ln
+        self.norm.locals.update(v for k, v in rename.items() if not isinstance(mapping.get(k), gast.AST))
+        # the inlined code is the caller's now; its own calls are looked up in the callee's scope
+        return self.body(new, _ScopeOf(cinfo, mapping), set(self.norm.locals), depth + 1,
+                         active_stack + (obj,))
+
+
+class _ScopeOf:
+    """Resolve names of inlined code: renamed free names resolve as the callee saw them."""
+
+    def __init__(self, cinfo, mapping):
+        self.cinfo = cinfo
+        self.back = {v: k for k, v in mapping.items()}
+
+    def resolve(self, name):
+        return self.cinfo.resolve(self.back.get(name, name))
+
+
+def _renamed(stmt, mapping):
+    """A copy of ``stmt`` with names renamed (str values) or replaced by argument atoms (nodes)."""
+    return _rename(clone(stmt), mapping)
+
+
+def _rename(node, mapping):
+    if isinstance(node, list):
+        return [_rename(n, mapping) for n in node]
+    if not isinstance(node, gast.AST):
+        return node
+    if isinstance(node, gast.Name) and node.id in mapping:
+        target = mapping[node.id]
+        if isinstance(target, gast.AST):
+            return clone(target)
+        node.id = target
+        return node
+    for f in node._fields:
+        setattr(node, f, _rename(getattr(node, f), mapping))
+    return node
+
+
+def _walk_nodes(stmts):
+    for s in stmts:
+        yield from gast.walk(s)
+
+
+def _walk(stmts):
+    for s in stmts:
+        yield s
+        for field in ("body", "orelse"):
+            sub = getattr(s, field, None)
+            if isinstance(sub, list):
+                yield from _walk(sub)
+
+
+def inline_calls(body, info, norm, env, front_end, root):
+    """Inline the calls to user functions in ``body`` (see the module docstring)."""
+    return Inliner(info, norm, env, front_end, root).body(body, info, set(norm.locals), 0, ())
