@@ -268,6 +268,9 @@ CASES = [
     ("take-method", lambda x: weigh(x.take([[0, 1], [1, 1]], axis=0)), [X], 0),
     ("astype", lambda x: weigh(x.astype(np.float64) * x + x.astype("float64")), [X], 0),
     ("float64", lambda x: weigh(np.float64(x[0]) * x), [X], 0),
+    ("sort", lambda x: weigh(np.sort(x)), [X], 0),
+    ("sort-axis0", lambda x: weigh(np.sort(x, axis=0) ** 2), [X], 0),
+    ("sort-flat", lambda x: weigh(np.sort(x, axis=None)), [X], 0),
     ("copy", lambda x: weigh(np.copy(x) + x.copy() + np.array(x) + np.asarray(x)), [X], 0),
     # subscripts go through runtime add_at
     ("index-int", lambda x: x[1, 2] * x[0, 0], [X], 0),
@@ -373,3 +376,27 @@ def check_jvp(fn, args, wrt, eps=1e-6):
         tangent = t if x.shape else float(t)
         _, got = jvp(fn, wrt=w)(*args, tangent)
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------- second derivatives
+# grad(f) is itself differentiated (its generated code goes through the same rules).
+
+SECOND = [
+    ("elementwise", lambda x: np.sum(np.sin(x) * np.exp(x) / (1.0 + x * x) + np.tanh(x) ** 2)),
+    ("unary-more", lambda x: np.sum(np.log1p(x * x) + np.arctan(x) + np.sqrt(x * x + 1.0) + np.cbrt(x + 3.0))),
+    ("reductions", lambda x: np.mean(x ** 3) + np.var(x, axis=0).sum() + np.std(x) + np.max(x * x)),
+    ("cumsum", lambda x: np.sum(np.cumsum(x, axis=1) ** 2) + np.sum(np.cumprod(x + 2.0) ** 2)),
+    ("linalg", lambda x: np.sum(np.linalg.inv(x @ x.T + 3.0 * np.eye(2)) ** 2) + np.sum((x @ x.T) ** 2)),
+    ("shapes", lambda x: np.sum(np.transpose(x).reshape(-1) ** 3) + np.sum(np.swapaxes(x, 0, 1) ** 2 * np.flip(x.T))),
+    ("where-clip", lambda x: np.sum(np.where(x > 0, x ** 3, x ** 2) + np.clip(x, -0.5, 0.5) ** 2)),
+]
+
+
+def _second(f):
+    g = srcad.grad(f)
+    return lambda x: weigh(g(x))
+
+
+@pytest.mark.parametrize("f", [f for _, f in SECOND], ids=[n for n, _ in SECOND])
+def test_second_derivative(f):
+    srcad.check_grad(_second(f), u(2, 3), rtol=1e-4, atol=1e-5)

@@ -525,3 +525,23 @@ def cast_adjoint(g, a, dtype):
     if np.dtype(dtype).kind in "fc":
         return g
     return g * 0.0
+
+
+def _sort_order(a, axis):
+    if axis is None:
+        return np.argsort(np.ravel(a), kind="stable"), 0
+    return np.argsort(a, axis=axis, kind="stable"), axis
+
+
+def sort_adjoint(g, a, axis=-1):
+    """Adjoint of ``np.sort(a, axis)``: ``g`` sent back to where each sorted value came from."""
+    idx, ax = _sort_order(a, axis)
+    out = np.zeros_like(np.ravel(a) if axis is None else a, dtype=np.result_type(a, g, np.float64))
+    np.put_along_axis(out, idx, g, ax)
+    return np.reshape(out, np.shape(a))
+
+
+def sort_tangent(t, a, axis=-1):
+    """Tangent of ``np.sort(a, axis)``: ``t`` in the sorted order (ties keep their order)."""
+    idx, ax = _sort_order(a, axis)
+    return np.take_along_axis(np.ravel(t) if axis is None else t, idx, ax)

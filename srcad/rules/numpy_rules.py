@@ -15,7 +15,8 @@ from srcad.rules.numpy_helpers import (
     slogdet_adjoint, slogdet_tangent, solve_adjoint_a, solve_adjoint_b, solve_like, solve_tangent_a,
     split_adjoint, stack_adjoint, stack_tangent, take_adjoint, tensordot_adjoint_a,
     tensordot_adjoint_b, tie_weights, tile_adjoint, trace_adjoint, transpose_axes, var_weights,
-    vdot_adjoint, cast_adjoint)
+    vdot_adjoint, cast_adjoint, sort_adjoint, sort_tangent)
+from srcad.rules import numpy_helpers as _h
 from srcad.runtime import (count, dot_adjoint_a, dot_adjoint_b, matmul_adjoint_a,
                            matmul_adjoint_b, norm_adjoint, norm_tangent, tuple_get, unbroadcast,
                            unreduce)
@@ -1093,7 +1094,7 @@ def take(y, a, indices, axis=None, out=None, mode="raise"):
 # ================================================================ no derivative
 
 nondiff(np.empty, np.around, np.fix, np.heaviside, np.mod, np.remainder, np.fmod, np.signbit,
-        np.argwhere, np.flatnonzero, np.searchsorted, np.digitize, np.unique, np.sort,
+        np.argwhere, np.flatnonzero, np.searchsorted, np.digitize,
         np.array_equal, np.iscomplexobj, np.isscalar, np.logical_xor, np.tri, np.diag_indices,
         np.tril_indices, np.triu_indices, np.indices, np.meshgrid, np.ndarray.astype,
         np.random.random, np.random.randint, np.random.choice, np.random.default_rng,
@@ -1126,3 +1127,38 @@ def float64(y, x=0.0):
 @forward(np.float64, np.float32, np.double)
 def float64(y, x=0.0):
     d[y] = d[x]
+
+
+@reverse(np.sort)
+def sort(y, a, axis=-1, kind=None, order=None, stable=None):
+    d[a] = sort_adjoint(d[y], a, axis)
+
+
+@forward(np.sort)
+def sort(y, a, axis=-1, kind=None, order=None, stable=None):
+    d[y] = sort_tangent(d[a], a, axis)
+
+
+# ================================================================ rules for the helpers above
+# Generated code calls these helpers; their own rules let srcad differentiate that code again
+# (grad of grad). Both are linear in their first argument.
+
+
+@reverse(_h.var_weights)
+def var_weights_(r, a, axis=None, ddof=0):
+    d[a] = var_weights(d[r], axis, ddof)  # the centring map is symmetric
+
+
+@forward(_h.var_weights)
+def var_weights_(r, a, axis=None, ddof=0):
+    d[r] = var_weights(d[a], axis, ddof)
+
+
+@reverse(_h.rev_cumsum)
+def rev_cumsum_(r, g, a, axis=None):
+    d[g] = np.reshape(np.cumsum(d[r], axis=axis), np.shape(g))
+
+
+@forward(_h.rev_cumsum)
+def rev_cumsum_(r, g, a, axis=None):
+    d[r] = rev_cumsum(d[g], a, axis)
