@@ -390,7 +390,11 @@ class Reverse:
         value = s.value
         saves = (x, path) in self.saved
         pre = []
-        if saves:
+        container = x in self.facts.containers
+        if saves and container:
+            # a dict key may not exist yet: save_item/restore_item remember and undo its absence
+            pre.append(self.push(_call(self.env.ref("save_item"), [N(x), index_value(index, self.env)]), ln))
+        elif saves:
             np_copy = gast.Attribute(value=self.env.ref("np"), attr="copy", ctx=gast.Load())
             old = gast.Subscript(value=N(x), slice=clone(index), ctx=gast.Load())
             pre.append(self.push(_call(np_copy, [old]), ln))
@@ -405,7 +409,11 @@ class Reverse:
                 else:
                     out.append(_expr(take, ln))
                 self._note_reads(path, out)
-            if saves:
+            if saves and container:
+                popped = _attr_call(self.stack_name(), "pop", [])
+                out.append(_expr(_call(self.env.ref("restore_item"), [N(x), index_value(index, self.env),
+                                                                      popped]), ln))
+            elif saves:
                 tmp = gast.Subscript(value=N(x), slice=clone(index), ctx=gast.Store())
                 out.append(at(gast.Assign(targets=[tmp], value=_attr_call(self.stack_name(), "pop", []),
                                           type_comment=None), ln))

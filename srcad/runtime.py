@@ -134,6 +134,25 @@ def owned_copy(x):
     return x
 
 
+_MISSING = object()
+
+
+def save_item(x, index):
+    """The value at ``x[index]`` before it is assigned (a copy), or a marker that it was absent."""
+    if isinstance(x, dict) and index not in x:
+        return _MISSING
+    v = x[index]
+    return v.copy() if isinstance(v, np.ndarray) else v
+
+
+def restore_item(x, index, old):
+    """Undo ``x[index] = ...``: put back the old value, or remove a key that was absent."""
+    if old is _MISSING:
+        del x[index]
+    else:
+        x[index] = old
+
+
 def _is_seq(x):
     return isinstance(x, (tuple, list))
 
@@ -247,6 +266,8 @@ RUNTIME_NAMES = {
     "grad_like": grad_like,
     "copy_adjoint": copy_adjoint,
     "owned_copy": owned_copy,
+    "save_item": save_item,
+    "restore_item": restore_item,
     "add_at": add_at,
     "pop_at": pop_at,
     "setitem_grad": setitem_grad,

@@ -69,8 +69,6 @@ def test_loop_over_list():
     srcad.check_grad(loop_over_list, ws, R.normal(size=3), wrt=(0, 1))
 
 
-@pytest.mark.xfail(strict=True, reason="core: reverse.py saves q['w'] with np.copy(q['w']) before "
-                   "adding the new key 'w' (KeyError); reported to the lead")
 def test_dict_new_key_assigned():
     p = {"a": R.normal(size=(2, 2)), "b": R.normal(size=(2, 2))}
     srcad.check_grad(returns_from_dict, p)
