@@ -393,7 +393,8 @@ class Reverse:
         container = x in self.facts.containers
         if saves and container:
             # a dict key may not exist yet: save_item/restore_item remember and undo its absence
-            pre.append(self.push(_call(self.env.ref("save_item"), [N(x), index_value(index, self.env)]), ln))
+            # (deliberately without derivative rules: differentiating this again is refused)
+            pre.append(self.push(_call(self.env.ref("save_item", runtime.save_item), [N(x), index_value(index, self.env)]), ln))
         elif saves:
             np_copy = gast.Attribute(value=self.env.ref("np"), attr="copy", ctx=gast.Load())
             old = gast.Subscript(value=N(x), slice=clone(index), ctx=gast.Load())
@@ -411,7 +412,7 @@ class Reverse:
                 self._note_reads(path, out)
             if saves and container:
                 popped = _attr_call(self.stack_name(), "pop", [])
-                out.append(_expr(_call(self.env.ref("restore_item"), [N(x), index_value(index, self.env),
+                out.append(_expr(_call(self.env.ref("restore_item", runtime.restore_item), [N(x), index_value(index, self.env),
                                                                       popped]), ln))
             elif saves:
                 tmp = gast.Subscript(value=N(x), slice=clone(index), ctx=gast.Store())

@@ -266,8 +266,7 @@ RUNTIME_NAMES = {
     "grad_like": grad_like,
     "copy_adjoint": copy_adjoint,
     "owned_copy": owned_copy,
-    "save_item": save_item,
-    "restore_item": restore_item,
+
     "add_at": add_at,
     "pop_at": pop_at,
     "setitem_grad": setitem_grad,
