@@ -14,10 +14,17 @@ def _wrt_tuple(wrt):
     if isinstance(wrt, bool) or not isinstance(wrt, (int, tuple, list)):
         raise TypeError(f"wrt must be an int or a tuple of ints, not {wrt!r}")
     if isinstance(wrt, int):
-        return (wrt,), False
-    if not wrt or not all(isinstance(w, int) and not isinstance(w, bool) for w in wrt):
-        raise TypeError(f"wrt must be an int or a non-empty tuple of ints, not {wrt!r}")
-    return tuple(wrt), True
+        wrts, as_tuple = (wrt,), False
+    else:
+        if not wrt or not all(isinstance(w, int) and not isinstance(w, bool) for w in wrt):
+            raise TypeError(f"wrt must be an int or a non-empty tuple of ints, not {wrt!r}")
+        wrts, as_tuple = tuple(wrt), True
+    # A negative position would count from the end of the arguments given at the call but from
+    # the end of the parameters in the derivative: with a defaulted parameter the two disagree and
+    # the gradient of the wrong argument came back (issue 7, test_bad_inputs.py).
+    if any(w < 0 for w in wrts):
+        raise ValueError(f"wrt positions must be >= 0, not {wrt!r}")
+    return wrts, as_tuple
 
 
 def _check_input(x, position, fname):
@@ -198,6 +205,16 @@ class vjp(_Transformed):
         return value, pullback
 
 
+def _check_real(v, what):
+    """A cotangent or tangent leaf must be a real number or array (not None, str, bool, complex)."""
+    kind = getattr(getattr(v, "dtype", None), "kind", None)
+    if v is None or isinstance(v, (str, bytes, bool, complex, np.bool_, np.complexfloating)) \
+            or (kind is not None and kind not in "fiu") \
+            or (kind is None and not isinstance(v, numbers.Real) and not hasattr(v, "shape")):
+        desc = f"an array of dtype {v.dtype}" if kind is not None else type(v).__name__
+        raise TypeError(f"{what} is {desc}; srcad needs a real floating-point number or array")
+
+
 def _check_cotangent(dy, value):
     vshape, dshape = np.shape(value), np.shape(dy)
     if isinstance(value, (tuple, list)):
@@ -206,6 +223,7 @@ def _check_cotangent(dy, value):
         for a, b in zip(dy, value):
             _check_cotangent(a, b)
         return
+    _check_real(dy, "the cotangent")
     if dshape != vshape:
         raise ValueError(f"cotangent has shape {dshape} but the function's output has shape {vshape}")
 
@@ -238,6 +256,7 @@ def _tangent_like(t, x, position, fname):
         if not isinstance(t, dict) or set(t) != set(x):
             raise ValueError(f"{fname}: tangent {position} must be a dict with keys {sorted(x)}")
         return {k: _tangent_like(t[k], x[k], position, fname) for k in x}
+    _check_real(t, f"{fname}: tangent {position}")
     if np.shape(t) != np.shape(x):
         raise ValueError(f"{fname}: tangent {position} has shape {np.shape(t)} but its primal has shape "
                          f"{np.shape(x)}")

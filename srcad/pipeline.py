@@ -144,7 +144,19 @@ def _build_reverse(fn, wrt, mode, key, stages, ranks=None):
     else:
         result = gast.Tuple(elts=returns, ctx=gast.Load())
     if mode == "value_and_grad":
-        result = gast.Tuple(elts=[N(ret_name), result], ctx=gast.Load())
+        value = N(ret_name)
+        if bwd:
+            # The backward sweep restores overwritten variables (``s = stack.pop()``, and
+            # ``v[i] = stack.pop()`` in place), the returned one too: keep the value as the forward
+            # sweep left it (issue 7, tests/test_regressions.py::test_value_and_grad_value_*).
+            kept = norm.namer.fresh("value")
+            copy_it = bool(rev.facts.mutated)   # the returned name may alias an array written into
+            fwd = list(fwd) + [at(gast.Assign(
+                targets=[N(kept, True)],
+                value=gast.Call(func=env.ref("owned_copy"), args=[N(ret_name)], keywords=[]) if copy_it
+                else N(ret_name), type_comment=None), fdef.body[-1].lineno if fdef.body else info.lineno)]
+            value = N(kept)
+        result = gast.Tuple(elts=[value, result], ctx=gast.Load())
     body_out = []
     if fwd:
         body_out.append(codegen.note("forward sweep"))

@@ -1,0 +1,77 @@
+"""Bugs found by the random-program generator (tests/programs.py), minimised by hand.
+
+Each test is named after the bug; docs/reliability.md lists them with their status.
+"""
+
+import numpy as np
+import pytest
+
+import srcad
+
+
+def _writes_into_param(a, b):
+    a[1] = b * 2.0
+    return np.sum(a)
+
+
+def helper_writes_into_callers_array(x, t):
+    s = _writes_into_param(x, t)
+    return s + np.sum(x)        # Python: the helper changed x[1]
+
+
+def _copies_then_writes(a, b):
+    a = a.copy()
+    a[1] = b * 2.0
+    return np.sum(a)
+
+
+def helper_copies_first(x, t):
+    s = _copies_then_writes(x, t)
+    return s + np.sum(x)
+
+
+def test_helper_writing_into_its_parameter():
+    """Bug 1: a helper's derivative wrote into a private copy of the caller's array, so the caller
+    went on with the old values: srcad gave value 5.0 / gradient [2, 1, 2, 2] where Python gives
+    [2, 0, 2, 2]. Now refused with a TransformError naming the helper's line."""
+    x = np.ones(4)
+    with pytest.raises(srcad.TransformError, match="writes into its parameter `a`") as info:
+        srcad.grad(helper_writes_into_callers_array, wrt=(0, 1))(x, 0.5)
+    assert info.value.lineno == _writes_into_param.__code__.co_firstlineno + 1
+    np.testing.assert_array_equal(x, np.ones(4))
+
+
+def test_helper_copying_its_parameter_first_is_fine():
+    srcad.check_grad(helper_copies_first, np.ones(4), 0.5, wrt=(0, 1))
+
+
+def value_restored_by_pop(x):
+    s = x[0] * 1.0
+    for i in range(3):
+        s = np.sin(s) * x[i]       # s is saved before each overwrite and popped going back
+    return s
+
+
+def value_restored_in_place(x):
+    v = x * 1.0
+    for i in range(3):
+        v[i] = v[i] * v[i + 1]     # old v[i] is restored in place going back
+    return v
+
+
+def value_is_mutated_input(x):
+    x[-1] += np.sum(x[0:3])        # srcad copies x; the return name is an alias of the copy
+    return x
+
+
+@pytest.mark.parametrize("fn", [value_restored_by_pop, value_restored_in_place, value_is_mutated_input])
+def test_value_and_grad_value_after_backward_restores(fn):
+    """Bug 2: value_and_grad returned the returned variable *after* the backward sweep had
+    restored its old values (``s = stack.pop()`` or ``v[i] = stack.pop()``): the gradient was
+    right but the value was an earlier iterate (0.5 instead of 0.697 for value_restored_by_pop).
+    Found as ``while ...: s1 = x[-1]`` in a random program."""
+    x = np.array([0.5, 1.5, 2.0, 3.0])
+    value, g = srcad.value_and_grad(fn)(x.copy())
+    np.testing.assert_allclose(value, fn(x.copy()), rtol=1e-14)
+    np.testing.assert_allclose(g, srcad.grad(fn)(x.copy()), rtol=1e-14)
+    np.testing.assert_allclose(g, srcad.numerical_grad(lambda v: fn(v.copy()), (x,)), rtol=1e-6)
