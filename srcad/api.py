@@ -267,13 +267,28 @@ def _tangent_like(t, x, position, fname):
     return t
 
 
-def jvp(fun, primals, tangents, **kwargs):
+def jvp(fun, primals=None, tangents=None, *, wrt=None, **kwargs):
     """Forward mode: ``(fun(*primals), J @ tangents)`` (JAX's signature).
 
     ``primals`` and ``tangents`` are tuples over all positional arguments; a tangent of ``None``
     marks an argument that is not differentiated (an int, a flag).
+
+    Also ``jvp(fun, wrt=w)(*args, *tangents_of_wrt)``: a function taking the positional arguments
+    followed by one tangent per position in ``wrt`` (an int or a tuple of ints).
     """
     from srcad import forward
+    if primals is None and tangents is None:
+        ws, _ = _wrt_tuple(0 if wrt is None else wrt)
+
+        def jvp_fun(*args, **kw):
+            if len(args) < len(ws):
+                raise TypeError(f"expected the arguments followed by {len(ws)} tangent(s)")
+            prim = args[:len(args) - len(ws)]
+            tans = [None] * len(prim)
+            for i, t in zip(ws, args[len(args) - len(ws):]):
+                tans[i] = t
+            return jvp(fun, prim, tans, **kw)
+        return jvp_fun
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")

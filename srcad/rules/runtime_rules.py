@@ -5,6 +5,9 @@ import numpy as np
 from srcad import runtime as rt
 from srcad.rules.registry import forward, nondiff, reverse
 from srcad.runtime import broadcast_like, reduce_like, unbroadcast, unreduce
+from srcad.runtime import (add_at, copy_adjoint, dot_adjoint_a, dot_adjoint_b, grad_like, matmul_adjoint_a,
+                           matmul_adjoint_b, norm_adjoint, norm_adjoint_dx, norm_adjoint_dy, owned_copy,
+                           owned_tangent, pop_at, setitem_grad, tuple_get)
 
 
 @reverse(rt.unbroadcast)
@@ -54,7 +57,85 @@ def grad_like_(y, dx, x):
 
 @forward(rt.grad_like)
 def grad_like_(y, dx, x):
-    d[y] = rt.grad_like(d[dx], x)
+    d[y] = grad_like(d[dx], x)
 
 
 nondiff(rt.zeros_like, rt.count, rt.Stack, rt.is_training, why="no derivative")
+
+
+# ---------------------------------------------------------------- forward forms of the helpers that
+# generated reverse code calls, so ``srcad.hessian`` (forward over reverse) can differentiate it.
+# ``add``, ``add_at`` and ``pop_at`` change or combine containers/arrays in place: srcad.forward
+# emits their tangents itself (in place on a private tangent); the templates below give their
+# meaning and their inputs.
+
+
+@forward(rt.add_at)
+def add_at_(y, dx, x, index, g):
+    d[y] = d[dx] + add_at(0.0, x, index, d[g])
+
+
+@forward(rt.pop_at)
+def pop_at_(y, dx, index):
+    d[y] = pop_at(d[dx], index)
+
+
+@forward(rt.add)
+def add_(y, a, b):
+    d[y] = d[a] + d[b]
+
+
+@forward(rt.tuple_get)
+def tuple_get_(y, c, k):
+    d[y] = tuple_get(d[c], k)
+
+
+@forward(rt.setitem_grad)
+def setitem_grad_(y, dx, index):
+    d[y] = setitem_grad(d[dx], index)
+
+
+@forward(rt.copy_adjoint)
+def copy_adjoint_(y, g):
+    d[y] = copy_adjoint(d[g])
+
+
+@forward(rt.owned_copy)
+def owned_copy_(y, x):
+    d[y] = owned_copy(d[x])
+
+
+@forward(rt.owned_tangent)
+def owned_tangent_(y, dt, x):
+    d[y] = owned_tangent(d[dt], x)
+
+
+@forward(rt.reduce_like)
+def reduce_like_(y, g, x, axis=None, keepdims=False):
+    d[y] = reduce_like(d[g], x, axis, keepdims)
+
+
+@forward(rt.matmul_adjoint_a)
+def matmul_adjoint_a_(y, g, a, b):
+    d[y] = matmul_adjoint_a(d[g], a, b) + matmul_adjoint_a(g, a, d[b])
+
+
+@forward(rt.matmul_adjoint_b)
+def matmul_adjoint_b_(y, g, a, b):
+    d[y] = matmul_adjoint_b(d[g], a, b) + matmul_adjoint_b(g, d[a], b)
+
+
+@forward(rt.dot_adjoint_a)
+def dot_adjoint_a_(y, g, a, b):
+    d[y] = dot_adjoint_a(d[g], a, b) + dot_adjoint_a(g, a, d[b])
+
+
+@forward(rt.dot_adjoint_b)
+def dot_adjoint_b_(y, g, a, b):
+    d[y] = dot_adjoint_b(d[g], a, b) + dot_adjoint_b(g, d[a], b)
+
+
+@forward(rt.norm_adjoint)
+def norm_adjoint_(r, g, x, y, ord=None, axis=None, keepdims=False):
+    d[r] = (norm_adjoint(d[g], x, y, ord, axis, keepdims) + norm_adjoint_dx(g, x, y, d[x], ord, axis, keepdims)
+            + norm_adjoint_dy(g, x, y, d[y], ord, axis, keepdims))

@@ -1,0 +1,700 @@
+"""Forward mode: tangent statements interleaved with the primal ones, no stack.
+
+``forward_derivative(fn, wrt)`` builds ``jvp_<name>(<params>, *, d<p>...)`` which returns
+``(value, tangent of value)`` for the tangents of the positional parameters ``wrt``.
+
+Each primal statement ``t = op(a, b)`` is followed by ``dt = <forward rule of op>`` (or preceded by
+it when the statement overwrites one of its own inputs). Tangents are tracked symbolically: a
+tangent nobody wrote is known to be zero at transform time and costs nothing; terms of a rule whose
+input tangent is zero are dropped. Where control flow joins a known-zero tangent with a live one,
+the zero is made real (``dt = zeros_like(t)``, or ``0.0`` where ``t`` may not exist yet).
+
+Aliasing: a tangent may be the very object another tangent is (``db = da`` for ``b = a + 0``, or a
+user's tangent array). Tangents are written in place (``dx[i] = dv``, ``pop_at``, ``add_at``) only
+when they are known to be private ("owned"); otherwise a private copy is made first.
+
+Generated reverse code (``Stack()``, ``stack.append(v)``, ``v = stack.pop()`` and the runtime
+helpers) is handled too, so ``hessian`` can run forward mode over a generated gradient: a stack that
+receives differentiated values gets a tangent stack ``d<stack>`` kept aligned with it (a tangent,
+or 0.0, for every push; a pop for every pop).
+"""
+
+import copy
+import threading
+
+import gast
+import numpy as np
+
+from srcad import codegen
+from srcad import runtime as rt
+from srcad.analyze import Facts, describe
+from srcad.errors import TransformError
+from srcad.normalize import N, assign, at
+from srcad.pipeline import Derivative, _positional_params, front_end
+from srcad.rules.registry import splice_forward
+
+_cache = {}
+_building = {}
+_lock = threading.RLock()
+
+
+
+def _fresh_objects():
+    """Functions whose result is a new object nobody else holds (besides every NumPy ufunc)."""
+    return (rt.copy_adjoint, rt.owned_copy, rt.owned_tangent, rt.zeros_like, np.sum, np.mean, np.copy,
+            np.dot, np.matmul, np.tensordot, np.einsum, np.outer, np.prod, np.cumsum, np.where,
+            np.concatenate, np.stack, rt.matmul_adjoint_a, rt.matmul_adjoint_b, rt.dot_adjoint_a,
+            rt.dot_adjoint_b, rt.norm_adjoint, rt.norm_adjoint_dx, rt.norm_adjoint_dy)
+
+
+class Tan:
+    """Known state of a live tangent: is it private (``owned``), may it be the 0.0 placeholder."""
+
+    __slots__ = ("owned", "maybe_zero")
+
+    def __init__(self, owned, maybe_zero=False):
+        self.owned = owned
+        self.maybe_zero = maybe_zero
+
+    def __eq__(self, other):
+        return isinstance(other, Tan) and (self.owned, self.maybe_zero) == (other.owned, other.maybe_zero)
+
+    def __repr__(self):
+        return f"Tan(owned={self.owned}, mz={self.maybe_zero})"
+
+
+def _join(a, b):
+    return Tan(a.owned and b.owned, a.maybe_zero or b.maybe_zero)
+
+
+class State:
+    """Live tangents (absent: known zero) and the variables certainly defined at a point."""
+
+    def __init__(self, tans=None, defined=()):
+        self.tans = dict(tans or {})
+        self.defined = set(defined)
+
+    def copy(self):
+        return State(self.tans, self.defined)
+
+
+def _const(v):
+    return gast.Constant(value=v, kind=None)
+
+
+def _call(func, args, keywords=()):
+    return gast.Call(func=func, args=list(args), keywords=list(keywords))
+
+
+def _attr_call(obj, attr, args):
+    return _call(gast.Attribute(value=N(obj), attr=attr, ctx=gast.Load()), args)
+
+
+def _names_read(stmts):
+    out = set()
+    for s in stmts:
+        for n in gast.walk(s):
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
+                out.add(n.id)
+    return out
+
+
+def _exposed(stmts, assigned=None):
+    """Names ``stmts`` may read before assigning them (an if's branches are followed separately)."""
+    exposed, assigned = set(), set(assigned or ())
+    for s in stmts:
+        if isinstance(s, gast.If):
+            exposed |= _names_read([s.test]) - assigned
+            e1, a1 = _exposed(s.body, assigned)
+            e2, a2 = _exposed(s.orelse, assigned)
+            exposed |= e1 | e2
+            assigned |= a1 & a2
+            continue
+        exposed |= _names_read([s]) - assigned
+        if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name):
+            assigned.add(s.targets[0].id)
+    return exposed, assigned
+
+
+class Forward:
+    """Builds the body of the forward-mode derivative of one normalized function."""
+
+    def __init__(self, info, norm, body, ret_name, wrt, env, derivative_of_call):
+        self.info = info
+        self.norm = norm
+        self.namer = norm.namer
+        self.ret_name = ret_name
+        self.wrt = list(wrt)
+        self.env = env
+        self.derivative_of_call = derivative_of_call
+        self.facts = Facts(info, body, norm.params, norm.locals, wrt, mode="forward")
+        self.body = self._split_self_reads(body)
+        self.facts = Facts(info, self.body, norm.params, norm.locals, wrt, mode="forward")
+        self.tangents = {}
+        self.loops = []   # per enclosing loop: {"exit": State guess, "breaks": [State]}
+
+    # ------------------------------------------------------------------ names and errors
+    def fail(self, msg, lineno, construct):
+        text = self.info.line_text(lineno)
+        raise TransformError(msg + (f": `{text}`" if text else ""), self.info.filename, lineno, construct)
+
+    def dname(self, name):
+        if name not in self.tangents:
+            self.tangents[name] = self.namer.adjoint(name)
+        return self.tangents[name]
+
+    def _save_names(self):
+        return dict(self.namer.counters), set(self.namer.taken)
+
+    def _restore_names(self, snapshot):
+        self.namer.counters = dict(snapshot[0])
+        self.namer.taken = set(snapshot[1]) | set(self.tangents.values())
+
+    def _split_self_reads(self, stmts):
+        """``x = exp(x)`` whose forward rule reads the output: compute into a temporary first."""
+        out = []
+        for s in stmts:
+            if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name):
+                t = s.targets[0].id
+                if t in self.facts.active and t in _names_read([s.value]):
+                    op = self.facts.classify(s.value)
+                    if op.kind == "rule" and op.template.reads_out:
+                        tmp = self.namer.fresh(t + "_new")
+                        out.append(assign(tmp, s.value, s.lineno))
+                        out.append(assign(t, N(tmp), s.lineno))
+                        continue
+            for field in ("body", "orelse"):
+                if isinstance(getattr(s, field, None), list) and getattr(s, field):
+                    setattr(s, field, self._split_self_reads(getattr(s, field)))
+            out.append(s)
+        return out
+
+    # ------------------------------------------------------------------ driver
+    def build(self):
+        """Returns (prelude + body statements, return-value expression of the tangent)."""
+        for w in self.wrt:
+            self.dname(w)
+        st = State({w: Tan(False) for w in self.wrt}, self.norm.params)
+        body = self.body
+        ret_stmt = body[-1]
+        code, st = self.block(body[:-1], st)
+        ln = getattr(ret_stmt, "lineno", self.info.lineno)
+        ret = self.ret_name
+        tan = st.tans.get(ret) if st is not None else None
+        if tan is None:
+            tangent = _call(self.env.ref("zeros_like"), [N(ret)])
+        elif tan.maybe_zero:
+            tangent = _call(self.env.ref("grad_like"), [N(self.dname(ret)), N(ret)])
+        else:
+            tangent = N(self.dname(ret))
+        prelude = []
+        for n in sorted(self.facts.mutated & set(self.norm.params)):
+            prelude.append(assign(n, _call(self.env.ref("owned_copy"), [N(n)]), self.info.lineno))
+        return prelude + code, tangent, ln
+
+    # ------------------------------------------------------------------ blocks
+    def block(self, stmts, st):
+        out = []
+        for s in stmts:
+            if st is None:      # after a break: unreachable
+                break
+            code, st = self.stmt(s, st)
+            out += code
+        return out, st
+
+    def stmt(self, s, st):
+        ln = getattr(s, "lineno", self.info.lineno)
+        if isinstance(s, gast.Assign):
+            t = s.targets[0]
+            if isinstance(t, gast.Name):
+                code = self.assign(s, t.id, st, ln)
+                st.defined.add(t.id)
+                return code, st
+            if isinstance(t, gast.Subscript):
+                return self.setitem(s, t, st, ln), st
+            self.fail("unexpected assignment target", ln, "assignment")
+        if isinstance(s, gast.If):
+            return self.if_(s, st, ln)
+        if isinstance(s, gast.While):
+            return self.while_(s, st, ln)
+        if isinstance(s, gast.For):
+            return self.for_(s, st, ln)
+        if isinstance(s, gast.Break):
+            return self.break_(s, st, ln)
+        if isinstance(s, gast.Expr):
+            return self.expr(s, st, ln), st
+        if isinstance(s, gast.Return):
+            self.fail("return inside the body was not restructured", ln, "return")
+        return [s], st   # pass, continue, assert, raise
+
+    # ------------------------------------------------------------------ zero tangents made real
+    def materialize(self, name, st, ln):
+        """``dname`` is a known zero here but must hold a value: returns the statement, sets st."""
+        if name in st.defined:
+            st.tans[name] = Tan(True, False)
+            return assign(self.dname(name), _call(self.env.ref("zeros_like"), [N(name)]), ln)
+        st.tans[name] = Tan(True, True)
+        return assign(self.dname(name), _const(0.0), ln)
+
+    def settle(self, name, st, ln):
+        """Statements that make a maybe-0.0 tangent shaped like its primal (before a rule reads it)."""
+        tan = st.tans.get(name)
+        if tan is None or not tan.maybe_zero:
+            return []
+        st.tans[name] = Tan(tan.owned, False)
+        d = self.dname(name)
+        return [assign(d, _call(self.env.ref("grad_like"), [N(d), N(name)]), ln)]
+
+    def own(self, name, st, ln, shaped=False):
+        """Statements that make ``dname`` private (and shaped like the primal if ``shaped``)."""
+        tan = st.tans.get(name)
+        d = self.dname(name)
+        if tan is None:
+            st.tans[name] = Tan(True)
+            return [assign(d, _call(self.env.ref("zeros_like"), [N(name)]), ln)]
+        if tan.owned and not (shaped and tan.maybe_zero):
+            return []
+        st.tans[name] = Tan(True)
+        if shaped:
+            return [assign(d, _call(self.env.ref("owned_tangent"), [N(d), N(name)]), ln)]
+        st.tans[name] = Tan(True, tan.maybe_zero)
+        return [assign(d, _call(self.env.ref("copy_adjoint"), [N(d)]), ln)]
+
+    def shared(self, expr, st):
+        """Tangents read by a non-fresh expression may now be shared: no longer owned."""
+        if isinstance(expr, (gast.BinOp, gast.UnaryOp)):
+            return
+        if self._fresh(expr):
+            return
+        inverse = {v: k for k, v in self.tangents.items()}
+        for n in gast.walk(expr):
+            if isinstance(n, gast.Name) and n.id in inverse:
+                name = inverse[n.id]
+                if name in st.tans:
+                    st.tans[name] = Tan(False, st.tans[name].maybe_zero)
+
+    def _fresh(self, expr):
+        """Is ``expr`` certainly a new object (so it shares no tangent it reads)?"""
+        if isinstance(expr, (gast.BinOp, gast.UnaryOp)):
+            return True
+        if not isinstance(expr, gast.Call):
+            return False
+        chain, node = [], expr.func
+        while isinstance(node, gast.Attribute):
+            chain.append(node.attr)
+            node = node.value
+        if not isinstance(node, gast.Name):
+            return False
+        obj = self.env.objects.get(node.id)
+        if obj is None:
+            ok, obj = self.info.resolve(node.id)
+            if not ok:
+                return False
+        for attr in reversed(chain):
+            obj = getattr(obj, attr, None)
+        if isinstance(obj, np.ufunc):
+            return True
+        return any(obj is f for f in _fresh_objects())
+
+    def live(self, atom, st):
+        return isinstance(atom, gast.Name) and atom.id in st.tans
+
+    # ------------------------------------------------------------------ statements
+    def assign(self, s, t, st, ln):
+        value = s.value
+        op = self.facts.classify(value)
+        dt = None
+        if t in self.facts.stacks:
+            st.tans.pop(t, None)
+            out = [s]
+            if t in self.facts.active:
+                out.append(assign(self.dname(t), _call(self.env.ref("Stack"), []), ln))
+            return out
+        if op.kind == "pop":
+            stack = op.args[0].id
+            st.tans.pop(t, None)
+            if stack not in self.facts.active:
+                return [s]
+            st.tans[t] = Tan(False, True)
+            return [s, assign(self.dname(t), _attr_call(self.dname(stack), "pop", []), ln)]
+        if op.kind == "unknown" and any(self.live(a, st) for a in op.args):
+            hint = ("give it a derivative rule (see docs/rules.md)" if op.key is not None
+                    else "call it by a global name")
+            self.fail(f"no forward derivative rule for {op.what}; {hint}", ln, op.what)
+        if op.kind == "call":
+            return self.call(s, t, op, st, ln)
+        special = self.special(s, t, op, st, ln)
+        if special is not None:
+            return special
+        pre, expr, tan = self.tangent_of(t, op, value, st, ln)
+        if expr is None:
+            st.tans.pop(t, None)
+            return pre + [s]
+        dt = self.dname(t)
+        tstmts = pre + [assign(dt, expr, ln)]
+        for x in tstmts:
+            x.lineno = ln
+        if op.kind != "getitem":     # x[i] of a tangent mirrors x[i] of the primal (view or copy)
+            self.shared(expr, st)
+        st.tans[t] = tan
+        if t in _names_read([value]) and t in _names_read(tstmts):
+            return tstmts + [s]     # the tangent reads the old value of t
+        return [s] + tstmts
+
+    def tangent_of(self, t, op, value, st, ln):
+        """(statements, tangent expression or None, Tan) for ``t = value``."""
+        kind = op.kind
+        if kind == "atom":
+            a = op.args[0]
+            if self.live(a, st):
+                return [], N(self.dname(a.id)), Tan(False, st.tans[a.id].maybe_zero)
+            return [], None, None
+        if kind == "rule":
+            tpl = op.template
+            pre, tangents = [], {}
+            for p in tpl.diff_params:
+                a = op.bound.get(p)
+                if self.live(a, st):
+                    pre += self.settle(a.id, st, ln)
+                    tangents[p] = N(self.dname(a.id))
+            if not tangents:
+                return [], None, None
+            values = dict(op.bound)
+            values[tpl.out] = N(t)
+            stmts, expr = splice_forward(tpl, values, tangents, self.namer.fresh, self.env.ref)
+            if expr is None:
+                return [], None, None
+            return pre + stmts, expr, Tan(self._fresh(expr))
+        if kind == "getitem":
+            x = op.args[0]
+            if not self.live(x, st):
+                return [], None, None
+            dx = self.dname(x.id)
+            if st.tans[x.id].maybe_zero or x.id in self.facts.containers:
+                e = _call(self.env.ref("tuple_get"), [N(dx), copy.deepcopy(op.index)])
+                return [], e, Tan(False, True)
+            return [], gast.Subscript(value=N(dx), slice=copy.deepcopy(op.index), ctx=gast.Load()), Tan(False)
+        if kind in ("build", "dict"):
+            if not any(self.live(a, st) for a in op.args):
+                return [], None, None
+            elts = [N(self.dname(a.id)) if self.live(a, st) else _const(0.0) for a in op.args]
+            if kind == "dict":
+                e = gast.Dict(keys=[copy.deepcopy(k) for k in op.keys], values=elts)
+            else:
+                e = type(value)(elts=elts, ctx=gast.Load())
+            for a in op.args:
+                if self.live(a, st):
+                    st.tans[a.id] = Tan(False, st.tans[a.id].maybe_zero)
+            return [], e, Tan(isinstance(value, gast.List) or kind == "dict", False)
+        return [], None, None
+
+    def special(self, s, t, op, st, ln):
+        """Helpers of generated reverse code that work in place: add_at, pop_at, add."""
+        if op.kind != "rule" or not isinstance(s.value, gast.Call):
+            return None
+        where = self.facts.callee(s.value.func)
+        if where[0] != "static":
+            return None
+        obj = where[1]
+        args = s.value.args
+        if obj is rt.add_at and len(args) == 4 and not s.value.keywords:
+            base, x, index, g = args
+            base_live, g_live = self.live(base, st), self.live(g, st)
+            dt = self.dname(t)
+            if not base_live and not g_live:
+                st.tans.pop(t, None)
+                return [s]
+            if not g_live:
+                if base.id == t:
+                    return [s]          # tangent unchanged
+                st.tans[base.id] = Tan(False, st.tans[base.id].maybe_zero)
+                st.tans[t] = st.tans[base.id]
+                return [s, assign(dt, N(self.dname(base.id)), ln)]
+            pre = self.settle(g.id, st, ln)
+            if base_live:
+                pre += self.own(base.id, st, ln)
+                first = N(self.dname(base.id))
+            else:
+                first = _const(0.0)
+            call = _call(self.env.ref("add_at"), [first, copy.deepcopy(x), copy.deepcopy(index),
+                                                  N(self.dname(g.id))])
+            if base_live and base.id != t:
+                st.tans[base.id] = Tan(False)
+                st.tans[t] = Tan(False)
+            else:
+                st.tans[t] = Tan(True)
+            return pre + [s, assign(dt, call, ln)]
+        if obj is rt.pop_at and len(args) == 2 and not s.value.keywords:
+            src, index = args
+            if not self.live(src, st):
+                st.tans.pop(t, None)
+                return [s]
+            pre = self.own(src.id, st, ln)
+            mz = st.tans[src.id].maybe_zero
+            call = _call(self.env.ref("pop_at"), [N(self.dname(src.id)), copy.deepcopy(index)])
+            st.tans[t] = Tan(True, mz)
+            return pre + [s, assign(self.dname(t), call, ln)]
+        if obj is rt.add and len(args) == 2 and not s.value.keywords:
+            a, b = args
+            live = [x for x in (a, b) if self.live(x, st)]
+            if not live:
+                st.tans.pop(t, None)
+                return [s]
+            if len(live) == 1:
+                e = N(self.dname(live[0].id))
+                tan = Tan(False, st.tans[live[0].id].maybe_zero)
+            else:
+                e = _call(self.env.ref("add"), [N(self.dname(a.id)), N(self.dname(b.id))])
+                tan = Tan(False, st.tans[a.id].maybe_zero and st.tans[b.id].maybe_zero)
+            self.shared(e, st)
+            st.tans[t] = tan
+            tstmt = assign(self.dname(t), e, ln)
+            return [tstmt, s] if t in (a.id if isinstance(a, gast.Name) else None,
+                                       b.id if isinstance(b, gast.Name) else None) else [s, tstmt]
+        return None
+
+    def call(self, s, t, op, st, ln):
+        """``t = g(a, b)`` for a user function g: ``t, dt = jvp_g(a, b, da=da)``.
+
+        Differentiated keyword arguments (the seed ``d<out>=...`` that generated gradients pass to
+        the gradients of the functions they call) are differentiated by name.
+        """
+        positions = [i for i, a in enumerate(op.args) if self.live(a, st)]
+        named = [k for k, v in op.kwargs.items() if self.live(v, st)]
+        if not positions and not named:
+            st.tans.pop(t, None)
+            return [s]
+        fn_node, tangent_names = self.derivative_of_call(op.obj, tuple(positions) + tuple(named), ln)
+        pre = []
+        keywords = [gast.keyword(arg=k.arg, value=copy.deepcopy(k.value)) for k in s.value.keywords]
+        live = [op.args[i] for i in positions] + [op.kwargs[k] for k in named]
+        for a, tn in zip(live, tangent_names):
+            pre += self.settle(a.id, st, ln)
+            keywords.append(gast.keyword(arg=tn, value=N(self.dname(a.id))))
+            st.tans[a.id] = Tan(False, False)
+        call = _call(fn_node, [copy.deepcopy(a) for a in s.value.args], keywords)
+        target = gast.Tuple(elts=[N(t, True), N(self.dname(t), True)], ctx=gast.Store())
+        st.tans[t] = Tan(False)
+        return pre + [at(gast.Assign(targets=[target], value=call, type_comment=None), ln)]
+
+    def setitem(self, s, target, st, ln):
+        x = target.value.id
+        v = s.value
+        v_live = self.live(v, st)
+        if not v_live and x not in st.tans:
+            return [s]
+        out = [s]
+        out += self.own(x, st, ln, shaped=True)
+        dv = N(self.dname(v.id)) if v_live else _const(0.0)
+        if v_live:
+            st.tans[v.id] = Tan(False, st.tans[v.id].maybe_zero)
+        tgt = gast.Subscript(value=N(self.dname(x)), slice=copy.deepcopy(target.slice), ctx=gast.Store())
+        out.append(at(gast.Assign(targets=[tgt], value=dv, type_comment=None), ln))
+        st.tans[x] = Tan(True, False)
+        return out
+
+    def expr(self, s, st, ln):
+        call = s.value
+        op = self.facts.classify(call)
+        if op.kind == "push":
+            stack, values = op.args[0], op.args[1:]
+            if stack.id not in self.facts.active:
+                return [s]
+            v = values[0] if values else None
+            if self.live(v, st):
+                tv = N(self.dname(v.id))
+                st.tans[v.id] = Tan(False, st.tans[v.id].maybe_zero)
+            else:
+                tv = _const(0.0)
+            return [s, at(gast.Expr(value=_attr_call(self.dname(stack.id), "append", [tv])), ln)]
+        if op.kind == "nondiff":
+            return [s]
+        if any(self.live(a, st) for a in op.args):
+            what = getattr(op, "what", None) or (describe(op.obj) if hasattr(op, "obj") else "call")
+            self.fail(f"a call made for its side effects ({what}) receives a differentiated value; "
+                      "srcad cannot follow values through side effects. Assign the result instead",
+                      ln, "side-effect call")
+        return [s]
+
+    # ------------------------------------------------------------------ control flow
+    def merge(self, branches, ln):
+        """Join the end states of branches [(State or None, code list)]; returns the joined State."""
+        reach = [(b, code) for b, code in branches if b is not None]
+        if not reach:
+            return None
+        names = set()
+        for b, _ in reach:
+            names |= set(b.tans)
+        defined = set.intersection(*[b.defined for b, _ in reach])
+        out = State({}, defined)
+        for name in sorted(names):
+            j = None
+            for b, code in reach:
+                if name not in b.tans:
+                    code.append(self.materialize(name, b, ln))
+                j = b.tans[name] if j is None else _join(j, b.tans[name])
+            out.tans[name] = j
+        return out
+
+    def if_(self, s, st, ln):
+        s1, s2 = st.copy(), st.copy()
+        body, s1 = self.block(s.body, s1)
+        orelse, s2 = self.block(s.orelse, s2)
+        new = self.merge([(s1, body), (s2, orelse)], ln)
+        return [at(gast.If(test=s.test, body=body or [gast.Pass()], orelse=orelse), ln)], new
+
+    def break_(self, s, st, ln):
+        loop = self.loops[-1]
+        code = []
+        for name in sorted(loop["exit"].tans):
+            if name not in st.tans:
+                code.append(self.materialize(name, st, ln))
+        loop["breaks"].append(st.copy())
+        return code + [s], None
+
+    def loop(self, make_body, st, ln, stmts, body_defined=()):
+        """Generate a loop body whose tangent state is the same at every pass.
+
+        Returns (statements before the loop, body, state after the loop).
+        """
+        exposed = _exposed(stmts)[0]
+        entry = st.copy()
+        before = []
+        for _ in range(10):
+            snapshot = self._save_names()
+            work = entry.copy()
+            work.defined |= set(body_defined)
+            ctx = {"exit": entry, "breaks": []}
+            self.loops.append(ctx)
+            try:
+                body, end = make_body(work)
+            finally:
+                self.loops.pop()
+            changed = False
+            for other in ([end] if end is not None else []) + ctx["breaks"]:
+                for name in sorted(other.tans):
+                    cur = entry.tans.get(name)
+                    if cur is None:
+                        if name in entry.defined or name in exposed:
+                            before.append(self.materialize(name, entry, ln))
+                        else:   # first set in the body before any read: no value needed before
+                            entry.tans[name] = Tan(True, False)
+                        changed = True
+                    elif _join(cur, other.tans[name]) != cur:
+                        entry.tans[name] = _join(cur, other.tans[name])
+                        changed = True
+            if not changed:
+                break
+            self._restore_names(snapshot)
+        if end is not None:
+            for name in sorted(entry.tans):
+                if name not in end.tans:
+                    body.append(self.materialize(name, end, ln))
+        after = entry.copy()
+        return before, body, after
+
+    def while_(self, s, st, ln):
+        before, body, after = self.loop(lambda w: self.block(s.body, w), st, ln, s.body)
+        return before + [at(gast.While(test=s.test, body=body or [gast.Pass()], orelse=[]), ln)], after
+
+    def for_(self, s, st, ln):
+        target = s.target.id
+
+        def make(w):
+            w.tans.pop(target, None)
+            return self.block(s.body, w)
+        st.tans.pop(target, None)
+        before, body, after = self.loop(make, st, ln, s.body, body_defined=(target,))
+        after.tans.pop(target, None)
+        return before + [at(gast.For(target=s.target, iter=s.iter, body=body or [gast.Pass()], orelse=[],
+                                     type_comment=None), ln)], after
+
+
+# ---------------------------------------------------------------------- driver
+
+
+class _Pending:
+    """A forward derivative under construction (recursion): callable once it is built."""
+
+    def __init__(self, tangent_names):
+        self.tangent_names = tangent_names
+        self.fn = None
+
+    def __call__(self, *args, **kwargs):
+        return self.fn(*args, **kwargs)
+
+
+def clear_cache():
+    with _lock:
+        _cache.clear()
+
+
+def forward_derivative(fn, wrt, stages=None):
+    """The forward-mode derivative of ``fn`` w.r.t. the parameters ``wrt`` (a tuple of positions,
+    and of names of keyword-only parameters).
+
+    Returns a ``pipeline.Derivative`` whose ``fn(*args, d<p>=tangent, ...)`` returns
+    ``(value, tangent of value)``; ``tangent_names`` lists the keyword of each wrt parameter.
+    """
+    wrt = tuple(wrt)
+    key = (fn, wrt)
+    with _lock:
+        hit = _cache.get(key)
+        if hit is not None:
+            return hit
+        return _build(fn, wrt, key, stages)
+
+
+def _build(fn, wrt, key, stages):
+    info, norm, body, ret_name = front_end(fn, stages)
+    fdef = info.node
+    params = _positional_params(fdef)
+    kwonly = [a.id for a in fdef.args.kwonlyargs]
+    for i in wrt:
+        if isinstance(i, str) and i not in kwonly:
+            raise TransformError(f"{info.name} has no keyword-only parameter {i}", info.filename,
+                                 info.lineno, "wrt")
+        if isinstance(i, int) and i >= len(params):
+            raise TransformError(f"wrt={i} is out of range: {info.name} has {len(params)} positional "
+                                 f"parameters", info.filename, info.lineno, "wrt")
+    wrt_names = [i if isinstance(i, str) else params[i] for i in wrt]
+    env = codegen.Env(info, norm.namer.taken, norm.locals)
+    gen_name = norm.namer.fresh("jvp_" + info.name, numbered=False)
+
+    def derivative_of_call(callee, positions, lineno):
+        sub_key = (callee, positions)
+        sub = _cache.get(sub_key) or _building.get(sub_key)
+        if sub is None:
+            sub = _build(callee, positions, sub_key, None)
+        obj = sub if isinstance(sub, _Pending) else sub.fn
+        name = env.ref_name("jvp_" + callee.__name__.strip("<>"), obj)
+        return gast.Name(id=name, ctx=gast.Load(), annotation=None, type_comment=None), sub.tangent_names
+
+    fw = Forward(info, norm, body, ret_name, wrt_names, env, derivative_of_call)
+    tangent_names = [fw.dname(w) for w in wrt_names]
+    pending = _Pending(tangent_names)
+    _building[key] = pending
+    try:
+        code, tangent, ln = fw.build()
+    finally:
+        _building.pop(key, None)
+    result = gast.Tuple(elts=[N(ret_name), tangent], ctx=gast.Load())
+    body_out = code + [at(gast.Return(value=result), ln)]
+    args = copy.deepcopy(fdef.args)
+    for tn in tangent_names:
+        args.kwonlyargs.append(N(tn, True))
+        args.kw_defaults.append(None)
+    new = gast.FunctionDef(name=gen_name, args=args, body=codegen.add_line_markers(body_out),
+                           decorator_list=[], returns=None, type_comment=None)
+    for a in args.posonlyargs + args.args + args.kwonlyargs + [args.vararg, args.kwarg]:
+        if a is not None:
+            a.annotation = None
+            a.ctx = gast.Param()
+    src = codegen.to_source(new)
+    fnobj = codegen.compile_function(src, gen_name, env, info, f"{gen_name} of {info.filename}:{info.lineno}")
+    fnobj.__kwdefaults__ = dict(fn.__kwdefaults__ or {}) or None
+    pending.fn = fnobj
+    d = Derivative(fnobj, src, None, params, ret_name, wrt_names, stages)
+    d.tangent_names = tangent_names
+    _cache[key] = d
+    return d
