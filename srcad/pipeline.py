@@ -42,6 +42,8 @@ def clear_cache():
     with _lock:
         _cache.clear()
         generation += 1
+    from srcad import forward   # forward-mode derivatives have their own cache
+    forward.clear_cache()
 
 
 def _positional_params(fdef):
