@@ -138,6 +138,11 @@ class _Transformed:
                 args[i] = _check_input(x, i, self.__name__)
         return self.specialized(args), args
 
+    def _tuple(self, g):
+        """``wrt=(0,)`` gives a 1-tuple, as the API promises for a tuple ``wrt`` (issue 7: it gave
+        the bare gradient; tests/test_bad_inputs.py::test_wrt_one_tuple_gives_a_tuple)."""
+        return (g,) if self.tuple_out and len(self.wrt) == 1 else g
+
     def _run(self, fn, args, kwargs):
         token = _training.set(True)
         try:
@@ -166,7 +171,7 @@ class grad(_Transformed):
 
     def __call__(self, *args, **kwargs):
         d, args = self._prepare(args)
-        return _own(self._run(d.fn, args, kwargs), args)
+        return self._tuple(_own(self._run(d.fn, args, kwargs), args))
 
 
 class value_and_grad(grad):
@@ -181,7 +186,7 @@ class value_and_grad(grad):
     def __call__(self, *args, **kwargs):
         d, args = self._prepare(args)
         value, g = self._run(d.fn, args, kwargs)
-        return value, _own(g, args)
+        return value, self._tuple(_own(g, args))
 
 
 class vjp(_Transformed):
@@ -193,7 +198,10 @@ class vjp(_Transformed):
         d, args = self._prepare(args)
         token = _training.set(True)
         try:
-            value = self.fun(*args, **kwargs)
+            # The plain call runs on private copies: a function that writes into its inputs
+            # (``x[0] = ...``) would otherwise change the user's arrays and the pullback would run
+            # on the changed values (issue 7, test_bad_inputs.py::test_user_arrays_are_never_mutated).
+            value = self.fun(*[_private(a) for a in args], **kwargs)
         finally:
             _training.reset(token)
 
@@ -201,8 +209,19 @@ class vjp(_Transformed):
             _check_cotangent(dy, value)
             kw = dict(kwargs)
             kw[d.seed] = dy
-            return _own(self._run(d.fn, args, kw), args + [dy])
+            return self._tuple(_own(self._run(d.fn, args, kw), args + [dy]))
         return value, pullback
+
+
+def _private(x):
+    """A copy of the arrays in ``x`` (nested in lists, tuples, dicts) that a call may write into."""
+    if isinstance(x, np.ndarray):
+        return x.copy()
+    if isinstance(x, (list, tuple)):
+        return type(x)(_private(v) for v in x)
+    if isinstance(x, dict):
+        return {k: _private(v) for k, v in x.items()}
+    return x
 
 
 def _check_real(v, what):

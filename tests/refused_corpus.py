@@ -1,0 +1,89 @@
+"""Small functions srcad refuses (one per construct), rendered into docs/reliability.md by
+tests/test_bad_inputs.py::test_rejection_table_matches_docs."""
+
+import math
+
+import numpy as np
+
+
+def try_statement(x):
+    try:
+        y = x * 2
+    except ValueError:
+        y = x
+    return y
+
+
+def with_statement(x):
+    with open(__file__) as fh:
+        fh.read()
+    return x
+
+
+def generator(x):
+    yield x
+
+
+async def async_function(x):
+    return x
+
+
+def global_write(x):
+    global G
+    G = x
+    return x
+
+
+def _make_nonlocal():
+    y = 1.0
+
+    def nonlocal_write(x):
+        nonlocal y
+        y = x
+        return x
+    return nonlocal_write
+
+
+nonlocal_write = _make_nonlocal()
+
+
+def list_comprehension(x):
+    return sum([v * 2 for v in x])
+
+
+def unknown_c_function(x):
+    return math.erf(x)
+
+
+def lambda_inside(x):
+    f = lambda v: v * 2  # noqa: E731
+    return f(x)
+
+
+def attribute_store(x):
+    x.value = 3
+    return x
+
+
+def no_return(x):
+    y = x * 2  # noqa: F841
+
+
+def aliased_inplace_update(x):
+    y = x
+    y += 1.0
+    return np.sum(y)
+
+
+def _writes_into_param(a):
+    a[0] = 1.0
+    return np.sum(a)
+
+
+def helper_writes_into_parameter(x):
+    return _writes_into_param(x) + np.sum(x)
+
+
+CORPUS = [try_statement, with_statement, generator, async_function, global_write, nonlocal_write,
+          list_comprehension, unknown_c_function, lambda_inside, attribute_store, no_return,
+          aliased_inplace_update, helper_writes_into_parameter]
