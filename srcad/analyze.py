@@ -469,6 +469,9 @@ class Facts(_RankMixin):
             return self._rule(tpl, list(call.args), kwargs, describe(obj))
         if _nondiff(obj):
             return Op("nondiff", list(call.args) + list(kwargs.values()), obj=obj)
+        if self.mode == "reverse" and obj in _IN_PLACE:
+            return Op("unknown", list(call.args) + list(kwargs.values()), what=describe(obj), key=None,
+                      hint=_IN_PLACE_HINT)
         if isinstance(obj, types.FunctionType):
             return Op("call", list(call.args), obj=obj, kwargs=kwargs)
         return Op("unknown", list(call.args) + list(kwargs.values()), what=describe(obj), key=obj)
@@ -575,6 +578,13 @@ class Facts(_RankMixin):
                             active.add(st)
                             changed = True
         return active
+
+
+# Runtime helpers that change an adjoint array in place: reverse mode over them (grad of grad through
+# indexing) would need the old contents back, so it is refused with a way out.
+_IN_PLACE = {rt.add_at, rt.pop_at}
+_IN_PLACE_HINT = ("reverse mode over a gradient that indexes arrays is not supported; use "
+                  "srcad.hessian(f) (forward over reverse) or srcad.jacobian(srcad.grad(f), mode='forward')")
 
 
 def _is_key(index):

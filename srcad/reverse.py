@@ -352,8 +352,9 @@ class Reverse:
         saves = (t, path) in self.saved
         pre = [self.push(N(t), ln)] if saves else []
         if active_t and op.kind == "unknown" and any(self.facts.is_active(a) for a in op.args):
-            hint = ("give it a derivative with @srcad.defvjp (see docs/rules.md)"
-                    if op.key is not None else "call it by a global name")
+            hint = getattr(op, "hint", None) or (
+                "give it a derivative with @srcad.defvjp (see docs/rules.md)"
+                if op.key is not None else "call it by a global name")
             self.fail(f"no derivative rule for {op.what}; {hint}", ln, op.what)
         if active_t and op.kind == "call":
             for k, v in op.kwargs.items():
