@@ -23,3 +23,8 @@ def fail(message, node=None, info=None, construct=None):
     filename = getattr(info, "filename", None)
     lineno = getattr(node, "lineno", None) if node is not None else getattr(info, "lineno", None)
     raise TransformError(message, filename, lineno, construct)
+
+
+def article(noun):
+    """``a try statement``, ``an in-place update``."""
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun

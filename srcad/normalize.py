@@ -17,7 +17,7 @@ import copy
 
 import gast
 
-from srcad.errors import TransformError
+from srcad.errors import TransformError, article
 from srcad.names import Namer, names_in
 from srcad.parse import GENERATED
 
@@ -111,7 +111,7 @@ class Normalizer:
     def refuse(self, node, construct, detail=""):
         lineno = getattr(node, "lineno", None) or self.lineno
         text = self.info.line_text(lineno)
-        msg = f"srcad cannot differentiate a {construct}" + (f" ({detail})" if detail else "")
+        msg = f"srcad cannot differentiate {article(construct)}" + (f" ({detail})" if detail else "")
         if text:
             msg += f": `{text}`"
         raise TransformError(msg, self.info.filename, lineno, construct)

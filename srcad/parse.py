@@ -9,7 +9,7 @@ import types
 
 import gast
 
-from srcad.errors import TransformError
+from srcad.errors import TransformError, article
 
 # Source text of functions srcad generated, so they can be differentiated again.
 GENERATED = {}
@@ -97,7 +97,7 @@ def parse_function(fn):
     code = fn.__code__
     if code.co_flags & (inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR):
         kind = "generator" if code.co_flags & inspect.CO_GENERATOR else "async function"
-        raise TransformError(f"cannot differentiate a {kind} ({fn.__qualname__})",
+        raise TransformError(f"cannot differentiate {article(kind)} ({fn.__qualname__})",
                              code.co_filename, code.co_firstlineno, kind)
     if fn in GENERATED:
         src, filename = GENERATED[fn]
