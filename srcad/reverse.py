@@ -741,6 +741,10 @@ class Reverse:
         ra, rb = self._rank(a), self._rank(b)
         if ra not in (1, 2) or rb not in (1, 2):
             return e
+        if ra == 2 and rb == 2:
+            # BLAS wants contiguous operands: an adjoint spread by a large reduction is a broadcast
+            # view, which np.matmul would otherwise multiply on its slow path
+            g = _call(gast.Attribute(value=self.env.ref("np"), attr="ascontiguousarray", ctx=gast.Load()), [g])
         T = lambda v: gast.Attribute(value=v, attr="T", ctx=gast.Load())  # noqa: E731
         mm = lambda u, v: gast.BinOp(left=u, op=gast.MatMult(), right=v)  # noqa: E731
         outer = lambda u, v: _call(gast.Attribute(value=self.env.ref("np"), attr="outer",  # noqa: E731

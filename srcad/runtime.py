@@ -278,8 +278,8 @@ RUNTIME_NAMES = {
 def unreduce(g, x, axis=None, keepdims=False):
     """Spread the adjoint ``g`` of a reduction of ``x`` over ``axis`` back to ``x``'s shape.
 
-    The result is a fresh array allocated from ``x`` (filling one is cheaper than
-    ``np.broadcast_to``'s view for all but huge arrays, and products with it take the fast paths).
+    Small results are fresh arrays allocated from ``x`` (cheaper than ``np.broadcast_to``'s fixed
+    cost); large ones are broadcast views (no pass over memory).
     """
     if not isinstance(x, np.ndarray):
         if np.ndim(x) == 0:
@@ -289,9 +289,16 @@ def unreduce(g, x, axis=None, keepdims=False):
         axes = axis if isinstance(axis, tuple) else (axis,)
         axes = {a % x.ndim for a in axes}
         g = np.reshape(g, tuple(1 if k in axes else n for k, n in enumerate(x.shape)))
+    if x.size > _VIEW_ABOVE:
+        return np.broadcast_to(g, x.shape)   # a read-only view: no pass over a large array
     out = np.empty_like(x) if x.dtype.kind == "f" else np.empty_like(x, dtype=np.float64)
     out[...] = g
     return out
+
+
+# Above this many elements unreduce returns a broadcast view (constant cost) instead of filling a
+# fresh array (cheaper for small arrays, where np.broadcast_to's fixed cost dominates).
+_VIEW_ABOVE = 16384
 
 
 def reduce_like(g, x, axis=None, keepdims=False):

@@ -40,6 +40,25 @@ def extreme_weights(a, y, axis=None, keepdims=False):
     return mask / np.sum(mask, axis=axis, keepdims=True)
 
 
+def _kept(v, a, axis):
+    """``v`` (reduced over ``axis`` without keepdims) reshaped to broadcast against ``a``."""
+    if axis is None or np.ndim(v) == np.ndim(a):
+        return v
+    axes = _axes(axis, np.ndim(a))
+    return np.reshape(v, tuple(1 if k in axes else n for k, n in enumerate(np.shape(a))))
+
+
+def extreme_adjoint(g, a, y, axis=None, keepdims=False):
+    """Adjoint of ``max``/``min`` over ``axis``: ``g`` shared evenly among the tied extremes.
+
+    Three passes over ``a`` (compare, count, scale) instead of spreading ``g`` and the weights
+    to ``a``'s shape separately. Linear in ``g``.
+    """
+    mask = a == _kept(y, a, axis)
+    count = np.sum(mask, axis=axis, keepdims=True)
+    return mask * (_kept(g, a, axis) / count)
+
+
 def prod_others(a, axis=None):
     """For each element of ``a``, the product of the other elements in its ``prod`` group.
 

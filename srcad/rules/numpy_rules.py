@@ -10,7 +10,8 @@ from srcad.runtime import broadcast_like
 from srcad.rules.numpy_helpers import (
     above, average_adjoint_w, average_tangent_w, average_weights, below, cholesky_adjoint,
     cholesky_tangent, clip_bound, clip_mask, concat_adjoint, concat_tangent, det_adjoint,
-    diag_adjoint, diagonal_adjoint, einsum_adjoint, einsum_tangent, extreme_weights, inner_adjoint_a,
+    diag_adjoint, diagonal_adjoint, einsum_adjoint, einsum_tangent, extreme_adjoint, extreme_weights,
+    inner_adjoint_a,
     inner_adjoint_b, inverse_axes, negate_shift, pad_adjoint, prod_others, repeat_adjoint, rev_cumsum,
     slogdet_adjoint, slogdet_tangent, solve_adjoint_a, solve_adjoint_b, solve_like, solve_tangent_a,
     split_adjoint, stack_adjoint, stack_tangent, take_adjoint, tensordot_adjoint_a,
@@ -660,7 +661,17 @@ def prod(y, a, axis=None, dtype=None, out=None, keepdims=False):
 
 @reverse(np.max, np.amax, np.min, np.amin, method("max"), method("min"))
 def max_(y, a, axis=None, out=None, keepdims=False):
-    d[a] = unreduce(d[y], a, axis, keepdims) * extreme_weights(a, y, axis, keepdims)
+    d[a] = extreme_adjoint(d[y], a, y, axis, keepdims)
+
+
+@reverse(extreme_adjoint)
+def extreme_adjoint_(r, g, a, y, axis=None, keepdims=False):
+    d[g] = np.sum(d[r] * extreme_weights(a, y, axis, keepdims), axis=axis, keepdims=keepdims)
+
+
+@forward(extreme_adjoint)
+def extreme_adjoint_(r, g, a, y, axis=None, keepdims=False):
+    d[r] = extreme_adjoint(d[g], a, y, axis, keepdims)
 
 
 @forward(np.max, np.amax, np.min, np.amin, method("max"), method("min"))
