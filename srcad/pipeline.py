@@ -13,6 +13,7 @@ from srcad.errors import TransformError
 from srcad.normalize import N, at, normalize
 from srcad.parse import parse_function
 from srcad.inline import inline_calls
+from srcad.optimize import prune_forward
 from srcad.restructure import restructure
 from srcad.reverse import Reverse
 
@@ -159,6 +160,7 @@ def _build_reverse(fn, wrt, mode, key, stages, ranks=None):
                 else N(ret_name), type_comment=None), fdef.body[-1].lineno if fdef.body else info.lineno)]
             value = N(kept)
         result = gast.Tuple(elts=[value, result], ctx=gast.Load())
+    fwd = prune_forward(fwd, bwd, result, rev.facts, env)
     body_out = []
     if fwd:
         body_out.append(codegen.note("forward sweep"))

@@ -317,7 +317,7 @@ def test_tracebacks_show_generated_lines():
     except ZeroDivisionError:
         text = traceback.format_exc()
     assert "<srcad grad_f of" in text
-    assert "sub_1 = x - x" in text or "out = y / sub_1" in text  # the generated line's text is shown
+    assert "/ sub_1" in text    # the generated line's text is shown
 
 
 def test_stages_can_be_printed():
