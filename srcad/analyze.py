@@ -11,6 +11,7 @@ import gast
 import numpy as np
 
 from srcad.errors import TransformError
+from srcad.normalize import walk_stmts
 from srcad.rules.registry import FORWARD, NONDIFF, REVERSE
 from srcad import runtime as rt
 
@@ -75,7 +76,7 @@ class _RankMixin:
     """
 
     def _ranks(self, body, param_ranks):
-        stmts = list(_walk_stmts(body))
+        stmts = list(walk_stmts(body))
         self.tuple_lens = {}
         lens = {}
         for s in stmts:
@@ -235,7 +236,7 @@ class _RankMixin:
         class, or pair it with a scalar, keeps that class. Every definition of a variable must
         agree, or it has no class. Used to drop ``unbroadcast`` where no broadcasting can happen.
         """
-        stmts = [s for s in _walk_stmts(body)]
+        stmts = [s for s in walk_stmts(body)]
         cls = {p: p for p in self.params}
         unset = object()
         for name in self.locals:
@@ -518,7 +519,7 @@ class Facts(_RankMixin):
         changed = True
         while changed:
             changed = False
-            for s in _walk_stmts(stmts):
+            for s in walk_stmts(stmts):
                 if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name) and \
                         isinstance(s.value, gast.Subscript) and isinstance(s.value.value, gast.Name):
                     base = s.value.value.id
@@ -526,7 +527,7 @@ class Facts(_RankMixin):
                         if base in self.containers or _is_key(s.value.slice):
                             self.containers.add(s.targets[0].id)
                             changed = True
-        for s in _walk_stmts(stmts):
+        for s in walk_stmts(stmts):
             if isinstance(s, gast.Assign) and isinstance(s.value, gast.Subscript) and \
                     isinstance(s.value.value, gast.Name) and s.value.value.id in self.params and \
                     _is_key(s.value.slice):
@@ -544,7 +545,7 @@ class Facts(_RankMixin):
         return isinstance(atom, gast.Name) and atom.id in self.active
 
     def _activity(self, body, active):
-        stmts = list(_walk_stmts(body))
+        stmts = list(walk_stmts(body))
         changed = True
         while changed:
             changed = False
@@ -591,10 +592,3 @@ def _is_key(index):
     return isinstance(index, gast.Constant) and isinstance(index.value, str)
 
 
-def _walk_stmts(stmts):
-    for s in stmts:
-        yield s
-        for field in ("body", "orelse"):
-            sub = getattr(s, field, None)
-            if isinstance(sub, list):
-                yield from _walk_stmts(sub)

@@ -29,8 +29,9 @@ from srcad import codegen
 from srcad import runtime as rt
 from srcad.analyze import Facts, describe
 from srcad.errors import TransformError
+from srcad.names import Live, join
 from srcad.normalize import N, assign, at
-from srcad.pipeline import Derivative, _positional_params, front_end
+from srcad.pipeline import Derivative, Pending, _positional_params, front_end
 from srcad.rules.registry import splice_forward
 
 _cache = {}
@@ -47,24 +48,6 @@ def _fresh_objects():
             rt.dot_adjoint_b, rt.norm_adjoint, rt.norm_adjoint_dx, rt.norm_adjoint_dy)
 
 
-class Tan:
-    """Known state of a live tangent: is it private (``owned``), may it be the 0.0 placeholder."""
-
-    __slots__ = ("owned", "maybe_zero")
-
-    def __init__(self, owned, maybe_zero=False):
-        self.owned = owned
-        self.maybe_zero = maybe_zero
-
-    def __eq__(self, other):
-        return isinstance(other, Tan) and (self.owned, self.maybe_zero) == (other.owned, other.maybe_zero)
-
-    def __repr__(self):
-        return f"Tan(owned={self.owned}, mz={self.maybe_zero})"
-
-
-def _join(a, b):
-    return Tan(a.owned and b.owned, a.maybe_zero or b.maybe_zero)
 
 
 class State:
@@ -174,7 +157,7 @@ class Forward:
         """Returns (prelude + body statements, return-value expression of the tangent)."""
         for w in self.wrt:
             self.dname(w)
-        st = State({w: Tan(False) for w in self.wrt}, self.norm.params)
+        st = State({w: Live(False) for w in self.wrt}, self.norm.params)
         body = self.body
         ret_stmt = body[-1]
         code, st = self.block(body[:-1], st)
@@ -231,9 +214,9 @@ class Forward:
     def materialize(self, name, st, ln):
         """``dname`` is a known zero here but must hold a value: returns the statement, sets st."""
         if name in st.defined:
-            st.tans[name] = Tan(True, False)
+            st.tans[name] = Live(True, False)
             return assign(self.dname(name), _call(self.env.ref("zeros_like"), [N(name)]), ln)
-        st.tans[name] = Tan(True, True)
+        st.tans[name] = Live(True, True)
         return assign(self.dname(name), _const(0.0), ln)
 
     def settle(self, name, st, ln):
@@ -241,7 +224,7 @@ class Forward:
         tan = st.tans.get(name)
         if tan is None or not tan.maybe_zero:
             return []
-        st.tans[name] = Tan(tan.owned, False)
+        st.tans[name] = Live(tan.owned, False)
         d = self.dname(name)
         return [assign(d, _call(self.env.ref("grad_like"), [N(d), N(name)]), ln)]
 
@@ -250,14 +233,14 @@ class Forward:
         tan = st.tans.get(name)
         d = self.dname(name)
         if tan is None:
-            st.tans[name] = Tan(True)
+            st.tans[name] = Live(True)
             return [assign(d, _call(self.env.ref("zeros_like"), [N(name)]), ln)]
         if tan.owned and not (shaped and tan.maybe_zero):
             return []
-        st.tans[name] = Tan(True)
+        st.tans[name] = Live(True)
         if shaped:
             return [assign(d, _call(self.env.ref("owned_tangent"), [N(d), N(name)]), ln)]
-        st.tans[name] = Tan(True, tan.maybe_zero)
+        st.tans[name] = Live(True, tan.maybe_zero)
         return [assign(d, _call(self.env.ref("copy_adjoint"), [N(d)]), ln)]
 
     def shared(self, expr, st):
@@ -271,7 +254,7 @@ class Forward:
             if isinstance(n, gast.Name) and n.id in inverse:
                 name = inverse[n.id]
                 if name in st.tans:
-                    st.tans[name] = Tan(False, st.tans[name].maybe_zero)
+                    st.tans[name] = Live(False, st.tans[name].maybe_zero)
 
     def _fresh(self, expr):
         """Is ``expr`` certainly a new object (so it shares no tangent it reads)?"""
@@ -315,7 +298,7 @@ class Forward:
             st.tans.pop(t, None)
             if stack not in self.facts.active:
                 return [s]
-            st.tans[t] = Tan(False, True)
+            st.tans[t] = Live(False, True)
             return [s, assign(self.dname(t), _attr_call(self.dname(stack), "pop", []), ln)]
         if op.kind == "unknown" and any(self.live(a, st) for a in op.args):
             hint = ("give it a derivative rule (see docs/rules.md)" if op.key is not None
@@ -342,12 +325,12 @@ class Forward:
         return [s] + tstmts
 
     def tangent_of(self, t, op, value, st, ln):
-        """(statements, tangent expression or None, Tan) for ``t = value``."""
+        """(statements, tangent expression or None, Live state) for ``t = value``."""
         kind = op.kind
         if kind == "atom":
             a = op.args[0]
             if self.live(a, st):
-                return [], N(self.dname(a.id)), Tan(False, st.tans[a.id].maybe_zero)
+                return [], N(self.dname(a.id)), Live(False, st.tans[a.id].maybe_zero)
             return [], None, None
         if kind == "rule":
             tpl = op.template
@@ -364,7 +347,7 @@ class Forward:
             stmts, expr = splice_forward(tpl, values, tangents, self.namer.fresh, self.env.ref)
             if expr is None:
                 return [], None, None
-            return pre + stmts, expr, Tan(self._fresh(expr))
+            return pre + stmts, expr, Live(self._fresh(expr))
         if kind == "getitem":
             x = op.args[0]
             if not self.live(x, st):
@@ -372,8 +355,8 @@ class Forward:
             dx = self.dname(x.id)
             if st.tans[x.id].maybe_zero or x.id in self.facts.containers:
                 e = _call(self.env.ref("tuple_get"), [N(dx), copy.deepcopy(op.index)])
-                return [], e, Tan(False, True)
-            return [], gast.Subscript(value=N(dx), slice=copy.deepcopy(op.index), ctx=gast.Load()), Tan(False)
+                return [], e, Live(False, True)
+            return [], gast.Subscript(value=N(dx), slice=copy.deepcopy(op.index), ctx=gast.Load()), Live(False)
         if kind in ("build", "dict"):
             if not any(self.live(a, st) for a in op.args):
                 return [], None, None
@@ -384,8 +367,8 @@ class Forward:
                 e = type(value)(elts=elts, ctx=gast.Load())
             for a in op.args:
                 if self.live(a, st):
-                    st.tans[a.id] = Tan(False, st.tans[a.id].maybe_zero)
-            return [], e, Tan(isinstance(value, gast.List) or kind == "dict", False)
+                    st.tans[a.id] = Live(False, st.tans[a.id].maybe_zero)
+            return [], e, Live(isinstance(value, gast.List) or kind == "dict", False)
         return [], None, None
 
     def special(self, s, t, op, st, ln):
@@ -407,7 +390,7 @@ class Forward:
             if not g_live:
                 if base.id == t:
                     return [s]          # tangent unchanged
-                st.tans[base.id] = Tan(False, st.tans[base.id].maybe_zero)
+                st.tans[base.id] = Live(False, st.tans[base.id].maybe_zero)
                 st.tans[t] = st.tans[base.id]
                 return [s, assign(dt, N(self.dname(base.id)), ln)]
             pre = self.settle(g.id, st, ln)
@@ -419,10 +402,10 @@ class Forward:
             call = _call(self.env.ref("add_at"), [first, copy.deepcopy(x), copy.deepcopy(index),
                                                   N(self.dname(g.id))])
             if base_live and base.id != t:
-                st.tans[base.id] = Tan(False)
-                st.tans[t] = Tan(False)
+                st.tans[base.id] = Live(False)
+                st.tans[t] = Live(False)
             else:
-                st.tans[t] = Tan(True)
+                st.tans[t] = Live(True)
             return pre + [s, assign(dt, call, ln)]
         if obj is rt.pop_at and len(args) == 2 and not s.value.keywords:
             src, index = args
@@ -432,7 +415,7 @@ class Forward:
             pre = self.own(src.id, st, ln)
             mz = st.tans[src.id].maybe_zero
             call = _call(self.env.ref("pop_at"), [N(self.dname(src.id)), copy.deepcopy(index)])
-            st.tans[t] = Tan(True, mz)
+            st.tans[t] = Live(True, mz)
             return pre + [s, assign(self.dname(t), call, ln)]
         if obj is rt.add and len(args) == 2 and not s.value.keywords:
             a, b = args
@@ -442,10 +425,10 @@ class Forward:
                 return [s]
             if len(live) == 1:
                 e = N(self.dname(live[0].id))
-                tan = Tan(False, st.tans[live[0].id].maybe_zero)
+                tan = Live(False, st.tans[live[0].id].maybe_zero)
             else:
                 e = _call(self.env.ref("add"), [N(self.dname(a.id)), N(self.dname(b.id))])
-                tan = Tan(False, st.tans[a.id].maybe_zero and st.tans[b.id].maybe_zero)
+                tan = Live(False, st.tans[a.id].maybe_zero and st.tans[b.id].maybe_zero)
             self.shared(e, st)
             st.tans[t] = tan
             tstmt = assign(self.dname(t), e, ln)
@@ -471,10 +454,10 @@ class Forward:
         for a, tn in zip(live, tangent_names):
             pre += self.settle(a.id, st, ln)
             keywords.append(gast.keyword(arg=tn, value=N(self.dname(a.id))))
-            st.tans[a.id] = Tan(False, False)
+            st.tans[a.id] = Live(False, False)
         call = _call(fn_node, [copy.deepcopy(a) for a in s.value.args], keywords)
         target = gast.Tuple(elts=[N(t, True), N(self.dname(t), True)], ctx=gast.Store())
-        st.tans[t] = Tan(False)
+        st.tans[t] = Live(False)
         return pre + [at(gast.Assign(targets=[target], value=call, type_comment=None), ln)]
 
     def setitem(self, s, target, st, ln):
@@ -487,10 +470,10 @@ class Forward:
         out += self.own(x, st, ln, shaped=True)
         dv = N(self.dname(v.id)) if v_live else _const(0.0)
         if v_live:
-            st.tans[v.id] = Tan(False, st.tans[v.id].maybe_zero)
+            st.tans[v.id] = Live(False, st.tans[v.id].maybe_zero)
         tgt = gast.Subscript(value=N(self.dname(x)), slice=copy.deepcopy(target.slice), ctx=gast.Store())
         out.append(at(gast.Assign(targets=[tgt], value=dv, type_comment=None), ln))
-        st.tans[x] = Tan(True, False)
+        st.tans[x] = Live(True, False)
         return out
 
     def expr(self, s, st, ln):
@@ -503,7 +486,7 @@ class Forward:
             v = values[0] if values else None
             if self.live(v, st):
                 tv = N(self.dname(v.id))
-                st.tans[v.id] = Tan(False, st.tans[v.id].maybe_zero)
+                st.tans[v.id] = Live(False, st.tans[v.id].maybe_zero)
             else:
                 tv = _const(0.0)
             return [s, at(gast.Expr(value=_attr_call(self.dname(stack.id), "append", [tv])), ln)]
@@ -532,7 +515,7 @@ class Forward:
             for b, code in reach:
                 if name not in b.tans:
                     code.append(self.materialize(name, b, ln))
-                j = b.tans[name] if j is None else _join(j, b.tans[name])
+                j = b.tans[name] if j is None else join(j, b.tans[name])
             out.tans[name] = j
         return out
 
@@ -578,10 +561,10 @@ class Forward:
                         if name in entry.defined or name in exposed:
                             before.append(self.materialize(name, entry, ln))
                         else:   # first set in the body before any read: no value needed before
-                            entry.tans[name] = Tan(True, False)
+                            entry.tans[name] = Live(True, False)
                         changed = True
-                    elif _join(cur, other.tans[name]) != cur:
-                        entry.tans[name] = _join(cur, other.tans[name])
+                    elif join(cur, other.tans[name]) != cur:
+                        entry.tans[name] = join(cur, other.tans[name])
                         changed = True
             if not changed:
                 break
@@ -611,17 +594,6 @@ class Forward:
 
 
 # ---------------------------------------------------------------------- driver
-
-
-class _Pending:
-    """A forward derivative under construction (recursion): callable once it is built."""
-
-    def __init__(self, tangent_names):
-        self.tangent_names = tangent_names
-        self.fn = None
-
-    def __call__(self, *args, **kwargs):
-        return self.fn(*args, **kwargs)
 
 
 def clear_cache():
@@ -666,13 +638,13 @@ def _build(fn, wrt, key, stages):
         sub = _cache.get(sub_key) or _building.get(sub_key)
         if sub is None:
             sub = _build(callee, positions, sub_key, None)
-        obj = sub if isinstance(sub, _Pending) else sub.fn
+        obj = sub if isinstance(sub, Pending) else sub.fn
         name = env.ref_name("jvp_" + callee.__name__.strip("<>"), obj)
         return gast.Name(id=name, ctx=gast.Load(), annotation=None, type_comment=None), sub.tangent_names
 
     fw = Forward(info, norm, body, ret_name, wrt_names, env, derivative_of_call)
     tangent_names = [fw.dname(w) for w in wrt_names]
-    pending = _Pending(tangent_names)
+    pending = Pending(tangent_names=tangent_names)
     _building[key] = pending
     try:
         code, tangent, ln = fw.build()

@@ -17,7 +17,7 @@ import types
 import gast
 
 from srcad.errors import TransformError
-from srcad.normalize import N, assign, clone
+from srcad.normalize import N, assign, clone, walk_stmts
 from srcad.parse import GENERATED
 from srcad.rules.registry import FORWARD, NONDIFF, REVERSE
 
@@ -103,7 +103,7 @@ class Inliner:
         if not _simple_signature(fdef):
             return None
         params = [a.id for a in fdef.args.args]
-        for st in _walk(cbody):
+        for st in walk_stmts(cbody):
             if isinstance(st, gast.Assign) and isinstance(st.targets[0], gast.Subscript) and \
                     st.targets[0].value.id in params:
                 return None
@@ -201,13 +201,6 @@ def _walk_nodes(stmts):
         yield from gast.walk(s)
 
 
-def _walk(stmts):
-    for s in stmts:
-        yield s
-        for field in ("body", "orelse"):
-            sub = getattr(s, field, None)
-            if isinstance(sub, list):
-                yield from _walk(sub)
 
 
 def inline_calls(body, info, norm, env, front_end, root):

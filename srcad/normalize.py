@@ -62,6 +62,16 @@ def clone(node):
     return new
 
 
+def walk_stmts(stmts):
+    """Every statement in ``stmts``, nested bodies included, in program order."""
+    for s in stmts:
+        yield s
+        for field in ("body", "orelse"):
+            sub = getattr(s, field, None)
+            if isinstance(sub, list):
+                yield from walk_stmts(sub)
+
+
 def N(name, store=False):
     return gast.Name(id=name, ctx=gast.Store() if store else gast.Load(), annotation=None, type_comment=None)
 

@@ -108,7 +108,7 @@ def _build_reverse(fn, wrt, mode, key, stages, ranks=None):
         sub = _cache.get(sub_key) or _building.get(sub_key)
         if sub is None:
             sub = _build_reverse(callee, positions, "call", sub_key, None, None)
-        obj = sub if isinstance(sub, _Pending) else sub.fn
+        obj = sub if isinstance(sub, Pending) else sub.fn
         name = env.ref_name("vjp_" + callee.__name__.strip("<>"), obj)
         return gast.Name(id=name, ctx=gast.Load(), annotation=None, type_comment=None), sub.seed
 
@@ -119,7 +119,7 @@ def _build_reverse(fn, wrt, mode, key, stages, ranks=None):
     if mode == "call":
         _refuse_writes_into_caller_arrays(info, body, params, rev.facts.mutated)
     rev.seed_name = rev.dname(ret_name)
-    pending = _Pending(rev.seed_name)
+    pending = Pending(seed=rev.seed_name)
     _building[key] = pending
     try:
         fwd, bwd = rev.build()
@@ -215,11 +215,15 @@ def _refuse_writes_into_caller_arrays(info, body, params, mutated):
 _building = {}
 
 
-class _Pending:
-    """A derivative under construction (recursion): callable once it is built."""
+class Pending:
+    """A derivative under construction (recursion): callable once it is built.
 
-    def __init__(self, seed):
-        self.seed = seed
+    Carries what a caller needs to know before the function exists (``seed`` in reverse mode,
+    ``tangent_names`` in forward mode).
+    """
+
+    def __init__(self, **known):
+        self.__dict__.update(known)
         self.fn = None
 
     def __call__(self, *args, **kwargs):

@@ -22,6 +22,7 @@ import gast
 from srcad import runtime
 from srcad.analyze import Facts, describe
 from srcad.errors import TransformError
+from srcad.names import Live, join
 from srcad.normalize import N, assign, at, clone, is_atom
 from srcad.rules.registry import splice_reverse
 
@@ -52,24 +53,6 @@ def _flatten_slots(stmts):
     return out
 
 
-class Adj:
-    """Known state of one adjoint variable in the backward sweep (absence means zero)."""
-
-    __slots__ = ("owned", "maybe_zero")
-
-    def __init__(self, owned, maybe_zero=False):
-        self.owned = owned
-        self.maybe_zero = maybe_zero
-
-    def __eq__(self, other):
-        return isinstance(other, Adj) and (self.owned, self.maybe_zero) == (other.owned, other.maybe_zero)
-
-    def __repr__(self):
-        return f"Adj(owned={self.owned}, mz={self.maybe_zero})"
-
-
-def _join(a, b):
-    return Adj(a.owned and b.owned, a.maybe_zero or b.maybe_zero)
 
 
 def _const(v):
@@ -242,7 +225,7 @@ class Reverse:
         if ret in self.facts.active:
             if self.facts.ranks.get(ret) != 0:
                 bwd.append(assign(self.seed_name, _call(self.env.ref("seed"), [N(self.seed_name), N(ret)]), ln))
-            state[ret] = Adj(False)
+            state[ret] = Live(False)
         bwd += self.bwd_block(items, state)
         self.final_state = state
         prelude = []
@@ -566,10 +549,10 @@ class Reverse:
                 end, st = work[name], entry.get(name)
                 if st is None:
                     before.append(assign(self.dname(name), _const(FLOAT_ZERO), ln))
-                    entry[name] = Adj(True, True)
+                    entry[name] = Live(True, True)
                     changed = True
-                elif _join(st, end) != st:
-                    entry[name] = _join(st, end)
+                elif join(st, end) != st:
+                    entry[name] = join(st, end)
                     changed = True
             if not changed:
                 break
@@ -598,22 +581,22 @@ class Reverse:
             if all(v is not None for v in sts):
                 j = sts[0]
                 for v in sts[1:]:
-                    j = _join(j, v)
+                    j = join(j, v)
                 state[name] = j
                 continue
             j = None
             for (st, code), v in zip(branches, sts):
                 if v is None:
                     code.append(assign(self.dname(name), _const(FLOAT_ZERO), ln))
-                    v = Adj(True, True)
-                j = v if j is None else _join(j, v)
+                    v = Live(True, True)
+                j = v if j is None else join(j, v)
             state[name] = j
 
     def ensure_owned(self, name, state, ln):
         st = state.get(name)
         if st is None or st.owned:
             return []
-        state[name] = Adj(True, st.maybe_zero)
+        state[name] = Live(True, st.maybe_zero)
         d = self.dname(name)
         return [assign(d, _call(self.env.ref("copy_adjoint"), [N(d)]), ln)]
 
@@ -623,15 +606,15 @@ class Reverse:
         if owned is None:
             owned = _owned_expr(expr)
         if st is None:
-            state[name] = Adj(owned)
+            state[name] = Live(owned)
             return [assign(d, expr, ln)]
         if name in self.facts.containers:
-            state[name] = Adj(False)
+            state[name] = Live(False)
             return [assign(d, _call(self.env.ref("add"), [N(d), expr]), ln)]
         op = gast.Add()
         if isinstance(expr, gast.UnaryOp) and isinstance(expr.op, gast.USub):
             op, expr = gast.Sub(), expr.operand     # dx -= e rather than dx += -e
-        state[name] = Adj(True)
+        state[name] = Live(True)
         if st.owned:
             return [at(gast.AugAssign(target=N(d, True), op=op, value=expr), ln)]
         return [assign(d, gast.BinOp(left=N(d), op=op, right=expr), ln)]
@@ -778,7 +761,7 @@ class Reverse:
         call = _call(self.env.ref("add_at"), [base, N(x), index_value(index, self.env), N(self.dname(t))])
         out.append(assign(d, call, ln))
         state[t] = None
-        state[x] = Adj(True) if x not in self.facts.containers else Adj(False)
+        state[x] = Live(True) if x not in self.facts.containers else Live(False)
         return out
 
     def _call_adjoint(self, t, op, value, dt, ln):
