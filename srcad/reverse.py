@@ -430,7 +430,7 @@ class Reverse:
             s1, s2 = dict(state), dict(state)
             b1 = self.bwd_block(body_items, s1)
             b2 = self.bwd_block(else_items, s2)
-            self.merge(state, [(s1, b1), (s2, b2)], ln)
+            self.merge(state, [(s1, b1), (s2, b2)], ln, path)
             if b1 or b2:
                 out.append(at(gast.If(test=N(cond), body=b1 or [gast.Pass()], orelse=b2), ln))
             return out
@@ -457,7 +457,7 @@ class Reverse:
             out = []
             if in_loop:
                 out.append(self.pop(n, ln))
-            pre, body = self.loop_body(items, state, ln)
+            pre, body = self.loop_body(items, state, ln, path)
             rng = _call(N("range"), [N(n)])
             out += pre
             out.append(at(gast.For(target=N(it, True), iter=rng, body=body or [gast.Pass()], orelse=[],
@@ -507,7 +507,7 @@ class Reverse:
             if has_break:
                 it = gast.Subscript(value=it, slice=gast.Slice(lower=None, upper=N(count), step=None),
                                     ctx=gast.Load())
-            pre_b, body = self.loop_body(items, state, ln)
+            pre_b, body = self.loop_body(items, state, ln, path)
             out += pre_b
             out.append(at(gast.For(target=N(target, True), iter=_call(N("reversed"), [it]),
                                    body=body or [gast.Pass()], orelse=[], type_comment=None), ln))
@@ -532,7 +532,7 @@ class Reverse:
             out += item(state)
         return out
 
-    def loop_body(self, items, state, ln):
+    def loop_body(self, items, state, ln, path):
         """Backward loop body with a loop-invariant adjoint state. Returns (before-loop, body).
 
         Adjoints the body writes are made live before the loop (``dv = 0.0``) and, where the body
@@ -548,8 +548,8 @@ class Reverse:
             for name in sorted(k for k, v in work.items() if v is not None):
                 end, st = work[name], entry.get(name)
                 if st is None:
-                    before.append(assign(self.dname(name), _const(FLOAT_ZERO), ln))
-                    entry[name] = Live(True, True)
+                    stmt, entry[name] = self.zero(name, path, ln)
+                    before.append(stmt)
                     changed = True
                 elif join(st, end) != st:
                     entry[name] = join(st, end)
@@ -559,7 +559,7 @@ class Reverse:
             self._restore_names(snapshot)
         for name, st in sorted(entry.items()):
             if st is not None and work.get(name) is None:
-                body.append(assign(self.dname(name), _const(FLOAT_ZERO), ln))
+                body.append(self.zero(name, path, ln)[0])
         state.clear()
         state.update(entry)
         return before, body
@@ -571,7 +571,22 @@ class Reverse:
         self.namer.counters = dict(snapshot[0])
         self.namer.taken = set(snapshot[1]) | set(self.adjoints.values())
 
-    def merge(self, state, branches, ln):
+    def zero(self, name, path, ln):
+        """A materialized zero adjoint for ``name`` before the statement at ``path``: (stmt, state).
+
+        ``zeros_like(v)`` where ``v`` is certainly defined there (then every rule sees an adjoint
+        of the right shape), ``0.0`` for scalars and where ``v`` may not exist yet.
+        """
+        d = self.dname(name)
+        if self.facts.ranks.get(name) == 0:
+            return assign(d, _const(FLOAT_ZERO), ln), Live(True, False)
+        defined = name in self.norm.params or any(
+            n == name and len(dpath) == 1 and dpath[0][0] < path[0][0] for n, dpath in self.defs)
+        if defined:
+            return assign(d, _call(self.env.ref("zeros_like"), [N(name)]), ln), Live(True, False)
+        return assign(d, _const(FLOAT_ZERO), ln), Live(True, True)
+
+    def merge(self, state, branches, ln, path):
         names = set()
         for st, _ in branches:
             names |= {k for k, v in st.items() if v is not None}
@@ -587,8 +602,8 @@ class Reverse:
             j = None
             for (st, code), v in zip(branches, sts):
                 if v is None:
-                    code.append(assign(self.dname(name), _const(FLOAT_ZERO), ln))
-                    v = Live(True, True)
+                    stmt, v = self.zero(name, path, ln)
+                    code.append(stmt)
                 j = v if j is None else join(j, v)
             state[name] = j
 
@@ -600,21 +615,23 @@ class Reverse:
         d = self.dname(name)
         return [assign(d, _call(self.env.ref("copy_adjoint"), [N(d)]), ln)]
 
-    def accumulate(self, name, expr, state, ln, owned=None):
+    def accumulate(self, name, expr, state, ln, owned=None, maybe_zero=False):
+        """Add ``expr`` to ``name``'s adjoint; ``maybe_zero``: ``expr`` may be the 0.0 placeholder."""
         d = self.dname(name)
         st = state.get(name)
         if owned is None:
             owned = _owned_expr(expr)
         if st is None:
-            state[name] = Live(owned)
+            state[name] = Live(owned, maybe_zero)
             return [assign(d, expr, ln)]
+        maybe_zero = maybe_zero and st.maybe_zero
         if name in self.facts.containers:
-            state[name] = Live(False)
+            state[name] = Live(False, maybe_zero)
             return [assign(d, _call(self.env.ref("add"), [N(d), expr]), ln)]
         op = gast.Add()
         if isinstance(expr, gast.UnaryOp) and isinstance(expr.op, gast.USub):
             op, expr = gast.Sub(), expr.operand     # dx -= e rather than dx += -e
-        state[name] = Live(True)
+        state[name] = Live(True, maybe_zero)
         if st.owned:
             return [at(gast.AugAssign(target=N(d, True), op=op, value=expr), ln)]
         return [assign(d, gast.BinOp(left=N(d), op=op, right=expr), ln)]
@@ -622,6 +639,7 @@ class Reverse:
     def adjoint_of(self, t, op, value, state, ln):
         """Backward code for ``t = value`` given dt is live; resets dt."""
         dt = N(self.dname(t))
+        mz = state[t].maybe_zero if state.get(t) is not None else False
         contribs = []   # (primal name, expr, owned)
         pre = []
         kind = op.kind
@@ -664,14 +682,15 @@ class Reverse:
             state[t] = None
             return out
         else:
-            return []
+            state[t] = None   # no derivative flows through (np.zeros, a comparison): older versions
+            return []         # of t start from a zero adjoint
         for s in pre:
             s.lineno = ln
         out = list(pre)
         own = [(n, e, o) for n, e, o in contribs if n == t]
         rest = [(n, e, o) for n, e, o in contribs if n != t]
         for n, e, o in rest:
-            out += self.accumulate(n, e, state, ln, owned=o)
+            out += self.accumulate(n, e, state, ln, owned=o, maybe_zero=mz)
         if len(own) == 1 and isinstance(own[0][1], gast.Name) and own[0][1].id == dt.id:
             return out  # the adjoint passes through unchanged (x = x - 1.0)
         state[t] = None
@@ -679,7 +698,7 @@ class Reverse:
             e = own[0][1]
             for _, e2, _ in own[1:]:
                 e = gast.BinOp(left=e, op=gast.Add(), right=e2)
-            out += self.accumulate(t, e, state, ln, owned=_owned_expr(e))
+            out += self.accumulate(t, e, state, ln, owned=_owned_expr(e), maybe_zero=mz)
         return out
 
     def simplify(self, e):

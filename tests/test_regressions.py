@@ -75,3 +75,33 @@ def test_value_and_grad_value_after_backward_restores(fn):
     np.testing.assert_allclose(value, fn(x.copy()), rtol=1e-14)
     np.testing.assert_allclose(g, srcad.grad(fn)(x.copy()), rtol=1e-14)
     np.testing.assert_allclose(g, srcad.numerical_grad(lambda v: fn(v.copy()), (x,)), rtol=1e-6)
+
+
+def overwritten_by_a_constant_array(x):
+    h = np.sin(x)
+    s = np.sum(h * 3.0)
+    h = np.zeros(3)          # no derivative flows through: the older h's adjoint starts from zero
+    h = h + x
+    return s + np.sum(h * h)
+
+
+def test_adjoint_reset_by_a_definition_without_derivative():
+    # found while differentiating a second derivative a third time: `dv = zeros_like(v)` kept the
+    # adjoint of the overwritten variable alive
+    srcad.check_grad(overwritten_by_a_constant_array, np.array([0.1, 0.2, 0.3]))
+
+
+def matmul_in_a_branch(W, X, t):
+    Z = X @ W
+    if t > 0:
+        loss = np.sum(Z * Z)
+    else:
+        loss = t * 2.0
+    return loss
+
+
+def test_zero_adjoint_of_a_branch_not_taken_has_the_right_shape():
+    # the untaken branch left dZ as a scalar 0.0 placeholder, which `X.T @ dZ` could not use
+    W, X = np.ones((3, 2)), np.ones((4, 3))
+    np.testing.assert_array_equal(srcad.grad(matmul_in_a_branch)(W, X, -1.0), np.zeros((3, 2)))
+    srcad.check_grad(matmul_in_a_branch, W, X, 1.0)
