@@ -30,9 +30,10 @@ def section(title):
     print("=" * len(title))
 
 
-def show(label, df):
+def show(label, df, *example_args):
+    """Print the generated source; with example arguments, the variant srcad runs for them."""
     print(f"--- generated source of {label} ---")
-    print(srcad.source(df).rstrip())
+    print(srcad.source(df, *example_args).rstrip())
     print("---")
 
 
@@ -53,7 +54,7 @@ def a_simple_example():
     dy = srcad.grad(two_dot)
     print("grad of 2*dot(x, x):", dy(x))
     print("equals 4 * x:", bool(np.array_equal(dy(x), 4 * x)))
-    show("grad(two_dot)", dy)
+    show("grad(two_dot) for a vector x", dy, x)
     print("The gradient is a new array returned by the call, shaped like x; no memory is attached to x")
     print("and nothing accumulates, so there is nothing to zero before the next gradient:")
     print("grad of x.sum():", srcad.grad(total)(x))
@@ -107,7 +108,7 @@ def detaching_computation():
     print("equals u = x * x (u treated as a constant):", bool(np.array_equal(g, u)))
     print("grad of y.sum() with y = x * x:", srcad.grad(not_detached)(x),
           "equals 2 * x:", bool(np.array_equal(srcad.grad(not_detached)(x), 2 * x)))
-    show("grad(detached): no adjoint flows into y", srcad.grad(detached))
+    show("grad(detached): no adjoint flows into y", srcad.grad(detached), x)
     print("stop_gradient has a zero derivative in every order: grad(grad(detached)) =",
           srcad.grad(srcad.grad(detached))(x))
 
