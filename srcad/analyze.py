@@ -11,7 +11,7 @@ import gast
 import numpy as np
 
 from srcad.errors import TransformError
-from srcad.normalize import walk_stmts
+from srcad.normalize import N, assign, walk_stmts
 from srcad.rules.registry import FORWARD, NONDIFF, REVERSE
 from srcad import runtime as rt
 
@@ -579,6 +579,35 @@ class Facts(_RankMixin):
                             active.add(st)
                             changed = True
         return active
+
+
+def split_self_reads(stmts, facts, namer):
+    """``x = exp(x)`` whose rule reads the output ``y``: compute into a temporary, then copy.
+
+    Both modes need the output and the overwritten input at once for such statements. Returns
+    (statements, whether anything was split).
+    """
+    out, split = [], False
+    for s in stmts:
+        if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name):
+            t = s.targets[0].id
+            reads = {n.id for n in gast.walk(s.value) if isinstance(n, gast.Name)}
+            if t in facts.active and t in reads:
+                op = facts.classify(s.value)
+                if op.kind == "rule" and op.template.reads_out:
+                    tmp = namer.fresh(t + "_new")
+                    out.append(assign(tmp, s.value, s.lineno))
+                    out.append(assign(t, N(tmp), s.lineno))
+                    split = True
+                    continue
+        for field in ("body", "orelse"):
+            sub = getattr(s, field, None)
+            if isinstance(sub, list) and sub:
+                new, inner = split_self_reads(sub, facts, namer)
+                setattr(s, field, new)
+                split = split or inner
+        out.append(s)
+    return out, split
 
 
 # Runtime helpers that change an adjoint array in place: reverse mode over them (grad of grad through

@@ -27,7 +27,7 @@ import numpy as np
 
 from srcad import codegen
 from srcad import runtime as rt
-from srcad.analyze import Facts, describe
+from srcad.analyze import Facts, describe, split_self_reads
 from srcad.errors import TransformError
 from srcad.names import Live, join
 from srcad.normalize import N, assign, at
@@ -111,7 +111,7 @@ class Forward:
         self.env = env
         self.derivative_of_call = derivative_of_call
         self.facts = Facts(info, body, norm.params, norm.locals, wrt, mode="forward")
-        self.body = self._split_self_reads(body)
+        self.body, _ = split_self_reads(body, self.facts, self.namer)
         self.facts = Facts(info, self.body, norm.params, norm.locals, wrt, mode="forward")
         self.tangents = {}
         self.loops = []   # per enclosing loop: {"exit": State guess, "breaks": [State]}
@@ -126,33 +126,6 @@ class Forward:
             self.tangents[name] = self.namer.adjoint(name)
         return self.tangents[name]
 
-    def _save_names(self):
-        return dict(self.namer.counters), set(self.namer.taken)
-
-    def _restore_names(self, snapshot):
-        self.namer.counters = dict(snapshot[0])
-        self.namer.taken = set(snapshot[1]) | set(self.tangents.values())
-
-    def _split_self_reads(self, stmts):
-        """``x = exp(x)`` whose forward rule reads the output: compute into a temporary first."""
-        out = []
-        for s in stmts:
-            if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name):
-                t = s.targets[0].id
-                if t in self.facts.active and t in _names_read([s.value]):
-                    op = self.facts.classify(s.value)
-                    if op.kind == "rule" and op.template.reads_out:
-                        tmp = self.namer.fresh(t + "_new")
-                        out.append(assign(tmp, s.value, s.lineno))
-                        out.append(assign(t, N(tmp), s.lineno))
-                        continue
-            for field in ("body", "orelse"):
-                if isinstance(getattr(s, field, None), list) and getattr(s, field):
-                    setattr(s, field, self._split_self_reads(getattr(s, field)))
-            out.append(s)
-        return out
-
-    # ------------------------------------------------------------------ driver
     def build(self):
         """Returns (prelude + body statements, return-value expression of the tangent)."""
         for w in self.wrt:
@@ -544,7 +517,7 @@ class Forward:
         entry = st.copy()
         before = []
         for _ in range(10):
-            snapshot = self._save_names()
+            snapshot = self.namer.snapshot()
             work = entry.copy()
             work.defined |= set(body_defined)
             ctx = {"exit": entry, "breaks": []}
@@ -568,7 +541,7 @@ class Forward:
                         changed = True
             if not changed:
                 break
-            self._restore_names(snapshot)
+            self.namer.restore(snapshot, self.tangents.values())
         if end is not None:
             for name in sorted(entry.tans):
                 if name not in end.tans:

@@ -37,6 +37,15 @@ class Namer:
         self.taken.add(name)
         return name
 
+    def snapshot(self):
+        """The namer's state, for generating code on trial and then discarding it."""
+        return dict(self.counters), set(self.taken)
+
+    def restore(self, snapshot, keep=()):
+        """Go back to ``snapshot``, keeping the names in ``keep`` taken."""
+        self.counters = dict(snapshot[0])
+        self.taken = set(snapshot[1]) | set(keep)
+
     def adjoint(self, name):
         """The adjoint name of a variable: ``d<name>`` where free, else a fresh variant."""
         return self.fresh("d" + name, numbered=False)

@@ -20,7 +20,7 @@ import copy
 import gast
 
 from srcad import runtime
-from srcad.analyze import Facts, describe
+from srcad.analyze import Facts, describe, split_self_reads
 from srcad.errors import TransformError
 from srcad.names import Live, join
 from srcad.normalize import N, assign, at, clone, is_atom
@@ -117,9 +117,8 @@ class Reverse:
         self.derivative_of_call = derivative_of_call
         self.param_ranks = ranks or {}
         self.facts = Facts(info, body, norm.params, norm.locals, wrt, ranks=self.param_ranks)
-        self.split = False
-        self.body = self._split_self_reads(self.body)
-        if self.split:
+        self.body, split = split_self_reads(self.body, self.facts, self.namer)
+        if split:
             self.facts = Facts(info, self.body, norm.params, norm.locals, wrt, ranks=self.param_ranks)
         self.adjoints = {}
         self.stack = None
@@ -146,27 +145,6 @@ class Reverse:
     def pop(self, name, lineno):
         return assign(name, _attr_call(self.stack_name(), "pop", []), lineno)
 
-    # ------------------------------------------------------------------ pre-pass
-    def _split_self_reads(self, stmts):
-        """``x = exp(x)`` whose rule reads the output: compute into a temporary first."""
-        out = []
-        for s in stmts:
-            if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name):
-                t = s.targets[0].id
-                if t in self.facts.active and t in _names_read([s.value]):
-                    op = self.facts.classify(s.value)
-                    if op.kind == "rule" and op.template.reads_out:
-                        tmp = self.namer.fresh(t + "_new")
-                        out.append(assign(tmp, s.value, s.lineno))
-                        out.append(assign(t, N(tmp), s.lineno))
-                        self.split = True
-                        continue
-            for field in ("body", "orelse"):
-                if isinstance(getattr(s, field, None), list) and getattr(s, field):
-                    setattr(s, field, self._split_self_reads(getattr(s, field)))
-            out.append(s)
-        return out
-
     # ------------------------------------------------------------------ driver
     def build(self):
         """Returns (forward statements, backward statements).
@@ -174,7 +152,7 @@ class Reverse:
         Pass 1 generates without recording anything and notes where the backward sweep reads
         which variable; pass 2 saves exactly the overwritten values those reads need.
         """
-        snapshot = (self._save_names(), dict(self.adjoints), self.stack)
+        snapshot = (self.namer.snapshot(), dict(self.adjoints), self.stack)
         self.saved = set()
         self.saved_final = False
         self.reads, self.defs, self.self_reads = {}, {}, set()
@@ -189,7 +167,7 @@ class Reverse:
                 saved.add((name, dpath))
         if saved:
             self.adjoints, self.stack = dict(snapshot[1]), snapshot[2]
-            self._restore_names(snapshot[0])
+            self.namer.restore(snapshot[0], self.adjoints.values())
             self.saved = saved
             self.saved_final = True
             fwd, bwd = self._generate()
@@ -541,7 +519,7 @@ class Reverse:
         entry = dict(state)
         before = []
         for _ in range(8):
-            snapshot = self._save_names()
+            snapshot = self.namer.snapshot()
             work = dict(entry)
             body = self.bwd_block(items, work)
             changed = False
@@ -556,20 +534,13 @@ class Reverse:
                     changed = True
             if not changed:
                 break
-            self._restore_names(snapshot)
+            self.namer.restore(snapshot, self.adjoints.values())
         for name, st in sorted(entry.items()):
             if st is not None and work.get(name) is None:
                 body.append(self.zero(name, path, ln)[0])
         state.clear()
         state.update(entry)
         return before, body
-
-    def _save_names(self):
-        return dict(self.namer.counters), set(self.namer.taken)
-
-    def _restore_names(self, snapshot):
-        self.namer.counters = dict(snapshot[0])
-        self.namer.taken = set(snapshot[1]) | set(self.adjoints.values())
 
     def zero(self, name, path, ln):
         """A materialized zero adjoint for ``name`` before the statement at ``path``: (stmt, state).
