@@ -17,6 +17,7 @@ import gast
 import numpy as np
 
 from srcad import runtime
+from srcad.normalize import clone
 from srcad.parse import GENERATED
 
 _LINE = "__srcad_line__"
@@ -244,3 +245,24 @@ def compile_function(src, name, env, info, label):
     fn.__defaults__ = info.fn.__defaults__
     GENERATED[fn] = (src, filename)
     return fn
+
+
+def emit(fdef, name, body, extra_kwonly, env, info, label, kwdefaults):
+    """Build, print and compile a derivative: the user's parameters (``fdef.args``) plus the
+    keyword-only ``extra_kwonly`` [(name, default node or None)], ``body`` with line links.
+
+    Returns (function, source text)."""
+    args = clone(fdef.args)
+    for kw, default in extra_kwonly:
+        args.kwonlyargs.append(gast.Name(id=kw, ctx=gast.Param(), annotation=None, type_comment=None))
+        args.kw_defaults.append(default)
+    for a in args.posonlyargs + args.args + args.kwonlyargs + [args.vararg, args.kwarg]:
+        if a is not None:
+            a.annotation = None
+            a.ctx = gast.Param()
+    new = gast.FunctionDef(name=name, args=args, body=add_line_markers(body), decorator_list=[],
+                           returns=None, type_comment=None)
+    src = to_source(new)
+    fn = compile_function(src, name, env, info, label)
+    fn.__kwdefaults__ = kwdefaults or None
+    return fn, src

@@ -31,6 +31,7 @@ from srcad.analyze import Facts, describe, split_self_reads
 from srcad.errors import TransformError
 from srcad.names import Live, join
 from srcad.normalize import N, assign, at
+from srcad.normalize import attr_call as _attr_call, call as _call, const as _const
 from srcad.pipeline import Derivative, Pending, _positional_params, front_end
 from srcad.rules.registry import splice_forward
 
@@ -59,18 +60,6 @@ class State:
 
     def copy(self):
         return State(self.tans, self.defined)
-
-
-def _const(v):
-    return gast.Constant(value=v, kind=None)
-
-
-def _call(func, args, keywords=()):
-    return gast.Call(func=func, args=list(args), keywords=list(keywords))
-
-
-def _attr_call(obj, attr, args):
-    return _call(gast.Attribute(value=N(obj), attr=attr, ctx=gast.Load()), args)
 
 
 def _names_read(stmts):
@@ -625,19 +614,8 @@ def _build(fn, wrt, key, stages):
         _building.pop(key, None)
     result = gast.Tuple(elts=[N(ret_name), tangent], ctx=gast.Load())
     body_out = code + [at(gast.Return(value=result), ln)]
-    args = copy.deepcopy(fdef.args)
-    for tn in tangent_names:
-        args.kwonlyargs.append(N(tn, True))
-        args.kw_defaults.append(None)
-    new = gast.FunctionDef(name=gen_name, args=args, body=codegen.add_line_markers(body_out),
-                           decorator_list=[], returns=None, type_comment=None)
-    for a in args.posonlyargs + args.args + args.kwonlyargs + [args.vararg, args.kwarg]:
-        if a is not None:
-            a.annotation = None
-            a.ctx = gast.Param()
-    src = codegen.to_source(new)
-    fnobj = codegen.compile_function(src, gen_name, env, info, f"{gen_name} of {info.filename}:{info.lineno}")
-    fnobj.__kwdefaults__ = dict(fn.__kwdefaults__ or {}) or None
+    fnobj, src = codegen.emit(fdef, gen_name, body_out, [(tn, None) for tn in tangent_names], env, info,
+                              f"{gen_name} of {info.filename}:{info.lineno}", dict(fn.__kwdefaults__ or {}))
     pending.fn = fnobj
     d = Derivative(fnobj, src, None, params, ret_name, wrt_names, stages)
     d.tangent_names = tangent_names

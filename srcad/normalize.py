@@ -76,6 +76,19 @@ def N(name, store=False):
     return gast.Name(id=name, ctx=gast.Store() if store else gast.Load(), annotation=None, type_comment=None)
 
 
+def const(value):
+    return gast.Constant(value=value, kind=None)
+
+
+def call(func, args, keywords=()):
+    return gast.Call(func=func, args=list(args), keywords=list(keywords))
+
+
+def attr_call(obj, attr, args):
+    """``obj.attr(*args)`` for a variable named ``obj``."""
+    return call(gast.Attribute(value=N(obj), attr=attr, ctx=gast.Load()), args)
+
+
 def assign(name, value, lineno):
     stmt = gast.Assign(targets=[N(name, True)], value=value, type_comment=None)
     stmt.lineno = lineno

@@ -3,7 +3,6 @@
 parse -> normalize -> restructure -> analyze -> reverse (or forward) -> codegen -> compile
 """
 
-import copy
 import threading
 
 import gast
@@ -169,20 +168,10 @@ def _build_reverse(fn, wrt, mode, key, stages, ranks=None):
         body_out.append(codegen.note("backward sweep"))
         body_out += bwd
     body_out.append(at(gast.Return(value=result), fdef.body[-1].lineno if fdef.body else info.lineno))
-    args = copy.deepcopy(fdef.args)
-    args.kwonlyargs.append(N(seed, True))
-    args.kw_defaults.append(gast.Constant(value=1.0, kind=None))
-    new = gast.FunctionDef(name=gen_name, args=args, body=codegen.add_line_markers(body_out),
-                           decorator_list=[], returns=None, type_comment=None)
-    for a in args.posonlyargs + args.args + args.kwonlyargs + [args.vararg, args.kwarg]:
-        if a is not None:
-            a.annotation = None
-            a.ctx = gast.Param()
-    src = codegen.to_source(new)
-    fnobj = codegen.compile_function(src, gen_name, env, info, f"{gen_name} of {info.filename}:{info.lineno}")
     kw = dict(fn.__kwdefaults__ or {})
     kw[seed] = 1.0
-    fnobj.__kwdefaults__ = kw
+    fnobj, src = codegen.emit(fdef, gen_name, body_out, [(seed, gast.Constant(value=1.0, kind=None))], env,
+                              info, f"{gen_name} of {info.filename}:{info.lineno}", kw)
     pending.fn = fnobj
     d = Derivative(fnobj, src, seed, _positional_params(fdef), ret_name, wrt_names, stages)
     _cache[key] = d

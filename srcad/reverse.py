@@ -24,6 +24,7 @@ from srcad.analyze import Facts, describe, split_self_reads
 from srcad.errors import TransformError
 from srcad.names import Live, join
 from srcad.normalize import N, assign, at, clone, is_atom
+from srcad.normalize import attr_call as _attr_call, call as _call, const as _const
 from srcad.rules.registry import splice_reverse
 
 FLOAT_ZERO = 0.0
@@ -53,18 +54,6 @@ def _flatten_slots(stmts):
     return out
 
 
-
-
-def _const(v):
-    return gast.Constant(value=v, kind=None)
-
-
-def _call(func, args, keywords=()):
-    return gast.Call(func=func, args=list(args), keywords=list(keywords))
-
-
-def _attr_call(obj, attr, args):
-    return _call(gast.Attribute(value=N(obj), attr=attr, ctx=gast.Load()), args)
 
 
 def _expr(call, lineno):
