@@ -2,6 +2,7 @@
 
 import functools
 import numbers
+import types
 
 import numpy as np
 
@@ -85,6 +86,20 @@ def _rank(a):
     return None
 
 
+def _split_method(fun):
+    """A bound method ``obj.f`` is differentiated as ``f`` with ``obj`` passed first: returns
+    (function, arguments to put in front)."""
+    if isinstance(fun, types.MethodType) and isinstance(fun.__func__, types.FunctionType):
+        return fun.__func__, (fun.__self__,)
+    return fun, ()
+
+
+def _shift(wrt, by):
+    if not by:
+        return wrt
+    return wrt + by if isinstance(wrt, int) else type(wrt)(w + by for w in wrt)
+
+
 def _unwrap(fun):
     inner = getattr(fun, "__srcad_function__", None)
     return inner() if inner is not None else fun
@@ -99,8 +114,11 @@ class _Transformed:
         if not callable(fun):
             raise TypeError(f"srcad needs a function, got {fun!r}")
         functools.update_wrapper(self, fun, updated=())
+        self._user_wrt = wrt
+        _wrt_tuple(wrt)
+        fun, self._prefix = _split_method(fun)
         self.fun = fun
-        self.wrt, self.tuple_out = _wrt_tuple(wrt)
+        self.wrt, self.tuple_out = _wrt_tuple(_shift(wrt, len(self._prefix)))
         self.__name__ = f"{self.mode}_{getattr(fun, '__name__', 'f')}"
         self._variants = {}   # ranks -> (cache generation, Derivative): the per-call fast path
         self._max_wrt = max(self.wrt) if self.wrt and min(self.wrt) >= 0 else 10 ** 9
@@ -171,6 +189,8 @@ class grad(_Transformed):
         self.__name__ = f"grad_{getattr(fun, '__name__', 'f')}"
 
     def __call__(self, *args, **kwargs):
+        if self._prefix:
+            args = self._prefix + args
         # The fast path for the common case (float scalars and float arrays, a derivative already
         # built for these ranks): a few microseconds matter for small functions called in loops.
         ranks = tuple([a.ndim if type(a) is np.ndarray else 0 if type(a) is float else _rank(a)
@@ -204,7 +224,7 @@ class value_and_grad(grad):
         self.__name__ = f"value_and_grad_{getattr(fun, '__name__', 'f')}"
 
     def __call__(self, *args, **kwargs):
-        d, args = self._prepare(args)
+        d, args = self._prepare(self._prefix + args)
         value, g = self._run(d.fn, args, kwargs)
         return value, self._tuple(_own(g, args))
 
@@ -215,7 +235,7 @@ class vjp(_Transformed):
     mode = "grad"
 
     def __call__(self, *args, **kwargs):
-        d, args = self._prepare(args)
+        d, args = self._prepare(self._prefix + args)
         token = _training.set(True)
         try:
             # The plain call runs on private copies: a function that writes into its inputs
@@ -370,12 +390,13 @@ class _Matrix:
         if isinstance(wrt, bool) or not isinstance(wrt, int):
             raise TypeError(f"wrt must be an int, not {wrt!r}")
         functools.update_wrapper(self, fun, updated=())
+        fun, self._prefix = _split_method(fun)
         self.fun = fun
-        self.wrt = wrt
+        self.wrt = wrt + len(self._prefix)
         self.mode = mode
 
     def _args(self, args):
-        args = list(args)
+        args = list(self._prefix) + list(args)
         if self.wrt >= len(args):
             raise TypeError(f"{self.__name__}: wrt={self.wrt} but only {len(args)} positional arguments "
                             "were given")

@@ -330,3 +330,22 @@ def test_stages_can_be_printed():
     stages = {}
     pipeline.reverse_derivative(f, (0,), "grad", stages=stages)
     assert set(stages) >= {"normalize", "restructure"}
+
+
+class _Model:
+    def __init__(self):
+        self.w = 2.0
+
+    def loss(self, x):
+        return np.sum(x * x) * self.w
+
+
+def test_bound_methods_are_differentiated_with_their_object():
+    m = _Model()
+    x = np.array([1.0, -2.0, 0.5])
+    np.testing.assert_allclose(srcad.grad(m.loss)(x), 4 * x)
+    v, g = srcad.value_and_grad(m.loss)(x)
+    assert v == m.loss(x)
+    np.testing.assert_allclose(srcad.vjp(m.loss)(x)[1](1.0), 4 * x)
+    np.testing.assert_allclose(srcad.hessian(m.loss)(x), 4 * np.eye(3))
+    np.testing.assert_allclose(srcad.grad(_Model.loss, wrt=1)(m, x), 4 * x)
