@@ -349,6 +349,8 @@ def jvp(fun, primals=None, tangents=None, *, wrt=None, **kwargs):
             return jvp(fun, prim, tans, **kw)
         return jvp_fun
     primals, tangents = tuple(primals), tuple(tangents)
+    fun, prefix = _split_method(fun)
+    primals, tangents = prefix + primals, (None,) * len(prefix) + tangents
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
     name = f"jvp_{getattr(fun, '__name__', 'f')}"

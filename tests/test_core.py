@@ -349,3 +349,5 @@ def test_bound_methods_are_differentiated_with_their_object():
     np.testing.assert_allclose(srcad.vjp(m.loss)(x)[1](1.0), 4 * x)
     np.testing.assert_allclose(srcad.hessian(m.loss)(x), 4 * np.eye(3))
     np.testing.assert_allclose(srcad.grad(_Model.loss, wrt=1)(m, x), 4 * x)
+    value, tangent = srcad.jvp(m.loss, (x,), (np.ones(3),))
+    assert value == m.loss(x) and np.isclose(tangent, np.sum(4 * x))
