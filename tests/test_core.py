@@ -1,5 +1,7 @@
 """Straight-line constructs and the core rules, against central finite differences."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -351,3 +353,14 @@ def test_bound_methods_are_differentiated_with_their_object():
     np.testing.assert_allclose(srcad.grad(_Model.loss, wrt=1)(m, x), 4 * x)
     value, tangent = srcad.jvp(m.loss, (x,), (np.ones(3),))
     assert value == m.loss(x) and np.isclose(tangent, np.sum(4 * x))
+
+
+def scalar_math(x, y):
+    return math.sin(x) * math.exp(y) + math.sqrt(x * x + 1) + math.atan2(y, x) + math.pow(x, 3) \
+        + math.floor(x)
+
+
+def test_math_module_functions():
+    srcad.check_grad(scalar_math, 0.7, -0.3, wrt=(0, 1))
+    value, tangent = srcad.jvp(scalar_math, (0.7, -0.3), (1.0, 0.0))
+    assert np.isclose(tangent, srcad.grad(scalar_math)(0.7, -0.3))

@@ -6,6 +6,7 @@ srcad's own runtime helpers (the functions generated code calls) are left out.
 """
 
 import builtins
+import math
 
 import numpy as np
 
@@ -43,6 +44,9 @@ def _name(key):
         return None
     if getattr(builtins, name, None) is key:
         return name
+    if mod == "math" and getattr(math, name, None) is key:
+        from srcad.rules.python_rules import MATH_KEYS
+        return f"math.{name}" if key in MATH_KEYS else None
     if mod == "numpy.random" or mod.startswith("numpy.random."):
         return f"np.random.{name}"
     if mod.startswith("numpy"):

@@ -20,3 +20,27 @@ nondiff(stop_gradient, why="stop_gradient: the derivative is zero by definition"
 nondiff(is_training, builtins.len, builtins.range, builtins.int, builtins.bool, builtins.print,
         builtins.isinstance, builtins.round, builtins.str, builtins.type, builtins.enumerate,
         why="not numeric")
+
+
+# The math module's functions of floats have NumPy's derivatives: share the NumPy templates.
+import math  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from srcad.rules.registry import FORWARD, REVERSE  # noqa: E402
+
+_MATH = {"sin": np.sin, "cos": np.cos, "tan": np.tan, "exp": np.exp, "log": np.log, "sqrt": np.sqrt,
+         "tanh": np.tanh, "sinh": np.sinh, "cosh": np.cosh, "atan": np.arctan, "asin": np.arcsin,
+         "acos": np.arccos, "asinh": np.arcsinh, "acosh": np.arccosh, "atanh": np.arctanh,
+         "log10": np.log10, "log2": np.log2, "log1p": np.log1p, "expm1": np.expm1, "pow": np.power,
+         "fabs": np.absolute, "hypot": np.hypot, "atan2": np.arctan2, "degrees": np.rad2deg,
+         "radians": np.deg2rad}
+for _name, _ufunc in _MATH.items():
+    if _ufunc in REVERSE:
+        REVERSE[getattr(math, _name)] = REVERSE[_ufunc]
+    if _ufunc in FORWARD:
+        FORWARD[getattr(math, _name)] = FORWARD[_ufunc]
+nondiff(math.floor, math.ceil, math.trunc, math.isnan, math.isinf, math.isfinite, why="piecewise constant")
+# the math functions srcad itself covers (rules users add with defvjp are not listed in the docs)
+MATH_KEYS = {getattr(math, n) for n in _MATH} | {math.floor, math.ceil, math.trunc, math.isnan,
+                                                 math.isinf, math.isfinite}
