@@ -134,6 +134,18 @@ def owned_copy(x):
     return x
 
 
+def list_append(lst, v):
+    """``lst + [v]``: ``lst.append(v)`` as srcad's reverse mode sees it (a new list, no mutation)."""
+    return list(lst) + [v]
+
+
+def list_head(d):
+    """The adjoint of ``lst`` in ``list_append(lst, v)``: the adjoint of the new list but its last."""
+    if _is_zero(d):
+        return 0.0
+    return list(d[:-1])
+
+
 _MISSING = object()
 
 

@@ -94,3 +94,19 @@ def test_list_adjoint_through_concatenate():
         parts = [a, b, a]
         return np.sum(np.concatenate(parts) ** 3)
     srcad.check_grad(f_cat, R.normal(size=2), R.normal(size=3), wrt=(0, 1))
+
+
+def rnn_collecting_outputs(W, X):
+    h = np.zeros(3)
+    outs = []
+    for t in range(X.shape[0]):
+        h = np.tanh(W @ h + X[t])
+        outs.append(h)
+    H = np.stack(outs)
+    return np.sum(H * H) + np.sum(outs[-1])
+
+
+def test_list_append_in_a_loop():
+    W, X = R.normal(size=(3, 3)) * 0.5, R.normal(size=(4, 3))
+    srcad.check_grad(rnn_collecting_outputs, W, X, wrt=(0, 1))
+    assert "outs = list_append(outs, h)" in srcad.source(srcad.grad(rnn_collecting_outputs), W, X)
