@@ -134,6 +134,13 @@ def owned_copy(x):
     return x
 
 
+def sum_adjoint(g, seq):
+    """Adjoint of the builtin ``sum(seq)``: each element receives ``g`` (reduced to its shape)."""
+    if _is_zero(g):
+        return 0.0
+    return [unbroadcast(g, v) for v in seq]
+
+
 def list_append(lst, v):
     """``lst + [v]``: ``lst.append(v)`` as srcad's reverse mode sees it (a new list, no mutation)."""
     return list(lst) + [v]

@@ -110,3 +110,14 @@ def test_list_append_in_a_loop():
     W, X = R.normal(size=(3, 3)) * 0.5, R.normal(size=(4, 3))
     srcad.check_grad(rnn_collecting_outputs, W, X, wrt=(0, 1))
     assert "outs = list_append(outs, h)" in srcad.source(srcad.grad(rnn_collecting_outputs), W, X)
+
+
+def summed_losses(x, y):
+    losses = []
+    for i in range(3):
+        losses.append(np.sum(x * i) + y ** 2)
+    return sum(losses) + sum([x[0], y])
+
+
+def test_builtin_sum_of_a_list():
+    srcad.check_grad(summed_losses, R.normal(size=2), 0.3, wrt=(0, 1))

@@ -3,7 +3,7 @@
 import builtins
 
 from srcad.rules.registry import forward, nondiff, reverse
-from srcad.runtime import is_training, stop_gradient
+from srcad.runtime import is_training, stop_gradient, sum_adjoint, unbroadcast
 
 
 @reverse(builtins.float)
@@ -14,6 +14,17 @@ def float_(y, x=0.0):
 @forward(builtins.float)
 def float_(y, x=0.0):
     d[y] = d[x]
+
+
+@reverse(builtins.sum)
+def sum_(y, iterable, start=0):
+    d[iterable] = sum_adjoint(d[y], iterable)
+    d[start] = unbroadcast(d[y], start)
+
+
+@forward(builtins.sum)
+def sum_(y, iterable, start=0):
+    d[y] = builtins.sum(d[iterable]) + d[start]
 
 
 nondiff(stop_gradient, why="stop_gradient: the derivative is zero by definition")
