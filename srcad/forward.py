@@ -28,6 +28,7 @@ import numpy as np
 from srcad import codegen
 from srcad import runtime as rt
 from srcad.analyze import Facts, describe, split_self_reads
+from srcad.reverse import index_value
 from srcad.errors import TransformError
 from srcad.names import Live, join
 from srcad.normalize import N, assign, at
@@ -316,7 +317,7 @@ class Forward:
                 return [], None, None
             dx = self.dname(x.id)
             if st.tans[x.id].maybe_zero or x.id in self.facts.containers:
-                e = _call(self.env.ref("tuple_get"), [N(dx), copy.deepcopy(op.index)])
+                e = _call(self.env.ref("tuple_get"), [N(dx), index_value(op.index, self.env)])
                 return [], e, Live(False, True)
             return [], gast.Subscript(value=N(dx), slice=copy.deepcopy(op.index), ctx=gast.Load()), Live(False)
         if kind in ("build", "dict"):

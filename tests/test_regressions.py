@@ -105,3 +105,16 @@ def test_zero_adjoint_of_a_branch_not_taken_has_the_right_shape():
     W, X = np.ones((3, 2)), np.ones((4, 3))
     np.testing.assert_array_equal(srcad.grad(matmul_in_a_branch)(W, X, -1.0), np.zeros((3, 2)))
     srcad.check_grad(matmul_in_a_branch, W, X, 1.0)
+
+
+def column_of_a_helper_result(W, X):
+    h = np.tanh(X @ W)
+    return np.sum(h[:, 0] ** 2)
+
+
+def test_forward_mode_subscript_with_slices():
+    # the forward code passed the index `:, 0` to tuple_get as written (a syntax error)
+    W, X = np.array([[0.3, -0.2], [0.1, 0.4]]), np.array([[1.0, 2.0], [0.5, -1.0], [0.2, 0.3]])
+    t = np.ones_like(W)
+    value, tangent = srcad.jvp(column_of_a_helper_result, (W, X), (t, None))
+    assert np.isclose(tangent, np.sum(srcad.grad(column_of_a_helper_result)(W, X) * t))
