@@ -30,7 +30,9 @@ def _points(seed):
 
 def _usable(prog, x, t):
     try:
-        with np.errstate(all="ignore"):
+        # an intermediate overflow or NaN (inf - inf) that a later statement overwrites leaves the
+        # value finite but makes the gradient 0 * inf = NaN: such points cannot judge srcad
+        with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
             value, margin = prog.margins(x, t)
     except (FloatingPointError, OverflowError, ZeroDivisionError):
         return False
