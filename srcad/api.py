@@ -7,7 +7,6 @@ import types
 import numpy as np
 
 from srcad import pipeline
-from srcad.errors import TransformError
 from srcad.runtime import _training
 
 

@@ -18,11 +18,10 @@ class TransformError(Exception):
         super().__init__(where + message)
 
 
-def fail(message, node=None, info=None, construct=None):
-    """Raise a TransformError located at ``node`` of the function described by ``info``."""
-    filename = getattr(info, "filename", None)
-    lineno = getattr(node, "lineno", None) if node is not None else getattr(info, "lineno", None)
-    raise TransformError(message, filename, lineno, construct)
+def fail_at(info, lineno, message, construct):
+    """Raise a TransformError at ``lineno`` of the function ``info``, quoting the user's line."""
+    text = info.line_text(lineno)
+    raise TransformError(message + (f": `{text}`" if text else ""), info.filename, lineno, construct)
 
 
 def article(noun):

@@ -29,10 +29,11 @@ from srcad import codegen
 from srcad import runtime as rt
 from srcad.analyze import Facts, describe, split_self_reads
 from srcad.reverse import index_value
-from srcad.errors import TransformError
+from srcad.errors import TransformError, fail_at
 from srcad.names import Live, join
 from srcad.normalize import N, assign, at
 from srcad.normalize import attr_call as _attr_call, call as _call, const as _const
+from srcad.normalize import names_read
 from srcad.pipeline import Derivative, Pending, _positional_params, front_end
 from srcad.rules.registry import splice_forward
 
@@ -63,27 +64,18 @@ class State:
         return State(self.tans, self.defined)
 
 
-def _names_read(stmts):
-    out = set()
-    for s in stmts:
-        for n in gast.walk(s):
-            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
-                out.add(n.id)
-    return out
-
-
 def _exposed(stmts, assigned=None):
     """Names ``stmts`` may read before assigning them (an if's branches are followed separately)."""
     exposed, assigned = set(), set(assigned or ())
     for s in stmts:
         if isinstance(s, gast.If):
-            exposed |= _names_read([s.test]) - assigned
+            exposed |= names_read([s.test]) - assigned
             e1, a1 = _exposed(s.body, assigned)
             e2, a2 = _exposed(s.orelse, assigned)
             exposed |= e1 | e2
             assigned |= a1 & a2
             continue
-        exposed |= _names_read([s]) - assigned
+        exposed |= names_read([s]) - assigned
         if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name):
             assigned.add(s.targets[0].id)
     return exposed, assigned
@@ -108,8 +100,7 @@ class Forward:
 
     # ------------------------------------------------------------------ names and errors
     def fail(self, msg, lineno, construct):
-        text = self.info.line_text(lineno)
-        raise TransformError(msg + (f": `{text}`" if text else ""), self.info.filename, lineno, construct)
+        fail_at(self.info, lineno, msg, construct)
 
     def dname(self, name):
         if name not in self.tangents:
@@ -283,7 +274,7 @@ class Forward:
         if op.kind != "getitem":     # x[i] of a tangent mirrors x[i] of the primal (view or copy)
             self.shared(expr, st)
         st.tans[t] = tan
-        if t in _names_read([value]) and t in _names_read(tstmts):
+        if t in names_read([value]) and t in names_read(tstmts):
             return tstmts + [s]     # the tangent reads the old value of t
         return [s] + tstmts
 

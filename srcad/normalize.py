@@ -13,11 +13,10 @@ derivative and reading them as the user wrote them keeps the generated code clos
 Every statement keeps the line number of the user statement it came from.
 """
 
-import copy
 
 import gast
 
-from srcad.errors import TransformError, article
+from srcad.errors import article, fail_at
 from srcad.names import Namer, names_in
 from srcad.parse import GENERATED
 
@@ -60,6 +59,16 @@ def clone(node):
         if v is not None:
             setattr(new, a, v)
     return new
+
+
+def names_read(stmts):
+    """The names ``stmts`` (a list of nodes) read."""
+    out = set()
+    for s in stmts:
+        for n in gast.walk(s):
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
+                out.add(n.id)
+    return out
 
 
 def walk_stmts(stmts):
@@ -133,11 +142,8 @@ class Normalizer:
     # ------------------------------------------------------------------ errors
     def refuse(self, node, construct, detail=""):
         lineno = getattr(node, "lineno", None) or self.lineno
-        text = self.info.line_text(lineno)
         msg = f"srcad cannot differentiate {article(construct)}" + (f" ({detail})" if detail else "")
-        if text:
-            msg += f": `{text}`"
-        raise TransformError(msg, self.info.filename, lineno, construct)
+        fail_at(self.info, lineno, msg, construct)
 
     # ------------------------------------------------------------------ expressions
     def is_static(self, node):

@@ -15,16 +15,16 @@ first contribution assigns, later ones accumulate (in place where the array is k
 """
 
 import builtins
-import copy
 
 import gast
 
 from srcad import runtime
 from srcad.analyze import Facts, describe, split_self_reads
-from srcad.errors import TransformError
+from srcad.errors import fail_at
 from srcad.names import Live, join
-from srcad.normalize import N, assign, at, clone, is_atom, walk_stmts
+from srcad.normalize import N, assign, at, clone, walk_stmts
 from srcad.normalize import attr_call as _attr_call, call as _call, const as _const
+from srcad.normalize import names_read
 from srcad.rules.registry import splice_reverse
 
 FLOAT_ZERO = 0.0
@@ -58,15 +58,6 @@ def _flatten_slots(stmts):
 
 def _expr(call, lineno):
     return at(gast.Expr(value=call), lineno)
-
-
-def _names_read(stmts):
-    out = set()
-    for s in stmts:
-        for n in gast.walk(s):
-            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
-                out.add(n.id)
-    return out
 
 
 def index_value(index, env):
@@ -150,8 +141,7 @@ class Reverse:
 
     # ------------------------------------------------------------------ names
     def fail(self, msg, lineno, construct):
-        text = self.info.line_text(lineno)
-        raise TransformError(msg + (f": `{text}`" if text else ""), self.info.filename, lineno, construct)
+        fail_at(self.info, lineno, msg, construct)
 
     def dname(self, name):
         if name not in self.adjoints:
@@ -256,7 +246,7 @@ class Reverse:
         """Record (pass 1) the primal variables that backward code at ``path`` reads."""
         if self.saved_final:
             return
-        for name in _names_read(stmts):
+        for name in names_read(stmts):
             if name in self.norm.locals:
                 self.reads.setdefault(name, set()).add(path)
 
@@ -346,7 +336,7 @@ class Reverse:
                 if self.facts.is_active(v):
                     self.fail(f"differentiated value passed by keyword '{k}' to {describe(op.obj)}; "
                               "pass it positionally", ln, "keyword argument")
-        self_ref = t in _names_read([value])
+        self_ref = t in names_read([value])
 
         def bwd(state):
             out = []
@@ -356,7 +346,7 @@ class Reverse:
                 code = self.adjoint_of(t, op, value, state, ln)
                 if not self.saved_final:
                     self._note_reads(path, code)
-                    if self_ref and t in _names_read(code):
+                    if self_ref and t in names_read(code):
                         self.self_reads.add((t, path))
                 out += code
             elif op.kind == "pop" and op.args[0].id in self.facts.active:
@@ -485,7 +475,7 @@ class Reverse:
         iter_expr = s.iter
         assigned_in_body = {n.id for st in s.body for n in gast.walk(st)
                             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
-        if _names_read([iter_expr]) & (assigned_in_body | {target}):
+        if names_read([iter_expr]) & (assigned_in_body | {target}):
             rng = self.namer.fresh("rng")
             pre.append(assign(rng, iter_expr, ln))
             iter_expr = N(rng)

@@ -19,7 +19,6 @@ temporaries (``np``, runtime helpers) are resolved in the rule's module.
 """
 
 import builtins
-import copy
 import inspect
 import textwrap
 

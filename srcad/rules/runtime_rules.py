@@ -4,7 +4,7 @@ import numpy as np
 
 from srcad import runtime as rt
 from srcad.rules.registry import forward, nondiff, reverse
-from srcad.runtime import broadcast_like, list_head, reduce_like, tuple_get, unbroadcast, unreduce
+from srcad.runtime import broadcast_like, list_head, reduce_like, unbroadcast, unreduce
 from srcad.runtime import (add_at, copy_adjoint, dot_adjoint_a, dot_adjoint_b, grad_like, matmul_adjoint_a,
                            matmul_adjoint_b, norm_adjoint, norm_adjoint_dx, norm_adjoint_dy, owned_copy,
                            owned_tangent, pop_at, setitem_grad, tuple_get)
