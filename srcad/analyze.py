@@ -10,7 +10,9 @@ import types
 import gast
 import numpy as np
 
+from srcad.aliasing import Aliasing, analyze_aliasing
 from srcad.errors import TransformError
+from srcad.parse import GENERATED
 from srcad.normalize import N, assign, walk_stmts
 from srcad.rules.registry import FORWARD, NONDIFF, REVERSE
 from srcad import runtime as rt
@@ -190,13 +192,25 @@ class _RankMixin:
             base = self._atom_rank(op.args[0], ranks)
             if base is _UNSET:
                 return _UNSET
-            idx = op.index.elts if isinstance(op.index, gast.Tuple) else [op.index]
-            flags = [self._int_expr(i, ints) for i in idx]
-            if any(f is _UNSET for f in flags):
-                return _UNSET
-            if base is None or not all(flags) or len(idx) > base:
+            if base is None or op.args[0].id in self.containers:
                 return None
-            return base - len(idx)
+            idx = op.index.elts if isinstance(op.index, gast.Tuple) else [op.index]
+            rank, indexed = base, 0
+            for i in idx:   # basic indexing: an integer drops an axis, a slice keeps it, None adds one
+                if isinstance(i, gast.Slice):
+                    indexed += 1
+                    continue
+                if isinstance(i, gast.Constant) and (i.value is None or i.value is Ellipsis):
+                    rank += i.value is None
+                    continue
+                flag = self._int_expr(i, ints)
+                if flag is _UNSET:
+                    return _UNSET
+                if not flag:
+                    return None
+                rank -= 1
+                indexed += 1
+            return rank if indexed <= base else None
         if isinstance(value, gast.Call):
             where = self.callee(value.func)
             obj = where[1] if where[0] == "static" else ("method", where[2])
@@ -220,7 +234,9 @@ class _RankMixin:
                 return None
             if obj is np.transpose or obj == ("method", "transpose") and len(args) == 1:
                 return self._atom_rank(args[0], ranks)
-            if not isinstance(obj, np.ufunc):
+            if _hashable(obj) and obj in (float, int, complex) or getattr(obj, "__module__", None) == "math":
+                return 0
+            if not (isinstance(obj, np.ufunc) or _hashable(obj) and obj in _ELEMENTWISE):
                 return None
         rs = [self._atom_rank(a, ranks) for a in args]
         if any(r is _UNSET for r in rs):
@@ -334,6 +350,10 @@ class _RankMixin:
         return None
 
 
+# Elementwise functions that are not ufuncs: the result has the largest rank of the operands.
+_ELEMENTWISE = {abs, np.clip, np.where, np.copy, np.nan_to_num, np.real, np.imag}
+
+
 def _hashable(obj):
     try:
         hash(obj)
@@ -352,7 +372,8 @@ def _is_range(it):
 
 
 class Facts(_RankMixin):
-    def __init__(self, info, body, params, local_names, wrt, mode="reverse", ranks=None):
+    def __init__(self, info, body, params, local_names, wrt, mode="reverse", ranks=None, helper=False,
+                 result_var=None):
         self.info = info
         self.params = params
         self.locals = set(local_names)
@@ -369,6 +390,11 @@ class Facts(_RankMixin):
         self.active = self._activity(body, set(wrt))
         self.ranks = self._ranks(body, ranks or {})
         self.shape_class = self._shape_classes(body)
+        # which names may share memory; in-place writes another name would see are refused here
+        self.aliasing = Aliasing() if info.fn in GENERATED else analyze_aliasing(
+            info, body, params, self.locals, self.ranks, self.containers, external_params=helper,
+            result_var=result_var)
+        self.mutated |= self.aliasing.written_params
 
     # ------------------------------------------------------------------ callee resolution
     def callee(self, func):

@@ -75,13 +75,15 @@ def _own(g, args):
 
 
 def _rank(a):
+    """The rank a variant is specialised on. Rank 0 means an immutable number: a 0-d array (which
+    ``y += 1`` changes in place through every name bound to it) gets the generic variant."""
     t = type(a)
-    if t is float or t is np.ndarray:
-        return a.ndim if t is np.ndarray else 0
+    if t is float:
+        return 0
     if isinstance(a, (float, int, np.generic)) and not isinstance(a, bool):
         return 0
     if isinstance(a, np.ndarray):
-        return a.ndim
+        return a.ndim or None
     return None
 
 
@@ -363,7 +365,7 @@ def jvp(fun, primals=None, tangents=None, *, wrt=None, **kwargs):
             return value, zeros_like(value)
         for i in wrt:
             args[i] = _check_input(args[i], i, name)
-        d = forward.forward_derivative(_unwrap(fun), wrt)
+        d = forward.forward_derivative(_unwrap(fun), wrt, ranks=tuple(_rank(a) for a in args))
         kw = dict(kwargs)
         for i, tn in zip(wrt, d.tangent_names):
             kw[tn] = _tangent_like(tangents[i], args[i], i, name)
@@ -422,7 +424,7 @@ def _columns(target, args, wrt, kwargs, mode, out_shape):
     token = _training.set(True)
     try:
         if mode == "forward":
-            d = forward.forward_derivative(target, (wrt,))
+            d = forward.forward_derivative(target, (wrt,), ranks=tuple(_rank(a) for a in args))
             kw = dict(kwargs)
             cols = []
             for e in _basis(xshape):
@@ -430,7 +432,7 @@ def _columns(target, args, wrt, kwargs, mode, out_shape):
                 cols.append(np.broadcast_to(d.fn(*args, **kw)[1], out_shape))
             jac = np.stack(cols, axis=-1) if cols else np.zeros(out_shape + (0,))
         elif mode == "reverse":
-            d = pipeline.reverse_derivative(target, (wrt,), "grad")
+            d = pipeline.reverse_derivative(target, (wrt,), "grad", ranks=tuple(_rank(a) for a in args))
             kw = dict(kwargs)
             rows = []
             for e in _basis(out_shape):

@@ -84,7 +84,7 @@ def _exposed(stmts, assigned=None):
 class Forward:
     """Builds the body of the forward-mode derivative of one normalized function."""
 
-    def __init__(self, info, norm, body, ret_name, wrt, env, derivative_of_call):
+    def __init__(self, info, norm, body, ret_name, wrt, env, derivative_of_call, ranks=None, helper=False):
         self.info = info
         self.norm = norm
         self.namer = norm.namer
@@ -92,9 +92,12 @@ class Forward:
         self.wrt = list(wrt)
         self.env = env
         self.derivative_of_call = derivative_of_call
-        self.facts = Facts(info, body, norm.params, norm.locals, wrt, mode="forward")
+        rv = getattr(norm, "result_var", None)
+        self.facts = Facts(info, body, norm.params, norm.locals, wrt, mode="forward", ranks=ranks,
+                           helper=helper, result_var=rv)
         self.body, _ = split_self_reads(body, self.facts, self.namer)
-        self.facts = Facts(info, self.body, norm.params, norm.locals, wrt, mode="forward")
+        self.facts = Facts(info, self.body, norm.params, norm.locals, wrt, mode="forward", ranks=ranks,
+                           helper=helper, result_var=rv)
         self.tangents = {}
         self.loops = []   # per enclosing loop: {"exit": State guess, "breaks": [State]}
 
@@ -401,7 +404,11 @@ class Forward:
         if not positions and not named:
             st.tans.pop(t, None)
             return [s]
-        fn_node, tangent_names = self.derivative_of_call(op.obj, tuple(positions) + tuple(named), ln)
+        arg_ranks = tuple(self.facts.ranks.get(a.id) if isinstance(a, gast.Name) else
+                          (0 if isinstance(a, gast.Constant) and isinstance(a.value, (int, float)) else None)
+                          for a in op.args)
+        fn_node, tangent_names = self.derivative_of_call(op.obj, tuple(positions) + tuple(named), ln,
+                                                         arg_ranks)
         pre = []
         keywords = [gast.keyword(arg=k.arg, value=copy.deepcopy(k.value)) for k in s.value.keywords]
         live = [op.args[i] for i in positions] + [op.kwargs[k] for k in named]
@@ -555,23 +562,24 @@ def clear_cache():
         _cache.clear()
 
 
-def forward_derivative(fn, wrt, stages=None):
+def forward_derivative(fn, wrt, stages=None, ranks=None):
     """The forward-mode derivative of ``fn`` w.r.t. the parameters ``wrt`` (a tuple of positions,
     and of names of keyword-only parameters).
 
     Returns a ``pipeline.Derivative`` whose ``fn(*args, d<p>=tangent, ...)`` returns
     ``(value, tangent of value)``; ``tangent_names`` lists the keyword of each wrt parameter.
+    ``ranks``: the arguments' ranks where known (one variant per combination, as in reverse mode).
     """
     wrt = tuple(wrt)
-    key = (fn, wrt)
+    key = (fn, wrt, ranks)
     with _lock:
         hit = _cache.get(key)
         if hit is not None:
             return hit
-        return _build(fn, wrt, key, stages)
+        return _build(fn, wrt, key, stages, ranks)
 
 
-def _build(fn, wrt, key, stages):
+def _build(fn, wrt, key, stages, ranks=None, helper=False):
     info, norm, body, ret_name = front_end(fn, stages)
     fdef = info.node
     params = _positional_params(fdef)
@@ -587,16 +595,17 @@ def _build(fn, wrt, key, stages):
     env = codegen.Env(info, norm.namer.taken, norm.locals)
     gen_name = norm.namer.fresh("jvp_" + info.name, numbered=False)
 
-    def derivative_of_call(callee, positions, lineno):
-        sub_key = (callee, positions)
+    def derivative_of_call(callee, positions, lineno, arg_ranks=None):
+        sub_key = (callee, positions, arg_ranks)
         sub = _cache.get(sub_key) or _building.get(sub_key)
         if sub is None:
-            sub = _build(callee, positions, sub_key, None)
+            sub = _build(callee, positions, sub_key, None, arg_ranks, helper=True)
         obj = sub if isinstance(sub, Pending) else sub.fn
         name = env.ref_name("jvp_" + callee.__name__.strip("<>"), obj)
         return gast.Name(id=name, ctx=gast.Load(), annotation=None, type_comment=None), sub.tangent_names
 
-    fw = Forward(info, norm, body, ret_name, wrt_names, env, derivative_of_call)
+    param_ranks = {p: r for p, r in zip(params, ranks or ()) if r is not None}
+    fw = Forward(info, norm, body, ret_name, wrt_names, env, derivative_of_call, param_ranks, helper)
     tangent_names = [fw.dname(w) for w in wrt_names]
     pending = Pending(tangent_names=tangent_names)
     _building[key] = pending

@@ -103,10 +103,6 @@ class Inliner:
         if not _simple_signature(fdef):
             return None
         params = [a.id for a in fdef.args.args]
-        for st in walk_stmts(cbody):
-            if isinstance(st, gast.Assign) and isinstance(st.targets[0], gast.Subscript) and \
-                    st.targets[0].value.id in params:
-                return None
         # bind arguments
         if len(call.args) > len(params):
             return None

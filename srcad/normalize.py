@@ -81,6 +81,15 @@ def walk_stmts(stmts):
                 yield from walk_stmts(sub)
 
 
+class InPlaceAssign(gast.Assign):
+    """``y op= v`` on an array, normalized to ``y = y op v`` (an ordinary assignment to every pass)
+    and kept as its own node type so the alias analysis knows NumPy writes into ``y``'s memory
+    there. (Named ``Assign`` so that gast, astunparse and visitors treat it as one.)"""
+
+
+InPlaceAssign.__name__ = InPlaceAssign.__qualname__ = "Assign"
+
+
 def N(name, store=False):
     return gast.Name(id=name, ctx=gast.Store() if store else gast.Load(), annotation=None, type_comment=None)
 
@@ -126,16 +135,9 @@ class Normalizer:
             if isinstance(node, gast.Name) and isinstance(node.ctx, (gast.Store, gast.Del)):
                 self.locals.add(node.id)
         self.namer = Namer(names_in(fdef) | self.locals)
-        # Names bound to another local's value (y = x): an in-place `y += ...` would change both.
-        self.aliased = set()
         # srcad's own generated code (grad(f) differentiated again) uses `dv += ...` only on arrays it
-        # owns, so rewriting it as `dv = dv + ...` keeps its meaning: no refusal there.
-        for node in ([] if info.fn in GENERATED else gast.walk(fdef)):
-            if isinstance(node, gast.Assign) and isinstance(node.value, gast.Name) and \
-                    node.value.id in self.locals:
-                for tgt in node.targets:
-                    if isinstance(tgt, gast.Name):
-                        self.aliased |= {tgt.id, node.value.id}
+        # owns, so rewriting it as `dv = dv + ...` keeps its meaning: no alias checks there.
+        self.generated = info.fn in GENERATED
         self.out_name = None
         self.lineno = info.lineno
 
@@ -304,12 +306,9 @@ class Normalizer:
                 self.assign_target(s.target, s.value, out)
         elif isinstance(s, gast.AugAssign):
             t = s.target
-            if isinstance(t, gast.Name) and t.id in self.aliased:
-                self.refuse(s, "in-place update of a variable that may share its array with another",
-                            f"`{t.id}` was bound to another variable's value; write `{t.id} = {t.id} "
-                            f"{_OPS.get(type(s.op), '+')} ...` or copy it first")
             if isinstance(t, gast.Name):
                 self.assign_target(t, gast.BinOp(left=N(t.id), op=s.op, right=s.value), out)
+                self.mark_in_place(out[-1])
             elif isinstance(t, gast.Subscript):
                 base = self.atom(t.value, out)
                 self.check_inline(t.slice)
@@ -317,6 +316,7 @@ class Normalizer:
                 new = self.atom(gast.BinOp(left=old, op=s.op, right=s.value), out)
                 out.append(at(gast.Assign(targets=[gast.Subscript(value=base, slice=t.slice, ctx=gast.Store())],
                                           value=new, type_comment=None), ln))
+                self.mark_in_place(out[-1])
             else:
                 self.refuse(s, "augmented assignment to an attribute")
         elif isinstance(s, gast.Return):
@@ -350,6 +350,11 @@ class Normalizer:
             out.append(s)
         else:
             self.refuse(s, type(s).__name__ + " statement")
+
+    def mark_in_place(self, stmt):
+        """The last statement of ``y op= v``: where NumPy writes into ``y``'s array."""
+        if not self.generated:
+            stmt.__class__ = InPlaceAssign
 
     def assign_target(self, target, value, out):
         ln = self.lineno

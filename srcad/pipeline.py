@@ -63,6 +63,9 @@ def front_end(fn, stages=None):
                                  info.filename, info.lineno, "missing return")
         body = body + [at(gast.Return(value=gast.Constant(value=None, kind=None)), info.lineno)]
     body, ret_name = restructure(body, norm.namer, norm.out_name, info.lineno)
+    # A result variable restructure made (``out = v`` at each return): once assigned, the code after
+    # it is skipped, so it never sees an in-place write (what the alias analysis needs to know).
+    norm.result_var = ret_name if ret_name not in norm.locals else None
     for s in body:
         for n in gast.walk(s):
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
@@ -114,9 +117,8 @@ def _build_reverse(fn, wrt, mode, key, stages, ranks=None):
     param_ranks = {}
     if ranks is not None:
         param_ranks = {p: r for p, r in zip(params, ranks) if r is not None}
-    rev = Reverse(info, norm, body, ret_name, wrt_names, env, derivative_of_call, param_ranks)
-    if mode == "call":
-        _refuse_writes_into_caller_arrays(info, body, params, rev.facts.mutated)
+    rev = Reverse(info, norm, body, ret_name, wrt_names, env, derivative_of_call, param_ranks,
+                  helper=mode == "call")
     rev.seed_name = rev.dname(ret_name)
     pending = Pending(seed=rev.seed_name)
     _building[key] = pending
@@ -176,29 +178,6 @@ def _build_reverse(fn, wrt, mode, key, stages, ranks=None):
     d = Derivative(fnobj, src, seed, _positional_params(fdef), ret_name, wrt_names, stages)
     _cache[key] = d
     return d
-
-
-def _refuse_writes_into_caller_arrays(info, body, params, mutated):
-    """A helper called from differentiated code must not write into an array its caller passed.
-
-    Python would change the caller's array too; the helper's derivative works on a private copy
-    (``owned_copy``), so the caller would go on with the old values: a silently wrong value and
-    gradient (issue 7, tests/test_regressions.py::test_helper_writing_into_its_parameter). A
-    parameter rebound unconditionally (``a = a.copy()``) before any write is the helper's own.
-    """
-    for p in sorted(set(params) & mutated):
-        for s in body:
-            if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name) and s.targets[0].id == p:
-                break
-            write = next((n for n in gast.walk(s) if isinstance(n, gast.Subscript) and isinstance(n.ctx, gast.Store)
-                          and isinstance(n.value, gast.Name) and n.value.id == p), None)
-            if write is not None:
-                lineno = getattr(write, "lineno", None) or getattr(s, "lineno", None) or info.lineno
-                text = info.line_text(lineno)
-                raise TransformError(
-                    f"{info.name} writes into its parameter `{p}`, an array its caller passed in; srcad "
-                    f"cannot carry that change back to the caller (copy it first: `{p} = {p}.copy()`)"
-                    + (f": `{text}`" if text else ""), info.filename, lineno, "write into a parameter")
 
 
 _building = {}

@@ -86,7 +86,7 @@ def _owned_expr(e):
 class Reverse:
     """Builds the forward and backward sweeps of one normalized function."""
 
-    def __init__(self, info, norm, body, ret_name, wrt, env, derivative_of_call, ranks=None):
+    def __init__(self, info, norm, body, ret_name, wrt, env, derivative_of_call, ranks=None, helper=False):
         self.info = info
         self.norm = norm
         self.namer = norm.namer
@@ -99,10 +99,12 @@ class Reverse:
         made_here = {st.targets[0].id for st in walk_stmts(body) if isinstance(st, gast.Assign)
                      and isinstance(st.targets[0], gast.Name) and isinstance(st.value, gast.List)}
         self.body = body = self._appends_as_assignments(body, made_here - set(norm.params))
-        self.facts = Facts(info, body, norm.params, norm.locals, wrt, ranks=self.param_ranks)
+        facts = lambda: Facts(info, self.body, norm.params, norm.locals, wrt, ranks=self.param_ranks,  # noqa: E731
+                              helper=helper, result_var=getattr(norm, "result_var", None))
+        self.facts = facts()
         self.body, split = split_self_reads(self.body, self.facts, self.namer)
         if split:
-            self.facts = Facts(info, self.body, norm.params, norm.locals, wrt, ranks=self.param_ranks)
+            self.facts = facts()
         self.adjoints = {}
         self.stack = None
         self.saved = set()
@@ -677,7 +679,12 @@ class Reverse:
         for n, e, o in rest:
             out += self.accumulate(n, e, state, ln, owned=o, maybe_zero=mz)
         if len(own) == 1 and isinstance(own[0][1], gast.Name) and own[0][1].id == dt.id:
-            return out  # the adjoint passes through unchanged (x = x - 1.0)
+            # the adjoint passes through unchanged (x = x - 1.0); where another adjoint took it
+            # without a copy (``v = v + w`` gives ``dw = dv``), the two share one array from here
+            # on, so neither may be changed in place (issue 11, class 2)
+            if any(not o for _, _, o in rest) and state.get(t) is not None:
+                state[t] = Live(False, state[t].maybe_zero)
+            return out
         state[t] = None
         if own:
             e = own[0][1]
@@ -758,9 +765,11 @@ class Reverse:
         return e
 
     def _getitem_adjoint(self, t, x, index, state, ln):
-        out = [] if x in self.facts.containers else self.ensure_owned(x, state, ln)
+        # ``h = h[0]``: the incoming adjoint is the new value's; the old value's starts at zero
+        # (issue 11, class 1)
+        zero_in = state.get(x) is None or x == t
+        out = [] if x in self.facts.containers or zero_in else self.ensure_owned(x, state, ln)
         d = self.dname(x)
-        zero_in = state.get(x) is None
         base = _const(FLOAT_ZERO) if zero_in else N(d)
         call = _call(self.env.ref("add_at"), [base, N(x), index_value(index, self.env), N(self.dname(t))])
         out.append(assign(d, call, ln))

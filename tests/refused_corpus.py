@@ -70,9 +70,9 @@ def no_return(x):
 
 
 def aliased_inplace_update(x):
-    y = x
+    y = x[1:]
     y += 1.0
-    return np.sum(y)
+    return np.sum(x * y[0])
 
 
 def _writes_into_param(a):
@@ -81,7 +81,8 @@ def _writes_into_param(a):
 
 
 def helper_writes_into_parameter(x):
-    return _writes_into_param(x) + np.sum(x)
+    tail = x[1:]
+    return _writes_into_param(tail) + np.sum(x)
 
 
 CORPUS = [try_statement, with_statement, generator, async_function, global_write, nonlocal_write,
