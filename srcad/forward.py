@@ -364,14 +364,14 @@ class Forward:
             else:
                 st.tans[t] = Live(True)
             return pre + [s, assign(dt, call, ln)]
-        if obj is rt.pop_at and len(args) == 2 and not s.value.keywords:
-            src, index = args
+        if obj is rt.pop_at and len(args) in (2, 3) and not s.value.keywords:
+            src, index = args[:2]
             if not self.live(src, st):
                 st.tans.pop(t, None)
                 return [s]
             pre = self.own(src.id, st, ln)
             mz = st.tans[src.id].maybe_zero
-            call = _call(self.env.ref("pop_at"), [N(self.dname(src.id)), copy.deepcopy(index)])
+            call = _call(self.env.ref("pop_at"), [N(self.dname(src.id))] + [copy.deepcopy(a) for a in args[1:]])
             st.tans[t] = Live(True, mz)
             return pre + [s, assign(self.dname(t), call, ln)]
         if obj is rt.add and len(args) == 2 and not s.value.keywords:

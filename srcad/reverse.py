@@ -383,7 +383,12 @@ class Reverse:
             if x in self.facts.active and state.get(x) is not None:
                 out += self.ensure_owned(x, state, ln)
                 take = _call(self.env.ref("pop_at"), [N(self.dname(x)), index_value(index, self.env)])
-                if self.facts.is_active(value):
+                if self.facts.is_active(value) and container:
+                    out += self.accumulate(value.id, take, state, ln, owned=False)
+                elif self.facts.is_active(value):
+                    if self.facts.ranks.get(value.id) != 0 or self.facts.ranks.get(x) != 1 or \
+                            not self._int_index(index):
+                        take.args.append(N(value.id))   # NumPy may have broadcast or repeated it
                     out += self.accumulate(value.id, take, state, ln, owned=False)
                 else:
                     out.append(_expr(take, ln))
@@ -763,6 +768,12 @@ class Reverse:
         if isinstance(e, gast.Call) and isinstance(e.func, gast.Name) and e.func.id == ub:
             return e.args[0]
         return e
+
+    def _int_index(self, index):
+        """Is ``index`` one integer (so ``x[index] = v`` writes exactly one element)?"""
+        if isinstance(index, gast.Constant):
+            return isinstance(index.value, int) and not isinstance(index.value, bool)
+        return isinstance(index, gast.Name) and index.id in self.facts.int_vars
 
     def _getitem_adjoint(self, t, x, index, state, ln):
         # ``h = h[0]``: the incoming adjoint is the new value's; the old value's starts at zero

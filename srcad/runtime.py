@@ -217,10 +217,13 @@ def _fancy(index):
         isinstance(index, np.ndarray) and index.dtype == bool)
 
 
-def pop_at(dx, index):
+def pop_at(dx, index, v=None):
     """Take the adjoint at ``dx[index]`` out of ``dx``: a copy is returned, the place is zeroed.
 
-    The adjoint of assigning ``x[index] = v``: ``v`` receives what flowed into ``x[index]``.
+    The adjoint of assigning ``x[index] = v``: ``v`` receives what flowed into ``x[index]``, summed
+    down to ``v``'s shape where NumPy broadcast it (``y[0] = s`` writes a scalar into a row), and only
+    where its write was kept: with a repeated index (``y[[0, 0, 1]] = v``) NumPy keeps one write per
+    place, and the others get no adjoint (issue 11, class 4).
     """
     if _is_zero(dx):
         return 0.0
@@ -232,7 +235,14 @@ def pop_at(dx, index):
         return dx[index]
     g = dx[index]
     g = g.copy() if isinstance(g, np.ndarray) else g
+    if _fancy(index) and np.size(g) > 1:
+        writes = np.arange(np.size(g)).reshape(np.shape(g))
+        owner = np.full(np.shape(dx), -1)
+        owner[index] = writes          # the same assignment NumPy made: the kept write wins
+        g = np.where(owner[index] == writes, g, 0.0)
     dx[index] = 0
+    if v is not None:
+        g = unbroadcast(g, v)
     return g
 
 

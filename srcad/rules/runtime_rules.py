@@ -76,8 +76,8 @@ def add_at_(y, dx, x, index, g):
 
 
 @forward(rt.pop_at)
-def pop_at_(y, dx, index):
-    d[y] = pop_at(d[dx], index)
+def pop_at_(y, dx, index, v=None):
+    d[y] = pop_at(d[dx], index, v)
 
 
 @forward(rt.add)
