@@ -67,6 +67,7 @@ def analyze_aliasing(info, body, params, locals_, ranks, containers, external_pa
     a = _Analysis(info, body, params, locals_, ranks, containers, external_params)
     a.result_var = result_var
     state = {p: frozenset({Site("param", p)}) for p in params}
+    a.seen.update({p: set(sites) for p, sites in state.items()})
     a.block(body, state)
     return Aliasing(a.written_params, a.shares())
 

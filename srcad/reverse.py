@@ -171,15 +171,20 @@ class Reverse:
         snapshot = (self.namer.snapshot(), dict(self.adjoints), self.stack)
         self.saved = set()
         self.saved_final = False
-        self.reads, self.defs, self.self_reads = {}, {}, set()
+        self.reads, self.defs, self.self_reads, self.writes_into = {}, {}, set(), set()
         self.loop_bodies = set()
         fwd, bwd = self._generate()
         saved = set()
+        shares = self.facts.aliasing.shares
         for (name, dpath) in self.defs:
             if name in self.facts.stacks:
                 continue
-            if (name, dpath) in self.self_reads or any(
-                    self._precedes(r, dpath) for r in self.reads.get(name, ())):
+            reads = self.reads.get(name, set())
+            if (name, dpath) in self.writes_into:
+                # x[i] = v changes the memory of every name sharing x's: their reads need it back
+                for other in shares.get(name, ()):
+                    reads = reads | self.reads.get(other, set())
+            if (name, dpath) in self.self_reads or any(self._precedes(r, dpath) for r in reads):
                 saved.add((name, dpath))
         if saved:
             self.adjoints, self.stack = dict(snapshot[1]), snapshot[2]
@@ -273,6 +278,7 @@ class Reverse:
                 self.defs.setdefault((t.id, path), None)
                 return self.fwd_assign(s, t.id, path, ln)
             self.defs.setdefault((t.value.id, path), None)
+            self.writes_into.add((t.value.id, path))
             return self.fwd_setitem(s, t, path, ln)
         if isinstance(s, gast.If):
             return self.fwd_if(s, path, ln)

@@ -172,6 +172,29 @@ def test_helper_writing_into_its_callers_array():
     np.testing.assert_array_equal(x, X["vector"])
 
 
+def backward_reads_the_alias(x):
+    x = x * 1.0
+    z = x * x            # the backward sweep reads x after y[0] = 5.0 changed it: restored first
+    y = x
+    y[0] = 5.0
+    return np.sum(z) + np.sum(y * y)
+
+
+def backward_reads_the_base_of_a_view(x):
+    z = np.sin(x)
+    y = x[1:]
+    y[0] = 5.0           # writes into the (private copy of the) argument
+    return np.sum(z * z) + np.sum(y * y)
+
+
+def backward_reads_through_reshape(x):
+    v = x * 2.0
+    w = v.reshape(2, 2)
+    z = v * v
+    w[0, 1] = 1.0
+    return np.sum(z) + np.sum(w)
+
+
 # ---------------------------------------------------------------- class 4: writes whose value NumPy
 # broadcasts or repeats
 def write_scalar_into_row(x):
@@ -218,7 +241,8 @@ def write_slice_from_scalar(x):
 
 VECTOR = [rebind_element, rebind_reversed, rebind_repeated_index, rebind_tail, rebind_in_loop,
           shared_sum, shared_sin, shared_chain, shared_in_loop, alias_dead_after, alias_view_dead_after,
-          alias_copy_then_write, alias_write_through_alias,
+          alias_copy_then_write, alias_write_through_alias, backward_reads_the_alias,
+          backward_reads_the_base_of_a_view, backward_reads_through_reshape,
           write_scalar_into_row, write_row_into_all, write_scalar_through_mask, write_repeated_index,
           write_repeated_index_2d, write_slice_from_scalar]
 MATRIX = [rebind_column, rebind_row_then_element, rebind_transpose, shared_sum, shared_sin,
