@@ -453,6 +453,17 @@ class Forward:
             return [s, at(gast.Expr(value=_attr_call(self.dname(stack.id), "append", [tv])), ln)]
         if op.kind == "nondiff":
             return [s]
+        where = self.facts.callee(call.func) if isinstance(call.func, gast.Name) else None
+        if where is not None and where[0] == "static" and where[1] is rt.pop_at and call.args and \
+                isinstance(call.args[0], gast.Name):
+            # ``pop_at(dx, i)`` for its effect (generated reverse code: ``x[i] = 5.0``): zero the
+            # tangent's place too
+            src = call.args[0]
+            if not self.live(src, st):
+                return [s]
+            pre = self.own(src.id, st, ln)
+            tangent = _call(self.env.ref("pop_at"), [N(self.dname(src.id))] + [copy.deepcopy(a) for a in call.args[1:2]])
+            return pre + [s, at(gast.Expr(value=tangent), ln)]
         if any(self.live(a, st) for a in op.args):
             what = getattr(op, "what", None) or (describe(op.obj) if hasattr(op, "obj") else "call")
             self.fail(f"a call made for its side effects ({what}) receives a differentiated value; "
