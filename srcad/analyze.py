@@ -474,7 +474,9 @@ class Facts(_RankMixin):
             return Op("unknown", list(call.args) + list(kwargs.values()), what=describe(obj), key=None,
                       hint=_IN_PLACE_HINT)
         if isinstance(obj, types.FunctionType):
-            return Op("call", list(call.args), obj=obj, kwargs=kwargs)
+            # keyword arguments are inputs too (activity): ``nargs`` counts the positional ones
+            return Op("call", list(call.args) + [k.value for k in call.keywords], obj=obj, kwargs=kwargs,
+                      nargs=len(call.args))
         return Op("unknown", list(call.args) + list(kwargs.values()), what=describe(obj), key=obj)
 
     def _rule(self, tpl, args, kwargs, what):

@@ -34,7 +34,7 @@ from srcad.names import Live, join
 from srcad.normalize import N, assign, at
 from srcad.normalize import attr_call as _attr_call, call as _call, const as _const
 from srcad.normalize import names_read
-from srcad.pipeline import Derivative, Pending, _positional_params, front_end
+from srcad.pipeline import Derivative, Pending, _link_pending, _positional_params, front_end
 from srcad.rules.registry import splice_forward
 
 _cache = {}
@@ -608,7 +608,8 @@ def _build(fn, wrt, key, stages):
     body_out = code + [at(gast.Return(value=result), ln)]
     fnobj, src = codegen.emit(fdef, gen_name, body_out, [(tn, None) for tn in tangent_names], env, info,
                               f"{gen_name} of {info.filename}:{info.lineno}", dict(fn.__kwdefaults__ or {}))
-    pending.fn = fnobj
+    _link_pending(fnobj)
+    pending.resolve(fnobj)
     d = Derivative(fnobj, src, None, params, ret_name, wrt_names, stages)
     d.tangent_names = tangent_names
     _cache[key] = d

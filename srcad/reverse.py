@@ -106,6 +106,7 @@ class Reverse:
         self.adjoints = {}
         self.stack = None
         self.saved = set()
+        self._calls = {}   # id(call node) -> what the backward sweep of a kept call needs
 
     def _appends_as_assignments(self, stmts, local_names):
         """``lst.append(v)`` on a list the function made (``lst = []``) becomes
@@ -326,16 +327,17 @@ class Reverse:
         active_t = t in self.facts.active
         saves = (t, path) in self.saved
         pre = [self.push(N(t), ln)] if saves else []
+        saves_tape = None
         if active_t and op.kind == "unknown" and any(self.facts.is_active(a) for a in op.args):
             hint = getattr(op, "hint", None) or (
                 "give it a derivative with @srcad.defvjp (see docs/rules.md)"
                 if op.key is not None else "call it by a global name")
             self.fail(f"no derivative rule for {op.what}; {hint}", ln, op.what)
         if active_t and op.kind == "call":
-            for k, v in op.kwargs.items():
-                if self.facts.is_active(v):
-                    self.fail(f"differentiated value passed by keyword '{k}' to {describe(op.obj)}; "
-                              "pass it positionally", ln, "keyword argument")
+            s, tape = self._call_forward(t, op, value, path, ln)
+            if (tape, path) in self.saved:
+                pre.insert(0, self.push(N(tape), ln))   # popped after t's old value (see bwd)
+                saves_tape = tape
         self_ref = t in names_read([value])
 
         def bwd(state):
@@ -357,8 +359,26 @@ class Reverse:
                 out.append(_expr(_attr_call(self.dname(op.args[0].id), "append", [_const(FLOAT_ZERO)]), ln))
             if saves and not self_ref:
                 out.append(self.pop(t, ln))
+            if saves_tape is not None:
+                out.append(self.pop(saves_tape, ln))
             return out
         return pre + [s], bwd
+
+    def _call_forward(self, t, op, value, path, ln):
+        """``t = g(a, b)`` for a helper that is not inlined: ``t, tape = fwd_g(a, b)``.
+
+        The helper's forward sweep runs once, here, and records its tape; the backward sweep
+        hands the tape to ``bwd_g`` (``_call_adjoint``). Returns (statement, tape name)."""
+        wrt, actives = call_wrt(self.info, op, value, self.facts.is_active, ln)
+        fwd_node, bwd_node, seed = self.derivative_of_call(op.obj, wrt, ln)
+        tape = self.namer.fresh("tape")
+        self.norm.locals.add(tape)
+        self.defs.setdefault((tape, path), None)
+        self._calls[id(value)] = (bwd_node, seed, tape, actives)
+        target = gast.Tuple(elts=[N(t, True), N(tape, True)], ctx=gast.Store())
+        call = _call(fwd_node, [clone(a) for a in value.args],
+                     [gast.keyword(arg=k.arg, value=clone(k.value)) for k in value.keywords])
+        return at(gast.Assign(targets=[target], value=call, type_comment=None), ln), tape
 
     def fwd_setitem(self, s, t, path, ln):
         x = t.value.id
@@ -769,19 +789,60 @@ class Reverse:
         return out
 
     def _call_adjoint(self, t, op, value, dt, ln):
-        positions = [i for i, a in enumerate(op.args) if self.facts.is_active(a)]
-        if not positions:
-            return [], []
-        fn_node, seed = self.derivative_of_call(op.obj, tuple(positions), ln)
-        args = [clone(a) for a in value.args]
-        keywords = [gast.keyword(arg=k.arg, value=clone(k.value)) for k in value.keywords]
-        keywords.append(gast.keyword(arg=seed, value=dt))
-        call = _call(fn_node, args, keywords)
-        if len(positions) == 1:
-            a = op.args[positions[0]]
-            return [], [(a.id, call, False)]
-        temps = [self.namer.fresh("d" + op.args[i].id) for i in positions]
+        """``bwd_g(tape, d<out>=dt)``: the helper's backward sweep over the tape its forward
+        sweep recorded (``_call_forward``)."""
+        bwd_node, seed, tape, actives = self._calls[id(value)]
+        call = _call(clone(bwd_node), [N(tape)], [gast.keyword(arg=seed, value=dt)])
+        if len(actives) == 1:
+            return [], [(actives[0].id, call, False)]
+        temps = [self.namer.fresh("d" + a.id) for a in actives]
         pre = [at(gast.Assign(targets=[gast.Tuple(elts=[N(n, True) for n in temps], ctx=gast.Store())],
                               value=call, type_comment=None), ln)]
-        contribs = [(op.args[i].id, N(tmp), False) for i, tmp in zip(positions, temps)]
+        contribs = [(a.id, N(tmp), False) for a, tmp in zip(actives, temps)]
         return pre, contribs
+
+
+def call_wrt(info, op, value, is_active, ln):
+    """Which parameters of the helper ``op.obj`` receive differentiated values at this call.
+
+    Returns (wrt, atoms): positions (int) for positional arguments and for keywords that name a
+    positional parameter, names (str) for keyword-only parameters, and the argument atoms in the
+    same order. A differentiated value that would land in ``*args`` or ``**kwargs`` is refused.
+    """
+    import inspect
+    try:
+        sig = inspect.signature(op.obj)
+    except (TypeError, ValueError):
+        sig = None
+    positional = []
+    kwonly = set()
+    if sig is not None:
+        for p in sig.parameters.values():
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+                positional.append(p.name)
+            elif p.kind == p.KEYWORD_ONLY:
+                kwonly.add(p.name)
+    wrt, atoms = [], []
+    for i, a in enumerate(value.args):
+        if is_active(a):
+            if i >= len(positional):
+                fail_at(info, ln, f"a differentiated value is passed to the *args of {describe(op.obj)}; "
+                        "srcad differentiates named parameters only", "differentiated *args")
+            wrt.append(i)
+            atoms.append(a)
+    for k in value.keywords:
+        if k.arg is None or not is_active(k.value):
+            if k.arg is None and is_active(k.value):
+                fail_at(info, ln, f"a differentiated dict is unpacked with ** into {describe(op.obj)}",
+                        "differentiated **kwargs")
+            continue
+        if k.arg in positional:
+            wrt.append(positional.index(k.arg))
+        elif k.arg in kwonly:
+            wrt.append(k.arg)
+        else:
+            fail_at(info, ln, f"a differentiated value is passed by keyword '{k.arg}' into the **kwargs "
+                    f"of {describe(op.obj)}; srcad differentiates named parameters only",
+                    "differentiated **kwargs")
+        atoms.append(k.value)
+    return tuple(wrt), atoms
