@@ -28,7 +28,7 @@ import numpy as np
 from srcad import codegen
 from srcad import runtime as rt
 from srcad.analyze import Facts, describe, split_self_reads
-from srcad.reverse import index_value
+from srcad.reverse import call_wrt, index_value
 from srcad.errors import TransformError, fail_at
 from srcad.names import Live, join
 from srcad.normalize import N, assign, at
@@ -396,15 +396,13 @@ class Forward:
         Differentiated keyword arguments (the seed ``d<out>=...`` that generated gradients pass to
         the gradients of the functions they call) are differentiated by name.
         """
-        positions = [i for i, a in enumerate(op.args) if self.live(a, st)]
-        named = [k for k, v in op.kwargs.items() if self.live(v, st)]
-        if not positions and not named:
+        wrt, live = call_wrt(self.info, op, s.value, lambda a: self.live(a, st), ln)
+        if not wrt:
             st.tans.pop(t, None)
             return [s]
-        fn_node, tangent_names = self.derivative_of_call(op.obj, tuple(positions) + tuple(named), ln)
+        fn_node, tangent_names = self.derivative_of_call(op.obj, wrt, ln)
         pre = []
         keywords = [gast.keyword(arg=k.arg, value=copy.deepcopy(k.value)) for k in s.value.keywords]
-        live = [op.args[i] for i in positions] + [op.kwargs[k] for k in named]
         for a, tn in zip(live, tangent_names):
             pre += self.settle(a.id, st, ln)
             keywords.append(gast.keyword(arg=tn, value=N(self.dname(a.id))))
