@@ -334,6 +334,13 @@ class _RankMixin:
         return None
 
 
+def _hashable_in(obj, table):
+    try:
+        return obj in table
+    except TypeError:
+        return False
+
+
 def _hashable(obj):
     try:
         hash(obj)
@@ -491,8 +498,47 @@ class Facts(_RankMixin):
         return Op("rule", diff, template=tpl, bound=bound, what=what, call_args=list(args), kwargs=kwargs)
 
     # ------------------------------------------------------------------ scans
+    def _refuse_out(self, s):
+        """``out=`` makes a NumPy call write its result into an existing array: a second result
+        the derivative rules do not follow (the write was dropped: a zero or stale gradient).
+        Refused wherever the result goes into an array given as ``out`` (keyword or, for a
+        ufunc, position)."""
+        call = s.value
+        if not isinstance(call, gast.Call):
+            return
+        try:
+            where = self.callee(call.func)
+        except TransformError:
+            return
+        obj = where[1] if where[0] == "static" else None
+        if isinstance(obj, types.FunctionType) and not _hashable_in(obj, self.table) and not _nondiff(obj):
+            return   # the user's own function: ``out`` is just a parameter name
+        given = None
+        for k in call.keywords:
+            if k.arg == "out" and not (isinstance(k.value, gast.Constant) and k.value.value is None):
+                given = "out="
+        if isinstance(obj, np.ufunc) and len(call.args) > obj.nin:
+            given = "an output array passed by position"
+        tpl = _lookup(self.table, obj) if obj is not None else None
+        if given is None and tpl is not None and "out" in tpl.params:
+            try:
+                bound = tpl.bind(list(call.args), {k.arg: k.value for k in call.keywords if k.arg})
+            except TypeError:
+                bound = {}
+            v = bound.get("out")
+            if v is not None and not (isinstance(v, gast.Constant) and v.value is None):
+                given = "an output array passed by position"
+        if given is not None:
+            from srcad.errors import fail_at
+            what = describe(obj) if obj is not None else f"method .{where[2]}()"
+            fail_at(self.info, getattr(s, "lineno", None), f"{what} with {given} writes its result into an "
+                    "existing array, which srcad does not differentiate; assign the result instead "
+                    "(`y = f(x)`)", "out= argument")
+
     def _scan(self, stmts, in_loop, depth):
         for s in stmts:
+            if isinstance(s, (gast.Assign, gast.Expr)):
+                self._refuse_out(s)
             if isinstance(s, gast.Assign):
                 t = s.targets[0]
                 if isinstance(t, gast.Name):
