@@ -583,6 +583,9 @@ def _build(fn, wrt, key, stages):
                                  f"parameters", info.filename, info.lineno, "wrt")
     wrt_names = [i if isinstance(i, str) else params[i] for i in wrt]
     env = codegen.Env(info, norm.namer.taken, norm.locals)
+    for name, obj in info.extra.items():   # runtime helpers the front end called (loop_seq)
+        env.objects[name] = obj
+        env.by_id.setdefault(id(obj), name)
     gen_name = norm.namer.fresh("jvp_" + info.name, numbered=False)
 
     def derivative_of_call(callee, positions, lineno):

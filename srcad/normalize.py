@@ -398,6 +398,45 @@ class Normalizer:
         else:
             self.refuse(target, "assignment target " + type(target).__name__)
 
+    def helper(self, name):
+        """The name under which normalized code calls the runtime helper ``name``."""
+        from srcad import runtime
+        obj = getattr(runtime, name)
+        for k, v in self.info.extra.items():
+            if v is obj:
+                return k
+        fresh = self.namer.fresh(name, numbered=False)
+        self.info.extra[fresh] = obj
+        return fresh
+
+    def loop_seq(self, it, out):
+        """``seq = loop_seq(it)``: what a ``for`` loop over ``it`` indexes (``it`` itself for a
+        sequence or array; the keys of a dict, listed once)."""
+        x = self.atom(it, out, "seq")
+        seq = self.namer.fresh("seq")
+        out.append(assign(seq, gast.Call(func=N(self.helper("loop_seq")), args=[x], keywords=[]), self.lineno))
+        return N(seq)
+
+    def refuse_growing(self, s, it):
+        """Python's list iterator sees items appended during the loop; the loop srcad writes
+        (``for i in range(len(seq))``) counts them once. Refused rather than run differently."""
+        seqs = it.args if isinstance(it, gast.Call) and isinstance(it.func, gast.Name) and \
+            it.func.id in ("enumerate", "zip") else [it]
+        names = {q.id for q in seqs if isinstance(q, gast.Name)}
+        for st in s.body:
+            for n in gast.walk(st):
+                grows = None
+                if isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute) and \
+                        isinstance(n.func.value, gast.Name) and n.func.value.id in names and \
+                        n.func.attr in ("append", "extend", "insert", "pop", "remove", "clear"):
+                    grows = n.func.value.id
+                elif isinstance(n, gast.AugAssign) and isinstance(n.target, gast.Name) and n.target.id in names:
+                    grows = n.target.id
+                if grows is not None:
+                    self.refuse(n, "for loop over a list that its body changes in length",
+                                f"`{grows}`: Python's loop would see the change; loop over "
+                                f"`range(len({grows}))` or a copy `list({grows})`")
+
     def for_loop(self, s, out):
         ln = self.lineno
         it = s.iter
@@ -414,15 +453,41 @@ class Normalizer:
             out.append(at(gast.For(target=N(s.target.id, True), iter=it, body=body or [gast.Pass()],
                                    orelse=[], type_comment=None), ln))
             return
+        self.refuse_growing(s, it)
         index = self.namer.fresh("i")
-        if fn == "enumerate" and len(it.args) == 1 and not it.keywords and \
+        view = _dict_view(it)
+        if view is not None:
+            # ``for k, v in d.items()`` / ``d.values()`` / ``d.keys()``: the keys, listed once when
+            # the loop starts, and ``d[k]`` read at each pass (a dict's value, differentiated)
+            d = self.atom(it.func.value, out, "dict")
+            keys = self.namer.fresh("keys")
+            out.append(assign(keys, gast.Call(func=N(self.helper("dict_keys")), args=[clone(d)], keywords=[]), ln))
+            key = gast.Subscript(value=N(keys), slice=N(index), ctx=gast.Load())
+            if view == "keys":
+                pre = [(s.target, key)]
+            else:
+                if view == "items" and isinstance(s.target, gast.Tuple) and len(s.target.elts) == 2 and \
+                        isinstance(s.target.elts[0], gast.Name):
+                    k = s.target.elts[0].id
+                    pre = [(s.target.elts[0], key)]
+                    target = s.target.elts[1]
+                else:
+                    k = self.namer.fresh("key")
+                    pre = [(N(k, True), key)]
+                    target = s.target
+                item = gast.Subscript(value=clone(d), slice=N(k), ctx=gast.Load())
+                if view == "items" and target is s.target:
+                    item = gast.Tuple(elts=[N(k), item], ctx=gast.Load())
+                pre.append((target, item))
+            bound = gast.Call(func=N("len"), args=[N(keys)], keywords=[])
+        elif fn == "enumerate" and len(it.args) == 1 and not it.keywords and \
                 isinstance(s.target, gast.Tuple) and len(s.target.elts) == 2:
-            seq = self.atom(it.args[0], out, "seq")
+            seq = self.loop_seq(it.args[0], out)
             pre = [(s.target.elts[0], N(index)),
                    (s.target.elts[1], gast.Subscript(value=seq, slice=N(index), ctx=gast.Load()))]
             bound = gast.Call(func=N("len"), args=[clone(seq)], keywords=[])
         elif fn == "zip" and it.args and not it.keywords:
-            seqs = [self.atom(a, out, "seq") for a in it.args]
+            seqs = [self.loop_seq(a, out) for a in it.args]
             if isinstance(s.target, gast.Tuple) and len(s.target.elts) == len(seqs):
                 pre = [(t, gast.Subscript(value=clone(q), slice=N(index), ctx=gast.Load()))
                        for t, q in zip(s.target.elts, seqs)]
@@ -433,7 +498,7 @@ class Normalizer:
             lens = [gast.Call(func=N("len"), args=[clone(q)], keywords=[]) for q in seqs]
             bound = lens[0] if len(lens) == 1 else gast.Call(func=N("min"), args=lens, keywords=[])
         else:
-            seq = self.atom(it, out, "seq")
+            seq = self.loop_seq(it, out)
             pre = [(s.target, gast.Subscript(value=seq, slice=N(index), ctx=gast.Load()))]
             bound = gast.Call(func=N("len"), args=[clone(seq)], keywords=[])
         body = []
@@ -443,6 +508,14 @@ class Normalizer:
         body += self.body(s.body)
         rng = gast.Call(func=N("range"), args=[bound], keywords=[])
         out.append(at(gast.For(target=N(index, True), iter=rng, body=body, orelse=[], type_comment=None), ln))
+
+
+def _dict_view(it):
+    """'keys', 'values' or 'items' for ``d.keys()``, ``d.values()``, ``d.items()``; else None."""
+    if isinstance(it, gast.Call) and isinstance(it.func, gast.Attribute) and not it.args and \
+            not it.keywords and it.func.attr in ("keys", "values", "items"):
+        return it.func.attr
+    return None
 
 
 def _range_like(it):

@@ -107,6 +107,9 @@ def _build_reverse(fn, wrt, mode, key, stages, ranks=None):
                                  info.lineno, "wrt")
     wrt_names = [i if isinstance(i, str) else params[i] for i in wrt]
     env = codegen.Env(info, norm.namer.taken, norm.locals)
+    for name, obj in info.extra.items():   # runtime helpers the front end called (loop_seq)
+        env.objects[name] = obj
+        env.by_id.setdefault(id(obj), name)
     gen_name = norm.namer.fresh(("grad_" if mode != "call" else "vjp_") + info.name, numbered=False)
     body = inline_calls(body, info, norm, env, front_end, fn)
     info.extra = env.objects

@@ -141,6 +141,32 @@ def sum_adjoint(g, seq):
     return [unbroadcast(g, v) for v in seq]
 
 
+def loop_seq(x):
+    """What ``for v in x`` indexes: ``x`` itself for a sequence or array; a dict's keys (and the
+    items of any other iterable), listed once."""
+    if isinstance(x, (list, tuple, np.ndarray, str, range)):
+        return x
+    return list(x)
+
+
+def loop_seq_adjoint(g, x):
+    """The adjoint of ``loop_seq(x)``: ``g`` for a sequence; a dict's keys carry no derivative."""
+    if isinstance(x, (list, tuple, np.ndarray, str, range)):
+        return g
+    if isinstance(x, (dict, type({}.keys()))) or _is_zero(g):
+        return 0.0
+    raise TypeError(f"srcad: cannot differentiate a loop over a {type(x).__name__}; loop over a "
+                    "list, tuple, array or dict")
+
+
+def dict_keys(d):
+    """The keys of the dict ``d`` as a list (``for k, v in d.items()`` reads ``d[k]``)."""
+    if not isinstance(d, dict):
+        raise TypeError(f"srcad: .keys()/.values()/.items() of a {type(d).__name__}: srcad follows "
+                        "these on dicts only")
+    return list(d)
+
+
 def list_append(lst, v):
     """``lst + [v]``: ``lst.append(v)`` as srcad's reverse mode sees it (a new list, no mutation)."""
     return list(lst) + [v]
