@@ -95,7 +95,8 @@ def check_grad(f, *args, wrt=0, rtol=1e-5, atol=1e-6, eps=1e-6, **kwargs):
     Returns the largest absolute difference found.
     """
     from srcad.api import grad
-    g = grad(f, wrt=wrt)(*args, **kwargs)
+    # both on copies of the same point: ``f`` may change its arguments (``lst.append``)
+    g = grad(f, wrt=wrt)(*_private(args), **_private(kwargs))
     n = numerical_grad(f, args, wrt, eps, kwargs)
     worst = 0.0
     pairs = list(zip(_leaves(g), _leaves(n)))

@@ -488,6 +488,7 @@ class Reverse:
         has_break = any(isinstance(n, gast.Break) for st in s.body for n in self._own_breaks(st))
         saves = (target, path) in self.saved
         pre = [self.push(N(target), ln)] if saves else []
+        saves_rng = None
         if not items:
             if saves:
                 return pre + [s], (lambda state: [self.pop(target, ln)])
@@ -495,8 +496,16 @@ class Reverse:
         iter_expr = s.iter
         assigned_in_body = {n.id for st in s.body for n in gast.walk(st)
                             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
-        if names_read([iter_expr]) & (assigned_in_body | {target}):
+        if names_read([iter_expr]) & (assigned_in_body | {target} | self._changed_in_place()):
+            # The range may read other values in the backward sweep (``len(lst)`` after
+            # ``lst.append``): evaluate it once, and replay that range (saved like any variable
+            # where an enclosing loop overwrites it)
             rng = self.namer.fresh("rng")
+            self.norm.locals.add(rng)
+            self.defs.setdefault((rng, path), None)
+            if (rng, path) in self.saved:
+                pre.append(self.push(N(rng), ln))
+                saves_rng = rng
             pre.append(assign(rng, iter_expr, ln))
             iter_expr = N(rng)
         fwd = pre
@@ -523,10 +532,53 @@ class Reverse:
             out += pre_b
             out.append(at(gast.For(target=N(target, True), iter=_call(N("reversed"), [it]),
                                    body=body or [gast.Pass()], orelse=[], type_comment=None), ln))
+            if saves_rng is not None:
+                out.append(self.pop(saves_rng, ln))
             if saves:
                 out.append(self.pop(target, ln))
             return out
         return fwd, bwd
+
+    def _changed_in_place(self):
+        """Variables whose object a call may change in place (``lst.append(v)`` on a list from
+        outside, ``np.random.shuffle(a)``, a kept helper), with the variables bound to the same
+        object (``seq = lst``, ``seq = loop_seq(lst)``): a loop bound that reads them is
+        evaluated once in the forward sweep and replayed."""
+        if getattr(self, "_changed", None) is not None:
+            return self._changed
+        changed, links = set(), []
+        for st in walk_stmts(self.body):
+            call = st.value if isinstance(st, (gast.Expr, gast.Assign)) else None
+            if isinstance(st, gast.Assign) and isinstance(st.targets[0], gast.Name):
+                v = st.value
+                if isinstance(v, gast.Name):
+                    links.append((st.targets[0].id, v.id))
+                elif isinstance(v, gast.Call) and len(v.args) == 1 and isinstance(v.args[0], gast.Name) and \
+                        self.facts.callee(v.func) == ("static", runtime.loop_seq):
+                    links.append((st.targets[0].id, v.args[0].id))
+                    continue
+            if not isinstance(call, gast.Call):
+                continue
+            try:
+                op = self.facts.classify(call)
+            except Exception:
+                op = None
+            if op is not None and op.kind in ("rule", "push", "pop") or (
+                    isinstance(st, gast.Assign) and op is not None and op.kind == "nondiff"):
+                continue
+            if isinstance(call.func, gast.Attribute) and isinstance(call.func.value, gast.Name):
+                changed.add(call.func.value.id)
+            changed |= {a.id for a in list(call.args) + [k.value for k in call.keywords]
+                        if isinstance(a, gast.Name)}
+        grew = True
+        while grew:
+            grew = False
+            for a, b in links:
+                if (a in changed) != (b in changed):
+                    changed |= {a, b}
+                    grew = True
+        self._changed = changed
+        return changed
 
     @staticmethod
     def _own_breaks(stmt):
