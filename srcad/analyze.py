@@ -376,6 +376,28 @@ class Facts(_RankMixin):
         self.active = self._activity(body, set(wrt))
         self.ranks = self._ranks(body, ranks or {})
         self.shape_class = self._shape_classes(body)
+        self.maybe_seq = self._maybe_sequences(body)
+
+    def _maybe_sequences(self, body):
+        """Variables of unknown rank that may hold a list or tuple (indexed, iterated, summed with
+        ``sum``, passed to a helper that is not inlined): their adjoints are added element-wise
+        (``add``), since ``+`` would concatenate two list adjoints."""
+        found = set()
+        for s in walk_stmts(body):
+            if not isinstance(s, gast.Assign) or not isinstance(s.targets[0], gast.Name):
+                continue
+            v = s.value
+            if isinstance(v, gast.Subscript) and isinstance(v.value, gast.Name):
+                found.add(v.value.id)
+            elif isinstance(v, gast.Call):
+                try:
+                    op = self.classify(v)
+                except TransformError:
+                    continue
+                if op.kind == "call" or (op.kind == "rule" and isinstance(v.func, gast.Name) and
+                                         self.callee(v.func)[1] in (sum, rt.loop_seq)):
+                    found |= {a.id for a in op.args if isinstance(a, gast.Name)}
+        return {n for n in found if not isinstance(self.ranks.get(n), int)}
 
     # ------------------------------------------------------------------ callee resolution
     def callee(self, func):
@@ -551,6 +573,8 @@ class Facts(_RankMixin):
                             self.stacks.add(t.id)
                         if where and where[0] == "static" and isinstance(where[1], types.FunctionType) \
                                 and _lookup(self.table, where[1]) is None:
+                            self.containers.add(t.id)
+                        if where and where[0] == "static" and where[1] in (rt.seq_concat, rt.seq_repeat):
                             self.containers.add(t.id)
                     if isinstance(v, (gast.Tuple, gast.List, gast.Dict)):
                         self.containers.add(t.id)

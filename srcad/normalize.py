@@ -543,4 +543,66 @@ def normalize(info):
     """Return (normalized body, Normalizer) for the parsed function ``info``."""
     norm = Normalizer(info)
     body = norm.body(info.node.body)
+    _sequence_operators(body, norm)
     return body, norm
+
+
+def _known_sequences(body, norm):
+    """Local variables certainly bound to a list or tuple: every assignment to them is a list or
+    tuple display, ``list(...)``/``tuple(...)``, a slice of one, or ``+``/``*`` on one."""
+    import builtins
+    builders = {n for n in ("list", "tuple") if norm.info.resolve(n) == (True, getattr(builtins, n))}
+    defs = {}
+    for st in walk_stmts(body):
+        if isinstance(st, gast.Assign) and isinstance(st.targets[0], gast.Name):
+            defs.setdefault(st.targets[0].id, []).append(st.value)
+        elif isinstance(st, gast.Assign):
+            defs.setdefault(st.targets[0].value.id, []).append(None)   # x[i] = v: keep it simple
+        elif isinstance(st, gast.For):
+            defs.setdefault(st.target.id, []).append(None)
+    for p in norm.params:
+        defs.setdefault(p, []).append(None)
+
+    def seq(v, known):
+        if isinstance(v, (gast.List, gast.Tuple)):
+            return True
+        if isinstance(v, gast.Name):
+            return v.id in known
+        if isinstance(v, gast.Call) and isinstance(v.func, gast.Name) and v.func.id in builders:
+            return True
+        if isinstance(v, gast.Subscript) and isinstance(v.slice, gast.Slice):
+            return seq(v.value, known)
+        if isinstance(v, gast.BinOp) and isinstance(v.op, gast.Add):
+            return seq(v.left, known) or seq(v.right, known)
+        if isinstance(v, gast.BinOp) and isinstance(v.op, gast.Mult):
+            return seq(v.left, known) or seq(v.right, known)
+        return False
+
+    known = set(defs)   # greatest fixed point: drop names with a definition that is not a sequence
+    changed = True
+    while changed:
+        changed = False
+        for name in sorted(known):
+            if not all(v is not None and seq(v, known) for v in defs[name]):
+                known.discard(name)
+                changed = True
+    return known
+
+
+def _sequence_operators(body, norm):
+    """``a + b`` and ``a * n`` where ``a`` is known to be a list or tuple are concatenation and
+    repetition, not NumPy's addition and multiplication: written as ``seq_concat(a, b)`` and
+    ``seq_repeat(a, n)``, whose derivatives are slices of the result's adjoint."""
+    known = _known_sequences(body, norm)
+    if not known:
+        return
+    is_seq = lambda a: isinstance(a, gast.Name) and a.id in known  # noqa: E731
+    for st in walk_stmts(body):
+        if not (isinstance(st, gast.Assign) and isinstance(st.value, gast.BinOp)):
+            continue
+        v = st.value
+        if isinstance(v.op, gast.Add) and (is_seq(v.left) or is_seq(v.right)):
+            st.value = gast.Call(func=N(norm.helper("seq_concat")), args=[v.left, v.right], keywords=[])
+        elif isinstance(v.op, gast.Mult) and (is_seq(v.left) or is_seq(v.right)):
+            a, n = (v.left, v.right) if is_seq(v.left) else (v.right, v.left)
+            st.value = gast.Call(func=N(norm.helper("seq_repeat")), args=[a, n], keywords=[])

@@ -682,7 +682,7 @@ class Reverse:
             state[name] = Live(owned, maybe_zero)
             return [assign(d, expr, ln)]
         maybe_zero = maybe_zero and st.maybe_zero
-        if name in self.facts.containers:
+        if name in self.facts.containers or name in self.facts.maybe_seq:
             state[name] = Live(False, maybe_zero)
             return [assign(d, _call(self.env.ref("add"), [N(d), expr]), ln)]
         op = gast.Add()

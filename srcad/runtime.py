@@ -167,6 +167,61 @@ def dict_keys(d):
     return list(d)
 
 
+def seq_concat(a, b):
+    """``a + b`` of two lists or tuples (concatenation), as srcad writes it."""
+    return a + b
+
+
+def seq_repeat(a, n):
+    """``a * n`` of a list or tuple (repetition), as srcad writes it."""
+    return a * n
+
+
+def seq_part(g, x, start):
+    """The adjoint of ``x`` where ``x`` was concatenated at ``start``: ``g[start:start+len(x)]``."""
+    if _is_zero(g):
+        return 0.0
+    return list(g[start:start + len(x)])
+
+
+def seq_fold(g, x):
+    """The adjoint of ``x`` in ``x * n``: the ``n`` chunks of ``g`` added element-wise."""
+    if _is_zero(g) or not len(x):
+        return 0.0
+    out = 0.0
+    for k in range(0, len(g), len(x)):
+        out = add(out, list(g[k:k + len(x)]))
+    return out
+
+
+class SeqTangent(list):
+    """A list tangent whose ``+`` adds element-wise (the terms of a concatenation's tangent)."""
+
+    __slots__ = ()
+
+    def __add__(self, other):
+        return SeqTangent(add(u, v) for u, v in zip(self, other))
+
+    __radd__ = __add__
+
+
+def _seq_zeros(x):
+    return [zeros_like(v) for v in x]
+
+
+def seq_placed(t, a, b, first):
+    """Tangent of ``a + b`` from one operand's tangent ``t`` (zeros for the other operand)."""
+    mine = _seq_zeros(a if first else b) if _is_zero(t) else list(t)
+    if first:
+        return SeqTangent(mine + _seq_zeros(b))
+    return SeqTangent(_seq_zeros(a) + mine)
+
+
+def seq_repeated(t, a, n):
+    """Tangent of ``a * n`` from the tangent ``t`` of ``a``."""
+    return SeqTangent((_seq_zeros(a) if _is_zero(t) else list(t)) * n)
+
+
 def list_append(lst, v):
     """``lst + [v]``: ``lst.append(v)`` as srcad's reverse mode sees it (a new list, no mutation)."""
     return list(lst) + [v]

@@ -4,7 +4,7 @@ import numpy as np
 
 from srcad import runtime as rt
 from srcad.rules.registry import forward, nondiff, reverse
-from srcad.runtime import broadcast_like, list_head, loop_seq_adjoint, reduce_like, unbroadcast, unreduce
+from srcad.runtime import broadcast_like, list_head, loop_seq_adjoint, seq_fold, seq_part, seq_placed, seq_repeated, reduce_like, unbroadcast, unreduce
 from srcad.runtime import (add_at, copy_adjoint, dot_adjoint_a, dot_adjoint_b, grad_like, matmul_adjoint_a,
                            matmul_adjoint_b, norm_adjoint, norm_adjoint_dx, norm_adjoint_dy, owned_copy,
                            owned_tangent, pop_at, setitem_grad, tuple_get)
@@ -158,3 +158,24 @@ def loop_seq_(y, x):
 
 
 nondiff(rt.dict_keys, why="a dict's keys carry no derivative")
+
+
+@reverse(rt.seq_concat)
+def seq_concat_(y, a, b):
+    d[a] = seq_part(d[y], a, 0)
+    d[b] = seq_part(d[y], b, len(a))
+
+
+@forward(rt.seq_concat)
+def seq_concat_(y, a, b):
+    d[y] = seq_placed(d[a], a, b, True) + seq_placed(d[b], a, b, False)
+
+
+@reverse(rt.seq_repeat)
+def seq_repeat_(y, a, n):
+    d[a] = seq_fold(d[y], a)
+
+
+@forward(rt.seq_repeat)
+def seq_repeat_(y, a, n):
+    d[y] = seq_repeated(d[a], a, n)
