@@ -159,6 +159,16 @@ def loop_seq_adjoint(g, x):
                     "list, tuple, array or dict")
 
 
+def loop_seq_tangent(t, x):
+    """The tangent of ``loop_seq(x)``: ``t`` for a sequence; zeros for a dict's keys."""
+    if isinstance(x, (list, tuple, np.ndarray, str, range)):
+        return t
+    if isinstance(x, (dict, type({}.keys()))) or _is_zero(t):
+        return [0.0] * len(x)
+    raise TypeError(f"srcad: cannot differentiate a loop over a {type(x).__name__}; loop over a "
+                    "list, tuple, array or dict")
+
+
 def dict_keys(d):
     """The keys of the dict ``d`` as a list (``for k, v in d.items()`` reads ``d[k]``)."""
     if not isinstance(d, dict):

@@ -4,7 +4,7 @@ import numpy as np
 
 from srcad import runtime as rt
 from srcad.rules.registry import forward, nondiff, reverse
-from srcad.runtime import broadcast_like, list_head, loop_seq_adjoint, seq_fold, seq_part, seq_placed, seq_repeated, reduce_like, unbroadcast, unreduce
+from srcad.runtime import broadcast_like, list_head, loop_seq_adjoint, loop_seq_tangent, seq_fold, seq_part, seq_placed, seq_repeated, reduce_like, unbroadcast, unreduce
 from srcad.runtime import (add_at, copy_adjoint, dot_adjoint_a, dot_adjoint_b, grad_like, matmul_adjoint_a,
                            matmul_adjoint_b, norm_adjoint, norm_adjoint_dx, norm_adjoint_dy, owned_copy,
                            owned_tangent, pop_at, setitem_grad, tuple_get)
@@ -154,7 +154,7 @@ def loop_seq_(y, x):
 
 @forward(rt.loop_seq)
 def loop_seq_(y, x):
-    d[y] = loop_seq_adjoint(d[x], x)
+    d[y] = loop_seq_tangent(d[x], x)
 
 
 nondiff(rt.dict_keys, why="a dict's keys carry no derivative")
