@@ -5,12 +5,13 @@
   variable is defined, which variables are stacks, and which may hold containers.
 """
 
+import inspect
 import types
 
 import gast
 import numpy as np
 
-from srcad.errors import TransformError
+from srcad.errors import TransformError, fail_at
 from srcad.normalize import N, assign, walk_stmts
 from srcad.rules.registry import FORWARD, NONDIFF, REVERSE
 from srcad import runtime as rt
@@ -551,7 +552,6 @@ class Facts(_RankMixin):
             if v is not None and not (isinstance(v, gast.Constant) and v.value is None):
                 given = "an output array passed by position"
         if given is not None:
-            from srcad.errors import fail_at
             what = describe(obj) if obj is not None else f"method .{where[2]}()"
             fail_at(self.info, getattr(s, "lineno", None), f"{what} with {given} writes its result into an "
                     "existing array, which srcad does not differentiate; assign the result instead "
@@ -693,3 +693,85 @@ def _is_key(index):
     return isinstance(index, gast.Constant) and isinstance(index.value, str)
 
 
+def changed_in_place(body, facts):
+    """Variables whose object a call may change in place (``lst.append(v)`` on a list from
+    outside, ``np.random.shuffle(a)``, a kept helper), with the variables bound to the same
+    object (``seq = lst``, ``seq = loop_seq(lst)``): a loop bound that reads them is
+    evaluated once in the forward sweep and replayed."""
+    changed, links = set(), []
+    for st in walk_stmts(body):
+        call = st.value if isinstance(st, (gast.Expr, gast.Assign)) else None
+        if isinstance(st, gast.Assign) and isinstance(st.targets[0], gast.Name):
+            v = st.value
+            if isinstance(v, gast.Name):
+                links.append((st.targets[0].id, v.id))
+            elif isinstance(v, gast.Call) and len(v.args) == 1 and isinstance(v.args[0], gast.Name) and \
+                    facts.callee(v.func) == ("static", rt.loop_seq):
+                links.append((st.targets[0].id, v.args[0].id))
+                continue
+        if not isinstance(call, gast.Call):
+            continue
+        try:
+            op = facts.classify(call)
+        except Exception:
+            op = None
+        if op is not None and op.kind in ("rule", "push", "pop") or (
+                isinstance(st, gast.Assign) and op is not None and op.kind == "nondiff"):
+            continue
+        if isinstance(call.func, gast.Attribute) and isinstance(call.func.value, gast.Name):
+            changed.add(call.func.value.id)
+        changed |= {a.id for a in list(call.args) + [k.value for k in call.keywords]
+                    if isinstance(a, gast.Name)}
+    grew = True
+    while grew:
+        grew = False
+        for a, b in links:
+            if (a in changed) != (b in changed):
+                changed |= {a, b}
+                grew = True
+    return changed
+
+
+def call_wrt(info, op, value, is_active, ln):
+    """Which parameters of the helper ``op.obj`` receive differentiated values at this call.
+
+    Returns (wrt, atoms): positions (int) for positional arguments and for keywords that name a
+    positional parameter, names (str) for keyword-only parameters, and the argument atoms in the
+    same order. A differentiated value that would land in ``*args`` or ``**kwargs`` is refused.
+    """
+    try:
+        sig = inspect.signature(op.obj)
+    except (TypeError, ValueError):
+        sig = None
+    positional = []
+    kwonly = set()
+    if sig is not None:
+        for p in sig.parameters.values():
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+                positional.append(p.name)
+            elif p.kind == p.KEYWORD_ONLY:
+                kwonly.add(p.name)
+    wrt, atoms = [], []
+    for i, a in enumerate(value.args):
+        if is_active(a):
+            if i >= len(positional):
+                fail_at(info, ln, f"a differentiated value is passed to the *args of {describe(op.obj)}; "
+                        "srcad differentiates named parameters only", "differentiated *args")
+            wrt.append(i)
+            atoms.append(a)
+    for k in value.keywords:
+        if k.arg is None or not is_active(k.value):
+            if k.arg is None and is_active(k.value):
+                fail_at(info, ln, f"a differentiated dict is unpacked with ** into {describe(op.obj)}",
+                        "differentiated **kwargs")
+            continue
+        if k.arg in positional:
+            wrt.append(positional.index(k.arg))
+        elif k.arg in kwonly:
+            wrt.append(k.arg)
+        else:
+            fail_at(info, ln, f"a differentiated value is passed by keyword '{k.arg}' into the **kwargs "
+                    f"of {describe(op.obj)}; srcad differentiates named parameters only",
+                    "differentiated **kwargs")
+        atoms.append(k.value)
+    return tuple(wrt), atoms

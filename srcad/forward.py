@@ -27,8 +27,8 @@ import numpy as np
 
 from srcad import codegen
 from srcad import runtime as rt
-from srcad.analyze import Facts, describe, split_self_reads
-from srcad.reverse import call_wrt, index_value
+from srcad.analyze import Facts, call_wrt, describe, split_self_reads
+from srcad.reverse import index_value
 from srcad.errors import TransformError, fail_at
 from srcad.names import Live, join
 from srcad.normalize import N, assign, at
