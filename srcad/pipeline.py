@@ -52,6 +52,9 @@ def _positional_params(fdef):
 
 def front_end(fn, stages=None):
     """parse, normalize, restructure: returns (info, norm, body, ret_name)."""
+    refused = getattr(fn, "__srcad_refused__", None)
+    if refused is not None:
+        raise TransformError(*refused)
     info = parse_function(fn)
     body, norm = normalize(info)
     if stages is not None:
@@ -244,6 +247,14 @@ def _build_split(fn, key, info, norm, env, rev, fwd, bwd, result, ret_name, wrt_
     bwd_fn, bwd_src = codegen.emit(bwd_def, bwd_name, bwd_body, [(seed, gast.Constant(value=1.0, kind=None))],
                                    env, info, f"{bwd_name} of {info.filename}:{info.lineno}", {seed: 1.0})
     bwd_fn.__defaults__ = None
+    if rev.stack is not None and rev.stack in tape_names:
+        # Differentiating bwd_<name> again would pop a stack that fwd_<name> filled in another
+        # function: the adjoint stacks of the two would not meet. Refused, naming the helper.
+        bwd_fn.__srcad_refused__ = (
+            f"a derivative of a derivative through {info.name}, which is called rather than inlined "
+            "(recursion) and records values on its stack: srcad does not differentiate that again; "
+            "a helper that is not recursive is inlined and has no such limit", info.filename, info.lineno,
+            "higher-order derivative through a recursive helper")
     _link_pending(fwd_fn)
     _link_pending(bwd_fn)
     pending.fwd.resolve(fwd_fn)

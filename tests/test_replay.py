@@ -294,6 +294,35 @@ def test_recursion_reaches_the_depth_of_the_plain_function():
     np.testing.assert_allclose(t, np.sum(d), rtol=1e-10)
 
 
+def walk_with_loop(x, n):
+    if n == 0:
+        return x
+    s = x
+    for i in range(2):
+        s = np.sin(s) * 1.01
+    return walk_with_loop(s, n - 1)
+
+
+@pytest.mark.parametrize("shape", [(), (2,)])
+def test_second_derivatives_through_recursion(shape):
+    """Nothing recorded: forward over reverse and reverse over reverse work; a helper that records
+    values on its stack is refused (its fwd_ and bwd_ functions would not share adjoint stacks)."""
+    x = point(shape)
+    f = lambda v: np.sum(walk(v, 3))   # noqa: E731
+    g = srcad.grad(f)
+    num = numerical_grad(lambda v: np.sum(g(v)), (x,))
+    np.testing.assert_allclose(srcad.grad(lambda v: np.sum(g(v)))(x), num, rtol=1e-5, atol=1e-6)
+    if shape:
+        H = srcad.hessian(f)(x)
+        np.testing.assert_allclose(H.sum(axis=0), num, rtol=1e-5, atol=1e-6)
+    h = lambda v: np.sum(walk_with_loop(v, 2))   # noqa: E731
+    gh = srcad.grad(h)
+    with pytest.raises(srcad.TransformError, match=r"test_replay.py:\d+: .*walk_with_loop"):
+        srcad.grad(lambda v: np.sum(gh(v)))(x)
+    with pytest.raises(srcad.TransformError, match=r"test_replay.py:\d+: .*walk_with_loop"):
+        srcad.hessian(h)(np.ones(2))
+
+
 def _frames():
     f, out = sys._getframe(), []
     while f is not None:
