@@ -43,6 +43,12 @@ def unbroadcast(g, x):
     """Sum the adjoint ``g`` down to the shape of ``x`` (the reverse of NumPy broadcasting)."""
     gshape = getattr(g, "shape", None)
     if gshape is None:
+        if isinstance(g, (list, tuple)):
+            # the adjoint of an arithmetic result is never a list: ``a + b`` or ``a * n`` joined
+            # lists or tuples that srcad could not recognise as such (issue 11)
+            raise TypeError("srcad: `+` or `*` here joined lists or tuples, which srcad could not "
+                            "tell when it wrote the derivative (it differentiated NumPy arithmetic); "
+                            "concatenate with a display on one side (`xs + [v]`) or append in a loop")
         return g
     xshape = getattr(x, "shape", None)
     if xshape is None:
@@ -178,30 +184,54 @@ def dict_keys(d):
 
 
 def seq_concat(a, b):
-    """``a + b`` of two lists or tuples (concatenation), as srcad writes it."""
+    """``a + b`` where an operand is a list or tuple display: concatenation of two sequences, else
+    NumPy's addition (``array + [1.0, 2.0]``), decided by the operands as Python decides."""
     return a + b
 
 
 def seq_repeat(a, n):
-    """``a * n`` of a list or tuple (repetition), as srcad writes it."""
+    """``a * n`` where ``a`` is a list or tuple display: repetition for an integer ``n``, else
+    NumPy's multiplication."""
     return a * n
 
 
-def seq_part(g, x, start):
-    """The adjoint of ``x`` where ``x`` was concatenated at ``start``: ``g[start:start+len(x)]``."""
+def _joins(a, b):
+    return _is_seq(a) and _is_seq(b)
+
+
+def seq_part(g, a, b, first):
+    """The adjoint of operand ``a`` (``first``) or ``b`` of ``a + b``: a slice of ``g`` for a
+    concatenation, ``unbroadcast`` for NumPy's addition."""
     if _is_zero(g):
         return 0.0
-    return list(g[start:start + len(x)])
+    if not _joins(a, b):
+        return unbroadcast(g, a if first else b)
+    start = 0 if first else len(a)
+    return list(g[start:start + len(a if first else b)])
 
 
-def seq_fold(g, x):
-    """The adjoint of ``x`` in ``x * n``: the ``n`` chunks of ``g`` added element-wise."""
-    if _is_zero(g) or not len(x):
+def _repeats(a, n):
+    return _is_seq(a) and isinstance(n, (int, np.integer)) and not isinstance(n, bool)
+
+
+def seq_fold(g, a, n):
+    """The adjoint of ``a`` in ``a * n``: the ``n`` chunks of ``g`` added element-wise for a
+    repetition; ``unbroadcast(g * n, a)`` for NumPy's multiplication."""
+    if _is_zero(g):
         return 0.0
+    if not _repeats(a, n):
+        return unbroadcast(g * n, a)
     out = 0.0
-    for k in range(0, len(g), len(x)):
-        out = add(out, list(g[k:k + len(x)]))
+    for k in range(0, len(g), len(a) or 1):
+        out = add(out, list(g[k:k + len(a)]))
     return out
+
+
+def seq_times(g, a, n):
+    """The adjoint of ``n`` in ``a * n``: none for a repetition (``n`` is an int)."""
+    if _is_zero(g) or _repeats(a, n):
+        return 0.0
+    return unbroadcast(g * np.asarray(a), n)
 
 
 class SeqTangent(list):
@@ -210,6 +240,8 @@ class SeqTangent(list):
     __slots__ = ()
 
     def __add__(self, other):
+        if _is_zero(other):
+            return self
         return SeqTangent(add(u, v) for u, v in zip(self, other))
 
     __radd__ = __add__
@@ -220,7 +252,10 @@ def _seq_zeros(x):
 
 
 def seq_placed(t, a, b, first):
-    """Tangent of ``a + b`` from one operand's tangent ``t`` (zeros for the other operand)."""
+    """Tangent of ``a + b`` from one operand's tangent ``t``: placed among zeros for the other
+    operand for a concatenation (terms add element-wise), ``t`` itself for NumPy's addition."""
+    if not _joins(a, b):
+        return t
     mine = _seq_zeros(a if first else b) if _is_zero(t) else list(t)
     if first:
         return SeqTangent(mine + _seq_zeros(b))
@@ -229,7 +264,16 @@ def seq_placed(t, a, b, first):
 
 def seq_repeated(t, a, n):
     """Tangent of ``a * n`` from the tangent ``t`` of ``a``."""
+    if not _repeats(a, n):
+        return t * n
     return SeqTangent((_seq_zeros(a) if _is_zero(t) else list(t)) * n)
+
+
+def seq_scaled(t, a, n):
+    """Tangent of ``a * n`` from the tangent ``t`` of ``n`` (none for a repetition)."""
+    if _repeats(a, n):
+        return 0.0
+    return np.asarray(a) * t
 
 
 def list_append(lst, v):

@@ -76,6 +76,31 @@ def test_sequence_operators(fn, shape, wrt):
     check_both(fn, [point(shape, 1), point(shape, 2)], wrt=wrt)
 
 
+def array_plus_list_display(x, y):
+    return np.sum((x + [0.5, 2.0, 1.5]) * y)
+
+
+def list_display_times_array(x, y):
+    return np.sum([0.5, 2.0, 1.5] * x + (x,) * 2 * y)
+
+
+@pytest.mark.parametrize("fn", [array_plus_list_display, list_display_times_array])
+@pytest.mark.parametrize("wrt", [0, 1])
+def test_a_display_with_an_array_is_numpy_arithmetic(fn, wrt):
+    """``array + [..]`` and ``[..] * array`` are NumPy's operations (Python decides at run time)."""
+    check_both(fn, [point((3,), 1), point((3,), 2)], wrt=wrt)
+
+
+def concatenates_two_arguments(xs, ys):
+    zs = xs + ys
+    return np.sum(zs[0] * zs[-1])
+
+
+def test_concatenation_srcad_cannot_see_is_refused():
+    with pytest.raises(TypeError, match="joined lists or tuples"):
+        srcad.grad(concatenates_two_arguments)([np.ones(2), np.ones(2)], [np.ones(2)])
+
+
 def test_sequence_operators_are_written_as_such():
     src = srcad.source(srcad.grad(tuples_concatenated))
     assert "seq_concat(" in src and "seq_part(" in src

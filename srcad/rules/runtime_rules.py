@@ -4,7 +4,9 @@ import numpy as np
 
 from srcad import runtime as rt
 from srcad.rules.registry import forward, nondiff, reverse
-from srcad.runtime import broadcast_like, list_head, loop_seq_adjoint, loop_seq_tangent, seq_fold, seq_part, seq_placed, seq_repeated, reduce_like, unbroadcast, unreduce
+from srcad.runtime import broadcast_like, list_head, reduce_like, unbroadcast, unreduce
+from srcad.runtime import (loop_seq_adjoint, loop_seq_tangent, seq_fold, seq_part, seq_placed, seq_repeated,
+                           seq_scaled, seq_times)
 from srcad.runtime import (add_at, copy_adjoint, dot_adjoint_a, dot_adjoint_b, grad_like, matmul_adjoint_a,
                            matmul_adjoint_b, norm_adjoint, norm_adjoint_dx, norm_adjoint_dy, owned_copy,
                            owned_tangent, pop_at, setitem_grad, tuple_get)
@@ -162,8 +164,8 @@ nondiff(rt.dict_keys, why="a dict's keys carry no derivative")
 
 @reverse(rt.seq_concat)
 def seq_concat_(y, a, b):
-    d[a] = seq_part(d[y], a, 0)
-    d[b] = seq_part(d[y], b, len(a))
+    d[a] = seq_part(d[y], a, b, True)
+    d[b] = seq_part(d[y], a, b, False)
 
 
 @forward(rt.seq_concat)
@@ -173,9 +175,10 @@ def seq_concat_(y, a, b):
 
 @reverse(rt.seq_repeat)
 def seq_repeat_(y, a, n):
-    d[a] = seq_fold(d[y], a)
+    d[a] = seq_fold(d[y], a, n)
+    d[n] = seq_times(d[y], a, n)
 
 
 @forward(rt.seq_repeat)
 def seq_repeat_(y, a, n):
-    d[y] = seq_repeated(d[a], a, n)
+    d[y] = seq_repeated(d[a], a, n) + seq_scaled(d[n], a, n)
