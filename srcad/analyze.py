@@ -775,3 +775,43 @@ def call_wrt(info, op, value, is_active, ln):
                     "differentiated **kwargs")
         atoms.append(k.value)
     return tuple(wrt), atoms
+
+
+def appends_as_assignments(body, info, params, env):
+    """``lst.append(v)`` on a list the function made (``lst = []``) becomes
+    ``lst = list_append(lst, v)``: a new list each time, so both modes can follow the values (the
+    backward sweep restores the old list; forward mode appends the tangent). Lists that came from
+    outside keep their ``append`` (a side effect callers see); so do the stacks of generated code."""
+    made_here = {st.targets[0].id for st in walk_stmts(body) if isinstance(st, gast.Assign)
+                 and isinstance(st.targets[0], gast.Name) and isinstance(st.value, gast.List)}
+    stacks = set()
+    for st in walk_stmts(body):
+        if isinstance(st, gast.Assign) and isinstance(st.targets[0], gast.Name) and \
+                isinstance(st.value, gast.Call) and isinstance(st.value.func, gast.Name):
+            ok, obj = info.resolve(st.value.func.id)
+            if ok and obj is rt.Stack:
+                stacks.add(st.targets[0].id)
+    local_names = made_here - set(params) - stacks
+    if not local_names:
+        return body
+    helper = env.ref_name("list_append", rt.list_append)
+    info.extra.setdefault(helper, rt.list_append)   # forward mode resolves names through info
+
+    def rewrite(stmts):
+        out = []
+        for s in stmts:
+            for field in ("body", "orelse"):
+                sub = getattr(s, field, None)
+                if isinstance(sub, list) and sub:
+                    setattr(s, field, rewrite(sub))
+            call = s.value if isinstance(s, gast.Expr) else None
+            if isinstance(call, gast.Call) and isinstance(call.func, gast.Attribute) and \
+                    call.func.attr == "append" and isinstance(call.func.value, gast.Name) and \
+                    call.func.value.id in local_names and len(call.args) == 1 and not call.keywords:
+                lst = call.func.value.id
+                value = gast.Call(func=N(helper), args=[N(lst), call.args[0]], keywords=[])
+                out.append(assign(lst, value, s.lineno))
+                continue
+            out.append(s)
+        return out
+    return rewrite(body)

@@ -27,7 +27,7 @@ import numpy as np
 
 from srcad import codegen
 from srcad import runtime as rt
-from srcad.analyze import Facts, call_wrt, describe, split_self_reads
+from srcad.analyze import Facts, appends_as_assignments, call_wrt, describe, split_self_reads
 from srcad.reverse import index_value
 from srcad.errors import TransformError, fail_at
 from srcad.names import Live, join
@@ -92,6 +92,7 @@ class Forward:
         self.wrt = list(wrt)
         self.env = env
         self.derivative_of_call = derivative_of_call
+        body = appends_as_assignments(body, info, norm.params, env)
         self.facts = Facts(info, body, norm.params, norm.locals, wrt, mode="forward")
         self.body, _ = split_self_reads(body, self.facts, self.namer)
         self.facts = Facts(info, self.body, norm.params, norm.locals, wrt, mode="forward")

@@ -19,7 +19,7 @@ import builtins
 import gast
 
 from srcad import runtime
-from srcad.analyze import Facts, call_wrt, changed_in_place, describe, split_self_reads
+from srcad.analyze import Facts, appends_as_assignments, call_wrt, changed_in_place, describe, split_self_reads
 from srcad.errors import fail_at
 from srcad.names import Live, join
 from srcad.normalize import N, assign, at, clone, walk_stmts
@@ -96,9 +96,7 @@ class Reverse:
         self.env = env
         self.derivative_of_call = derivative_of_call
         self.param_ranks = ranks or {}
-        made_here = {st.targets[0].id for st in walk_stmts(body) if isinstance(st, gast.Assign)
-                     and isinstance(st.targets[0], gast.Name) and isinstance(st.value, gast.List)}
-        self.body = body = self._appends_as_assignments(body, made_here - set(norm.params))
+        self.body = body = appends_as_assignments(body, info, norm.params, env)
         self.facts = Facts(info, body, norm.params, norm.locals, wrt, ranks=self.param_ranks)
         self.body, split = split_self_reads(self.body, self.facts, self.namer)
         if split:
@@ -107,38 +105,6 @@ class Reverse:
         self.stack = None
         self.saved = set()
         self._calls = {}   # id(call node) -> what the backward sweep of a kept call needs
-
-    def _appends_as_assignments(self, stmts, local_names):
-        """``lst.append(v)`` on a list the function made (``lst = []``) becomes
-        ``lst = list_append(lst, v)``: a new list each time, so the backward sweep can follow the
-        values. Lists that came from outside keep their ``append`` (a side effect callers see)."""
-        out = []
-        for s in stmts:
-            for field in ("body", "orelse"):
-                sub = getattr(s, field, None)
-                if isinstance(sub, list) and sub:
-                    setattr(s, field, self._appends_as_assignments(sub, local_names))
-            call = s.value if isinstance(s, gast.Expr) else None
-            if isinstance(call, gast.Call) and isinstance(call.func, gast.Attribute) and \
-                    call.func.attr == "append" and isinstance(call.func.value, gast.Name) and \
-                    call.func.value.id in local_names and len(call.args) == 1 and not call.keywords and \
-                    not self._is_stack_name(call.func.value.id, stmts):
-                lst = call.func.value.id
-                value = _call(self.env.ref("list_append", runtime.list_append), [N(lst), call.args[0]])
-                out.append(assign(lst, value, s.lineno))
-                continue
-            out.append(s)
-        return out
-
-    def _is_stack_name(self, name, stmts):
-        """Is ``name`` a stack of generated code (``name = Stack()``)? Those keep append/pop."""
-        for s in walk_stmts(self.body):
-            if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name) and s.targets[0].id == name \
-                    and isinstance(s.value, gast.Call) and isinstance(s.value.func, gast.Name):
-                ok, obj = self.info.resolve(s.value.func.id)
-                if ok and obj is runtime.Stack:
-                    return True
-        return False
 
     # ------------------------------------------------------------------ names
     def fail(self, msg, lineno, construct):

@@ -281,6 +281,14 @@ def list_append(lst, v):
     return list(lst) + [v]
 
 
+def appended(t, lst, v, of_list):
+    """Tangent of ``list_append(lst, v)`` from the tangent ``t`` of ``lst`` (``of_list``) or of
+    ``v``, among zeros for the other (the two terms add element-wise)."""
+    if of_list:
+        return SeqTangent((_seq_zeros(lst) if _is_zero(t) else list(t)) + [zeros_like(v)])
+    return SeqTangent(_seq_zeros(lst) + [zeros_like(v) if _is_zero(t) else t])
+
+
 def list_head(d):
     """The adjoint of ``lst`` in ``list_append(lst, v)``: the adjoint of the new list but its last."""
     if _is_zero(d):

@@ -114,9 +114,19 @@ def grow(lst):
     return lst
 
 
+def appends_while_looping_over_range(x, lst):
+    made = [x, x * lst[0]]
+    s = 0.0
+    for i in range(len(made)):
+        made.append(made[i] * lst[1])
+        s = s + made[i] * made[-1]
+    made.append(s)
+    return np.sum(s + made[-1] * made[2])
+
+
 @pytest.mark.parametrize("fn", [bound_changes_after_loop, bound_changes_each_outer_pass,
                                 sequence_grows_after_loop, bound_reassigned_in_inner_loop,
-                                bound_changed_by_helper])
+                                bound_changed_by_helper, appends_while_looping_over_range])
 @pytest.mark.parametrize("shape", SHAPES)
 def test_backward_sweep_replays_the_forward_range(fn, shape):
     check_both(fn, [point(shape), [0.9, 1.1, 0.7]])

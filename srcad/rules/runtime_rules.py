@@ -5,7 +5,7 @@ import numpy as np
 from srcad import runtime as rt
 from srcad.rules.registry import forward, nondiff, reverse
 from srcad.runtime import broadcast_like, list_head, reduce_like, unbroadcast, unreduce
-from srcad.runtime import (loop_seq_adjoint, loop_seq_tangent, seq_fold, seq_part, seq_placed, seq_repeated,
+from srcad.runtime import (appended, loop_seq_adjoint, loop_seq_tangent, seq_fold, seq_part, seq_placed, seq_repeated,
                            seq_scaled, seq_times)
 from srcad.runtime import (add_at, copy_adjoint, dot_adjoint_a, dot_adjoint_b, grad_like, matmul_adjoint_a,
                            matmul_adjoint_b, norm_adjoint, norm_adjoint_dx, norm_adjoint_dy, owned_copy,
@@ -147,6 +147,11 @@ def norm_adjoint_(r, g, x, y, ord=None, axis=None, keepdims=False):
 def list_append_(y, lst, v):
     d[lst] = list_head(d[y])
     d[v] = tuple_get(d[y], -1)
+
+
+@forward(rt.list_append)
+def list_append_(y, lst, v):
+    d[y] = appended(d[lst], lst, v, True) + appended(d[v], lst, v, False)
 
 
 @reverse(rt.loop_seq)
