@@ -262,6 +262,20 @@ def test_random_numbers_are_drawn_once(fn, shape):
     np.testing.assert_allclose(got, np.sum(expect), rtol=1e-5, atol=1e-6)
 
 
+def kept_call_in_a_loop(x):
+    s = x
+    for k in range(3):
+        if k > 0:
+            s = random_walk(s, k, p=0.0) * x
+        s = s + walk(s * 0.5, 2)
+    return np.sum(s)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_tapes_of_kept_calls_in_a_loop(shape):
+    check_both(kept_call_in_a_loop, [point(shape)])
+
+
 calls = []
 
 
