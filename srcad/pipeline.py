@@ -113,7 +113,7 @@ def _build_reverse(fn, wrt, mode, key, stages, ranks=None):
     for name, obj in info.extra.items():   # runtime helpers the front end called (loop_seq)
         env.objects[name] = obj
         env.by_id.setdefault(id(obj), name)
-    gen_name = norm.namer.fresh(("grad_" if mode != "call" else "vjp_") + info.name, numbered=False)
+    gen_name = norm.namer.fresh("grad_" + info.name, numbered=False) if mode != "call" else None
     body = inline_calls(body, info, norm, env, front_end, fn)
     info.extra = env.objects
     if stages is not None:
