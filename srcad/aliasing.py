@@ -28,7 +28,7 @@ VIEW_FUNCTIONS = {
     "reshape", "ravel", "transpose", "squeeze", "expand_dims", "swapaxes", "moveaxis", "rollaxis",
     "diagonal", "asarray", "asanyarray", "ascontiguousarray", "asfortranarray", "atleast_1d",
     "atleast_2d", "atleast_3d", "broadcast_to", "real", "imag", "flip", "fliplr", "flipud", "rot90",
-    "matrix_transpose", "permute_dims", "stop_gradient", "require",
+    "matrix_transpose", "permute_dims", "stop_gradient", "require", "loop_seq",
 }
 VIEW_METHODS = {"reshape", "ravel", "view", "transpose", "squeeze", "swapaxes", "diagonal", "__array__"}
 VIEW_ATTRIBUTES = {"T", "mT", "real", "imag", "flat", "base"}
@@ -318,11 +318,13 @@ class _Analysis:
                 if memory or element:
                     self.written_params.add(root.name)
         later = self.live_out[id(s)]
-        for name, pts in sorted(state.items()):
-            if name == target or name == self.result_var or name not in later or not pts:
-                continue
-            if written & self.reach(pts):
-                self.refuse(s, target, f"`{name}`")
+        clashes = [name for name, pts in sorted(state.items())
+                   if name != target and name != self.result_var and name in later and pts
+                   and written & self.reach(pts)]
+        if clashes:
+            # name the user's own variable where there is one (not a temporary srcad made)
+            user = {n.id for n in gast.walk(self.info.node) if isinstance(n, gast.Name)}
+            self.refuse(s, target, f"`{next((n for n in clashes if n in user), clashes[0])}`")
 
     def refuse(self, s, target, other, global_=False, param=False):
         lineno = getattr(s, "lineno", None) or self.info.lineno

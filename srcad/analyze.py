@@ -5,13 +5,14 @@
   variable is defined, which variables are stacks, and which may hold containers.
 """
 
+import inspect
 import types
 
 import gast
 import numpy as np
 
 from srcad.aliasing import Aliasing, analyze_aliasing
-from srcad.errors import TransformError
+from srcad.errors import TransformError, fail_at
 from srcad.parse import GENERATED
 from srcad.normalize import N, assign, walk_stmts
 from srcad.rules.registry import FORWARD, NONDIFF, REVERSE
@@ -354,6 +355,13 @@ class _RankMixin:
 _ELEMENTWISE = {abs, np.clip, np.where, np.copy, np.nan_to_num, np.real, np.imag}
 
 
+def _hashable_in(obj, table):
+    try:
+        return obj in table
+    except TypeError:
+        return False
+
+
 def _hashable(obj):
     try:
         hash(obj)
@@ -395,6 +403,28 @@ class Facts(_RankMixin):
             info, body, params, self.locals, self.ranks, self.containers, external_params=helper,
             result_var=result_var)
         self.mutated |= self.aliasing.written_params
+        self.maybe_seq = self._maybe_sequences(body)
+
+    def _maybe_sequences(self, body):
+        """Variables of unknown rank that may hold a list or tuple (indexed, iterated, summed with
+        ``sum``, passed to a helper that is not inlined): their adjoints are added element-wise
+        (``add``), since ``+`` would concatenate two list adjoints."""
+        found = set()
+        for s in walk_stmts(body):
+            if not isinstance(s, gast.Assign) or not isinstance(s.targets[0], gast.Name):
+                continue
+            v = s.value
+            if isinstance(v, gast.Subscript) and isinstance(v.value, gast.Name):
+                found.add(v.value.id)
+            elif isinstance(v, gast.Call):
+                try:
+                    op = self.classify(v)
+                except TransformError:
+                    continue
+                if op.kind == "call" or (op.kind == "rule" and isinstance(v.func, gast.Name) and
+                                         self.callee(v.func)[1] in (sum, rt.loop_seq)):
+                    found |= {a.id for a in op.args if isinstance(a, gast.Name)}
+        return {n for n in found if not isinstance(self.ranks.get(n), int)}
 
     # ------------------------------------------------------------------ callee resolution
     def callee(self, func):
@@ -500,7 +530,9 @@ class Facts(_RankMixin):
             return Op("unknown", list(call.args) + list(kwargs.values()), what=describe(obj), key=None,
                       hint=_IN_PLACE_HINT)
         if isinstance(obj, types.FunctionType):
-            return Op("call", list(call.args), obj=obj, kwargs=kwargs)
+            # keyword arguments are inputs too (activity): ``nargs`` counts the positional ones
+            return Op("call", list(call.args) + [k.value for k in call.keywords], obj=obj, kwargs=kwargs,
+                      nargs=len(call.args))
         return Op("unknown", list(call.args) + list(kwargs.values()), what=describe(obj), key=obj)
 
     def _rule(self, tpl, args, kwargs, what):
@@ -515,8 +547,46 @@ class Facts(_RankMixin):
         return Op("rule", diff, template=tpl, bound=bound, what=what, call_args=list(args), kwargs=kwargs)
 
     # ------------------------------------------------------------------ scans
+    def _refuse_out(self, s):
+        """``out=`` makes a NumPy call write its result into an existing array: a second result
+        the derivative rules do not follow (the write was dropped: a zero or stale gradient).
+        Refused wherever the result goes into an array given as ``out`` (keyword or, for a
+        ufunc, position)."""
+        call = s.value
+        if not isinstance(call, gast.Call):
+            return
+        try:
+            where = self.callee(call.func)
+        except TransformError:
+            return
+        obj = where[1] if where[0] == "static" else None
+        if isinstance(obj, types.FunctionType) and not _hashable_in(obj, self.table) and not _nondiff(obj):
+            return   # the user's own function: ``out`` is just a parameter name
+        given = None
+        for k in call.keywords:
+            if k.arg == "out" and not (isinstance(k.value, gast.Constant) and k.value.value is None):
+                given = "out="
+        if isinstance(obj, np.ufunc) and len(call.args) > obj.nin:
+            given = "an output array passed by position"
+        tpl = _lookup(self.table, obj) if obj is not None else None
+        if given is None and tpl is not None and "out" in tpl.params:
+            try:
+                bound = tpl.bind(list(call.args), {k.arg: k.value for k in call.keywords if k.arg})
+            except TypeError:
+                bound = {}
+            v = bound.get("out")
+            if v is not None and not (isinstance(v, gast.Constant) and v.value is None):
+                given = "an output array passed by position"
+        if given is not None:
+            what = describe(obj) if obj is not None else f"method .{where[2]}()"
+            fail_at(self.info, getattr(s, "lineno", None), f"{what} with {given} writes its result into an "
+                    "existing array, which srcad does not differentiate; assign the result instead "
+                    "(`y = f(x)`)", "out= argument")
+
     def _scan(self, stmts, in_loop, depth):
         for s in stmts:
+            if isinstance(s, (gast.Assign, gast.Expr)):
+                self._refuse_out(s)
             if isinstance(s, gast.Assign):
                 t = s.targets[0]
                 if isinstance(t, gast.Name):
@@ -529,6 +599,8 @@ class Facts(_RankMixin):
                             self.stacks.add(t.id)
                         if where and where[0] == "static" and isinstance(where[1], types.FunctionType) \
                                 and _lookup(self.table, where[1]) is None:
+                            self.containers.add(t.id)
+                        if where and where[0] == "static" and where[1] in (rt.seq_concat, rt.seq_repeat):
                             self.containers.add(t.id)
                     if isinstance(v, (gast.Tuple, gast.List, gast.Dict)):
                         self.containers.add(t.id)
@@ -647,3 +719,125 @@ def _is_key(index):
     return isinstance(index, gast.Constant) and isinstance(index.value, str)
 
 
+def changed_in_place(body, facts):
+    """Variables whose object a call may change in place (``lst.append(v)`` on a list from
+    outside, ``np.random.shuffle(a)``, a kept helper), with the variables bound to the same
+    object (``seq = lst``, ``seq = loop_seq(lst)``): a loop bound that reads them is
+    evaluated once in the forward sweep and replayed."""
+    changed, links = set(), []
+    for st in walk_stmts(body):
+        call = st.value if isinstance(st, (gast.Expr, gast.Assign)) else None
+        if isinstance(st, gast.Assign) and isinstance(st.targets[0], gast.Name):
+            v = st.value
+            if isinstance(v, gast.Name):
+                links.append((st.targets[0].id, v.id))
+            elif isinstance(v, gast.Call) and len(v.args) == 1 and isinstance(v.args[0], gast.Name) and \
+                    facts.callee(v.func) == ("static", rt.loop_seq):
+                links.append((st.targets[0].id, v.args[0].id))
+                continue
+        if not isinstance(call, gast.Call):
+            continue
+        try:
+            op = facts.classify(call)
+        except Exception:
+            op = None
+        if op is not None and op.kind in ("rule", "push", "pop") or (
+                isinstance(st, gast.Assign) and op is not None and op.kind == "nondiff"):
+            continue
+        if isinstance(call.func, gast.Attribute) and isinstance(call.func.value, gast.Name):
+            changed.add(call.func.value.id)
+        changed |= {a.id for a in list(call.args) + [k.value for k in call.keywords]
+                    if isinstance(a, gast.Name)}
+    grew = True
+    while grew:
+        grew = False
+        for a, b in links:
+            if (a in changed) != (b in changed):
+                changed |= {a, b}
+                grew = True
+    return changed
+
+
+def call_wrt(info, op, value, is_active, ln):
+    """Which parameters of the helper ``op.obj`` receive differentiated values at this call.
+
+    Returns (wrt, atoms): positions (int) for positional arguments and for keywords that name a
+    positional parameter, names (str) for keyword-only parameters, and the argument atoms in the
+    same order. A differentiated value that would land in ``*args`` or ``**kwargs`` is refused.
+    """
+    try:
+        sig = inspect.signature(op.obj)
+    except (TypeError, ValueError):
+        sig = None
+    positional = []
+    kwonly = set()
+    if sig is not None:
+        for p in sig.parameters.values():
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+                positional.append(p.name)
+            elif p.kind == p.KEYWORD_ONLY:
+                kwonly.add(p.name)
+    wrt, atoms = [], []
+    for i, a in enumerate(value.args):
+        if is_active(a):
+            if i >= len(positional):
+                fail_at(info, ln, f"a differentiated value is passed to the *args of {describe(op.obj)}; "
+                        "srcad differentiates named parameters only", "differentiated *args")
+            wrt.append(i)
+            atoms.append(a)
+    for k in value.keywords:
+        if k.arg is None or not is_active(k.value):
+            if k.arg is None and is_active(k.value):
+                fail_at(info, ln, f"a differentiated dict is unpacked with ** into {describe(op.obj)}",
+                        "differentiated **kwargs")
+            continue
+        if k.arg in positional:
+            wrt.append(positional.index(k.arg))
+        elif k.arg in kwonly:
+            wrt.append(k.arg)
+        else:
+            fail_at(info, ln, f"a differentiated value is passed by keyword '{k.arg}' into the **kwargs "
+                    f"of {describe(op.obj)}; srcad differentiates named parameters only",
+                    "differentiated **kwargs")
+        atoms.append(k.value)
+    return tuple(wrt), atoms
+
+
+def appends_as_assignments(body, info, params, env):
+    """``lst.append(v)`` on a list the function made (``lst = []``) becomes
+    ``lst = list_append(lst, v)``: a new list each time, so both modes can follow the values (the
+    backward sweep restores the old list; forward mode appends the tangent). Lists that came from
+    outside keep their ``append`` (a side effect callers see); so do the stacks of generated code."""
+    made_here = {st.targets[0].id for st in walk_stmts(body) if isinstance(st, gast.Assign)
+                 and isinstance(st.targets[0], gast.Name) and isinstance(st.value, gast.List)}
+    stacks = set()
+    for st in walk_stmts(body):
+        if isinstance(st, gast.Assign) and isinstance(st.targets[0], gast.Name) and \
+                isinstance(st.value, gast.Call) and isinstance(st.value.func, gast.Name):
+            ok, obj = info.resolve(st.value.func.id)
+            if ok and obj is rt.Stack:
+                stacks.add(st.targets[0].id)
+    local_names = made_here - set(params) - stacks
+    if not local_names:
+        return body
+    helper = env.ref_name("list_append", rt.list_append)
+    info.extra.setdefault(helper, rt.list_append)   # forward mode resolves names through info
+
+    def rewrite(stmts):
+        out = []
+        for s in stmts:
+            for field in ("body", "orelse"):
+                sub = getattr(s, field, None)
+                if isinstance(sub, list) and sub:
+                    setattr(s, field, rewrite(sub))
+            call = s.value if isinstance(s, gast.Expr) else None
+            if isinstance(call, gast.Call) and isinstance(call.func, gast.Attribute) and \
+                    call.func.attr == "append" and isinstance(call.func.value, gast.Name) and \
+                    call.func.value.id in local_names and len(call.args) == 1 and not call.keywords:
+                lst = call.func.value.id
+                value = gast.Call(func=N(helper), args=[N(lst), call.args[0]], keywords=[])
+                out.append(assign(lst, value, s.lineno))
+                continue
+            out.append(s)
+        return out
+    return rewrite(body)

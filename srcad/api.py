@@ -242,7 +242,7 @@ class vjp(_Transformed):
             # The plain call runs on private copies: a function that writes into its inputs
             # (``x[0] = ...``) would otherwise change the user's arrays and the pullback would run
             # on the changed values (issue 7, test_bad_inputs.py::test_user_arrays_are_never_mutated).
-            value = self.fun(*[_private(a) for a in args], **kwargs)
+            value = self.fun(*_private(args), **_private(kwargs))
         finally:
             _training.reset(token)
 
@@ -360,7 +360,7 @@ def jvp(fun, primals=None, tangents=None, *, wrt=None, **kwargs):
     token = _training.set(True)
     try:
         if not wrt:
-            value = fun(*args, **kwargs)
+            value = fun(*_private(args), **_private(kwargs))
             from srcad.runtime import zeros_like
             return value, zeros_like(value)
         for i in wrt:
@@ -465,7 +465,9 @@ class jacobian(_Matrix):
         args = self._args(args)
         token = _training.set(True)
         try:
-            value = self.fun(*args, **kwargs)
+            # on private copies: a function that writes into its argument (``x *= 2``) must change
+            # neither the caller's array nor the point the Jacobian is then taken at (issue 11)
+            value = self.fun(*_private(args), **_private(kwargs))
         finally:
             _training.reset(token)
         return _columns(self._target(), args, self.wrt, kwargs, self.mode, np.shape(value))

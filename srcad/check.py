@@ -21,6 +21,17 @@ def numerical_grad(f, args, wrt=0, eps=1e-6, kwargs=None):
     return out[0] if isinstance(wrt, int) else tuple(out)
 
 
+def _private(x):
+    """A copy of the arrays in ``x``: ``f`` may write into its arguments (``x *= 2``)."""
+    if isinstance(x, np.ndarray):
+        return x.copy()
+    if isinstance(x, (list, tuple)):
+        return type(x)(_private(v) for v in x)
+    if isinstance(x, dict):
+        return {k: _private(v) for k, v in x.items()}
+    return x
+
+
 def _leaves(x, path=()):
     if isinstance(x, dict):
         for k in x:
@@ -67,7 +78,8 @@ def _num_one(f, args, w, eps, kwargs):
             a1, a2 = list(args), list(args)
             a1[w] = _replace(x, path, _like(leaf, plus))
             a2[w] = _replace(x, path, _like(leaf, minus))
-            g[idx] = (np.sum(f(*a1, **kwargs)) - np.sum(f(*a2, **kwargs))) / (2 * eps)
+            g[idx] = (np.sum(f(*_private(a1), **_private(kwargs)))
+                      - np.sum(f(*_private(a2), **_private(kwargs)))) / (2 * eps)
         result[path] = g if base.shape else float(g)
     if list(result) == [()]:
         return result[()]
@@ -83,7 +95,8 @@ def check_grad(f, *args, wrt=0, rtol=1e-5, atol=1e-6, eps=1e-6, **kwargs):
     Returns the largest absolute difference found.
     """
     from srcad.api import grad
-    g = grad(f, wrt=wrt)(*args, **kwargs)
+    # both on copies of the same point: ``f`` may change its arguments (``lst.append``)
+    g = grad(f, wrt=wrt)(*_private(args), **_private(kwargs))
     n = numerical_grad(f, args, wrt, eps, kwargs)
     worst = 0.0
     pairs = list(zip(_leaves(g), _leaves(n)))

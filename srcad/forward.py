@@ -27,14 +27,14 @@ import numpy as np
 
 from srcad import codegen
 from srcad import runtime as rt
-from srcad.analyze import Facts, describe, split_self_reads
+from srcad.analyze import Facts, appends_as_assignments, call_wrt, describe, split_self_reads
 from srcad.reverse import index_value
 from srcad.errors import TransformError, fail_at
 from srcad.names import Live, join
 from srcad.normalize import N, assign, at
 from srcad.normalize import attr_call as _attr_call, call as _call, const as _const
 from srcad.normalize import names_read
-from srcad.pipeline import Derivative, Pending, _positional_params, front_end
+from srcad.pipeline import Derivative, Pending, _link_pending, _positional_params, front_end
 from srcad.rules.registry import splice_forward
 
 _cache = {}
@@ -92,6 +92,7 @@ class Forward:
         self.wrt = list(wrt)
         self.env = env
         self.derivative_of_call = derivative_of_call
+        body = appends_as_assignments(body, info, norm.params, env)
         rv = getattr(norm, "result_var", None)
         self.facts = Facts(info, body, norm.params, norm.locals, wrt, mode="forward", ranks=ranks,
                            helper=helper, result_var=rv)
@@ -399,19 +400,17 @@ class Forward:
         Differentiated keyword arguments (the seed ``d<out>=...`` that generated gradients pass to
         the gradients of the functions they call) are differentiated by name.
         """
-        positions = [i for i, a in enumerate(op.args) if self.live(a, st)]
-        named = [k for k, v in op.kwargs.items() if self.live(v, st)]
-        if not positions and not named:
+        wrt, live = call_wrt(self.info, op, s.value, lambda a: self.live(a, st), ln)
+        if not wrt:
             st.tans.pop(t, None)
             return [s]
         arg_ranks = tuple(self.facts.ranks.get(a.id) if isinstance(a, gast.Name) else
                           (0 if isinstance(a, gast.Constant) and isinstance(a.value, (int, float)) else None)
                           for a in op.args)
-        fn_node, tangent_names = self.derivative_of_call(op.obj, tuple(positions) + tuple(named), ln,
+        fn_node, tangent_names = self.derivative_of_call(op.obj, wrt, ln,
                                                          arg_ranks)
         pre = []
         keywords = [gast.keyword(arg=k.arg, value=copy.deepcopy(k.value)) for k in s.value.keywords]
-        live = [op.args[i] for i in positions] + [op.kwargs[k] for k in named]
         for a, tn in zip(live, tangent_names):
             pre += self.settle(a.id, st, ln)
             keywords.append(gast.keyword(arg=tn, value=N(self.dname(a.id))))
@@ -604,6 +603,9 @@ def _build(fn, wrt, key, stages, ranks=None, helper=False):
                                  f"parameters", info.filename, info.lineno, "wrt")
     wrt_names = [i if isinstance(i, str) else params[i] for i in wrt]
     env = codegen.Env(info, norm.namer.taken, norm.locals)
+    for name, obj in info.extra.items():   # runtime helpers the front end called (loop_seq)
+        env.objects[name] = obj
+        env.by_id.setdefault(id(obj), name)
     gen_name = norm.namer.fresh("jvp_" + info.name, numbered=False)
 
     def derivative_of_call(callee, positions, lineno, arg_ranks=None):
@@ -628,7 +630,8 @@ def _build(fn, wrt, key, stages, ranks=None, helper=False):
     body_out = code + [at(gast.Return(value=result), ln)]
     fnobj, src = codegen.emit(fdef, gen_name, body_out, [(tn, None) for tn in tangent_names], env, info,
                               f"{gen_name} of {info.filename}:{info.lineno}", dict(fn.__kwdefaults__ or {}))
-    pending.fn = fnobj
+    _link_pending(fnobj)
+    pending.resolve(fnobj)
     d = Derivative(fnobj, src, None, params, ret_name, wrt_names, stages)
     d.tangent_names = tangent_names
     _cache[key] = d

@@ -7,9 +7,12 @@ caller's own stack, instead of running the helper a second time inside a separat
 helper that draws random numbers (a dropout layer) is differentiated with the numbers it drew, and
 nothing is computed twice.
 
-Calls are kept (and differentiated through a derivative of their own) for recursion, helpers
-deeper than ``MAX_DEPTH``, helpers with ``*args``/``**kwargs``, helpers that assign into an
-argument (``x[i] = ...`` would then change the caller's array too) and helpers srcad cannot read.
+Arguments are bound to parameters as Python binds them (positional, keyword, keyword-only,
+defaults, the surplus in a ``*args`` tuple and a ``**kwargs`` dict). Calls are kept (and
+differentiated through a forward and a backward function of their own) for recursion, helpers
+deeper than ``MAX_DEPTH``, calls with a ``**mapping`` argument or that Python would refuse, helpers
+that assign into an argument (``x[i] = ...`` would then change the caller's array too) and helpers
+srcad cannot read.
 """
 
 import types
@@ -49,11 +52,6 @@ def _resolve(func, info, local_names):
     for attr in reversed(chain):
         obj = getattr(obj, attr, None)
     return obj
-
-
-def _simple_signature(fdef):
-    a = fdef.args
-    return a.vararg is None and a.kwarg is None and not a.kwonlyargs and not a.posonlyargs
 
 
 def _literal(value):
@@ -100,26 +98,10 @@ class Inliner:
         except TransformError:
             return None   # kept as a call: an error is raised only if a derivative flows through it
         fdef = cinfo.node
-        if not _simple_signature(fdef):
-            return None
-        params = [a.id for a in fdef.args.args]
-        # bind arguments
-        if len(call.args) > len(params):
-            return None
-        bound = dict(zip(params, call.args))
-        for k in call.keywords:
-            if k.arg not in params or k.arg in bound:
-                return None
-            bound[k.arg] = k.value
-        defaults = obj.__defaults__ or ()
-        first_default = len(params) - len(defaults)
-        for i, p in enumerate(params):
-            if p not in bound:
-                if i < first_default:
-                    return None
-                value = defaults[i - first_default]
-                lit = _literal(value)
-                bound[p] = lit if lit is not None else self.env.ref(f"{p}_default", value)
+        bound = self.bind(fdef, obj, call)
+        if bound is None:
+            return None     # Python raises TypeError at the call, or a ``**`` argument: keep it
+        params = list(bound)
         # rename the callee's locals apart from the caller's names
         ln = stmt.lineno
         rename = {}
@@ -158,6 +140,61 @@ class Inliner:
         # the inlined code is the caller's now; its own calls are looked up in the callee's scope
         return self.body(new, _ScopeOf(cinfo, mapping), set(self.norm.locals), depth + 1,
                          active_stack + (obj,))
+
+
+    def bind(self, fdef, obj, call):
+        """Parameter name -> argument node, bound exactly as Python binds ``call`` to ``obj``.
+
+        Positional arguments fill the positional parameters, the rest go to ``*args`` (a tuple
+        display); keywords fill positional-or-keyword and keyword-only parameters, the rest go to
+        ``**kwargs`` (a dict display); missing parameters take their defaults. None where Python
+        would raise TypeError or where a ``**mapping`` argument hides the keywords.
+        """
+        a = fdef.args
+        posonly = [p.id for p in a.posonlyargs]
+        positional = posonly + [p.id for p in a.args]
+        kwonly = [p.id for p in a.kwonlyargs]
+        bound = {}
+        if len(call.args) > len(positional) and a.vararg is None:
+            return None
+        for p, v in zip(positional, call.args):
+            bound[p] = v
+        extra = list(call.args[len(positional):])
+        extra_kw = []
+        for k in call.keywords:
+            if k.arg is None:
+                return None
+            if k.arg in positional[len(posonly):] or k.arg in kwonly:
+                if k.arg in bound:
+                    return None     # multiple values for one argument
+                bound[k.arg] = k.value
+            elif a.kwarg is not None:
+                extra_kw.append(k)
+            else:
+                return None
+        defaults = obj.__defaults__ or ()
+        first_default = len(positional) - len(defaults)
+        for i, p in enumerate(positional):
+            if p not in bound:
+                if i < first_default:
+                    return None
+                bound[p] = self._default(p, defaults[i - first_default])
+        kwdefaults = obj.__kwdefaults__ or {}
+        for p in kwonly:
+            if p not in bound:
+                if p not in kwdefaults:
+                    return None
+                bound[p] = self._default(p, kwdefaults[p])
+        if a.vararg is not None:
+            bound[a.vararg.id] = gast.Tuple(elts=extra, ctx=gast.Load())
+        if a.kwarg is not None:
+            bound[a.kwarg.id] = gast.Dict(keys=[gast.Constant(value=k.arg, kind=None) for k in extra_kw],
+                                          values=[k.value for k in extra_kw])
+        return bound
+
+    def _default(self, p, value):
+        lit = _literal(value)
+        return lit if lit is not None else self.env.ref(f"{p}_default", value)
 
 
 class _ScopeOf:

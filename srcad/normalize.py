@@ -403,6 +403,45 @@ class Normalizer:
         else:
             self.refuse(target, "assignment target " + type(target).__name__)
 
+    def helper(self, name):
+        """The name under which normalized code calls the runtime helper ``name``."""
+        from srcad import runtime
+        obj = getattr(runtime, name)
+        for k, v in self.info.extra.items():
+            if v is obj:
+                return k
+        fresh = self.namer.fresh(name, numbered=False)
+        self.info.extra[fresh] = obj
+        return fresh
+
+    def loop_seq(self, it, out):
+        """``seq = loop_seq(it)``: what a ``for`` loop over ``it`` indexes (``it`` itself for a
+        sequence or array; the keys of a dict, listed once)."""
+        x = self.atom(it, out, "seq")
+        seq = self.namer.fresh("seq")
+        out.append(assign(seq, gast.Call(func=N(self.helper("loop_seq")), args=[x], keywords=[]), self.lineno))
+        return N(seq)
+
+    def refuse_growing(self, s, it):
+        """Python's list iterator sees items appended during the loop; the loop srcad writes
+        (``for i in range(len(seq))``) counts them once. Refused rather than run differently."""
+        seqs = it.args if isinstance(it, gast.Call) and isinstance(it.func, gast.Name) and \
+            it.func.id in ("enumerate", "zip") else [it]
+        names = {q.id for q in seqs if isinstance(q, gast.Name)}
+        for st in s.body:
+            for n in gast.walk(st):
+                grows = None
+                if isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute) and \
+                        isinstance(n.func.value, gast.Name) and n.func.value.id in names and \
+                        n.func.attr in ("append", "extend", "insert", "pop", "remove", "clear"):
+                    grows = n.func.value.id
+                elif isinstance(n, gast.AugAssign) and isinstance(n.target, gast.Name) and n.target.id in names:
+                    grows = n.target.id
+                if grows is not None:
+                    self.refuse(n, "for loop over a list that its body changes in length",
+                                f"`{grows}`: Python's loop would see the change; loop over "
+                                f"`range(len({grows}))` or a copy `list({grows})`")
+
     def for_loop(self, s, out):
         ln = self.lineno
         it = s.iter
@@ -419,15 +458,41 @@ class Normalizer:
             out.append(at(gast.For(target=N(s.target.id, True), iter=it, body=body or [gast.Pass()],
                                    orelse=[], type_comment=None), ln))
             return
+        self.refuse_growing(s, it)
         index = self.namer.fresh("i")
-        if fn == "enumerate" and len(it.args) == 1 and not it.keywords and \
+        view = _dict_view(it)
+        if view is not None:
+            # ``for k, v in d.items()`` / ``d.values()`` / ``d.keys()``: the keys, listed once when
+            # the loop starts, and ``d[k]`` read at each pass (a dict's value, differentiated)
+            d = self.atom(it.func.value, out, "dict")
+            keys = self.namer.fresh("keys")
+            out.append(assign(keys, gast.Call(func=N(self.helper("dict_keys")), args=[clone(d)], keywords=[]), ln))
+            key = gast.Subscript(value=N(keys), slice=N(index), ctx=gast.Load())
+            if view == "keys":
+                pre = [(s.target, key)]
+            else:
+                if view == "items" and isinstance(s.target, gast.Tuple) and len(s.target.elts) == 2 and \
+                        isinstance(s.target.elts[0], gast.Name):
+                    k = s.target.elts[0].id
+                    pre = [(s.target.elts[0], key)]
+                    target = s.target.elts[1]
+                else:
+                    k = self.namer.fresh("key")
+                    pre = [(N(k, True), key)]
+                    target = s.target
+                item = gast.Subscript(value=clone(d), slice=N(k), ctx=gast.Load())
+                if view == "items" and target is s.target:
+                    item = gast.Tuple(elts=[N(k), item], ctx=gast.Load())
+                pre.append((target, item))
+            bound = gast.Call(func=N("len"), args=[N(keys)], keywords=[])
+        elif fn == "enumerate" and len(it.args) == 1 and not it.keywords and \
                 isinstance(s.target, gast.Tuple) and len(s.target.elts) == 2:
-            seq = self.atom(it.args[0], out, "seq")
+            seq = self.loop_seq(it.args[0], out)
             pre = [(s.target.elts[0], N(index)),
                    (s.target.elts[1], gast.Subscript(value=seq, slice=N(index), ctx=gast.Load()))]
             bound = gast.Call(func=N("len"), args=[clone(seq)], keywords=[])
         elif fn == "zip" and it.args and not it.keywords:
-            seqs = [self.atom(a, out, "seq") for a in it.args]
+            seqs = [self.loop_seq(a, out) for a in it.args]
             if isinstance(s.target, gast.Tuple) and len(s.target.elts) == len(seqs):
                 pre = [(t, gast.Subscript(value=clone(q), slice=N(index), ctx=gast.Load()))
                        for t, q in zip(s.target.elts, seqs)]
@@ -438,7 +503,7 @@ class Normalizer:
             lens = [gast.Call(func=N("len"), args=[clone(q)], keywords=[]) for q in seqs]
             bound = lens[0] if len(lens) == 1 else gast.Call(func=N("min"), args=lens, keywords=[])
         else:
-            seq = self.atom(it, out, "seq")
+            seq = self.loop_seq(it, out)
             pre = [(s.target, gast.Subscript(value=seq, slice=N(index), ctx=gast.Load()))]
             bound = gast.Call(func=N("len"), args=[clone(seq)], keywords=[])
         body = []
@@ -448,6 +513,14 @@ class Normalizer:
         body += self.body(s.body)
         rng = gast.Call(func=N("range"), args=[bound], keywords=[])
         out.append(at(gast.For(target=N(index, True), iter=rng, body=body, orelse=[], type_comment=None), ln))
+
+
+def _dict_view(it):
+    """'keys', 'values' or 'items' for ``d.keys()``, ``d.values()``, ``d.items()``; else None."""
+    if isinstance(it, gast.Call) and isinstance(it.func, gast.Attribute) and not it.args and \
+            not it.keywords and it.func.attr in ("keys", "values", "items"):
+        return it.func.attr
+    return None
 
 
 def _range_like(it):
@@ -475,4 +548,66 @@ def normalize(info):
     """Return (normalized body, Normalizer) for the parsed function ``info``."""
     norm = Normalizer(info)
     body = norm.body(info.node.body)
+    _sequence_operators(body, norm)
     return body, norm
+
+
+def _known_sequences(body, norm):
+    """Local variables certainly bound to a list or tuple: every assignment to them is a list or
+    tuple display, ``list(...)``/``tuple(...)``, a slice of one, or ``+``/``*`` on one."""
+    import builtins
+    builders = {n for n in ("list", "tuple") if norm.info.resolve(n) == (True, getattr(builtins, n))}
+    defs = {}
+    for st in walk_stmts(body):
+        if isinstance(st, gast.Assign) and isinstance(st.targets[0], gast.Name):
+            defs.setdefault(st.targets[0].id, []).append(st.value)
+        elif isinstance(st, gast.Assign):
+            defs.setdefault(st.targets[0].value.id, []).append(None)   # x[i] = v: keep it simple
+        elif isinstance(st, gast.For):
+            defs.setdefault(st.target.id, []).append(None)
+    for p in norm.params:
+        defs.setdefault(p, []).append(None)
+
+    def seq(v, known):
+        if isinstance(v, (gast.List, gast.Tuple)):
+            return True
+        if isinstance(v, gast.Name):
+            return v.id in known
+        if isinstance(v, gast.Call) and isinstance(v.func, gast.Name) and v.func.id in builders:
+            return True
+        if isinstance(v, gast.Subscript) and isinstance(v.slice, gast.Slice):
+            return seq(v.value, known)
+        if isinstance(v, gast.BinOp) and isinstance(v.op, gast.Add):
+            return seq(v.left, known) or seq(v.right, known)
+        if isinstance(v, gast.BinOp) and isinstance(v.op, gast.Mult):
+            return seq(v.left, known) or seq(v.right, known)
+        return False
+
+    known = set(defs)   # greatest fixed point: drop names with a definition that is not a sequence
+    changed = True
+    while changed:
+        changed = False
+        for name in sorted(known):
+            if not all(v is not None and seq(v, known) for v in defs[name]):
+                known.discard(name)
+                changed = True
+    return known
+
+
+def _sequence_operators(body, norm):
+    """``a + b`` and ``a * n`` where ``a`` is known to be a list or tuple are concatenation and
+    repetition, not NumPy's addition and multiplication: written as ``seq_concat(a, b)`` and
+    ``seq_repeat(a, n)``, whose derivatives are slices of the result's adjoint."""
+    known = _known_sequences(body, norm)
+    if not known:
+        return
+    is_seq = lambda a: isinstance(a, gast.Name) and a.id in known  # noqa: E731
+    for st in walk_stmts(body):
+        if not (isinstance(st, gast.Assign) and isinstance(st.value, gast.BinOp)):
+            continue
+        v = st.value
+        if isinstance(v.op, gast.Add) and (is_seq(v.left) or is_seq(v.right)):
+            st.value = gast.Call(func=N(norm.helper("seq_concat")), args=[v.left, v.right], keywords=[])
+        elif isinstance(v.op, gast.Mult) and (is_seq(v.left) or is_seq(v.right)):
+            a, n = (v.left, v.right) if is_seq(v.left) else (v.right, v.left)
+            st.value = gast.Call(func=N(norm.helper("seq_repeat")), args=[a, n], keywords=[])

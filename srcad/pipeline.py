@@ -9,7 +9,7 @@ import gast
 
 from srcad import codegen
 from srcad.errors import TransformError
-from srcad.normalize import N, at, normalize
+from srcad.normalize import N, at, names_read, normalize
 from srcad.parse import parse_function
 from srcad.inline import inline_calls
 from srcad.optimize import prune_forward
@@ -52,6 +52,9 @@ def _positional_params(fdef):
 
 def front_end(fn, stages=None):
     """parse, normalize, restructure: returns (info, norm, body, ret_name)."""
+    refused = getattr(fn, "__srcad_refused__", None)
+    if refused is not None:
+        raise TransformError(*refused)
     info = parse_function(fn)
     body, norm = normalize(info)
     if stages is not None:
@@ -79,7 +82,13 @@ def reverse_derivative(fn, wrt, mode="grad", stages=None, ranks=None):
     """The reverse-mode derivative of ``fn`` w.r.t. the positional parameters ``wrt`` (a tuple).
 
     mode 'grad' returns the gradient(s); 'value_and_grad' returns (value, gradient(s)); 'call'
-    (used for calls between user functions) always returns a tuple of gradients.
+    (used for the calls to user functions that are not inlined) builds two functions instead:
+    ``fwd_<name>(<params>)`` runs the forward sweep once and returns ``(value, tape)``, and
+    ``bwd_<name>(tape, *, d<out>)`` runs the backward sweep over that tape and returns the
+    gradient (a tuple for several ``wrt``). The caller's forward sweep calls the first, its
+    backward sweep the second: the helper's forward computation runs exactly once (the random
+    numbers it draws are the ones differentiated) and recursion costs linear time in its depth.
+    ``wrt`` may name keyword-only parameters (str) besides positions.
     """
     key = (fn, wrt, mode, ranks)
     with _lock:
@@ -94,12 +103,20 @@ def _build_reverse(fn, wrt, mode, key, stages, ranks=None):
     fdef = info.node
     params = _positional_params(fdef)
     for i in wrt:
-        if i >= len(params):
+        if isinstance(i, int) and i >= len(params):
             raise TransformError(f"wrt={i} is out of range: {info.name} has {len(params)} positional "
                                  f"parameters", info.filename, info.lineno, "wrt")
-    wrt_names = [params[i] for i in wrt]
+    kwonly = [a.id for a in fdef.args.kwonlyargs]
+    for i in wrt:
+        if isinstance(i, str) and i not in kwonly:
+            raise TransformError(f"{info.name} has no keyword-only parameter {i}", info.filename,
+                                 info.lineno, "wrt")
+    wrt_names = [i if isinstance(i, str) else params[i] for i in wrt]
     env = codegen.Env(info, norm.namer.taken, norm.locals)
-    gen_name = norm.namer.fresh(("grad_" if mode != "call" else "vjp_") + info.name, numbered=False)
+    for name, obj in info.extra.items():   # runtime helpers the front end called (loop_seq)
+        env.objects[name] = obj
+        env.by_id.setdefault(id(obj), name)
+    gen_name = norm.namer.fresh("grad_" + info.name, numbered=False) if mode != "call" else None
     body = inline_calls(body, info, norm, env, front_end, fn)
     info.extra = env.objects
     if stages is not None:
@@ -110,9 +127,10 @@ def _build_reverse(fn, wrt, mode, key, stages, ranks=None):
         sub = _cache.get(sub_key) or _building.get(sub_key)
         if sub is None:
             sub = _build_reverse(callee, positions, "call", sub_key, None, None)
-        obj = sub if isinstance(sub, Pending) else sub.fn
-        name = env.ref_name("vjp_" + callee.__name__.strip("<>"), obj)
-        return gast.Name(id=name, ctx=gast.Load(), annotation=None, type_comment=None), sub.seed
+        base = callee.__name__.strip("<>")
+        fwd_name = env.ref_name("fwd_" + base, sub.fwd)
+        bwd_name = env.ref_name("bwd_" + base, sub.bwd)
+        return N(fwd_name), N(bwd_name), sub.seed
 
     param_ranks = {}
     if ranks is not None:
@@ -120,7 +138,7 @@ def _build_reverse(fn, wrt, mode, key, stages, ranks=None):
     rev = Reverse(info, norm, body, ret_name, wrt_names, env, derivative_of_call, param_ranks,
                   helper=mode == "call")
     rev.seed_name = rev.dname(ret_name)
-    pending = Pending(seed=rev.seed_name)
+    pending = Pending(seed=rev.seed_name, fwd=Pending(), bwd=Pending())
     _building[key] = pending
     try:
         fwd, bwd = rev.build()
@@ -161,6 +179,8 @@ def _build_reverse(fn, wrt, mode, key, stages, ranks=None):
                 else N(ret_name), type_comment=None), fdef.body[-1].lineno if fdef.body else info.lineno)]
             value = N(kept)
         result = gast.Tuple(elts=[value, result], ctx=gast.Load())
+    if mode == "call":
+        return _build_split(fn, key, info, norm, env, rev, fwd, bwd, result, ret_name, wrt_names, pending)
     fwd = prune_forward(fwd, bwd, result, rev.facts, env)
     body_out = []
     if fwd:
@@ -174,8 +194,76 @@ def _build_reverse(fn, wrt, mode, key, stages, ranks=None):
     kw[seed] = 1.0
     fnobj, src = codegen.emit(fdef, gen_name, body_out, [(seed, gast.Constant(value=1.0, kind=None))], env,
                               info, f"{gen_name} of {info.filename}:{info.lineno}", kw)
-    pending.fn = fnobj
+    _link_pending(fnobj)
+    pending.resolve(fnobj)
     d = Derivative(fnobj, src, seed, _positional_params(fdef), ret_name, wrt_names, stages)
+    _cache[key] = d
+    return d
+
+
+def _build_split(fn, key, info, norm, env, rev, fwd, bwd, result, ret_name, wrt_names, pending):
+    """``fwd_<name>`` and ``bwd_<name>`` of a helper called from differentiated code (mode 'call').
+
+    The tape is the tuple of the variables the backward sweep reads that the forward sweep (or
+    the call) defined: the stack and the values it did not push.
+    """
+    fdef = info.node
+    ret = N(ret_name)
+    fwd = prune_forward(fwd, bwd, gast.Tuple(elts=[result, ret], ctx=gast.Load()), rev.facts, env)
+    params = set(norm.params)
+    defined = set(params)
+    top = set(params)
+    for s in fwd:
+        stored = {n.id for n in gast.walk(s) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+        defined |= stored
+        if isinstance(s, gast.Assign):
+            top |= stored
+    tape_names = sorted((names_read(bwd) | names_read([result])) & defined)
+    tape_var = norm.namer.fresh("tape", numbered=False)
+    ln = fdef.body[-1].lineno if fdef.body else info.lineno
+    # a variable defined only on some paths of the forward sweep is read back only on those paths
+    undefined = [at(gast.Assign(targets=[N(n, True)], value=gast.Constant(value=None, kind=None),
+                                type_comment=None), info.lineno) for n in tape_names if n not in top]
+    tape = gast.Tuple(elts=[N(n) for n in tape_names], ctx=gast.Load())
+    fwd_body = [codegen.note("forward sweep")] + undefined + list(fwd)
+    fwd_body.append(at(gast.Return(value=gast.Tuple(elts=[ret, tape], ctx=gast.Load())), ln))
+    base = info.name.strip("<>")
+    fwd_name = norm.namer.fresh("fwd_" + base, numbered=False)
+    fwd_fn, fwd_src = codegen.emit(fdef, fwd_name, fwd_body, [], env, info,
+                                   f"{fwd_name} of {info.filename}:{info.lineno}", dict(fn.__kwdefaults__ or {}))
+    bwd_body = [codegen.note("backward sweep")]
+    if tape_names:
+        bwd_body.append(at(gast.Assign(targets=[gast.Tuple(elts=[N(n, True) for n in tape_names],
+                                                           ctx=gast.Store())],
+                                       value=N(tape_var), type_comment=None), info.lineno))
+    bwd_body += list(bwd)
+    if isinstance(result, gast.Tuple) and len(result.elts) == 1:
+        result = result.elts[0]
+    bwd_body.append(at(gast.Return(value=result), ln))
+    bwd_def = gast.FunctionDef(
+        name=fdef.name, body=[], decorator_list=[], returns=None, type_comment=None,
+        args=gast.arguments(args=[N(tape_var)], posonlyargs=[], vararg=None, kwonlyargs=[], kw_defaults=[],
+                            kwarg=None, defaults=[]))
+    bwd_name = norm.namer.fresh("bwd_" + base, numbered=False)
+    seed = rev.seed_name
+    bwd_fn, bwd_src = codegen.emit(bwd_def, bwd_name, bwd_body, [(seed, gast.Constant(value=1.0, kind=None))],
+                                   env, info, f"{bwd_name} of {info.filename}:{info.lineno}", {seed: 1.0})
+    bwd_fn.__defaults__ = None
+    if rev.stack is not None and rev.stack in tape_names:
+        # Differentiating bwd_<name> again would pop a stack that fwd_<name> filled in another
+        # function: the adjoint stacks of the two would not meet. Refused, naming the helper.
+        bwd_fn.__srcad_refused__ = (
+            f"a derivative of a derivative through {info.name}, which is called rather than inlined "
+            "(recursion) and records values on its stack: srcad does not differentiate that again; "
+            "a helper that is not recursive is inlined and has no such limit", info.filename, info.lineno,
+            "higher-order derivative through a recursive helper")
+    _link_pending(fwd_fn)
+    _link_pending(bwd_fn)
+    pending.fwd.resolve(fwd_fn)
+    pending.bwd.resolve(bwd_fn)
+    pending.resolve(None)
+    d = Derivative(None, fwd_src + "\n" + bwd_src, seed, _positional_params(fdef), ret_name, wrt_names)
+    d.fwd, d.bwd = fwd_fn, bwd_fn
     _cache[key] = d
     return d
 
@@ -193,6 +281,29 @@ class Pending:
     def __init__(self, **known):
         self.__dict__.update(known)
         self.fn = None
+        self.cells = []
 
     def __call__(self, *args, **kwargs):
         return self.fn(*args, **kwargs)
+
+    def resolve(self, fn):
+        """The function is built: the generated functions that call it call it directly now (a
+        recursive derivative then takes one frame per level, as the plain function does)."""
+        self.fn = fn
+        for cell in self.cells:
+            cell.cell_contents = fn
+        self.cells = []
+
+
+def _link_pending(fn):
+    """Cells of ``fn`` that hold a derivative still being built are filled once it is built."""
+    for cell in fn.__closure__ or ():
+        try:
+            obj = cell.cell_contents
+        except ValueError:
+            continue
+        if isinstance(obj, Pending):
+            if obj.fn is not None:
+                cell.cell_contents = obj.fn
+            else:
+                obj.cells.append(cell)

@@ -19,7 +19,7 @@ import builtins
 import gast
 
 from srcad import runtime
-from srcad.analyze import Facts, describe, split_self_reads
+from srcad.analyze import Facts, appends_as_assignments, call_wrt, changed_in_place, describe, split_self_reads
 from srcad.errors import fail_at
 from srcad.names import Live, join
 from srcad.normalize import N, assign, at, clone, walk_stmts
@@ -96,9 +96,7 @@ class Reverse:
         self.env = env
         self.derivative_of_call = derivative_of_call
         self.param_ranks = ranks or {}
-        made_here = {st.targets[0].id for st in walk_stmts(body) if isinstance(st, gast.Assign)
-                     and isinstance(st.targets[0], gast.Name) and isinstance(st.value, gast.List)}
-        self.body = body = self._appends_as_assignments(body, made_here - set(norm.params))
+        self.body = body = appends_as_assignments(body, info, norm.params, env)
         facts = lambda: Facts(info, self.body, norm.params, norm.locals, wrt, ranks=self.param_ranks,  # noqa: E731
                               helper=helper, result_var=getattr(norm, "result_var", None))
         self.facts = facts()
@@ -108,38 +106,7 @@ class Reverse:
         self.adjoints = {}
         self.stack = None
         self.saved = set()
-
-    def _appends_as_assignments(self, stmts, local_names):
-        """``lst.append(v)`` on a list the function made (``lst = []``) becomes
-        ``lst = list_append(lst, v)``: a new list each time, so the backward sweep can follow the
-        values. Lists that came from outside keep their ``append`` (a side effect callers see)."""
-        out = []
-        for s in stmts:
-            for field in ("body", "orelse"):
-                sub = getattr(s, field, None)
-                if isinstance(sub, list) and sub:
-                    setattr(s, field, self._appends_as_assignments(sub, local_names))
-            call = s.value if isinstance(s, gast.Expr) else None
-            if isinstance(call, gast.Call) and isinstance(call.func, gast.Attribute) and \
-                    call.func.attr == "append" and isinstance(call.func.value, gast.Name) and \
-                    call.func.value.id in local_names and len(call.args) == 1 and not call.keywords and \
-                    not self._is_stack_name(call.func.value.id, stmts):
-                lst = call.func.value.id
-                value = _call(self.env.ref("list_append", runtime.list_append), [N(lst), call.args[0]])
-                out.append(assign(lst, value, s.lineno))
-                continue
-            out.append(s)
-        return out
-
-    def _is_stack_name(self, name, stmts):
-        """Is ``name`` a stack of generated code (``name = Stack()``)? Those keep append/pop."""
-        for s in walk_stmts(self.body):
-            if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name) and s.targets[0].id == name \
-                    and isinstance(s.value, gast.Call) and isinstance(s.value.func, gast.Name):
-                ok, obj = self.info.resolve(s.value.func.id)
-                if ok and obj is runtime.Stack:
-                    return True
-        return False
+        self._calls = {}   # id(call node) -> what the backward sweep of a kept call needs
 
     # ------------------------------------------------------------------ names
     def fail(self, msg, lineno, construct):
@@ -334,16 +301,17 @@ class Reverse:
         active_t = t in self.facts.active
         saves = (t, path) in self.saved
         pre = [self.push(N(t), ln)] if saves else []
+        saves_tape = None
         if active_t and op.kind == "unknown" and any(self.facts.is_active(a) for a in op.args):
             hint = getattr(op, "hint", None) or (
                 "give it a derivative with @srcad.defvjp (see docs/rules.md)"
                 if op.key is not None else "call it by a global name")
             self.fail(f"no derivative rule for {op.what}; {hint}", ln, op.what)
         if active_t and op.kind == "call":
-            for k, v in op.kwargs.items():
-                if self.facts.is_active(v):
-                    self.fail(f"differentiated value passed by keyword '{k}' to {describe(op.obj)}; "
-                              "pass it positionally", ln, "keyword argument")
+            s, tape = self._call_forward(t, op, value, path, ln)
+            if (tape, path) in self.saved:
+                pre.insert(0, self.push(N(tape), ln))   # popped after t's old value (see bwd)
+                saves_tape = tape
         self_ref = t in names_read([value])
 
         def bwd(state):
@@ -365,8 +333,26 @@ class Reverse:
                 out.append(_expr(_attr_call(self.dname(op.args[0].id), "append", [_const(FLOAT_ZERO)]), ln))
             if saves and not self_ref:
                 out.append(self.pop(t, ln))
+            if saves_tape is not None:
+                out.append(self.pop(saves_tape, ln))
             return out
         return pre + [s], bwd
+
+    def _call_forward(self, t, op, value, path, ln):
+        """``t = g(a, b)`` for a helper that is not inlined: ``t, tape = fwd_g(a, b)``.
+
+        The helper's forward sweep runs once, here, and records its tape; the backward sweep
+        hands the tape to ``bwd_g`` (``_call_adjoint``). Returns (statement, tape name)."""
+        wrt, actives = call_wrt(self.info, op, value, self.facts.is_active, ln)
+        fwd_node, bwd_node, seed = self.derivative_of_call(op.obj, wrt, ln)
+        tape = self.namer.fresh("tape")
+        self.norm.locals.add(tape)
+        self.defs.setdefault((tape, path), None)
+        self._calls[id(value)] = (bwd_node, seed, tape, actives)
+        target = gast.Tuple(elts=[N(t, True), N(tape, True)], ctx=gast.Store())
+        call = _call(fwd_node, [clone(a) for a in value.args],
+                     [gast.keyword(arg=k.arg, value=clone(k.value)) for k in value.keywords])
+        return at(gast.Assign(targets=[target], value=call, type_comment=None), ln), tape
 
     def fwd_setitem(self, s, t, path, ln):
         x = t.value.id
@@ -481,6 +467,7 @@ class Reverse:
         has_break = any(isinstance(n, gast.Break) for st in s.body for n in self._own_breaks(st))
         saves = (target, path) in self.saved
         pre = [self.push(N(target), ln)] if saves else []
+        saves_rng = None
         if not items:
             if saves:
                 return pre + [s], (lambda state: [self.pop(target, ln)])
@@ -488,8 +475,16 @@ class Reverse:
         iter_expr = s.iter
         assigned_in_body = {n.id for st in s.body for n in gast.walk(st)
                             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
-        if names_read([iter_expr]) & (assigned_in_body | {target}):
+        if names_read([iter_expr]) & (assigned_in_body | {target} | self._changed_in_place()):
+            # The range may read other values in the backward sweep (``len(lst)`` after
+            # ``lst.append``): evaluate it once, and replay that range (saved like any variable
+            # where an enclosing loop overwrites it)
             rng = self.namer.fresh("rng")
+            self.norm.locals.add(rng)
+            self.defs.setdefault((rng, path), None)
+            if (rng, path) in self.saved:
+                pre.append(self.push(N(rng), ln))
+                saves_rng = rng
             pre.append(assign(rng, iter_expr, ln))
             iter_expr = N(rng)
         fwd = pre
@@ -516,10 +511,17 @@ class Reverse:
             out += pre_b
             out.append(at(gast.For(target=N(target, True), iter=_call(N("reversed"), [it]),
                                    body=body or [gast.Pass()], orelse=[], type_comment=None), ln))
+            if saves_rng is not None:
+                out.append(self.pop(saves_rng, ln))
             if saves:
                 out.append(self.pop(target, ln))
             return out
         return fwd, bwd
+
+    def _changed_in_place(self):
+        if getattr(self, "_changed", None) is None:
+            self._changed = changed_in_place(self.body, self.facts)
+        return self._changed
 
     @staticmethod
     def _own_breaks(stmt):
@@ -623,7 +625,7 @@ class Reverse:
             state[name] = Live(owned, maybe_zero)
             return [assign(d, expr, ln)]
         maybe_zero = maybe_zero and st.maybe_zero
-        if name in self.facts.containers:
+        if name in self.facts.containers or name in self.facts.maybe_seq:
             state[name] = Live(False, maybe_zero)
             return [assign(d, _call(self.env.ref("add"), [N(d), expr]), ln)]
         op = gast.Add()
@@ -795,19 +797,15 @@ class Reverse:
         return out
 
     def _call_adjoint(self, t, op, value, dt, ln):
-        positions = [i for i, a in enumerate(op.args) if self.facts.is_active(a)]
-        if not positions:
-            return [], []
-        fn_node, seed = self.derivative_of_call(op.obj, tuple(positions), ln)
-        args = [clone(a) for a in value.args]
-        keywords = [gast.keyword(arg=k.arg, value=clone(k.value)) for k in value.keywords]
-        keywords.append(gast.keyword(arg=seed, value=dt))
-        call = _call(fn_node, args, keywords)
-        if len(positions) == 1:
-            a = op.args[positions[0]]
-            return [], [(a.id, call, False)]
-        temps = [self.namer.fresh("d" + op.args[i].id) for i in positions]
+        """``bwd_g(tape, d<out>=dt)``: the helper's backward sweep over the tape its forward
+        sweep recorded (``_call_forward``)."""
+        bwd_node, seed, tape, actives = self._calls[id(value)]
+        call = _call(clone(bwd_node), [N(tape)], [gast.keyword(arg=seed, value=dt)])
+        if len(actives) == 1:
+            return [], [(actives[0].id, call, False)]
+        temps = [self.namer.fresh("d" + a.id) for a in actives]
         pre = [at(gast.Assign(targets=[gast.Tuple(elts=[N(n, True) for n in temps], ctx=gast.Store())],
                               value=call, type_comment=None), ln)]
-        contribs = [(op.args[i].id, N(tmp), False) for i, tmp in zip(positions, temps)]
+        contribs = [(a.id, N(tmp), False) for a, tmp in zip(actives, temps)]
         return pre, contribs
+

@@ -43,6 +43,12 @@ def unbroadcast(g, x):
     """Sum the adjoint ``g`` down to the shape of ``x`` (the reverse of NumPy broadcasting)."""
     gshape = getattr(g, "shape", None)
     if gshape is None:
+        if isinstance(g, (list, tuple)):
+            # the adjoint of an arithmetic result is never a list: ``a + b`` or ``a * n`` joined
+            # lists or tuples that srcad could not recognise as such (issue 11)
+            raise TypeError("srcad: `+` or `*` here joined lists or tuples, which srcad could not "
+                            "tell when it wrote the derivative (it differentiated NumPy arithmetic); "
+                            "concatenate with a display on one side (`xs + [v]`) or append in a loop")
         return g
     xshape = getattr(x, "shape", None)
     if xshape is None:
@@ -141,9 +147,146 @@ def sum_adjoint(g, seq):
     return [unbroadcast(g, v) for v in seq]
 
 
+def loop_seq(x):
+    """What ``for v in x`` indexes: ``x`` itself for a sequence or array; a dict's keys (and the
+    items of any other iterable), listed once."""
+    if isinstance(x, (list, tuple, np.ndarray, str, range)):
+        return x
+    return list(x)
+
+
+def loop_seq_adjoint(g, x):
+    """The adjoint of ``loop_seq(x)``: ``g`` for a sequence; a dict's keys carry no derivative."""
+    if isinstance(x, (list, tuple, np.ndarray, str, range)):
+        return g
+    if isinstance(x, (dict, type({}.keys()))) or _is_zero(g):
+        return 0.0
+    raise TypeError(f"srcad: cannot differentiate a loop over a {type(x).__name__}; loop over a "
+                    "list, tuple, array or dict")
+
+
+def loop_seq_tangent(t, x):
+    """The tangent of ``loop_seq(x)``: ``t`` for a sequence; zeros for a dict's keys."""
+    if isinstance(x, (list, tuple, np.ndarray, str, range)):
+        return t
+    if isinstance(x, (dict, type({}.keys()))) or _is_zero(t):
+        return [0.0] * len(x)
+    raise TypeError(f"srcad: cannot differentiate a loop over a {type(x).__name__}; loop over a "
+                    "list, tuple, array or dict")
+
+
+def dict_keys(d):
+    """The keys of the dict ``d`` as a list (``for k, v in d.items()`` reads ``d[k]``)."""
+    if not isinstance(d, dict):
+        raise TypeError(f"srcad: .keys()/.values()/.items() of a {type(d).__name__}: srcad follows "
+                        "these on dicts only")
+    return list(d)
+
+
+def seq_concat(a, b):
+    """``a + b`` where an operand is a list or tuple display: concatenation of two sequences, else
+    NumPy's addition (``array + [1.0, 2.0]``), decided by the operands as Python decides."""
+    return a + b
+
+
+def seq_repeat(a, n):
+    """``a * n`` where ``a`` is a list or tuple display: repetition for an integer ``n``, else
+    NumPy's multiplication."""
+    return a * n
+
+
+def _joins(a, b):
+    return _is_seq(a) and _is_seq(b)
+
+
+def seq_part(g, a, b, first):
+    """The adjoint of operand ``a`` (``first``) or ``b`` of ``a + b``: a slice of ``g`` for a
+    concatenation, ``unbroadcast`` for NumPy's addition."""
+    if _is_zero(g):
+        return 0.0
+    if not _joins(a, b):
+        return unbroadcast(g, a if first else b)
+    start = 0 if first else len(a)
+    return list(g[start:start + len(a if first else b)])
+
+
+def _repeats(a, n):
+    return _is_seq(a) and isinstance(n, (int, np.integer)) and not isinstance(n, bool)
+
+
+def seq_fold(g, a, n):
+    """The adjoint of ``a`` in ``a * n``: the ``n`` chunks of ``g`` added element-wise for a
+    repetition; ``unbroadcast(g * n, a)`` for NumPy's multiplication."""
+    if _is_zero(g):
+        return 0.0
+    if not _repeats(a, n):
+        return unbroadcast(g * n, a)
+    out = 0.0
+    for k in range(0, len(g), len(a) or 1):
+        out = add(out, list(g[k:k + len(a)]))
+    return out
+
+
+def seq_times(g, a, n):
+    """The adjoint of ``n`` in ``a * n``: none for a repetition (``n`` is an int)."""
+    if _is_zero(g) or _repeats(a, n):
+        return 0.0
+    return unbroadcast(g * np.asarray(a), n)
+
+
+class SeqTangent(list):
+    """A list tangent whose ``+`` adds element-wise (the terms of a concatenation's tangent)."""
+
+    __slots__ = ()
+
+    def __add__(self, other):
+        if _is_zero(other):
+            return self
+        return SeqTangent(add(u, v) for u, v in zip(self, other))
+
+    __radd__ = __add__
+
+
+def _seq_zeros(x):
+    return [zeros_like(v) for v in x]
+
+
+def seq_placed(t, a, b, first):
+    """Tangent of ``a + b`` from one operand's tangent ``t``: placed among zeros for the other
+    operand for a concatenation (terms add element-wise), ``t`` itself for NumPy's addition."""
+    if not _joins(a, b):
+        return t
+    mine = _seq_zeros(a if first else b) if _is_zero(t) else list(t)
+    if first:
+        return SeqTangent(mine + _seq_zeros(b))
+    return SeqTangent(_seq_zeros(a) + mine)
+
+
+def seq_repeated(t, a, n):
+    """Tangent of ``a * n`` from the tangent ``t`` of ``a``."""
+    if not _repeats(a, n):
+        return t * n
+    return SeqTangent((_seq_zeros(a) if _is_zero(t) else list(t)) * n)
+
+
+def seq_scaled(t, a, n):
+    """Tangent of ``a * n`` from the tangent ``t`` of ``n`` (none for a repetition)."""
+    if _repeats(a, n):
+        return 0.0
+    return np.asarray(a) * t
+
+
 def list_append(lst, v):
     """``lst + [v]``: ``lst.append(v)`` as srcad's reverse mode sees it (a new list, no mutation)."""
     return list(lst) + [v]
+
+
+def appended(t, lst, v, of_list):
+    """Tangent of ``list_append(lst, v)`` from the tangent ``t`` of ``lst`` (``of_list``) or of
+    ``v``, among zeros for the other (the two terms add element-wise)."""
+    if of_list:
+        return SeqTangent((_seq_zeros(lst) if _is_zero(t) else list(t)) + [zeros_like(v)])
+    return SeqTangent(_seq_zeros(lst) + [zeros_like(v) if _is_zero(t) else t])
 
 
 def list_head(d):

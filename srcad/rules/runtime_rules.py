@@ -5,6 +5,8 @@ import numpy as np
 from srcad import runtime as rt
 from srcad.rules.registry import forward, nondiff, reverse
 from srcad.runtime import broadcast_like, list_head, reduce_like, unbroadcast, unreduce
+from srcad.runtime import (appended, loop_seq_adjoint, loop_seq_tangent, seq_fold, seq_part, seq_placed, seq_repeated,
+                           seq_scaled, seq_times)
 from srcad.runtime import (add_at, copy_adjoint, dot_adjoint_a, dot_adjoint_b, grad_like, matmul_adjoint_a,
                            matmul_adjoint_b, norm_adjoint, norm_adjoint_dx, norm_adjoint_dy, owned_copy,
                            owned_tangent, pop_at, setitem_grad, tuple_get)
@@ -145,3 +147,43 @@ def norm_adjoint_(r, g, x, y, ord=None, axis=None, keepdims=False):
 def list_append_(y, lst, v):
     d[lst] = list_head(d[y])
     d[v] = tuple_get(d[y], -1)
+
+
+@forward(rt.list_append)
+def list_append_(y, lst, v):
+    d[y] = appended(d[lst], lst, v, True) + appended(d[v], lst, v, False)
+
+
+@reverse(rt.loop_seq)
+def loop_seq_(y, x):
+    d[x] = loop_seq_adjoint(d[y], x)
+
+
+@forward(rt.loop_seq)
+def loop_seq_(y, x):
+    d[y] = loop_seq_tangent(d[x], x)
+
+
+nondiff(rt.dict_keys, why="a dict's keys carry no derivative")
+
+
+@reverse(rt.seq_concat)
+def seq_concat_(y, a, b):
+    d[a] = seq_part(d[y], a, b, True)
+    d[b] = seq_part(d[y], a, b, False)
+
+
+@forward(rt.seq_concat)
+def seq_concat_(y, a, b):
+    d[y] = seq_placed(d[a], a, b, True) + seq_placed(d[b], a, b, False)
+
+
+@reverse(rt.seq_repeat)
+def seq_repeat_(y, a, n):
+    d[a] = seq_fold(d[y], a, n)
+    d[n] = seq_times(d[y], a, n)
+
+
+@forward(rt.seq_repeat)
+def seq_repeat_(y, a, n):
+    d[y] = seq_repeated(d[a], a, n) + seq_scaled(d[n], a, n)

@@ -1,0 +1,275 @@
+"""Python's meaning of operators and calls (issue 11, classes 5 and 6), in both modes.
+
+* ``+`` and ``*`` on lists and tuples are concatenation and repetition, not NumPy arithmetic;
+* adjoints of lists of arrays are added element-wise (a recursive helper taking a list);
+* values passed by keyword (keywords, keyword-only parameters, defaults, ``*args``, ``**kw``) reach
+  the derivative;
+* ``out=`` is refused with the user's line (it was accepted and dropped).
+
+Every gradient is checked against central finite differences.
+"""
+
+import numpy as np
+import pytest
+
+import srcad
+from test_replay import SHAPES, check_both, point
+
+
+# ---------------------------------------------------------------------- + and * on sequences
+
+
+def list_grows_by_concatenation(x, y):
+    feats = [x]
+    for k in range(3):
+        h = np.sin(feats[-1]) * y
+        feats = feats + [h]
+    return np.sum(feats[1] * feats[-1] + feats[0])
+
+
+def list_grows_in_place(x, y):
+    feats = [x]
+    for k in range(2):
+        feats += [np.tanh(feats[-1] * y)]
+    return np.sum(feats[-1] * feats[0]) + np.sum(feats[1])
+
+
+def tuples_concatenated(x, y):
+    t = (x,) + (y, x * y)
+    return np.sum(t[0] * t[2] + np.sin(t[1]))
+
+
+def list_repeated(x, y):
+    r = [x * y] * 3
+    s = 2 * [np.cos(x)]
+    return np.sum(r[0] * r[2] + sum(r) * s[1])
+
+
+def slices_concatenated(x, y):
+    lst = [x, y, x * y]
+    rot = lst[1:] + lst[:1]
+    return np.sum(rot[0] * rot[2] + rot[1])
+
+
+def concatenated_copy(x, y):
+    a = [x, y]
+    b = a[:] + [x * x]
+    return np.sum(b[2] * b[1] + b[0])
+
+
+def helper_appends_by_plus(feats, h):
+    return feats + [h * 2.0]
+
+
+def concatenation_in_a_helper(x, y):
+    feats = helper_appends_by_plus([x], y)
+    feats = helper_appends_by_plus(feats, np.sin(x))
+    return np.sum(feats[0] * feats[1] * feats[2])
+
+
+@pytest.mark.parametrize("fn", [list_grows_by_concatenation, list_grows_in_place, tuples_concatenated,
+                                list_repeated, slices_concatenated, concatenated_copy,
+                                concatenation_in_a_helper])
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("wrt", [0, 1])
+def test_sequence_operators(fn, shape, wrt):
+    check_both(fn, [point(shape, 1), point(shape, 2)], wrt=wrt)
+
+
+def array_plus_list_display(x, y):
+    return np.sum((x + [0.5, 2.0, 1.5]) * y)
+
+
+def list_display_times_array(x, y):
+    return np.sum([0.5, 2.0, 1.5] * x + (x,) * 2 * y)
+
+
+@pytest.mark.parametrize("fn", [array_plus_list_display, list_display_times_array])
+@pytest.mark.parametrize("wrt", [0, 1])
+def test_a_display_with_an_array_is_numpy_arithmetic(fn, wrt):
+    """``array + [..]`` and ``[..] * array`` are NumPy's operations (Python decides at run time)."""
+    check_both(fn, [point((3,), 1), point((3,), 2)], wrt=wrt)
+
+
+def concatenates_two_arguments(xs, ys):
+    zs = xs + ys
+    return np.sum(zs[0] * zs[-1])
+
+
+def test_concatenation_srcad_cannot_see_is_refused():
+    with pytest.raises(TypeError, match="joined lists or tuples"):
+        srcad.grad(concatenates_two_arguments)([np.ones(2), np.ones(2)], [np.ones(2)])
+
+
+def test_sequence_operators_are_written_as_such():
+    src = srcad.source(srcad.grad(tuples_concatenated))
+    assert "seq_concat(" in src and "seq_part(" in src
+    assert "seq_repeat(" in srcad.source(srcad.grad(list_repeated))
+
+
+def pairwise(xs, n):
+    """Recursive (kept as a call): takes and returns lists of arrays."""
+    if n == 0:
+        return xs[0] * xs[1]
+    return pairwise(xs, n - 1) + xs[0] * np.sin(xs[1])
+
+
+def list_argument_twice(xs):
+    a = pairwise(xs, 2)
+    b = pairwise(xs, 1)
+    return np.sum(a * b) + np.sum(xs[1])
+
+
+def list_argument_and_loop(xs):
+    s = pairwise(xs, 1)
+    for v in xs:
+        s = s + v * v
+    return np.sum(s)
+
+
+@pytest.mark.parametrize("fn", [list_argument_twice, list_argument_and_loop])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_list_adjoints_add_element_wise(fn, shape):
+    xs = [point(shape, 3), point(shape, 4)]
+    check_both(fn, [xs])
+    g = srcad.grad(fn)(xs)
+    assert isinstance(g, list) and len(g) == 2
+
+
+# ---------------------------------------------------------------------- keywords reach the derivative
+
+
+def scaled(h, b=2.0, *, c, d=3.0):
+    return h * b + np.sin(c) * d
+
+
+def by_keyword(x, y):
+    return np.sum(scaled(x, b=y, c=x * y))
+
+
+def by_keyword_out_of_order(x, y):
+    return np.sum(scaled(c=y, h=x) + scaled(y, d=x, c=x))
+
+
+_OFFSET = np.array(0.25)
+
+
+def with_array_default(h, k=_OFFSET, *, m=0.5):
+    return np.tanh(h + k) * m
+
+
+def by_defaults(x, y):
+    return np.sum(with_array_default(x) + with_array_default(y, m=x))
+
+
+def positional_only(a, /, b):
+    return a * np.cos(b)
+
+
+def by_positional_only(x, y):
+    return np.sum(positional_only(x, b=y))
+
+
+def star_args(h, *rest, scale=1.0):
+    s = h * scale
+    for r in rest:
+        s = s + r * r
+    return s
+
+
+def by_star_args(x, y):
+    return np.sum(star_args(x, y, x * y, scale=y))
+
+
+def star_kwargs(h, **kw):
+    return h * kw["w"] + np.sin(kw["v"])
+
+
+def by_star_kwargs(x, y):
+    return np.sum(star_kwargs(x, w=y, v=x * y))
+
+
+def recursive_keyword_only(h, n, *, scale):
+    if n == 0:
+        return h * scale
+    return recursive_keyword_only(np.sin(h) * scale, n - 1, scale=scale)
+
+
+def kept_call_by_keyword(x, y):
+    return np.sum(recursive_keyword_only(n=3, h=x, scale=y))
+
+
+@pytest.mark.parametrize("fn", [by_keyword, by_keyword_out_of_order, by_defaults, by_positional_only,
+                                kept_call_by_keyword])
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("wrt", [0, 1])
+def test_keywords_reach_the_derivative(fn, shape, wrt):
+    check_both(fn, [point(shape, 5), point(shape, 6)], wrt=wrt)
+
+
+@pytest.mark.parametrize("fn", [by_star_args, by_star_kwargs])
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("wrt", [0, 1])
+def test_star_parameters_are_bound_when_inlined(fn, shape, wrt):
+    args = [point(shape, 5), point(shape, 6)]
+    srcad.check_grad(fn, *args, wrt=wrt)
+    # forward mode keeps the call: a differentiated value in *args / **kwargs is refused, located
+    tangents = [None, None]
+    tangents[wrt] = np.ones(shape) if shape else 1.0
+    with pytest.raises(srcad.TransformError, match=r"test_python_semantics.py:\d+: .*(\*args|\*\*kwargs)"):
+        srcad.jvp(fn, tuple(args), tuple(tangents))
+
+
+# ---------------------------------------------------------------------- out= is refused
+
+
+def sum_out(x):
+    buf = np.zeros(())
+    s = np.sum(x, out=buf)
+    return buf * 2.0 + s
+
+
+def ufunc_out(x):
+    buf = np.zeros_like(x)
+    np.multiply(x, x, out=buf)
+    return np.sum(buf)
+
+
+def ufunc_positional_out(x):
+    buf = np.zeros_like(x)
+    y = np.add(x, x, buf)
+    return np.sum(buf + y)
+
+
+def method_out(x):
+    buf = np.zeros(())
+    x.sum(out=buf)
+    return buf * 1.0
+
+
+def clip_out(x):
+    buf = np.zeros_like(x)
+    y = np.clip(x, 0.1, 0.5, out=buf)
+    return np.sum(buf)
+
+
+def out_in_a_helper(x):
+    return sum_out(x) * 2.0
+
+
+@pytest.mark.parametrize("fn", [sum_out, ufunc_out, ufunc_positional_out, method_out, clip_out,
+                                out_in_a_helper])
+def test_out_is_refused_with_its_line(fn):
+    x = np.array([0.2, 0.3, 0.9])
+    with pytest.raises(srcad.TransformError, match=r"test_python_semantics.py:\d+: .*(out=|output array)"):
+        srcad.grad(fn)(x)
+    with pytest.raises(srcad.TransformError, match=r"test_python_semantics.py:\d+: .*(out=|output array)"):
+        srcad.jvp(fn, (x,), (np.ones(3),))
+
+
+def out_none(x):
+    return np.sum(x * x, out=None)
+
+
+def test_out_none_is_fine():
+    check_both(out_none, [np.array([0.2, 0.3])])
