@@ -352,7 +352,8 @@ def matmul_adjoint_b(g, a, b):
             return g * a
         return unbroadcast(np.expand_dims(a, -1) * np.expand_dims(g, -2), b)
     if np.ndim(b) == 1:
-        return unbroadcast(np.matmul(np.swapaxes(a, -1, -2), g), b)
+        # a stack of matrices times a vector: g is a stack of vectors, one per matrix
+        return unbroadcast(np.matmul(np.swapaxes(a, -1, -2), np.expand_dims(g, -1))[..., 0], b)
     return unbroadcast(np.matmul(np.swapaxes(a, -1, -2), g), b)
 
 
