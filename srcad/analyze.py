@@ -16,9 +16,11 @@ from srcad.rules.registry import FORWARD, NONDIFF, REVERSE
 from srcad import runtime as rt
 
 BINOP_UFUNC = {gast.Add: np.add, gast.Sub: np.subtract, gast.Mult: np.multiply,
-               gast.Div: np.true_divide, gast.Pow: np.power, gast.MatMult: np.matmul}
+               gast.Div: np.true_divide, gast.Pow: np.power, gast.MatMult: np.matmul,
+               gast.Mod: np.remainder}
 UNARY_UFUNC = {gast.USub: np.negative, gast.UAdd: np.positive}
-NONDIFF_BINOPS = (gast.FloorDiv, gast.Mod, gast.BitAnd, gast.BitOr, gast.BitXor, gast.LShift, gast.RShift)
+# ``//`` is piecewise constant; ``%`` has a derivative (np.remainder's rule) except as string formatting
+NONDIFF_BINOPS = (gast.FloorDiv, gast.BitAnd, gast.BitOr, gast.BitXor, gast.LShift, gast.RShift)
 
 
 class Op:
@@ -421,7 +423,9 @@ class Facts(_RankMixin):
                 return Op("nondiff", [value.value])
             return Op("unknown", [value.value], what=f"attribute .{value.attr}", key=key)
         if isinstance(value, gast.BinOp):
-            if isinstance(value.op, NONDIFF_BINOPS):
+            if isinstance(value.op, NONDIFF_BINOPS) or (
+                    isinstance(value.op, gast.Mod) and isinstance(value.left, gast.Constant)
+                    and isinstance(value.left.value, (str, bytes))):
                 return Op("nondiff", [value.left, value.right])
             ufunc = BINOP_UFUNC[type(value.op)]
             return self._rule(self.table.get(ufunc), [value.left, value.right], {}, describe(ufunc))

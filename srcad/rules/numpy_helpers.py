@@ -131,8 +131,14 @@ def rev_cumsum(g, a, axis=None):
     return np.reshape(np.flip(np.cumsum(np.flip(g, axis), axis=axis), axis), np.shape(a))
 
 
-def clip_mask(a, lo, hi):
-    """1.0 where ``lo <= a <= hi`` (the gradient goes to ``a``), else 0.0. Piecewise constant."""
+def clip_mask(a, lo, hi, lo2=None, hi2=None):
+    """1.0 where ``lo <= a <= hi`` (the gradient goes to ``a``), else 0.0. Piecewise constant.
+
+    ``lo2``/``hi2`` are ``np.clip``'s keyword spellings ``min``/``max``, used where ``lo``/``hi``
+    are None. The mask has the broadcast shape of ``a`` and the bounds.
+    """
+    lo = lo if lo is not None else lo2
+    hi = hi if hi is not None else hi2
     inside = np.ones_like(a, dtype=np.float64)
     if lo is not None:
         inside = np.where(a >= lo, inside, 0.0)
@@ -141,19 +147,27 @@ def clip_mask(a, lo, hi):
     return inside
 
 
-def clip_bound(lo, alt):
-    """The bound ``np.clip`` uses: ``a_min``/``a_max`` or their keyword names ``min``/``max``."""
-    return lo if lo is not None else alt
+def below(a, lo, hi, lo2=None, hi2=None):
+    """1.0 where the lower bound is the result (``a < lo <= hi``). Piecewise constant.
+
+    ``np.clip`` is ``minimum(maximum(a, lo), hi)``: where ``lo > hi`` the result is ``hi``.
+    """
+    lo = lo if lo is not None else lo2
+    hi = hi if hi is not None else hi2
+    hit = a < lo
+    if hi is not None:
+        hit = hit & (lo <= hi)
+    return np.where(hit, 1.0, 0.0)
 
 
-def below(a, lo):
-    """1.0 where ``a < lo`` (the gradient goes to the lower bound). Piecewise constant."""
-    return np.where(a < lo, 1.0, 0.0)
-
-
-def above(a, hi):
-    """1.0 where ``a > hi`` (the gradient goes to the upper bound). Piecewise constant."""
-    return np.where(a > hi, 1.0, 0.0)
+def above(a, lo, hi, lo2=None, hi2=None):
+    """1.0 where the upper bound is the result (``a > hi`` or ``lo > hi``). Piecewise constant."""
+    lo = lo if lo is not None else lo2
+    hi = hi if hi is not None else hi2
+    hit = a > hi
+    if lo is not None:
+        hit = hit | (lo > hi)
+    return np.where(hit, 1.0, 0.0)
 
 
 def tie_weights(x1, x2):
@@ -236,9 +250,54 @@ def _einsum_parse(subscripts, ops):
     return ins, out
 
 
-def einsum_adjoint(g, subscripts, k, *ops):
-    """Adjoint of operand ``k`` of ``np.einsum(subscripts, *ops)`` (``None`` operands dropped)."""
-    ops = [o for o in ops if o is not None]
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _einsum_args(args):
+    """``np.einsum``'s positional arguments (unused trailing ones None) in the subscript-string form.
+
+    Returns (subscripts, operands, position -> operand index). The sublist form
+    ``einsum(x, [0, 1], y, [1, 2], [0, 2])`` is spelled with letters.
+    """
+    args = list(args)
+    while args and args[-1] is None:
+        args.pop()
+    if isinstance(args[0], str):
+        return args[0], args[1:], {p: p - 1 for p in range(1, len(args))}
+    def spell(sub):
+        return "".join("..." if s is Ellipsis else _LETTERS[int(s)] for s in sub)
+    ops, subs, where = [], [], {}
+    for p in range(0, len(args) - 1, 2):
+        where[p] = len(ops)
+        ops.append(args[p])
+        subs.append(spell(args[p + 1]))
+    spec = ",".join(subs)
+    if len(args) % 2:
+        spec += "->" + spell(args[-1])
+    return spec, ops, where
+
+
+def _einsum_parse(subscripts, ops):
+    s = subscripts.replace(" ", "")
+    if "." in s:
+        raise NotImplementedError("srcad: the derivative of np.einsum with '...' is not supported; "
+                                  "write the axes out")
+    if "->" in s:
+        ins, out = s.split("->")
+    else:
+        ins = s
+        letters = ins.replace(",", "")
+        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    ins = ins.split(",")
+    if len(ins) != len(ops):
+        raise ValueError(f"einsum: {len(ins)} operand subscripts for {len(ops)} operands")
+    return ins, out
+
+
+def einsum_adjoint(g, p, *args):
+    """Adjoint of the operand at position ``p`` of ``np.einsum(*args)`` (string or sublist form)."""
+    subscripts, ops, where = _einsum_args(args)
+    k = where[p]
     ins, out = _einsum_parse(subscripts, ops)
     target = ins[k]
     others = [(s, o) for i, (s, o) in enumerate(zip(ins, ops)) if i != k]
@@ -256,7 +315,7 @@ def einsum_adjoint(g, subscripts, k, *ops):
         uniq = uniq + "".join(missing)
     # repeated letters in the target (diagonals): embed with identity matrices
     if len(full) < len(target):
-        fresh = [c for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in subscripts]
+        fresh = [c for c in _LETTERS if c not in subscripts]
         seen, spelled, eyes = set(), "", []
         for c in target:
             if c in seen:
@@ -269,15 +328,26 @@ def einsum_adjoint(g, subscripts, k, *ops):
                 seen.add(c)
                 spelled += c
         r = np.einsum(",".join([uniq] + [s for s, _ in eyes]) + "->" + spelled, r, *[e for _, e in eyes])
-        return r
-    return np.einsum(uniq + "->" + target, r) if uniq != target else r
+    elif uniq != target:
+        r = np.einsum(uniq + "->" + target, r)
+    # an axis of size 1 broadcast against a larger one in another operand: sum it back
+    shape = np.shape(ops[k])
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and np.shape(r)[i] != 1)
+    if axes:
+        r = np.sum(r, axis=axes, keepdims=True)
+    # ... and the other way round: this operand's axis broadcast against another's size-1 axis
+    if np.shape(r) != shape:
+        r = np.broadcast_to(r, shape).copy()
+    return r
 
 
-def einsum_tangent(subscripts, k, t, *ops):
-    """Tangent of ``np.einsum(subscripts, *ops)`` from operand ``k``'s tangent ``t``."""
-    ops = [o for o in ops if o is not None]
-    ops[k] = t
-    return np.einsum(subscripts, *ops)
+def einsum_tangent(p, t, *args):
+    """Tangent of ``np.einsum(*args)`` from the tangent ``t`` of the operand at position ``p``."""
+    args = list(args)
+    while args and args[-1] is None:
+        args.pop()
+    args[p] = t
+    return np.einsum(*args)
 
 
 def trace_adjoint(g, a, offset=0, axis1=0, axis2=1):

@@ -9,7 +9,7 @@ from srcad.rules.registry import attribute, forward, method, nondiff, reverse
 from srcad.runtime import broadcast_like
 from srcad.rules.numpy_helpers import (
     above, average_adjoint_w, average_tangent_w, average_weights, below, cholesky_adjoint,
-    cholesky_tangent, clip_bound, clip_mask, concat_adjoint, concat_tangent, det_adjoint,
+    cholesky_tangent, clip_mask, concat_adjoint, concat_tangent, det_adjoint,
     diag_adjoint, diagonal_adjoint, einsum_adjoint, einsum_tangent, extreme_adjoint, extreme_weights,
     inner_adjoint_a,
     inner_adjoint_b, inverse_axes, negate_shift, pad_adjoint, prod_others, repeat_adjoint, rev_cumsum,
@@ -525,6 +525,31 @@ def rad2deg(y, x):
 # ---------------------------------------------------------------- two-input functions
 
 
+# x1 % x2 = x1 - floor(x1 / x2) * x2 (np.remainder, np.mod and Python's %); np.fmod truncates.
+# The quotient is piecewise constant, so d/dx1 = 1 and d/dx2 = -floor(x1 / x2) (-trunc for fmod).
+@reverse(np.remainder)
+def remainder(y, x1, x2):
+    d[x1] = unbroadcast(d[y], x1)
+    d[x2] = unbroadcast(-d[y] * np.floor_divide(x1, x2), x2)
+
+
+@forward(np.remainder)
+def remainder(y, x1, x2):
+    d[y] = broadcast_like(d[x1], y) - d[x2] * np.floor_divide(x1, x2)
+
+
+@reverse(np.fmod)
+def fmod(y, x1, x2):
+    d[x1] = unbroadcast(d[y], x1)
+    d[x2] = unbroadcast(-d[y] * np.trunc(np.true_divide(x1, x2)), x2)
+
+
+@forward(np.fmod)
+def fmod(y, x1, x2):
+    d[y] = broadcast_like(d[x1], y) - d[x2] * np.trunc(np.true_divide(x1, x2))
+
+
+
 @reverse(np.float_power)
 def float_power(y, x1, x2):
     d[x1] = unbroadcast(d[y] * x2 * np.float_power(x1, x2 - 1), x1)
@@ -604,37 +629,41 @@ def logaddexp(y, x1, x2):
     d[y] = d[x1] * np.exp(x1 - y) + d[x2] * np.exp(x2 - y)
 
 
+# The bounds may broadcast ``a`` to a larger shape: every adjoint is summed back to its input's
+# shape, every tangent term spread to the output's.
 @reverse(np.clip)
 def clip(y, a, a_min=None, a_max=None, out=None, min=None, max=None):
-    lo = clip_bound(a_min, min)
-    hi = clip_bound(a_max, max)
-    d[a] = d[y] * clip_mask(a, lo, hi)
-    d[a_min] = unbroadcast(d[y] * below(a, lo), a_min)
-    d[a_max] = unbroadcast(d[y] * above(a, hi), a_max)
-    d[min] = unbroadcast(d[y] * below(a, lo), min)
-    d[max] = unbroadcast(d[y] * above(a, hi), max)
+    d[a] = unbroadcast(d[y] * clip_mask(a, a_min, a_max, min, max), a)
+    d[a_min] = unbroadcast(d[y] * below(a, a_min, a_max, min, max), a_min)
+    d[a_max] = unbroadcast(d[y] * above(a, a_min, a_max, min, max), a_max)
+    d[min] = unbroadcast(d[y] * below(a, a_min, a_max, min, max), min)
+    d[max] = unbroadcast(d[y] * above(a, a_min, a_max, min, max), max)
 
 
 @forward(np.clip)
 def clip(y, a, a_min=None, a_max=None, out=None, min=None, max=None):
-    lo = clip_bound(a_min, min)
-    hi = clip_bound(a_max, max)
-    d[y] = (d[a] * clip_mask(a, lo, hi) + d[a_min] * below(a, lo) + d[a_max] * above(a, hi)
-            + d[min] * below(a, lo) + d[max] * above(a, hi))
+    d[y] = (broadcast_like(d[a] * clip_mask(a, a_min, a_max, min, max), y)
+            + broadcast_like(d[a_min] * below(a, a_min, a_max, min, max), y)
+            + broadcast_like(d[a_max] * above(a, a_min, a_max, min, max), y)
+            + broadcast_like(d[min] * below(a, a_min, a_max, min, max), y)
+            + broadcast_like(d[max] * above(a, a_min, a_max, min, max), y))
 
 
 @reverse(method("clip"))
 def clip_method(y, a, min=None, max=None):
-    d[a] = d[y] * clip_mask(a, min, max)
-    d[min] = unbroadcast(d[y] * below(a, min), min)
-    d[max] = unbroadcast(d[y] * above(a, max), max)
+    d[a] = unbroadcast(d[y] * clip_mask(a, min, max), a)
+    d[min] = unbroadcast(d[y] * below(a, min, max), min)
+    d[max] = unbroadcast(d[y] * above(a, min, max), max)
 
 
 @forward(method("clip"))
 def clip_method(y, a, min=None, max=None):
-    d[y] = d[a] * clip_mask(a, min, max) + d[min] * below(a, min) + d[max] * above(a, max)
+    d[y] = (broadcast_like(d[a] * clip_mask(a, min, max), y) + broadcast_like(d[min] * below(a, min, max), y)
+            + broadcast_like(d[max] * above(a, min, max), y))
 
 
+# The condition and either operand may be smaller than the output: adjoints are summed back,
+# tangents spread to the output's shape.
 @reverse(np.where)
 def where(z, condition, x=None, y=None):
     d[x] = unbroadcast(np.where(condition, d[z], 0.0), x)
@@ -643,7 +672,17 @@ def where(z, condition, x=None, y=None):
 
 @forward(np.where)
 def where(z, condition, x=None, y=None):
-    d[z] = np.where(condition, d[x], 0.0) + np.where(condition, 0.0, d[y])
+    d[z] = broadcast_like(np.where(condition, d[x], 0.0), z) + broadcast_like(np.where(condition, 0.0, d[y]), z)
+
+
+@reverse(np.heaviside)
+def heaviside(y, x1, x2):
+    d[x2] = unbroadcast(d[y] * np.where(x1 == 0, 1.0, 0.0), x2)
+
+
+@forward(np.heaviside)
+def heaviside(y, x1, x2):
+    d[y] = broadcast_like(d[x2] * np.where(x1 == 0, 1.0, 0.0), y)
 
 
 # ================================================================ more reductions
@@ -788,27 +827,41 @@ def tensordot(y, a, b, axes=2):
     d[y] = np.tensordot(d[a], b, axes) + np.tensordot(a, d[b], axes)
 
 
-# Operands are separate parameters (up to six) so each gets its own adjoint line.
+# Every positional argument is a parameter of its own, so each operand gets its own adjoint line in
+# both spellings: ``einsum("ij,jk", x, y)`` (operands at 1, 2, ...) and the sublist form
+# ``einsum(x, [0, 1], y, [1, 2], [0, 2])`` (operands at 0, 2, ...). The helpers tell them apart.
 @reverse(np.einsum)
-def einsum(y, subscripts, op0, op1=None, op2=None, op3=None, op4=None, op5=None, out=None,
-           optimize=False):
-    d[op0] = einsum_adjoint(d[y], subscripts, 0, op0, op1, op2, op3, op4, op5)
-    d[op1] = einsum_adjoint(d[y], subscripts, 1, op0, op1, op2, op3, op4, op5)
-    d[op2] = einsum_adjoint(d[y], subscripts, 2, op0, op1, op2, op3, op4, op5)
-    d[op3] = einsum_adjoint(d[y], subscripts, 3, op0, op1, op2, op3, op4, op5)
-    d[op4] = einsum_adjoint(d[y], subscripts, 4, op0, op1, op2, op3, op4, op5)
-    d[op5] = einsum_adjoint(d[y], subscripts, 5, op0, op1, op2, op3, op4, op5)
+def einsum(y, a0, a1=None, a2=None, a3=None, a4=None, a5=None, a6=None, a7=None, a8=None, a9=None,
+           a10=None, a11=None, out=None, optimize=False):
+    d[a0] = einsum_adjoint(d[y], 0, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a1] = einsum_adjoint(d[y], 1, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a2] = einsum_adjoint(d[y], 2, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a3] = einsum_adjoint(d[y], 3, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a4] = einsum_adjoint(d[y], 4, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a5] = einsum_adjoint(d[y], 5, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a6] = einsum_adjoint(d[y], 6, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a7] = einsum_adjoint(d[y], 7, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a8] = einsum_adjoint(d[y], 8, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a9] = einsum_adjoint(d[y], 9, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a10] = einsum_adjoint(d[y], 10, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a11] = einsum_adjoint(d[y], 11, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
 
 
 @forward(np.einsum)
-def einsum(y, subscripts, op0, op1=None, op2=None, op3=None, op4=None, op5=None, out=None,
-           optimize=False):
-    d[y] = (einsum_tangent(subscripts, 0, d[op0], op0, op1, op2, op3, op4, op5)
-            + einsum_tangent(subscripts, 1, d[op1], op0, op1, op2, op3, op4, op5)
-            + einsum_tangent(subscripts, 2, d[op2], op0, op1, op2, op3, op4, op5)
-            + einsum_tangent(subscripts, 3, d[op3], op0, op1, op2, op3, op4, op5)
-            + einsum_tangent(subscripts, 4, d[op4], op0, op1, op2, op3, op4, op5)
-            + einsum_tangent(subscripts, 5, d[op5], op0, op1, op2, op3, op4, op5))
+def einsum(y, a0, a1=None, a2=None, a3=None, a4=None, a5=None, a6=None, a7=None, a8=None, a9=None,
+           a10=None, a11=None, out=None, optimize=False):
+    d[y] = (einsum_tangent(0, d[a0], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + einsum_tangent(1, d[a1], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + einsum_tangent(2, d[a2], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + einsum_tangent(3, d[a3], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + einsum_tangent(4, d[a4], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + einsum_tangent(5, d[a5], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + einsum_tangent(6, d[a6], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + einsum_tangent(7, d[a7], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + einsum_tangent(8, d[a8], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + einsum_tangent(9, d[a9], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + einsum_tangent(10, d[a10], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + einsum_tangent(11, d[a11], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11))
 
 
 @reverse(np.trace, method("trace"))
@@ -1104,14 +1157,14 @@ def take(y, a, indices, axis=None, out=None, mode="raise"):
 
 # ================================================================ no derivative
 
-nondiff(np.empty, np.around, np.fix, np.heaviside, np.mod, np.remainder, np.fmod, np.signbit,
+nondiff(np.empty, np.around, np.fix, np.signbit,
         np.argwhere, np.flatnonzero, np.searchsorted, np.digitize,
         np.array_equal, np.iscomplexobj, np.isscalar, np.logical_xor, np.tri, np.diag_indices,
         np.tril_indices, np.triu_indices, np.indices, np.meshgrid, np.ndarray.astype,
         np.random.random, np.random.randint, np.random.choice, np.random.default_rng,
         method("round"), method("nonzero"), method("argsort"), method("tolist"),
         why="piecewise constant or not numeric")
-nondiff(extreme_weights, clip_mask, clip_bound, below, above, tie_weights, transpose_axes,
+nondiff(extreme_weights, clip_mask, below, above, tie_weights, transpose_axes,
         inverse_axes, negate_shift, why="piecewise constant weights or index bookkeeping")
 
 
