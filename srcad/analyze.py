@@ -10,9 +10,9 @@ import types
 import gast
 import numpy as np
 
-from srcad.errors import TransformError
+from srcad.errors import TransformError, fail_at
 from srcad.normalize import N, assign, walk_stmts
-from srcad.rules.registry import FORWARD, NONDIFF, REVERSE
+from srcad.rules.registry import FORWARD, NONDIFF, REVERSE, library_function, library_hint
 from srcad import runtime as rt
 
 BINOP_UFUNC = {gast.Add: np.add, gast.Sub: np.subtract, gast.Mult: np.multiply,
@@ -336,6 +336,17 @@ class _RankMixin:
         return None
 
 
+def _dotted(node):
+    """``np.r_`` for an attribute chain of names, else a generic description."""
+    parts = []
+    while isinstance(node, gast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, gast.Name):
+        return ".".join([node.id] + parts[::-1])
+    return "an expression"
+
+
 def _hashable(obj):
     try:
         hash(obj)
@@ -345,6 +356,7 @@ def _hashable(obj):
 
 
 _CREATORS = {np.zeros, np.ones, np.empty, np.full}
+_REAL_OF_COMPLEX = {abs, np.abs, np.real, np.imag, np.angle}
 _LIKE = {np.zeros_like, np.ones_like, np.empty_like, np.full_like}
 
 
@@ -369,6 +381,7 @@ class Facts(_RankMixin):
             self.defs[p] = [(False, 0)]
         self._scan(body, False, 0)
         self.active = self._activity(body, set(wrt))
+        self._refuse_complex(body)
         self.ranks = self._ranks(body, ranks or {})
         self.shape_class = self._shape_classes(body)
 
@@ -435,6 +448,15 @@ class Facts(_RankMixin):
             ufunc = UNARY_UFUNC[type(value.op)]
             return self._rule(self.table.get(ufunc), [value.operand], {}, describe(ufunc))
         if isinstance(value, gast.Subscript):
+            if not (isinstance(value.value, gast.Name) and value.value.id in self.locals):
+                # a global indexed with variables: np.r_[a, b], np.c_[a, b], a global table
+                names = [n for n in gast.walk(value.slice) if isinstance(n, gast.Name)
+                         and isinstance(n.ctx, gast.Load) and n.id in self.locals]
+                if names:
+                    what = f"{_dotted(value.value)}[...]"
+                    return Op("unknown", names, what=what, key=None,
+                              hint="srcad differentiates indexing of the function's own values only; "
+                                   "build arrays with np.concatenate, np.stack or np.column_stack")
             return Op("getitem", [value.value], index=value.slice)
         if isinstance(value, (gast.Tuple, gast.List)):
             return Op("build", list(value.elts))
@@ -477,6 +499,9 @@ class Facts(_RankMixin):
         if self.mode == "reverse" and obj in _IN_PLACE:
             return Op("unknown", list(call.args) + list(kwargs.values()), what=describe(obj), key=None,
                       hint=_IN_PLACE_HINT)
+        if library_function(obj):
+            return Op("unknown", list(call.args) + list(kwargs.values()), what=describe(obj), key=obj,
+                      hint=library_hint(obj))
         if isinstance(obj, types.FunctionType):
             return Op("call", list(call.args), obj=obj, kwargs=kwargs)
         return Op("unknown", list(call.args) + list(kwargs.values()), what=describe(obj), key=obj)
@@ -536,6 +561,50 @@ class Facts(_RankMixin):
                     isinstance(s.value.value, gast.Name) and s.value.value.id in self.params and \
                     _is_key(s.value.slice):
                 self.containers.add(s.value.value.id)
+
+    def _refuse_complex(self, body):
+        """A differentiated value combined with a complex number is refused at its line.
+
+        Complex intermediates of a real function (``abs(x * (1 + 1j))``) would need complex
+        adjoints (conjugates) that the real rules do not give: the result would be silently wrong.
+        Complex numbers are the literals ``1j`` and the variables computed from them.
+        """
+        stmts = list(walk_stmts(body))
+        cplx = set()
+
+        def complex_in(value):
+            if isinstance(value, gast.Attribute) and value.attr in ("real", "imag"):
+                return False
+            if isinstance(value, gast.Call):
+                try:
+                    where = self.callee(value.func)
+                except TransformError:
+                    where = None
+                if where and where[0] == "static" and _hashable(where[1]) and where[1] in _REAL_OF_COMPLEX:
+                    return False
+            for n in gast.walk(value):
+                if isinstance(n, gast.Constant) and isinstance(n.value, complex):
+                    return True
+                if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load) and n.id in cplx:
+                    return True
+            return False
+        changed = True
+        while changed:
+            changed = False
+            for st in stmts:
+                if isinstance(st, gast.Assign) and isinstance(st.targets[0], gast.Name) and \
+                        st.targets[0].id not in cplx and complex_in(st.value):
+                    cplx.add(st.targets[0].id)
+                    changed = True
+        for st in stmts:
+            if isinstance(st, gast.Assign) and complex_in(st.value):
+                t = st.targets[0]
+                name = t.id if isinstance(t, gast.Name) else getattr(t.value, "id", None)
+                reads_active = any(isinstance(n, gast.Name) and n.id in self.active
+                                   for n in gast.walk(st.value))
+                if name in self.active and reads_active:
+                    fail_at(self.info, st.lineno, "complex numbers in differentiated code are not "
+                            "supported (srcad differentiates real-valued computations)", "complex number")
 
     def redefined(self, name):
         d = self.defs.get(name, [])

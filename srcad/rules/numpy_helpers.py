@@ -374,9 +374,37 @@ def diag_adjoint(g, v, k=0):
     return diagonal_adjoint(g, v, k, 0, 1)
 
 
+def det_cofactor(a):
+    """The cofactor matrix of ``a`` (``d det(a) / d a``, the adjugate transposed), batched.
+
+    Computed from the SVD ``a = U S V^T`` as ``det(U) det(V) U diag(prod of the other s) V^T``,
+    without inverting: it is right for singular matrices too (where ``det(a) inv(a)^T`` fails).
+    """
+    u, s, vt = np.linalg.svd(a)
+    sign = np.linalg.det(u) * np.linalg.det(vt)
+    return np.expand_dims(sign, (-1, -2)) * np.matmul(u * np.expand_dims(prod_others(s, -1), -2), vt)
+
+
+def det_cofactor_tangent(a, c, t):
+    """Tangent of ``c = det_cofactor(a)`` along ``t``: ``tr(a^-1 t) c - c t^T a^-T``.
+
+    The formula needs an invertible ``a`` (a singular one raises LinAlgError).
+    """
+    ait = np.swapaxes(np.linalg.inv(a), -1, -2)
+    tr = np.expand_dims(np.sum(ait * t, axis=(-1, -2)), (-1, -2))
+    return tr * c - np.matmul(c, np.matmul(np.swapaxes(t, -1, -2), ait))
+
+
+def det_cofactor_adjoint(r, a, c):
+    """Adjoint of ``a`` in ``c = det_cofactor(a)`` from ``c``'s adjoint ``r`` (invertible ``a``)."""
+    ait = np.swapaxes(np.linalg.inv(a), -1, -2)
+    rc = np.expand_dims(np.sum(r * c, axis=(-1, -2)), (-1, -2))
+    return rc * ait - np.matmul(ait, np.matmul(np.swapaxes(r, -1, -2), c))
+
+
 def det_adjoint(g, a, y):
-    """Adjoint of ``np.linalg.det(a)``: ``g det(a) inv(a)^T``."""
-    return np.expand_dims(g * y, (-1, -2)) * np.swapaxes(np.linalg.inv(a), -1, -2)
+    """Adjoint of ``np.linalg.det(a)``: ``g`` times the cofactor matrix (singular ``a`` too)."""
+    return np.expand_dims(g, (-1, -2)) * det_cofactor(a)
 
 
 def slogdet_adjoint(g, a):
@@ -469,6 +497,10 @@ def _fill(ts, xs):
 
 
 def _like(out, arrays):
+    """The adjoints ``out`` of the items of ``arrays`` in ``arrays``' own form: a tuple, a list, or
+    (for an array whose rows were the items) an array."""
+    if isinstance(arrays, np.ndarray):
+        return np.reshape(np.stack(out), np.shape(arrays)) if len(out) else np.zeros_like(arrays, dtype=float)
     return tuple(out) if isinstance(arrays, tuple) else list(out)
 
 
@@ -610,10 +642,40 @@ def inverse_axes(axes):
 
 
 def cast_adjoint(g, a, dtype):
-    """Adjoint (or tangent) through ``a.astype(dtype)``: ``g`` for floating dtypes, else zero."""
-    if np.dtype(dtype).kind in "fc":
-        return g
-    return g * 0.0
+    """Adjoint (or tangent) through ``a.astype(dtype)``: ``g`` for floating dtypes, else zero.
+
+    ``g`` takes ``a``'s floating dtype (the adjoint of a float32 input is float32).
+    """
+    if np.dtype(dtype).kind == "c":
+        raise TypeError("srcad: a cast to a complex dtype in differentiated code is not supported "
+                        "(srcad differentiates real-valued computations)")
+    if np.dtype(dtype).kind != "f":
+        return g * 0.0
+    dt = getattr(a, "dtype", None)
+    if dt is not None and dt.kind in "fc" and isinstance(g, (np.ndarray, np.generic)) and g.dtype != dt \
+            and g.dtype.kind in "fc":
+        return g.astype(dt)
+    return g
+
+
+def linspace_weight(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):
+    """The weight ``w`` of ``stop`` in ``np.linspace(start, stop, ...)`` (``1 - w`` is ``start``'s).
+
+    Shaped like the output; zero for an integer ``dtype`` (piecewise constant).
+    """
+    if retstep:
+        raise NotImplementedError("srcad: no derivative for np.linspace(..., retstep=True); "
+                                  "compute the step as (stop - start) / (num - 1)")
+    zero = 0.0 * (np.asarray(start, dtype=np.float64) + np.asarray(stop, dtype=np.float64))
+    w = np.linspace(zero, zero + 1.0, num, endpoint=endpoint, axis=axis)
+    if dtype is not None and np.dtype(dtype).kind not in "fc":
+        return w * 0.0
+    return w
+
+
+def linspace_tangent(t, w, axis=0):
+    """A tangent of ``start`` or ``stop`` spread along ``np.linspace``'s new ``axis``, times ``w``."""
+    return np.expand_dims(t, axis) * w
 
 
 def _sort_order(a, axis):

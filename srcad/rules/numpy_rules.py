@@ -16,7 +16,7 @@ from srcad.rules.numpy_helpers import (
     slogdet_adjoint, slogdet_tangent, solve_adjoint_a, solve_adjoint_b, solve_like, solve_tangent_a,
     split_adjoint, stack_adjoint, stack_tangent, take_adjoint, tensordot_adjoint_a,
     tensordot_adjoint_b, tie_weights, tile_adjoint, trace_adjoint, transpose_axes, var_weights,
-    vdot_adjoint, cast_adjoint, sort_adjoint, sort_tangent)
+    vdot_adjoint, cast_adjoint, det_cofactor, sort_adjoint, sort_tangent, linspace_weight, linspace_tangent)
 from srcad.rules import numpy_helpers as _h
 from srcad.runtime import (count, dot_adjoint_a, dot_adjoint_b, matmul_adjoint_a,
                            matmul_adjoint_b, norm_adjoint, norm_tangent, tuple_get, unbroadcast,
@@ -303,12 +303,15 @@ def copy(y, a):
     d[y] = np.copy(d[a])  # a copy: generated code saves np.copy(x[i]) before x[i] is overwritten
 
 
-nondiff(np.zeros, np.ones, np.empty, np.zeros_like, np.ones_like, np.empty_like, np.full,
-        np.full_like, np.arange, np.linspace, np.eye, np.identity, np.shape, np.ndim, np.size,
+# Only functions that are piecewise constant in every argument belong here: creators from shapes,
+# comparisons, rounding, indices. np.full (the fill value), np.arange (start, step), np.linspace
+# (the endpoints), np.meshgrid and the random draws of np.random.normal/uniform/choice pass
+# values through: they have rules below or are refused where a derivative reaches them.
+nondiff(np.zeros, np.ones, np.empty, np.zeros_like, np.ones_like, np.empty_like, np.eye, np.identity, np.shape, np.ndim, np.size,
         np.argmax, np.argmin, np.argsort, np.sign, np.floor, np.ceil, np.round, np.rint, np.trunc,
         np.isnan, np.isinf, np.isfinite, np.greater, np.less, np.equal, np.not_equal,
         np.greater_equal, np.less_equal, np.logical_and, np.logical_or, np.logical_not,
-        np.floor_divide, np.random.normal, np.random.rand, np.random.randn, np.random.uniform,
+        np.floor_divide, np.random.rand, np.random.randn,
         np.allclose, np.isclose, np.any, np.all, np.count_nonzero, np.nonzero, np.result_type,
         np.int64, np.int32, np.bool_,
         method("argmax"), method("argmin"), method("any"), method("all"),
@@ -728,14 +731,17 @@ def var(y, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
     d[y] = np.sum(d[a] * var_weights(a, axis, ddof), axis=axis, keepdims=keepdims)
 
 
+# std = sqrt(var): d std = d var / (2 std). At zero spread (one element, or all equal) the kink
+# is given derivative 0, like abs at 0: 2 std is replaced by inf there.
 @reverse(np.std, method("std"))
 def std(y, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
-    d[a] = unreduce(d[y] / (2.0 * y), a, axis, keepdims) * var_weights(a, axis, ddof)
+    d[a] = unreduce(d[y] / (2.0 * np.where(y == 0, np.inf, y)), a, axis, keepdims) * var_weights(a, axis, ddof)
 
 
 @forward(np.std, method("std"))
 def std(y, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
-    d[y] = np.sum(d[a] * var_weights(a, axis, ddof), axis=axis, keepdims=keepdims) / (2.0 * y)
+    d[y] = np.sum(d[a] * var_weights(a, axis, ddof), axis=axis, keepdims=keepdims) / (
+        2.0 * np.where(y == 0, np.inf, y))
 
 
 @reverse(np.cumsum, method("cumsum"))
@@ -894,6 +900,39 @@ def diag(y, v, k=0):
     d[y] = np.diag(d[v], k)
 
 
+# The adjoint helpers of trace/diagonal/diag are linear in ``g``; their own rules let srcad
+# differentiate gradients that use them (read as code, diagonal_adjoint's write into a view of a
+# zero array would lose the derivative).
+@reverse(_h.diagonal_adjoint)
+def diagonal_adjoint_(r, g, a, offset=0, axis1=0, axis2=1):
+    d[g] = np.diagonal(d[r], offset, axis1, axis2)
+
+
+@forward(_h.diagonal_adjoint)
+def diagonal_adjoint_(r, g, a, offset=0, axis1=0, axis2=1):
+    d[r] = diagonal_adjoint(d[g], a, offset, axis1, axis2)
+
+
+@reverse(_h.trace_adjoint)
+def trace_adjoint_(r, g, a, offset=0, axis1=0, axis2=1):
+    d[g] = np.trace(d[r], offset, axis1, axis2)
+
+
+@forward(_h.trace_adjoint)
+def trace_adjoint_(r, g, a, offset=0, axis1=0, axis2=1):
+    d[r] = trace_adjoint(d[g], a, offset, axis1, axis2)
+
+
+@reverse(_h.diag_adjoint)
+def diag_adjoint_(r, g, v, k=0):
+    d[g] = np.diag(d[r], k)
+
+
+@forward(_h.diag_adjoint)
+def diag_adjoint_(r, g, v, k=0):
+    d[r] = diag_adjoint(d[g], v, k)
+
+
 @reverse(np.tril)
 def tril(y, m, k=0):
     d[m] = np.tril(d[y], k)
@@ -932,7 +971,17 @@ def det(y, a):
 
 @forward(np.linalg.det)
 def det(y, a):
-    d[y] = y * np.sum(np.swapaxes(np.linalg.inv(a), -1, -2) * d[a], axis=(-1, -2))
+    d[y] = np.sum(det_cofactor(a) * d[a], axis=(-1, -2))
+
+
+@reverse(_h.det_cofactor)
+def det_cofactor_(c, a):
+    d[a] = _h.det_cofactor_adjoint(d[c], a, c)
+
+
+@forward(_h.det_cofactor)
+def det_cofactor_(c, a):
+    d[c] = _h.det_cofactor_tangent(a, c, d[a])
 
 
 @reverse(np.linalg.slogdet)
@@ -1160,11 +1209,11 @@ def take(y, a, indices, axis=None, out=None, mode="raise"):
 nondiff(np.empty, np.around, np.fix, np.signbit,
         np.argwhere, np.flatnonzero, np.searchsorted, np.digitize,
         np.array_equal, np.iscomplexobj, np.isscalar, np.logical_xor, np.tri, np.diag_indices,
-        np.tril_indices, np.triu_indices, np.indices, np.meshgrid, np.ndarray.astype,
-        np.random.random, np.random.randint, np.random.choice, np.random.default_rng,
+        np.tril_indices, np.triu_indices, np.indices,
+        np.random.random, np.random.randint, np.random.default_rng,
         method("round"), method("nonzero"), method("argsort"), method("tolist"),
         why="piecewise constant or not numeric")
-nondiff(extreme_weights, clip_mask, below, above, tie_weights, transpose_axes,
+nondiff(extreme_weights, clip_mask, linspace_weight, below, above, tie_weights, transpose_axes,
         inverse_axes, negate_shift, why="piecewise constant weights or index bookkeeping")
 
 
@@ -1173,24 +1222,73 @@ nondiff(extreme_weights, clip_mask, below, above, tie_weights, transpose_axes,
 # check sees exactly that); a cast to an integer or bool dtype is piecewise constant: zero.
 
 
-@reverse(method("astype"))
+# The adjoint (tangent) takes the input's (output's) floating dtype: a float32 input gets a
+# float32 gradient.
+@reverse(method("astype"), np.ndarray.astype)
 def astype(y, a, dtype, order="K", casting="unsafe", subok=True, copy=True):
     d[a] = cast_adjoint(d[y], a, dtype)
 
 
-@forward(method("astype"))
+@forward(method("astype"), np.ndarray.astype)
 def astype(y, a, dtype, order="K", casting="unsafe", subok=True, copy=True):
     d[y] = cast_adjoint(d[a], y, dtype)
 
 
 @reverse(np.float64, np.float32, np.double)
 def float64(y, x=0.0):
-    d[x] = d[y]
+    d[x] = cast_adjoint(d[y], x, "float64")
 
 
 @forward(np.float64, np.float32, np.double)
 def float64(y, x=0.0):
-    d[y] = d[x]
+    d[y] = cast_adjoint(d[x], y, "float64")
+
+
+@reverse(_h.cast_adjoint)
+def cast_adjoint_(r, g, a, dtype):
+    d[g] = cast_adjoint(d[r], g, dtype)
+
+
+@forward(_h.cast_adjoint)
+def cast_adjoint_(r, g, a, dtype):
+    d[r] = cast_adjoint(d[g], a, dtype)
+
+
+# ---------------------------------------------------------------- creators that pass values through
+
+
+@reverse(np.full)
+def full(y, shape, fill_value, dtype=None, order="C", device=None, like=None):
+    d[fill_value] = cast_adjoint(unbroadcast(d[y], fill_value), fill_value, np.result_type(y))
+
+
+@forward(np.full)
+def full(y, shape, fill_value, dtype=None, order="C", device=None, like=None):
+    d[y] = cast_adjoint(broadcast_like(d[fill_value], y), y, np.result_type(y))
+
+
+@reverse(np.full_like)
+def full_like(y, a, fill_value, dtype=None, order="K", subok=True, shape=None, device=None):
+    d[fill_value] = cast_adjoint(unbroadcast(d[y], fill_value), fill_value, np.result_type(y))
+
+
+@forward(np.full_like)
+def full_like(y, a, fill_value, dtype=None, order="K", subok=True, shape=None, device=None):
+    d[y] = cast_adjoint(broadcast_like(d[fill_value], y), y, np.result_type(y))
+
+
+# y = start + (stop - start) * w with w = linspace(0, 1) along ``axis``: d/dstart = 1 - w, d/dstop = w.
+@reverse(np.linspace)
+def linspace(y, start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0, device=None):
+    w = linspace_weight(start, stop, num, endpoint, retstep, dtype, axis)
+    d[start] = unbroadcast(np.sum(d[y] * (1.0 - w), axis=axis), start)
+    d[stop] = unbroadcast(np.sum(d[y] * w, axis=axis), stop)
+
+
+@forward(np.linspace)
+def linspace(y, start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0, device=None):
+    w = linspace_weight(start, stop, num, endpoint, retstep, dtype, axis)
+    d[y] = linspace_tangent(d[start], 1.0 - w, axis) + linspace_tangent(d[stop], w, axis)
 
 
 @reverse(np.sort)

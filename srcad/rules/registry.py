@@ -295,6 +295,30 @@ def nondiff(*keys, why="no derivative"):
         NONDIFF[key] = why
 
 
+LIBRARIES = ("numpy", "scipy")
+
+
+def library_function(obj):
+    """Is ``obj`` a function of NumPy or SciPy (by its module) that has no rule in any table?
+
+    srcad never reads such a function's Python source: its derivative would then depend on how the
+    library happens to implement it. Callers refuse it where a derivative flows through it.
+    """
+    mod = getattr(obj, "__module__", None)
+    if not isinstance(mod, str) or mod.split(".")[0] not in LIBRARIES:
+        return False
+    try:
+        return obj not in REVERSE and obj not in FORWARD and obj not in NONDIFF
+    except TypeError:
+        return True
+
+
+def library_hint(obj):
+    """The way out offered where a library function without a rule is refused."""
+    return (f"srcad does not read {getattr(obj, '__module__', 'numpy').split('.')[0]}'s own code; "
+            "give it a rule with @srcad.defvjp (and @srcad.defjvp for forward mode), see docs/rules.md")
+
+
 def method(name):
     """The rule key of the array method ``x.name(...)`` (the receiver is the first input)."""
     return ("method", name)
