@@ -549,5 +549,13 @@ def norm_adjoint_dy(g, x, y, dy, ord=None, axis=None, keepdims=False):
     raise NotImplementedError(f"srcad: second derivative of np.linalg.norm with ord={ord!r}")
 
 
+def norm_adjoint_dy_adjoint(g, x, y, r, ord=None, axis=None, keepdims=False):
+    """Adjoint of ``y`` through ``norm_adjoint(g, x, y, ...)`` from its result's adjoint ``r``
+    (the transpose of ``norm_adjoint_dy``: summed over the norm's axes, shaped like ``y``)."""
+    ones = np.ones_like(y * 1.0)
+    w = norm_adjoint_dy(g, x, y, ones, ord, axis, keepdims)
+    return np.reshape(np.sum(w * r, axis=axis, keepdims=keepdims), np.shape(y))
+
+
 RUNTIME_NAMES.update(owned_tangent=owned_tangent, norm_adjoint_dx=norm_adjoint_dx,
                      norm_adjoint_dy=norm_adjoint_dy)

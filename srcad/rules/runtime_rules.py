@@ -141,6 +141,15 @@ def norm_adjoint_(r, g, x, y, ord=None, axis=None, keepdims=False):
             + norm_adjoint_dy(g, x, y, d[y], ord, axis, keepdims))
 
 
+# norm_adjoint's weights are elementwise in x (their x-derivative is diagonal, so
+# norm_adjoint_dx is its own transpose); reverse over reverse (grad of grad) uses that.
+@reverse(rt.norm_adjoint)
+def norm_adjoint_(r, g, x, y, ord=None, axis=None, keepdims=False):
+    d[g] = np.reshape(rt.norm_tangent(d[r], x, y, ord, axis, keepdims), np.shape(g))
+    d[x] = norm_adjoint_dx(g, x, y, d[r], ord, axis, keepdims)
+    d[y] = rt.norm_adjoint_dy_adjoint(g, x, y, d[r], ord, axis, keepdims)
+
+
 @reverse(rt.list_append)
 def list_append_(y, lst, v):
     d[lst] = list_head(d[y])
