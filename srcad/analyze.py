@@ -382,6 +382,7 @@ class Facts(_RankMixin):
         self._scan(body, False, 0)
         self.active = self._activity(body, set(wrt))
         self._refuse_complex(body)
+        self._refuse_underived(body)
         self.ranks = self._ranks(body, ranks or {})
         self.shape_class = self._shape_classes(body)
 
@@ -493,7 +494,8 @@ class Facts(_RankMixin):
             obj = inner()
         tpl = _lookup(self.table, obj)
         if tpl is not None:
-            return self._rule(tpl, list(call.args), kwargs, describe(obj))
+            internal = (getattr(obj, "__module__", None) or "").split(".")[0] == "srcad"
+            return self._rule(tpl, list(call.args), kwargs, describe(obj), internal=internal)
         if _nondiff(obj):
             return Op("nondiff", list(call.args) + list(kwargs.values()), obj=obj)
         if self.mode == "reverse" and obj in _IN_PLACE:
@@ -506,7 +508,7 @@ class Facts(_RankMixin):
             return Op("call", list(call.args), obj=obj, kwargs=kwargs)
         return Op("unknown", list(call.args) + list(kwargs.values()), what=describe(obj), key=obj)
 
-    def _rule(self, tpl, args, kwargs, what):
+    def _rule(self, tpl, args, kwargs, what, internal=False):
         if tpl is None:
             return Op("unknown", list(args) + list(kwargs.values()), what=what, key=None)
         try:
@@ -515,7 +517,10 @@ class Facts(_RankMixin):
             raise TransformError(f"call of {what} does not match its derivative rule: {exc}",
                                  self.info.filename, None, what) from None
         diff = [bound[p] for p in tpl.diff_params if p in bound]
-        return Op("rule", diff, template=tpl, bound=bound, what=what, call_args=list(args), kwargs=kwargs)
+        # srcad's own helpers (called by generated code) read some primal values for shapes only
+        undiff = [] if internal else tpl.without_derivative(args, kwargs)
+        return Op("rule", diff, template=tpl, bound=bound, what=what, call_args=list(args), kwargs=kwargs,
+                  undiff=undiff)
 
     # ------------------------------------------------------------------ scans
     def _scan(self, stmts, in_loop, depth):
@@ -605,6 +610,21 @@ class Facts(_RankMixin):
                 if name in self.active and reads_active:
                     fail_at(self.info, st.lineno, "complex numbers in differentiated code are not "
                             "supported (srcad differentiates real-valued computations)", "complex number")
+
+    def _refuse_underived(self, body):
+        """A differentiated value passed to an argument the rule has no derivative for (``ord`` of
+        np.linalg.norm, ``ddof`` of np.var, ``out=``) is refused at its line, not given zero."""
+        for st in walk_stmts(body):
+            if not (isinstance(st, gast.Assign) and isinstance(st.targets[0], gast.Name)):
+                continue
+            op = self.classify(st.value)
+            if op.kind != "rule":
+                continue
+            for pname, node in getattr(op, "undiff", ()):
+                if any(isinstance(n, gast.Name) and n.id in self.active for n in gast.walk(node)):
+                    fail_at(self.info, st.lineno, f"{op.what} has no derivative with respect to its "
+                            f"argument '{pname}', which depends on the differentiated inputs",
+                            op.what)
 
     def redefined(self, name):
         d = self.defs.get(name, [])

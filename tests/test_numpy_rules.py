@@ -314,10 +314,13 @@ CASES = [
     ("pad-reflect", lambda x: weigh(np.pad(x, 2, mode="reflect")), [u(4)], 0),
     ("pad-edge", lambda x: weigh(np.pad(x, ((1, 2), (0, 1)), mode="edge")), [X], 0),
     ("pad-wrap", lambda x: weigh(np.pad(x, 1, "wrap")), [X], 0),
+    ("pad-value", lambda x, c: weigh(np.pad(x, ((1, 0), (2, 1)), constant_values=c) * c), [X, u()], (0, 1)),
     ("take", lambda x: weigh(np.take(x, [0, 2, 2, 5])), [X], 0),
     ("take-axis", lambda x: weigh(np.take(x, [1, 1, 0], axis=1)), [X], 0),
     ("take-scalar", lambda x: weigh(np.take(x, 1, axis=0)), [X], 0),
     ("take-method", lambda x: weigh(x.take([[0, 1], [1, 1]], axis=0)), [X], 0),
+    ("take-clip", lambda x: weigh(np.take(x, [-1, 0, 7, 2], mode="clip")), [X], 0),
+    ("take-wrap", lambda x: weigh(np.take(x, [-1, 4, 3], axis=1, mode="wrap")), [X], 0),
     ("astype", lambda x: weigh(x.astype(np.float64) * x + x.astype("float64")), [X], 0),
     ("ndarray.astype", lambda x: weigh(np.ndarray.astype(x, np.float64) * x), [X], 0),
     # values passed through creators (issue 11: these were in the zero-derivative table)

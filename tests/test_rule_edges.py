@@ -335,3 +335,34 @@ def test_hessian_through_trace_diag_det(f):
     num = np.stack([(g(x.ravel() + eps * e) - g(x.ravel() - eps * e)) / (2 * eps) for e in np.eye(9)], axis=1)
     np.testing.assert_allclose(h, num, rtol=1e-4, atol=1e-4)
     assert np.any(h != 0.0)
+
+
+# ---------------------------------------------------------------- arguments a rule does not differentiate
+
+
+def norm_of_order(x, p):
+    return np.linalg.norm(x, ord=p)
+
+
+def var_with_ddof(x, p):
+    return np.var(x, ddof=p)
+
+
+def full_like_shape_of(x, p):
+    return np.sum(np.full_like(p, 2.0) * x)
+
+
+@pytest.mark.parametrize("fn", [norm_of_order, var_with_ddof])
+@pytest.mark.parametrize("mode", ["reverse", "forward"])
+def test_differentiated_argument_without_a_rule_is_refused(fn, mode):
+    x = np.array([1.0, 2.0, 4.0])
+    with pytest.raises(srcad.TransformError, match="no derivative with respect to its argument") as info:
+        srcad.grad(fn, wrt=1)(x, 1.0) if mode == "reverse" else srcad.jvp(fn, wrt=1)(x, 1.0, 1.0)
+    assert info.value.lineno == fn.__code__.co_firstlineno + 1
+
+
+def test_arguments_read_for_shape_or_condition_only_are_fine():
+    x = np.array([1.0, -2.0])
+    np.testing.assert_array_equal(srcad.grad(full_like_shape_of, wrt=(0, 1))(x, x)[1], [0.0, 0.0])
+    g = srcad.grad(lambda x: np.sum(np.where(x, x, 2.0 * x)))(np.array([0.0, 3.0]))
+    np.testing.assert_array_equal(g, [2.0, 1.0])

@@ -607,8 +607,30 @@ def pad_adjoint(g, array, pad_width, mode="constant"):
     raise NotImplementedError(f"srcad: no derivative for np.pad with mode={mode!r}")
 
 
-def take_adjoint(g, a, indices, axis=None):
-    """Adjoint of ``np.take(a, indices, axis)``: ``g`` added back at ``indices`` (repeats sum)."""
+def _pad_region(array, pad_width, mode, constant_values):
+    """1.0 on the elements ``np.pad(array, pad_width)`` adds, 0.0 on ``array``'s own."""
+    if mode not in ("constant", None) or np.ndim(constant_values) != 0:
+        raise NotImplementedError("srcad: the derivative of np.pad with respect to constant_values "
+                                  "is implemented for a single constant (mode='constant')")
+    return np.pad(np.zeros_like(array, dtype=np.float64), pad_width, constant_values=1.0)
+
+
+def pad_value_adjoint(g, array, pad_width, mode, constant_values):
+    """Adjoint of the scalar ``constant_values`` of ``np.pad``: the sum of ``g`` over the padding."""
+    return np.sum(g * _pad_region(array, pad_width, mode, constant_values))
+
+
+def pad_value_tangent(t, array, pad_width, mode, constant_values):
+    """Tangent of ``np.pad`` from the tangent ``t`` of its scalar ``constant_values``."""
+    return t * _pad_region(array, pad_width, mode, constant_values)
+
+
+def take_adjoint(g, a, indices, axis=None, mode="raise"):
+    """Adjoint of ``np.take(a, indices, axis, mode=mode)``: ``g`` added back at ``indices`` (repeats
+    sum), the indices first clipped or wrapped as ``mode`` says."""
+    if mode in ("clip", "wrap"):
+        n = np.size(a) if axis is None else np.shape(a)[axis]
+        indices = np.clip(indices, 0, n - 1) if mode == "clip" else np.mod(indices, n)
     out = np.zeros_like(a, dtype=np.result_type(a, g, np.float64))
     if axis is None:
         flat = np.ravel(out)  # a view: out is contiguous

@@ -667,23 +667,23 @@ def clip_method(y, a, min=None, max=None):
 
 # The condition and either operand may be smaller than the output: adjoints are summed back,
 # tangents spread to the output's shape.
-@reverse(np.where)
+@reverse(np.where, constant=("condition",))
 def where(z, condition, x=None, y=None):
     d[x] = unbroadcast(np.where(condition, d[z], 0.0), x)
     d[y] = unbroadcast(np.where(condition, 0.0, d[z]), y)
 
 
-@forward(np.where)
+@forward(np.where, constant=("condition",))
 def where(z, condition, x=None, y=None):
     d[z] = broadcast_like(np.where(condition, d[x], 0.0), z) + broadcast_like(np.where(condition, 0.0, d[y]), z)
 
 
-@reverse(np.heaviside)
+@reverse(np.heaviside, constant=("x1",))
 def heaviside(y, x1, x2):
     d[x2] = unbroadcast(d[y] * np.where(x1 == 0, 1.0, 0.0), x2)
 
 
-@forward(np.heaviside)
+@forward(np.heaviside, constant=("x1",))
 def heaviside(y, x1, x2):
     d[y] = broadcast_like(d[x2] * np.where(x1 == 0, 1.0, 0.0), y)
 
@@ -1185,23 +1185,25 @@ def roll(y, a, shift, axis=None):
 
 
 @reverse(np.pad)
-def pad(y, array, pad_width, mode="constant", **kwargs):
+def pad(y, array, pad_width, mode="constant", constant_values=0, **kwargs):
     d[array] = pad_adjoint(d[y], array, pad_width, mode)
+    d[constant_values] = _h.pad_value_adjoint(d[y], array, pad_width, mode, constant_values)
 
 
 @forward(np.pad)
-def pad(y, array, pad_width, mode="constant", **kwargs):
-    d[y] = np.pad(d[array], pad_width, mode)
+def pad(y, array, pad_width, mode="constant", constant_values=0, **kwargs):
+    d[y] = (np.pad(d[array], pad_width, mode)
+            + _h.pad_value_tangent(d[constant_values], array, pad_width, mode, constant_values))
 
 
 @reverse(np.take, method("take"))
 def take(y, a, indices, axis=None, out=None, mode="raise"):
-    d[a] = take_adjoint(d[y], a, indices, axis)
+    d[a] = take_adjoint(d[y], a, indices, axis, mode)
 
 
 @forward(np.take, method("take"))
 def take(y, a, indices, axis=None, out=None, mode="raise"):
-    d[y] = np.take(d[a], indices, axis)
+    d[y] = np.take(d[a], indices, axis, mode=mode)
 
 
 # ================================================================ no derivative
@@ -1267,12 +1269,12 @@ def full(y, shape, fill_value, dtype=None, order="C", device=None, like=None):
     d[y] = cast_adjoint(broadcast_like(d[fill_value], y), y, np.result_type(y))
 
 
-@reverse(np.full_like)
+@reverse(np.full_like, constant=("a",))
 def full_like(y, a, fill_value, dtype=None, order="K", subok=True, shape=None, device=None):
     d[fill_value] = cast_adjoint(unbroadcast(d[y], fill_value), fill_value, np.result_type(y))
 
 
-@forward(np.full_like)
+@forward(np.full_like, constant=("a",))
 def full_like(y, a, fill_value, dtype=None, order="K", subok=True, shape=None, device=None):
     d[y] = cast_adjoint(broadcast_like(d[fill_value], y), y, np.result_type(y))
 
