@@ -366,3 +366,13 @@ def test_arguments_read_for_shape_or_condition_only_are_fine():
     np.testing.assert_array_equal(srcad.grad(full_like_shape_of, wrt=(0, 1))(x, x)[1], [0.0, 0.0])
     g = srcad.grad(lambda x: np.sum(np.where(x, x, 2.0 * x)))(np.array([0.0, 3.0]))
     np.testing.assert_array_equal(g, [2.0, 1.0])
+
+
+def test_tolist_passes_values_and_is_refused_not_zero():
+    with pytest.raises(srcad.TransformError, match=r"\.tolist\(\)"):
+        srcad.grad(lambda x: np.sum(np.array(x.tolist()) * 2.0))(np.arange(3.0))
+
+
+def test_average_returned_is_refused():
+    with pytest.raises(NotImplementedError, match="returned=True"):
+        srcad.jvp(lambda x: np.average(x, weights=np.ones(3), returned=True)[0])(np.arange(3.0), np.ones(3))

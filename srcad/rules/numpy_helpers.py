@@ -95,8 +95,15 @@ def _weights_full(a, axis, weights):
     return np.broadcast_to(np.reshape(weights, shape), np.shape(a))
 
 
-def average_weights(a, axis=None, weights=None):
+def _no_returned(returned):
+    if returned:
+        raise NotImplementedError("srcad: no derivative for np.average(..., returned=True); "
+                                  "compute the sum of weights separately")
+
+
+def average_weights(a, axis=None, weights=None, returned=False):
     """The normalised weight of each element of ``a`` in ``np.average`` (shaped like ``a``)."""
+    _no_returned(returned)
     if weights is None:
         n = np.size(a) if axis is None else int(np.prod([np.shape(a)[i] for i in _axes(axis, np.ndim(a))]))
         return np.ones_like(a) / n
@@ -104,8 +111,9 @@ def average_weights(a, axis=None, weights=None):
     return w / np.sum(w, axis=axis, keepdims=True)
 
 
-def average_adjoint_w(g, a, y, axis=None, weights=None, keepdims=False):
+def average_adjoint_w(g, a, y, axis=None, weights=None, keepdims=False, returned=False):
     """Adjoint of ``weights`` in ``np.average(a, axis, weights)``: ``g (a - y) / sum(w)``."""
+    _no_returned(returned)
     w = _weights_full(a, axis, weights)
     full = unreduce(g, a, axis, keepdims) * (a - unreduce(y, a, axis, keepdims)) / np.sum(w, axis=axis,
                                                                                            keepdims=True)
@@ -115,8 +123,9 @@ def average_adjoint_w(g, a, y, axis=None, weights=None, keepdims=False):
     return np.sum(full, axis=tuple(i for i in range(np.ndim(a)) if i != ax))
 
 
-def average_tangent_w(t, a, y, axis=None, weights=None, keepdims=False):
+def average_tangent_w(t, a, y, axis=None, weights=None, keepdims=False, returned=False):
     """Tangent of ``np.average`` from the weights' tangent ``t``."""
+    _no_returned(returned)
     w = _weights_full(a, axis, weights)
     tw = _weights_full(a, axis, t)
     return np.sum(tw * (a - unreduce(y, a, axis, True)), axis=axis, keepdims=keepdims) / np.sum(

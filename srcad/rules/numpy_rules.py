@@ -766,14 +766,14 @@ def cumprod(y, a, axis=None, dtype=None, out=None):
 
 @reverse(np.average)
 def average(y, a, axis=None, weights=None, returned=False, keepdims=False):
-    d[a] = unreduce(d[y], a, axis, keepdims) * average_weights(a, axis, weights)
-    d[weights] = average_adjoint_w(d[y], a, y, axis, weights, keepdims)
+    d[a] = unreduce(d[y], a, axis, keepdims) * average_weights(a, axis, weights, returned)
+    d[weights] = average_adjoint_w(d[y], a, y, axis, weights, keepdims, returned)
 
 
 @forward(np.average)
 def average(y, a, axis=None, weights=None, returned=False, keepdims=False):
-    d[y] = (np.sum(d[a] * average_weights(a, axis, weights), axis=axis, keepdims=keepdims)
-            + average_tangent_w(d[weights], a, y, axis, weights, keepdims))
+    d[y] = (np.sum(d[a] * average_weights(a, axis, weights, returned), axis=axis, keepdims=keepdims)
+            + average_tangent_w(d[weights], a, y, axis, weights, keepdims, returned))
 
 
 @reverse(np.nansum)
@@ -1213,7 +1213,7 @@ nondiff(np.empty, np.around, np.fix, np.signbit,
         np.array_equal, np.iscomplexobj, np.isscalar, np.logical_xor, np.tri, np.diag_indices,
         np.tril_indices, np.triu_indices, np.indices,
         np.random.random, np.random.randint, np.random.default_rng,
-        method("round"), method("nonzero"), method("argsort"), method("tolist"),
+        method("round"), method("nonzero"), method("argsort"),
         why="piecewise constant or not numeric")
 nondiff(extreme_weights, clip_mask, linspace_weight, below, above, tie_weights, transpose_axes,
         inverse_axes, negate_shift, why="piecewise constant weights or index bookkeeping")
