@@ -464,6 +464,7 @@ SECOND = [
     ("norms", lambda x: np.linalg.norm(x, np.inf) ** 2 + np.linalg.norm(x, 1) * np.sum(x)
      + np.sum(np.linalg.norm(x, 3, axis=1) ** 2)),
     ("std", lambda x: np.std(x) ** 3 + np.sum(np.std(x, axis=0))),
+    ("einsum", lambda x: np.einsum("ij,kj->", x, np.sin(x)) ** 2 + np.sum(np.einsum(x, [0, 1], x, [0, 1], [1]) ** 2)),
 ]
 
 

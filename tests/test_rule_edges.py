@@ -325,8 +325,15 @@ def test_array_argument_of_stacking_gets_an_array_gradient(stack, shape):
 @pytest.mark.parametrize("f", [lambda x: np.trace(x) ** 2 + np.trace(x @ x), lambda x: x.trace() ** 3,
                                lambda x: np.sum(np.diag(x) ** 3), lambda x: np.sum(np.diagonal(x, 1) ** 3),
                                lambda x: np.linalg.det(x) ** 2, lambda x: np.sum(np.diag(np.sum(x, 0)) @ x),
-                               lambda x: np.linalg.norm(x, np.inf) ** 2],
-                         ids=["trace", "trace-method", "diag", "diagonal", "det", "diag-build", "norm-inf"])
+                               lambda x: np.linalg.norm(x, np.inf) ** 2,
+                               lambda x: np.einsum("ij,jk->", x, x.T) ** 2,
+                               lambda x: np.sum(np.einsum(x, [0, 1], np.sin(x), [0, 1], [1]) ** 2),
+                               lambda x: np.sum(np.concatenate([x, x * x], axis=1) ** 3),
+                               lambda x: np.sum(np.stack([x, np.sin(x)], axis=-1) ** 3),
+                               lambda x: np.sum(np.vstack([x, x * x]) ** 3),
+                               lambda x: np.sum(np.split(x * x, 3, axis=1)[1] ** 3)],
+                         ids=["trace", "trace-method", "diag", "diagonal", "det", "diag-build", "norm-inf",
+                              "einsum", "einsum-sublist", "concatenate", "stack", "vstack", "split"])
 def test_hessian_through_trace_diag_det(f):
     x = R.normal(size=(3, 3))
     h = srcad.hessian(f)(x).reshape(9, 9)

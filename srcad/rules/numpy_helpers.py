@@ -350,6 +350,26 @@ def einsum_adjoint(g, p, *args):
     return r
 
 
+def einsum_adjoint_dq(g, p, q, t, *args):
+    """Tangent of ``einsum_adjoint(g, p, *args)`` along the tangent ``t`` of the operand at ``q``
+    (the adjoint is linear in every other operand; it does not depend on operand ``p``'s value)."""
+    if q == p or _is_zero(t):
+        return 0.0
+    args = list(args)
+    args[q] = t
+    return einsum_adjoint(g, p, *args)
+
+
+def einsum_adjoint_swap(g, p, q, r, *args):
+    """Adjoint of the operand at ``q`` in ``einsum_adjoint(g, p, *args)`` from the adjoint ``r`` of
+    its result: ``<r, adjoint_p> = <g, einsum(args with operand p := r)>``."""
+    if q == p or _is_zero(r):
+        return 0.0
+    args = list(args)
+    args[p] = r
+    return einsum_adjoint(g, q, *args)
+
+
 def einsum_tangent(p, t, *args):
     """Tangent of ``np.einsum(*args)`` from the tangent ``t`` of the operand at position ``p``."""
     args = list(args)

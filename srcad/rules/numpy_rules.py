@@ -870,6 +870,43 @@ def einsum(y, a0, a1=None, a2=None, a3=None, a4=None, a5=None, a6=None, a7=None,
             + einsum_tangent(11, d[a11], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11))
 
 
+# einsum's adjoint is linear in the output adjoint and in every other operand: rules for grad of grad.
+@reverse(_h.einsum_adjoint)
+def einsum_adjoint_(r, g, p, a0, a1=None, a2=None, a3=None, a4=None, a5=None, a6=None, a7=None, a8=None,
+                a9=None, a10=None, a11=None):
+    d[g] = einsum_tangent(p, d[r], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a0] = _h.einsum_adjoint_swap(g, p, 0, d[r], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a1] = _h.einsum_adjoint_swap(g, p, 1, d[r], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a2] = _h.einsum_adjoint_swap(g, p, 2, d[r], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a3] = _h.einsum_adjoint_swap(g, p, 3, d[r], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a4] = _h.einsum_adjoint_swap(g, p, 4, d[r], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a5] = _h.einsum_adjoint_swap(g, p, 5, d[r], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a6] = _h.einsum_adjoint_swap(g, p, 6, d[r], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a7] = _h.einsum_adjoint_swap(g, p, 7, d[r], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a8] = _h.einsum_adjoint_swap(g, p, 8, d[r], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a9] = _h.einsum_adjoint_swap(g, p, 9, d[r], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a10] = _h.einsum_adjoint_swap(g, p, 10, d[r], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a11] = _h.einsum_adjoint_swap(g, p, 11, d[r], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+
+
+@forward(_h.einsum_adjoint)
+def einsum_adjoint_(r, g, p, a0, a1=None, a2=None, a3=None, a4=None, a5=None, a6=None, a7=None, a8=None,
+                a9=None, a10=None, a11=None):
+    d[r] = (einsum_adjoint(d[g], p, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_adjoint_dq(g, p, 0, d[a0], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_adjoint_dq(g, p, 1, d[a1], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_adjoint_dq(g, p, 2, d[a2], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_adjoint_dq(g, p, 3, d[a3], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_adjoint_dq(g, p, 4, d[a4], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_adjoint_dq(g, p, 5, d[a5], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_adjoint_dq(g, p, 6, d[a6], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_adjoint_dq(g, p, 7, d[a7], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_adjoint_dq(g, p, 8, d[a8], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_adjoint_dq(g, p, 9, d[a9], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_adjoint_dq(g, p, 10, d[a10], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_adjoint_dq(g, p, 11, d[a11], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11))
+
+
 @reverse(np.trace, method("trace"))
 def trace(y, a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     d[a] = trace_adjoint(d[y], a, offset, axis1, axis2)
@@ -1112,6 +1149,38 @@ def stack(y, arrays, axis=0, out=None, dtype=None, casting="same_kind"):
 @forward(np.stack)
 def stack(y, arrays, axis=0, out=None, dtype=None, casting="same_kind"):
     d[y] = stack_tangent(d[arrays], arrays, axis)
+
+
+# The list adjoints of concatenate/stack/split are linear in ``g`` and read the arrays for their
+# shapes only: rules for grad of grad.
+@reverse(_h.concat_adjoint)
+def concat_adjoint_(r, g, arrays, axis=0, kind="concatenate"):
+    d[g] = concat_tangent(d[r], arrays, axis, kind)
+
+
+@forward(_h.concat_adjoint)
+def concat_adjoint_(r, g, arrays, axis=0, kind="concatenate"):
+    d[r] = concat_adjoint(d[g], arrays, axis, kind)
+
+
+@reverse(_h.stack_adjoint)
+def stack_adjoint_(r, g, arrays, axis=0):
+    d[g] = stack_tangent(d[r], arrays, axis)
+
+
+@forward(_h.stack_adjoint)
+def stack_adjoint_(r, g, arrays, axis=0):
+    d[r] = stack_adjoint(d[g], arrays, axis)
+
+
+@reverse(_h.split_adjoint)
+def split_adjoint_(r, g, y, axis=0):
+    d[g] = concat_adjoint(d[r], y, axis)
+
+
+@forward(_h.split_adjoint)
+def split_adjoint_(r, g, y, axis=0):
+    d[r] = split_adjoint(d[g], y, axis)
 
 
 @reverse(np.split, np.array_split)
