@@ -15,13 +15,15 @@ from srcad.aliasing import Aliasing, analyze_aliasing
 from srcad.errors import TransformError, fail_at
 from srcad.parse import GENERATED
 from srcad.normalize import N, assign, walk_stmts
-from srcad.rules.registry import FORWARD, NONDIFF, REVERSE
+from srcad.rules.registry import FORWARD, NONDIFF, REVERSE, library_function, library_hint
 from srcad import runtime as rt
 
 BINOP_UFUNC = {gast.Add: np.add, gast.Sub: np.subtract, gast.Mult: np.multiply,
-               gast.Div: np.true_divide, gast.Pow: np.power, gast.MatMult: np.matmul}
+               gast.Div: np.true_divide, gast.Pow: np.power, gast.MatMult: np.matmul,
+               gast.Mod: np.remainder}
 UNARY_UFUNC = {gast.USub: np.negative, gast.UAdd: np.positive}
-NONDIFF_BINOPS = (gast.FloorDiv, gast.Mod, gast.BitAnd, gast.BitOr, gast.BitXor, gast.LShift, gast.RShift)
+# ``//`` is piecewise constant; ``%`` has a derivative (np.remainder's rule) except as string formatting
+NONDIFF_BINOPS = (gast.FloorDiv, gast.BitAnd, gast.BitOr, gast.BitXor, gast.LShift, gast.RShift)
 
 
 class Op:
@@ -362,6 +364,17 @@ def _hashable_in(obj, table):
         return False
 
 
+def _dotted(node):
+    """``np.r_`` for an attribute chain of names, else a generic description."""
+    parts = []
+    while isinstance(node, gast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, gast.Name):
+        return ".".join([node.id] + parts[::-1])
+    return "an expression"
+
+
 def _hashable(obj):
     try:
         hash(obj)
@@ -371,6 +384,7 @@ def _hashable(obj):
 
 
 _CREATORS = {np.zeros, np.ones, np.empty, np.full}
+_REAL_OF_COMPLEX = {abs, np.abs, np.real, np.imag, np.angle}
 _LIKE = {np.zeros_like, np.ones_like, np.empty_like, np.full_like}
 
 
@@ -396,6 +410,8 @@ class Facts(_RankMixin):
             self.defs[p] = [(False, 0)]
         self._scan(body, False, 0)
         self.active = self._activity(body, set(wrt))
+        self._refuse_complex(body)
+        self._refuse_underived(body)
         self.ranks = self._ranks(body, ranks or {})
         self.shape_class = self._shape_classes(body)
         # which names may share memory; in-place writes another name would see are refused here
@@ -477,7 +493,9 @@ class Facts(_RankMixin):
                 return Op("nondiff", [value.value])
             return Op("unknown", [value.value], what=f"attribute .{value.attr}", key=key)
         if isinstance(value, gast.BinOp):
-            if isinstance(value.op, NONDIFF_BINOPS):
+            if isinstance(value.op, NONDIFF_BINOPS) or (
+                    isinstance(value.op, gast.Mod) and isinstance(value.left, gast.Constant)
+                    and isinstance(value.left.value, (str, bytes))):
                 return Op("nondiff", [value.left, value.right])
             ufunc = BINOP_UFUNC[type(value.op)]
             return self._rule(self.table.get(ufunc), [value.left, value.right], {}, describe(ufunc))
@@ -487,6 +505,15 @@ class Facts(_RankMixin):
             ufunc = UNARY_UFUNC[type(value.op)]
             return self._rule(self.table.get(ufunc), [value.operand], {}, describe(ufunc))
         if isinstance(value, gast.Subscript):
+            if not (isinstance(value.value, gast.Name) and value.value.id in self.locals):
+                # a global indexed with variables: np.r_[a, b], np.c_[a, b], a global table
+                names = [n for n in gast.walk(value.slice) if isinstance(n, gast.Name)
+                         and isinstance(n.ctx, gast.Load) and n.id in self.locals]
+                if names:
+                    what = f"{_dotted(value.value)}[...]"
+                    return Op("unknown", names, what=what, key=None,
+                              hint="srcad differentiates indexing of the function's own values only; "
+                                   "build arrays with np.concatenate, np.stack or np.column_stack")
             return Op("getitem", [value.value], index=value.slice)
         if isinstance(value, (gast.Tuple, gast.List)):
             return Op("build", list(value.elts))
@@ -523,19 +550,23 @@ class Facts(_RankMixin):
             obj = inner()
         tpl = _lookup(self.table, obj)
         if tpl is not None:
-            return self._rule(tpl, list(call.args), kwargs, describe(obj))
+            internal = (getattr(obj, "__module__", None) or "").split(".")[0] == "srcad"
+            return self._rule(tpl, list(call.args), kwargs, describe(obj), internal=internal)
         if _nondiff(obj):
             return Op("nondiff", list(call.args) + list(kwargs.values()), obj=obj)
         if self.mode == "reverse" and obj in _IN_PLACE:
             return Op("unknown", list(call.args) + list(kwargs.values()), what=describe(obj), key=None,
                       hint=_IN_PLACE_HINT)
+        if library_function(obj):
+            return Op("unknown", list(call.args) + list(kwargs.values()), what=describe(obj), key=obj,
+                      hint=library_hint(obj))
         if isinstance(obj, types.FunctionType):
             # keyword arguments are inputs too (activity): ``nargs`` counts the positional ones
             return Op("call", list(call.args) + [k.value for k in call.keywords], obj=obj, kwargs=kwargs,
                       nargs=len(call.args))
         return Op("unknown", list(call.args) + list(kwargs.values()), what=describe(obj), key=obj)
 
-    def _rule(self, tpl, args, kwargs, what):
+    def _rule(self, tpl, args, kwargs, what, internal=False):
         if tpl is None:
             return Op("unknown", list(args) + list(kwargs.values()), what=what, key=None)
         try:
@@ -544,7 +575,10 @@ class Facts(_RankMixin):
             raise TransformError(f"call of {what} does not match its derivative rule: {exc}",
                                  self.info.filename, None, what) from None
         diff = [bound[p] for p in tpl.diff_params if p in bound]
-        return Op("rule", diff, template=tpl, bound=bound, what=what, call_args=list(args), kwargs=kwargs)
+        # srcad's own helpers (called by generated code) read some primal values for shapes only
+        undiff = [] if internal else tpl.without_derivative(args, kwargs)
+        return Op("rule", diff, template=tpl, bound=bound, what=what, call_args=list(args), kwargs=kwargs,
+                  undiff=undiff)
 
     # ------------------------------------------------------------------ scans
     def _refuse_out(self, s):
@@ -630,6 +664,65 @@ class Facts(_RankMixin):
                     isinstance(s.value.value, gast.Name) and s.value.value.id in self.params and \
                     _is_key(s.value.slice):
                 self.containers.add(s.value.value.id)
+
+    def _refuse_complex(self, body):
+        """A differentiated value combined with a complex number is refused at its line.
+
+        Complex intermediates of a real function (``abs(x * (1 + 1j))``) would need complex
+        adjoints (conjugates) that the real rules do not give: the result would be silently wrong.
+        Complex numbers are the literals ``1j`` and the variables computed from them.
+        """
+        stmts = list(walk_stmts(body))
+        cplx = set()
+
+        def complex_in(value):
+            if isinstance(value, gast.Attribute) and value.attr in ("real", "imag"):
+                return False
+            if isinstance(value, gast.Call):
+                try:
+                    where = self.callee(value.func)
+                except TransformError:
+                    where = None
+                if where and where[0] == "static" and _hashable(where[1]) and where[1] in _REAL_OF_COMPLEX:
+                    return False
+            for n in gast.walk(value):
+                if isinstance(n, gast.Constant) and isinstance(n.value, complex):
+                    return True
+                if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load) and n.id in cplx:
+                    return True
+            return False
+        changed = True
+        while changed:
+            changed = False
+            for st in stmts:
+                if isinstance(st, gast.Assign) and isinstance(st.targets[0], gast.Name) and \
+                        st.targets[0].id not in cplx and complex_in(st.value):
+                    cplx.add(st.targets[0].id)
+                    changed = True
+        for st in stmts:
+            if isinstance(st, gast.Assign) and complex_in(st.value):
+                t = st.targets[0]
+                name = t.id if isinstance(t, gast.Name) else getattr(t.value, "id", None)
+                reads_active = any(isinstance(n, gast.Name) and n.id in self.active
+                                   for n in gast.walk(st.value))
+                if name in self.active and reads_active:
+                    fail_at(self.info, st.lineno, "complex numbers in differentiated code are not "
+                            "supported (srcad differentiates real-valued computations)", "complex number")
+
+    def _refuse_underived(self, body):
+        """A differentiated value passed to an argument the rule has no derivative for (``ord`` of
+        np.linalg.norm, ``ddof`` of np.var, ``out=``) is refused at its line, not given zero."""
+        for st in walk_stmts(body):
+            if not (isinstance(st, gast.Assign) and isinstance(st.targets[0], gast.Name)):
+                continue
+            op = self.classify(st.value)
+            if op.kind != "rule":
+                continue
+            for pname, node in getattr(op, "undiff", ()):
+                if any(isinstance(n, gast.Name) and n.id in self.active for n in gast.walk(node)):
+                    fail_at(self.info, st.lineno, f"{op.what} has no derivative with respect to its "
+                            f"argument '{pname}', which depends on the differentiated inputs",
+                            op.what)
 
     def redefined(self, name):
         d = self.defs.get(name, [])

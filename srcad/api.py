@@ -372,6 +372,8 @@ def jvp(fun, primals=None, tangents=None, *, wrt=None, **kwargs):
         value, tout = d.fn(*args, **kw)
     finally:
         _training.reset(token)
+    from srcad.runtime import check_output
+    check_output(value)
     return value, _own(tout, args + [tangents[i] for i in wrt])
 
 

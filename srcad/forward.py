@@ -259,8 +259,8 @@ class Forward:
             st.tans[t] = Live(False, True)
             return [s, assign(self.dname(t), _attr_call(self.dname(stack), "pop", []), ln)]
         if op.kind == "unknown" and any(self.live(a, st) for a in op.args):
-            hint = ("give it a derivative rule (see docs/rules.md)" if op.key is not None
-                    else "call it by a global name")
+            hint = getattr(op, "hint", None) or ("give it a derivative rule (see docs/rules.md)"
+                                                 if op.key is not None else "call it by a global name")
             self.fail(f"no forward derivative rule for {op.what}; {hint}", ln, op.what)
         if op.kind == "call":
             return self.call(s, t, op, st, ln)

@@ -22,7 +22,7 @@ import gast
 from srcad.errors import TransformError
 from srcad.normalize import N, assign, clone, walk_stmts
 from srcad.parse import GENERATED
-from srcad.rules.registry import FORWARD, NONDIFF, REVERSE
+from srcad.rules.registry import FORWARD, NONDIFF, REVERSE, library_function
 
 MAX_DEPTH = 6
 
@@ -87,7 +87,7 @@ class Inliner:
     def try_inline(self, stmt, scope_info, scope_locals, depth, active_stack):
         call = stmt.value
         obj = _resolve(call.func, scope_info, scope_locals)
-        if not isinstance(obj, types.FunctionType) or _in_table(obj) or obj in GENERATED:
+        if not isinstance(obj, types.FunctionType) or _in_table(obj) or obj in GENERATED or library_function(obj):
             return None
         if obj is self.root or obj in active_stack or depth >= MAX_DEPTH:
             return None

@@ -156,8 +156,10 @@ def _build_reverse(fn, wrt, mode, key, stages, ranks=None):
         st = rev.final_state.get(w)
         if st is None:
             returns.append(gast.Call(func=env.ref("zeros_like"), args=[N(w)], keywords=[]))
-        elif (st.maybe_zero and rev.facts.ranks.get(w) != 0) or w in rev.facts.containers:
-            # containers: the gradient takes the input's structure (dict key order, zero leaves)
+        elif (st.maybe_zero and rev.facts.ranks.get(w) != 0) or w in rev.facts.containers or \
+                rev.facts.ranks.get(w) is None:
+            # containers (and arguments of unknown kind, which may be lists): the gradient takes
+            # the input's structure (dict key order, nesting, zero arrays for unused leaves)
             returns.append(gast.Call(func=env.ref("grad_like"), args=[N(rev.dname(w)), N(w)], keywords=[]))
         else:
             returns.append(N(rev.dname(w)))

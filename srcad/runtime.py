@@ -77,8 +77,22 @@ def broadcast_like(g, x):
     return np.broadcast_to(g, xshape)
 
 
+def check_output(y):
+    """``y``, the differentiated function's result, if it can have a derivative: boolean and
+    complex results are refused (a TypeError) instead of being given a zero or a wrong gradient."""
+    dt = getattr(y, "dtype", None)
+    if isinstance(y, (bool, np.bool_)) or (dt is not None and getattr(dt, "kind", None) == "b"):
+        raise TypeError("srcad: the differentiated function returned a boolean value; it has no "
+                        "derivative (differentiate the numeric quantity it tests instead)")
+    if isinstance(y, (complex, np.complexfloating)) or (dt is not None and getattr(dt, "kind", None) == "c"):
+        raise TypeError("srcad: the differentiated function returned a complex value; srcad "
+                        "differentiates real-valued functions (return np.real/np.imag parts or abs)")
+    return y
+
+
 def seed(d, y):
     """The starting adjoint of the output ``y``: ``d`` spread over ``y``'s shape."""
+    check_output(y)
     if y is None or isinstance(y, (str, bytes)) or (isinstance(y, (tuple, list, dict))
                                                     and not isinstance(d, (tuple, list, dict))):
         raise TypeError(f"srcad: the differentiated function returned {type(y).__name__}; a gradient "
@@ -434,6 +448,7 @@ RUNTIME_NAMES = {
     "unbroadcast": unbroadcast,
     "broadcast_like": broadcast_like,
     "seed": seed,
+    "check_output": check_output,
     "zeros_like": zeros_like,
     "grad_like": grad_like,
     "copy_adjoint": copy_adjoint,
@@ -505,7 +520,8 @@ def matmul_adjoint_b(g, a, b):
             return g * a
         return unbroadcast(np.expand_dims(a, -1) * np.expand_dims(g, -2), b)
     if np.ndim(b) == 1:
-        return unbroadcast(np.matmul(np.swapaxes(a, -1, -2), g), b)
+        # a stack of matrices times a vector: g is a stack of vectors, one per matrix
+        return unbroadcast(np.matmul(np.swapaxes(a, -1, -2), np.expand_dims(g, -1))[..., 0], b)
     return unbroadcast(np.matmul(np.swapaxes(a, -1, -2), g), b)
 
 
@@ -531,36 +547,88 @@ def dot_adjoint_b(g, a, b):
     return np.moveaxis(t, 0, -2)
 
 
+def _norm_is_matrix(x, axis):
+    """Does ``np.linalg.norm(x, ord, axis)`` take a matrix norm (over two axes)?"""
+    if axis is None:
+        return np.ndim(x) == 2
+    return isinstance(axis, (tuple, list)) and len(axis) == 2
+
+
+def _norm_smooth(x, ord, axis):
+    """The 2-norm of vectors or the Frobenius norm of matrices: weights ``x / y``."""
+    return ord is None or ord == "fro" or (ord == 2 and not _norm_is_matrix(x, axis))
+
+
+def _share(mask, axis):
+    """``mask`` (0/1) divided among its ties along ``axis``."""
+    mask = np.where(mask, 1.0, 0.0)
+    return mask / np.sum(mask, axis=axis, keepdims=True)
+
+
+def _matrix_norm_weights(x, y, ord, axis):
+    """d norm / d x for the matrix norms ``ord`` in (1, -1, inf, -inf, 2, -2, 'nuc'), shaped like x.
+
+    The two axes are moved last; ties (equal row/column sums, equal singular values) take the
+    evenly shared or the first singular pair, like the other kinks.
+    """
+    nd = np.ndim(x)
+    ax = (0, 1) if axis is None else tuple(a % nd for a in axis)
+    xm = np.moveaxis(x, ax, (-2, -1))
+    if ord in (np.inf, -np.inf, 1, -1):
+        over = -1 if ord in (np.inf, -np.inf) else -2    # rows (inf) or columns (1) are summed
+        sums = np.sum(np.abs(xm), axis=over, keepdims=True)
+        pick = np.max if ord in (np.inf, 1) else np.min
+        w = np.sign(xm) * _share(sums == pick(sums, axis=-2 if over == -1 else -1, keepdims=True),
+                                 -2 if over == -1 else -1)
+    elif ord in (2, -2, "nuc"):
+        u, _, vt = np.linalg.svd(xm, full_matrices=False)
+        if ord == "nuc":
+            w = np.matmul(u, vt)
+        else:
+            k = 0 if ord == 2 else -1
+            w = np.expand_dims(u[..., :, k], -1) * np.expand_dims(vt[..., k, :], -2)
+    else:
+        raise NotImplementedError(f"srcad: derivative of np.linalg.norm with ord={ord!r} on a matrix")
+    return np.moveaxis(w, (-2, -1), ax)
+
+
+def _vector_norm_weights(x, y, ord, axis):
+    """d norm / d x for vector norms (``y`` broadcast against ``x``)."""
+    if ord in (np.inf, -np.inf):
+        return np.sign(x) * _share(np.abs(x) == y, axis)
+    if ord == 0:
+        return np.zeros_like(x * 1.0)   # the count of non-zeros is piecewise constant
+    if ord == 1:
+        return np.sign(x) * 1.0
+    if isinstance(ord, (int, float, np.integer, np.floating)) and not isinstance(ord, bool):
+        safe = np.where(y == 0, 1.0, y)
+        return np.sign(x) * np.abs(x) ** (ord - 1) / safe ** (ord - 1)
+    raise NotImplementedError(f"srcad: derivative of np.linalg.norm with ord={ord!r} on a vector")
+
+
+def norm_weights(x, y, ord=None, axis=None, keepdims=False):
+    """d norm(x) / d x, shaped like ``x`` (each element's weight in its own norm)."""
+    y = _norm_expand(y, axis, keepdims, x)
+    if _norm_smooth(x, ord, axis):
+        return x / np.where(y == 0, 1.0, y)
+    if _norm_is_matrix(x, axis):
+        return _matrix_norm_weights(x, y, ord, axis)
+    return _vector_norm_weights(x, y, ord, axis)
+
+
 def norm_adjoint(g, x, y, ord=None, axis=None, keepdims=False):
-    """Adjoint of ``np.linalg.norm(x, ord, axis, keepdims)`` for the 2-norm and Frobenius norm."""
-    if ord not in (None, 2, "fro") or (ord == 2 and axis is None and np.ndim(x) > 1):
-        return norm_adjoint_general(g, x, y, ord, axis, keepdims)
-    if axis is not None and not keepdims:
-        g = np.expand_dims(g, axis)
-        y = np.expand_dims(y, axis)
-    return g * x / np.where(y == 0, 1.0, y)
+    """Adjoint of ``np.linalg.norm(x, ord, axis, keepdims)`` (vector and matrix norms)."""
+    if _norm_smooth(x, ord, axis):
+        g = _norm_expand(g, axis, keepdims, x)
+        y = _norm_expand(y, axis, keepdims, x)
+        return g * x / np.where(y == 0, 1.0, y)
+    return _norm_expand(g, axis, keepdims, x) * norm_weights(x, y, ord, axis, keepdims)
 
 
 def norm_tangent(t, x, y, ord=None, axis=None, keepdims=False):
     """Tangent of ``np.linalg.norm`` for the input tangent ``t`` (linear in ``t``)."""
-    w = norm_adjoint(np.ones_like(y), x, y, ord, axis, keepdims)
-    return np.sum(w * t, axis=axis, keepdims=keepdims)
-
-
-def norm_adjoint_general(g, x, y, ord, axis, keepdims):
-    """Vector p-norms (ord a number, inf, -inf) and the matrix nuclear norm are out of scope here."""
-    if axis is not None and not keepdims:
-        g = np.expand_dims(g, axis)
-        y = np.expand_dims(y, axis)
-    if ord in (np.inf, -np.inf):
-        mask = np.abs(x) == y
-        return g * np.sign(x) * mask / np.sum(mask, axis=axis, keepdims=True)
-    if ord == 1 and (axis is not None or np.ndim(x) == 1):
-        return g * np.sign(x)
-    if isinstance(ord, (int, float)) and (axis is not None or np.ndim(x) == 1):
-        safe = np.where(y == 0, 1.0, y)
-        return g * np.sign(x) * np.abs(x) ** (ord - 1) / safe ** (ord - 1)
-    raise NotImplementedError(f"srcad: derivative of np.linalg.norm with ord={ord!r} on a matrix")
+    w = norm_weights(x, y, ord, axis, keepdims)
+    return np.sum(w * t, axis=None if axis is None else axis, keepdims=keepdims)
 
 
 RUNTIME_NAMES.update(
@@ -588,20 +656,33 @@ def owned_tangent(dt, x):
     return out
 
 
-def _norm_expand(v, axis, keepdims):
+def _norm_expand(v, axis, keepdims, x=None):
+    """A norm's output (or its adjoint) with the reduced axes put back as size 1."""
     if axis is not None and not keepdims:
         return np.expand_dims(v, axis)
+    if axis is None and not keepdims and x is not None and np.ndim(v) == 0 and np.ndim(x) > 0:
+        return np.reshape(v, (1,) * np.ndim(x))
     return v
+
+
+def _norm_piecewise_linear(x, ord, axis):
+    """Norms whose weights are piecewise constant in ``x`` (their second derivative is zero)."""
+    return ord in (np.inf, -np.inf, 0) or ord == 1 or (ord == -1 and _norm_is_matrix(x, axis))
+
+
+def _norm_vector_p(x, ord, axis):
+    return (not _norm_is_matrix(x, axis) and isinstance(ord, (int, float, np.integer, np.floating))
+            and not isinstance(ord, bool))
 
 
 def norm_adjoint_dx(g, x, y, dx, ord=None, axis=None, keepdims=False):
     """Tangent of ``norm_adjoint(g, x, y, ...)`` along ``dx`` (``g`` and ``y`` held fixed)."""
-    g, y = _norm_expand(g, axis, keepdims), _norm_expand(y, axis, keepdims)
-    if ord in (None, 2, "fro") and not (ord == 2 and axis is None and np.ndim(x) > 1):
+    g, y = _norm_expand(g, axis, keepdims, x), _norm_expand(y, axis, keepdims, x)
+    if _norm_smooth(x, ord, axis):
         return g * dx / np.where(y == 0, 1.0, y)
-    if ord in (np.inf, -np.inf, 1):
+    if _norm_piecewise_linear(x, ord, axis):
         return np.zeros_like(dx * g)   # piecewise constant in x
-    if isinstance(ord, (int, float)) and (axis is not None or np.ndim(x) == 1):
+    if _norm_vector_p(x, ord, axis):
         safe = np.where(y == 0, 1.0, y)
         return g * (ord - 1) * np.abs(x) ** (ord - 2) * dx / safe ** (ord - 1)
     raise NotImplementedError(f"srcad: second derivative of np.linalg.norm with ord={ord!r}")
@@ -609,16 +690,24 @@ def norm_adjoint_dx(g, x, y, dx, ord=None, axis=None, keepdims=False):
 
 def norm_adjoint_dy(g, x, y, dy, ord=None, axis=None, keepdims=False):
     """Tangent of ``norm_adjoint(g, x, y, ...)`` along ``dy`` (``g`` and ``x`` held fixed)."""
-    g, y = _norm_expand(g, axis, keepdims), _norm_expand(y, axis, keepdims)
-    dy = _norm_expand(dy, axis, keepdims)
+    g, y = _norm_expand(g, axis, keepdims, x), _norm_expand(y, axis, keepdims, x)
+    dy = _norm_expand(dy, axis, keepdims, x)
     safe = np.where(y == 0, 1.0, y)
-    if ord in (None, 2, "fro") and not (ord == 2 and axis is None and np.ndim(x) > 1):
+    if _norm_smooth(x, ord, axis):
         return -g * x * dy / safe ** 2
-    if ord in (np.inf, -np.inf, 1):
+    if _norm_piecewise_linear(x, ord, axis):
         return np.zeros_like(x * g * dy)
-    if isinstance(ord, (int, float)) and (axis is not None or np.ndim(x) == 1):
+    if _norm_vector_p(x, ord, axis):
         return -g * (ord - 1) * np.sign(x) * np.abs(x) ** (ord - 1) * dy / safe ** ord
     raise NotImplementedError(f"srcad: second derivative of np.linalg.norm with ord={ord!r}")
+
+
+def norm_adjoint_dy_adjoint(g, x, y, r, ord=None, axis=None, keepdims=False):
+    """Adjoint of ``y`` through ``norm_adjoint(g, x, y, ...)`` from its result's adjoint ``r``
+    (the transpose of ``norm_adjoint_dy``: summed over the norm's axes, shaped like ``y``)."""
+    ones = np.ones_like(y * 1.0)
+    w = norm_adjoint_dy(g, x, y, ones, ord, axis, keepdims)
+    return np.reshape(np.sum(w * r, axis=axis, keepdims=keepdims), np.shape(y))
 
 
 RUNTIME_NAMES.update(owned_tangent=owned_tangent, norm_adjoint_dx=norm_adjoint_dx,

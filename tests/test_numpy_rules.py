@@ -79,6 +79,8 @@ BINARY = [
     (np.true_divide, ANY, NZ), (np.power, POS, ANY), (np.float_power, POS, ANY),
     (np.arctan2, NZ, NZ), (np.hypot, NZ, NZ), (np.maximum, ANY, ANY), (np.minimum, ANY, ANY),
     (np.fmax, ANY, ANY), (np.fmin, ANY, ANY), (np.logaddexp, ANY, ANY),
+    # x % y = x - floor(x / y) y: d/dx = 1, d/dy = -floor(x / y) (issue 11: these had derivative 0)
+    (np.remainder, ANY, NZ), (np.mod, ANY, NZ), (np.fmod, ANY, NZ),
 ]
 SHAPES2 = [((), ()), ((3,), (3,)), ((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 3)), ((2, 3), ())]
 
@@ -91,6 +93,12 @@ def _binary(f):
 @pytest.mark.parametrize("f,d1,d2", BINARY, ids=[f.__name__ for f, _, _ in BINARY])
 def test_binary(f, d1, d2, s1, s2):
     srcad.check_grad(_binary(f), sample(d1, s1), sample(d2, s2), wrt=(0, 1))
+
+
+@pytest.mark.parametrize("s1,s2", SHAPES2, ids=[f"{a}-{b}" for a, b in SHAPES2])
+@pytest.mark.parametrize("f,d1,d2", BINARY, ids=[f.__name__ for f, _, _ in BINARY])
+def test_binary_forward(f, d1, d2, s1, s2):
+    check_jvp(_binary(f), [sample(d1, s1), sample(d2, s2)], (0, 1))
 
 
 # ---------------------------------------------------------------- the table of call forms
@@ -114,9 +122,27 @@ CASES = [
     ("clip-method-kw", lambda x: weigh(x.clip(max=0.4)), [X], 0),
     ("where", lambda x, y: weigh(np.where(x > 0, x * y, y)), [u(2, 3), u(3)], (0, 1)),
     ("where-scalar", lambda x: weigh(np.where(x > 0, x, 0.0)), [X], 0),
+    # bounds, conditions and operands larger or smaller than the output's other inputs (issue 11)
+    ("clip-bounds-larger", lambda x, lo, hi: weigh(np.clip(x, lo, hi)), [u(3), u(2, 3, lo=-1.2, hi=-0.3), u(2, 1, lo=0.3, hi=1.2)], (0, 1, 2)),
+    ("clip-scalar-x", lambda x, lo: weigh(np.clip(x, lo, 2.0)), [0.1, u(2, 3)], (0, 1)),
+    ("clip-crossed", lambda x, lo, hi: weigh(np.clip(x, lo, hi)), [u(3, lo=-2, hi=2), u(2, 3), u(2, 1)], (0, 1, 2)),
+    ("clip-kw-larger", lambda x, lo, hi: weigh(np.clip(x, min=lo, max=hi)), [u(3), u(2, 3, lo=-1.2, hi=-0.3), u(2, 1, lo=0.3, hi=1.2)], (0, 1, 2)),
+    ("clip-method-larger", lambda x, lo, hi: weigh(x.clip(lo, hi)), [u(3, lo=-2, hi=2), u(2, 3), u(2, 1)], (0, 1, 2)),
+    ("where-cond-larger", lambda x: weigh(np.where(np.array([[True], [False]]), x, 0.0)), [u(3)], 0),
+    ("where-cond-larger-y", lambda y: weigh(np.where(np.array([[True], [False]]), 1.0, y)), [u(3)], 0),
+    ("where-scalar-operand", lambda x, y: weigh(np.where(np.array([[True], [False]]), x, y)), [u(), u(3)], (0, 1)),
+    ("where-operand-smaller", lambda x, y: weigh(np.where(y > 0, x, y)), [u(3), u(2, 3)], (0, 1)),
+    ("heaviside", lambda x, h: weigh(np.heaviside(x, h)), [np.array([[0.0, 1.0, -1.0], [0.0, 0.0, 2.0]]), u(3)], 1),
+    ("mod-op", lambda a, b: weigh((a - b + np.pi) % (2 * np.pi) - np.pi), [u(2, 3, lo=-4, hi=4), u(3)], (0, 1)),
+    ("mod-op-scalar", lambda a, b: (a - b + np.pi) % (2 * np.pi) - np.pi, [0.3, 2.0], (0, 1)),
+    ("mod-op-divisor", lambda a, b: weigh(a % b), [u(2, 3, lo=-4, hi=4), u(3, lo=0.7, hi=1.3)], (0, 1)),
+    ("mod-keyword-free", lambda a: weigh(np.mod(a, 0.75) + np.fmod(a, -0.6)), [u(2, 3, lo=-3, hi=3)], 0),
     # reductions
     ("sum", lambda x: weigh(np.sum(x)), [X], 0),
     ("sum-axis0", lambda x: weigh(np.sum(x, axis=0)), [X], 0),
+    ("sum-keepdims-scalar", lambda s: weigh(np.sum(s, keepdims=True) * np.ones(3)), [u()], 0),
+    ("sum-keepdims-0d", lambda s: np.sum(s, keepdims=True) * s, [np.array(0.7)], 0),
+    ("mean-keepdims-1", lambda s: weigh(np.mean(s, keepdims=True) + np.sum(s, axis=0, keepdims=True)), [u(1)], 0),
     ("sum-axis-neg", lambda x: weigh(np.sum(x, -1, keepdims=True)), [T3], 0),
     ("sum-axes", lambda x: weigh(np.sum(x, axis=(0, 2))), [T3], 0),
     ("sum-method", lambda x: weigh(x.sum(axis=1)), [X], 0),
@@ -162,11 +188,23 @@ CASES = [
     ("norm-ord3", lambda x: np.linalg.norm(x, 3), [V], 0),
     ("norm-inf", lambda x: np.linalg.norm(x, np.inf), [V], 0),
     ("norm-ord1-axis", lambda x: weigh(np.linalg.norm(x, ord=1, axis=1)), [X], 0),
+    # every ord (issue 11: matrix inf/-inf gave NaN, 1/-1/2/-2/nuc were not implemented)
+    *[(f"norm-matrix-{o}-{sh}", (lambda x, o=o: np.linalg.norm(x, o)), [u(*sh)], 0)
+      for o in (1, -1, 2, -2, np.inf, -np.inf, "fro", "nuc") for sh in ((3, 3), (2, 4))],
+    *[(f"norm-matrix-{o}-axes", (lambda x, o=o: weigh(np.linalg.norm(x, o, axis=(2, 0)))), [u(3, 2, 4)], 0)
+      for o in (1, -1, 2, -2, np.inf, -np.inf, "fro", "nuc")],
+    *[(f"norm-matrix-{o}-keepdims", (lambda x, o=o: weigh(np.linalg.norm(x, o, axis=(0, 1), keepdims=True))), [u(3, 4, 2)], 0)
+      for o in (1, -1, 2, "nuc")],
+    *[(f"norm-vector-{o}", (lambda x, o=o: weigh(np.linalg.norm(x, o, axis=-1))), [u(2, 4)], 0)
+      for o in (0.5, 1, -1, 2, -2, 3, np.inf, -np.inf)],
+    ("norm-vector-0", lambda x: np.linalg.norm(x, 0) * np.sum(x * x), [u(4)], 0),
     # linear algebra
     ("matmul", lambda a, b: weigh(a @ b), [u(2, 3), u(3, 4)], (0, 1)),
     ("matmul-vec", lambda a, b: weigh(np.matmul(a, b)), [u(2, 3), u(3)], (0, 1)),
     ("matmul-vecmat", lambda a, b: weigh(np.matmul(a, b)), [u(3), u(3, 2)], (0, 1)),
     ("matmul-batched", lambda a, b: weigh(a @ b), [u(2, 2, 3), u(3, 4)], (0, 1)),
+    ("matmul-batched-vec", lambda a, b: weigh(a @ b), [u(2, 3, 4), u(4)], (0, 1)),
+    ("dot-3d-vec", lambda a, b: weigh(np.dot(a, b)), [u(2, 3, 4), u(4)], (0, 1)),
     ("dot", lambda a, b: weigh(np.dot(a, b)), [u(2, 3), u(3, 2)], (0, 1)),
     ("dot-vec", lambda a, b: np.dot(a, b), [u(3), u(3)], (0, 1)),
     ("dot-scalar", lambda a, b: weigh(np.dot(a, b)), [u(), u(3)], (0, 1)),
@@ -186,6 +224,12 @@ CASES = [
     ("einsum-diag", lambda a: weigh(np.einsum("ii->i", a)), [M], 0),
     ("einsum-sum", lambda a, b: weigh(np.einsum("ij,k->k", a, b)), [u(2, 3), u(4)], (0, 1)),
     ("einsum-batch", lambda a, b: weigh(np.einsum("bij,bjk->bik", a, b)), [u(2, 2, 3), u(2, 3, 2)], (0, 1)),
+    ("einsum-sublist", lambda x, y: weigh(np.einsum(x, (0, 1), y, (1, 2), (0, 2))), [u(2, 3), u(3, 4)], (0, 1)),
+    ("einsum-sublist-implicit", lambda x, y: weigh(np.einsum(x, [0, 1], y, [1, 2])), [u(2, 3), u(3, 4)], (0, 1)),
+    ("einsum-sublist-three", lambda x, y, z: np.einsum(x, [0], y, [0, 1], z, [1], []), [u(2), u(2, 3), u(3)], (0, 1, 2)),
+    ("einsum-size1-same", lambda a, b: weigh(np.einsum("ij,ij->ij", a, b)), [u(1, 3), u(2, 3)], (0, 1)),
+    ("einsum-size1-summed", lambda a, b: weigh(np.einsum("ij,jk->ik", a, b)), [u(2, 1), u(3, 4)], (0, 1)),
+    ("einsum-size1-reduced", lambda a, b: weigh(np.einsum("ij,ij->i", a, b)), [u(2, 3), u(2, 1)], (0, 1)),
     ("trace", lambda a: np.trace(a), [M], 0),
     ("trace-offset", lambda a: np.trace(a, 1), [u(3, 4)], 0),
     ("trace-axes", lambda a: weigh(np.trace(a, axis1=1, axis2=2)), [u(2, 3, 3)], 0),
@@ -202,6 +246,9 @@ CASES = [
     ("inv-batched", lambda a: weigh(np.linalg.inv(a)), [np.stack([spd(2), spd(2)])], 0),
     ("det", lambda a: np.linalg.det(a), [u(3, 3)], 0),
     ("det-batched", lambda a: weigh(np.linalg.det(a)), [u(2, 3, 3)], 0),
+    ("det-singular", lambda a: np.linalg.det(a), [np.array([[1.0, 2.0], [2.0, 4.0]])], 0),
+    ("det-singular-3", lambda a: np.linalg.det(a), [np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [0.0, 1.0, 5.0]])], 0),
+    ("det-singular-batched", lambda a: weigh(np.linalg.det(a)), [np.stack([np.outer([1.0, 2, 3], [0.5, -1, 2]) + np.outer([0.0, 1, 1], [1.0, 0, 1]), u(3, 3)])], 0),
     ("slogdet", lambda a: np.linalg.slogdet(a)[1], [u(3, 3)], 0),
     ("slogdet-unpack", lambda a: weigh(np.linalg.slogdet(a)[1]), [spd(3)], 0),
     ("solve", lambda a, b: weigh(np.linalg.solve(a, b)), [spd(3), u(3)], (0, 1)),
@@ -242,6 +289,11 @@ CASES = [
     ("hstack-2d", lambda a, b: weigh(np.hstack((a, b))), [u(2, 3), u(2, 1)], (0, 1)),
     ("hstack-scalar", lambda a, b: weigh(np.hstack([a, b])), [u(), u(2)], (0, 1)),
     ("vstack", lambda a, b: weigh(np.vstack([a, b])), [u(3), u(2, 3)], (0, 1)),
+    ("vstack-array", lambda a: weigh(np.vstack(a) ** 2), [u(2, 3)], 0),
+    ("vstack-one", lambda a: weigh(np.vstack([a])), [u(3)], 0),
+    ("hstack-array", lambda a: weigh(np.hstack(a) ** 2), [u(2, 3)], 0),
+    ("concatenate-array", lambda a: weigh(np.concatenate(a) ** 2), [u(2, 3)], 0),
+    ("stack-array", lambda a: weigh(np.stack(a, axis=1) ** 2), [u(2, 3)], 0),
     ("split", lambda x: weigh(np.split(x, 2)[1] * 2.0), [u(4, 2)], 0),
     ("split-both", lambda x: split_both(x), [u(2, 6)], 0),
     ("array_split", lambda x: weigh(np.array_split(x, [1, 4])[2]), [u(5)], 0),
@@ -262,11 +314,24 @@ CASES = [
     ("pad-reflect", lambda x: weigh(np.pad(x, 2, mode="reflect")), [u(4)], 0),
     ("pad-edge", lambda x: weigh(np.pad(x, ((1, 2), (0, 1)), mode="edge")), [X], 0),
     ("pad-wrap", lambda x: weigh(np.pad(x, 1, "wrap")), [X], 0),
+    ("pad-value", lambda x, c: weigh(np.pad(x, ((1, 0), (2, 1)), constant_values=c) * c), [X, u()], (0, 1)),
     ("take", lambda x: weigh(np.take(x, [0, 2, 2, 5])), [X], 0),
     ("take-axis", lambda x: weigh(np.take(x, [1, 1, 0], axis=1)), [X], 0),
     ("take-scalar", lambda x: weigh(np.take(x, 1, axis=0)), [X], 0),
     ("take-method", lambda x: weigh(x.take([[0, 1], [1, 1]], axis=0)), [X], 0),
+    ("take-clip", lambda x: weigh(np.take(x, [-1, 0, 7, 2], mode="clip")), [X], 0),
+    ("take-wrap", lambda x: weigh(np.take(x, [-1, 4, 3], axis=1, mode="wrap")), [X], 0),
     ("astype", lambda x: weigh(x.astype(np.float64) * x + x.astype("float64")), [X], 0),
+    ("ndarray.astype", lambda x: weigh(np.ndarray.astype(x, np.float64) * x), [X], 0),
+    # values passed through creators (issue 11: these were in the zero-derivative table)
+    ("full", lambda a: weigh(np.full((2, 3), a)), [u()], 0),
+    ("full-row", lambda a: weigh(np.full((2, 3), a) * a), [u(3)], 0),
+    ("full-int", lambda a: weigh(np.full(3, a, dtype=int) * a), [1.3], 0),
+    ("full_like", lambda a, b: weigh(np.full_like(a, b) * a), [u(2, 3), u(3)], (0, 1)),
+    ("linspace", lambda a, b: weigh(np.linspace(a, b, 5)), [u(), u()], (0, 1)),
+    ("linspace-arrays", lambda a, b: weigh(np.linspace(a, b, 4, axis=-1)), [u(3), u(2, 1)], (0, 1)),
+    ("linspace-no-endpoint", lambda a, b: weigh(np.linspace(a, b, 4, endpoint=False)), [u(3), u()], (0, 1)),
+    ("linspace-one", lambda a, b: weigh(np.linspace(a, b, 1)), [u(), u()], (0, 1)),
     ("float64", lambda x: weigh(np.float64(x[0]) * x), [X], 0),
     ("sort", lambda x: weigh(np.sort(x)), [X], 0),
     ("sort-axis0", lambda x: weigh(np.sort(x, axis=0) ** 2), [X], 0),
@@ -389,6 +454,17 @@ SECOND = [
     ("linalg", lambda x: np.sum(np.linalg.inv(x @ x.T + 3.0 * np.eye(2)) ** 2) + np.sum((x @ x.T) ** 2)),
     ("shapes", lambda x: np.sum(np.transpose(x).reshape(-1) ** 3) + np.sum(np.swapaxes(x, 0, 1) ** 2 * np.flip(x.T))),
     ("where-clip", lambda x: np.sum(np.where(x > 0, x ** 3, x ** 2) + np.clip(x, -0.5, 0.5) ** 2)),
+    # issue 11: these second derivatives were silently zero (trace, diag, diagonal) or refused
+    ("trace", lambda x: np.trace(x @ x.T) ** 2 + np.trace(x, 1) ** 3 + x.trace() ** 2),
+    ("diag-diagonal", lambda x: np.sum(np.diag(x) ** 3) + np.sum(np.diagonal(x, 1) ** 2)
+     + np.sum(np.diag(np.sum(x, axis=0)) @ x.T)),
+    ("det", lambda x: np.linalg.det(x @ x.T + 2.0 * np.eye(2)) ** 2),
+    ("mod-linspace-full", lambda x: np.sum((x % 0.7) ** 2 * np.linspace(np.sum(x), np.max(x), 3))
+     + np.sum(np.full(3, np.sum(x * x)) ** 2)),
+    ("norms", lambda x: np.linalg.norm(x, np.inf) ** 2 + np.linalg.norm(x, 1) * np.sum(x)
+     + np.sum(np.linalg.norm(x, 3, axis=1) ** 2)),
+    ("std", lambda x: np.std(x) ** 3 + np.sum(np.std(x, axis=0))),
+    ("einsum", lambda x: np.einsum("ij,kj->", x, np.sin(x)) ** 2 + np.sum(np.einsum(x, [0, 1], x, [0, 1], [1]) ** 2)),
 ]
 
 
@@ -400,3 +476,23 @@ def _second(f):
 @pytest.mark.parametrize("f", [f for _, f in SECOND], ids=[n for n, _ in SECOND])
 def test_second_derivative(f):
     srcad.check_grad(_second(f), u(2, 3), rtol=1e-4, atol=1e-5)
+
+
+# ---------------------------------------------------------------- products of every rank pair
+# issue 11: a stack of matrices times a vector gave the vector a wrong adjoint. Ranks 1..3 on each
+# side, np.dot / np.matmul / @ / x.dot, both modes (reverse also through its rank-specialized
+# fast paths, which srcad picks from the argument ranks).
+
+_A = {1: (4,), 2: (3, 4), 3: (2, 3, 4)}
+_B = {1: (4,), 2: (4, 5), 3: (2, 4, 5)}
+PRODUCTS = {"dot": lambda a, b: weigh(np.dot(a, b)), "matmul": lambda a, b: weigh(np.matmul(a, b)),
+            "@": lambda a, b: weigh(a @ b), "method": lambda a, b: weigh(a.dot(b))}
+
+
+@pytest.mark.parametrize("rb", [1, 2, 3])
+@pytest.mark.parametrize("ra", [1, 2, 3])
+@pytest.mark.parametrize("kind", list(PRODUCTS))
+def test_product_rank_pairs(kind, ra, rb):
+    a, b = u(*_A[ra]), u(*_B[rb])
+    srcad.check_grad(PRODUCTS[kind], a, b, wrt=(0, 1))
+    check_jvp(PRODUCTS[kind], [a, b], (0, 1))

@@ -95,8 +95,15 @@ def _weights_full(a, axis, weights):
     return np.broadcast_to(np.reshape(weights, shape), np.shape(a))
 
 
-def average_weights(a, axis=None, weights=None):
+def _no_returned(returned):
+    if returned:
+        raise NotImplementedError("srcad: no derivative for np.average(..., returned=True); "
+                                  "compute the sum of weights separately")
+
+
+def average_weights(a, axis=None, weights=None, returned=False):
     """The normalised weight of each element of ``a`` in ``np.average`` (shaped like ``a``)."""
+    _no_returned(returned)
     if weights is None:
         n = np.size(a) if axis is None else int(np.prod([np.shape(a)[i] for i in _axes(axis, np.ndim(a))]))
         return np.ones_like(a) / n
@@ -104,8 +111,9 @@ def average_weights(a, axis=None, weights=None):
     return w / np.sum(w, axis=axis, keepdims=True)
 
 
-def average_adjoint_w(g, a, y, axis=None, weights=None, keepdims=False):
+def average_adjoint_w(g, a, y, axis=None, weights=None, keepdims=False, returned=False):
     """Adjoint of ``weights`` in ``np.average(a, axis, weights)``: ``g (a - y) / sum(w)``."""
+    _no_returned(returned)
     w = _weights_full(a, axis, weights)
     full = unreduce(g, a, axis, keepdims) * (a - unreduce(y, a, axis, keepdims)) / np.sum(w, axis=axis,
                                                                                            keepdims=True)
@@ -115,8 +123,9 @@ def average_adjoint_w(g, a, y, axis=None, weights=None, keepdims=False):
     return np.sum(full, axis=tuple(i for i in range(np.ndim(a)) if i != ax))
 
 
-def average_tangent_w(t, a, y, axis=None, weights=None, keepdims=False):
+def average_tangent_w(t, a, y, axis=None, weights=None, keepdims=False, returned=False):
     """Tangent of ``np.average`` from the weights' tangent ``t``."""
+    _no_returned(returned)
     w = _weights_full(a, axis, weights)
     tw = _weights_full(a, axis, t)
     return np.sum(tw * (a - unreduce(y, a, axis, True)), axis=axis, keepdims=keepdims) / np.sum(
@@ -131,8 +140,14 @@ def rev_cumsum(g, a, axis=None):
     return np.reshape(np.flip(np.cumsum(np.flip(g, axis), axis=axis), axis), np.shape(a))
 
 
-def clip_mask(a, lo, hi):
-    """1.0 where ``lo <= a <= hi`` (the gradient goes to ``a``), else 0.0. Piecewise constant."""
+def clip_mask(a, lo, hi, lo2=None, hi2=None):
+    """1.0 where ``lo <= a <= hi`` (the gradient goes to ``a``), else 0.0. Piecewise constant.
+
+    ``lo2``/``hi2`` are ``np.clip``'s keyword spellings ``min``/``max``, used where ``lo``/``hi``
+    are None. The mask has the broadcast shape of ``a`` and the bounds.
+    """
+    lo = lo if lo is not None else lo2
+    hi = hi if hi is not None else hi2
     inside = np.ones_like(a, dtype=np.float64)
     if lo is not None:
         inside = np.where(a >= lo, inside, 0.0)
@@ -141,19 +156,27 @@ def clip_mask(a, lo, hi):
     return inside
 
 
-def clip_bound(lo, alt):
-    """The bound ``np.clip`` uses: ``a_min``/``a_max`` or their keyword names ``min``/``max``."""
-    return lo if lo is not None else alt
+def below(a, lo, hi, lo2=None, hi2=None):
+    """1.0 where the lower bound is the result (``a < lo <= hi``). Piecewise constant.
+
+    ``np.clip`` is ``minimum(maximum(a, lo), hi)``: where ``lo > hi`` the result is ``hi``.
+    """
+    lo = lo if lo is not None else lo2
+    hi = hi if hi is not None else hi2
+    hit = a < lo
+    if hi is not None:
+        hit = hit & (lo <= hi)
+    return np.where(hit, 1.0, 0.0)
 
 
-def below(a, lo):
-    """1.0 where ``a < lo`` (the gradient goes to the lower bound). Piecewise constant."""
-    return np.where(a < lo, 1.0, 0.0)
-
-
-def above(a, hi):
-    """1.0 where ``a > hi`` (the gradient goes to the upper bound). Piecewise constant."""
-    return np.where(a > hi, 1.0, 0.0)
+def above(a, lo, hi, lo2=None, hi2=None):
+    """1.0 where the upper bound is the result (``a > hi`` or ``lo > hi``). Piecewise constant."""
+    lo = lo if lo is not None else lo2
+    hi = hi if hi is not None else hi2
+    hit = a > hi
+    if lo is not None:
+        hit = hit | (lo > hi)
+    return np.where(hit, 1.0, 0.0)
 
 
 def tie_weights(x1, x2):
@@ -236,9 +259,54 @@ def _einsum_parse(subscripts, ops):
     return ins, out
 
 
-def einsum_adjoint(g, subscripts, k, *ops):
-    """Adjoint of operand ``k`` of ``np.einsum(subscripts, *ops)`` (``None`` operands dropped)."""
-    ops = [o for o in ops if o is not None]
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _einsum_args(args):
+    """``np.einsum``'s positional arguments (unused trailing ones None) in the subscript-string form.
+
+    Returns (subscripts, operands, position -> operand index). The sublist form
+    ``einsum(x, [0, 1], y, [1, 2], [0, 2])`` is spelled with letters.
+    """
+    args = list(args)
+    while args and args[-1] is None:
+        args.pop()
+    if isinstance(args[0], str):
+        return args[0], args[1:], {p: p - 1 for p in range(1, len(args))}
+    def spell(sub):
+        return "".join("..." if s is Ellipsis else _LETTERS[int(s)] for s in sub)
+    ops, subs, where = [], [], {}
+    for p in range(0, len(args) - 1, 2):
+        where[p] = len(ops)
+        ops.append(args[p])
+        subs.append(spell(args[p + 1]))
+    spec = ",".join(subs)
+    if len(args) % 2:
+        spec += "->" + spell(args[-1])
+    return spec, ops, where
+
+
+def _einsum_parse(subscripts, ops):
+    s = subscripts.replace(" ", "")
+    if "." in s:
+        raise NotImplementedError("srcad: the derivative of np.einsum with '...' is not supported; "
+                                  "write the axes out")
+    if "->" in s:
+        ins, out = s.split("->")
+    else:
+        ins = s
+        letters = ins.replace(",", "")
+        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    ins = ins.split(",")
+    if len(ins) != len(ops):
+        raise ValueError(f"einsum: {len(ins)} operand subscripts for {len(ops)} operands")
+    return ins, out
+
+
+def einsum_adjoint(g, p, *args):
+    """Adjoint of the operand at position ``p`` of ``np.einsum(*args)`` (string or sublist form)."""
+    subscripts, ops, where = _einsum_args(args)
+    k = where[p]
     ins, out = _einsum_parse(subscripts, ops)
     target = ins[k]
     others = [(s, o) for i, (s, o) in enumerate(zip(ins, ops)) if i != k]
@@ -256,7 +324,7 @@ def einsum_adjoint(g, subscripts, k, *ops):
         uniq = uniq + "".join(missing)
     # repeated letters in the target (diagonals): embed with identity matrices
     if len(full) < len(target):
-        fresh = [c for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in subscripts]
+        fresh = [c for c in _LETTERS if c not in subscripts]
         seen, spelled, eyes = set(), "", []
         for c in target:
             if c in seen:
@@ -269,15 +337,46 @@ def einsum_adjoint(g, subscripts, k, *ops):
                 seen.add(c)
                 spelled += c
         r = np.einsum(",".join([uniq] + [s for s, _ in eyes]) + "->" + spelled, r, *[e for _, e in eyes])
-        return r
-    return np.einsum(uniq + "->" + target, r) if uniq != target else r
+    elif uniq != target:
+        r = np.einsum(uniq + "->" + target, r)
+    # an axis of size 1 broadcast against a larger one in another operand: sum it back
+    shape = np.shape(ops[k])
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and np.shape(r)[i] != 1)
+    if axes:
+        r = np.sum(r, axis=axes, keepdims=True)
+    # ... and the other way round: this operand's axis broadcast against another's size-1 axis
+    if np.shape(r) != shape:
+        r = np.broadcast_to(r, shape).copy()
+    return r
 
 
-def einsum_tangent(subscripts, k, t, *ops):
-    """Tangent of ``np.einsum(subscripts, *ops)`` from operand ``k``'s tangent ``t``."""
-    ops = [o for o in ops if o is not None]
-    ops[k] = t
-    return np.einsum(subscripts, *ops)
+def einsum_adjoint_dq(g, p, q, t, *args):
+    """Tangent of ``einsum_adjoint(g, p, *args)`` along the tangent ``t`` of the operand at ``q``
+    (the adjoint is linear in every other operand; it does not depend on operand ``p``'s value)."""
+    if q == p or _is_zero(t):
+        return 0.0
+    args = list(args)
+    args[q] = t
+    return einsum_adjoint(g, p, *args)
+
+
+def einsum_adjoint_swap(g, p, q, r, *args):
+    """Adjoint of the operand at ``q`` in ``einsum_adjoint(g, p, *args)`` from the adjoint ``r`` of
+    its result: ``<r, adjoint_p> = <g, einsum(args with operand p := r)>``."""
+    if q == p or _is_zero(r):
+        return 0.0
+    args = list(args)
+    args[p] = r
+    return einsum_adjoint(g, q, *args)
+
+
+def einsum_tangent(p, t, *args):
+    """Tangent of ``np.einsum(*args)`` from the tangent ``t`` of the operand at position ``p``."""
+    args = list(args)
+    while args and args[-1] is None:
+        args.pop()
+    args[p] = t
+    return np.einsum(*args)
 
 
 def trace_adjoint(g, a, offset=0, axis1=0, axis2=1):
@@ -304,9 +403,37 @@ def diag_adjoint(g, v, k=0):
     return diagonal_adjoint(g, v, k, 0, 1)
 
 
+def det_cofactor(a):
+    """The cofactor matrix of ``a`` (``d det(a) / d a``, the adjugate transposed), batched.
+
+    Computed from the SVD ``a = U S V^T`` as ``det(U) det(V) U diag(prod of the other s) V^T``,
+    without inverting: it is right for singular matrices too (where ``det(a) inv(a)^T`` fails).
+    """
+    u, s, vt = np.linalg.svd(a)
+    sign = np.linalg.det(u) * np.linalg.det(vt)
+    return np.expand_dims(sign, (-1, -2)) * np.matmul(u * np.expand_dims(prod_others(s, -1), -2), vt)
+
+
+def det_cofactor_tangent(a, c, t):
+    """Tangent of ``c = det_cofactor(a)`` along ``t``: ``tr(a^-1 t) c - c t^T a^-T``.
+
+    The formula needs an invertible ``a`` (a singular one raises LinAlgError).
+    """
+    ait = np.swapaxes(np.linalg.inv(a), -1, -2)
+    tr = np.expand_dims(np.sum(ait * t, axis=(-1, -2)), (-1, -2))
+    return tr * c - np.matmul(c, np.matmul(np.swapaxes(t, -1, -2), ait))
+
+
+def det_cofactor_adjoint(r, a, c):
+    """Adjoint of ``a`` in ``c = det_cofactor(a)`` from ``c``'s adjoint ``r`` (invertible ``a``)."""
+    ait = np.swapaxes(np.linalg.inv(a), -1, -2)
+    rc = np.expand_dims(np.sum(r * c, axis=(-1, -2)), (-1, -2))
+    return rc * ait - np.matmul(ait, np.matmul(np.swapaxes(r, -1, -2), c))
+
+
 def det_adjoint(g, a, y):
-    """Adjoint of ``np.linalg.det(a)``: ``g det(a) inv(a)^T``."""
-    return np.expand_dims(g * y, (-1, -2)) * np.swapaxes(np.linalg.inv(a), -1, -2)
+    """Adjoint of ``np.linalg.det(a)``: ``g`` times the cofactor matrix (singular ``a`` too)."""
+    return np.expand_dims(g, (-1, -2)) * det_cofactor(a)
 
 
 def slogdet_adjoint(g, a):
@@ -399,6 +526,10 @@ def _fill(ts, xs):
 
 
 def _like(out, arrays):
+    """The adjoints ``out`` of the items of ``arrays`` in ``arrays``' own form: a tuple, a list, or
+    (for an array whose rows were the items) an array."""
+    if isinstance(arrays, np.ndarray):
+        return np.reshape(np.stack(out), np.shape(arrays)) if len(out) else np.zeros_like(arrays, dtype=float)
     return tuple(out) if isinstance(arrays, tuple) else list(out)
 
 
@@ -505,8 +636,30 @@ def pad_adjoint(g, array, pad_width, mode="constant"):
     raise NotImplementedError(f"srcad: no derivative for np.pad with mode={mode!r}")
 
 
-def take_adjoint(g, a, indices, axis=None):
-    """Adjoint of ``np.take(a, indices, axis)``: ``g`` added back at ``indices`` (repeats sum)."""
+def _pad_region(array, pad_width, mode, constant_values):
+    """1.0 on the elements ``np.pad(array, pad_width)`` adds, 0.0 on ``array``'s own."""
+    if mode not in ("constant", None) or np.ndim(constant_values) != 0:
+        raise NotImplementedError("srcad: the derivative of np.pad with respect to constant_values "
+                                  "is implemented for a single constant (mode='constant')")
+    return np.pad(np.zeros_like(array, dtype=np.float64), pad_width, constant_values=1.0)
+
+
+def pad_value_adjoint(g, array, pad_width, mode, constant_values):
+    """Adjoint of the scalar ``constant_values`` of ``np.pad``: the sum of ``g`` over the padding."""
+    return np.sum(g * _pad_region(array, pad_width, mode, constant_values))
+
+
+def pad_value_tangent(t, array, pad_width, mode, constant_values):
+    """Tangent of ``np.pad`` from the tangent ``t`` of its scalar ``constant_values``."""
+    return t * _pad_region(array, pad_width, mode, constant_values)
+
+
+def take_adjoint(g, a, indices, axis=None, mode="raise"):
+    """Adjoint of ``np.take(a, indices, axis, mode=mode)``: ``g`` added back at ``indices`` (repeats
+    sum), the indices first clipped or wrapped as ``mode`` says."""
+    if mode in ("clip", "wrap"):
+        n = np.size(a) if axis is None else np.shape(a)[axis]
+        indices = np.clip(indices, 0, n - 1) if mode == "clip" else np.mod(indices, n)
     out = np.zeros_like(a, dtype=np.result_type(a, g, np.float64))
     if axis is None:
         flat = np.ravel(out)  # a view: out is contiguous
@@ -540,10 +693,40 @@ def inverse_axes(axes):
 
 
 def cast_adjoint(g, a, dtype):
-    """Adjoint (or tangent) through ``a.astype(dtype)``: ``g`` for floating dtypes, else zero."""
-    if np.dtype(dtype).kind in "fc":
-        return g
-    return g * 0.0
+    """Adjoint (or tangent) through ``a.astype(dtype)``: ``g`` for floating dtypes, else zero.
+
+    ``g`` takes ``a``'s floating dtype (the adjoint of a float32 input is float32).
+    """
+    if np.dtype(dtype).kind == "c":
+        raise TypeError("srcad: a cast to a complex dtype in differentiated code is not supported "
+                        "(srcad differentiates real-valued computations)")
+    if np.dtype(dtype).kind != "f":
+        return g * 0.0
+    dt = getattr(a, "dtype", None)
+    if dt is not None and dt.kind in "fc" and isinstance(g, (np.ndarray, np.generic)) and g.dtype != dt \
+            and g.dtype.kind in "fc":
+        return g.astype(dt)
+    return g
+
+
+def linspace_weight(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):
+    """The weight ``w`` of ``stop`` in ``np.linspace(start, stop, ...)`` (``1 - w`` is ``start``'s).
+
+    Shaped like the output; zero for an integer ``dtype`` (piecewise constant).
+    """
+    if retstep:
+        raise NotImplementedError("srcad: no derivative for np.linspace(..., retstep=True); "
+                                  "compute the step as (stop - start) / (num - 1)")
+    zero = 0.0 * (np.asarray(start, dtype=np.float64) + np.asarray(stop, dtype=np.float64))
+    w = np.linspace(zero, zero + 1.0, num, endpoint=endpoint, axis=axis)
+    if dtype is not None and np.dtype(dtype).kind not in "fc":
+        return w * 0.0
+    return w
+
+
+def linspace_tangent(t, w, axis=0):
+    """A tangent of ``start`` or ``stop`` spread along ``np.linspace``'s new ``axis``, times ``w``."""
+    return np.expand_dims(t, axis) * w
 
 
 def _sort_order(a, axis):

@@ -9,14 +9,14 @@ from srcad.rules.registry import attribute, forward, method, nondiff, reverse
 from srcad.runtime import broadcast_like
 from srcad.rules.numpy_helpers import (
     above, average_adjoint_w, average_tangent_w, average_weights, below, cholesky_adjoint,
-    cholesky_tangent, clip_bound, clip_mask, concat_adjoint, concat_tangent, det_adjoint,
+    cholesky_tangent, clip_mask, concat_adjoint, concat_tangent, det_adjoint,
     diag_adjoint, diagonal_adjoint, einsum_adjoint, einsum_tangent, extreme_adjoint, extreme_weights,
     inner_adjoint_a,
     inner_adjoint_b, inverse_axes, negate_shift, pad_adjoint, prod_others, repeat_adjoint, rev_cumsum,
     slogdet_adjoint, slogdet_tangent, solve_adjoint_a, solve_adjoint_b, solve_like, solve_tangent_a,
     split_adjoint, stack_adjoint, stack_tangent, take_adjoint, tensordot_adjoint_a,
     tensordot_adjoint_b, tie_weights, tile_adjoint, trace_adjoint, transpose_axes, var_weights,
-    vdot_adjoint, cast_adjoint, sort_adjoint, sort_tangent)
+    vdot_adjoint, cast_adjoint, det_cofactor, sort_adjoint, sort_tangent, linspace_weight, linspace_tangent)
 from srcad.rules import numpy_helpers as _h
 from srcad.runtime import (count, dot_adjoint_a, dot_adjoint_b, matmul_adjoint_a,
                            matmul_adjoint_b, norm_adjoint, norm_tangent, tuple_get, unbroadcast,
@@ -303,12 +303,15 @@ def copy(y, a):
     d[y] = np.copy(d[a])  # a copy: generated code saves np.copy(x[i]) before x[i] is overwritten
 
 
-nondiff(np.zeros, np.ones, np.empty, np.zeros_like, np.ones_like, np.empty_like, np.full,
-        np.full_like, np.arange, np.linspace, np.eye, np.identity, np.shape, np.ndim, np.size,
+# Only functions that are piecewise constant in every argument belong here: creators from shapes,
+# comparisons, rounding, indices. np.full (the fill value), np.arange (start, step), np.linspace
+# (the endpoints), np.meshgrid and the random draws of np.random.normal/uniform/choice pass
+# values through: they have rules below or are refused where a derivative reaches them.
+nondiff(np.zeros, np.ones, np.empty, np.zeros_like, np.ones_like, np.empty_like, np.eye, np.identity, np.shape, np.ndim, np.size,
         np.argmax, np.argmin, np.argsort, np.sign, np.floor, np.ceil, np.round, np.rint, np.trunc,
         np.isnan, np.isinf, np.isfinite, np.greater, np.less, np.equal, np.not_equal,
         np.greater_equal, np.less_equal, np.logical_and, np.logical_or, np.logical_not,
-        np.floor_divide, np.random.normal, np.random.rand, np.random.randn, np.random.uniform,
+        np.floor_divide, np.random.rand, np.random.randn,
         np.allclose, np.isclose, np.any, np.all, np.count_nonzero, np.nonzero, np.result_type,
         np.int64, np.int32, np.bool_,
         method("argmax"), method("argmin"), method("any"), method("all"),
@@ -525,6 +528,31 @@ def rad2deg(y, x):
 # ---------------------------------------------------------------- two-input functions
 
 
+# x1 % x2 = x1 - floor(x1 / x2) * x2 (np.remainder, np.mod and Python's %); np.fmod truncates.
+# The quotient is piecewise constant, so d/dx1 = 1 and d/dx2 = -floor(x1 / x2) (-trunc for fmod).
+@reverse(np.remainder)
+def remainder(y, x1, x2):
+    d[x1] = unbroadcast(d[y], x1)
+    d[x2] = unbroadcast(-d[y] * np.floor_divide(x1, x2), x2)
+
+
+@forward(np.remainder)
+def remainder(y, x1, x2):
+    d[y] = broadcast_like(d[x1], y) - d[x2] * np.floor_divide(x1, x2)
+
+
+@reverse(np.fmod)
+def fmod(y, x1, x2):
+    d[x1] = unbroadcast(d[y], x1)
+    d[x2] = unbroadcast(-d[y] * np.trunc(np.true_divide(x1, x2)), x2)
+
+
+@forward(np.fmod)
+def fmod(y, x1, x2):
+    d[y] = broadcast_like(d[x1], y) - d[x2] * np.trunc(np.true_divide(x1, x2))
+
+
+
 @reverse(np.float_power)
 def float_power(y, x1, x2):
     d[x1] = unbroadcast(d[y] * x2 * np.float_power(x1, x2 - 1), x1)
@@ -604,46 +632,60 @@ def logaddexp(y, x1, x2):
     d[y] = d[x1] * np.exp(x1 - y) + d[x2] * np.exp(x2 - y)
 
 
+# The bounds may broadcast ``a`` to a larger shape: every adjoint is summed back to its input's
+# shape, every tangent term spread to the output's.
 @reverse(np.clip)
 def clip(y, a, a_min=None, a_max=None, out=None, min=None, max=None):
-    lo = clip_bound(a_min, min)
-    hi = clip_bound(a_max, max)
-    d[a] = d[y] * clip_mask(a, lo, hi)
-    d[a_min] = unbroadcast(d[y] * below(a, lo), a_min)
-    d[a_max] = unbroadcast(d[y] * above(a, hi), a_max)
-    d[min] = unbroadcast(d[y] * below(a, lo), min)
-    d[max] = unbroadcast(d[y] * above(a, hi), max)
+    d[a] = unbroadcast(d[y] * clip_mask(a, a_min, a_max, min, max), a)
+    d[a_min] = unbroadcast(d[y] * below(a, a_min, a_max, min, max), a_min)
+    d[a_max] = unbroadcast(d[y] * above(a, a_min, a_max, min, max), a_max)
+    d[min] = unbroadcast(d[y] * below(a, a_min, a_max, min, max), min)
+    d[max] = unbroadcast(d[y] * above(a, a_min, a_max, min, max), max)
 
 
 @forward(np.clip)
 def clip(y, a, a_min=None, a_max=None, out=None, min=None, max=None):
-    lo = clip_bound(a_min, min)
-    hi = clip_bound(a_max, max)
-    d[y] = (d[a] * clip_mask(a, lo, hi) + d[a_min] * below(a, lo) + d[a_max] * above(a, hi)
-            + d[min] * below(a, lo) + d[max] * above(a, hi))
+    d[y] = (broadcast_like(d[a] * clip_mask(a, a_min, a_max, min, max), y)
+            + broadcast_like(d[a_min] * below(a, a_min, a_max, min, max), y)
+            + broadcast_like(d[a_max] * above(a, a_min, a_max, min, max), y)
+            + broadcast_like(d[min] * below(a, a_min, a_max, min, max), y)
+            + broadcast_like(d[max] * above(a, a_min, a_max, min, max), y))
 
 
 @reverse(method("clip"))
 def clip_method(y, a, min=None, max=None):
-    d[a] = d[y] * clip_mask(a, min, max)
-    d[min] = unbroadcast(d[y] * below(a, min), min)
-    d[max] = unbroadcast(d[y] * above(a, max), max)
+    d[a] = unbroadcast(d[y] * clip_mask(a, min, max), a)
+    d[min] = unbroadcast(d[y] * below(a, min, max), min)
+    d[max] = unbroadcast(d[y] * above(a, min, max), max)
 
 
 @forward(method("clip"))
 def clip_method(y, a, min=None, max=None):
-    d[y] = d[a] * clip_mask(a, min, max) + d[min] * below(a, min) + d[max] * above(a, max)
+    d[y] = (broadcast_like(d[a] * clip_mask(a, min, max), y) + broadcast_like(d[min] * below(a, min, max), y)
+            + broadcast_like(d[max] * above(a, min, max), y))
 
 
-@reverse(np.where)
+# The condition and either operand may be smaller than the output: adjoints are summed back,
+# tangents spread to the output's shape.
+@reverse(np.where, constant=("condition",))
 def where(z, condition, x=None, y=None):
     d[x] = unbroadcast(np.where(condition, d[z], 0.0), x)
     d[y] = unbroadcast(np.where(condition, 0.0, d[z]), y)
 
 
-@forward(np.where)
+@forward(np.where, constant=("condition",))
 def where(z, condition, x=None, y=None):
-    d[z] = np.where(condition, d[x], 0.0) + np.where(condition, 0.0, d[y])
+    d[z] = broadcast_like(np.where(condition, d[x], 0.0), z) + broadcast_like(np.where(condition, 0.0, d[y]), z)
+
+
+@reverse(np.heaviside, constant=("x1",))
+def heaviside(y, x1, x2):
+    d[x2] = unbroadcast(d[y] * np.where(x1 == 0, 1.0, 0.0), x2)
+
+
+@forward(np.heaviside, constant=("x1",))
+def heaviside(y, x1, x2):
+    d[y] = broadcast_like(d[x2] * np.where(x1 == 0, 1.0, 0.0), y)
 
 
 # ================================================================ more reductions
@@ -689,14 +731,17 @@ def var(y, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
     d[y] = np.sum(d[a] * var_weights(a, axis, ddof), axis=axis, keepdims=keepdims)
 
 
+# std = sqrt(var): d std = d var / (2 std). At zero spread (one element, or all equal) the kink
+# is given derivative 0, like abs at 0: 2 std is replaced by inf there.
 @reverse(np.std, method("std"))
 def std(y, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
-    d[a] = unreduce(d[y] / (2.0 * y), a, axis, keepdims) * var_weights(a, axis, ddof)
+    d[a] = unreduce(d[y] / (2.0 * np.where(y == 0, np.inf, y)), a, axis, keepdims) * var_weights(a, axis, ddof)
 
 
 @forward(np.std, method("std"))
 def std(y, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
-    d[y] = np.sum(d[a] * var_weights(a, axis, ddof), axis=axis, keepdims=keepdims) / (2.0 * y)
+    d[y] = np.sum(d[a] * var_weights(a, axis, ddof), axis=axis, keepdims=keepdims) / (
+        2.0 * np.where(y == 0, np.inf, y))
 
 
 @reverse(np.cumsum, method("cumsum"))
@@ -721,14 +766,14 @@ def cumprod(y, a, axis=None, dtype=None, out=None):
 
 @reverse(np.average)
 def average(y, a, axis=None, weights=None, returned=False, keepdims=False):
-    d[a] = unreduce(d[y], a, axis, keepdims) * average_weights(a, axis, weights)
-    d[weights] = average_adjoint_w(d[y], a, y, axis, weights, keepdims)
+    d[a] = unreduce(d[y], a, axis, keepdims) * average_weights(a, axis, weights, returned)
+    d[weights] = average_adjoint_w(d[y], a, y, axis, weights, keepdims, returned)
 
 
 @forward(np.average)
 def average(y, a, axis=None, weights=None, returned=False, keepdims=False):
-    d[y] = (np.sum(d[a] * average_weights(a, axis, weights), axis=axis, keepdims=keepdims)
-            + average_tangent_w(d[weights], a, y, axis, weights, keepdims))
+    d[y] = (np.sum(d[a] * average_weights(a, axis, weights, returned), axis=axis, keepdims=keepdims)
+            + average_tangent_w(d[weights], a, y, axis, weights, keepdims, returned))
 
 
 @reverse(np.nansum)
@@ -788,27 +833,78 @@ def tensordot(y, a, b, axes=2):
     d[y] = np.tensordot(d[a], b, axes) + np.tensordot(a, d[b], axes)
 
 
-# Operands are separate parameters (up to six) so each gets its own adjoint line.
+# Every positional argument is a parameter of its own, so each operand gets its own adjoint line in
+# both spellings: ``einsum("ij,jk", x, y)`` (operands at 1, 2, ...) and the sublist form
+# ``einsum(x, [0, 1], y, [1, 2], [0, 2])`` (operands at 0, 2, ...). The helpers tell them apart.
 @reverse(np.einsum)
-def einsum(y, subscripts, op0, op1=None, op2=None, op3=None, op4=None, op5=None, out=None,
-           optimize=False):
-    d[op0] = einsum_adjoint(d[y], subscripts, 0, op0, op1, op2, op3, op4, op5)
-    d[op1] = einsum_adjoint(d[y], subscripts, 1, op0, op1, op2, op3, op4, op5)
-    d[op2] = einsum_adjoint(d[y], subscripts, 2, op0, op1, op2, op3, op4, op5)
-    d[op3] = einsum_adjoint(d[y], subscripts, 3, op0, op1, op2, op3, op4, op5)
-    d[op4] = einsum_adjoint(d[y], subscripts, 4, op0, op1, op2, op3, op4, op5)
-    d[op5] = einsum_adjoint(d[y], subscripts, 5, op0, op1, op2, op3, op4, op5)
+def einsum(y, a0, a1=None, a2=None, a3=None, a4=None, a5=None, a6=None, a7=None, a8=None, a9=None,
+           a10=None, a11=None, out=None, optimize=False):
+    d[a0] = einsum_adjoint(d[y], 0, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a1] = einsum_adjoint(d[y], 1, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a2] = einsum_adjoint(d[y], 2, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a3] = einsum_adjoint(d[y], 3, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a4] = einsum_adjoint(d[y], 4, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a5] = einsum_adjoint(d[y], 5, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a6] = einsum_adjoint(d[y], 6, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a7] = einsum_adjoint(d[y], 7, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a8] = einsum_adjoint(d[y], 8, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a9] = einsum_adjoint(d[y], 9, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a10] = einsum_adjoint(d[y], 10, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a11] = einsum_adjoint(d[y], 11, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
 
 
 @forward(np.einsum)
-def einsum(y, subscripts, op0, op1=None, op2=None, op3=None, op4=None, op5=None, out=None,
-           optimize=False):
-    d[y] = (einsum_tangent(subscripts, 0, d[op0], op0, op1, op2, op3, op4, op5)
-            + einsum_tangent(subscripts, 1, d[op1], op0, op1, op2, op3, op4, op5)
-            + einsum_tangent(subscripts, 2, d[op2], op0, op1, op2, op3, op4, op5)
-            + einsum_tangent(subscripts, 3, d[op3], op0, op1, op2, op3, op4, op5)
-            + einsum_tangent(subscripts, 4, d[op4], op0, op1, op2, op3, op4, op5)
-            + einsum_tangent(subscripts, 5, d[op5], op0, op1, op2, op3, op4, op5))
+def einsum(y, a0, a1=None, a2=None, a3=None, a4=None, a5=None, a6=None, a7=None, a8=None, a9=None,
+           a10=None, a11=None, out=None, optimize=False):
+    d[y] = (einsum_tangent(0, d[a0], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + einsum_tangent(1, d[a1], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + einsum_tangent(2, d[a2], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + einsum_tangent(3, d[a3], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + einsum_tangent(4, d[a4], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + einsum_tangent(5, d[a5], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + einsum_tangent(6, d[a6], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + einsum_tangent(7, d[a7], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + einsum_tangent(8, d[a8], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + einsum_tangent(9, d[a9], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + einsum_tangent(10, d[a10], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + einsum_tangent(11, d[a11], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11))
+
+
+# einsum's adjoint is linear in the output adjoint and in every other operand: rules for grad of grad.
+@reverse(_h.einsum_adjoint)
+def einsum_adjoint_(r, g, p, a0, a1=None, a2=None, a3=None, a4=None, a5=None, a6=None, a7=None, a8=None,
+                a9=None, a10=None, a11=None):
+    d[g] = einsum_tangent(p, d[r], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a0] = _h.einsum_adjoint_swap(g, p, 0, d[r], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a1] = _h.einsum_adjoint_swap(g, p, 1, d[r], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a2] = _h.einsum_adjoint_swap(g, p, 2, d[r], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a3] = _h.einsum_adjoint_swap(g, p, 3, d[r], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a4] = _h.einsum_adjoint_swap(g, p, 4, d[r], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a5] = _h.einsum_adjoint_swap(g, p, 5, d[r], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a6] = _h.einsum_adjoint_swap(g, p, 6, d[r], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a7] = _h.einsum_adjoint_swap(g, p, 7, d[r], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a8] = _h.einsum_adjoint_swap(g, p, 8, d[r], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a9] = _h.einsum_adjoint_swap(g, p, 9, d[r], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a10] = _h.einsum_adjoint_swap(g, p, 10, d[r], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a11] = _h.einsum_adjoint_swap(g, p, 11, d[r], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+
+
+@forward(_h.einsum_adjoint)
+def einsum_adjoint_(r, g, p, a0, a1=None, a2=None, a3=None, a4=None, a5=None, a6=None, a7=None, a8=None,
+                a9=None, a10=None, a11=None):
+    d[r] = (einsum_adjoint(d[g], p, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_adjoint_dq(g, p, 0, d[a0], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_adjoint_dq(g, p, 1, d[a1], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_adjoint_dq(g, p, 2, d[a2], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_adjoint_dq(g, p, 3, d[a3], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_adjoint_dq(g, p, 4, d[a4], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_adjoint_dq(g, p, 5, d[a5], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_adjoint_dq(g, p, 6, d[a6], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_adjoint_dq(g, p, 7, d[a7], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_adjoint_dq(g, p, 8, d[a8], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_adjoint_dq(g, p, 9, d[a9], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_adjoint_dq(g, p, 10, d[a10], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_adjoint_dq(g, p, 11, d[a11], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11))
 
 
 @reverse(np.trace, method("trace"))
@@ -839,6 +935,39 @@ def diag(y, v, k=0):
 @forward(np.diag)
 def diag(y, v, k=0):
     d[y] = np.diag(d[v], k)
+
+
+# The adjoint helpers of trace/diagonal/diag are linear in ``g``; their own rules let srcad
+# differentiate gradients that use them (read as code, diagonal_adjoint's write into a view of a
+# zero array would lose the derivative).
+@reverse(_h.diagonal_adjoint)
+def diagonal_adjoint_(r, g, a, offset=0, axis1=0, axis2=1):
+    d[g] = np.diagonal(d[r], offset, axis1, axis2)
+
+
+@forward(_h.diagonal_adjoint)
+def diagonal_adjoint_(r, g, a, offset=0, axis1=0, axis2=1):
+    d[r] = diagonal_adjoint(d[g], a, offset, axis1, axis2)
+
+
+@reverse(_h.trace_adjoint)
+def trace_adjoint_(r, g, a, offset=0, axis1=0, axis2=1):
+    d[g] = np.trace(d[r], offset, axis1, axis2)
+
+
+@forward(_h.trace_adjoint)
+def trace_adjoint_(r, g, a, offset=0, axis1=0, axis2=1):
+    d[r] = trace_adjoint(d[g], a, offset, axis1, axis2)
+
+
+@reverse(_h.diag_adjoint)
+def diag_adjoint_(r, g, v, k=0):
+    d[g] = np.diag(d[r], k)
+
+
+@forward(_h.diag_adjoint)
+def diag_adjoint_(r, g, v, k=0):
+    d[r] = diag_adjoint(d[g], v, k)
 
 
 @reverse(np.tril)
@@ -879,7 +1008,17 @@ def det(y, a):
 
 @forward(np.linalg.det)
 def det(y, a):
-    d[y] = y * np.sum(np.swapaxes(np.linalg.inv(a), -1, -2) * d[a], axis=(-1, -2))
+    d[y] = np.sum(det_cofactor(a) * d[a], axis=(-1, -2))
+
+
+@reverse(_h.det_cofactor)
+def det_cofactor_(c, a):
+    d[a] = _h.det_cofactor_adjoint(d[c], a, c)
+
+
+@forward(_h.det_cofactor)
+def det_cofactor_(c, a):
+    d[c] = _h.det_cofactor_tangent(a, c, d[a])
 
 
 @reverse(np.linalg.slogdet)
@@ -1012,6 +1151,38 @@ def stack(y, arrays, axis=0, out=None, dtype=None, casting="same_kind"):
     d[y] = stack_tangent(d[arrays], arrays, axis)
 
 
+# The list adjoints of concatenate/stack/split are linear in ``g`` and read the arrays for their
+# shapes only: rules for grad of grad.
+@reverse(_h.concat_adjoint)
+def concat_adjoint_(r, g, arrays, axis=0, kind="concatenate"):
+    d[g] = concat_tangent(d[r], arrays, axis, kind)
+
+
+@forward(_h.concat_adjoint)
+def concat_adjoint_(r, g, arrays, axis=0, kind="concatenate"):
+    d[r] = concat_adjoint(d[g], arrays, axis, kind)
+
+
+@reverse(_h.stack_adjoint)
+def stack_adjoint_(r, g, arrays, axis=0):
+    d[g] = stack_tangent(d[r], arrays, axis)
+
+
+@forward(_h.stack_adjoint)
+def stack_adjoint_(r, g, arrays, axis=0):
+    d[r] = stack_adjoint(d[g], arrays, axis)
+
+
+@reverse(_h.split_adjoint)
+def split_adjoint_(r, g, y, axis=0):
+    d[g] = concat_adjoint(d[r], y, axis)
+
+
+@forward(_h.split_adjoint)
+def split_adjoint_(r, g, y, axis=0):
+    d[r] = split_adjoint(d[g], y, axis)
+
+
 @reverse(np.split, np.array_split)
 def split(y, ary, indices_or_sections, axis=0):
     d[ary] = split_adjoint(d[y], y, axis)
@@ -1083,35 +1254,37 @@ def roll(y, a, shift, axis=None):
 
 
 @reverse(np.pad)
-def pad(y, array, pad_width, mode="constant", **kwargs):
+def pad(y, array, pad_width, mode="constant", constant_values=0, **kwargs):
     d[array] = pad_adjoint(d[y], array, pad_width, mode)
+    d[constant_values] = _h.pad_value_adjoint(d[y], array, pad_width, mode, constant_values)
 
 
 @forward(np.pad)
-def pad(y, array, pad_width, mode="constant", **kwargs):
-    d[y] = np.pad(d[array], pad_width, mode)
+def pad(y, array, pad_width, mode="constant", constant_values=0, **kwargs):
+    d[y] = (np.pad(d[array], pad_width, mode)
+            + _h.pad_value_tangent(d[constant_values], array, pad_width, mode, constant_values))
 
 
 @reverse(np.take, method("take"))
 def take(y, a, indices, axis=None, out=None, mode="raise"):
-    d[a] = take_adjoint(d[y], a, indices, axis)
+    d[a] = take_adjoint(d[y], a, indices, axis, mode)
 
 
 @forward(np.take, method("take"))
 def take(y, a, indices, axis=None, out=None, mode="raise"):
-    d[y] = np.take(d[a], indices, axis)
+    d[y] = np.take(d[a], indices, axis, mode=mode)
 
 
 # ================================================================ no derivative
 
-nondiff(np.empty, np.around, np.fix, np.heaviside, np.mod, np.remainder, np.fmod, np.signbit,
+nondiff(np.empty, np.around, np.fix, np.signbit,
         np.argwhere, np.flatnonzero, np.searchsorted, np.digitize,
         np.array_equal, np.iscomplexobj, np.isscalar, np.logical_xor, np.tri, np.diag_indices,
-        np.tril_indices, np.triu_indices, np.indices, np.meshgrid, np.ndarray.astype,
-        np.random.random, np.random.randint, np.random.choice, np.random.default_rng,
-        method("round"), method("nonzero"), method("argsort"), method("tolist"),
+        np.tril_indices, np.triu_indices, np.indices,
+        np.random.random, np.random.randint, np.random.default_rng,
+        method("round"), method("nonzero"), method("argsort"),
         why="piecewise constant or not numeric")
-nondiff(extreme_weights, clip_mask, clip_bound, below, above, tie_weights, transpose_axes,
+nondiff(extreme_weights, clip_mask, linspace_weight, below, above, tie_weights, transpose_axes,
         inverse_axes, negate_shift, why="piecewise constant weights or index bookkeeping")
 
 
@@ -1120,24 +1293,73 @@ nondiff(extreme_weights, clip_mask, clip_bound, below, above, tie_weights, trans
 # check sees exactly that); a cast to an integer or bool dtype is piecewise constant: zero.
 
 
-@reverse(method("astype"))
+# The adjoint (tangent) takes the input's (output's) floating dtype: a float32 input gets a
+# float32 gradient.
+@reverse(method("astype"), np.ndarray.astype)
 def astype(y, a, dtype, order="K", casting="unsafe", subok=True, copy=True):
     d[a] = cast_adjoint(d[y], a, dtype)
 
 
-@forward(method("astype"))
+@forward(method("astype"), np.ndarray.astype)
 def astype(y, a, dtype, order="K", casting="unsafe", subok=True, copy=True):
     d[y] = cast_adjoint(d[a], y, dtype)
 
 
 @reverse(np.float64, np.float32, np.double)
 def float64(y, x=0.0):
-    d[x] = d[y]
+    d[x] = cast_adjoint(d[y], x, "float64")
 
 
 @forward(np.float64, np.float32, np.double)
 def float64(y, x=0.0):
-    d[y] = d[x]
+    d[y] = cast_adjoint(d[x], y, "float64")
+
+
+@reverse(_h.cast_adjoint)
+def cast_adjoint_(r, g, a, dtype):
+    d[g] = cast_adjoint(d[r], g, dtype)
+
+
+@forward(_h.cast_adjoint)
+def cast_adjoint_(r, g, a, dtype):
+    d[r] = cast_adjoint(d[g], a, dtype)
+
+
+# ---------------------------------------------------------------- creators that pass values through
+
+
+@reverse(np.full)
+def full(y, shape, fill_value, dtype=None, order="C", device=None, like=None):
+    d[fill_value] = cast_adjoint(unbroadcast(d[y], fill_value), fill_value, np.result_type(y))
+
+
+@forward(np.full)
+def full(y, shape, fill_value, dtype=None, order="C", device=None, like=None):
+    d[y] = cast_adjoint(broadcast_like(d[fill_value], y), y, np.result_type(y))
+
+
+@reverse(np.full_like, constant=("a",))
+def full_like(y, a, fill_value, dtype=None, order="K", subok=True, shape=None, device=None):
+    d[fill_value] = cast_adjoint(unbroadcast(d[y], fill_value), fill_value, np.result_type(y))
+
+
+@forward(np.full_like, constant=("a",))
+def full_like(y, a, fill_value, dtype=None, order="K", subok=True, shape=None, device=None):
+    d[y] = cast_adjoint(broadcast_like(d[fill_value], y), y, np.result_type(y))
+
+
+# y = start + (stop - start) * w with w = linspace(0, 1) along ``axis``: d/dstart = 1 - w, d/dstop = w.
+@reverse(np.linspace)
+def linspace(y, start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0, device=None):
+    w = linspace_weight(start, stop, num, endpoint, retstep, dtype, axis)
+    d[start] = unbroadcast(np.sum(d[y] * (1.0 - w), axis=axis), start)
+    d[stop] = unbroadcast(np.sum(d[y] * w, axis=axis), stop)
+
+
+@forward(np.linspace)
+def linspace(y, start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0, device=None):
+    w = linspace_weight(start, stop, num, endpoint, retstep, dtype, axis)
+    d[y] = linspace_tangent(d[start], 1.0 - w, axis) + linspace_tangent(d[stop], w, axis)
 
 
 @reverse(np.sort)

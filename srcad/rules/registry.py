@@ -67,6 +67,7 @@ class Template:
         self.params = [p.name for p in params[1:] if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
         self.signature = sig.replace(parameters=params[1:])
         self.defaults = {p.name: p.default for p in params[1:] if p.default is not _EMPTY}
+        self.constant = set()   # inputs the result depends on piecewise constantly (a condition)
         src = textwrap.dedent(inspect.getsource(fn))
         tree = gast.parse(src)
         fdef = tree.body[0]
@@ -126,6 +127,22 @@ class Template:
             if _is_d(node) is not None and node.slice is target:
                 return True
         return False
+
+    def without_derivative(self, args, kwargs):
+        """(parameter, argument node) pairs of the call that this template gives no derivative:
+        parameters without a ``d[p]`` line, ``*args``/``**kwargs`` catch-alls included, except the
+        ones declared piecewise constant (``constant=``)."""
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError:
+            return []
+        out = []
+        for name, val in bound.arguments.items():
+            if name in self.diff_params or name in self.constant:
+                continue
+            nodes = list(val.values()) if isinstance(val, dict) else list(val) if isinstance(val, tuple) else [val]
+            out += [(name, n) for n in nodes]
+        return out
 
     def bind(self, args, kwargs):
         """Map the call's positional and keyword argument nodes to the rule's parameters."""
@@ -270,29 +287,59 @@ def splice_forward(tpl, values, tangents, fresh, ref):
     return stmts, expr
 
 
-def _register(table, keys, mode):
+def _register(table, keys, mode, constant=()):
     def deco(fn):
         tpl = Template(fn, mode)
+        tpl.constant = set(constant)
         for key in keys:
             table[key] = tpl
         return fn
     return deco
 
 
-def reverse(*keys):
-    """Register a reverse-mode rule template for each of ``keys``."""
-    return _register(REVERSE, keys, "reverse")
+def reverse(*keys, constant=()):
+    """Register a reverse-mode rule template for each of ``keys``.
+
+    ``constant`` names inputs the result depends on only piecewise constantly (``np.where``'s
+    condition): a differentiated value passed there gets no derivative, rightly. A differentiated
+    value passed to any other input without a ``d[p]`` line is refused at the call.
+    """
+    return _register(REVERSE, keys, "reverse", constant)
 
 
-def forward(*keys):
-    """Register a forward-mode rule template for each of ``keys``."""
-    return _register(FORWARD, keys, "forward")
+def forward(*keys, constant=()):
+    """Register a forward-mode rule template for each of ``keys`` (``constant`` as for reverse)."""
+    return _register(FORWARD, keys, "forward", constant)
 
 
 def nondiff(*keys, why="no derivative"):
     """Declare functions whose results carry no derivative (comparisons, shapes, indices)."""
     for key in keys:
         NONDIFF[key] = why
+
+
+LIBRARIES = ("numpy", "scipy")
+
+
+def library_function(obj):
+    """Is ``obj`` a function of NumPy or SciPy (by its module) that has no rule in any table?
+
+    srcad never reads such a function's Python source: its derivative would then depend on how the
+    library happens to implement it. Callers refuse it where a derivative flows through it.
+    """
+    mod = getattr(obj, "__module__", None)
+    if not isinstance(mod, str) or mod.split(".")[0] not in LIBRARIES:
+        return False
+    try:
+        return obj not in REVERSE and obj not in FORWARD and obj not in NONDIFF
+    except TypeError:
+        return True
+
+
+def library_hint(obj):
+    """The way out offered where a library function without a rule is refused."""
+    return (f"srcad does not read {getattr(obj, '__module__', 'numpy').split('.')[0]}'s own code; "
+            "give it a rule with @srcad.defvjp (and @srcad.defjvp for forward mode), see docs/rules.md")
 
 
 def method(name):

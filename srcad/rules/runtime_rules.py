@@ -62,7 +62,7 @@ def grad_like_(y, dx, x):
     d[y] = grad_like(d[dx], x)
 
 
-nondiff(rt.zeros_like, rt.count, rt.Stack, rt.is_training, why="no derivative")
+nondiff(rt.zeros_like, rt.count, rt.Stack, rt.is_training, rt.check_output, why="no derivative")
 
 
 # ---------------------------------------------------------------- forward forms of the helpers that
@@ -141,6 +141,15 @@ def dot_adjoint_b_(y, g, a, b):
 def norm_adjoint_(r, g, x, y, ord=None, axis=None, keepdims=False):
     d[r] = (norm_adjoint(d[g], x, y, ord, axis, keepdims) + norm_adjoint_dx(g, x, y, d[x], ord, axis, keepdims)
             + norm_adjoint_dy(g, x, y, d[y], ord, axis, keepdims))
+
+
+# norm_adjoint's weights are elementwise in x (their x-derivative is diagonal, so
+# norm_adjoint_dx is its own transpose); reverse over reverse (grad of grad) uses that.
+@reverse(rt.norm_adjoint)
+def norm_adjoint_(r, g, x, y, ord=None, axis=None, keepdims=False):
+    d[g] = np.reshape(rt.norm_tangent(d[r], x, y, ord, axis, keepdims), np.shape(g))
+    d[x] = norm_adjoint_dx(g, x, y, d[r], ord, axis, keepdims)
+    d[y] = rt.norm_adjoint_dy_adjoint(g, x, y, d[r], ord, axis, keepdims)
 
 
 @reverse(rt.list_append)
