@@ -663,9 +663,11 @@ def p_mod(g, env, depth):
     e = g.ex_mod(env, 1, env.arrays[v])
     op = g.pick(["=", "+=", "=", "-="])
     if op == "=":
-        e = E(f"{e.p} + {v}", f"{e.i} + {v}", env.arrays[v]) if g.chance(0.5) else e
-        if not fits(e.shape, env.arrays[v]):
+        if g.chance(0.5):
+            e = E(f"{e.p} + {v}", f"{e.i} + {v}", env.arrays[v])
+        if not env.can_rebind(v, e.shape):
             return None
+        env.arrays[v] = e.shape
     return [Line(f"{v} {op} {e.p}", f"{v} {op} {e.i}")]
 
 
@@ -762,6 +764,8 @@ def p_iteration(g, env, depth):
             for sh in shapes:
                 s_all = bshape(s_all, sh)
                 if s_all is None:
+                    if L not in mine:
+                        del env.lists[L]
                     return None
             new = [bshape(sh, s_all) for sh in shapes]
         else:

@@ -51,9 +51,14 @@ def main(argv=None):
         seed = args.seed * 1_000_003 + n
         focus = args.focus or fp.CLASSES[n % len(fp.CLASSES)]
         prog = fp.generate(seed, focus)
-        res = fp.check(prog, n_points=args.points, hvp=not args.no_hvp)
         row = rows[focus]
         row["generated"] += 1
+        try:
+            res = fp.check(prog, n_points=args.points, hvp=not args.no_hvp)
+        except Exception as e:  # noqa: BLE001 - a program that does not run: the generator's bug
+            row["generator error"] += 1
+            print(f"generator error (seed {seed}): {type(e).__name__}: {e}\n{prog.full_source()}")
+            continue
         row["points"] += res.points
         row[res.status] += 1
         if res.second_order_refused:
@@ -76,7 +81,8 @@ def main(argv=None):
     for row in rows.values():
         total.update(row)
     print(f"\n{args.programs} programs in {dt:.0f} s (seed {args.seed})\n")
-    cols = ["generated", "refused", "checked", "points", "2nd-order refused", "no point", "disagree"]
+    cols = ["generated", "refused", "checked", "points", "2nd-order refused", "no point", "disagree",
+            "generator error"]
     print("| class | " + " | ".join(cols) + " |")
     print("|---" * (len(cols) + 1) + "|")
     for focus in fp.CLASSES + ["total"]:
@@ -98,7 +104,7 @@ def main(argv=None):
     for key in sorted(smallest):
         _, prog, res = smallest[key]
         if not args.no_minimize:
-            prog = fp.minimize(prog, key[1])
+            prog = fp.minimize(prog, key[1], budget=100)
             res = fp.check(prog, hvp=key[1] == "hvp")
         print(f"\n==== {key[0]} / {key[1]}")
         print(_report_text(prog, res, only=key[1]))
