@@ -43,6 +43,7 @@ def main(argv=None):
         os.makedirs(args.out, exist_ok=True)
     rows = collections.defaultdict(collections.Counter)
     refusals = collections.Counter()
+    examples = {}
     second = collections.Counter()
     kinds = collections.Counter()
     smallest = {}
@@ -65,7 +66,8 @@ def main(argv=None):
             row["2nd-order refused"] += 1
             second[_reason(res.second_order_refused)] += 1
         if res.refused:
-            refusals[(res.refused_construct, _reason(res.refused))] += 1
+            refusals[res.refused_construct] += 1
+            examples.setdefault(res.refused_construct, _reason(res.refused))
         if res.failures:
             for kind in sorted({k for k, _ in res.failures}):
                 kinds[(focus, kind)] += 1
@@ -89,11 +91,11 @@ def main(argv=None):
         row = total if focus == "total" else rows.get(focus)
         if row:
             print(f"| {focus} | " + " | ".join(str(row[c]) for c in cols) + " |")
-    print("\n(checked: programs with at least one point compared; points: points compared; "
-          "disagree: programs with at least one disagreement)\n")
+    print("\n(checked: programs compared at one point or more without a disagreement; points: "
+          "points compared, in all programs; disagree: programs with at least one disagreement)\n")
     print("Refusals (first order) by construct:")
-    for (construct, reason), c in refusals.most_common():
-        print(f"  {c:5d}  {construct}: {reason}")
+    for construct, c in refusals.most_common():
+        print(f"  {c:5d}  {construct} (e.g. {examples[construct]})")
     print("\nSecond-order refusals:")
     for reason, c in second.most_common():
         print(f"  {c:5d}  {reason}")
@@ -112,7 +114,7 @@ def main(argv=None):
 
 def _reason(msg):
     """The refusal message without the file:line: prefix and the quoted line."""
-    msg = msg.split(": ", 1)[1] if msg.startswith("/") else msg
+    msg = msg.split(": ", 1)[1] if msg.startswith(("/", "<")) else msg
     return msg.split(": `")[0][:140]
 
 
