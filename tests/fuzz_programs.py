@@ -172,7 +172,7 @@ class Gen:
 
     def ex(self, env, depth=0, fit=None):
         """An expression whose shape broadcasts into ``fit`` (any shape if None)."""
-        if depth >= 3 or self.chance(0.3 if depth == 0 else 0.45):
+        if depth >= 3 or self.chance(0.15 if depth == 0 else 0.45):
             return self.leaf(env, fit)
         table = [("unary", 6), ("binary", 8), ("reduce", 2), ("subscript", 3), ("maximum", 1),
                  ("where", 1), ("mod", 4 if self.focus == "mod" else 1),
@@ -1138,7 +1138,7 @@ def _check_point(srcad, prog, plain, args, res, where, hvp):
     g0 = call(srcad.grad(f, wrt=0))
     g1 = call(srcad.grad(f, wrt=1))
     value, gv = call(srcad.value_and_grad(f, wrt=(0, 1)))
-    if not np.allclose(value, expect, rtol=1e-10, atol=1e-10):
+    if np.iscomplexobj(value) or not np.allclose(value, expect, rtol=1e-10, atol=1e-10):
         res.failures.append(("value", f"value_and_grad value {value!r}, plain f {expect!r} {where}"))
     nums = [numeric_grad(plain, args, k, 1e-6) for k in (0, 1)]
     scale = scale0 + max(float(np.max(np.abs(n), initial=0)) for n in nums)
@@ -1150,7 +1150,9 @@ def _check_point(srcad, prog, plain, args, res, where, hvp):
     for k in (0, 1):
         for label, got in ((f"grad wrt=(0, 1)[{k}]", g01[k]), (f"grad wrt={k}", (g0, g1)[k]),
                            (f"value_and_grad[{k}]", gv[k])):
-            if np.shape(got) != np.shape(args[k]):
+            if np.iscomplexobj(got):
+                res.failures.append(("dtype", f"{label} is complex: {got!r} {where}"))
+            elif np.shape(got) != np.shape(args[k]):
                 res.failures.append(("shape", f"{label} has shape {np.shape(got)}, argument "
                                               f"{np.shape(args[k])} {where}"))
             elif not _close(got, nums[k], scale):
