@@ -13,8 +13,8 @@ tests/test_regressions.py.
 ``test_new_grammar`` runs the second generator, tests/fuzz_programs.py (shapes and broadcasting,
 names rebound to subscripts of themselves, shared adjoints, views and aliases with in-place
 updates, broadcasting and repeated-index writes, modulo, lists/tuples/dicts, keyword arguments,
-``out=``, helpers in several modules), one parametrization per grammar class: 6 examples each in
-CI, 1,000 each (10,000 programs) with ``SRCAD_LONG=1``. Each example retries new programs until
+``out=``, helpers in several modules), one parametrization per grammar class: 4 examples each in
+CI (one point each), 1,000 each (10,000 programs, two points each) with ``SRCAD_LONG=1``. Each example retries new programs until
 one is checked at a point (refused programs are counted, not failed). ``python3
 tests/fuzz_report.py`` runs the same checks and tabulates them per class.
 
@@ -157,18 +157,19 @@ def test_random_programs_forward(prog, seed):
 # ------------------------------------------------------------------------------------------------
 # the second grammar (tests/fuzz_programs.py)
 
-NEW_EXAMPLES = 1000 if os.environ.get("SRCAD_LONG") else 6     # per class
+LONG = bool(os.environ.get("SRCAD_LONG"))
+NEW_EXAMPLES = 1000 if LONG else 4      # per class: 10,000 programs with SRCAD_LONG=1
+NEW_POINTS = 2 if LONG else 1           # a checked program costs ~0.5 s, mostly its six transforms
 NEW_RETRIES = 8     # programs tried per example until one is checked at a point
 
 
 @pytest.mark.parametrize("focus", fuzz_programs.CLASSES)
-@settings(max_examples=NEW_EXAMPLES, deadline=None, derandomize=not os.environ.get("SRCAD_LONG"),
-          **SETTINGS)
+@settings(max_examples=NEW_EXAMPLES, deadline=None, derandomize=not LONG, **SETTINGS)
 @given(seed=st.integers(0, 2 ** 32 - 1))
 def test_new_grammar(focus, seed):
     for attempt in range(NEW_RETRIES):
         prog = fuzz_programs.generate(seed * NEW_RETRIES + attempt, focus)
-        res = fuzz_programs.check(prog, n_points=2)
+        res = fuzz_programs.check(prog, n_points=NEW_POINTS)
         TALLY["new grammar: programs"] += 1
         TALLY["new grammar: points checked"] += res.points
         if res.refused:
