@@ -9,22 +9,39 @@ test, 4 tests: 100 programs); ``SRCAD_LONG=1`` runs 500 per test.
 
 A mismatch is reported with the program source and the point so it can be minimised by hand into
 tests/test_regressions.py.
+
+``test_new_grammar`` runs the second generator, tests/fuzz_programs.py (shapes and broadcasting,
+names rebound to subscripts of themselves, shared adjoints, views and aliases with in-place
+updates, broadcasting and repeated-index writes, modulo, lists/tuples/dicts, keyword arguments,
+``out=``, helpers in several modules), one parametrization per grammar class: 4 examples each in
+CI (one point each), 1,000 each (10,000 programs, two points each) with ``SRCAD_LONG=1``. Each example retries new programs until
+one is checked at a point (refused programs are counted, not failed). ``python3
+tests/fuzz_report.py`` runs the same checks and tabulates them per class.
+
+Every example checks at least one point: a program without a usable point is rejected
+(``assume``), and hypothesis draws another. The counts (programs, points, refused,
+disagreements) are printed at the end of the run (tests/conftest.py).
 """
+
+import os
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings, strategies as st
+from hypothesis import HealthCheck, Phase, assume, given, settings, strategies as st
 
+import fuzz_programs
 import srcad
 from programs import programs
 
 MARGIN = 1e-3       # a finite-difference step (1e-6) moves no comparison by this much
 POINTS = 3
+TRIES = 20          # random points tried per program to find POINTS usable ones
+TALLY = fuzz_programs.TALLY
 
 
 def _points(seed):
     rng = np.random.default_rng(seed)
-    for _ in range(POINTS):
+    for _ in range(TRIES):
         yield rng.normal(size=4), float(rng.normal())
 
 
@@ -77,17 +94,24 @@ def _check_reverse(prog, x, t):
 
 def _run(prog, seed, check):
     checked = 0
+    TALLY["old grammar: programs"] += 1
     for x, t in _points(seed):
+        if checked >= POINTS:
+            break
         if not _usable(prog, x, t):
             continue
         check(prog, x, t)
         checked += 1
+        TALLY["old grammar: points checked"] += 1
+    # every example checks at least one point: hypothesis draws another program otherwise
+    assume(checked > 0)
     return checked
 
 
 # No shrinking: each step recompiles a program and it takes minutes; a failure prints the whole
 # program and point, which is minimised by hand into tests/test_regressions.py.
-SETTINGS = dict(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+SETTINGS = dict(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                      HealthCheck.filter_too_much],
                 phases=[Phase.explicit, Phase.reuse, Phase.generate])
 
 
@@ -128,3 +152,35 @@ def _check_forward(prog, x, t):
 @given(programs(), st.integers(0, 2 ** 32 - 1))
 def test_random_programs_forward(prog, seed):
     _run(prog, seed, _check_forward)
+
+
+# ------------------------------------------------------------------------------------------------
+# the second grammar (tests/fuzz_programs.py)
+
+LONG = bool(os.environ.get("SRCAD_LONG"))
+NEW_EXAMPLES = 1000 if LONG else 4      # per class: 10,000 programs with SRCAD_LONG=1
+NEW_POINTS = 2 if LONG else 1           # a checked program costs ~0.5 s, mostly its six transforms
+NEW_RETRIES = 8     # programs tried per example until one is checked at a point
+
+
+@pytest.mark.parametrize("focus", fuzz_programs.CLASSES)
+@settings(max_examples=NEW_EXAMPLES, deadline=None, derandomize=not LONG, **SETTINGS)
+@given(seed=st.integers(0, 2 ** 32 - 1))
+def test_new_grammar(focus, seed):
+    for attempt in range(NEW_RETRIES):
+        prog = fuzz_programs.generate(seed * NEW_RETRIES + attempt, focus)
+        res = fuzz_programs.check(prog, n_points=NEW_POINTS)
+        TALLY["new grammar: programs"] += 1
+        TALLY["new grammar: points checked"] += res.points
+        if res.refused:
+            TALLY["new grammar: refused"] += 1
+        if res.second_order_refused:
+            TALLY["new grammar: second order refused"] += 1
+        if res.failures:
+            TALLY["new grammar: disagreements"] += 1
+            kind, msg = res.failures[0]
+            raise AssertionError(f"srcad {kind} disagreement ({len(res.failures)} in all): {msg}\n"
+                                 f"{prog!r}")
+        if res.points:
+            return
+    assume(False)
