@@ -13,7 +13,7 @@ import numpy as np
 from srcad.errors import TransformError
 from srcad.normalize import N, assign, walk_stmts
 from srcad.rules.registry import FORWARD, NONDIFF, REVERSE
-from srcad import runtime as rt
+from srcad import guards, runtime as rt
 
 BINOP_UFUNC = {gast.Add: np.add, gast.Sub: np.subtract, gast.Mult: np.multiply,
                gast.Div: np.true_divide, gast.Pow: np.power, gast.MatMult: np.matmul}
@@ -146,15 +146,14 @@ class _RankMixin:
         if isinstance(a, gast.Name):
             if a.id in self.locals:
                 return ranks.get(a.id, None)
-            ok, obj = self.info.resolve(a.id)
-            return None
+            return None   # a global or closure value: read when the derivative runs, rank unknown
         if isinstance(a, gast.Attribute):
             return 0 if isinstance(self._static_value(a), float) else None
         return None
 
     def _static_value(self, node):
         try:
-            where = self.callee(node)
+            where = self.callee(node, last="type")   # only its type decides: guard that (guards.py)
         except TransformError:
             return None
         return where[1] if where[0] == "static" else None
@@ -371,8 +370,11 @@ class Facts(_RankMixin):
         self.shape_class = self._shape_classes(body)
 
     # ------------------------------------------------------------------ callee resolution
-    def callee(self, func):
-        """('static', obj) | ('method', receiver atom, name) | ('local', name)."""
+    def callee(self, func, last="is"):
+        """('static', obj) | ('method', receiver atom, name) | ('local', name).
+
+        What a static callee resolved to is noted for the derivative's guards (by identity; the
+        last attribute of a chain by ``last``: ``"type"`` where only its type matters)."""
         if isinstance(func, gast.Name):
             if func.id in self.locals:
                 return ("local", func.id)
@@ -389,9 +391,9 @@ class Facts(_RankMixin):
             ok, obj = self.info.resolve(node.id)
             if not ok:
                 raise TransformError(f"name '{node.id}' is not defined", self.info.filename, None, "name")
-            for attr in reversed(chain):
+            for i, attr in enumerate(reversed(chain)):
                 try:
-                    obj = getattr(obj, attr)
+                    obj = guards.getattr_noted(obj, attr, last if i == len(chain) - 1 else "is")
                 except AttributeError:
                     raise TransformError(f"{node.id} has no attribute {attr}", self.info.filename,
                                          None, "attribute") from None

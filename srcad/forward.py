@@ -21,6 +21,7 @@ or 0.0, for every push; a pop for every pop).
 
 import copy
 import threading
+from collections import OrderedDict
 
 import gast
 import numpy as np
@@ -34,10 +35,11 @@ from srcad.names import Live, join
 from srcad.normalize import N, assign, at
 from srcad.normalize import attr_call as _attr_call, call as _call, const as _const
 from srcad.normalize import names_read
-from srcad.pipeline import Derivative, Pending, _positional_params, front_end
+from srcad import guards
+from srcad.pipeline import Derivative, Pending, _positional_params, finish, front_end, lookup, note_call, store
 from srcad.rules.registry import splice_forward
 
-_cache = {}
+_cache = OrderedDict()   # (code, wrt) -> guarded variants (pipeline.lookup / store)
 _building = {}
 _lock = threading.RLock()
 
@@ -563,15 +565,23 @@ def forward_derivative(fn, wrt, stages=None):
     ``(value, tangent of value)``; ``tangent_names`` lists the keyword of each wrt parameter.
     """
     wrt = tuple(wrt)
-    key = (fn, wrt)
+    key = (getattr(fn, "__code__", fn), wrt)
     with _lock:
-        hit = _cache.get(key)
+        hit = lookup(_cache, key, fn)
         if hit is not None:
             return hit
         return _build(fn, wrt, key, stages)
 
 
 def _build(fn, wrt, key, stages):
+    with guards.recording() as rec:
+        d = _generate(fn, wrt, key, stages)
+    finish(d, fn, rec, {})
+    store(_cache, key, d)
+    return d
+
+
+def _generate(fn, wrt, key, stages):
     info, norm, body, ret_name = front_end(fn, stages)
     fdef = info.node
     params = _positional_params(fdef)
@@ -588,10 +598,11 @@ def _build(fn, wrt, key, stages):
     gen_name = norm.namer.fresh("jvp_" + info.name, numbered=False)
 
     def derivative_of_call(callee, positions, lineno):
-        sub_key = (callee, positions)
-        sub = _cache.get(sub_key) or _building.get(sub_key)
+        sub_key = (callee.__code__, positions)
+        sub = lookup(_cache, sub_key, callee) or _building.get(sub_key)
         if sub is None:
             sub = _build(callee, positions, sub_key, None)
+        note_call(sub, callee)
         obj = sub if isinstance(sub, Pending) else sub.fn
         name = env.ref_name("jvp_" + callee.__name__.strip("<>"), obj)
         return gast.Name(id=name, ctx=gast.Load(), annotation=None, type_comment=None), sub.tangent_names
@@ -611,5 +622,4 @@ def _build(fn, wrt, key, stages):
     pending.fn = fnobj
     d = Derivative(fnobj, src, None, params, ret_name, wrt_names, stages)
     d.tangent_names = tangent_names
-    _cache[key] = d
     return d
