@@ -198,6 +198,8 @@ class _RankMixin:
             return base - len(idx)
         if isinstance(value, gast.Call):
             where = self.callee(value.func)
+            if where[0] == "local":   # a function held in a variable: classify() decides
+                return None
             obj = where[1] if where[0] == "static" else ("method", where[2])
             if where[0] == "static" and _hashable(obj) and obj in _CREATORS and value.args:
                 return self._shape_rank(value.args[0], ranks)
