@@ -599,7 +599,7 @@ def _generate(fn, wrt, key, stages):
 
     def derivative_of_call(callee, positions, lineno):
         sub_key = (callee.__code__, positions)
-        sub = lookup(_cache, sub_key, callee) or _building.get(sub_key)
+        sub = lookup(_cache, sub_key, callee) or _building.get((sub_key, callee))
         if sub is None:
             sub = _build(callee, positions, sub_key, None)
         note_call(sub, callee)
@@ -610,11 +610,11 @@ def _generate(fn, wrt, key, stages):
     fw = Forward(info, norm, body, ret_name, wrt_names, env, derivative_of_call)
     tangent_names = [fw.dname(w) for w in wrt_names]
     pending = Pending(tangent_names=tangent_names)
-    _building[key] = pending
+    _building[(key, fn)] = pending   # by function too: closures of one code differ
     try:
         code, tangent, ln = fw.build()
     finally:
-        _building.pop(key, None)
+        _building.pop((key, fn), None)
     result = gast.Tuple(elts=[N(ret_name), tangent], ctx=gast.Load())
     body_out = code + [at(gast.Return(value=result), ln)]
     fnobj, src = codegen.emit(fdef, gen_name, body_out, [(tn, None) for tn in tangent_names], env, info,

@@ -191,7 +191,7 @@ def _generate_reverse(fn, wrt, mode, key, stages, ranks=None):
 
     def derivative_of_call(callee, positions, lineno):
         sub_key = (callee.__code__, positions, "call", None)
-        sub = lookup(_cache, sub_key, callee) or _building.get(sub_key)
+        sub = lookup(_cache, sub_key, callee) or _building.get((sub_key, callee))
         if sub is None:
             sub = _build_reverse(callee, positions, "call", sub_key, None, None)
         note_call(sub, callee)
@@ -207,11 +207,11 @@ def _generate_reverse(fn, wrt, mode, key, stages, ranks=None):
         _refuse_writes_into_caller_arrays(info, body, params, rev.facts.mutated)
     rev.seed_name = rev.dname(ret_name)
     pending = Pending(seed=rev.seed_name)
-    _building[key] = pending
+    _building[(key, fn)] = pending   # by function too: closures of one code differ
     try:
         fwd, bwd = rev.build()
     finally:
-        _building.pop(key, None)
+        _building.pop((key, fn), None)
     seed = rev.seed_name
     if mode != "call" and ret_name not in rev.facts.active:
         # An output that does not depend on the inputs still has to be numeric: without this a
