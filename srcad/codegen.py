@@ -55,10 +55,11 @@ class Env:
             return self.by_id[key]
         ok, current = self.info.resolve(name, guard=None)
         if ok and current is obj and name not in self.user_locals and name not in self.cells:
-            self.by_id[key] = name      # the user's own name for it (global or closure) serves
-            if name in self.info.closure:
-                self.info.resolve(name)   # the user's cell is read: it must go on holding obj
-            else:
+            # The user's own name for it (global or closure) serves: noted for the guards, since
+            # the user's code reads that name too (in a cell that holds obj, or the live cell)
+            self.by_id[key] = name
+            self.info.resolve(name)
+            if name not in self.info.closure:
                 self.objects[name] = obj
             return name
         name = self._fresh(name)

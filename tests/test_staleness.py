@@ -144,6 +144,29 @@ def test_redefined_helper_at_any_depth(module, shape, depth):
 
 
 @pytest.mark.parametrize("shape", SHAPES)
+def test_rebinding_a_name_a_helper_shares(module, shape):
+    """The function and an inlined helper from another module both call ``act`` (the same
+    function at first); rebinding the function's ``act`` changes only the function's calls."""
+    lib = module("""
+        from numpy import sin as act
+        def helper(x):
+            return act(x) * 2.0
+    """)
+    m = module(f"""
+        from numpy import sin as act
+        from {lib.__name__} import helper
+        def f(x):
+            return helper(x) * act(x)
+    """)
+    probe, x = Probe(m.f), point(shape)
+    probe.check(x)
+    m.act = np.tanh
+    probe.check(x)
+    lib.act = np.exp
+    probe.check(x)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
 def test_module_reload(module, shape):
     lib = module("""
         import numpy as np
