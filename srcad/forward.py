@@ -622,4 +622,5 @@ def _generate(fn, wrt, key, stages):
     pending.fn = fnobj
     d = Derivative(fnobj, src, None, params, ret_name, wrt_names, stages)
     d.tangent_names = tangent_names
+    d.pending = pending
     return d

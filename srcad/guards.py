@@ -89,6 +89,25 @@ def getattr_noted(obj, name, how="is"):
     return value
 
 
+def later(pending):
+    """The guard of a derivative still being generated (a recursive call reached it), as a
+    function of the callee: checked once the derivative exists (``pipeline.finish`` sets
+    ``pending.guard``). A check that comes back to itself through the recursion holds there; the
+    first one decides."""
+    busy = threading.local()
+
+    def check(fn):
+        guard = getattr(pending, "guard", None)
+        if guard is None or getattr(busy, "on", False):
+            return True
+        busy.on = True
+        try:
+            return guard(fn)
+        finally:
+            busy.on = False
+    return check
+
+
 def note_function(fn):
     """A function whose code is transformed: its code, defaults and globals are facts.
 

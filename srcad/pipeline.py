@@ -75,6 +75,9 @@ def finish(d, fn, rec, kw_extra):
     d.root = fn
     d.kw_extra = dict(kw_extra)
     d.fn.__srcad_guard__ = (d.guard, fn)
+    pending = d.__dict__.pop("pending", None)
+    if pending is not None:    # recursive callers made meanwhile check this guard (guards.later)
+        pending.guard = d.guard
     return d
 
 
@@ -166,9 +169,10 @@ def _build_reverse(fn, wrt, mode, key, stages, ranks=None):
 
 def note_call(sub, callee):
     """A caller's derivative calls ``sub``, the derivative of ``callee``: it is current only while
-    ``sub`` is (under construction, for recursion: while ``callee``'s code is the same)."""
+    ``sub`` is (under construction, for recursion: once it is built, see ``guards.later``)."""
     if isinstance(sub, Pending):
         guards.note_function(callee)
+        guards.note(("derived", guards.later(sub), callee), None, None)
     else:
         guards.note(("derived", sub.guard, callee), None, None)
 
@@ -261,7 +265,9 @@ def _generate_reverse(fn, wrt, mode, key, stages, ranks=None):
     fnobj, src = codegen.emit(fdef, gen_name, body_out, [(seed, gast.Constant(value=1.0, kind=None))], env,
                               info, f"{gen_name} of {info.filename}:{info.lineno}", kw)
     pending.fn = fnobj
-    return Derivative(fnobj, src, seed, _positional_params(fdef), ret_name, wrt_names, stages)
+    d = Derivative(fnobj, src, seed, _positional_params(fdef), ret_name, wrt_names, stages)
+    d.pending = pending
+    return d
 
 
 def _refuse_writes_into_caller_arrays(info, body, params, mutated):

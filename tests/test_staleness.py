@@ -286,6 +286,35 @@ def test_helper_with_its_own_derivative(module, shape):
 
 
 @pytest.mark.parametrize("shape", SHAPES)
+def test_mutual_recursion(module, shape):
+    """f and g call each other; only f reads ``act``. g's derivative, generated while f's was
+    still being generated, is current only while f's is (guards.later)."""
+    m = module("""
+        import numpy as np
+        act = np.tanh
+        def f(x, n):
+            if n <= 0:
+                return act(x)
+            return g(x, n - 1) * 1.5
+        def g(x, n):
+            if n <= 0:
+                return x * 2.0
+            return f(x, n - 1) + x
+    """)
+    x = point(shape)
+    df = srcad.grad(m.f)
+    for act in (np.tanh, np.sin, np.exp):
+        m.act = act
+        for n in range(4):
+            want = numeric_grad(lambda v: m.f(v, n), x)
+            np.testing.assert_allclose(df(x, n), want, rtol=1e-5, atol=1e-7)
+            t = np.ones_like(np.asarray(x)) if shape else 1.0
+            value, tangent = srcad.jvp(m.f, (x, n), (t, None))
+            np.testing.assert_allclose(value, m.f(x, n), rtol=1e-12)
+            np.testing.assert_allclose(np.sum(tangent), np.sum(want), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
 def test_values_are_read_live_without_regenerating(module, shape):
     """A changed global float, a changed array in a closure cell: read when the derivative runs."""
     m = module("""
