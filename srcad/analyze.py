@@ -152,11 +152,16 @@ class _RankMixin:
         return None
 
     def _static_value(self, node):
-        try:
-            where = self.callee(node, last="type")   # only its type decides: guard that (guards.py)
-        except TransformError:
+        with guards.paused():
+            try:
+                where = self.callee(node)
+            except TransformError:
+                return None
+        if where[0] != "static":
             return None
-        return where[1] if where[0] == "static" else None
+        if isinstance(where[1], float):   # generation counts it a scalar: guard its type only
+            guards.note_value_type(self.info, node, where[1])
+        return where[1]
 
     def _int_expr(self, e, ints):
         if isinstance(e, gast.Constant):
@@ -372,11 +377,10 @@ class Facts(_RankMixin):
         self.shape_class = self._shape_classes(body)
 
     # ------------------------------------------------------------------ callee resolution
-    def callee(self, func, last="is"):
+    def callee(self, func):
         """('static', obj) | ('method', receiver atom, name) | ('local', name).
 
-        What a static callee resolved to is noted for the derivative's guards (by identity; the
-        last attribute of a chain by ``last``: ``"type"`` where only its type matters)."""
+        What a static callee resolved to is noted for the derivative's guards (guards.py)."""
         if isinstance(func, gast.Name):
             if func.id in self.locals:
                 return ("local", func.id)
@@ -393,9 +397,9 @@ class Facts(_RankMixin):
             ok, obj = self.info.resolve(node.id)
             if not ok:
                 raise TransformError(f"name '{node.id}' is not defined", self.info.filename, None, "name")
-            for i, attr in enumerate(reversed(chain)):
+            for attr in reversed(chain):
                 try:
-                    obj = guards.getattr_noted(obj, attr, last if i == len(chain) - 1 else "is")
+                    obj = guards.getattr_noted(obj, attr)
                 except AttributeError:
                     raise TransformError(f"{node.id} has no attribute {attr}", self.info.filename,
                                          None, "attribute") from None

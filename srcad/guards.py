@@ -19,6 +19,8 @@ A fact is ``(location, how, expected)``; a location is one of
 * ``("absent", d, key)``: ``key not in d`` (a name that fell through to the builtins);
 * ``("cell", cell)``: ``cell.cell_contents``;
 * ``("attr", obj, name)``: ``obj.name`` (``np.sin``, ``lib.inner``, ``f.__code__``);
+* ``("path", base, names)``: an attribute chain read from a location (``cfg.lr`` read from the
+  global ``cfg`` each time), ``base`` an ``item``, a ``cell`` or ``("const", obj)``;
 * ``("derived", guard, fn)``: another derivative's guard (a derivative srcad generated and is
   differentiating again, or the separate derivative of a helper that is called, not inlined).
 
@@ -39,9 +41,17 @@ class Recorder:
         self.facts = {}
 
     def add(self, loc, how, expected):
-        key = (loc[0],) + tuple(id(p) if not isinstance(p, str) else p for p in loc[1:]) + (how,)
+        key = (_key(loc), how)
         if key not in self.facts:
             self.facts[key] = (loc, how, expected)
+
+
+def _key(part):
+    if isinstance(part, str):
+        return part
+    if isinstance(part, tuple):
+        return tuple(_key(p) for p in part)
+    return id(part)
 
 
 def _stack():
@@ -108,6 +118,26 @@ def later(pending):
     return check
 
 
+def note_value_type(info, node, value):
+    """Generation used the type of ``node`` (``cfg.lr``, an attribute chain on a free name of
+    ``info``'s function): guard the type of what that chain reads then, not the identity of the
+    objects along it (``cfg`` may be rebound, ``cfg.lr`` changed; only a new type matters)."""
+    chain = []
+    while not hasattr(node, "id"):
+        chain.append(node.attr)
+        node = node.value
+    name = node.id
+    if name in info.extra:
+        base = ("const", info.extra[name])
+    elif name in info.closure:
+        base = ("cell", info.closure[name])
+    elif name in info.globals:
+        base = ("item", info.globals, name)
+    else:
+        return
+    note(("path", base, tuple(reversed(chain))), "type", type(value))
+
+
 def note_function(fn):
     """A function whose code is transformed: its code, defaults and globals are facts.
 
@@ -137,6 +167,31 @@ def compile_guard(rec, root):
         return f"k{len(consts) - 1}"
 
     root_cells = {id(c): i for i, c in enumerate(root.__closure__ or ())}
+
+    def read(loc):
+        """The expression reading location ``loc``."""
+        kind = loc[0]
+        if kind == "item":
+            return f"{k(loc[1])}[{k(loc[2])}]"
+        if kind == "cell":
+            i = root_cells.get(id(loc[1]))
+            return f"fn.__closure__[{i}].cell_contents" if i is not None else f"{k(loc[1])}.cell_contents"
+        if kind == "const":
+            return k(loc[1])
+        if kind == "attr":
+            base = "fn" if loc[1] is root else k(loc[1])
+            return _attr(base, loc[2])
+        if kind == "path":
+            expr = read(loc[1])
+            for name in loc[2]:
+                expr = _attr(expr, name)
+            return expr
+        raise AssertionError(kind)
+
+    def _attr(base, name):
+        ok = name.isidentifier() and not keyword.iskeyword(name)
+        return f"{base}.{name}" if ok else f"getattr({base}, {k(name)})"
+
     first, rest = [], []
     for loc, how, expected in rec.facts.values():
         kind = loc[0]
@@ -146,24 +201,13 @@ def compile_guard(rec, root):
             continue
         if kind == "attr" and loc[2] in _READ_ONLY:
             continue   # another function's globals and closure cannot be rebound
-        if kind == "item":
-            expr = f"{k(loc[1])}[{k(loc[2])}]"
-        elif kind == "absent":
+        if kind == "absent":
             rest.append((f"{k(loc[2])} not in {k(loc[1])}", None, None))
             continue
-        elif kind == "cell":
-            i = root_cells.get(id(loc[1]))
-            expr = f"fn.__closure__[{i}].cell_contents" if i is not None else f"{k(loc[1])}.cell_contents"
-        elif kind == "attr":
-            name = loc[2]
-            ok = name.isidentifier() and not keyword.iskeyword(name)
-            expr = f"{k(loc[1])}.{name}" if ok else f"getattr({k(loc[1])}, {k(name)})"
-        elif kind == "derived":
+        if kind == "derived":
             rest.append((f"{k(loc[1])}({k(loc[2])})", None, None))
             continue
-        else:
-            raise AssertionError(kind)
-        rest.append((expr, how, expected))
+        rest.append((read(loc), how, expected))
     first.sort(key=lambda t: t[0] != "fn.__code__")
     terms = []
     for expr, how, expected in first + rest:

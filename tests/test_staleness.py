@@ -340,6 +340,30 @@ def test_values_are_read_live_without_regenerating(module, shape):
 
 
 @pytest.mark.parametrize("shape", [(), (3,)])
+def test_rebound_global_arrays_and_attributes_regenerate_nothing(module, shape):
+    """A training loop rebinding global weights and a config attribute: values, read live."""
+    m = module("""
+        import types
+        import numpy as np
+        W = np.linspace(0.5, 1.5, 3)
+        cfg = types.SimpleNamespace(lr=0.5)
+        def f(x):
+            return np.sin(x * W.T) * cfg.lr + W.shape[0] * x
+    """)
+    probe, x = Probe(m.f), point(shape)
+    probe.check(x)
+    before = pipeline.transforms
+    for step in range(3):
+        m.W = m.W * 0.9
+        m.cfg.lr = m.cfg.lr * 0.9
+        m.cfg = type(m.cfg)(lr=m.cfg.lr)
+        probe.check(x)
+    assert pipeline.transforms == before
+    m.cfg.lr = np.array([1.0, -2.0, 0.5])   # its type was used (a scalar): regenerated
+    probe.check(x)
+
+
+@pytest.mark.parametrize("shape", [(), (3,)])
 def test_global_float_becomes_an_array(module, shape):
     m = module("""
         import numpy as np
