@@ -24,11 +24,13 @@ A fact is ``(location, how, expected)``; a location is one of
 * ``("derived", guard, fn)``: another derivative's guard (a derivative srcad generated and is
   differentiating again, or the separate derivative of a helper that is called, not inlined).
 
-``how`` is ``"is"`` (identity) or ``"type"`` (``type(value) is expected``).
+``how`` is ``"is"`` (identity), ``"=="`` (bound methods, made anew at each access) or
+``"type"`` (``type(value) is expected``).
 """
 
 import keyword
 import threading
+import types
 
 _local = threading.local()
 _READ_ONLY = ("__globals__", "__closure__")
@@ -93,9 +95,15 @@ def note(loc, how, expected):
 
 
 def getattr_noted(obj, name, how="is"):
-    """``getattr(obj, name)``, noted (``AttributeError`` as getattr raises it)."""
+    """``getattr(obj, name)``, noted (``AttributeError`` as getattr raises it).
+
+    A bound method (``rng.uniform``, ``layer.scale``) is a new object at each access: it is
+    guarded by equality (same ``__self__``, same function) instead of identity."""
     value = getattr(obj, name)
-    note(("attr", obj, name), how, value if how == "is" else type(value))
+    if how == "is" and isinstance(value, (types.MethodType, types.BuiltinMethodType)) \
+            and value is not getattr(obj, name, None):
+        how = "=="
+    note(("attr", obj, name), how, type(value) if how == "type" else value)
     return value
 
 
@@ -215,6 +223,8 @@ def compile_guard(rec, root):
             terms.append(expr)
         elif how == "is":
             terms.append(f"{expr} is {k(expected)}")
+        elif how == "==":
+            terms.append(f"{expr} == {k(expected)}")
         else:
             terms.append(f"type({expr}) is {k(expected)}")
     quick = [t for t in terms if not t.startswith("fn.__globals__ ")]

@@ -363,6 +363,28 @@ def test_rebound_global_arrays_and_attributes_regenerate_nothing(module, shape):
     probe.check(x)
 
 
+def test_bound_methods_are_guarded_by_equality(module):
+    """``rng.uniform`` is a new bound-method object at each access: guarded by equality, so the
+    derivative is not regenerated on every call (and draws from the generator it names)."""
+    m = module("""
+        import numpy as np
+        rng = np.random.default_rng(0)
+        def f(x):
+            return x * rng.uniform(0.5, 1.5) + np.sin(x)
+    """)
+    df = srcad.grad(m.f)
+    df(0.3)
+    srcad.jvp(m.f, (0.3,), (1.0,))
+    before = pipeline.transforms
+    for seed in range(5):
+        m.rng.bit_generator.state = np.random.default_rng(seed).bit_generator.state
+        want = np.random.default_rng(seed).uniform(0.5, 1.5) + np.cos(0.3)
+        assert df(0.3) == pytest.approx(want, rel=1e-12)
+        m.rng.bit_generator.state = np.random.default_rng(seed).bit_generator.state
+        assert srcad.jvp(m.f, (0.3,), (1.0,))[1] == pytest.approx(want, rel=1e-12)
+    assert pipeline.transforms == before
+
+
 @pytest.mark.parametrize("shape", [(), (3,)])
 def test_global_float_becomes_an_array(module, shape):
     m = module("""
