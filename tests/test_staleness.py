@@ -461,14 +461,18 @@ def test_a_lambda_per_step_is_transformed_once(shape):
         batch = rng.uniform(-1, 1, size=shape) if shape else float(rng.uniform(-1, 1))
         g = _step(params, batch)                         # a new closure cell every step
         g2 = srcad.grad(lambda p: loss(p, batch))(params)  # the same cell, a new function
+        t = np.ones_like(params) if shape else 1.0
+        _, tangent = srcad.jvp(lambda p: loss(p, batch), (params,), (t,))   # forward mode
         if step % 400 == 0:
             want = 2 * (params * batch - 1.0) * batch
             np.testing.assert_allclose(g, want, rtol=1e-12)
             np.testing.assert_allclose(g2, want, rtol=1e-12)
-    assert pipeline.transforms - before == 2     # the two lambdas' code objects
-    assert len(pipeline._cache) == 2
+            np.testing.assert_allclose(tangent, np.sum(want), rtol=1e-12)
+    # the three lambdas' code objects, and loss on its own in forward mode (called, not inlined)
+    assert pipeline.transforms - before == 4
+    assert len(pipeline._cache) == 2 and len(forward._cache) == 2
     gc.collect()
-    assert len(parse.GENERATED._by_code) <= generated + 2
+    assert len(parse.GENERATED._by_code) <= generated + 4
 
 
 def test_the_caches_are_bounded(module, monkeypatch):
