@@ -3,6 +3,7 @@
 parse -> normalize -> restructure -> analyze -> reverse (or forward) -> codegen -> compile
 """
 
+import builtins
 import copy
 import threading
 import types
@@ -12,6 +13,7 @@ import gast
 
 from srcad import codegen, guards
 from srcad.errors import TransformError
+from srcad.names import names_in
 from srcad.normalize import N, at, normalize
 from srcad.parse import parse_function
 from srcad.inline import inline_calls
@@ -136,6 +138,7 @@ def front_end(fn, stages=None):
                                  info.filename, info.lineno, "missing return")
         body = body + [at(gast.Return(value=gast.Constant(value=None, kind=None)), info.lineno)]
     body, ret_name = restructure(body, norm.namer, norm.out_name, info.lineno)
+    require_loop_builtins(info, body, names_in(info.node))
     for s in body:
         for n in gast.walk(s):
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
@@ -143,6 +146,30 @@ def front_end(fn, stages=None):
     if stages is not None:
         stages["restructure"] = body
     return info, norm, body, ret_name
+
+
+_LOOP_BUILTINS = ("range", "reversed", "len", "min")
+
+
+def require_loop_builtins(info, body, source_names):
+    """Loops are recognised (``range``, ``enumerate``, ``zip``) and written (``range``, ``len``,
+    ``min``, ``reversed`` in the backward sweep) with builtins, called by name in the function's
+    scope: where its module or closure rebinds one, srcad would call the wrong function, so it
+    refuses. Noted for the guards: binding one of those names later regenerates (and refuses).
+    """
+    if not any(isinstance(n, (gast.For, gast.While)) for s in body for n in gast.walk(s)):
+        return
+    for name in _LOOP_BUILTINS + tuple(n for n in ("zip", "enumerate") if n in source_names):
+        ok, obj = info.resolve(name, guard=None)
+        if ok and obj is getattr(builtins, name) and name not in info.closure and name not in info.globals:
+            guards.note(("absent", info.globals, name), None, None)
+            continue
+        if ok and obj is getattr(builtins, name):
+            info.resolve(name)
+            continue
+        raise TransformError(f"{info.name} has a loop, and srcad's loops use the builtin `{name}`, "
+                             f"which {info.name}'s module or closure binds to {obj!r}; rename that "
+                             f"`{name}`", info.filename, info.lineno, f"rebound builtin {name}")
 
 
 def reverse_derivative(fn, wrt, mode="grad", stages=None, ranks=None):
@@ -189,6 +216,7 @@ def _generate_reverse(fn, wrt, mode, key, stages, ranks=None):
     env = codegen.Env(info, norm.namer.taken, norm.locals)
     gen_name = norm.namer.fresh(("grad_" if mode != "call" else "vjp_") + info.name, numbered=False)
     body = inline_calls(body, info, norm, env, front_end, fn)
+    require_loop_builtins(info, body, ())   # loops of inlined helpers are written in fn's scope
     info.extra = env.objects
     if stages is not None:
         stages["inline"] = body

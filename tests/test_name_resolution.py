@@ -326,6 +326,78 @@ def test_undefined_name_in_a_helper_is_refused_where_it_is(modules):
     assert "undefined_here" in str(info.value)
 
 
+LOOPS = """
+    import builtins
+    import numpy as np
+    def shifted_zip(a, b):
+        return list(builtins.zip(a, b[::-1]))
+    def f(x, w):
+        s = 0.0
+        for a, b in zip(x, w):
+            s = s + a * b * a
+        return s
+    def g(x, w):
+        s = 0.0
+        for i in range(len(x)):
+            s = s + x[i] * w[i]
+        return s
+    def no_loop(x, w):
+        return np.sum(x * w) * min(2.0, 3.0)
+"""
+
+
+@pytest.mark.parametrize("name,rebound", [("f", "zip = shifted_zip"), ("g", "len = lambda v: 1"),
+                                          ("g", "range = lambda n: [0]"), ("f", "min = max")])
+def test_loops_where_the_module_rebinds_a_builtin_are_refused(modules, name, rebound):
+    """srcad's loops call ``range``, ``len``, ``min``, ``reversed``, ``zip``, ``enumerate`` by
+    name: where the module rebinds one, the derivative would call the wrong function."""
+    m = modules({"m": textwrap.dedent(LOOPS) + "\n" + rebound + "\n"})["m"]
+    x, w = np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 0.0])
+    fn = getattr(m, name)
+    with pytest.raises(srcad.TransformError, match=rebound.split()[0]) as info:
+        srcad.grad(fn)(x, w)
+    assert info.value.filename == m.__file__
+    with pytest.raises(srcad.TransformError, match=rebound.split()[0]):
+        srcad.jvp(fn, (x, w), (x, None))
+    check_both_modes(lambda v: m.no_loop(v, w), x)   # no loop: nothing to refuse
+
+
+def test_rebinding_a_builtin_after_generation_is_seen(modules):
+    m = modules({"m": LOOPS})["m"]
+    x, w = np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.5, 0.0])
+    df = srcad.grad(m.f)
+    np.testing.assert_allclose(df(x, w), 2 * x * w)
+    m.zip = m.shifted_zip
+    with pytest.raises(srcad.TransformError, match="zip"):
+        df(x, w)
+    del m.zip
+    np.testing.assert_allclose(df(x, w), 2 * x * w)
+
+
+def test_helper_loop_in_a_module_rebinding_range(modules):
+    """A helper whose module rebinds ``len`` is refused however it is reached."""
+    m = modules({
+        "lib": """
+            len = lambda v: 1
+            def total(x):
+                s = 0.0
+                for i in range(len(x)):
+                    s = s + x[i] * x[i]
+                return s
+        """,
+        "user": """
+            from {lib} import total
+            def f(x):
+                return total(x) * 2.0
+        """,
+    })
+    x = np.array([1.0, 2.0, 3.0])
+    with pytest.raises(srcad.TransformError, match="len"):
+        srcad.grad(m["user"].f)(x)
+    with pytest.raises(srcad.TransformError, match="len"):
+        srcad.jvp(m["user"].f, (x,), (x,))
+
+
 # ---------------------------------------------------------------------- functools.wraps (class 6)
 
 WRAPS = """
