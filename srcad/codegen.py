@@ -38,8 +38,11 @@ class Env:
         self.by_id = {}
 
     def _fresh(self, base):
+        """``base``, or ``base_1``...: never a name the generated code already uses, nor one that
+        means something else in the user's scope (a reader would take it for that)."""
         name, n = base, 0
-        while name in self.taken or name in self.objects or name in self.cells:
+        while name in self.taken or name in self.objects or name in self.cells or \
+                name in self.info.globals or name in self.info.closure:
             n += 1
             name = f"{base}_{n}"
         self.taken.add(name)
