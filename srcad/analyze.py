@@ -16,7 +16,7 @@ from srcad.errors import TransformError, fail_at
 from srcad.parse import GENERATED
 from srcad.normalize import N, assign, walk_stmts
 from srcad.rules.registry import FORWARD, NONDIFF, REVERSE, library_function, library_hint
-from srcad import runtime as rt
+from srcad import guards, runtime as rt
 
 BINOP_UFUNC = {gast.Add: np.add, gast.Sub: np.subtract, gast.Mult: np.multiply,
                gast.Div: np.true_divide, gast.Pow: np.power, gast.MatMult: np.matmul,
@@ -151,18 +151,22 @@ class _RankMixin:
         if isinstance(a, gast.Name):
             if a.id in self.locals:
                 return ranks.get(a.id, None)
-            ok, obj = self.info.resolve(a.id)
-            return None
+            return None   # a global or closure value: read when the derivative runs, rank unknown
         if isinstance(a, gast.Attribute):
             return 0 if isinstance(self._static_value(a), float) else None
         return None
 
     def _static_value(self, node):
-        try:
-            where = self.callee(node)
-        except TransformError:
+        with guards.paused():
+            try:
+                where = self.callee(node)
+            except TransformError:
+                return None
+        if where[0] != "static":
             return None
-        return where[1] if where[0] == "static" else None
+        if isinstance(where[1], float):   # generation counts it a scalar: guard its type only
+            guards.note_value_type(self.info, node, where[1])
+        return where[1]
 
     def _int_expr(self, e, ints):
         if isinstance(e, gast.Constant):
@@ -216,6 +220,8 @@ class _RankMixin:
             return rank if indexed <= base else None
         if isinstance(value, gast.Call):
             where = self.callee(value.func)
+            if where[0] == "local":   # a function held in a variable: classify() decides
+                return None
             obj = where[1] if where[0] == "static" else ("method", where[2])
             if where[0] == "static" and _hashable(obj) and obj in _CREATORS and value.args:
                 return self._shape_rank(value.args[0], ranks)
@@ -444,7 +450,9 @@ class Facts(_RankMixin):
 
     # ------------------------------------------------------------------ callee resolution
     def callee(self, func):
-        """('static', obj) | ('method', receiver atom, name) | ('local', name)."""
+        """('static', obj) | ('method', receiver atom, name) | ('local', name).
+
+        What a static callee resolved to is noted for the derivative's guards (guards.py)."""
         if isinstance(func, gast.Name):
             if func.id in self.locals:
                 return ("local", func.id)
@@ -463,7 +471,7 @@ class Facts(_RankMixin):
                 raise TransformError(f"name '{node.id}' is not defined", self.info.filename, None, "name")
             for attr in reversed(chain):
                 try:
-                    obj = getattr(obj, attr)
+                    obj = guards.getattr_noted(obj, attr)
                 except AttributeError:
                     raise TransformError(f"{node.id} has no attribute {attr}", self.info.filename,
                                          None, "attribute") from None

@@ -121,7 +121,10 @@ class _Transformed:
         self.fun = fun
         self.wrt, self.tuple_out = _wrt_tuple(_shift(wrt, len(self._prefix)))
         self.__name__ = f"{self.mode}_{getattr(fun, '__name__', 'f')}"
-        self._variants = {}   # ranks -> (cache generation, Derivative): the per-call fast path
+        # ranks -> (cache generation, Derivative, its guard bound to the function): the per-call
+        # fast path; the guard says whether the code that would run now is still the code the
+        # derivative was generated from (guards.py)
+        self._variants = {}
         self._max_wrt = max(self.wrt) if self.wrt and min(self.wrt) >= 0 else 10 ** 9
 
     @property
@@ -137,10 +140,10 @@ class _Transformed:
         """
         ranks = tuple(_rank(a) for a in args)
         hit = self._variants.get(ranks)
-        if hit is not None and hit[0] == pipeline.generation:
+        if hit is not None and hit[0] == pipeline.generation and hit[2]():
             return hit[1]
         d = pipeline.reverse_derivative(_unwrap(self.fun), self.wrt, self.mode, ranks=ranks)
-        self._variants[ranks] = (pipeline.generation, d)
+        self._variants[ranks] = (pipeline.generation, d, d.guard.bound(d.root))
         return d
 
     def __srcad_function__(self):
@@ -197,7 +200,8 @@ class grad(_Transformed):
         ranks = tuple([a.ndim if type(a) is np.ndarray else 0 if type(a) is float else _rank(a)
                        for a in args])
         hit = self._variants.get(ranks)
-        fast = hit is not None and hit[0] == pipeline.generation and len(args) > self._max_wrt
+        fast = hit is not None and hit[0] == pipeline.generation and len(args) > self._max_wrt \
+            and hit[2]()
         if fast:
             for i in self.wrt:
                 a = args[i]

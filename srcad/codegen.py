@@ -30,30 +30,54 @@ class Env:
 
     def __init__(self, info, taken, user_locals=()):
         self.info = info
-        self.user_locals = set(user_locals)
+        # the caller's set itself (not a copy): names that inlined bodies add stay locals
+        self.user_locals = user_locals if isinstance(user_locals, set) else set(user_locals)
         self.taken = taken          # the Namer's set of names in use
-        self.objects = {}           # injected name -> object
+        self.objects = {}           # injected name -> object (a new closure cell holds it)
+        self.cells = {}             # name -> a closure cell shared with an inlined helper (read live)
         self.by_id = {}
 
+    def _fresh(self, base):
+        """``base``, or ``base_1``...: never a name the generated code already uses, nor one that
+        means something else in the user's scope (a reader would take it for that)."""
+        name, n = base, 0
+        while name in self.taken or name in self.objects or name in self.cells or \
+                name in self.info.globals or name in self.info.closure:
+            n += 1
+            name = f"{base}_{n}"
+        self.taken.add(name)
+        return name
+
     def ref_name(self, name, obj=None):
+        """The name the generated code uses for ``obj``: the user's own name where it resolves to
+        ``obj`` in the function being transformed, else a fresh one (``act_1``) bound to it."""
         if obj is None:
             obj = np if name == "np" else runtime.RUNTIME_NAMES[name]
         key = id(obj)
         if key in self.by_id:
             return self.by_id[key]
-        ok, current = self.info.resolve(name)
-        if ok and current is obj and name not in self.user_locals:
-            self.by_id[key] = name      # the user's own name for it (global or closure) serves
+        ok, current = self.info.resolve(name, guard=None)
+        if ok and current is obj and name not in self.user_locals and name not in self.cells:
+            # The user's own name for it (global or closure) serves: noted for the guards, since
+            # the user's code reads that name too (in a cell that holds obj, or the live cell)
+            self.by_id[key] = name
+            self.info.resolve(name)
             if name not in self.info.closure:
                 self.objects[name] = obj
             return name
-        base, n = name, 0
-        while name in self.taken or name in self.objects:
-            n += 1
-            name = f"{base}_{n}"
-        self.taken.add(name)
+        name = self._fresh(name)
         self.by_id[key] = name
         self.objects[name] = obj
+        return name
+
+    def cell_name(self, name, cell):
+        """A fresh name for a closure cell of an inlined helper: the generated code reads the
+        cell itself, so a value put in it later is seen, as the helper would see it."""
+        for have, c in self.cells.items():
+            if c is cell:
+                return have
+        name = self._fresh(name)
+        self.cells[name] = cell
         return name
 
     def ref(self, name, obj=None):
@@ -227,7 +251,7 @@ def to_source(fdef, line_prefix="line"):
 
 def compile_function(src, name, env, info, label):
     """Compile the text of one function definition into a live function object."""
-    freevars = sorted(set(env.objects) | set(info.closure))
+    freevars = sorted(set(env.objects) | set(env.cells) | set(info.closure))
     body = "\n".join("    " + line if line else line for line in src.split("\n"))
     factory = f"def __srcad_factory__({', '.join(freevars)}):\n{body}\n    return {name}\n"
     filename = f"<srcad {label} #{next(_counter)}>"
@@ -239,6 +263,8 @@ def compile_function(src, name, env, info, label):
     for var in inner.co_freevars:
         if var in env.objects:
             cells.append(types.CellType(env.objects[var]))
+        elif var in env.cells:
+            cells.append(env.cells[var])
         else:
             cells.append(info.closure[var])
     fn = types.FunctionType(inner, info.globals, name, None, tuple(cells))

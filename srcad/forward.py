@@ -21,6 +21,7 @@ or 0.0, for every push; a pop for every pop).
 
 import copy
 import threading
+from collections import OrderedDict
 
 import gast
 import numpy as np
@@ -34,10 +35,12 @@ from srcad.names import Live, join
 from srcad.normalize import N, assign, at
 from srcad.normalize import attr_call as _attr_call, call as _call, const as _const
 from srcad.normalize import names_read
-from srcad.pipeline import Derivative, Pending, _link_pending, _positional_params, front_end
+from srcad import guards
+from srcad.pipeline import (Derivative, Pending, _link_pending, _positional_params, finish, front_end, lookup,
+                             note_call, store)
 from srcad.rules.registry import splice_forward
 
-_cache = {}
+_cache = OrderedDict()   # (code, wrt) -> guarded variants (pipeline.lookup / store)
 _building = {}
 _lock = threading.RLock()
 
@@ -581,15 +584,23 @@ def forward_derivative(fn, wrt, stages=None, ranks=None):
     ``ranks``: the arguments' ranks where known (one variant per combination, as in reverse mode).
     """
     wrt = tuple(wrt)
-    key = (fn, wrt, ranks)
+    key = (getattr(fn, "__code__", fn), wrt, ranks, False)
     with _lock:
-        hit = _cache.get(key)
+        hit = lookup(_cache, key, fn)
         if hit is not None:
             return hit
         return _build(fn, wrt, key, stages, ranks)
 
 
 def _build(fn, wrt, key, stages, ranks=None, helper=False):
+    with guards.recording() as rec:
+        d = _generate(fn, wrt, key, stages, ranks, helper)
+    finish(d, fn, rec, {})
+    store(_cache, key, d)
+    return d
+
+
+def _generate(fn, wrt, key, stages, ranks, helper):
     info, norm, body, ret_name = front_end(fn, stages)
     fdef = info.node
     params = _positional_params(fdef)
@@ -609,10 +620,11 @@ def _build(fn, wrt, key, stages, ranks=None, helper=False):
     gen_name = norm.namer.fresh("jvp_" + info.name, numbered=False)
 
     def derivative_of_call(callee, positions, lineno, arg_ranks=None):
-        sub_key = (callee, positions, arg_ranks)
-        sub = _cache.get(sub_key) or _building.get(sub_key)
+        sub_key = (callee.__code__, positions, arg_ranks, True)   # a helper: its arguments are the caller's
+        sub = lookup(_cache, sub_key, callee) or _building.get((sub_key, callee))
         if sub is None:
             sub = _build(callee, positions, sub_key, None, arg_ranks, helper=True)
+        note_call(sub, callee)
         obj = sub if isinstance(sub, Pending) else sub.fn
         name = env.ref_name("jvp_" + callee.__name__.strip("<>"), obj)
         return gast.Name(id=name, ctx=gast.Load(), annotation=None, type_comment=None), sub.tangent_names
@@ -621,11 +633,11 @@ def _build(fn, wrt, key, stages, ranks=None, helper=False):
     fw = Forward(info, norm, body, ret_name, wrt_names, env, derivative_of_call, param_ranks, helper)
     tangent_names = [fw.dname(w) for w in wrt_names]
     pending = Pending(tangent_names=tangent_names)
-    _building[key] = pending
+    _building[(key, fn)] = pending   # by function too: closures of one code differ
     try:
         code, tangent, ln = fw.build()
     finally:
-        _building.pop(key, None)
+        _building.pop((key, fn), None)
     result = gast.Tuple(elts=[N(ret_name), tangent], ctx=gast.Load())
     body_out = code + [at(gast.Return(value=result), ln)]
     fnobj, src = codegen.emit(fdef, gen_name, body_out, [(tn, None) for tn in tangent_names], env, info,
@@ -634,5 +646,5 @@ def _build(fn, wrt, key, stages, ranks=None, helper=False):
     pending.resolve(fnobj)
     d = Derivative(fnobj, src, None, params, ret_name, wrt_names, stages)
     d.tangent_names = tangent_names
-    _cache[key] = d
+    d.pending = pending
     return d

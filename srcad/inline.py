@@ -15,11 +15,13 @@ that assign into an argument (``x[i] = ...`` would then change the caller's arra
 srcad cannot read.
 """
 
+import sys
 import types
 
 import gast
 
-from srcad.errors import TransformError
+from srcad import guards
+from srcad.errors import TransformError, fail_at
 from srcad.normalize import N, assign, clone, walk_stmts
 from srcad.parse import GENERATED
 from srcad.rules.registry import FORWARD, NONDIFF, REVERSE, library_function
@@ -50,8 +52,32 @@ def _resolve(func, info, local_names):
     if not ok:
         return None
     for attr in reversed(chain):
-        obj = getattr(obj, attr, None)
+        try:
+            obj = guards.getattr_noted(obj, attr)
+        except Exception:
+            return None
     return obj
+
+
+def _static(value):
+    """Values whose identity decides the derivative (what a call does): functions, classes,
+    modules, callable objects. Others (numbers, arrays, lists) are data the code reads."""
+    return callable(value) or isinstance(value, types.ModuleType)
+
+
+class _GlobalsOf:
+    """The globals of a function that no module owns (exec'd code), read by attribute, live."""
+
+
+def _namespace_of(fn):
+    """An object whose attributes are ``fn``'s globals, read live: its module, normally."""
+    g = fn.__globals__
+    module = sys.modules.get(g.get("__name__"))
+    if module is not None and getattr(module, "__dict__", None) is g:
+        return module, module.__name__.rpartition(".")[2].strip("_") or "module"
+    view = _GlobalsOf.__new__(_GlobalsOf)
+    view.__dict__ = g
+    return view, "globals_of_" + fn.__name__.strip("<>")
 
 
 def _literal(value):
@@ -84,6 +110,39 @@ class Inliner:
             out.append(s)
         return out
 
+    def bind_free(self, cinfo, node, ln, prologue):
+        """The name under which the inlined body of ``cinfo``'s function reads the free name
+        ``node.id``, bound in the generated function to what that name is in the callee's scope.
+
+        * functions, modules, classes (what decides the derivative): the object itself, under
+          the caller's name for it where that is the same object, else a fresh name (``act_1``),
+          and a guard on the callee's binding (guards.py);
+        * values in the callee's closure cells: the cell itself, shared under a fresh name;
+        * values among the callee's globals: the caller's global when both have the same globals,
+          else a fresh local assigned from the callee's module where the body starts
+          (``scale_1 = lib.scale``), so that a changed value is read, as the callee reads it.
+        """
+        name = node.id
+        ok, value = cinfo.resolve(name, guard=None)
+        if not ok:
+            fail_at(cinfo, getattr(node, "lineno", None) or cinfo.lineno,
+                    f"name '{name}' is not defined in {cinfo.name}'s scope", "name")
+        if name in cinfo.extra or _static(value) or (name not in cinfo.closure and name not in cinfo.globals):
+            cinfo.resolve(name)   # noted: the derivative holds while the name means this object
+            return self.env.ref_name(name, value)
+        if name in cinfo.closure:
+            return self.env.cell_name(name, cinfo.closure[name])
+        root = self.info
+        if cinfo.globals is root.globals and name not in root.closure and name not in root.extra \
+                and name not in self.norm.locals and name not in self.env.objects and name not in self.env.cells:
+            return name
+        space, short = _namespace_of(cinfo.fn)
+        local = self.norm.namer.fresh(name, numbered=name in self.norm.namer.taken)
+        self.norm.locals.add(local)
+        read = gast.Attribute(value=self.env.ref(short, space), attr=name, ctx=gast.Load())
+        prologue.append(assign(local, read, ln))
+        return local
+
     def try_inline(self, stmt, scope_info, scope_locals, depth, active_stack):
         call = stmt.value
         obj = _resolve(call.func, scope_info, scope_locals)
@@ -107,20 +166,15 @@ class Inliner:
         rename = {}
         for name in sorted(cnorm.locals):
             rename[name] = self.norm.namer.fresh(name, numbered=name in self.norm.namer.taken)
-        # the callee's free names: keep those the caller sees alike, inject the others
-        free = {}
+        # The callee's free names resolve where the callee runs: in its own module and closure,
+        # whatever the caller or the function being transformed calls them (issue 18).
+        free, new = {}, []
         for node in _walk_nodes(cbody):
             if isinstance(node, gast.Name) and node.id not in cnorm.locals and node.id not in free:
-                ok, value = cinfo.resolve(node.id)
-                if not ok:
-                    continue
-                here_ok, here = scope_info.resolve(node.id) if node.id not in self.norm.locals else (False, None)
-                if not (here_ok and here is value) or node.id in self.norm.locals:
-                    free[node.id] = self.env.ref_name(node.id, value)
+                free[node.id] = self.bind_free(cinfo, node, ln, new)
         mapping = dict(rename)
         mapping.update(free)
         stored = {n.id for n in _walk_nodes(cbody) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
-        new = []
         for p in params:
             arg = bound[p]
             if p not in stored and isinstance(arg, (gast.Name, gast.Constant)):

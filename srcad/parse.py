@@ -6,13 +6,39 @@ import inspect
 import linecache
 import textwrap
 import types
+import weakref
 
 import gast
 
+from srcad import guards
 from srcad.errors import TransformError, article
 
-# Source text of functions srcad generated, so they can be differentiated again.
-GENERATED = {}
+
+class _Generated:
+    """Source text of the functions srcad generated, so they can be differentiated again.
+
+    Keyed by code object (one generated code object serves every closure it is bound to, see
+    ``pipeline.bind``), by identity and weakly: an entry goes when its code object does.
+    """
+
+    def __init__(self):
+        self._by_code = {}
+
+    def __contains__(self, fn):
+        return id(getattr(fn, "__code__", None)) in self._by_code
+
+    def __getitem__(self, fn):
+        return self._by_code[id(fn.__code__)]
+
+    def __setitem__(self, fn, value):
+        code = fn.__code__
+        key = id(code)
+        if key not in self._by_code:
+            weakref.finalize(code, self._by_code.pop, key, None)
+        self._by_code[key] = value
+
+
+GENERATED = _Generated()
 
 
 class FunctionInfo:
@@ -36,19 +62,35 @@ class FunctionInfo:
             return self.source_lines[lineno - 1].strip()
         return ""
 
-    def resolve(self, name):
-        """The object a free name refers to now: closure, then globals, then builtins."""
+    def resolve(self, name, guard="is"):
+        """The object a free name refers to now: closure, then globals, then builtins.
+
+        The resolution is noted as a fact the transformation relies on (``guards``): by identity
+        (``guard="is"``), by type (``"type"``) or not at all (``None``).
+        """
         if name in self.extra:
             return True, self.extra[name]
         if name in self.closure:
+            cell = self.closure[name]
             try:
-                return True, self.closure[name].cell_contents
+                value = cell.cell_contents
             except ValueError:
                 return False, None
+            if guard:
+                guards.note(("cell", cell), guard, value if guard == "is" else type(value))
+            return True, value
         if name in self.globals:
-            return True, self.globals[name]
+            value = self.globals[name]
+            if guard:
+                guards.note(("item", self.globals, name), guard, value if guard == "is" else type(value))
+            return True, value
         if hasattr(builtins, name):
-            return True, getattr(builtins, name)
+            value = getattr(builtins, name)
+            if guard:
+                guards.note(("absent", self.globals, name), None, None)
+                guards.note(("item", builtins.__dict__, name), guard,
+                            value if guard == "is" else type(value))
+            return True, value
         return False, None
 
 
@@ -99,7 +141,11 @@ def parse_function(fn):
         kind = "generator" if code.co_flags & inspect.CO_GENERATOR else "async function"
         raise TransformError(f"cannot differentiate {article(kind)} ({fn.__qualname__})",
                              code.co_filename, code.co_firstlineno, kind)
+    guards.note_function(fn)
     if fn in GENERATED:
+        derived = getattr(fn, "__srcad_guard__", None)
+        if derived is not None:   # the derivative it is must still be current
+            guards.note(("derived",) + derived, None, None)
         src, filename = GENERATED[fn]
         lines = src.splitlines(True)
         tree = gast.parse(src)
@@ -109,7 +155,7 @@ def parse_function(fn):
     lines = linecache.getlines(filename, fn.__globals__)
     if not lines:
         raise _no_source(fn, "no source file")
-    if fn.__name__ == "<lambda>":
+    if code.co_name == "<lambda>":
         lam, seg = _lambda_node(fn, lines)
         body = f"def _lambda({ast.unparse(lam.args)}):\n    return ({seg[seg.index(':', len('lambda')) + 1:].strip()})\n"
         try:
@@ -125,7 +171,10 @@ def parse_function(fn):
                 n.lineno = lam.lineno
         return FunctionInfo(fn, node, filename, lam.lineno, lines)
     try:
-        src_lines, start = inspect.getsourcelines(fn)
+        # The code object, not the function: ``inspect`` follows ``__wrapped__`` (functools.wraps)
+        # from a function to the function it decorates, and the decorator's own arithmetic was
+        # lost (issue 11, class 6): srcad differentiates the code that runs.
+        src_lines, start = inspect.getsourcelines(code)
     except (OSError, TypeError) as exc:
         raise _no_source(fn, str(exc)) from None
     src = textwrap.dedent("".join(src_lines))

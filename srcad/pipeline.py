@@ -3,12 +3,17 @@
 parse -> normalize -> restructure -> analyze -> reverse (or forward) -> codegen -> compile
 """
 
+import builtins
+import copy
 import threading
+import types
+from collections import OrderedDict
 
 import gast
 
-from srcad import codegen
+from srcad import codegen, guards
 from srcad.errors import TransformError
+from srcad.names import names_in
 from srcad.normalize import N, at, names_read, normalize
 from srcad.parse import parse_function
 from srcad.inline import inline_calls
@@ -16,8 +21,12 @@ from srcad.optimize import prune_forward
 from srcad.restructure import restructure
 from srcad.reverse import Reverse
 
-_cache = {}
+_cache = OrderedDict()   # (code, wrt, mode, ranks) -> guarded variants, newest first; an LRU
 _lock = threading.RLock()
+
+CACHE_SIZE = 256   # keys kept in each cache (reverse here, forward in forward.py)
+VARIANTS = 4       # guarded variants kept per key
+transforms = 0     # derivatives generated so far, both modes (tests count them)
 
 
 class Derivative:
@@ -31,6 +40,82 @@ class Derivative:
         self.ret_name = ret_name
         self.wrt_names = wrt_names
         self.stages = stages or {}
+        self.guard = None      # guard(fn): is this still the derivative of fn? (guards.py)
+        self.root = None       # the function it was generated from (and is bound to)
+        self.kw_extra = {}     # keyword defaults it adds to the user's (the seed)
+
+
+def lookup(cache, key, fn):
+    """A cached derivative for ``fn`` under ``key`` whose guards hold, bound to ``fn``; or None."""
+    variants = cache.get(key)
+    if variants:
+        for d in variants:
+            if d.guard(fn):
+                cache.move_to_end(key)
+                return bind(d, fn)
+    return None
+
+
+def store(cache, key, d):
+    """Cache ``d`` as the newest variant under ``key``; the least recently used keys go."""
+    variants = cache.get(key)
+    if variants is None:
+        cache[key] = [d]
+    else:
+        variants.insert(0, d)
+        del variants[VARIANTS:]
+    cache.move_to_end(key)
+    while len(cache) > CACHE_SIZE:
+        cache.popitem(last=False)
+
+
+def finish(d, fn, rec, kw_extra):
+    """Attach the guards noted while generating ``d`` from ``fn``."""
+    global transforms
+    transforms += 1
+    d.guard = guards.compile_guard(rec, fn)
+    d.root = fn
+    d.kw_extra = dict(kw_extra)
+    for f in (d.fn, getattr(d, "fwd", None), getattr(d, "bwd", None)):
+        if f is not None:
+            f.__srcad_guard__ = (d.guard, fn)
+    pending = d.__dict__.pop("pending", None)
+    if pending is not None:    # recursive callers made meanwhile check this guard (guards.later)
+        pending.guard = d.guard
+    return d
+
+
+def bind(d, fn):
+    """``d`` for ``fn``, a function with the same code as ``d.root`` and its own closure cells,
+    globals and defaults: the generated code object is shared, only the cells are ``fn``'s.
+
+    ``grad(lambda p: loss(p, batch))`` written in a loop makes a new closure every time; binding
+    costs a microsecond where generating costs milliseconds.
+    """
+    if fn is d.root:
+        return d
+    b = copy.copy(d)
+    b.root = fn
+    if d.fn is not None:
+        b.fn = _rebound(d.fn, d, fn, fn.__defaults__)
+    else:   # a kept call's fwd_<name> (the user's parameters) and bwd_<name> (the tape)
+        b.fwd, b.bwd = _rebound(d.fwd, d, fn, fn.__defaults__), _rebound(d.bwd, d, fn, None)
+    return b
+
+
+def _rebound(t, d, fn, defaults):
+    """The generated function ``t`` with ``fn``'s cells in place of ``d.root``'s."""
+    old = d.root.__closure__ or ()
+    new = fn.__closure__ or ()
+    slot = {id(c): i for i, c in enumerate(old)}
+    cells = tuple(new[slot[id(c)]] if id(c) in slot else c for c in (t.__closure__ or ()))
+    g = types.FunctionType(t.__code__, fn.__globals__, t.__name__, defaults, cells)
+    kw = dict(fn.__kwdefaults__ or {})
+    kw.update(d.kw_extra)
+    g.__kwdefaults__ = kw or None
+    g.__qualname__ = t.__qualname__
+    g.__srcad_guard__ = (d.guard, fn)
+    return g
 
 
 generation = 0   # bumped by clear_cache so per-function fast paths know to look again
@@ -69,6 +154,7 @@ def front_end(fn, stages=None):
     # A result variable restructure made (``out = v`` at each return): once assigned, the code after
     # it is skipped, so it never sees an in-place write (what the alias analysis needs to know).
     norm.result_var = ret_name if ret_name not in norm.locals else None
+    require_loop_builtins(info, body, names_in(info.node))
     for s in body:
         for n in gast.walk(s):
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
@@ -76,6 +162,30 @@ def front_end(fn, stages=None):
     if stages is not None:
         stages["restructure"] = body
     return info, norm, body, ret_name
+
+
+_LOOP_BUILTINS = ("range", "reversed", "len", "min")
+
+
+def require_loop_builtins(info, body, source_names):
+    """Loops are recognised (``range``, ``enumerate``, ``zip``) and written (``range``, ``len``,
+    ``min``, ``reversed`` in the backward sweep) with builtins, called by name in the function's
+    scope: where its module or closure rebinds one, srcad would call the wrong function, so it
+    refuses. Noted for the guards: binding one of those names later regenerates (and refuses).
+    """
+    if not any(isinstance(n, (gast.For, gast.While)) for s in body for n in gast.walk(s)):
+        return
+    for name in _LOOP_BUILTINS + tuple(n for n in ("zip", "enumerate") if n in source_names):
+        ok, obj = info.resolve(name, guard=None)
+        if ok and obj is getattr(builtins, name) and name not in info.closure and name not in info.globals:
+            guards.note(("absent", info.globals, name), None, None)
+            continue
+        if ok and obj is getattr(builtins, name):
+            info.resolve(name)
+            continue
+        raise TransformError(f"{info.name} has a loop, and srcad's loops use the builtin `{name}`, "
+                             f"which {info.name}'s module or closure binds to {obj!r}; rename that "
+                             f"`{name}`", info.filename, info.lineno, f"rebound builtin {name}")
 
 
 def reverse_derivative(fn, wrt, mode="grad", stages=None, ranks=None):
@@ -90,15 +200,33 @@ def reverse_derivative(fn, wrt, mode="grad", stages=None, ranks=None):
     numbers it draws are the ones differentiated) and recursion costs linear time in its depth.
     ``wrt`` may name keyword-only parameters (str) besides positions.
     """
-    key = (fn, wrt, mode, ranks)
+    key = (getattr(fn, "__code__", fn), wrt, mode, ranks)
     with _lock:
-        hit = _cache.get(key)
+        hit = lookup(_cache, key, fn)
         if hit is not None:
             return hit
         return _build_reverse(fn, wrt, mode, key, stages, ranks)
 
 
 def _build_reverse(fn, wrt, mode, key, stages, ranks=None):
+    with guards.recording() as rec:
+        d = _generate_reverse(fn, wrt, mode, key, stages, ranks)
+    finish(d, fn, rec, {d.seed: 1.0})
+    store(_cache, key, d)
+    return d
+
+
+def note_call(sub, callee):
+    """A caller's derivative calls ``sub``, the derivative of ``callee``: it is current only while
+    ``sub`` is (under construction, for recursion: once it is built, see ``guards.later``)."""
+    if isinstance(sub, Pending):
+        guards.note_function(callee)
+        guards.note(("derived", guards.later(sub), callee), None, None)
+    else:
+        guards.note(("derived", sub.guard, callee), None, None)
+
+
+def _generate_reverse(fn, wrt, mode, key, stages, ranks=None):
     info, norm, body, ret_name = front_end(fn, stages)
     fdef = info.node
     params = _positional_params(fdef)
@@ -118,15 +246,17 @@ def _build_reverse(fn, wrt, mode, key, stages, ranks=None):
         env.by_id.setdefault(id(obj), name)
     gen_name = norm.namer.fresh("grad_" + info.name, numbered=False) if mode != "call" else None
     body = inline_calls(body, info, norm, env, front_end, fn)
+    require_loop_builtins(info, body, ())   # loops of inlined helpers are written in fn's scope
     info.extra = env.objects
     if stages is not None:
         stages["inline"] = body
 
     def derivative_of_call(callee, positions, lineno):
-        sub_key = (callee, positions, "call", None)
-        sub = _cache.get(sub_key) or _building.get(sub_key)
+        sub_key = (callee.__code__, positions, "call", None)
+        sub = lookup(_cache, sub_key, callee) or _building.get((sub_key, callee))
         if sub is None:
             sub = _build_reverse(callee, positions, "call", sub_key, None, None)
+        note_call(sub, callee)
         base = callee.__name__.strip("<>")
         fwd_name = env.ref_name("fwd_" + base, sub.fwd)
         bwd_name = env.ref_name("bwd_" + base, sub.bwd)
@@ -139,11 +269,11 @@ def _build_reverse(fn, wrt, mode, key, stages, ranks=None):
                   helper=mode == "call")
     rev.seed_name = rev.dname(ret_name)
     pending = Pending(seed=rev.seed_name, fwd=Pending(), bwd=Pending())
-    _building[key] = pending
+    _building[(key, fn)] = pending   # by function too: closures of one code differ
     try:
         fwd, bwd = rev.build()
     finally:
-        _building.pop(key, None)
+        _building.pop((key, fn), None)
     seed = rev.seed_name
     if mode != "call" and ret_name not in rev.facts.active:
         # An output that does not depend on the inputs still has to be numeric: without this a
@@ -199,7 +329,7 @@ def _build_reverse(fn, wrt, mode, key, stages, ranks=None):
     _link_pending(fnobj)
     pending.resolve(fnobj)
     d = Derivative(fnobj, src, seed, _positional_params(fdef), ret_name, wrt_names, stages)
-    _cache[key] = d
+    d.pending = pending
     return d
 
 
@@ -266,7 +396,7 @@ def _build_split(fn, key, info, norm, env, rev, fwd, bwd, result, ret_name, wrt_
     pending.resolve(None)
     d = Derivative(None, fwd_src + "\n" + bwd_src, seed, _positional_params(fdef), ret_name, wrt_names)
     d.fwd, d.bwd = fwd_fn, bwd_fn
-    _cache[key] = d
+    d.pending = pending
     return d
 
 
