@@ -227,9 +227,14 @@ class _Analysis:
             site = Site("new", id(stmt))
             self.contents.setdefault(site, set()).update(args[0], self.elements(args[0]))
             return frozenset({site})
-        if name in ("list_append",) and len(args) == 2:
+        if name == "list_append" and len(args) == 2:
             site = Site("new", id(stmt))
             self.contents.setdefault(site, set()).update(self.elements(args[0]), args[1])
+            return frozenset({site})
+        if name in ("seq_concat", "seq_repeat") and args:
+            # list/tuple + and *: a new sequence holding the operands' elements
+            site = Site("new", id(stmt))
+            self.contents.setdefault(site, set()).update(*[self.elements(a) for a in args])
             return frozenset({site})
         return self.new(stmt)
 

@@ -127,7 +127,7 @@ class Forward:
         tan = st.tans.get(ret) if st is not None else None
         if tan is None:
             tangent = _call(self.env.ref("zeros_like"), [N(ret)])
-        elif tan.maybe_zero:
+        elif tan.maybe_zero or ret in self.facts.containers:   # 0.0 placeholders inside a tuple too
             tangent = _call(self.env.ref("grad_like"), [N(self.dname(ret)), N(ret)])
         else:
             tangent = N(self.dname(ret))

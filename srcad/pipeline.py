@@ -282,17 +282,27 @@ def _generate_reverse(fn, wrt, mode, key, stages, ranks=None):
         check = gast.Call(func=env.ref("seed"), args=[N(seed), N(ret_name)], keywords=[])
         bwd = list(bwd) + [at(gast.Expr(value=check), fdef.body[-1].lineno if fdef.body else info.lineno)]
     returns = []
+    arg_refs = []
     for w in wrt_names:
         st = rev.final_state.get(w)
+        arg = N(w)
+        if len(rev.facts.defs.get(w, ())) > 1:
+            # the function rebinds the parameter (``y = x``): the gradient is shaped like the
+            # argument, which the name no longer holds at the end of the backward sweep
+            ref = norm.namer.fresh(w + "_arg", numbered=False)
+            arg_refs.append(at(gast.Assign(targets=[N(ref, True)], value=N(w), type_comment=None),
+                               info.lineno))
+            arg = N(ref)
         if st is None:
-            returns.append(gast.Call(func=env.ref("zeros_like"), args=[N(w)], keywords=[]))
+            returns.append(gast.Call(func=env.ref("zeros_like"), args=[arg], keywords=[]))
         elif (st.maybe_zero and rev.facts.ranks.get(w) != 0) or w in rev.facts.containers or \
                 rev.facts.ranks.get(w) is None:
             # containers (and arguments of unknown kind, which may be lists): the gradient takes
             # the input's structure (dict key order, nesting, zero arrays for unused leaves)
-            returns.append(gast.Call(func=env.ref("grad_like"), args=[N(rev.dname(w)), N(w)], keywords=[]))
+            returns.append(gast.Call(func=env.ref("grad_like"), args=[N(rev.dname(w)), arg], keywords=[]))
         else:
             returns.append(N(rev.dname(w)))
+    fwd = arg_refs + list(fwd)
     if len(returns) == 1 and mode != "call":
         result = returns[0]
     else:
