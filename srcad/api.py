@@ -101,7 +101,11 @@ def _shift(wrt, by):
     return wrt + by if isinstance(wrt, int) else type(wrt)(w + by for w in wrt)
 
 
-def _unwrap(fun):
+def _unwrap(fun, args=None):
+    """The function srcad transforms for ``fun``: a derivative's generated function (for arguments
+    like ``args`` where given: the variant specialised to their ranks), else ``fun`` itself."""
+    if args is not None and isinstance(fun, _Transformed):
+        return fun.specialized(fun._prefix + tuple(args)).fn
     inner = getattr(fun, "__srcad_function__", None)
     return inner() if inner is not None else fun
 
@@ -369,7 +373,7 @@ def jvp(fun, primals=None, tangents=None, *, wrt=None, **kwargs):
             return value, zeros_like(value)
         for i in wrt:
             args[i] = _check_input(args[i], i, name)
-        d = forward.forward_derivative(_unwrap(fun), wrt, ranks=tuple(_rank(a) for a in args))
+        d = forward.forward_derivative(_unwrap(fun, args), wrt, ranks=tuple(_rank(a) for a in args))
         kw = dict(kwargs)
         for i, tn in zip(wrt, d.tangent_names):
             kw[tn] = _tangent_like(tangents[i], args[i], i, name)
@@ -464,8 +468,8 @@ class jacobian(_Matrix):
         super().__init__(fun, wrt, mode)
         self.__name__ = f"jacobian_{getattr(fun, '__name__', 'f')}"
 
-    def _target(self):
-        return _unwrap(self.fun)
+    def _target(self, args=None):
+        return _unwrap(self.fun, args)
 
     def __call__(self, *args, **kwargs):
         args = self._args(args)
@@ -476,7 +480,7 @@ class jacobian(_Matrix):
             value = self.fun(*_private(args), **_private(kwargs))
         finally:
             _training.reset(token)
-        return _columns(self._target(), args, self.wrt, kwargs, self.mode, np.shape(value))
+        return _columns(self._target(args), args, self.wrt, kwargs, self.mode, np.shape(value))
 
 
 class hessian(_Matrix):
@@ -490,13 +494,14 @@ class hessian(_Matrix):
         super().__init__(fun, wrt, mode)
         self.__name__ = f"hessian_{getattr(fun, '__name__', 'f')}"
 
-    def _target(self):
-        return pipeline.reverse_derivative(_unwrap(self.fun), (self.wrt,), "grad").fn
+    def _target(self, args=None):
+        ranks = None if args is None else tuple(_rank(a) for a in args)
+        return pipeline.reverse_derivative(_unwrap(self.fun, args), (self.wrt,), "grad", ranks=ranks).fn
 
     def __call__(self, *args, **kwargs):
         args = self._args(args)
         xshape = np.shape(args[self.wrt])
-        return _columns(self._target(), args, self.wrt, kwargs, self.mode, xshape)
+        return _columns(self._target(args), args, self.wrt, kwargs, self.mode, xshape)
 
 
 def forward_source(fun, wrt=0):

@@ -196,3 +196,77 @@ def seq_repeat_(y, a, n):
 @forward(rt.seq_repeat)
 def seq_repeat_(y, a, n):
     d[y] = seq_repeated(d[a], a, n) + seq_scaled(d[n], a, n)
+
+
+# ---------------------------------------------------------------- the sequence helpers' own adjoint
+# and tangent helpers are linear in their first argument: their forward forms apply themselves to
+# its tangent (what forward over reverse, ``srcad.hessian``, needs); where a pair transposes each
+# other the reverse form is the other one.
+@forward(rt.seq_part)
+def seq_part_(y, g, a, b, first):
+    d[y] = seq_part(d[g], a, b, first)
+
+
+@reverse(rt.seq_part)
+def seq_part_(y, g, a, b, first):
+    d[g] = seq_placed(d[y], a, b, first)
+
+
+@forward(rt.seq_placed)
+def seq_placed_(y, t, a, b, first):
+    d[y] = seq_placed(d[t], a, b, first)
+
+
+@reverse(rt.seq_placed)
+def seq_placed_(y, t, a, b, first):
+    d[t] = seq_part(d[y], a, b, first)
+
+
+@forward(rt.seq_fold)
+def seq_fold_(y, g, a, n):
+    d[y] = seq_fold(d[g], a, n)
+
+
+@reverse(rt.seq_fold)
+def seq_fold_(y, g, a, n):
+    d[g] = seq_repeated(d[y], a, n)
+
+
+@forward(rt.seq_repeated)
+def seq_repeated_(y, t, a, n):
+    d[y] = seq_repeated(d[t], a, n)
+
+
+@reverse(rt.seq_repeated)
+def seq_repeated_(y, t, a, n):
+    d[t] = seq_fold(d[y], a, n)
+
+
+@forward(rt.seq_times)
+def seq_times_(y, g, a, n):
+    d[y] = seq_times(d[g], a, n) + seq_times(g, d[a], n)
+
+
+@forward(rt.seq_scaled)
+def seq_scaled_(y, t, a, n):
+    d[y] = seq_scaled(d[t], a, n) + seq_scaled(t, d[a], n)
+
+
+@forward(rt.list_head)
+def list_head_(y, g):
+    d[y] = list_head(d[g])
+
+
+@forward(rt.appended)
+def appended_(y, t, lst, v, of_list):
+    d[y] = appended(d[t], lst, v, of_list)
+
+
+@forward(rt.loop_seq_adjoint)
+def loop_seq_adjoint_(y, g, x):
+    d[y] = loop_seq_adjoint(d[g], x)
+
+
+@forward(rt.loop_seq_tangent)
+def loop_seq_tangent_(y, t, x):
+    d[y] = loop_seq_tangent(d[t], x)
