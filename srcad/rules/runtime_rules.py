@@ -270,3 +270,13 @@ def loop_seq_adjoint_(y, g, x):
 @forward(rt.loop_seq_tangent)
 def loop_seq_tangent_(y, t, x):
     d[y] = loop_seq_tangent(d[t], x)
+
+
+@reverse(rt.owned_copy)
+def owned_copy_(y, x):
+    d[x] = d[y]
+
+
+@reverse(rt.copy_adjoint)
+def copy_adjoint_(y, g):
+    d[g] = d[y]
