@@ -103,6 +103,7 @@ class Forward:
         self.facts = Facts(info, self.body, norm.params, norm.locals, wrt, mode="forward", ranks=ranks,
                            helper=helper, result_var=rv)
         self.tangents = {}
+        self.pushed = {}  # (stack, variable) -> the tangent's state at each push of that variable
         self.loops = []   # per enclosing loop: {"exit": State guess, "breaks": [State]}
 
     # ------------------------------------------------------------------ names and errors
@@ -259,7 +260,9 @@ class Forward:
             st.tans.pop(t, None)
             if stack not in self.facts.active:
                 return [s]
-            st.tans[t] = Live(False, True)
+            at_push = self.pushed.get((stack, t), [])
+            owned = bool(at_push) and all(p.owned for p in at_push) and t not in self.facts.containers
+            st.tans[t] = Live(owned, not owned or any(p.maybe_zero for p in at_push))
             return [s, assign(self.dname(t), _attr_call(self.dname(stack), "pop", []), ln)]
         if op.kind == "unknown" and any(self.live(a, st) for a in op.args):
             hint = getattr(op, "hint", None) or ("give it a derivative rule (see docs/rules.md)"
@@ -449,8 +452,14 @@ class Forward:
             v = values[0] if values else None
             if self.live(v, st):
                 tv = N(self.dname(v.id))
+                # generated code pushes a value just before overwriting its variable and pops it
+                # back into that variable: the popped tangent is then as private as it was here
+                # (and stays the one its views see: a copy would cut them off)
+                self.pushed.setdefault((stack.id, v.id), []).append(st.tans[v.id])
                 st.tans[v.id] = Live(False, st.tans[v.id].maybe_zero)
             else:
+                if isinstance(v, gast.Name):
+                    self.pushed.setdefault((stack.id, v.id), []).append(Live(False, True))
                 tv = _const(0.0)
             return [s, at(gast.Expr(value=_attr_call(self.dname(stack.id), "append", [tv])), ln)]
         if op.kind == "nondiff":

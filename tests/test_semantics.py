@@ -195,6 +195,12 @@ def backward_reads_through_reshape(x):
     return np.sum(z) + np.sum(w)
 
 
+def inplace_slice_then_rebind(x):
+    x[-1:] *= np.sum(x)     # the backward sweep reads a view of x that the write changed and
+    x = np.cos(x)           # the restore changes back: forward over reverse must keep that view
+    return np.sum(x * x)
+
+
 # ---------------------------------------------------------------- class 4: writes whose value NumPy
 # broadcasts or repeats
 def write_scalar_into_row(x):
@@ -242,7 +248,7 @@ def write_slice_from_scalar(x):
 VECTOR = [rebind_element, rebind_reversed, rebind_repeated_index, rebind_tail, rebind_in_loop,
           shared_sum, shared_sin, shared_chain, shared_in_loop, alias_dead_after, alias_view_dead_after,
           alias_copy_then_write, alias_write_through_alias, backward_reads_the_alias,
-          backward_reads_the_base_of_a_view, backward_reads_through_reshape,
+          backward_reads_the_base_of_a_view, backward_reads_through_reshape, inplace_slice_then_rebind,
           write_scalar_into_row, write_row_into_all, write_scalar_through_mask, write_repeated_index,
           write_repeated_index_2d, write_slice_from_scalar]
 MATRIX = [rebind_column, rebind_row_then_element, rebind_transpose, shared_sum, shared_sin,
