@@ -59,13 +59,14 @@ class Aliasing:
 
 
 def analyze_aliasing(info, body, params, locals_, ranks, containers, external_params=False,
-                     result_var=None):
+                     result_var=None, param_ranks=None):
     """Check every in-place write in ``body``; returns an ``Aliasing``.
 
     ``result_var``: the variable restructure assigns at each ``return`` (the code after such an
     assignment is skipped, so no write is ever seen through it)."""
     a = _Analysis(info, body, params, locals_, ranks, containers, external_params)
     a.result_var = result_var
+    a.param_ranks = param_ranks or {}
     state = {p: frozenset({Site("param", p)}) for p in params}
     a.seen.update({p: set(sites) for p, sites in state.items()})
     a.block(body, state)
@@ -171,33 +172,34 @@ class _Analysis:
         return frozenset({Site("new", id(stmt))})
 
     def is_container(self, node, sites):
-        if isinstance(node, gast.Name) and node.id in self.containers:
+        """May ``node`` hold a list, tuple or dict (rather than an array)? Sites made by a display
+        or a sequence operation do; a value of known rank does not; otherwise the facts decide."""
+        if any(s in self.contents for s in sites):
             return True
-        return any(s in self.contents for s in sites)
+        name = node.id if isinstance(node, gast.Name) else None
+        if name not in self.containers:
+            return False
+        return any(s.kind in ("in", "global") or s.kind == "param" and self.param_ranks.get(s.name) is None
+                   for s in sites)
 
     def may_view(self, base, index):
-        """Can ``base[index]`` share memory with ``base`` (NumPy's basic indexing)?"""
+        """Can ``base[index]`` share memory with ``base`` (NumPy's basic indexing)?
+
+        Only an index known to be an array (a mask ``x > 0``, a list, a variable of rank >= 1)
+        makes a copy; any other part may be an integer, so the result may be a view unless the
+        integers take every axis (an element: a scalar copy)."""
         parts = index.elts if isinstance(index, gast.Tuple) else [index]
         ints = 0
         for p in parts:
-            if isinstance(p, gast.Slice):
+            if isinstance(p, gast.Slice) or (isinstance(p, gast.Constant) and (p.value is None or p.value is Ellipsis)):
                 continue
-            if isinstance(p, gast.Constant):
-                if p.value is None or p.value is Ellipsis:
-                    continue
-                if isinstance(p.value, int) and not isinstance(p.value, bool):
-                    ints += 1
-                    continue
+            if isinstance(p, (gast.Compare, gast.BoolOp, gast.List, gast.Tuple)):
                 return False
-            if isinstance(p, gast.Name):
-                r = self.ranks.get(p.id)
-                if r == 0:
-                    ints += 1       # an integer (or a NumPy bool scalar: a copy, counted as a view)
-                    continue
-                if r is not None:
-                    return False    # an index array: advanced indexing copies
-                continue            # unknown: may be an integer
-            return False
+            if isinstance(p, gast.Constant) and not (isinstance(p.value, int) and not isinstance(p.value, bool)):
+                return False
+            if isinstance(p, gast.Name) and self.ranks.get(p.id, 0) != 0:
+                return False
+            ints += 1
         r = self.ranks.get(base.id) if isinstance(base, gast.Name) else None
         if r is not None and ints >= r and len(parts) == ints:
             return False            # all integers: an element, a scalar copy

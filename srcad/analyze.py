@@ -271,6 +271,10 @@ class _RankMixin:
                 cls[s.target.id] = None
             elif isinstance(s, gast.Assign) and not isinstance(s.targets[0], gast.Name):
                 cls[s.targets[0].value.id] = None   # assigned into: keep it simple
+            elif isinstance(s, gast.Assign) and s.targets[0].id in self.params:
+                # a parameter reassigned may change shape: no class, from the start (values made
+                # from its first value would otherwise share a class with its later ones)
+                cls[s.targets[0].id] = None
         for _ in range(20):
             found = {}
             for s in stmts:
@@ -287,10 +291,6 @@ class _RankMixin:
                     changed = True
             if not changed:
                 break
-        for p in self.params:
-            if any(isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name) and s.targets[0].id == p
-                   for s in stmts):
-                cls[p] = None   # a parameter reassigned may change shape
         return {k: v for k, v in cls.items() if isinstance(v, str)}
 
     def _class_of(self, atom, cls, unset):
@@ -423,7 +423,7 @@ class Facts(_RankMixin):
         # which names may share memory; in-place writes another name would see are refused here
         self.aliasing = Aliasing() if info.fn in GENERATED else analyze_aliasing(
             info, body, params, self.locals, self.ranks, self.containers, external_params=helper,
-            result_var=result_var)
+            result_var=result_var, param_ranks=ranks)
         self.mutated |= self.aliasing.written_params
         self.maybe_seq = self._maybe_sequences(body)
 
@@ -784,9 +784,9 @@ def split_self_reads(stmts, facts, namer):
     """``x = exp(x)`` whose rule reads the output ``y``: compute into a temporary, then copy.
 
     Both modes need the output and the overwritten input at once for such statements. Returns
-    (statements, whether anything was split).
+    (statements, the temporaries made: each is read once, by the copy that follows it).
     """
-    out, split = [], False
+    out, split = [], set()
     for s in stmts:
         if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name):
             t = s.targets[0].id
@@ -797,14 +797,14 @@ def split_self_reads(stmts, facts, namer):
                     tmp = namer.fresh(t + "_new")
                     out.append(assign(tmp, s.value, s.lineno))
                     out.append(assign(t, N(tmp), s.lineno))
-                    split = True
+                    split.add(tmp)
                     continue
         for field in ("body", "orelse"):
             sub = getattr(s, field, None)
             if isinstance(sub, list) and sub:
                 new, inner = split_self_reads(sub, facts, namer)
                 setattr(s, field, new)
-                split = split or inner
+                split |= inner
         out.append(s)
     return out, split
 

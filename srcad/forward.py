@@ -32,7 +32,7 @@ from srcad.analyze import Facts, appends_as_assignments, call_wrt, describe, spl
 from srcad.reverse import index_value
 from srcad.errors import TransformError, fail_at
 from srcad.names import Live, join
-from srcad.normalize import N, assign, at
+from srcad.normalize import N, assign, at, walk_stmts
 from srcad.normalize import attr_call as _attr_call, call as _call, const as _const
 from srcad.normalize import names_read
 from srcad import guards
@@ -84,6 +84,32 @@ def _exposed(stmts, assigned=None):
     return exposed, assigned
 
 
+def _push_partners(body, stacks):
+    """For each ``v = stack.pop()`` of generated reverse code, the pushes it may undo.
+
+    The backward sweep mirrors the forward sweep, so the pops of a variable, in program order, undo
+    its pushes in reverse order. Where the counts differ (a branch decision pushed again before a
+    ``break``) every push of the variable is a candidate."""
+    pushes, pops = {}, {}
+    for s in walk_stmts(body):
+        if isinstance(s, gast.Expr) and isinstance(s.value, gast.Call):
+            f = s.value.func
+            if isinstance(f, gast.Attribute) and f.attr == "append" and isinstance(f.value, gast.Name) \
+                    and f.value.id in stacks and len(s.value.args) == 1 and isinstance(s.value.args[0], gast.Name):
+                pushes.setdefault((f.value.id, s.value.args[0].id), []).append(id(s))
+        elif isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name) and isinstance(s.value, gast.Call):
+            f = s.value.func
+            if isinstance(f, gast.Attribute) and f.attr == "pop" and isinstance(f.value, gast.Name) \
+                    and f.value.id in stacks and not s.value.args:
+                pops.setdefault((f.value.id, s.targets[0].id), []).append(id(s))
+    partner = {}
+    for key, ps in pops.items():
+        qs = pushes.get(key, [])
+        for i, p in enumerate(ps):
+            partner[p] = [qs[len(qs) - 1 - i]] if len(qs) == len(ps) else list(qs)
+    return partner
+
+
 class Forward:
     """Builds the body of the forward-mode derivative of one normalized function."""
 
@@ -99,12 +125,17 @@ class Forward:
         rv = getattr(norm, "result_var", None)
         self.facts = Facts(info, body, norm.params, norm.locals, wrt, mode="forward", ranks=ranks,
                            helper=helper, result_var=rv)
-        self.body, _ = split_self_reads(body, self.facts, self.namer)
+        self.body, self.split_temps = split_self_reads(body, self.facts, self.namer)
         self.facts = Facts(info, self.body, norm.params, norm.locals, wrt, mode="forward", ranks=ranks,
                            helper=helper, result_var=rv)
         self.tangents = {}
-        self.pushed = {}  # (stack, variable) -> the tangent's state at each push of that variable
+        self.pushed = {}  # id(push statement) -> the tangent's state there (joined over passes)
+        self.partner = _push_partners(self.body, self.facts.stacks)
         self.loops = []   # per enclosing loop: {"exit": State guess, "breaks": [State]}
+
+    def _note_push(self, s, tan):
+        old = self.pushed.get(id(s))
+        self.pushed[id(s)] = tan if old is None else join(old, tan)
 
     # ------------------------------------------------------------------ names and errors
     def fail(self, msg, lineno, construct):
@@ -260,7 +291,7 @@ class Forward:
             st.tans.pop(t, None)
             if stack not in self.facts.active:
                 return [s]
-            at_push = self.pushed.get((stack, t), [])
+            at_push = [self.pushed[k] for k in self.partner.get(id(s), ()) if k in self.pushed]
             owned = bool(at_push) and all(p.owned for p in at_push) and t not in self.facts.containers
             st.tans[t] = Live(owned, not owned or any(p.maybe_zero for p in at_push))
             return [s, assign(self.dname(t), _attr_call(self.dname(stack), "pop", []), ln)]
@@ -294,7 +325,10 @@ class Forward:
         if kind == "atom":
             a = op.args[0]
             if self.live(a, st):
-                return [], N(self.dname(a.id)), Live(False, st.tans[a.id].maybe_zero)
+                # ``x = x_new_1`` (split_self_reads): the temporary is not read again, so x's
+                # tangent is as private as the temporary's was
+                owned = st.tans[a.id].owned and a.id in self.split_temps
+                return [], N(self.dname(a.id)), Live(owned, st.tans[a.id].maybe_zero)
             return [], None, None
         if kind == "rule":
             tpl = op.template
@@ -455,11 +489,11 @@ class Forward:
                 # generated code pushes a value just before overwriting its variable and pops it
                 # back into that variable: the popped tangent is then as private as it was here
                 # (and stays the one its views see: a copy would cut them off)
-                self.pushed.setdefault((stack.id, v.id), []).append(st.tans[v.id])
+                self._note_push(s, st.tans[v.id])
                 st.tans[v.id] = Live(False, st.tans[v.id].maybe_zero)
             else:
                 if isinstance(v, gast.Name):
-                    self.pushed.setdefault((stack.id, v.id), []).append(Live(False, True))
+                    self._note_push(s, Live(False, True))
                 tv = _const(0.0)
             return [s, at(gast.Expr(value=_attr_call(self.dname(stack.id), "append", [tv])), ln)]
         if op.kind == "nondiff":

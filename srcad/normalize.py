@@ -312,9 +312,10 @@ class Normalizer:
             elif isinstance(t, gast.Subscript):
                 base = self.atom(t.value, out)
                 self.check_inline(t.slice)
-                old = self.atom(gast.Subscript(value=base, slice=clone(t.slice), ctx=gast.Load()), out)
+                index = self.store_index(t.slice, out)
+                old = self.atom(gast.Subscript(value=base, slice=clone(index), ctx=gast.Load()), out)
                 new = self.atom(gast.BinOp(left=old, op=s.op, right=s.value), out)
-                out.append(at(gast.Assign(targets=[gast.Subscript(value=base, slice=t.slice, ctx=gast.Store())],
+                out.append(at(gast.Assign(targets=[gast.Subscript(value=base, slice=index, ctx=gast.Store())],
                                           value=new, type_comment=None), ln))
                 self.mark_in_place(out[-1])
             else:
@@ -350,6 +351,17 @@ class Normalizer:
             out.append(s)
         else:
             self.refuse(s, type(s).__name__ + " statement")
+
+    def store_index(self, index, out):
+        """The index of ``x[index] = v``, with the parts that compute something from arrays
+        (``x > 0.5``, ``np.argmax(x)``) evaluated first into a variable: the write may change what
+        they read, and the backward sweep must use the places that were written."""
+        if isinstance(index, gast.Tuple):
+            return gast.Tuple(elts=[self.store_index(e, out) for e in index.elts], ctx=gast.Load())
+        if isinstance(index, gast.Slice) or is_atom(index) or not any(
+                isinstance(n, (gast.Compare, gast.Call, gast.Subscript, gast.BoolOp)) for n in gast.walk(index)):
+            return index
+        return self.atom(index, out, "index")
 
     def mark_in_place(self, stmt):
         """The last statement of ``y op= v``: where NumPy writes into ``y``'s array."""
@@ -395,7 +407,8 @@ class Normalizer:
                 self.refuse(target, "assignment into a nested subscript", "assign to a name first")
             self.check_inline(target.slice)
             v = self.atom(value, out)
-            out.append(at(gast.Assign(targets=[gast.Subscript(value=N(target.value.id), slice=target.slice,
+            index = self.store_index(target.slice, out)
+            out.append(at(gast.Assign(targets=[gast.Subscript(value=N(target.value.id), slice=index,
                                                               ctx=gast.Store())],
                                       value=v, type_comment=None), ln))
         elif isinstance(target, gast.Attribute):

@@ -201,6 +201,27 @@ def inplace_slice_then_rebind(x):
     return np.sum(x * x)
 
 
+def inplace_slice_after_self_read(x):
+    y = x + 0.5
+    y = np.maximum(y ** 2, y)      # y = y op ...: split into a temporary and a copy
+    y[-1:] *= np.tanh(x[0])
+    y = np.sqrt(y * y + 0.5).sum()
+    return np.sin(y)
+
+
+def masked_write_then_read(x):
+    y = x * 1.0
+    y[y > 1.5] = 0.25              # the mask is taken before the write changes y
+    return np.sum(y * y * x)
+
+
+def row_view_of_a_parameter(X):
+    a = X[0] * 1.0
+    w = X[-1]                      # a row of the (private copy of the) argument
+    w[0] = 2.0
+    return np.sum(np.tanh(w * a))
+
+
 # ---------------------------------------------------------------- class 4: writes whose value NumPy
 # broadcasts or repeats
 def write_scalar_into_row(x):
@@ -249,9 +270,10 @@ VECTOR = [rebind_element, rebind_reversed, rebind_repeated_index, rebind_tail, r
           shared_sum, shared_sin, shared_chain, shared_in_loop, alias_dead_after, alias_view_dead_after,
           alias_copy_then_write, alias_write_through_alias, backward_reads_the_alias,
           backward_reads_the_base_of_a_view, backward_reads_through_reshape, inplace_slice_then_rebind,
+          inplace_slice_after_self_read, masked_write_then_read,
           write_scalar_into_row, write_row_into_all, write_scalar_through_mask, write_repeated_index,
           write_repeated_index_2d, write_slice_from_scalar]
-MATRIX = [rebind_column, rebind_row_then_element, rebind_transpose, shared_sum, shared_sin,
+MATRIX = [row_view_of_a_parameter, rebind_column, rebind_row_then_element, rebind_transpose, shared_sum, shared_sin,
           shared_chain, alias_dead_after, alias_view_dead_after, alias_write_through_alias,
           write_scalar_into_row, write_scalar_through_mask, write_repeated_index_2d,
           write_slice_from_scalar]
