@@ -102,6 +102,9 @@ class Reverse:
         self.facts = facts()
         self.body, split = split_self_reads(self.body, self.facts, self.namer)
         if split:
+            # the temporaries are variables like any other: a loop that overwrites one saves it
+            # for the backward sweep (``v = np.tanh(v)`` in a loop read the last value before)
+            norm.locals |= split
             self.facts = facts()
         self.adjoints = {}
         self.stack = None

@@ -446,3 +446,26 @@ def writes_global(x):
     b = GLOBAL_BUFFER
     b += x
     return np.sum(b * x)
+
+
+# ---------------------------------------------------------------- a name rebound to a function of
+# itself in a loop, whose rule reads the output (tanh, exp, sqrt): the value the backward sweep
+# reads is saved per iteration (before: the last iteration's, silently)
+@pytest.mark.parametrize("fn", [np.tanh, np.exp, np.sqrt, np.sin], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("shape", ["scalar", "vector", "matrix"])
+def test_self_rebinding_in_a_loop(fn, shape):
+    def f(x):
+        v = x * 0.1 + 0.2
+        for _ in range(2):
+            v = fn(v)
+        return np.sum(v * v)
+    x = {"scalar": np.array(0.7), "vector": X["vector"], "matrix": X["matrix"]}[shape] * 0.5
+    if shape == "scalar":
+        x = float(x)
+        g = srcad.grad(f)(x)
+        h = 1e-6
+        np.testing.assert_allclose(g, (f(x + h) - f(x - h)) / (2 * h), rtol=1e-6)
+        _, t = srcad.jvp(f, (x,), (1.0,))
+        np.testing.assert_allclose(t, g, rtol=1e-10)
+    else:
+        check_everything(f, x.copy())
