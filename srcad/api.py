@@ -7,7 +7,7 @@ import types
 import numpy as np
 
 from srcad import pipeline
-from srcad.runtime import _training
+from srcad.runtime import _training, owned_copy
 
 
 def _wrt_tuple(wrt):
@@ -250,7 +250,7 @@ class vjp(_Transformed):
             # The plain call runs on private copies: a function that writes into its inputs
             # (``x[0] = ...``) would otherwise change the user's arrays and the pullback would run
             # on the changed values (issue 7, test_bad_inputs.py::test_user_arrays_are_never_mutated).
-            value = self.fun(*_private(args), **_private(kwargs))
+            value = self.fun(*owned_copy(args), **owned_copy(kwargs))
         finally:
             _training.reset(token)
 
@@ -260,17 +260,6 @@ class vjp(_Transformed):
             kw[d.seed] = dy
             return self._tuple(_own(self._run(d.fn, args, kw), args + [dy]))
         return value, pullback
-
-
-def _private(x):
-    """A copy of the arrays in ``x`` (nested in lists, tuples, dicts) that a call may write into."""
-    if isinstance(x, np.ndarray):
-        return x.copy()
-    if isinstance(x, (list, tuple)):
-        return type(x)(_private(v) for v in x)
-    if isinstance(x, dict):
-        return {k: _private(v) for k, v in x.items()}
-    return x
 
 
 def _check_real(v, what):
@@ -368,7 +357,7 @@ def jvp(fun, primals=None, tangents=None, *, wrt=None, **kwargs):
     token = _training.set(True)
     try:
         if not wrt:
-            value = fun(*_private(args), **_private(kwargs))
+            value = fun(*owned_copy(args), **owned_copy(kwargs))
             from srcad.runtime import zeros_like
             return value, zeros_like(value)
         for i in wrt:
@@ -477,7 +466,7 @@ class jacobian(_Matrix):
         try:
             # on private copies: a function that writes into its argument (``x *= 2``) must change
             # neither the caller's array nor the point the Jacobian is then taken at (issue 11)
-            value = self.fun(*_private(args), **_private(kwargs))
+            value = self.fun(*owned_copy(args), **owned_copy(kwargs))
         finally:
             _training.reset(token)
         return _columns(self._target(args), args, self.wrt, kwargs, self.mode, np.shape(value))

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from srcad.runtime import owned_copy
+
 
 def _flat_float(x):
     return np.array(x, dtype=np.float64)
@@ -19,17 +21,6 @@ def numerical_grad(f, args, wrt=0, eps=1e-6, kwargs=None):
     for w in wrts:
         out.append(_num_one(f, list(args), w, eps, kwargs))
     return out[0] if isinstance(wrt, int) else tuple(out)
-
-
-def _private(x):
-    """A copy of the arrays in ``x``: ``f`` may write into its arguments (``x *= 2``)."""
-    if isinstance(x, np.ndarray):
-        return x.copy()
-    if isinstance(x, (list, tuple)):
-        return type(x)(_private(v) for v in x)
-    if isinstance(x, dict):
-        return {k: _private(v) for k, v in x.items()}
-    return x
 
 
 def _leaves(x, path=()):
@@ -78,8 +69,8 @@ def _num_one(f, args, w, eps, kwargs):
             a1, a2 = list(args), list(args)
             a1[w] = _replace(x, path, _like(leaf, plus))
             a2[w] = _replace(x, path, _like(leaf, minus))
-            g[idx] = (np.sum(f(*_private(a1), **_private(kwargs)))
-                      - np.sum(f(*_private(a2), **_private(kwargs)))) / (2 * eps)
+            g[idx] = (np.sum(f(*owned_copy(a1), **owned_copy(kwargs)))
+                      - np.sum(f(*owned_copy(a2), **owned_copy(kwargs)))) / (2 * eps)
         result[path] = g if base.shape else float(g)
     if list(result) == [()]:
         return result[()]
@@ -96,7 +87,7 @@ def check_grad(f, *args, wrt=0, rtol=1e-5, atol=1e-6, eps=1e-6, **kwargs):
     """
     from srcad.api import grad
     # both on copies of the same point: ``f`` may change its arguments (``lst.append``)
-    g = grad(f, wrt=wrt)(*_private(args), **_private(kwargs))
+    g = grad(f, wrt=wrt)(*owned_copy(args), **owned_copy(kwargs))
     n = numerical_grad(f, args, wrt, eps, kwargs)
     worst = 0.0
     pairs = list(zip(_leaves(g), _leaves(n)))

@@ -146,11 +146,14 @@ def copy_adjoint(d):
 
 
 def owned_copy(x):
-    """A private copy of a value the function assigns into, so the caller's object is not mutated."""
+    """A private copy of a value a function may write into (the arrays in lists, tuples and dicts
+    too), so the caller's objects are never changed."""
     if isinstance(x, np.ndarray):
         return x.copy()
-    if isinstance(x, (list, dict)):
-        return type(x)(x)
+    if isinstance(x, (list, tuple)):
+        return type(x)(owned_copy(v) for v in x)
+    if isinstance(x, dict):
+        return {k: owned_copy(v) for k, v in x.items()}
     return x
 
 

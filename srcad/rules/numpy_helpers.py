@@ -242,23 +242,6 @@ def tensordot_adjoint_b(g, a, b, axes=2):
     return np.transpose(r, np.argsort(labels))
 
 
-def _einsum_parse(subscripts, ops):
-    s = subscripts.replace(" ", "")
-    if "." in s:
-        raise NotImplementedError("srcad: the derivative of np.einsum with '...' is not supported; "
-                                  "write the axes out")
-    if "->" in s:
-        ins, out = s.split("->")
-    else:
-        ins = s
-        letters = ins.replace(",", "")
-        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
-    ins = ins.split(",")
-    if len(ins) != len(ops):
-        raise ValueError(f"einsum: {len(ins)} operand subscripts for {len(ops)} operands")
-    return ins, out
-
-
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
