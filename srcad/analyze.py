@@ -732,14 +732,6 @@ class Facts(_RankMixin):
                             f"argument '{pname}', which depends on the differentiated inputs",
                             op.what)
 
-    def redefined(self, name):
-        d = self.defs.get(name, [])
-        return len(d) > 1 or any(in_loop for in_loop, _ in d)
-
-    def first_def_dominates(self, name):
-        d = self.defs.get(name, [])
-        return bool(d) and d[0] == (False, 0)
-
     def is_active(self, atom):
         return isinstance(atom, gast.Name) and atom.id in self.active
 

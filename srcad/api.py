@@ -119,7 +119,6 @@ class _Transformed:
         if not callable(fun):
             raise TypeError(f"srcad needs a function, got {fun!r}")
         functools.update_wrapper(self, fun, updated=())
-        self._user_wrt = wrt
         _wrt_tuple(wrt)
         fun, self._prefix = _split_method(fun)
         self.fun = fun

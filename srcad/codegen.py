@@ -114,7 +114,6 @@ def add_line_markers(stmts):
     return out
 
 
-_marker_re = re.compile(r"^(\s*)" + _LINE + r"\((\d+)\)\n", re.M)
 _note_re = re.compile(r"^(\s*)" + _NOTE + r"\((['\"])(.*)\2\)$", re.M)
 
 

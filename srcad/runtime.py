@@ -406,21 +406,6 @@ def pop_at(dx, index, v=None):
     return g
 
 
-def setitem_grad(dx, index):
-    """``dx`` with the adjoint at ``index`` cleared, for a sequence adjoint (tuples are rebuilt)."""
-    if _is_zero(dx):
-        return dx
-    if _is_seq(dx):
-        out = list(dx)
-        if isinstance(index, slice):
-            for k in range(*index.indices(len(out))):
-                out[k] = 0.0
-        else:
-            out[index] = 0.0
-        return out if isinstance(dx, list) else tuple(out)
-    return dx
-
-
 def tuple_get(d, k):
     """Element ``k`` of a container adjoint ``d`` (0.0 when ``d`` is a zero adjoint)."""
     if _is_zero(d):
@@ -459,7 +444,6 @@ RUNTIME_NAMES = {
 
     "add_at": add_at,
     "pop_at": pop_at,
-    "setitem_grad": setitem_grad,
     "tuple_get": tuple_get,
     "add": add,
 }

@@ -183,16 +183,6 @@ def _subst(node, values, dvalues, temps):
     return type(node)(**{f: _subst(getattr(node, f, None), values, dvalues, temps) for f in node._fields})
 
 
-class _Subst:
-    """Kept for callers that used the visitor form: ``_Subst(values, dvalues, temps).visit(tree)``."""
-
-    def __init__(self, values, dvalues, temps):
-        self.values, self.dvalues, self.temps = values, dvalues, temps
-
-    def visit(self, node):
-        return _subst(node, self.values, self.dvalues, self.temps)
-
-
 def _temps_used(tpl, stmt):
     cache = tpl.__dict__.setdefault("_temps_used", {})
     hit = cache.get(id(stmt))
@@ -271,15 +261,14 @@ def splice_forward(tpl, values, tangents, fresh, ref):
     allvalues = dict(values)
     for name, obj in tpl.free.items():
         allvalues[name] = ref(name, obj)
-    sub = _Subst(allvalues, tangents, temps)
     stmts = []
     for stmt in keep:
         stmts.append(gast.Assign(targets=[gast.Name(id=temps[stmt.targets[0].id], ctx=gast.Store(),
                                                     annotation=None, type_comment=None)],
-                                 value=sub.visit(clone(stmt.value)), type_comment=None))
+                                 value=_subst(clone(stmt.value), allvalues, tangents, temps), type_comment=None))
     expr = None
     for sign, term in terms:
-        term = sub.visit(clone(term))
+        term = _subst(clone(term), allvalues, tangents, temps)
         if expr is None:
             expr = term if sign > 0 else gast.UnaryOp(op=gast.USub(), operand=term)
         else:

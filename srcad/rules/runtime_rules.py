@@ -9,7 +9,7 @@ from srcad.runtime import (appended, loop_seq_adjoint, loop_seq_tangent, seq_fol
                            seq_scaled, seq_times)
 from srcad.runtime import (add_at, copy_adjoint, dot_adjoint_a, dot_adjoint_b, grad_like, matmul_adjoint_a,
                            matmul_adjoint_b, norm_adjoint, norm_adjoint_dx, norm_adjoint_dy, owned_copy,
-                           owned_tangent, pop_at, setitem_grad, tuple_get)
+                           owned_tangent, pop_at, tuple_get)
 
 
 @reverse(rt.unbroadcast)
@@ -90,11 +90,6 @@ def add_(y, a, b):
 @forward(rt.tuple_get)
 def tuple_get_(y, c, k):
     d[y] = tuple_get(d[c], k)
-
-
-@forward(rt.setitem_grad)
-def setitem_grad_(y, dx, index):
-    d[y] = setitem_grad(d[dx], index)
 
 
 @forward(rt.copy_adjoint)
