@@ -136,14 +136,27 @@ class Reverse:
         """Returns (forward statements, backward statements).
 
         Pass 1 generates without recording anything and notes where the backward sweep reads
-        which variable; pass 2 saves exactly the overwritten values those reads need.
+        which variable; the next pass saves exactly the overwritten values those reads need. A
+        restore (``x[i] = stack.pop()``) reads ``x`` itself, which may need further saves of ``x``,
+        so the passes repeat until the saved set no longer grows.
         """
         snapshot = (self.namer.snapshot(), dict(self.adjoints), self.stack)
-        self.saved = set()
-        self.saved_final = False
-        self.reads, self.defs, self.self_reads, self.writes_into = {}, {}, set(), set()
-        self.loop_bodies = set()
-        fwd, bwd = self._generate()
+        saved = set()
+        for _ in range(8):
+            self.adjoints, self.stack = dict(snapshot[1]), snapshot[2]
+            self.namer.restore(snapshot[0], self.adjoints.values())
+            self.saved = saved
+            self.reads, self.defs, self.self_reads, self.writes_into = {}, {}, set(), set()
+            self.loop_bodies = set()
+            fwd, bwd = self._generate()
+            needed = saved | self._needed_saves()
+            if needed == saved:
+                return fwd, bwd
+            saved = needed
+        raise AssertionError("srcad: the values to save did not settle")  # pragma: no cover
+
+    def _needed_saves(self):
+        """(name, def path) pairs whose old value some backward read needs."""
         saved = set()
         shares = self.facts.aliasing.shares
         for (name, dpath) in self.defs:
@@ -156,13 +169,7 @@ class Reverse:
                     reads = reads | self.reads.get(other, set())
             if (name, dpath) in self.self_reads or any(self._precedes(r, dpath) for r in reads):
                 saved.add((name, dpath))
-        if saved:
-            self.adjoints, self.stack = dict(snapshot[1]), snapshot[2]
-            self.namer.restore(snapshot[0], self.adjoints.values())
-            self.saved = saved
-            self.saved_final = True
-            fwd, bwd = self._generate()
-        return fwd, bwd
+        return saved
 
     def _precedes(self, r, d):
         """Can the backward read at forward position ``r`` happen before the def at ``d`` runs?"""
@@ -220,9 +227,7 @@ class Reverse:
         return prelude + fwd, bwd
 
     def _note_reads(self, path, stmts):
-        """Record (pass 1) the primal variables that backward code at ``path`` reads."""
-        if self.saved_final:
-            return
+        """Record the primal variables that backward code at ``path`` reads."""
         for name in names_read(stmts):
             if name in self.norm.locals:
                 self.reads.setdefault(name, set()).add(path)
@@ -323,10 +328,9 @@ class Reverse:
                 out.append(self.pop(t, ln))
             if active_t and state.get(t) is not None:
                 code = self.adjoint_of(t, op, value, state, ln)
-                if not self.saved_final:
-                    self._note_reads(path, code)
-                    if self_ref and t in names_read(code):
-                        self.self_reads.add((t, path))
+                self._note_reads(path, code)
+                if self_ref and t in names_read(code):
+                    self.self_reads.add((t, path))
                 out += code
             elif op.kind == "pop" and op.args[0].id in self.facts.active:
                 # Differentiating generated code again (third order): the adjoint of every push onto
@@ -396,6 +400,10 @@ class Reverse:
                 tmp = gast.Subscript(value=N(x), slice=clone(index), ctx=gast.Store())
                 out.append(at(gast.Assign(targets=[tmp], value=_attr_call(self.stack_name(), "pop", []),
                                           type_comment=None), ln))
+            if saves:
+                # the restore writes into the array x held here: later rebindings of x must be
+                # undone first (its index may read variables too)
+                self._note_reads(path, out[-1:] + [gast.Expr(value=N(x))])
             return out
         return pre + [s], bwd
 
