@@ -59,13 +59,15 @@ def unbroadcast(g, x):
     if gshape == xshape:
         return g
     extra = len(gshape) - len(xshape)
+    if extra < 0:
+        # fewer axes than x: the product of a materialized 0.0 adjoint (a loop's first pass) with
+        # a smaller value, which NumPy broadcast up; spread it to x's shape
+        return g + zeros_like(x)
     if extra > 0:
         g = g.sum(axis=tuple(range(extra)))
     axes = tuple(i for i, n in enumerate(xshape) if n == 1 and g.shape[i] != 1)
     if axes:
         g = g.sum(axis=axes, keepdims=True)
-    if extra < 0:
-        g = g.reshape(xshape)
     return g
 
 
