@@ -251,7 +251,13 @@ class _Analysis:
             t = s.targets[0]
             if isinstance(t, gast.Name):
                 if isinstance(s, InPlaceAssign) and not self.scalar(t.id):
-                    self.write(s, t.id, state.get(t.id, frozenset()), state)
+                    mine = state.get(t.id, frozenset())
+                    self.write(s, t.id, mine, state)
+                    if self.is_container(t, mine):
+                        # ``lst += [v]`` extends the list object: it now holds v too
+                        added = self.elements(self.value(s.value, state, s, None))
+                        for site in mine:
+                            self.contents.setdefault(site, set()).update(added)
                     return state
                 state = dict(state)
                 state[t.id] = self.value(s.value, state, s, t.id)
