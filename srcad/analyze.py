@@ -391,7 +391,8 @@ def _hashable(obj):
 
 _CREATORS = {np.zeros, np.ones, np.empty, np.full}
 _REAL_OF_COMPLEX = {abs, np.abs, np.real, np.imag, np.angle}
-_LIKE = {np.zeros_like, np.ones_like, np.empty_like, np.full_like}
+_LIKE = {np.zeros_like, np.ones_like, np.empty_like, np.full_like, np.copy, rt.owned_copy, rt.copy_adjoint,
+         rt.zeros_like}
 
 
 def _is_range(it):

@@ -469,7 +469,9 @@ class Forward:
         out = [s]
         out += self.own(x, st, ln, shaped=True)
         dv = N(self.dname(v.id)) if v_live else _const(0.0)
-        if v_live:
+        if v_live and (x in self.facts.containers or self.facts.ranks.get(x) is None):
+            # a list or dict keeps a reference to v's tangent; an array copies it (``dx[i] = dv``
+            # leaves dv private)
             st.tans[v.id] = Live(False, st.tans[v.id].maybe_zero)
         tgt = gast.Subscript(value=N(self.dname(x)), slice=copy.deepcopy(target.slice), ctx=gast.Store())
         out.append(at(gast.Assign(targets=[tgt], value=dv, type_comment=None), ln))

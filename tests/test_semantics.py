@@ -209,6 +209,13 @@ def inplace_slice_after_self_read(x):
     return np.sin(y)
 
 
+def write_back_into_the_argument(x):
+    v = x + np.cos(x)
+    v[...] *= v * x
+    x[:] = v                       # the backward sweep of cos reads x: restored first
+    return np.sum(v * v)
+
+
 def masked_write_then_read(x):
     y = x * 1.0
     y[y > 1.5] = 0.25              # the mask is taken before the write changes y
@@ -270,7 +277,7 @@ VECTOR = [rebind_element, rebind_reversed, rebind_repeated_index, rebind_tail, r
           shared_sum, shared_sin, shared_chain, shared_in_loop, alias_dead_after, alias_view_dead_after,
           alias_copy_then_write, alias_write_through_alias, backward_reads_the_alias,
           backward_reads_the_base_of_a_view, backward_reads_through_reshape, inplace_slice_then_rebind,
-          inplace_slice_after_self_read, masked_write_then_read,
+          inplace_slice_after_self_read, masked_write_then_read, write_back_into_the_argument,
           write_scalar_into_row, write_row_into_all, write_scalar_through_mask, write_repeated_index,
           write_repeated_index_2d, write_slice_from_scalar]
 MATRIX = [row_view_of_a_parameter, rebind_column, rebind_row_then_element, rebind_transpose, shared_sum, shared_sin,
