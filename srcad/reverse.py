@@ -382,12 +382,11 @@ class Reverse:
             if x in self.facts.active and state.get(x) is not None:
                 out += self.ensure_owned(x, state, ln)
                 take = _call(self.env.ref("pop_at"), [N(self.dname(x)), index_value(index, self.env)])
-                if self.facts.is_active(value) and container:
-                    out += self.accumulate(value.id, take, state, ln, owned=False)
-                elif self.facts.is_active(value):
+                if self.facts.is_active(value):
                     if self.facts.ranks.get(value.id) != 0 or self.facts.ranks.get(x) != 1 or \
                             not self._int_index(index):
-                        take.args.append(N(value.id))   # NumPy may have broadcast or repeated it
+                        # NumPy may have broadcast or repeated it (a list or dict entry: neither)
+                        take.args.append(N(value.id))
                     out += self.accumulate(value.id, take, state, ln, owned=False)
                 else:
                     out.append(_expr(take, ln))
