@@ -26,7 +26,6 @@ BINOP_NAMES = {gast.Add: "add", gast.Sub: "sub", gast.Mult: "mul", gast.Div: "di
                gast.LShift: "lshift", gast.RShift: "rshift"}
 UNARY_NAMES = {gast.USub: "neg", gast.UAdd: "pos", gast.Not: "not", gast.Invert: "inv"}
 
-_OPS = {gast.Add: "+", gast.Sub: "-", gast.Mult: "*", gast.Div: "/", gast.Pow: "**", gast.MatMult: "@"}
 
 REFUSED = {
     gast.Try: "try statement", gast.With: "with statement", gast.AsyncWith: "async with",

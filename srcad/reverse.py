@@ -22,7 +22,7 @@ from srcad import runtime
 from srcad.analyze import Facts, appends_as_assignments, call_wrt, changed_in_place, describe, split_self_reads
 from srcad.errors import fail_at
 from srcad.names import Live, join
-from srcad.normalize import N, assign, at, clone, walk_stmts
+from srcad.normalize import N, assign, at, clone
 from srcad.normalize import attr_call as _attr_call, call as _call, const as _const
 from srcad.normalize import names_read
 from srcad.rules.registry import splice_reverse
