@@ -236,6 +236,14 @@ class Forward:
         st.tans[name] = Live(True, tan.maybe_zero)
         return [assign(d, _call(self.env.ref("copy_adjoint"), [N(d)]), ln)]
 
+    def _may_alias_written(self, expr):
+        """May ``expr`` be the very tangent of a variable that is written into (``x[i] = v``)?"""
+        if isinstance(expr, (gast.BinOp, gast.UnaryOp)) or self._fresh(expr):
+            return False
+        inverse = {v: k for k, v in self.tangents.items()}
+        return any(isinstance(n, gast.Name) and inverse.get(n.id) in self.facts.mutated
+                   for n in gast.walk(expr))
+
     def shared(self, expr, st):
         """Tangents read by a non-fresh expression may now be shared: no longer owned."""
         if isinstance(expr, (gast.BinOp, gast.UnaryOp)):
@@ -313,7 +321,14 @@ class Forward:
         for x in tstmts:
             x.lineno = ln
         if op.kind != "getitem":     # x[i] of a tangent mirrors x[i] of the primal (view or copy)
-            self.shared(expr, st)
+            if self._may_alias_written(expr):
+                # a tangent that may be the same array as one written in place later (``dm =
+                # dx`` for ``m = np.mod(x, c)``, then ``x[:] = v``): take a copy, so the written
+                # tangent keeps its identity, which views of it rely on
+                tstmts[-1].value = _call(self.env.ref("copy_adjoint"), [tstmts[-1].value])
+                tan = Live(True, tan.maybe_zero)
+            else:
+                self.shared(expr, st)
         st.tans[t] = tan
         if t in names_read([value]) and t in names_read(tstmts):
             return tstmts + [s]     # the tangent reads the old value of t

@@ -216,6 +216,13 @@ def write_back_into_the_argument(x):
     return np.sum(v * v)
 
 
+def passthrough_then_write(x):
+    y = x * 1.0
+    y[...] *= np.cos(y)            # a view of y's tangent is read after the restores ...
+    y[:] = np.sin(np.mod(y, 0.99))  # ... and mod's tangent is y's own: copied, not cut off
+    return np.sum(np.sin(y) * 1.5)
+
+
 def masked_write_then_read(x):
     y = x * 1.0
     y[y > 1.5] = 0.25              # the mask is taken before the write changes y
@@ -278,6 +285,7 @@ VECTOR = [rebind_element, rebind_reversed, rebind_repeated_index, rebind_tail, r
           alias_copy_then_write, alias_write_through_alias, backward_reads_the_alias,
           backward_reads_the_base_of_a_view, backward_reads_through_reshape, inplace_slice_then_rebind,
           inplace_slice_after_self_read, masked_write_then_read, write_back_into_the_argument,
+          passthrough_then_write,
           write_scalar_into_row, write_row_into_all, write_scalar_through_mask, write_repeated_index,
           write_repeated_index_2d, write_slice_from_scalar]
 MATRIX = [row_view_of_a_parameter, rebind_column, rebind_row_then_element, rebind_transpose, shared_sum, shared_sin,
