@@ -592,7 +592,10 @@ class Reverse:
             return assign(d, _const(FLOAT_ZERO), ln), Live(True, False)
         defined = name in self.norm.params or any(
             n == name and len(dpath) == 1 and dpath[0][0] < path[0][0] for n, dpath in self.defs)
-        if defined:
+        # and ``v`` still holds that value here: no later assignment left it another array
+        # (``x = g(y, x)`` further on makes ``x`` an array where it was a number)
+        rebound_later = any(n == name and dpath[0][0] >= path[0][0] for n, dpath in self.defs)
+        if defined and not rebound_later:
             return assign(d, _call(self.env.ref("zeros_like"), [N(name)]), ln), Live(True, False)
         return assign(d, _const(FLOAT_ZERO), ln), Live(True, True)
 

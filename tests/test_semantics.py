@@ -484,3 +484,22 @@ def test_self_rebinding_in_a_loop(fn, shape):
         np.testing.assert_allclose(t, g, rtol=1e-10)
     else:
         check_everything(f, x.copy())
+
+
+def test_parameter_rebound_to_an_array_later():
+    """The zero adjoint a branch materializes for ``x`` is shaped like the number ``x`` was there,
+    not like the array a later ``x = ...`` made it (``zeros_like(x)`` read the later value)."""
+    def f(x, y):
+        y = x * 1.5 + y
+        if np.sum(y) > 100.0:
+            y = y * 2.0
+        else:
+            x = y * x
+        return np.sum(y * y) + np.sum(x)
+    y = np.array([0.3, -0.2, 0.5])
+    for x in (0.7, 1.3):
+        g = srcad.grad(f, wrt=(0, 1))(x, y.copy())
+        h = 1e-6
+        assert np.shape(g[0]) == ()
+        np.testing.assert_allclose(g[0], (f(x + h, y.copy()) - f(x - h, y.copy())) / (2 * h), rtol=1e-6)
+        np.testing.assert_allclose(g[1], _fd_grad(lambda v: f(x, v), y.copy()), rtol=1e-6, atol=1e-8)
