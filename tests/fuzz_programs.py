@@ -1198,6 +1198,9 @@ def _check_point(srcad, prog, plain, args, res, where, hvp):
             num2 = (np.asarray(hi2[k]) - np.asarray(lo2[k])) / (2 * eps2)
             if not _close(num, num2, s, 1e-2):
                 continue        # the differences of the gradient have not converged
+            if _close(hv[k], num2, s, 1e-3):
+                continue        # agrees with the finer differences (a steep program: the 1e-5
+                                # step's truncation error is larger than the tolerance)
             res.failures.append(("hvp", f"Hessian-vector product [{k}]: srcad {_fmt(hv[k])}, "
                                         f"differences of grad {_fmt(num)} (tangents {_fmt(tang[0])}, "
                                         f"{_fmt(tang[1])}) {where}"))
