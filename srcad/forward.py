@@ -129,6 +129,7 @@ class Forward:
         self.facts = Facts(info, self.body, norm.params, norm.locals, wrt, mode="forward", ranks=ranks,
                            helper=helper, result_var=rv)
         self.tangents = {}
+        self.views = {}   # name -> the variable whose subscript it was (its tangent may be a view)
         self.pushed = {}  # id(push statement) -> the tangent's state there (joined over passes)
         self.partner = _push_partners(self.body, self.facts.stacks)
         self.loops = []   # per enclosing loop: {"exit": State guess, "breaks": [State]}
@@ -237,12 +238,17 @@ class Forward:
         return [assign(d, _call(self.env.ref("copy_adjoint"), [N(d)]), ln)]
 
     def _may_alias_written(self, expr):
-        """May ``expr`` be the very tangent of a variable that is written into (``x[i] = v``)?"""
+        """May ``expr`` be (a view of) the tangent of a variable that is written into (``x[i] = v``)?"""
         if isinstance(expr, (gast.BinOp, gast.UnaryOp)) or self._fresh(expr):
             return False
         inverse = {v: k for k, v in self.tangents.items()}
-        return any(isinstance(n, gast.Name) and inverse.get(n.id) in self.facts.mutated
-                   for n in gast.walk(expr))
+        written = self.facts.mutated
+        for n in gast.walk(expr):
+            if isinstance(n, gast.Name) and n.id in inverse:
+                name = inverse[n.id]
+                if name in written or self.views.get(name) in written:
+                    return True
+        return False
 
     def shared(self, expr, st):
         """Tangents read by a non-fresh expression may now be shared: no longer owned."""
@@ -320,6 +326,8 @@ class Forward:
         tstmts = pre + [assign(dt, expr, ln)]
         for x in tstmts:
             x.lineno = ln
+        if op.kind == "getitem" and isinstance(op.args[0], gast.Name):
+            self.views[t] = op.args[0].id   # its tangent may be a view of that tangent
         if op.kind != "getitem":     # x[i] of a tangent mirrors x[i] of the primal (view or copy)
             if self._may_alias_written(expr):
                 # a tangent that may be the same array as one written in place later (``dm =

@@ -389,7 +389,13 @@ def pop_at(dx, index, v=None):
     """
     if _is_zero(dx):
         return 0.0
-    if isinstance(dx, (list, dict)):
+    if isinstance(dx, dict):
+        # an entry nothing read later has no adjoint yet
+        out = dx.get(index, 0.0)
+        if index in dx:
+            dx[index] = 0.0
+        return out
+    if isinstance(dx, list):
         out = dx[index]
         dx[index] = 0.0
         return out

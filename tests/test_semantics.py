@@ -503,3 +503,23 @@ def test_parameter_rebound_to_an_array_later():
         assert np.shape(g[0]) == ()
         np.testing.assert_allclose(g[0], (f(x + h, y.copy()) - f(x - h, y.copy())) / (2 * h), rtol=1e-6)
         np.testing.assert_allclose(g[1], _fd_grad(lambda v: f(x, v), y.copy()), rtol=1e-6, atol=1e-8)
+
+
+def view_passed_on_then_written(x):
+    x = x * 1.0
+    L1 = [x[:] - 1.5]              # x[:]'s tangent is a view of x's; the list keeps a copy
+    x[:] = 2.0
+    return np.sum(L1[0] * L1[0]) + np.sum(x)
+
+
+def test_view_passed_on_then_written():
+    check_everything(view_passed_on_then_written, X["vector"].copy())
+
+
+def test_dict_entry_written_without_a_later_read():
+    def f(x):
+        d = {"a": 1.5, "b": x[1:]}
+        for k in d:
+            d[k] = d[k] * -1.2 + 1.0
+        return np.sum(x * x) + d["a"]
+    srcad.check_grad(f, X["vector"].copy())
