@@ -21,25 +21,9 @@ import pytest
 import srcad
 from srcad import forward, parse, pipeline
 
-SHAPES = [(), (3,), (2, 3)]
+from fd_points import SHAPES, numeric_grad, point  # noqa: E402
+
 _names = itertools.count()
-
-
-def point(shape, seed=0):
-    r = np.random.default_rng(seed)
-    return float(r.uniform(0.2, 0.9)) if shape == () else r.uniform(0.2, 0.9, size=shape)
-
-
-def numeric_grad(f, x, eps=1e-6):
-    """Central differences of sum(f) in float64."""
-    x = np.asarray(x, dtype=np.float64)
-    g = np.zeros_like(x)
-    for i in np.ndindex(*x.shape):
-        e = np.zeros_like(x)
-        e[i] = eps
-        xp, xm = (x + e, x - e) if x.shape else (float(x + e), float(x - e))
-        g[i] = (np.sum(f(xp)) - np.sum(f(xm))) / (2 * eps)
-    return g
 
 
 class Probe:
