@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 import gast
 
 from srcad.errors import fail_at
-from srcad.normalize import InPlaceAssign, names_read
+from srcad.astutil import names_read
+from srcad.normalize import InPlaceAssign
 
 # Functions and methods whose result may be (a view of) their first argument.
 VIEW_FUNCTIONS = {

@@ -14,7 +14,7 @@ import numpy as np
 from srcad.aliasing import Aliasing, analyze_aliasing
 from srcad.errors import TransformError, fail_at
 from srcad.parse import GENERATED
-from srcad.normalize import N, assign, walk_stmts
+from srcad.astutil import N, assign, walk_stmts
 from srcad.rules.registry import FORWARD, NONDIFF, REVERSE, library_function, library_hint
 from srcad import guards, runtime as rt
 

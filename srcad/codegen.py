@@ -17,7 +17,7 @@ import gast
 import numpy as np
 
 from srcad import runtime
-from srcad.normalize import clone
+from srcad.astutil import clone
 from srcad.parse import GENERATED
 
 _LINE = "__srcad_line__"

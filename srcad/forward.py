@@ -29,12 +29,11 @@ import numpy as np
 from srcad import codegen
 from srcad import runtime as rt
 from srcad.analyze import Facts, appends_as_assignments, call_wrt, describe, split_self_reads
-from srcad.reverse import index_value
 from srcad.errors import TransformError, fail_at
 from srcad.names import Live, join
-from srcad.normalize import N, assign, at, walk_stmts
-from srcad.normalize import attr_call as _attr_call, call as _call, const as _const
-from srcad.normalize import names_read
+from srcad.astutil import N, assign, at, index_value, walk_stmts
+from srcad.astutil import attr_call as _attr_call, call as _call, const as _const
+from srcad.astutil import names_read
 from srcad import guards
 from srcad.pipeline import (Derivative, Pending, _link_pending, _positional_params, finish, front_end, lookup,
                              note_call, store)
@@ -375,7 +374,7 @@ class Forward:
                 return [], None, None
             dx = self.dname(x.id)
             if st.tans[x.id].maybe_zero or x.id in self.facts.containers:
-                e = _call(self.env.ref("tuple_get"), [N(dx), index_value(op.index, self.env)])
+                e = _call(self.env.ref("tuple_get"), [N(dx), index_value(op.index, self.env.ref)])
                 return [], e, Live(False, True)
             return [], gast.Subscript(value=N(dx), slice=copy.deepcopy(op.index), ctx=gast.Load()), Live(False)
         if kind in ("build", "dict"):

@@ -22,7 +22,7 @@ import gast
 
 from srcad import guards
 from srcad.errors import TransformError, fail_at
-from srcad.normalize import N, assign, clone
+from srcad.astutil import N, assign, clone
 from srcad.parse import GENERATED
 from srcad.rules.registry import FORWARD, NONDIFF, REVERSE, library_function
 

@@ -19,6 +19,7 @@ import gast
 from srcad.errors import article, fail_at
 from srcad.names import Namer, names_in
 from srcad.parse import GENERATED
+from srcad.astutil import N, assign, at, call, clone, const, is_atom, names_read, walk_stmts  # noqa: F401
 
 BINOP_NAMES = {gast.Add: "add", gast.Sub: "sub", gast.Mult: "mul", gast.Div: "div",
                gast.Pow: "pow", gast.MatMult: "matmul", gast.Mod: "mod", gast.FloorDiv: "floordiv",
@@ -43,43 +44,6 @@ REFUSED_EXPR = {
 }
 
 
-_ATTRS = ("lineno", "col_offset", "end_lineno", "end_col_offset")
-
-
-def clone(node):
-    """A deep copy of a gast tree (much faster than copy.deepcopy; keeps line numbers)."""
-    if isinstance(node, list):
-        return [clone(n) for n in node]
-    if not isinstance(node, gast.AST):
-        return node
-    new = type(node)(**{f: clone(getattr(node, f, None)) for f in node._fields})
-    for a in _ATTRS:
-        v = getattr(node, a, None)
-        if v is not None:
-            setattr(new, a, v)
-    return new
-
-
-def names_read(stmts):
-    """The names ``stmts`` (a list of nodes) read."""
-    out = set()
-    for s in stmts:
-        for n in gast.walk(s):
-            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
-                out.add(n.id)
-    return out
-
-
-def walk_stmts(stmts):
-    """Every statement in ``stmts``, nested bodies included, in program order."""
-    for s in stmts:
-        yield s
-        for field in ("body", "orelse"):
-            sub = getattr(s, field, None)
-            if isinstance(sub, list):
-                yield from walk_stmts(sub)
-
-
 class InPlaceAssign(gast.Assign):
     """``y op= v`` on an array, normalized to ``y = y op v`` (an ordinary assignment to every pass)
     and kept as its own node type so the alias analysis knows NumPy writes into ``y``'s memory
@@ -87,38 +51,6 @@ class InPlaceAssign(gast.Assign):
 
 
 InPlaceAssign.__name__ = InPlaceAssign.__qualname__ = "Assign"
-
-
-def N(name, store=False):
-    return gast.Name(id=name, ctx=gast.Store() if store else gast.Load(), annotation=None, type_comment=None)
-
-
-def const(value):
-    return gast.Constant(value=value, kind=None)
-
-
-def call(func, args, keywords=()):
-    return gast.Call(func=func, args=list(args), keywords=list(keywords))
-
-
-def attr_call(obj, attr, args):
-    """``obj.attr(*args)`` for a variable named ``obj``."""
-    return call(gast.Attribute(value=N(obj), attr=attr, ctx=gast.Load()), args)
-
-
-def assign(name, value, lineno):
-    stmt = gast.Assign(targets=[N(name, True)], value=value, type_comment=None)
-    stmt.lineno = lineno
-    return stmt
-
-
-def at(stmt, lineno):
-    stmt.lineno = lineno
-    return stmt
-
-
-def is_atom(node):
-    return isinstance(node, (gast.Name, gast.Constant))
 
 
 class Normalizer:

@@ -19,7 +19,7 @@ import gast
 import numpy as np
 
 from srcad import runtime
-from srcad.normalize import N, assign
+from srcad.astutil import N, assign
 
 # runtime helpers whose argument at this position is only used for its shape (and dtype)
 _SHAPE_ARG = {"unreduce": 1, "unbroadcast": 1, "grad_like": 1, "zeros_like": 0, "seed": 1,

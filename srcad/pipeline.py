@@ -14,7 +14,8 @@ import gast
 from srcad import codegen, guards
 from srcad.errors import TransformError
 from srcad.names import names_in
-from srcad.normalize import N, at, names_read, normalize
+from srcad.astutil import N, at, names_read
+from srcad.normalize import normalize
 from srcad.parse import parse_function
 from srcad.inline import inline_calls
 from srcad.optimize import prune_forward

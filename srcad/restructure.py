@@ -10,7 +10,7 @@
 
 import gast
 
-from srcad.normalize import N, assign, at
+from srcad.astutil import N, assign, at
 
 
 class _Loop:

@@ -14,17 +14,15 @@ tracked symbolically: an adjoint nobody wrote is known to be zero at transform t
 first contribution assigns, later ones accumulate (in place where the array is known to be owned).
 """
 
-import builtins
-
 import gast
 
 from srcad import runtime
 from srcad.analyze import Facts, appends_as_assignments, call_wrt, changed_in_place, describe, split_self_reads
 from srcad.errors import fail_at
 from srcad.names import Live, join
-from srcad.normalize import N, assign, at, clone
-from srcad.normalize import attr_call as _attr_call, call as _call, const as _const
-from srcad.normalize import names_read
+from srcad.astutil import N, assign, at, clone, expr_stmt, index_value
+from srcad.astutil import attr_call as _attr_call, call as _call, const as _const
+from srcad.astutil import names_read
 from srcad.rules.registry import splice_reverse
 
 FLOAT_ZERO = 0.0
@@ -54,24 +52,6 @@ def _flatten_slots(stmts):
     return out
 
 
-
-
-def _expr(call, lineno):
-    return at(gast.Expr(value=call), lineno)
-
-
-def index_value(index, env):
-    """An index expression usable as a call argument: ``a:b`` becomes ``slice(a, b)``."""
-    index = clone(index)
-    if isinstance(index, gast.Slice):
-        parts = [p if p is not None else _const(None) for p in (index.lower, index.upper, index.step)]
-        # keep two parts at least: slice(1) would mean 1 as the upper bound (x[1:] -> slice(1, None))
-        while len(parts) > 2 and isinstance(parts[-1], gast.Constant) and parts[-1].value is None:
-            parts.pop()
-        return _call(env.ref("slice", builtins.slice), parts)
-    if isinstance(index, gast.Tuple):
-        return gast.Tuple(elts=[index_value(e, env) for e in index.elts], ctx=gast.Load())
-    return index
 
 
 def _num(node):
@@ -126,7 +106,7 @@ class Reverse:
         return self.stack
 
     def push(self, value, lineno):
-        return _expr(_attr_call(self.stack_name(), "append", [value]), lineno)
+        return expr_stmt(_attr_call(self.stack_name(), "append", [value]), lineno)
 
     def pop(self, name, lineno):
         return assign(name, _attr_call(self.stack_name(), "pop", []), lineno)
@@ -291,7 +271,7 @@ class Reverse:
                     popped = _attr_call(dst, "pop", [])
                     if self.facts.is_active(v):
                         return self.accumulate(v.id, popped, state, ln, owned=False)
-                    return [_expr(popped, ln)]
+                    return [expr_stmt(popped, ln)]
                 return [s], bwd
             return [s], None
         if op.kind in ("nondiff",):
@@ -337,7 +317,7 @@ class Reverse:
                 # an active stack pops the adjoint stack, so the adjoint of every pop must push, a zero
                 # where the popped value's adjoint is dead; else the adjoint stack runs out.
                 self.adj_stacks.add(op.args[0].id)
-                out.append(_expr(_attr_call(self.dname(op.args[0].id), "append", [_const(FLOAT_ZERO)]), ln))
+                out.append(expr_stmt(_attr_call(self.dname(op.args[0].id), "append", [_const(FLOAT_ZERO)]), ln))
             if saves and not self_ref:
                 out.append(self.pop(t, ln))
             if saves_tape is not None:
@@ -371,7 +351,7 @@ class Reverse:
         if saves and container:
             # a dict key may not exist yet: save_item/restore_item remember and undo its absence
             # (deliberately without derivative rules: differentiating this again is refused)
-            pre.append(self.push(_call(self.env.ref("save_item", runtime.save_item), [N(x), index_value(index, self.env)]), ln))
+            pre.append(self.push(_call(self.env.ref("save_item", runtime.save_item), [N(x), index_value(index, self.env.ref)]), ln))
         elif saves:
             np_copy = gast.Attribute(value=self.env.ref("np"), attr="copy", ctx=gast.Load())
             old = gast.Subscript(value=N(x), slice=clone(index), ctx=gast.Load())
@@ -381,7 +361,7 @@ class Reverse:
             out = []
             if x in self.facts.active and state.get(x) is not None:
                 out += self.ensure_owned(x, state, ln)
-                take = _call(self.env.ref("pop_at"), [N(self.dname(x)), index_value(index, self.env)])
+                take = _call(self.env.ref("pop_at"), [N(self.dname(x)), index_value(index, self.env.ref)])
                 if self.facts.is_active(value):
                     if self.facts.ranks.get(value.id) != 0 or self.facts.ranks.get(x) != 1 or \
                             not self._int_index(index):
@@ -389,11 +369,11 @@ class Reverse:
                         take.args.append(N(value.id))
                     out += self.accumulate(value.id, take, state, ln, owned=False)
                 else:
-                    out.append(_expr(take, ln))
+                    out.append(expr_stmt(take, ln))
                 self._note_reads(path, out)
             if saves and container:
                 popped = _attr_call(self.stack_name(), "pop", [])
-                out.append(_expr(_call(self.env.ref("restore_item", runtime.restore_item), [N(x), index_value(index, self.env),
+                out.append(expr_stmt(_call(self.env.ref("restore_item", runtime.restore_item), [N(x), index_value(index, self.env.ref),
                                                                       popped]), ln))
             elif saves:
                 tmp = gast.Subscript(value=N(x), slice=clone(index), ctx=gast.Store())
@@ -691,7 +671,7 @@ class Reverse:
         elif kind == "pop":
             stack = op.args[0].id
             self.adj_stacks.add(stack)
-            out = [_expr(_attr_call(self.dname(stack), "append", [dt]), ln)]
+            out = [expr_stmt(_attr_call(self.dname(stack), "append", [dt]), ln)]
             state[t] = None
             return out
         else:
@@ -803,7 +783,7 @@ class Reverse:
         out = [] if x in self.facts.containers or zero_in else self.ensure_owned(x, state, ln)
         d = self.dname(x)
         base = _const(FLOAT_ZERO) if zero_in else N(d)
-        call = _call(self.env.ref("add_at"), [base, N(x), index_value(index, self.env), N(self.dname(t))])
+        call = _call(self.env.ref("add_at"), [base, N(x), index_value(index, self.env.ref), N(self.dname(t))])
         out.append(assign(d, call, ln))
         state[t] = None
         state[x] = Live(True) if x not in self.facts.containers else Live(False)

@@ -24,7 +24,7 @@ import textwrap
 
 import gast
 
-from srcad.normalize import clone
+from srcad.astutil import clone
 
 REVERSE = {}
 FORWARD = {}
