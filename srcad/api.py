@@ -7,7 +7,8 @@ import types
 import numpy as np
 
 from srcad import pipeline
-from srcad.runtime import _training, owned_copy
+from srcad.parse import GENERATED
+from srcad.runtime import _training, check_output, owned_copy, zeros_like
 
 
 def _wrt_tuple(wrt):
@@ -293,7 +294,6 @@ def source(df, *args):
         return df.specialized(args).source if args else df.derivative.source
     if isinstance(df, _Matrix):   # jacobian / hessian: the forward-mode code they run
         return df.__srcad_source__()
-    from srcad.parse import GENERATED
     if df in GENERATED:
         return GENERATED[df][0]
     raise TypeError(f"{df!r} is not a derivative made by srcad")
@@ -332,7 +332,6 @@ def jvp(fun, primals=None, tangents=None, *, wrt=None, **kwargs):
     Also ``jvp(fun, wrt=w)(*args, *tangents_of_wrt)``: a function taking the positional arguments
     followed by one tangent per position in ``wrt`` (an int or a tuple of ints).
     """
-    from srcad import forward
     if primals is None and tangents is None:
         ws, _ = _wrt_tuple(0 if wrt is None else wrt)
 
@@ -357,18 +356,16 @@ def jvp(fun, primals=None, tangents=None, *, wrt=None, **kwargs):
     try:
         if not wrt:
             value = fun(*owned_copy(args), **owned_copy(kwargs))
-            from srcad.runtime import zeros_like
             return value, zeros_like(value)
         for i in wrt:
             args[i] = _check_input(args[i], i, name)
-        d = forward.forward_derivative(_unwrap(fun, args), wrt, ranks=tuple(_rank(a) for a in args))
+        d = pipeline.forward_derivative(_unwrap(fun, args), wrt, ranks=tuple(_rank(a) for a in args))
         kw = dict(kwargs)
         for i, tn in zip(wrt, d.tangent_names):
             kw[tn] = _tangent_like(tangents[i], args[i], i, name)
         value, tout = d.fn(*args, **kw)
     finally:
         _training.reset(token)
-    from srcad.runtime import check_output
     check_output(value)
     return value, _own(tout, args + [tangents[i] for i in wrt])
 
@@ -407,13 +404,11 @@ class _Matrix:
         return args
 
     def __srcad_source__(self):
-        from srcad import forward
-        return forward.forward_derivative(self._target(), (self.wrt,)).source
+            return pipeline.forward_derivative(self._target(), (self.wrt,)).source
 
 
 def _columns(target, args, wrt, kwargs, mode, out_shape):
     """The Jacobian of ``target`` w.r.t. argument ``wrt``, shaped ``out_shape + in_shape``."""
-    from srcad import forward
     xshape = np.shape(args[wrt])
     n = int(np.prod(xshape)) if xshape else 1
     m = int(np.prod(out_shape)) if out_shape else 1
@@ -422,7 +417,7 @@ def _columns(target, args, wrt, kwargs, mode, out_shape):
     token = _training.set(True)
     try:
         if mode == "forward":
-            d = forward.forward_derivative(target, (wrt,), ranks=tuple(_rank(a) for a in args))
+            d = pipeline.forward_derivative(target, (wrt,), ranks=tuple(_rank(a) for a in args))
             kw = dict(kwargs)
             cols = []
             for e in _basis(xshape):
@@ -494,6 +489,5 @@ class hessian(_Matrix):
 
 def forward_source(fun, wrt=0):
     """The generated forward-mode (jvp) source of ``fun`` w.r.t. positional argument(s) ``wrt``."""
-    from srcad import forward
     wrt, _ = _wrt_tuple(wrt)
-    return forward.forward_derivative(_unwrap(fun), wrt).source
+    return pipeline.forward_derivative(_unwrap(fun), wrt).source

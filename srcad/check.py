@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from srcad.api import grad
 from srcad.runtime import owned_copy
 
 
@@ -85,7 +86,6 @@ def check_grad(f, *args, wrt=0, rtol=1e-5, atol=1e-6, eps=1e-6, **kwargs):
 
     Returns the largest absolute difference found.
     """
-    from srcad.api import grad
     # both on copies of the same point: ``f`` may change its arguments (``lst.append``)
     g = grad(f, wrt=wrt)(*owned_copy(args), **owned_copy(kwargs))
     n = numerical_grad(f, args, wrt, eps, kwargs)

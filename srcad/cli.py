@@ -24,6 +24,10 @@ import sys
 
 import numpy as np
 
+import srcad
+from srcad import pipeline
+from srcad.errors import TransformError
+
 EXIT_OK, EXIT_MISMATCH, EXIT_ERROR = 0, 1, 2
 
 
@@ -129,16 +133,11 @@ def _highlight(source, color):
 
 
 def cmd_show(opts):
-    import srcad
     fn = load_function(opts.target)
     wrt = parse_wrt(opts.wrt)
     if opts.mode == "forward":
-        try:
-            from srcad.forward import forward_derivative
-        except ImportError:
-            raise CliError("forward mode is not available in this version of srcad (no srcad.forward)") from None
         wrt_tuple = wrt if isinstance(wrt, tuple) else (wrt,)
-        source = forward_derivative(fn, wrt_tuple).source
+        source = pipeline.forward_derivative(fn, wrt_tuple).source
     else:
         source = srcad.source(srcad.grad(fn, wrt=wrt))
     text = _highlight(source, opts.color)
@@ -174,7 +173,6 @@ def _bind(fn, args):
 
 
 def cmd_check(opts):
-    import srcad
     fn = load_function(opts.target)
     wrt = parse_wrt(opts.wrt)
     args = parse_args_literal(opts.args)
@@ -225,7 +223,6 @@ def main(argv=None):
         opts = parser.parse_args(argv)
     except SystemExit as exc:       # argparse: --help (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else EXIT_ERROR
-    from srcad.errors import TransformError
     try:
         return opts.run(opts)
     except CliError as exc:

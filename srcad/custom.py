@@ -29,6 +29,7 @@ function a hand-written (more stable, cheaper, or deliberately altered) derivati
 derivatives built after registration (srcad forgets the derivatives it has already built).
 """
 
+from srcad import pipeline
 from srcad.rules import registry
 
 
@@ -42,15 +43,7 @@ def _keys(fn, more):
 
 def _forget():
     """Drop derivatives built before a rule changed (both modes)."""
-    from srcad import pipeline
     pipeline.clear_cache()
-    try:
-        from srcad import forward
-    except ImportError:  # forward mode not present
-        return
-    clear = getattr(forward, "clear_cache", None)
-    if clear is not None:
-        clear()
 
 
 def defvjp(fn, *more):

@@ -20,28 +20,17 @@ or 0.0, for every push; a pop for every pop).
 """
 
 import copy
-import threading
-from collections import OrderedDict
 
 import gast
 import numpy as np
 
-from srcad import codegen
 from srcad import runtime as rt
-from srcad.analyze import Facts, appends_as_assignments, call_wrt, describe, split_self_reads
-from srcad.errors import TransformError, fail_at
-from srcad.names import Live, join
-from srcad.astutil import N, assign, at, index_value, walk_stmts
+from srcad.adjoints import Live, join, loop_fixpoint, merge
+from srcad.analyze import call_wrt, describe
+from srcad.astutil import N, assign, at, index_value, names_read, walk_stmts
 from srcad.astutil import attr_call as _attr_call, call as _call, const as _const
-from srcad.astutil import names_read
-from srcad import guards
-from srcad.pipeline import (Derivative, Pending, _link_pending, _positional_params, finish, front_end, lookup,
-                             note_call, store)
+from srcad.errors import fail_at
 from srcad.rules.registry import splice_forward
-
-_cache = OrderedDict()   # (code, wrt) -> guarded variants (pipeline.lookup / store)
-_building = {}
-_lock = threading.RLock()
 
 
 
@@ -112,21 +101,17 @@ def _push_partners(body, stacks):
 class Forward:
     """Builds the body of the forward-mode derivative of one normalized function."""
 
-    def __init__(self, info, norm, body, ret_name, wrt, env, derivative_of_call, ranks=None, helper=False):
+    def __init__(self, info, norm, body, facts, ret_name, wrt, env, derivative_of_call):
         self.info = info
         self.norm = norm
         self.namer = norm.namer
+        self.body = body
+        self.facts = facts
+        self.split_temps = facts.split_temps
         self.ret_name = ret_name
         self.wrt = list(wrt)
         self.env = env
         self.derivative_of_call = derivative_of_call
-        body = appends_as_assignments(body, info, norm.params, env)
-        rv = getattr(norm, "result_var", None)
-        self.facts = Facts(info, body, norm.params, norm.locals, wrt, mode="forward", ranks=ranks,
-                           helper=helper, result_var=rv)
-        self.body, self.split_temps = split_self_reads(body, self.facts, self.namer)
-        self.facts = Facts(info, self.body, norm.params, norm.locals, wrt, mode="forward", ranks=ranks,
-                           helper=helper, result_var=rv)
         self.tangents = {}
         self.views = {}   # name -> the variable whose subscript it was (its tangent may be a view)
         self.pushed = {}  # id(push statement) -> the tangent's state there (joined over passes)
@@ -546,19 +531,14 @@ class Forward:
         reach = [(b, code) for b, code in branches if b is not None]
         if not reach:
             return None
-        names = set()
-        for b, _ in reach:
-            names |= set(b.tans)
-        defined = set.intersection(*[b.defined for b, _ in reach])
-        out = State({}, defined)
-        for name in sorted(names):
-            j = None
-            for b, code in reach:
-                if name not in b.tans:
-                    code.append(self.materialize(name, b, ln))
-                j = b.tans[name] if j is None else join(j, b.tans[name])
-            out.tans[name] = j
-        return out
+        joined = merge([(b.tans, code) for b, code in reach],
+                       lambda name, tans, code: self._materialize_into(name, reach, tans, code, ln))
+        return State(joined, set.intersection(*[b.defined for b, _ in reach]))
+
+    def _materialize_into(self, name, reach, tans, code, ln):
+        st = next(b for b, _ in reach if b.tans is tans)
+        code.append(self.materialize(name, st, ln))
+        return st.tans[name]
 
     def if_(self, s, st, ln):
         s1, s2 = st.copy(), st.copy()
@@ -584,38 +564,31 @@ class Forward:
         exposed = _exposed(stmts)[0]
         entry = st.copy()
         before = []
-        for _ in range(10):
-            snapshot = self.namer.snapshot()
-            work = entry.copy()
-            work.defined |= set(body_defined)
+
+        def materialize_before(name):
+            if name in entry.defined or name in exposed:
+                before.append(self.materialize(name, entry, ln))
+                return entry.tans[name]
+            return Live(True, False)   # first set in the body before any read: no value needed before
+
+        def run(tans):
+            work = State(tans, entry.defined | set(body_defined))
             ctx = {"exit": entry, "breaks": []}
             self.loops.append(ctx)
             try:
                 body, end = make_body(work)
             finally:
                 self.loops.pop()
-            changed = False
-            for other in ([end] if end is not None else []) + ctx["breaks"]:
-                for name in sorted(other.tans):
-                    cur = entry.tans.get(name)
-                    if cur is None:
-                        if name in entry.defined or name in exposed:
-                            before.append(self.materialize(name, entry, ln))
-                        else:   # first set in the body before any read: no value needed before
-                            entry.tans[name] = Live(True, False)
-                        changed = True
-                    elif join(cur, other.tans[name]) != cur:
-                        entry.tans[name] = join(cur, other.tans[name])
-                        changed = True
-            if not changed:
-                break
-            self.namer.restore(snapshot, self.tangents.values())
+            ends = ([end] if end is not None else []) + ctx["breaks"]
+            return (body, end), [e.tans for e in ends]
+
+        (body, end), _ = loop_fixpoint(entry.tans, run, materialize_before, self.namer,
+                                       lambda: self.tangents.values(), (self.info, ln))
         if end is not None:
             for name in sorted(entry.tans):
                 if name not in end.tans:
                     body.append(self.materialize(name, end, ln))
-        after = entry.copy()
-        return before, body, after
+        return before, body, entry.copy()
 
     def while_(self, s, st, ln):
         before, body, after = self.loop(lambda w: self.block(s.body, w), st, ln, s.body)
@@ -632,86 +605,3 @@ class Forward:
         after.tans.pop(target, None)
         return before + [at(gast.For(target=s.target, iter=s.iter, body=body or [gast.Pass()], orelse=[],
                                      type_comment=None), ln)], after
-
-
-# ---------------------------------------------------------------------- driver
-
-
-def clear_cache():
-    with _lock:
-        _cache.clear()
-
-
-def forward_derivative(fn, wrt, stages=None, ranks=None):
-    """The forward-mode derivative of ``fn`` w.r.t. the parameters ``wrt`` (a tuple of positions,
-    and of names of keyword-only parameters).
-
-    Returns a ``pipeline.Derivative`` whose ``fn(*args, d<p>=tangent, ...)`` returns
-    ``(value, tangent of value)``; ``tangent_names`` lists the keyword of each wrt parameter.
-    ``ranks``: the arguments' ranks where known (one variant per combination, as in reverse mode).
-    """
-    wrt = tuple(wrt)
-    key = (getattr(fn, "__code__", fn), wrt, ranks, False)
-    with _lock:
-        hit = lookup(_cache, key, fn)
-        if hit is not None:
-            return hit
-        return _build(fn, wrt, key, stages, ranks)
-
-
-def _build(fn, wrt, key, stages, ranks=None, helper=False):
-    with guards.recording() as rec:
-        d = _generate(fn, wrt, key, stages, ranks, helper)
-    finish(d, fn, rec, {})
-    store(_cache, key, d)
-    return d
-
-
-def _generate(fn, wrt, key, stages, ranks, helper):
-    info, norm, body, ret_name = front_end(fn, stages)
-    fdef = info.node
-    params = _positional_params(fdef)
-    kwonly = [a.id for a in fdef.args.kwonlyargs]
-    for i in wrt:
-        if isinstance(i, str) and i not in kwonly:
-            raise TransformError(f"{info.name} has no keyword-only parameter {i}", info.filename,
-                                 info.lineno, "wrt")
-        if isinstance(i, int) and i >= len(params):
-            raise TransformError(f"wrt={i} is out of range: {info.name} has {len(params)} positional "
-                                 f"parameters", info.filename, info.lineno, "wrt")
-    wrt_names = [i if isinstance(i, str) else params[i] for i in wrt]
-    env = codegen.Env(info, norm.namer.taken, norm.locals)
-    for name, obj in info.extra.items():   # runtime helpers the front end called (loop_seq)
-        env.objects[name] = obj
-        env.by_id.setdefault(id(obj), name)
-    gen_name = norm.namer.fresh("jvp_" + info.name, numbered=False)
-
-    def derivative_of_call(callee, positions, lineno, arg_ranks=None):
-        sub_key = (callee.__code__, positions, arg_ranks, True)   # a helper: its arguments are the caller's
-        sub = lookup(_cache, sub_key, callee) or _building.get((sub_key, callee))
-        if sub is None:
-            sub = _build(callee, positions, sub_key, None, arg_ranks, helper=True)
-        note_call(sub, callee)
-        obj = sub if isinstance(sub, Pending) else sub.fn
-        name = env.ref_name("jvp_" + callee.__name__.strip("<>"), obj)
-        return gast.Name(id=name, ctx=gast.Load(), annotation=None, type_comment=None), sub.tangent_names
-
-    param_ranks = {p: r for p, r in zip(params, ranks or ()) if r is not None}
-    fw = Forward(info, norm, body, ret_name, wrt_names, env, derivative_of_call, param_ranks, helper)
-    tangent_names = [fw.dname(w) for w in wrt_names]
-    pending = Pending(tangent_names=tangent_names)
-    _building[(key, fn)] = pending   # by function too: closures of one code differ
-    try:
-        code, tangent, ln = fw.build()
-    finally:
-        _building.pop((key, fn), None)
-    result = gast.Tuple(elts=[N(ret_name), tangent], ctx=gast.Load())
-    body_out = code + [at(gast.Return(value=result), ln)]
-    fnobj, src = codegen.emit(fdef, gen_name, body_out, [(tn, None) for tn in tangent_names], env, info,
-                              f"{gen_name} of {info.filename}:{info.lineno}", dict(fn.__kwdefaults__ or {}))
-    _link_pending(fnobj)
-    pending.resolve(fnobj)
-    d = Derivative(fnobj, src, None, params, ret_name, wrt_names, stages)
-    d.tangent_names = tangent_names
-    d.pending = pending
-    return d

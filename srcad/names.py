@@ -49,28 +49,3 @@ class Namer:
     def adjoint(self, name):
         """The adjoint name of a variable: ``d<name>`` where free, else a fresh variant."""
         return self.fresh("d" + name, numbered=False)
-
-
-class Live:
-    """Known state of a live adjoint (reverse mode) or tangent (forward mode); absence means zero.
-
-    ``owned``: the array is private to the derivative code, so it may be changed in place;
-    ``maybe_zero``: it may still be the ``0.0`` placeholder a loop or branch materialized.
-    """
-
-    __slots__ = ("owned", "maybe_zero")
-
-    def __init__(self, owned, maybe_zero=False):
-        self.owned = owned
-        self.maybe_zero = maybe_zero
-
-    def __eq__(self, other):
-        return isinstance(other, Live) and (self.owned, self.maybe_zero) == (other.owned, other.maybe_zero)
-
-    def __repr__(self):
-        return f"Live(owned={self.owned}, maybe_zero={self.maybe_zero})"
-
-
-def join(a, b):
-    """The state that holds after either of two paths."""
-    return Live(a.owned and b.owned, a.maybe_zero or b.maybe_zero)

@@ -138,3 +138,83 @@ def _operands(value):
     if isinstance(value, gast.Call):
         return list(value.args)
     return []
+
+
+# ---------------------------------------------------------------------- peephole rewrites
+# Applied to each adjoint expression the reverse rules splice in (``Backward.adjoint_of``), before
+# it is emitted: they see one expression and the ranks the analysis knows, nothing else.
+
+
+def _num(node):
+    return isinstance(node, gast.Constant) and isinstance(node.value, (int, float)) and \
+        not isinstance(node.value, bool)
+
+
+_FOLD = {gast.Add: lambda a, b: a + b, gast.Sub: lambda a, b: a - b, gast.Mult: lambda a, b: a * b}
+
+
+def simplify(e, env, rank_of):
+    """Peephole rewrites of a spliced adjoint expression: constant folding, ``x ** 1`` and
+    ``x * 1``, ``unbroadcast(-g, x)`` as ``-unbroadcast(g, x)`` (negate the smaller array), and the
+    adjoint helpers of products written as plain matrix products where ``rank_of`` (atom -> rank or
+    None) knows the operands' ranks."""
+    if isinstance(e, gast.BinOp):
+        e.left, e.right = simplify(e.left, env, rank_of), simplify(e.right, env, rank_of)
+        l, r = e.left, e.right
+        fold = _FOLD.get(type(e.op))
+        if _num(l) and _num(r) and fold is not None:
+            return gast.Constant(value=fold(l.value, r.value), kind=None)
+        if isinstance(e.op, (gast.Pow, gast.Mult)) and _num(r) and r.value == 1:
+            return l
+        return e
+    if isinstance(e, gast.UnaryOp):
+        e.operand = simplify(e.operand, env, rank_of)
+        return e
+    if isinstance(e, gast.Call):
+        e.args = [simplify(a, env, rank_of) for a in e.args]
+        ub = env.by_id.get(id(runtime.unbroadcast))
+        if isinstance(e.func, gast.Name) and e.func.id == ub and isinstance(e.args[0], gast.UnaryOp) \
+                and isinstance(e.args[0].op, gast.USub):
+            e.args[0] = e.args[0].operand
+            return gast.UnaryOp(op=gast.USub(), operand=e)
+        return _product_adjoint(e, env, rank_of)
+    return e
+
+
+def _product_adjoint(e, env, rank_of):
+    """``matmul_adjoint_a(g, a, b)`` and its kin as ``g @ b.T`` (and so on) for ranks 1 and 2."""
+    if not isinstance(e.func, gast.Name) or len(e.args) != 3:
+        return e
+    names = {env.by_id.get(id(getattr(runtime, h))): h for h in
+             ("matmul_adjoint_a", "matmul_adjoint_b", "dot_adjoint_a", "dot_adjoint_b")}
+    which = names.get(e.func.id)
+    if which is None:
+        return e
+    g, a, b = e.args
+    ra, rb = rank_of(a), rank_of(b)
+    if ra not in (1, 2) or rb not in (1, 2):
+        return e
+    np_attr = lambda name: gast.Attribute(value=env.ref("np"), attr=name, ctx=gast.Load())  # noqa: E731
+    if ra == 2 and rb == 2:
+        # BLAS wants contiguous operands: an adjoint spread by a large reduction is a broadcast
+        # view, which np.matmul would otherwise multiply on its slow path
+        g = gast.Call(func=np_attr("ascontiguousarray"), args=[g], keywords=[])
+    T = lambda v: gast.Attribute(value=v, attr="T", ctx=gast.Load())  # noqa: E731
+    mm = lambda u, v: gast.BinOp(left=u, op=gast.MatMult(), right=v)  # noqa: E731
+    mul = lambda u, v: gast.BinOp(left=u, op=gast.Mult(), right=v)  # noqa: E731
+    outer = lambda u, v: gast.Call(func=np_attr("outer"), args=[u, v], keywords=[])  # noqa: E731
+    if which.endswith("_a"):
+        table = {(2, 2): lambda: mm(g, T(b)), (1, 2): lambda: mm(b, g),
+                 (2, 1): lambda: outer(g, b), (1, 1): lambda: mul(g, b)}
+    else:
+        table = {(2, 2): lambda: mm(T(a), g), (1, 2): lambda: outer(a, g),
+                 (2, 1): lambda: mm(T(a), g), (1, 1): lambda: mul(g, a)}
+    return table[ra, rb]()
+
+
+def strip_unbroadcast(e, env):
+    """``unbroadcast(g, x)`` as ``g``, where the output cannot be larger than ``x``."""
+    ub = env.ref_name("unbroadcast")
+    if isinstance(e, gast.Call) and isinstance(e.func, gast.Name) and e.func.id == ub:
+        return e.args[0]
+    return e

@@ -8,42 +8,53 @@ import copy
 import threading
 import types
 from collections import OrderedDict
+from dataclasses import dataclass, field
 
 import gast
 
 from srcad import codegen, guards
+from srcad.analyze import Facts, appends_as_assignments, split_self_reads
+from srcad.astutil import N, at
 from srcad.errors import TransformError
-from srcad.names import names_in
-from srcad.astutil import N, at, names_read
-from srcad.normalize import normalize
-from srcad.parse import parse_function
+from srcad.forward import Forward
 from srcad.inline import inline_calls
+from srcad.names import names_in
+from srcad.normalize import normalize
 from srcad.optimize import prune_forward
+from srcad.parse import parse_function
 from srcad.restructure import restructure
 from srcad.reverse import Reverse
+from srcad.tape import split_sweeps, tape_signature
 
 _cache = OrderedDict()   # (code, wrt, mode, ranks) -> guarded variants, newest first; an LRU
 _lock = threading.RLock()
 
-CACHE_SIZE = 256   # keys kept in each cache (reverse here, forward in forward.py)
+CACHE_SIZE = 256   # keys kept in the cache (both modes)
 VARIANTS = 4       # guarded variants kept per key
 transforms = 0     # derivatives generated so far, both modes (tests count them)
 
 
+@dataclass
 class Derivative:
-    """A generated derivative: the function, its source text and how to call it."""
+    """A generated derivative: the function, its source text and how to call it.
 
-    def __init__(self, fn, source, seed, params, ret_name, wrt_names, stages=None):
-        self.fn = fn
-        self.source = source
-        self.seed = seed
-        self.params = params
-        self.ret_name = ret_name
-        self.wrt_names = wrt_names
-        self.stages = stages or {}
-        self.guard = None      # guard(fn): is this still the derivative of fn? (guards.py)
-        self.root = None       # the function it was generated from (and is bound to)
-        self.kw_extra = {}     # keyword defaults it adds to the user's (the seed)
+    Reverse mode: ``fn(*args, <seed>=1.0)``; mode 'call' has ``fwd``/``bwd`` instead of ``fn``.
+    Forward mode: ``fn(*args, **{tangent_names[i]: tangent})``."""
+
+    fn: object
+    source: str
+    seed: object                  # the seed keyword (reverse mode), else None
+    params: list
+    ret_name: str
+    wrt_names: list
+    stages: dict = field(default_factory=dict)   # the code after each front-end step, if asked
+    fwd: object = None
+    bwd: object = None
+    tangent_names: list = None
+    pending: object = None        # the Pending callers saw while it was built
+    guard: object = None          # guard(fn): is this still the derivative of fn? (guards.py)
+    root: object = None           # the function it was generated from (and is bound to)
+    kw_extra: dict = field(default_factory=dict)   # keyword defaults it adds to the user's (the seed)
 
 
 def lookup(cache, key, fn):
@@ -77,10 +88,10 @@ def finish(d, fn, rec, kw_extra):
     d.guard = guards.compile_guard(rec, fn)
     d.root = fn
     d.kw_extra = dict(kw_extra)
-    for f in (d.fn, getattr(d, "fwd", None), getattr(d, "bwd", None)):
+    for f in (d.fn, d.fwd, d.bwd):
         if f is not None:
             f.__srcad_guard__ = (d.guard, fn)
-    pending = d.__dict__.pop("pending", None)
+    pending, d.pending = d.pending, None
     if pending is not None:    # recursive callers made meanwhile check this guard (guards.later)
         pending.guard = d.guard
     return d
@@ -128,8 +139,6 @@ def clear_cache():
     with _lock:
         _cache.clear()
         generation += 1
-    from srcad import forward   # forward-mode derivatives have their own cache
-    forward.clear_cache()
 
 
 def _positional_params(fdef):
@@ -189,30 +198,44 @@ def require_loop_builtins(info, body, source_names):
                              f"`{name}`", info.filename, info.lineno, f"rebound builtin {name}")
 
 
-def reverse_derivative(fn, wrt, mode="grad", stages=None, ranks=None):
-    """The reverse-mode derivative of ``fn`` w.r.t. the positional parameters ``wrt`` (a tuple).
+FORWARD_MODES = ("jvp", "jvp_call")
+"""Modes: 'grad', 'value_and_grad' and 'call' are reverse mode; 'jvp' and 'jvp_call' forward mode.
 
-    mode 'grad' returns the gradient(s); 'value_and_grad' returns (value, gradient(s)); 'call'
-    (used for the calls to user functions that are not inlined) builds two functions instead:
-    ``fwd_<name>(<params>)`` runs the forward sweep once and returns ``(value, tape)``, and
-    ``bwd_<name>(tape, *, d<out>)`` runs the backward sweep over that tape and returns the
-    gradient (a tuple for several ``wrt``). The caller's forward sweep calls the first, its
-    backward sweep the second: the helper's forward computation runs exactly once (the random
-    numbers it draws are the ones differentiated) and recursion costs linear time in its depth.
-    ``wrt`` may name keyword-only parameters (str) besides positions.
-    """
-    key = (getattr(fn, "__code__", fn), wrt, mode, ranks)
+'call' (the derivative of a helper that is called rather than inlined, for recursion) builds two
+functions: ``fwd_<name>(<params>)`` runs the forward sweep once and returns ``(value, tape)``, and
+``bwd_<name>(tape, *, d<out>)`` runs the backward sweep over that tape (tape.py). 'jvp_call' is
+forward mode for such a helper: its argument ranks are the caller's, and it refuses writes into
+the caller's arrays.
+"""
+
+
+def derive(fn, wrt, mode, ranks=None, stages=None):
+    """The derivative of ``fn`` in ``mode`` w.r.t. ``wrt`` (positions, and names of keyword-only
+    parameters), specialised on the arguments' ``ranks`` where known; cached, guarded."""
+    key = (getattr(fn, "__code__", fn), tuple(wrt), mode, ranks)
     with _lock:
         hit = lookup(_cache, key, fn)
         if hit is not None:
             return hit
-        return _build_reverse(fn, wrt, mode, key, stages, ranks)
+        return _build(fn, key, stages)
 
 
-def _build_reverse(fn, wrt, mode, key, stages, ranks=None):
+def reverse_derivative(fn, wrt, mode="grad", stages=None, ranks=None):
+    """Reverse mode: ``fn(*args, d<out>=1.0)`` returns the gradient(s) (mode 'grad') or
+    ``(value, gradient(s))`` (mode 'value_and_grad'); see ``FORWARD_MODES`` for 'call'."""
+    return derive(fn, wrt, mode, ranks, stages)
+
+
+def forward_derivative(fn, wrt, stages=None, ranks=None):
+    """Forward mode: ``fn(*args, d<p>=tangent, ...)`` returns ``(value, tangent of value)``;
+    ``tangent_names`` lists the keyword of each wrt parameter."""
+    return derive(fn, wrt, "jvp", ranks, stages)
+
+
+def _build(fn, key, stages):
     with guards.recording() as rec:
-        d = _generate_reverse(fn, wrt, mode, key, stages, ranks)
-    finish(d, fn, rec, {d.seed: 1.0})
+        d = _generate(fn, key, stages)
+    finish(d, fn, rec, {d.seed: 1.0} if d.seed is not None else {})
     store(_cache, key, d)
     return d
 
@@ -227,47 +250,88 @@ def note_call(sub, callee):
         guards.note(("derived", sub.guard, callee), None, None)
 
 
-def _generate_reverse(fn, wrt, mode, key, stages, ranks=None):
-    info, norm, body, ret_name = front_end(fn, stages)
+def _sub_derivative(callee, wrt, mode, ranks):
+    """The derivative a generated function calls for a helper that is not inlined."""
+    sub_key = (callee.__code__, tuple(wrt), mode, ranks)
+    sub = lookup(_cache, sub_key, callee) or _building.get((sub_key, callee))
+    if sub is None:
+        sub = _build(callee, sub_key, None)
+    note_call(sub, callee)
+    return sub
+
+
+def _wrt_names(info, wrt):
     fdef = info.node
     params = _positional_params(fdef)
+    kwonly = [a.id for a in fdef.args.kwonlyargs]
     for i in wrt:
         if isinstance(i, int) and i >= len(params):
             raise TransformError(f"wrt={i} is out of range: {info.name} has {len(params)} positional "
                                  f"parameters", info.filename, info.lineno, "wrt")
-    kwonly = [a.id for a in fdef.args.kwonlyargs]
-    for i in wrt:
         if isinstance(i, str) and i not in kwonly:
             raise TransformError(f"{info.name} has no keyword-only parameter {i}", info.filename,
                                  info.lineno, "wrt")
-    wrt_names = [i if isinstance(i, str) else params[i] for i in wrt]
+    return [i if isinstance(i, str) else params[i] for i in wrt]
+
+
+def analyze(info, norm, body, wrt_names, forward, ranks, helper, env):
+    """The analysis step: ``lst.append(v)`` on a list made here becomes an assignment, the facts
+    (analyze.Facts: activity, rules, ranks, aliasing), and ``x = exp(x)`` whose rule reads its
+    output split through a temporary (the facts are then those of the split body)."""
+    body = appends_as_assignments(body, info, norm.params, env)
+    mode = "forward" if forward else "reverse"
+
+    def facts_of(body):
+        return Facts(info, body, norm.params, norm.locals, wrt_names, mode=mode, ranks=ranks, helper=helper,
+                     result_var=norm.result_var)
+    facts = facts_of(body)
+    body, split = split_self_reads(body, facts, norm.namer)
+    if split:
+        # the temporaries are variables like any other: a loop that overwrites one saves it
+        # for the backward sweep (``v = np.tanh(v)`` in a loop read the last value before)
+        norm.locals |= split
+        facts = facts_of(body)
+    facts.split_temps = split
+    return body, facts
+
+
+def _generate(fn, key, stages):
+    _, wrt, mode, ranks = key
+    forward = mode in FORWARD_MODES
+    helper = mode in ("call", "jvp_call")
+    info, norm, body, ret_name = front_end(fn, stages)
+    fdef = info.node
+    params = _positional_params(fdef)
+    wrt_names = _wrt_names(info, wrt)
     env = codegen.Env(info, norm.namer.taken, norm.locals)
     for name, obj in info.extra.items():   # runtime helpers the front end called (loop_seq)
         env.objects[name] = obj
         env.by_id.setdefault(id(obj), name)
-    gen_name = norm.namer.fresh("grad_" + info.name, numbered=False) if mode != "call" else None
-    body = inline_calls(body, info, norm, env, front_end, fn)
-    require_loop_builtins(info, body, ())   # loops of inlined helpers are written in fn's scope
-    info.extra = env.objects
-    if stages is not None:
-        stages["inline"] = body
+    gen_name = None if helper and not forward else \
+        norm.namer.fresh(("jvp_" if forward else "grad_") + info.name, numbered=False)
+    if not forward:
+        body = inline_calls(body, info, norm, env, front_end, fn)
+        require_loop_builtins(info, body, ())   # loops of inlined helpers are written in fn's scope
+        info.extra = env.objects
+        if stages is not None:
+            stages["inline"] = body
+    param_ranks = {p: r for p, r in zip(params, ranks or ()) if r is not None}
+    body, facts = analyze(info, norm, body, wrt_names, forward, param_ranks, helper, env)
+    build = _forward if forward else _reverse
+    return build(fn, key, info, norm, body, facts, ret_name, wrt_names, env, gen_name, stages)
+
+
+def _reverse(fn, key, info, norm, body, facts, ret_name, wrt_names, env, gen_name, stages):
+    mode = key[2]
 
     def derivative_of_call(callee, positions, lineno):
-        sub_key = (callee.__code__, positions, "call", None)
-        sub = lookup(_cache, sub_key, callee) or _building.get((sub_key, callee))
-        if sub is None:
-            sub = _build_reverse(callee, positions, "call", sub_key, None, None)
-        note_call(sub, callee)
+        sub = _sub_derivative(callee, positions, "call", None)
         base = callee.__name__.strip("<>")
         fwd_name = env.ref_name("fwd_" + base, sub.fwd)
         bwd_name = env.ref_name("bwd_" + base, sub.bwd)
         return N(fwd_name), N(bwd_name), sub.seed
 
-    param_ranks = {}
-    if ranks is not None:
-        param_ranks = {p: r for p, r in zip(params, ranks) if r is not None}
-    rev = Reverse(info, norm, body, ret_name, wrt_names, env, derivative_of_call, param_ranks,
-                  helper=mode == "call")
+    rev = Reverse(info, norm, body, facts, ret_name, wrt_names, env, derivative_of_call)
     rev.seed_name = rev.dname(ret_name)
     pending = Pending(seed=rev.seed_name, fwd=Pending(), bwd=Pending())
     _building[(key, fn)] = pending   # by function too: closures of one code differ
@@ -275,140 +339,76 @@ def _generate_reverse(fn, wrt, mode, key, stages, ranks=None):
         fwd, bwd = rev.build()
     finally:
         _building.pop((key, fn), None)
+    fwd, bwd, result = rev.returns(mode, fwd, bwd)
     seed = rev.seed_name
-    if mode != "call" and ret_name not in rev.facts.active:
-        # An output that does not depend on the inputs still has to be numeric: without this a
-        # function returning None or a str got a zero gradient instead of seed's TypeError
-        # (issue 7, tests/test_bad_inputs.py::test_non_numeric_output_is_refused).
-        check = gast.Call(func=env.ref("seed"), args=[N(seed), N(ret_name)], keywords=[])
-        bwd = list(bwd) + [at(gast.Expr(value=check), fdef.body[-1].lineno if fdef.body else info.lineno)]
-    returns = []
-    arg_refs = []
-    for w in wrt_names:
-        st = rev.final_state.get(w)
-        arg = N(w)
-        if len(rev.facts.defs.get(w, ())) > 1:
-            # the function rebinds the parameter (``y = x``): the gradient is shaped like the
-            # argument, which the name no longer holds at the end of the backward sweep
-            ref = norm.namer.fresh(w + "_arg", numbered=False)
-            arg_refs.append(at(gast.Assign(targets=[N(ref, True)], value=N(w), type_comment=None),
-                               info.lineno))
-            arg = N(ref)
-        if st is None:
-            returns.append(gast.Call(func=env.ref("zeros_like"), args=[arg], keywords=[]))
-        elif (st.maybe_zero and rev.facts.ranks.get(w) != 0) or w in rev.facts.containers or \
-                rev.facts.ranks.get(w) is None:
-            # containers (and arguments of unknown kind, which may be lists): the gradient takes
-            # the input's structure (dict key order, nesting, zero arrays for unused leaves)
-            returns.append(gast.Call(func=env.ref("grad_like"), args=[N(rev.dname(w)), arg], keywords=[]))
-        else:
-            returns.append(N(rev.dname(w)))
-    fwd = arg_refs + list(fwd)
-    if len(returns) == 1 and mode != "call":
-        result = returns[0]
-    else:
-        result = gast.Tuple(elts=returns, ctx=gast.Load())
-    if mode == "value_and_grad":
-        value = N(ret_name)
-        if bwd:
-            # The backward sweep restores overwritten variables (``s = stack.pop()``, and
-            # ``v[i] = stack.pop()`` in place), the returned one too: keep the value as the forward
-            # sweep left it (issue 7, tests/test_regressions.py::test_value_and_grad_value_*).
-            kept = norm.namer.fresh("value")
-            copy_it = bool(rev.facts.mutated)   # the returned name may alias an array written into
-            fwd = list(fwd) + [at(gast.Assign(
-                targets=[N(kept, True)],
-                value=gast.Call(func=env.ref("owned_copy"), args=[N(ret_name)], keywords=[]) if copy_it
-                else N(ret_name), type_comment=None), fdef.body[-1].lineno if fdef.body else info.lineno)]
-            value = N(kept)
-        result = gast.Tuple(elts=[value, result], ctx=gast.Load())
+    fdef = info.node
+    ln = fdef.body[-1].lineno if fdef.body else info.lineno
+    seed_kw = [(seed, gast.Constant(value=1.0, kind=None))]
     if mode == "call":
-        return _build_split(fn, key, info, norm, env, rev, fwd, bwd, result, ret_name, wrt_names, pending)
-    fwd = prune_forward(fwd, bwd, result, rev.facts, env)
+        fwd = prune_forward(fwd, bwd, gast.Tuple(elts=[result, N(ret_name)], ctx=gast.Load()), facts, env)
+        fwd_body, bwd_body, tape_names, tape_var = split_sweeps(info, norm, fwd, bwd, result, ret_name)
+        base = info.name.strip("<>")
+        fwd_name = norm.namer.fresh("fwd_" + base, numbered=False)
+        fwd_fn, fwd_src = codegen.emit(fdef, fwd_name, fwd_body, [], env, info,
+                                       f"{fwd_name} of {info.filename}:{info.lineno}", dict(fn.__kwdefaults__ or {}))
+        bwd_name = norm.namer.fresh("bwd_" + base, numbered=False)
+        bwd_fn, bwd_src = codegen.emit(tape_signature(fdef, tape_var), bwd_name, bwd_body, seed_kw, env, info,
+                                       f"{bwd_name} of {info.filename}:{info.lineno}", {seed: 1.0})
+        bwd_fn.__defaults__ = None
+        if rev.stack is not None and rev.stack in tape_names:
+            # Differentiating bwd_<name> again would pop a stack that fwd_<name> filled in another
+            # function: the adjoint stacks of the two would not meet. Refused, naming the helper.
+            bwd_fn.__srcad_refused__ = (
+                f"a derivative of a derivative through {info.name}, which is called rather than inlined "
+                "(recursion) and records values on its stack: srcad does not differentiate that again; "
+                "a helper that is not recursive is inlined and has no such limit", info.filename, info.lineno,
+                "higher-order derivative through a recursive helper")
+        for f, p in ((fwd_fn, pending.fwd), (bwd_fn, pending.bwd)):
+            _link_pending(f)
+            p.resolve(f)
+        pending.resolve(None)
+        return Derivative(None, fwd_src + "\n" + bwd_src, seed, _positional_params(fdef), ret_name, wrt_names,
+                          fwd=fwd_fn, bwd=bwd_fn, pending=pending)
+    fwd = prune_forward(fwd, bwd, result, facts, env)
     body_out = []
     if fwd:
-        body_out.append(codegen.note("forward sweep"))
-        body_out += fwd
+        body_out += [codegen.note("forward sweep")] + fwd
     if bwd:
-        body_out.append(codegen.note("backward sweep"))
-        body_out += bwd
-    body_out.append(at(gast.Return(value=result), fdef.body[-1].lineno if fdef.body else info.lineno))
+        body_out += [codegen.note("backward sweep")] + bwd
+    body_out.append(at(gast.Return(value=result), ln))
     kw = dict(fn.__kwdefaults__ or {})
     kw[seed] = 1.0
-    fnobj, src = codegen.emit(fdef, gen_name, body_out, [(seed, gast.Constant(value=1.0, kind=None))], env,
-                              info, f"{gen_name} of {info.filename}:{info.lineno}", kw)
+    fnobj, src = codegen.emit(fdef, gen_name, body_out, seed_kw, env, info,
+                              f"{gen_name} of {info.filename}:{info.lineno}", kw)
     _link_pending(fnobj)
     pending.resolve(fnobj)
-    d = Derivative(fnobj, src, seed, _positional_params(fdef), ret_name, wrt_names, stages)
-    d.pending = pending
-    return d
+    return Derivative(fnobj, src, seed, _positional_params(fdef), ret_name, wrt_names, stages or {}, pending=pending)
 
 
-def _build_split(fn, key, info, norm, env, rev, fwd, bwd, result, ret_name, wrt_names, pending):
-    """``fwd_<name>`` and ``bwd_<name>`` of a helper called from differentiated code (mode 'call').
+def _forward(fn, key, info, norm, body, facts, ret_name, wrt_names, env, gen_name, stages):
+    def derivative_of_call(callee, positions, lineno, arg_ranks=None):
+        sub = _sub_derivative(callee, positions, "jvp_call", arg_ranks)
+        obj = sub if isinstance(sub, Pending) else sub.fn
+        name = env.ref_name("jvp_" + callee.__name__.strip("<>"), obj)
+        return N(name), sub.tangent_names
 
-    The tape is the tuple of the variables the backward sweep reads that the forward sweep (or
-    the call) defined: the stack and the values it did not push.
-    """
+    fw = Forward(info, norm, body, facts, ret_name, wrt_names, env, derivative_of_call)
+    tangent_names = [fw.dname(w) for w in wrt_names]
+    pending = Pending(tangent_names=tangent_names)
+    _building[(key, fn)] = pending   # by function too: closures of one code differ
+    try:
+        code, tangent, ln = fw.build()
+    finally:
+        _building.pop((key, fn), None)
+    result = gast.Tuple(elts=[N(ret_name), tangent], ctx=gast.Load())
+    body_out = code + [at(gast.Return(value=result), ln)]
     fdef = info.node
-    ret = N(ret_name)
-    fwd = prune_forward(fwd, bwd, gast.Tuple(elts=[result, ret], ctx=gast.Load()), rev.facts, env)
-    params = set(norm.params)
-    defined = set(params)
-    top = set(params)
-    for s in fwd:
-        stored = {n.id for n in gast.walk(s) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
-        defined |= stored
-        if isinstance(s, gast.Assign):
-            top |= stored
-    tape_names = sorted((names_read(bwd) | names_read([result])) & defined)
-    tape_var = norm.namer.fresh("tape", numbered=False)
-    ln = fdef.body[-1].lineno if fdef.body else info.lineno
-    # a variable defined only on some paths of the forward sweep is read back only on those paths
-    undefined = [at(gast.Assign(targets=[N(n, True)], value=gast.Constant(value=None, kind=None),
-                                type_comment=None), info.lineno) for n in tape_names if n not in top]
-    tape = gast.Tuple(elts=[N(n) for n in tape_names], ctx=gast.Load())
-    fwd_body = [codegen.note("forward sweep")] + undefined + list(fwd)
-    fwd_body.append(at(gast.Return(value=gast.Tuple(elts=[ret, tape], ctx=gast.Load())), ln))
-    base = info.name.strip("<>")
-    fwd_name = norm.namer.fresh("fwd_" + base, numbered=False)
-    fwd_fn, fwd_src = codegen.emit(fdef, fwd_name, fwd_body, [], env, info,
-                                   f"{fwd_name} of {info.filename}:{info.lineno}", dict(fn.__kwdefaults__ or {}))
-    bwd_body = [codegen.note("backward sweep")]
-    if tape_names:
-        bwd_body.append(at(gast.Assign(targets=[gast.Tuple(elts=[N(n, True) for n in tape_names],
-                                                           ctx=gast.Store())],
-                                       value=N(tape_var), type_comment=None), info.lineno))
-    bwd_body += list(bwd)
-    if isinstance(result, gast.Tuple) and len(result.elts) == 1:
-        result = result.elts[0]
-    bwd_body.append(at(gast.Return(value=result), ln))
-    bwd_def = gast.FunctionDef(
-        name=fdef.name, body=[], decorator_list=[], returns=None, type_comment=None,
-        args=gast.arguments(args=[N(tape_var)], posonlyargs=[], vararg=None, kwonlyargs=[], kw_defaults=[],
-                            kwarg=None, defaults=[]))
-    bwd_name = norm.namer.fresh("bwd_" + base, numbered=False)
-    seed = rev.seed_name
-    bwd_fn, bwd_src = codegen.emit(bwd_def, bwd_name, bwd_body, [(seed, gast.Constant(value=1.0, kind=None))],
-                                   env, info, f"{bwd_name} of {info.filename}:{info.lineno}", {seed: 1.0})
-    bwd_fn.__defaults__ = None
-    if rev.stack is not None and rev.stack in tape_names:
-        # Differentiating bwd_<name> again would pop a stack that fwd_<name> filled in another
-        # function: the adjoint stacks of the two would not meet. Refused, naming the helper.
-        bwd_fn.__srcad_refused__ = (
-            f"a derivative of a derivative through {info.name}, which is called rather than inlined "
-            "(recursion) and records values on its stack: srcad does not differentiate that again; "
-            "a helper that is not recursive is inlined and has no such limit", info.filename, info.lineno,
-            "higher-order derivative through a recursive helper")
-    _link_pending(fwd_fn)
-    _link_pending(bwd_fn)
-    pending.fwd.resolve(fwd_fn)
-    pending.bwd.resolve(bwd_fn)
-    pending.resolve(None)
-    d = Derivative(None, fwd_src + "\n" + bwd_src, seed, _positional_params(fdef), ret_name, wrt_names)
-    d.fwd, d.bwd = fwd_fn, bwd_fn
-    d.pending = pending
-    return d
+    fnobj, src = codegen.emit(fdef, gen_name, body_out, [(tn, None) for tn in tangent_names], env, info,
+                              f"{gen_name} of {info.filename}:{info.lineno}", dict(fn.__kwdefaults__ or {}))
+    _link_pending(fnobj)
+    pending.resolve(fnobj)
+    return Derivative(fnobj, src, None, _positional_params(fdef), ret_name, wrt_names, stages or {},
+                      tangent_names=tangent_names, pending=pending)
 
 
 _building = {}

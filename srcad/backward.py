@@ -1,0 +1,424 @@
+"""Reverse mode, second half: the backward sweep, from records the forward sweep leaves.
+
+``Reverse`` (reverse.py) walks the function once and, for every statement whose adjoint the
+backward sweep needs, leaves a record: what the statement was, where it sits (a
+``saves.Position``) and what the forward sweep recorded for it. The records of a block form a
+list; ``Backward.sweep`` emits their adjoint code in reverse order, keeping the adjoint state
+(``adjoints.Live`` per name, absent = symbolic zero) as it goes. Records are plain data:
+``Reverse.records`` can be printed before anything is emitted.
+"""
+
+from dataclasses import dataclass
+from typing import Optional
+
+import gast
+
+from srcad import runtime
+from srcad.adjoints import Live, loop_fixpoint, merge
+from srcad.astutil import N, assign, at, clone, expr_stmt, index_value
+from srcad.astutil import attr_call, call, const, names_read
+from srcad.optimize import simplify, strip_unbroadcast
+from srcad.rules.registry import splice_reverse
+
+FLOAT_ZERO = 0.0   # the run-time zero placeholder (see adjoints.py)
+
+
+# ---------------------------------------------------------------------- records
+
+
+@dataclass
+class AssignRecord:
+    """``target = value`` (``op``: what it computes). ``saves``: its old value was pushed first;
+    ``saves_tape``: the tape of a kept call that an enclosing loop overwrites was pushed too."""
+    target: str
+    op: object
+    value: gast.AST
+    pos: tuple
+    ln: int
+    saves: bool
+    saves_tape: Optional[str] = None
+
+
+@dataclass
+class SetitemRecord:
+    """``x[index] = value``; ``saves``: the old ``x[index]`` (or a container entry) was pushed."""
+    x: str
+    index: gast.AST
+    value: gast.AST
+    pos: tuple
+    ln: int
+    saves: bool
+    container: bool
+
+
+@dataclass
+class PushRecord:
+    """``stack.append(value)`` onto a stack that carries differentiated values (generated code
+    differentiated again): its adjoint pops the adjoint stack."""
+    stack: str
+    value: gast.AST
+    ln: int
+
+
+@dataclass
+class IfRecord:
+    """An ``if`` whose branches have adjoint code; ``cond`` holds the decision (pushed when
+    ``in_loop``)."""
+    cond: str
+    in_loop: bool
+    body: list
+    orelse: list
+    pos: tuple
+    ln: int
+
+
+@dataclass
+class WhileRecord:
+    """A ``while`` loop, replayed ``count`` times (pushed when ``in_loop``) with loop variable ``it``."""
+    count: str
+    in_loop: bool
+    body: list
+    pos: tuple
+    ln: int
+    it: str
+
+
+@dataclass
+class ForRecord:
+    """A ``for`` loop over ``iter`` replayed in reverse (sliced to ``count`` passes where it can
+    break); ``saves_target`` / ``saves_rng``: the loop variable / the evaluated range were pushed."""
+    target: str
+    iter: gast.AST
+    count: Optional[str]
+    in_loop: bool
+    body: list
+    pos: tuple
+    ln: int
+    saves_target: bool
+    saves_rng: Optional[str] = None
+
+
+@dataclass
+class RestoreRecord:
+    """Only a saved value to pop back (a loop with no adjoint code whose variable was saved)."""
+    name: str
+    ln: int
+
+
+def _owned_expr(e):
+    """Is ``e`` certainly a new array (so its adjoint may be changed in place)?"""
+    return isinstance(e, (gast.BinOp, gast.UnaryOp))
+
+
+# ---------------------------------------------------------------------- the sweep
+
+
+class Backward:
+    """The backward sweep of ``Reverse``: adjoint code for its records."""
+
+    def sweep(self, records, state):
+        """Adjoint code of ``records`` (one block), last statement first; updates ``state``."""
+        out = []
+        for r in reversed(records):
+            out += self._EMIT[type(r)](self, r, state)
+        return out
+
+    # ------------------------------------------------------------------ statements
+    def _assign(self, r, state):
+        t, op, ln = r.target, r.op, r.ln
+        self_ref = t in names_read([r.value])
+        out = []
+        if r.saves and self_ref:
+            out.append(self.pop(t, ln))
+        if t in self.facts.active and state.get(t) is not None:
+            code = self.adjoint_of(t, op, r.value, state, ln)
+            self._note_reads(r.pos, code)
+            if self_ref and t in names_read(code):
+                self.log.self_reads.add((t, r.pos))
+            out += code
+        elif op.kind == "pop" and op.args[0].id in self.facts.active:
+            # Differentiating generated code again (third order): the adjoint of every push onto
+            # an active stack pops the adjoint stack, so the adjoint of every pop must push, a zero
+            # where the popped value's adjoint is dead; else the adjoint stack runs out.
+            self.adj_stacks.add(op.args[0].id)
+            out.append(expr_stmt(attr_call(self.dname(op.args[0].id), "append", [const(FLOAT_ZERO)]), ln))
+        if r.saves and not self_ref:
+            out.append(self.pop(t, ln))
+        if r.saves_tape is not None:
+            out.append(self.pop(r.saves_tape, ln))
+        return out
+
+    def _setitem(self, r, state):
+        x, index, value, ln = r.x, r.index, r.value, r.ln
+        out = []
+        if x in self.facts.active and state.get(x) is not None:
+            out += self.ensure_owned(x, state, ln)
+            take = call(self.env.ref("pop_at"), [N(self.dname(x)), index_value(index, self.env.ref)])
+            if self.facts.is_active(value):
+                if self.facts.ranks.get(value.id) != 0 or self.facts.ranks.get(x) != 1 or \
+                        not self._int_index(index):
+                    # NumPy may have broadcast or repeated it (a list or dict entry: neither)
+                    take.args.append(N(value.id))
+                out += self.accumulate(value.id, take, state, ln, owned=False)
+            else:
+                out.append(expr_stmt(take, ln))
+            self._note_reads(r.pos, out)
+        if r.saves and r.container:
+            popped = attr_call(self.stack_name(), "pop", [])
+            restore = self.env.ref("restore_item", runtime.restore_item)
+            out.append(expr_stmt(call(restore, [N(x), index_value(index, self.env.ref), popped]), ln))
+        elif r.saves:
+            tmp = gast.Subscript(value=N(x), slice=clone(index), ctx=gast.Store())
+            out.append(at(gast.Assign(targets=[tmp], value=attr_call(self.stack_name(), "pop", []),
+                                      type_comment=None), ln))
+        if r.saves:
+            # the restore writes into the array x held here: later rebindings of x must be
+            # undone first (its index may read variables too)
+            self._note_reads(r.pos, out[-1:] + [gast.Expr(value=N(x))])
+        return out
+
+    def _push(self, r, state):
+        popped = attr_call(self.dname(r.stack), "pop", [])
+        if self.facts.is_active(r.value):
+            return self.accumulate(r.value.id, popped, state, r.ln, owned=False)
+        return [expr_stmt(popped, r.ln)]
+
+    def _restore(self, r, state):
+        return [self.pop(r.name, r.ln)]
+
+    # ------------------------------------------------------------------ control flow
+    def _if(self, r, state):
+        out = [self.pop(r.cond, r.ln)] if r.in_loop else []
+        s1, s2 = dict(state), dict(state)
+        b1 = self.sweep(r.body, s1)
+        b2 = self.sweep(r.orelse, s2)
+        joined = merge([(s1, b1), (s2, b2)], lambda name, st, code: self._zero_into(name, r.pos, r.ln, code))
+        state.clear()
+        state.update(joined)
+        if b1 or b2:
+            out.append(at(gast.If(test=N(r.cond), body=b1 or [gast.Pass()], orelse=b2), r.ln))
+        return out
+
+    def _while(self, r, state):
+        out = [self.pop(r.count, r.ln)] if r.in_loop else []
+        pre, body = self.loop_body(r.body, state, r.ln, r.pos)
+        out += pre
+        out.append(at(gast.For(target=N(r.it, True), iter=call(N("range"), [N(r.count)]),
+                               body=body or [gast.Pass()], orelse=[], type_comment=None), r.ln))
+        return out
+
+    def _for(self, r, state):
+        out = [self.pop(r.count, r.ln)] if r.count is not None and r.in_loop else []
+        it = clone(r.iter)
+        self._note_reads(r.pos, [gast.Expr(value=it)])
+        if r.count is not None:
+            it = gast.Subscript(value=it, slice=gast.Slice(lower=None, upper=N(r.count), step=None),
+                                ctx=gast.Load())
+        pre, body = self.loop_body(r.body, state, r.ln, r.pos)
+        out += pre
+        out.append(at(gast.For(target=N(r.target, True), iter=call(N("reversed"), [it]),
+                               body=body or [gast.Pass()], orelse=[], type_comment=None), r.ln))
+        if r.saves_rng is not None:
+            out.append(self.pop(r.saves_rng, r.ln))
+        if r.saves_target:
+            out.append(self.pop(r.target, r.ln))
+        return out
+
+    _EMIT = {AssignRecord: _assign, SetitemRecord: _setitem, PushRecord: _push, RestoreRecord: _restore,
+             IfRecord: _if, WhileRecord: _while, ForRecord: _for}
+
+    def loop_body(self, records, state, ln, pos):
+        """Backward loop body with a loop-invariant adjoint state. Returns (before-loop, body).
+
+        Adjoints the body writes are made live before the loop (``dv = 0.0``) and, where the body
+        resets them, set back to zero at the end of each pass, so every pass starts alike.
+        """
+        entry = dict(state)
+        before = []
+
+        def materialize_before(name):
+            stmt, live = self.zero(name, pos, ln)
+            before.append(stmt)
+            return live
+
+        def run(entry):
+            work = dict(entry)
+            return (self.sweep(records, work), work), [work]
+
+        (body, work), _ = loop_fixpoint(entry, run, materialize_before, self.namer,
+                                        lambda: self.adjoints.values(), (self.info, ln))
+        for name, st in sorted(entry.items()):
+            if st is not None and work.get(name) is None:
+                body.append(self.zero(name, pos, ln)[0])
+        state.clear()
+        state.update(entry)
+        return before, body
+
+    # ------------------------------------------------------------------ adjoint state
+    def zero(self, name, pos, ln):
+        """A materialized zero adjoint for ``name`` before the statement at ``pos``: (stmt, Live).
+
+        ``zeros_like(v)`` where ``v`` is certainly defined there (then every rule sees an adjoint
+        of the right shape), ``0.0`` for scalars and where ``v`` may not exist yet.
+        """
+        d = self.dname(name)
+        if self.facts.ranks.get(name) == 0:
+            return assign(d, const(FLOAT_ZERO), ln), Live(True, False)
+        here = pos[0].index
+        defined = name in self.norm.params or any(
+            n == name and len(dpos) == 1 and dpos[0].index < here for n, dpos in self.log.defs)
+        # and ``v`` still holds that value here: no later assignment left it another array
+        # (``x = g(y, x)`` further on makes ``x`` an array where it was a number)
+        rebound_later = any(n == name and dpos[0].index >= here for n, dpos in self.log.defs)
+        if defined and not rebound_later:
+            return assign(d, call(self.env.ref("zeros_like"), [N(name)]), ln), Live(True, False)
+        return assign(d, const(FLOAT_ZERO), ln), Live(True, True)
+
+    def _zero_into(self, name, pos, ln, code):
+        stmt, live = self.zero(name, pos, ln)
+        code.append(stmt)
+        return live
+
+    def ensure_owned(self, name, state, ln):
+        st = state.get(name)
+        if st is None or st.owned:
+            return []
+        state[name] = Live(True, st.maybe_zero)
+        d = self.dname(name)
+        return [assign(d, call(self.env.ref("copy_adjoint"), [N(d)]), ln)]
+
+    def accumulate(self, name, expr, state, ln, owned=None, maybe_zero=False):
+        """Add ``expr`` to ``name``'s adjoint; ``maybe_zero``: ``expr`` may be the 0.0 placeholder."""
+        d = self.dname(name)
+        st = state.get(name)
+        if owned is None:
+            owned = _owned_expr(expr)
+        if st is None:
+            state[name] = Live(owned, maybe_zero)
+            return [assign(d, expr, ln)]
+        maybe_zero = maybe_zero and st.maybe_zero
+        if name in self.facts.containers or name in self.facts.maybe_seq:
+            state[name] = Live(False, maybe_zero)
+            return [assign(d, call(self.env.ref("add"), [N(d), expr]), ln)]
+        op = gast.Add()
+        if isinstance(expr, gast.UnaryOp) and isinstance(expr.op, gast.USub):
+            op, expr = gast.Sub(), expr.operand     # dx -= e rather than dx += -e
+        state[name] = Live(True, maybe_zero)
+        if st.owned:
+            return [at(gast.AugAssign(target=N(d, True), op=op, value=expr), ln)]
+        return [assign(d, gast.BinOp(left=N(d), op=op, right=expr), ln)]
+
+    # ------------------------------------------------------------------ one operation's adjoint
+    def adjoint_of(self, t, op, value, state, ln):
+        """Backward code for ``t = value`` given dt is live; resets dt."""
+        dt = N(self.dname(t))
+        mz = state[t].maybe_zero if state.get(t) is not None else False
+        contribs = []   # (primal name, expr, owned)
+        pre = []
+        kind = op.kind
+        if kind == "atom":
+            a = op.args[0]
+            if self.facts.is_active(a):
+                contribs.append((a.id, dt, False))
+        elif kind == "rule":
+            contribs, pre = self._rule_adjoint(t, op, dt)
+        elif kind == "getitem":
+            x = op.args[0]
+            if self.facts.is_active(x):
+                return self._getitem_adjoint(t, x.id, op.index, state, ln)
+        elif kind in ("build", "dict"):
+            keys = op.keys if kind == "dict" else [const(k) for k in range(len(op.args))]
+            for k, a in zip(keys, op.args):
+                if self.facts.is_active(a):
+                    contribs.append((a.id, call(self.env.ref("tuple_get"), [dt, clone(k)]), False))
+        elif kind == "call":
+            pre, contribs = self._call_adjoint(t, op, value, dt, ln)
+        elif kind == "pop":
+            stack = op.args[0].id
+            self.adj_stacks.add(stack)
+            state[t] = None
+            return [expr_stmt(attr_call(self.dname(stack), "append", [dt]), ln)]
+        else:
+            state[t] = None   # no derivative flows through (np.zeros, a comparison): older versions
+            return []         # of t start from a zero adjoint
+        for s in pre:
+            s.lineno = ln
+        out = list(pre)
+        own = [(n, e, o) for n, e, o in contribs if n == t]
+        rest = [(n, e, o) for n, e, o in contribs if n != t]
+        for n, e, o in rest:
+            out += self.accumulate(n, e, state, ln, owned=o, maybe_zero=mz)
+        if len(own) == 1 and isinstance(own[0][1], gast.Name) and own[0][1].id == dt.id:
+            # the adjoint passes through unchanged (x = x - 1.0); where another adjoint took it
+            # without a copy (``v = v + w`` gives ``dw = dv``), the two share one array from here
+            # on, so neither may be changed in place (issue 11, class 2)
+            if any(not o for _, _, o in rest) and state.get(t) is not None:
+                state[t] = Live(False, state[t].maybe_zero)
+            return out
+        state[t] = None
+        if own:
+            e = own[0][1]
+            for _, e2, _ in own[1:]:
+                e = gast.BinOp(left=e, op=gast.Add(), right=e2)
+            out += self.accumulate(t, e, state, ln, owned=_owned_expr(e), maybe_zero=mz)
+        return out
+
+    def _rule_adjoint(self, t, op, dt):
+        """The reverse template of ``op`` spliced for the active inputs: (contributions, statements)."""
+        tpl = op.template
+        wanted = {p for p, a in op.bound.items() if p in tpl.diff_params and self.facts.is_active(a)}
+        values = dict(op.bound)
+        values[tpl.out] = N(t)
+        pre, exprs = splice_reverse(tpl, values, dt, wanted, self.namer.fresh, self.env.ref)
+        contribs = []
+        for p in tpl.diff_params:
+            if p not in exprs:
+                continue
+            e, me = exprs[p], op.bound[p]
+            others = [a for q, a in op.bound.items() if q != p and q in tpl.params]
+            if self.facts.ranks.get(t) == 0 or self.facts.same_shape(t, me.id) or all(
+                    isinstance(a, gast.Constant) or (isinstance(a, gast.Name) and a.id == me.id)
+                    for a in others):
+                e = strip_unbroadcast(e, self.env)  # the output cannot be larger than this input
+            e = simplify(e, self.env, self._rank)
+            contribs.append((me.id, e, _owned_expr(e)))
+        return contribs, pre
+
+    def _rank(self, atom):
+        if isinstance(atom, gast.Constant):
+            v = atom.value
+            return 0 if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+        if isinstance(atom, gast.Name):
+            return self.facts.ranks.get(atom.id)
+        return None
+
+    def _int_index(self, index):
+        """Is ``index`` one integer (so ``x[index] = v`` writes exactly one element)?"""
+        if isinstance(index, gast.Constant):
+            return isinstance(index.value, int) and not isinstance(index.value, bool)
+        return isinstance(index, gast.Name) and index.id in self.facts.int_vars
+
+    def _getitem_adjoint(self, t, x, index, state, ln):
+        # ``h = h[0]``: the incoming adjoint is the new value's; the old value's starts at zero
+        # (issue 11, class 1)
+        zero_in = state.get(x) is None or x == t
+        out = [] if x in self.facts.containers or zero_in else self.ensure_owned(x, state, ln)
+        d = self.dname(x)
+        base = const(FLOAT_ZERO) if zero_in else N(d)
+        add = call(self.env.ref("add_at"), [base, N(x), index_value(index, self.env.ref), N(self.dname(t))])
+        out.append(assign(d, add, ln))
+        state[t] = None
+        state[x] = Live(True) if x not in self.facts.containers else Live(False)
+        return out
+
+    def _call_adjoint(self, t, op, value, dt, ln):
+        """``bwd_g(tape, d<out>=dt)``: the helper's backward sweep over the tape its forward
+        sweep recorded (``Reverse._call_forward``)."""
+        bwd_node, seed, tape, actives = self._calls[id(value)]
+        c = call(clone(bwd_node), [N(tape)], [gast.keyword(arg=seed, value=dt)])
+        if len(actives) == 1:
+            return [], [(actives[0].id, c, False)]
+        temps = [self.namer.fresh("d" + a.id) for a in actives]
+        pre = [at(gast.Assign(targets=[gast.Tuple(elts=[N(n, True) for n in temps], ctx=gast.Store())],
+                              value=c, type_comment=None), ln)]
+        return pre, [(a.id, N(tmp), False) for a, tmp in zip(actives, temps)]
