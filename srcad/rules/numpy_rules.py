@@ -1,11 +1,14 @@
 """Derivative rules for NumPy functions, keyed by the function object (and array methods).
 
 Reverse rule: ``d[x] = <adjoint contribution>``; forward rule: ``d[y] = <sum of tangent terms>``.
+A one-input function whose derivative is a factor is declared once with ``elementwise``; a function
+linear in its first input with ``linear`` (its forward rule applies the function to the tangent,
+the decorated template is the transpose). See srcad/rules/registry.py.
 """
 
 import numpy as np
 
-from srcad.rules.registry import attribute, forward, method, nondiff, reverse
+from srcad.rules.registry import attribute, elementwise, forward, linear, method, nondiff, reverse
 from srcad.runtime import broadcast_like
 from srcad.rules.numpy_helpers import (
     above, average_adjoint_w, average_tangent_w, average_weights, below, cholesky_adjoint,
@@ -81,34 +84,44 @@ def power(y, x1, x2):
     d[y] = d[x1] * x2 * x1 ** (x2 - 1) + d[x2] * y * np.log(np.where(x1 > 0, x1, 1.0))
 
 
-@reverse(np.negative)
-def negative(y, x):
-    d[x] = -d[y]
+# ---------------------------------------------------------------- one-input elementwise functions
+# One declaration gives both modes: ``d`` is the derivative flowing through (``d[y]`` in reverse,
+# ``d[x]`` in forward) times f'(x), written with the output ``y`` where that is cheaper.
+
+elementwise(np.negative, "-d")
+elementwise(np.positive, "d")
+elementwise(np.absolute, abs, "d * np.sign(x)")
+elementwise(np.exp, "d * y")
+elementwise(np.log, "d / x")
+elementwise(np.sin, "d * np.cos(x)")
+elementwise(np.cos, "-d * np.sin(x)")
+elementwise(np.tanh, "d * (1.0 - y * y)")
+elementwise(np.sqrt, "d * 0.5 / y")
+elementwise(np.square, "d * 2.0 * x")
+elementwise(np.cbrt, "d / (3.0 * y * y)")
+elementwise(np.reciprocal, "-d * y * y")
+elementwise(np.exp2, "d * y * np.log(2.0)")
+elementwise(np.expm1, "d * (y + 1.0)")
+elementwise(np.log2, "d / (x * np.log(2.0))")
+elementwise(np.log10, "d / (x * np.log(10.0))")
+elementwise(np.log1p, "d / (1.0 + x)")
+elementwise(np.tan, "d * (1.0 + y * y)")
+elementwise(np.arcsin, "d / np.sqrt(1.0 - x * x)")
+elementwise(np.arccos, "-d / np.sqrt(1.0 - x * x)")
+elementwise(np.arctan, "d / (1.0 + x * x)")
+elementwise(np.sinh, "d * np.cosh(x)")
+elementwise(np.cosh, "d * np.sinh(x)")
+elementwise(np.arcsinh, "d / np.sqrt(x * x + 1.0)")
+elementwise(np.arccosh, "d / np.sqrt(x * x - 1.0)")
+elementwise(np.arctanh, "d / (1.0 - x * x)")
+elementwise(np.deg2rad, np.radians, "d * (np.pi / 180.0)")
+elementwise(np.rad2deg, np.degrees, "d * (180.0 / np.pi)")
 
 
-@forward(np.negative)
-def negative(y, x):
-    d[y] = -d[x]
-
-
-@reverse(np.positive)
-def positive(y, x):
-    d[x] = d[y]
-
-
-@forward(np.positive)
-def positive(y, x):
-    d[y] = d[x]
-
-
-@reverse(np.absolute, abs)
-def absolute(y, x):
-    d[x] = d[y] * np.sign(x)
-
-
-@forward(np.absolute, abs)
-def absolute(y, x):
-    d[y] = d[x] * np.sign(x)
+@elementwise(np.sinc)
+def sinc(y, x):
+    safe = np.where(x == 0, 1.0, x)
+    return d * np.where(x == 0, 0.0, (np.cos(np.pi * x) - y) / safe)
 
 
 @reverse(np.matmul)
@@ -133,67 +146,7 @@ def dot(y, a, b):
     d[y] = np.dot(d[a], b) + np.dot(a, d[b])
 
 
-# ---------------------------------------------------------------- elementwise functions
-
-
-@reverse(np.exp)
-def exp(y, x):
-    d[x] = d[y] * y
-
-
-@forward(np.exp)
-def exp(y, x):
-    d[y] = d[x] * y
-
-
-@reverse(np.log)
-def log(y, x):
-    d[x] = d[y] / x
-
-
-@forward(np.log)
-def log(y, x):
-    d[y] = d[x] / x
-
-
-@reverse(np.sin)
-def sin(y, x):
-    d[x] = d[y] * np.cos(x)
-
-
-@forward(np.sin)
-def sin(y, x):
-    d[y] = d[x] * np.cos(x)
-
-
-@reverse(np.cos)
-def cos(y, x):
-    d[x] = -d[y] * np.sin(x)
-
-
-@forward(np.cos)
-def cos(y, x):
-    d[y] = -d[x] * np.sin(x)
-
-
-@reverse(np.tanh)
-def tanh(y, x):
-    d[x] = d[y] * (1.0 - y * y)
-
-
-@forward(np.tanh)
-def tanh(y, x):
-    d[y] = d[x] * (1.0 - y * y)
-
-
-@reverse(np.sqrt)
-def sqrt(y, x):
-    d[x] = d[y] * 0.5 / y
-
-
-@forward(np.sqrt)
-def sqrt(y, x):
-    d[y] = d[x] * 0.5 / y
+# ---------------------------------------------------------------- two-input elementwise functions
 
 
 @reverse(np.maximum)
@@ -210,24 +163,14 @@ def maximum(y, x1, x2):
 # ---------------------------------------------------------------- reductions
 
 
-@reverse(np.sum, method("sum"))
+@linear(np.sum, method("sum"), args="axis=axis, keepdims=keepdims")
 def sum(y, a, axis=None, dtype=None, out=None, keepdims=False):
     d[a] = unreduce(d[y], a, axis, keepdims)
 
 
-@forward(np.sum, method("sum"))
-def sum(y, a, axis=None, dtype=None, out=None, keepdims=False):
-    d[y] = np.sum(d[a], axis=axis, keepdims=keepdims)
-
-
-@reverse(np.mean, method("mean"))
+@linear(np.mean, method("mean"), args="axis=axis, keepdims=keepdims")
 def mean(y, a, axis=None, dtype=None, out=None, keepdims=False):
     d[a] = unreduce(d[y], a, axis, keepdims) / count(a, axis)
-
-
-@forward(np.mean, method("mean"))
-def mean(y, a, axis=None, dtype=None, out=None, keepdims=False):
-    d[y] = np.mean(d[a], axis=axis, keepdims=keepdims)
 
 
 @reverse(np.linalg.norm)
@@ -243,64 +186,35 @@ def norm(y, x, ord=None, axis=None, keepdims=False):
 # ---------------------------------------------------------------- shapes
 
 
-@reverse(np.reshape)
+@linear(np.reshape, args="np.shape(y)")
 def reshape(y, a, shape=None, order="C"):
     d[a] = np.reshape(d[y], np.shape(a))
 
 
-@forward(np.reshape)
-def reshape(y, a, shape=None, order="C"):
-    d[y] = np.reshape(d[a], np.shape(y))
-
-
-@reverse(method("reshape"))
+@linear(method("reshape"), call="np.reshape", args="np.shape(y)")
 def reshape_method(y, a, *shape, order="C"):
     d[a] = np.reshape(d[y], np.shape(a))
 
 
-@forward(method("reshape"))
-def reshape_method(y, a, *shape, order="C"):
-    d[y] = np.reshape(d[a], np.shape(y))
-
-
-@reverse(np.transpose)
+@linear(np.transpose)
 def transpose(y, a, axes=None):
     d[a] = np.transpose(d[y], inverse_axes(axes))
 
 
-@forward(np.transpose)
-def transpose(y, a, axes=None):
-    d[y] = np.transpose(d[a], axes)
-
-
-@reverse(method("transpose"))
+@linear(method("transpose"), call="np.transpose", args="transpose_axes(axes)")
 def transpose_method(y, a, *axes):
     d[a] = np.transpose(d[y], inverse_axes(transpose_axes(axes)))
 
 
-@forward(method("transpose"))
-def transpose_method(y, a, *axes):
-    d[y] = np.transpose(d[a], transpose_axes(axes))
-
-
-@reverse(attribute("T"))
+@linear(attribute("T"), call="np.transpose", args="", self_adjoint=True)
 def T(y, a):
-    d[a] = np.transpose(d[y])
+    """Reverses the axes: its own transpose."""
 
 
-@forward(attribute("T"))
-def T(y, a):
-    d[y] = np.transpose(d[a])
-
-
-@reverse(method("copy"), np.copy, np.array, np.asarray)
+# The tangent is a copy: generated code saves np.copy(x[i]) before x[i] is overwritten.
+@linear(method("copy"), np.copy, np.array, np.asarray)
 def copy(y, a):
     d[a] = d[y]
-
-
-@forward(method("copy"), np.copy, np.array, np.asarray)
-def copy(y, a):
-    d[y] = np.copy(d[a])  # a copy: generated code saves np.copy(x[i]) before x[i] is overwritten
 
 
 # Only functions that are piecewise constant in every argument belong here: creators from shapes,
@@ -319,213 +233,7 @@ nondiff(np.zeros, np.ones, np.empty, np.zeros_like, np.ones_like, np.empty_like,
         why="piecewise constant or not numeric")
 
 
-# ================================================================ more elementwise functions
-# One-input functions: d[x] = d[y] * f'(x), written with the output ``y`` where that is cheaper.
-
-
-@reverse(np.square)
-def square(y, x):
-    d[x] = d[y] * 2.0 * x
-
-
-@forward(np.square)
-def square(y, x):
-    d[y] = d[x] * 2.0 * x
-
-
-@reverse(np.cbrt)
-def cbrt(y, x):
-    d[x] = d[y] / (3.0 * y * y)
-
-
-@forward(np.cbrt)
-def cbrt(y, x):
-    d[y] = d[x] / (3.0 * y * y)
-
-
-@reverse(np.reciprocal)
-def reciprocal(y, x):
-    d[x] = -d[y] * y * y
-
-
-@forward(np.reciprocal)
-def reciprocal(y, x):
-    d[y] = -d[x] * y * y
-
-
-@reverse(np.exp2)
-def exp2(y, x):
-    d[x] = d[y] * y * np.log(2.0)
-
-
-@forward(np.exp2)
-def exp2(y, x):
-    d[y] = d[x] * y * np.log(2.0)
-
-
-@reverse(np.expm1)
-def expm1(y, x):
-    d[x] = d[y] * (y + 1.0)
-
-
-@forward(np.expm1)
-def expm1(y, x):
-    d[y] = d[x] * (y + 1.0)
-
-
-@reverse(np.log2)
-def log2(y, x):
-    d[x] = d[y] / (x * np.log(2.0))
-
-
-@forward(np.log2)
-def log2(y, x):
-    d[y] = d[x] / (x * np.log(2.0))
-
-
-@reverse(np.log10)
-def log10(y, x):
-    d[x] = d[y] / (x * np.log(10.0))
-
-
-@forward(np.log10)
-def log10(y, x):
-    d[y] = d[x] / (x * np.log(10.0))
-
-
-@reverse(np.log1p)
-def log1p(y, x):
-    d[x] = d[y] / (1.0 + x)
-
-
-@forward(np.log1p)
-def log1p(y, x):
-    d[y] = d[x] / (1.0 + x)
-
-
-@reverse(np.tan)
-def tan(y, x):
-    d[x] = d[y] * (1.0 + y * y)
-
-
-@forward(np.tan)
-def tan(y, x):
-    d[y] = d[x] * (1.0 + y * y)
-
-
-@reverse(np.arcsin)
-def arcsin(y, x):
-    d[x] = d[y] / np.sqrt(1.0 - x * x)
-
-
-@forward(np.arcsin)
-def arcsin(y, x):
-    d[y] = d[x] / np.sqrt(1.0 - x * x)
-
-
-@reverse(np.arccos)
-def arccos(y, x):
-    d[x] = -d[y] / np.sqrt(1.0 - x * x)
-
-
-@forward(np.arccos)
-def arccos(y, x):
-    d[y] = -d[x] / np.sqrt(1.0 - x * x)
-
-
-@reverse(np.arctan)
-def arctan(y, x):
-    d[x] = d[y] / (1.0 + x * x)
-
-
-@forward(np.arctan)
-def arctan(y, x):
-    d[y] = d[x] / (1.0 + x * x)
-
-
-@reverse(np.sinh)
-def sinh(y, x):
-    d[x] = d[y] * np.cosh(x)
-
-
-@forward(np.sinh)
-def sinh(y, x):
-    d[y] = d[x] * np.cosh(x)
-
-
-@reverse(np.cosh)
-def cosh(y, x):
-    d[x] = d[y] * np.sinh(x)
-
-
-@forward(np.cosh)
-def cosh(y, x):
-    d[y] = d[x] * np.sinh(x)
-
-
-@reverse(np.arcsinh)
-def arcsinh(y, x):
-    d[x] = d[y] / np.sqrt(x * x + 1.0)
-
-
-@forward(np.arcsinh)
-def arcsinh(y, x):
-    d[y] = d[x] / np.sqrt(x * x + 1.0)
-
-
-@reverse(np.arccosh)
-def arccosh(y, x):
-    d[x] = d[y] / np.sqrt(x * x - 1.0)
-
-
-@forward(np.arccosh)
-def arccosh(y, x):
-    d[y] = d[x] / np.sqrt(x * x - 1.0)
-
-
-@reverse(np.arctanh)
-def arctanh(y, x):
-    d[x] = d[y] / (1.0 - x * x)
-
-
-@forward(np.arctanh)
-def arctanh(y, x):
-    d[y] = d[x] / (1.0 - x * x)
-
-
-@reverse(np.sinc)
-def sinc(y, x):
-    safe = np.where(x == 0, 1.0, x)
-    d[x] = d[y] * np.where(x == 0, 0.0, (np.cos(np.pi * x) - y) / safe)
-
-
-@forward(np.sinc)
-def sinc(y, x):
-    safe = np.where(x == 0, 1.0, x)
-    d[y] = d[x] * np.where(x == 0, 0.0, (np.cos(np.pi * x) - y) / safe)
-
-
-@reverse(np.deg2rad, np.radians)
-def deg2rad(y, x):
-    d[x] = d[y] * (np.pi / 180.0)
-
-
-@forward(np.deg2rad, np.radians)
-def deg2rad(y, x):
-    d[y] = d[x] * (np.pi / 180.0)
-
-
-@reverse(np.rad2deg, np.degrees)
-def rad2deg(y, x):
-    d[x] = d[y] * (180.0 / np.pi)
-
-
-@forward(np.rad2deg, np.degrees)
-def rad2deg(y, x):
-    d[y] = d[x] * (180.0 / np.pi)
-
-
-# ---------------------------------------------------------------- two-input functions
+# ================================================================ more two-input functions
 
 
 # x1 % x2 = x1 - floor(x1 / x2) * x2 (np.remainder, np.mod and Python's %); np.fmod truncates.
@@ -550,7 +258,6 @@ def fmod(y, x1, x2):
 @forward(np.fmod)
 def fmod(y, x1, x2):
     d[y] = broadcast_like(d[x1], y) - d[x2] * np.trunc(np.true_divide(x1, x2))
-
 
 
 @reverse(np.float_power)
@@ -706,14 +413,9 @@ def max_(y, a, axis=None, out=None, keepdims=False):
     d[a] = extreme_adjoint(d[y], a, y, axis, keepdims)
 
 
-@reverse(extreme_adjoint)
+@linear(extreme_adjoint)
 def extreme_adjoint_(r, g, a, y, axis=None, keepdims=False):
     d[g] = np.sum(d[r] * extreme_weights(a, y, axis, keepdims), axis=axis, keepdims=keepdims)
-
-
-@forward(extreme_adjoint)
-def extreme_adjoint_(r, g, a, y, axis=None, keepdims=False):
-    d[r] = extreme_adjoint(d[g], a, y, axis, keepdims)
 
 
 @forward(np.max, np.amax, np.min, np.amin, method("max"), method("min"))
@@ -744,14 +446,9 @@ def std(y, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
         2.0 * np.where(y == 0, np.inf, y))
 
 
-@reverse(np.cumsum, method("cumsum"))
+@linear(np.cumsum, method("cumsum"), args="axis=axis")
 def cumsum(y, a, axis=None, dtype=None, out=None):
     d[a] = rev_cumsum(d[y], a, axis)
-
-
-@forward(np.cumsum, method("cumsum"))
-def cumsum(y, a, axis=None, dtype=None, out=None):
-    d[y] = np.cumsum(d[a], axis=axis)
 
 
 @reverse(np.cumprod, method("cumprod"))
@@ -907,87 +604,47 @@ def einsum_adjoint_(r, g, p, a0, a1=None, a2=None, a3=None, a4=None, a5=None, a6
             + _h.einsum_adjoint_dq(g, p, 11, d[a11], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11))
 
 
-@reverse(np.trace, method("trace"))
+@linear(np.trace, method("trace"), args="offset, axis1, axis2")
 def trace(y, a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     d[a] = trace_adjoint(d[y], a, offset, axis1, axis2)
 
 
-@forward(np.trace, method("trace"))
-def trace(y, a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
-    d[y] = np.trace(d[a], offset, axis1, axis2)
-
-
-@reverse(np.diagonal, method("diagonal"))
+@linear(np.diagonal, method("diagonal"))
 def diagonal(y, a, offset=0, axis1=0, axis2=1):
     d[a] = diagonal_adjoint(d[y], a, offset, axis1, axis2)
 
 
-@forward(np.diagonal, method("diagonal"))
-def diagonal(y, a, offset=0, axis1=0, axis2=1):
-    d[y] = np.diagonal(d[a], offset, axis1, axis2)
-
-
-@reverse(np.diag)
+@linear(np.diag)
 def diag(y, v, k=0):
     d[v] = diag_adjoint(d[y], v, k)
-
-
-@forward(np.diag)
-def diag(y, v, k=0):
-    d[y] = np.diag(d[v], k)
 
 
 # The adjoint helpers of trace/diagonal/diag are linear in ``g``; their own rules let srcad
 # differentiate gradients that use them (read as code, diagonal_adjoint's write into a view of a
 # zero array would lose the derivative).
-@reverse(_h.diagonal_adjoint)
+@linear(_h.diagonal_adjoint)
 def diagonal_adjoint_(r, g, a, offset=0, axis1=0, axis2=1):
     d[g] = np.diagonal(d[r], offset, axis1, axis2)
 
 
-@forward(_h.diagonal_adjoint)
-def diagonal_adjoint_(r, g, a, offset=0, axis1=0, axis2=1):
-    d[r] = diagonal_adjoint(d[g], a, offset, axis1, axis2)
-
-
-@reverse(_h.trace_adjoint)
+@linear(_h.trace_adjoint)
 def trace_adjoint_(r, g, a, offset=0, axis1=0, axis2=1):
     d[g] = np.trace(d[r], offset, axis1, axis2)
 
 
-@forward(_h.trace_adjoint)
-def trace_adjoint_(r, g, a, offset=0, axis1=0, axis2=1):
-    d[r] = trace_adjoint(d[g], a, offset, axis1, axis2)
-
-
-@reverse(_h.diag_adjoint)
+@linear(_h.diag_adjoint)
 def diag_adjoint_(r, g, v, k=0):
     d[g] = np.diag(d[r], k)
 
 
-@forward(_h.diag_adjoint)
-def diag_adjoint_(r, g, v, k=0):
-    d[r] = diag_adjoint(d[g], v, k)
-
-
-@reverse(np.tril)
+@linear(np.tril, self_adjoint=True)
 def tril(y, m, k=0):
-    d[m] = np.tril(d[y], k)
+    """A projection: its own transpose."""
 
 
-@forward(np.tril)
-def tril(y, m, k=0):
-    d[y] = np.tril(d[m], k)
-
-
-@reverse(np.triu)
+@linear(np.triu, self_adjoint=True)
 def triu(y, m, k=0):
-    d[m] = np.triu(d[y], k)
-
-
-@forward(np.triu)
-def triu(y, m, k=0):
-    d[y] = np.triu(d[m], k)
+    """A projection: its own transpose."""
 
 
 @reverse(np.linalg.inv)
@@ -1065,50 +722,30 @@ def cholesky(y, a, upper=False):
 # ================================================================ more shapes
 
 
-@reverse(np.ravel, method("ravel"), method("flatten"), np.squeeze, method("squeeze"),
-         np.expand_dims, np.atleast_1d, np.atleast_2d, np.atleast_3d)
+@linear(np.ravel, method("ravel"), method("flatten"), args="")
 def ravel(y, a, *args, **kwargs):
     d[a] = np.reshape(d[y], np.shape(a))
 
 
-@forward(np.ravel, method("ravel"), method("flatten"))
-def ravel(y, a, *args, **kwargs):
-    d[y] = np.ravel(d[a])
-
-
-@forward(np.squeeze, method("squeeze"), np.expand_dims, np.atleast_1d, np.atleast_2d, np.atleast_3d)
+@linear(np.squeeze, method("squeeze"), np.expand_dims, np.atleast_1d, np.atleast_2d, np.atleast_3d,
+        call="np.reshape", args="np.shape(y)")
 def squeeze(y, a, *args, **kwargs):
-    d[y] = np.reshape(d[a], np.shape(y))
+    d[a] = np.reshape(d[y], np.shape(a))
 
 
-@reverse(np.swapaxes, method("swapaxes"))
+@linear(np.swapaxes, method("swapaxes"), self_adjoint=True)
 def swapaxes(y, a, axis1, axis2):
-    d[a] = np.swapaxes(d[y], axis1, axis2)
+    """Swaps two axes: its own transpose."""
 
 
-@forward(np.swapaxes, method("swapaxes"))
-def swapaxes(y, a, axis1, axis2):
-    d[y] = np.swapaxes(d[a], axis1, axis2)
-
-
-@reverse(np.moveaxis)
+@linear(np.moveaxis)
 def moveaxis(y, a, source, destination):
     d[a] = np.moveaxis(d[y], destination, source)
 
 
-@forward(np.moveaxis)
-def moveaxis(y, a, source, destination):
-    d[y] = np.moveaxis(d[a], source, destination)
-
-
-@reverse(np.broadcast_to)
+@linear(np.broadcast_to, args="shape")
 def broadcast_to(y, array, shape, subok=False):
     d[array] = unbroadcast(d[y], array)
-
-
-@forward(np.broadcast_to)
-def broadcast_to(y, array, shape, subok=False):
-    d[y] = np.broadcast_to(d[array], shape)
 
 
 @reverse(np.concatenate)
@@ -1153,104 +790,54 @@ def stack(y, arrays, axis=0, out=None, dtype=None, casting="same_kind"):
 
 # The list adjoints of concatenate/stack/split are linear in ``g`` and read the arrays for their
 # shapes only: rules for grad of grad.
-@reverse(_h.concat_adjoint)
+@linear(_h.concat_adjoint)
 def concat_adjoint_(r, g, arrays, axis=0, kind="concatenate"):
     d[g] = concat_tangent(d[r], arrays, axis, kind)
 
 
-@forward(_h.concat_adjoint)
-def concat_adjoint_(r, g, arrays, axis=0, kind="concatenate"):
-    d[r] = concat_adjoint(d[g], arrays, axis, kind)
-
-
-@reverse(_h.stack_adjoint)
+@linear(_h.stack_adjoint)
 def stack_adjoint_(r, g, arrays, axis=0):
     d[g] = stack_tangent(d[r], arrays, axis)
 
 
-@forward(_h.stack_adjoint)
-def stack_adjoint_(r, g, arrays, axis=0):
-    d[r] = stack_adjoint(d[g], arrays, axis)
-
-
-@reverse(_h.split_adjoint)
+@linear(_h.split_adjoint)
 def split_adjoint_(r, g, y, axis=0):
     d[g] = concat_adjoint(d[r], y, axis)
 
 
-@forward(_h.split_adjoint)
-def split_adjoint_(r, g, y, axis=0):
-    d[r] = split_adjoint(d[g], y, axis)
-
-
-@reverse(np.split, np.array_split)
+@linear(np.split, np.array_split, call="np.array_split")
 def split(y, ary, indices_or_sections, axis=0):
     d[ary] = split_adjoint(d[y], y, axis)
 
 
-@forward(np.split, np.array_split)
-def split(y, ary, indices_or_sections, axis=0):
-    d[y] = np.array_split(d[ary], indices_or_sections, axis)
-
-
-@reverse(np.repeat, method("repeat"))
+@linear(np.repeat, method("repeat"))
 def repeat(y, a, repeats, axis=None):
     d[a] = repeat_adjoint(d[y], a, repeats, axis)
 
 
-@forward(np.repeat, method("repeat"))
-def repeat(y, a, repeats, axis=None):
-    d[y] = np.repeat(d[a], repeats, axis)
-
-
-@reverse(np.tile)
+@linear(np.tile)
 def tile(y, A, reps):
     d[A] = tile_adjoint(d[y], A, reps)
 
 
-@forward(np.tile)
-def tile(y, A, reps):
-    d[y] = np.tile(d[A], reps)
-
-
-@reverse(np.flip)
+@linear(np.flip, self_adjoint=True)
 def flip(y, m, axis=None):
-    d[m] = np.flip(d[y], axis)
+    """A reversal: its own transpose."""
 
 
-@forward(np.flip)
-def flip(y, m, axis=None):
-    d[y] = np.flip(d[m], axis)
-
-
-@reverse(np.fliplr)
+@linear(np.fliplr, self_adjoint=True)
 def fliplr(y, m):
-    d[m] = np.fliplr(d[y])
+    """A reversal: its own transpose."""
 
 
-@forward(np.fliplr)
-def fliplr(y, m):
-    d[y] = np.fliplr(d[m])
-
-
-@reverse(np.flipud)
+@linear(np.flipud, self_adjoint=True)
 def flipud(y, m):
-    d[m] = np.flipud(d[y])
+    """A reversal: its own transpose."""
 
 
-@forward(np.flipud)
-def flipud(y, m):
-    d[y] = np.flipud(d[m])
-
-
-@reverse(np.roll)
+@linear(np.roll)
 def roll(y, a, shift, axis=None):
     d[a] = np.reshape(np.roll(d[y], negate_shift(shift), axis), np.shape(a))
-
-
-@forward(np.roll)
-def roll(y, a, shift, axis=None):
-    d[y] = np.roll(d[a], shift, axis)
 
 
 @reverse(np.pad)
@@ -1265,14 +852,9 @@ def pad(y, array, pad_width, mode="constant", constant_values=0, **kwargs):
             + _h.pad_value_tangent(d[constant_values], array, pad_width, mode, constant_values))
 
 
-@reverse(np.take, method("take"))
+@linear(np.take, method("take"), args="indices, axis, mode=mode")
 def take(y, a, indices, axis=None, out=None, mode="raise"):
     d[a] = take_adjoint(d[y], a, indices, axis, mode)
-
-
-@forward(np.take, method("take"))
-def take(y, a, indices, axis=None, out=None, mode="raise"):
-    d[y] = np.take(d[a], indices, axis, mode=mode)
 
 
 # ================================================================ no derivative
@@ -1315,14 +897,9 @@ def float64(y, x=0.0):
     d[y] = cast_adjoint(d[x], y, "float64")
 
 
-@reverse(_h.cast_adjoint)
+@linear(_h.cast_adjoint)
 def cast_adjoint_(r, g, a, dtype):
     d[g] = cast_adjoint(d[r], g, dtype)
-
-
-@forward(_h.cast_adjoint)
-def cast_adjoint_(r, g, a, dtype):
-    d[r] = cast_adjoint(d[g], a, dtype)
 
 
 # ---------------------------------------------------------------- creators that pass values through
@@ -1377,21 +954,13 @@ def sort(y, a, axis=-1, kind=None, order=None, stable=None):
 # (grad of grad). Both are linear in their first argument.
 
 
-@reverse(_h.var_weights)
+@linear(_h.var_weights, self_adjoint=True)
 def var_weights_(r, a, axis=None, ddof=0):
-    d[a] = var_weights(d[r], axis, ddof)  # the centring map is symmetric
+    """The centring map is symmetric."""
 
 
-@forward(_h.var_weights)
-def var_weights_(r, a, axis=None, ddof=0):
-    d[r] = var_weights(d[a], axis, ddof)
-
-
-@reverse(_h.rev_cumsum)
+@linear(_h.rev_cumsum)
 def rev_cumsum_(r, g, a, axis=None):
     d[g] = np.reshape(np.cumsum(d[r], axis=axis), np.shape(g))
 
 
-@forward(_h.rev_cumsum)
-def rev_cumsum_(r, g, a, axis=None):
-    d[r] = rev_cumsum(d[g], a, axis)

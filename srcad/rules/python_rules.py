@@ -2,18 +2,13 @@
 
 import builtins
 
-from srcad.rules.registry import forward, nondiff, reverse
+from srcad.rules.registry import elementwise, forward, nondiff, reverse
 from srcad.runtime import is_training, stop_gradient, sum_adjoint, unbroadcast
 
 
-@reverse(builtins.float)
+@elementwise(builtins.float)
 def float_(y, x=0.0):
-    d[x] = d[y]
-
-
-@forward(builtins.float)
-def float_(y, x=0.0):
-    d[y] = d[x]
+    return d
 
 
 @reverse(builtins.sum)

@@ -16,11 +16,21 @@ lines for inputs that are active at a call site are spliced in (plus the tempora
 A forward rule's ``d[y] = ...`` is a sum of terms, each linear in one input tangent ``d[p]``; terms
 whose tangent is a known zero are dropped. Names the template reads that are neither parameters nor
 temporaries (``np``, runtime helpers) are resolved in the rule's module.
+
+Most rules are declared once for both modes, which makes the same templates::
+
+    elementwise(np.sin, "d * np.cos(x)")        # d: the derivative flowing through, times a factor
+
+    @linear(np.transpose)                       # forward: np.transpose(d[a], axes)
+    def transpose(y, a, axes=None):
+        d[a] = np.transpose(d[y], inverse_axes(axes))
 """
 
 import builtins
 import inspect
+import sys
 import textwrap
+import types
 
 import gast
 
@@ -55,7 +65,9 @@ def _literal(value):
 class Template:
     """One parsed rule function."""
 
-    def __init__(self, fn, mode):
+    def __init__(self, fn, mode, body=None):
+        """``fn``'s signature and module give the template's names; its body the lines, unless
+        ``body`` (a list of gast statements) is given: a template derived from a declaration."""
         self.fn = fn
         self.mode = mode
         self.name = fn.__name__
@@ -68,13 +80,7 @@ class Template:
         self.signature = sig.replace(parameters=params[1:])
         self.defaults = {p.name: p.default for p in params[1:] if p.default is not _EMPTY}
         self.constant = set()   # inputs the result depends on piecewise constantly (a condition)
-        src = textwrap.dedent(inspect.getsource(fn))
-        tree = gast.parse(src)
-        fdef = tree.body[0]
-        self.body = fdef.body
-        while self.body and isinstance(self.body[0], gast.Expr) and isinstance(
-                getattr(self.body[0].value, "value", None), str):
-            self.body = self.body[1:]
+        self.body = _body(fn) if body is None else body
         allparams = {p.name for p in params}
         self.temps = set()
         self.lines = []  # (target param or None, temp name or None, stmt)
@@ -161,6 +167,14 @@ class Template:
             elif param.kind == param.VAR_POSITIONAL:  # ``x.transpose()``: no extra positionals
                 out[name] = gast.Tuple(elts=[], ctx=gast.Load())
         return out
+
+
+def _body(fn):
+    """The statements of the rule function ``fn``, its docstring left out."""
+    body = gast.parse(textwrap.dedent(inspect.getsource(fn))).body[0].body
+    while body and isinstance(body[0], gast.Expr) and isinstance(getattr(body[0].value, "value", None), str):
+        body = body[1:]
+    return body
 
 
 def _subst(node, values, dvalues, temps):
@@ -299,6 +313,206 @@ def reverse(*keys, constant=()):
 def forward(*keys, constant=()):
     """Register a forward-mode rule template for each of ``keys`` (``constant`` as for reverse)."""
     return _register(FORWARD, keys, "forward", constant)
+
+
+# ---------------------------------------------------------------- declarations
+# Most rules need not be written twice. A one-input function whose derivative is a factor
+# (``elementwise``) and a function linear in its first input (``linear``) are declared once; the
+# reverse and forward templates are made from the declaration and spliced like hand-written ones.
+
+
+def _d(name):
+    return gast.Subscript(value=gast.Name(id="d", ctx=gast.Load(), annotation=None, type_comment=None),
+                          slice=gast.Name(id=name, ctx=gast.Load(), annotation=None, type_comment=None),
+                          ctx=gast.Load())
+
+
+def _assign_d(name, value):
+    tgt = _d(name)
+    tgt.ctx = gast.Store()
+    return gast.Assign(targets=[tgt], value=value, type_comment=None)
+
+
+def _replace_d(expr, name):
+    """A copy of ``expr`` with the bare name ``d`` replaced by ``d[name]``."""
+    class Replace(gast.NodeTransformer):
+        def visit_Name(self, node):
+            return _d(name) if node.id == "d" else node
+    return Replace().visit(clone(expr))
+
+
+def _linear_in_d(expr, where):
+    """Check that ``expr`` uses the bare name ``d`` once, as a factor: reached only through unary
+    signs, products and the numerator of a quotient (so the map d -> expr is multiplication by a
+    factor, the same in both modes)."""
+    uses = [n for n in gast.walk(expr) if isinstance(n, gast.Name) and n.id == "d"]
+    if len(uses) != 1 or not isinstance(uses[0].ctx, gast.Load):
+        raise RuleError(f"{where}: the derivative must use d exactly once, got {len(uses)}")
+
+    def scaled(node):
+        if node is uses[0]:
+            return True
+        if isinstance(node, gast.UnaryOp) and isinstance(node.op, (gast.USub, gast.UAdd)):
+            return scaled(node.operand)
+        if isinstance(node, gast.BinOp) and isinstance(node.op, gast.Mult):
+            return scaled(node.left) or scaled(node.right)
+        if isinstance(node, gast.BinOp) and isinstance(node.op, gast.Div):
+            return scaled(node.left)
+        return False
+    if not scaled(expr):
+        raise RuleError(f"{where}: d must be a factor of the derivative (a product, a quotient's "
+                        f"numerator, a sign), not inside another expression")
+
+
+def _key_name(keys):
+    key = keys[0]
+    name = key[1] if isinstance(key, tuple) else getattr(key, "__name__", "rule")
+    return name if name.isidentifier() else "rule"
+
+
+def _blank(name, params, namespace):
+    """A function ``name(params)`` defined in ``namespace``: it gives a declared rule its signature
+    and the module its names are resolved in."""
+    scope = {}
+    exec(compile(f"def {name}({params}):\n    pass\n", f"<rule {name}>", "exec"), namespace, scope)
+    return scope[name]
+
+
+def _install(keys, fn, reverse_body, forward_body, constant):
+    rev, fwd = Template(fn, "reverse", reverse_body), Template(fn, "forward", forward_body)
+    rev.constant = fwd.constant = set(constant)
+    for key in keys:
+        REVERSE[key] = rev
+        FORWARD[key] = fwd
+    return rev, fwd
+
+
+def elementwise(*keys, constant=()):
+    """Declare a one-input function whose derivative is a factor: reverse ``d[x] = d[y] * f'(x)``,
+    forward ``d[y] = d[x] * f'(x)``, from one expression in which ``d`` stands for the derivative
+    that flows through (``d[y]`` in reverse, ``d[x]`` in forward)::
+
+        elementwise(np.sin, "d * np.cos(x)")           # the input is x, the output y
+        elementwise(np.absolute, abs, "d * np.sign(x)")
+
+    Names other than ``d``, ``x`` and ``y`` are resolved in the calling module. With no expression
+    it is a decorator: the function's parameters name the output and the input, its body may set
+    temporaries and ends with ``return <expression in d>``::
+
+        @elementwise(np.sinc)
+        def sinc(y, x):
+            safe = np.where(x == 0, 1.0, x)
+            return d * np.where(x == 0, 0.0, (np.cos(np.pi * x) - y) / safe)
+
+    ``d`` must be a factor of the expression (it is checked), which makes the two modes agree.
+    The string form returns the (reverse, forward) templates, the decorator the function.
+    """
+    if keys and isinstance(keys[-1], str):
+        *keys, text = keys
+        if not keys:
+            raise RuleError(f"elementwise rule {text!r}: no function to declare")
+        where = f"elementwise rule for {_key_name(keys)}"
+        try:
+            expr = gast.parse(text.strip(), mode="eval").body
+        except SyntaxError as exc:
+            raise RuleError(f"{where}: {exc}") from None
+        fn = _blank(_key_name(keys), "y, x", sys._getframe(1).f_globals)
+        return _elementwise(keys, fn, [], expr, constant)
+
+    def deco(fn):
+        body = _body(fn)
+        if not body or not isinstance(body[-1], gast.Return) or body[-1].value is None:
+            raise RuleError(f"elementwise rule {fn.__name__} must end with return <derivative in d>")
+        _elementwise(keys, fn, body[:-1], body[-1].value, constant)
+        return fn
+    return deco
+
+
+def _elementwise(keys, fn, temps, expr, constant):
+    where = f"elementwise rule {fn.__name__}"
+    if not keys:
+        raise RuleError(f"{where}: no function to declare")
+    names = [p.name for p in inspect.signature(fn).parameters.values()
+             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(names) != 2 or len(inspect.signature(fn).parameters) != 2:
+        raise RuleError(f"{where}: the parameters must be the output and the one input")
+    y, x = names
+    _linear_in_d(expr, where)
+    for stmt in temps:
+        if any(isinstance(n, gast.Name) and n.id == "d" for n in gast.walk(stmt)):
+            raise RuleError(f"{where}: only the returned expression may use d")
+    return _install(keys, fn, temps + [_assign_d(x, _replace_d(expr, y))],
+                    [clone(s) for s in temps] + [_assign_d(y, _replace_d(expr, x))], constant)
+
+
+def _spelling(obj, namespace):
+    """How the module ``namespace`` names ``obj``: a global bound to it, else ``module.name``."""
+    for name, value in namespace.items():
+        if value is obj and not name.startswith("__"):
+            return name
+    attr = getattr(obj, "__name__", None)
+    for name, value in namespace.items():
+        if isinstance(value, types.ModuleType) and attr and getattr(value, attr, None) is obj:
+            return f"{name}.{attr}"
+    return None
+
+
+def linear(*keys, call=None, args=None, self_adjoint=False, constant=()):
+    """Declare a function linear in its first input ``x``: its forward rule applies the function
+    itself to the tangent, ``d[y] = f(d[x], <the other arguments>)``; its reverse rule is the
+    transpose, written as the decorated template's ``d[x] = ...`` line, or the same map when
+    ``self_adjoint`` (a projection such as ``np.tril``, a swap of two axes)::
+
+        @linear(np.transpose)                  # forward: d[y] = np.transpose(d[a], axes)
+        def transpose(y, a, axes=None):
+            d[a] = np.transpose(d[y], inverse_axes(axes))
+
+        @linear(np.tril, self_adjoint=True)    # both: np.tril(d[.], k)
+        def tril(y, m, k=0):
+            "A projection: its own transpose."
+
+    The function called is the first key that is a function, spelled as the rule's module names
+    it (``call="np.array_split"`` names another); the other parameters are passed by position in
+    the order of the signature (``args="axis=axis, keepdims=keepdims"`` gives them instead, and
+    is needed when the signature has ``*args`` or ``**kwargs``). Returns the function.
+    """
+    def deco(fn):
+        where = f"linear rule {fn.__name__}"
+        params = list(inspect.signature(fn).parameters.values())
+        if len(params) < 2:
+            raise RuleError(f"{where}: the parameters must be the output and the inputs")
+        out, x, rest = params[0].name, params[1].name, params[2:]
+        namespace = fn.__globals__
+        spelled = call
+        if spelled is None:
+            funcs = [k for k in keys if not isinstance(k, tuple)]
+            spelled = _spelling(funcs[0], namespace) if funcs else None
+            if spelled is None:
+                raise RuleError(f"{where}: name the function the tangent goes through with call=")
+        if args is None:
+            if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in rest):
+                raise RuleError(f"{where}: with *args or **kwargs, give the tangent call's arguments as args=")
+            text = ", ".join(p.name if p.kind != p.KEYWORD_ONLY else f"{p.name}={p.name}" for p in rest)
+        else:
+            text = args
+        try:
+            tangent = gast.parse(f"{spelled}(d, {text})" if text.strip() else f"{spelled}(d)", mode="eval").body
+        except SyntaxError as exc:
+            raise RuleError(f"{where}: {exc}") from None
+        body = _body(fn)
+        if self_adjoint:
+            if body:
+                raise RuleError(f"{where}: a self-adjoint rule has no reverse lines of its own")
+            body = [_assign_d(x, _replace_d(tangent, out))]
+        for stmt in body:
+            target = _is_d(stmt.targets[0]) if isinstance(stmt, gast.Assign) and len(stmt.targets) == 1 else None
+            if target is not None and target != x:
+                raise RuleError(f"{where}: only the linear input {x} has a derivative, not {target}")
+        if not any(isinstance(s, gast.Assign) and _is_d(s.targets[0]) == x for s in body):
+            raise RuleError(f"{where}: give the transpose as d[{x}] = ... or declare self_adjoint=True")
+        _install(keys, fn, body, [_assign_d(out, _replace_d(tangent, x))], constant)
+        return fn
+    return deco
 
 
 def nondiff(*keys, why="no derivative"):
