@@ -72,9 +72,8 @@ def test_threads_mix_modes_ranks_and_functions_cold():
         (lambda: srcad.grad(scalar_poly)(0.7), 3 * 0.7 ** 2 - 2.0),
         (lambda: srcad.grad(scalar_poly)(np.array([0.7, 0.1])), 3 * np.array([0.7, 0.1]) ** 2 - 2.0),
         (lambda: srcad.grad(srcad.grad(scalar_poly))(0.7), 6 * 0.7),
+        (lambda: srcad.jvp(scalar_poly, (0.7,), (1.0,))[1], 3 * 0.7 ** 2 - 2.0),
     ]
-    if hasattr(srcad, "jvp"):
-        jobs.append((lambda: srcad.jvp(scalar_poly, (0.7,), (1.0,))[1], 3 * 0.7 ** 2 - 2.0))
     srcad.clear_cache()
 
     def work(k):
@@ -131,8 +130,6 @@ def test_recursion_in_threads():
 
 
 def test_forward_recursion_depth_200():
-    if not hasattr(srcad, "jvp"):
-        return
     x = np.array([0.2, -0.4, 0.6])
     _, tangent = srcad.jvp(lambda v: deep_array_walk(v, 200), (x,), (np.ones(3),))
     y = x.copy()
