@@ -9,16 +9,7 @@ from hypothesis import given, strategies as st
 import srcad
 from srcad import runtime
 
-
-def chapter_f(a):
-    b = a * 2
-    while np.linalg.norm(b) < 1000:
-        b = b * 2
-    if b.sum() > 0:
-        c = b
-    else:
-        c = 100 * b
-    return c
+from chapter_function import chapter_f
 
 
 def cf_if(x):
