@@ -182,13 +182,28 @@ def dropout_net(w, x, rng):
     return np.sum(h)
 
 
-def test_dropout_applies_only_while_training():
+def dropout_layer(h, rng):
+    if srcad.is_training():
+        keep = rng.random(h.shape) > 0.5
+        h = h * keep / 0.5
+    return h
+
+
+def net_with_layer(w, x, rng):
+    h = np.tanh(x * w)
+    h = dropout_layer(h, rng)
+    return np.sum(h)
+
+
+@pytest.mark.parametrize("net", [dropout_net, net_with_layer], ids=["inline", "in-a-called-layer"])
+def test_dropout_applies_only_while_training(net):
+    """Dropout written in the function or in a layer it calls: one mask, drawn while training."""
     w, x = np.array([0.3, -0.2, 0.5, 1.0]), np.array([1.0, 2.0, -1.0, 0.5])
-    g = srcad.grad(dropout_net)(w, x, np.random.default_rng(0))
+    g = srcad.grad(net)(w, x, np.random.default_rng(0))
     keep = np.random.default_rng(0).random(4) > 0.5
     assert np.allclose(g, x * (1 - np.tanh(x * w) ** 2) * keep / 0.5)
     # plain prediction: no dropout
-    assert dropout_net(w, x, np.random.default_rng(0)) == pytest.approx(np.sum(np.tanh(x * w)))
+    assert net(w, x, np.random.default_rng(0)) == pytest.approx(np.sum(np.tanh(x * w)))
 
 
 # --- Exercise 2: running backward twice ---------------------------------------------------------
@@ -204,22 +219,3 @@ def test_calling_a_gradient_again_gives_the_same_answer():
     value, pullback = srcad.vjp(square)(x)
     assert np.array_equal(pullback(np.ones(4)), pullback(np.ones(4)))
 
-
-def dropout_layer(h, rng):
-    if srcad.is_training():
-        keep = rng.random(h.shape) > 0.5
-        h = h * keep / 0.5
-    return h
-
-
-def net_with_layer(w, x, rng):
-    h = np.tanh(x * w)
-    h = dropout_layer(h, rng)
-    return np.sum(h)
-
-
-def test_dropout_in_a_called_layer_uses_one_mask():
-    w, x = np.array([0.3, -0.2, 0.5, 1.0]), np.array([1.0, 2.0, -1.0, 0.5])
-    g = srcad.grad(net_with_layer)(w, x, np.random.default_rng(0))
-    keep = np.random.default_rng(0).random(4) > 0.5
-    assert np.allclose(g, x * (1 - np.tanh(x * w) ** 2) * keep / 0.5)
