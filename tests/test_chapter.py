@@ -1,13 +1,12 @@
 """The automatic-differentiation chapter's sections, one test each, checked against closed forms."""
 
-import threading
-
 import numpy as np
 import pytest
 
 import srcad
 
 from chapter_function import chapter_f
+from run_threads import run_threads
 
 
 # --- A simple example -------------------------------------------------------------------------
@@ -145,31 +144,16 @@ def mode_probe(x, log):
 
 def test_is_training_is_per_thread():
     training_log, plain_log = [], []
-    start = threading.Barrier(2)
-    errors = []
 
     def differentiate():
-        try:
-            start.wait()
-            for _ in range(300):
-                assert srcad.grad(mode_probe)(1.5, training_log) == 3.0
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+        for _ in range(300):
+            assert srcad.grad(mode_probe)(1.5, training_log) == 3.0
 
     def plain():
-        try:
-            start.wait()
-            for _ in range(300):
-                mode_probe(1.5, plain_log)
-        except Exception as exc:  # pragma: no cover
-            errors.append(exc)
+        for _ in range(300):
+            mode_probe(1.5, plain_log)
 
-    threads = [threading.Thread(target=differentiate), threading.Thread(target=plain)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    run_threads(2, lambda k: (differentiate, plain)[k]())
     assert training_log == [True] * 300
     assert plain_log == [False] * 300
 
