@@ -9,11 +9,14 @@ import numpy as np
 import pytest
 
 from chapter_function import chapter_f
+from refused_corpus import try_statement
 
 IPython = pytest.importorskip("IPython")
 
-# The chapter's function as text typed into a cell: srcad must read it from the cell, not the file.
+# Functions from the shared test modules as text typed into a cell: srcad must read them from the
+# cell, not from their files.
 CHAPTER_F_SOURCE = inspect.getsource(chapter_f)
+TRY_STATEMENT_SOURCE = inspect.getsource(try_statement)
 
 
 @pytest.fixture(scope="module")
@@ -69,17 +72,10 @@ def test_redefining_a_function_in_a_later_cell_takes_effect(shell):
 
 
 def test_transform_error_in_a_cell_names_the_cell_and_line(shell):
-    cell(shell, """
-        def uses_try(x):
-            try:
-                y = x * 2
-            except ValueError:
-                y = x
-            return y
-        """)
+    cell(shell, TRY_STATEMENT_SOURCE)
     ns = cell(shell, """
         try:
-            srcad.grad(uses_try)(1.0)
+            srcad.grad(try_statement)(1.0)
             err = None
         except srcad.TransformError as e:
             err = e
