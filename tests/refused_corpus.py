@@ -1,5 +1,6 @@
 """Small functions srcad refuses (one per construct), rendered into docs/reliability.md by
-tests/test_bad_inputs.py::test_rejection_table_matches_docs."""
+tests/test_bad_inputs.py::test_rejection_table_matches_docs; tests/test_errors.py checks the file,
+line and construct each error names."""
 
 import math
 

@@ -215,10 +215,9 @@ def test_user_arrays_are_never_mutated(fn, nargs, rng):
     n = srcad.numerical_grad(lambda *a: fn(*[v.copy() for v in a]), keep, wrt=wrt)
     for g, e in zip(srcad.grad(fn, wrt=wrt)(*args), n):
         np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-7)
-    if hasattr(srcad, "jvp"):
-        srcad.jvp(fn, tuple(args), tuple(np.ones_like(a) for a in args))
-        for a, k in zip(args, keep):
-            np.testing.assert_array_equal(a, k)
+    srcad.jvp(fn, tuple(args), tuple(np.ones_like(a) for a in args))
+    for a, k in zip(args, keep):
+        np.testing.assert_array_equal(a, k)
 
 
 # ---------------------------------------------------------------------- refused constructs table

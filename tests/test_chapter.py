@@ -1,11 +1,12 @@
 """The automatic-differentiation chapter's sections, one test each, checked against closed forms."""
 
-import threading
-
 import numpy as np
 import pytest
 
 import srcad
+
+from chapter_function import chapter_f
+from run_threads import run_threads
 
 
 # --- A simple example -------------------------------------------------------------------------
@@ -89,30 +90,19 @@ def test_stop_gradient_has_zero_derivative_in_every_order():
 
 
 # --- Control flow -------------------------------------------------------------------------------
-def f(a):
-    b = a * 2
-    while np.linalg.norm(b) < 1000:
-        b = b * 2
-    if b.sum() > 0:
-        c = b
-    else:
-        c = 100 * b
-    return c
-
-
 @pytest.mark.parametrize("a", [np.float64(0.7), np.float64(-0.3), np.array(1.9), np.float64(1e-3)])
 def test_control_flow_scalar(a):
-    d = f(a)
-    assert srcad.grad(f)(a) == pytest.approx(d / a, rel=1e-12)
+    d = chapter_f(a)
+    assert srcad.grad(chapter_f)(a) == pytest.approx(d / a, rel=1e-12)
 
 
 def test_control_flow_vector_and_matrix():
     rng = np.random.default_rng(1)
     for shape in [(3,), (2, 3)]:
         a = rng.normal(size=shape)
-        g = srcad.grad(f)(a)
+        g = srcad.grad(chapter_f)(a)
         # f(a) = k * a with one k for all elements: the gradient of sum(f(a)) is k everywhere.
-        k = f(a) / a
+        k = chapter_f(a) / a
         assert np.allclose(k, k.flat[0])
         assert np.allclose(g, k)
 
@@ -154,31 +144,16 @@ def mode_probe(x, log):
 
 def test_is_training_is_per_thread():
     training_log, plain_log = [], []
-    start = threading.Barrier(2)
-    errors = []
 
     def differentiate():
-        try:
-            start.wait()
-            for _ in range(300):
-                assert srcad.grad(mode_probe)(1.5, training_log) == 3.0
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+        for _ in range(300):
+            assert srcad.grad(mode_probe)(1.5, training_log) == 3.0
 
     def plain():
-        try:
-            start.wait()
-            for _ in range(300):
-                mode_probe(1.5, plain_log)
-        except Exception as exc:  # pragma: no cover
-            errors.append(exc)
+        for _ in range(300):
+            mode_probe(1.5, plain_log)
 
-    threads = [threading.Thread(target=differentiate), threading.Thread(target=plain)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    run_threads(2, lambda k: (differentiate, plain)[k]())
     assert training_log == [True] * 300
     assert plain_log == [False] * 300
 
@@ -189,29 +164,6 @@ def dropout_net(w, x, rng):
         keep = rng.random(h.shape) > 0.5
         h = h * keep / 0.5
     return np.sum(h)
-
-
-def test_dropout_applies_only_while_training():
-    w, x = np.array([0.3, -0.2, 0.5, 1.0]), np.array([1.0, 2.0, -1.0, 0.5])
-    g = srcad.grad(dropout_net)(w, x, np.random.default_rng(0))
-    keep = np.random.default_rng(0).random(4) > 0.5
-    assert np.allclose(g, x * (1 - np.tanh(x * w) ** 2) * keep / 0.5)
-    # plain prediction: no dropout
-    assert dropout_net(w, x, np.random.default_rng(0)) == pytest.approx(np.sum(np.tanh(x * w)))
-
-
-# --- Exercise 2: running backward twice ---------------------------------------------------------
-def test_calling_a_gradient_again_gives_the_same_answer():
-    x = np.arange(4.0)
-    df = srcad.grad(two_dot)
-    first = df(x)
-    first_copy = first.copy()
-    second = df(x)
-    assert np.array_equal(first, second) and np.array_equal(first, first_copy)
-    first[:] = -1          # results are the caller's own arrays: changing one changes nothing else
-    assert np.array_equal(df(x), 4 * x)
-    value, pullback = srcad.vjp(square)(x)
-    assert np.array_equal(pullback(np.ones(4)), pullback(np.ones(4)))
 
 
 def dropout_layer(h, rng):
@@ -227,8 +179,27 @@ def net_with_layer(w, x, rng):
     return np.sum(h)
 
 
-def test_dropout_in_a_called_layer_uses_one_mask():
+@pytest.mark.parametrize("net", [dropout_net, net_with_layer], ids=["inline", "in-a-called-layer"])
+def test_dropout_applies_only_while_training(net):
+    """Dropout written in the function or in a layer it calls: one mask, drawn while training."""
     w, x = np.array([0.3, -0.2, 0.5, 1.0]), np.array([1.0, 2.0, -1.0, 0.5])
-    g = srcad.grad(net_with_layer)(w, x, np.random.default_rng(0))
+    g = srcad.grad(net)(w, x, np.random.default_rng(0))
     keep = np.random.default_rng(0).random(4) > 0.5
     assert np.allclose(g, x * (1 - np.tanh(x * w) ** 2) * keep / 0.5)
+    # plain prediction: no dropout
+    assert net(w, x, np.random.default_rng(0)) == pytest.approx(np.sum(np.tanh(x * w)))
+
+
+# --- Exercise 2: running backward twice ---------------------------------------------------------
+def test_calling_a_gradient_again_gives_the_same_answer():
+    x = np.arange(4.0)
+    df = srcad.grad(two_dot)
+    first = df(x)
+    first_copy = first.copy()
+    second = df(x)
+    assert np.array_equal(first, second) and np.array_equal(first, first_copy)
+    first[:] = -1          # results are the caller's own arrays: changing one changes nothing else
+    assert np.array_equal(df(x), 4 * x)
+    value, pullback = srcad.vjp(square)(x)
+    assert np.array_equal(pullback(np.ones(4)), pullback(np.ones(4)))
+

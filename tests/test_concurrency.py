@@ -1,11 +1,11 @@
 """Threads, recursion and re-entry (extends tests/test_control_flow.py, which covers 8 threads over
 the control-flow corpus, recursion to depth 200 of a scalar walk, and grad called inside f)."""
 
-import threading
-
 import numpy as np
 
 import srcad
+
+from run_threads import run_threads
 
 
 def shared_target(x):
@@ -30,32 +30,12 @@ def scalar_poly(t):
     return t ** 3 - 2.0 * t
 
 
-def _run_threads(n, work):
-    """Start ``n`` threads at once (a barrier), collect exceptions and results."""
-    barrier = threading.Barrier(n)
-    results, errors = [None] * n, []
-
-    def run(k):
-        try:
-            barrier.wait()
-            results[k] = work(k)
-        except Exception as exc:  # pragma: no cover - reported by the assertion
-            errors.append(exc)
-    threads = [threading.Thread(target=run, args=(k,)) for k in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
-    return results
-
-
 def test_many_threads_build_the_same_derivative_cold():
     x = np.array([0.3, -0.2, 0.5, 0.1])
     expect = srcad.numerical_grad(shared_target, (x,))
     for _ in range(3):
         srcad.clear_cache()
-        results = _run_threads(16, lambda k: srcad.grad(shared_target)(x))
+        results = run_threads(16, lambda k: srcad.grad(shared_target)(x))
         for r in results:
             np.testing.assert_allclose(r, expect, rtol=1e-6, atol=1e-8)
 
@@ -72,9 +52,8 @@ def test_threads_mix_modes_ranks_and_functions_cold():
         (lambda: srcad.grad(scalar_poly)(0.7), 3 * 0.7 ** 2 - 2.0),
         (lambda: srcad.grad(scalar_poly)(np.array([0.7, 0.1])), 3 * np.array([0.7, 0.1]) ** 2 - 2.0),
         (lambda: srcad.grad(srcad.grad(scalar_poly))(0.7), 6 * 0.7),
+        (lambda: srcad.jvp(scalar_poly, (0.7,), (1.0,))[1], 3 * 0.7 ** 2 - 2.0),
     ]
-    if hasattr(srcad, "jvp"):
-        jobs.append((lambda: srcad.jvp(scalar_poly, (0.7,), (1.0,))[1], 3 * 0.7 ** 2 - 2.0))
     srcad.clear_cache()
 
     def work(k):
@@ -83,7 +62,7 @@ def test_threads_mix_modes_ranks_and_functions_cold():
             fn, _ = jobs[(k + r) % len(jobs)]
             out.append(((k + r) % len(jobs), fn()))
         return out
-    for res in _run_threads(24, work):
+    for res in run_threads(24, work):
         for j, got in res:
             expect = jobs[j][1]
             if isinstance(expect, tuple):
@@ -126,13 +105,11 @@ def test_recursion_in_threads():
     x = np.array([0.2, -0.4, 0.6])
     expect = srcad.numerical_grad(is_even_sum, (x, 60))
     srcad.clear_cache()
-    for r in _run_threads(8, lambda k: srcad.grad(is_even_sum)(x, 60)):
+    for r in run_threads(8, lambda k: srcad.grad(is_even_sum)(x, 60)):
         np.testing.assert_allclose(r, expect, rtol=1e-6, atol=1e-8)
 
 
 def test_forward_recursion_depth_200():
-    if not hasattr(srcad, "jvp"):
-        return
     x = np.array([0.2, -0.4, 0.6])
     _, tangent = srcad.jvp(lambda v: deep_array_walk(v, 200), (x,), (np.ones(3),))
     y = x.copy()
@@ -160,7 +137,7 @@ def test_derivatives_inside_differentiated_code_in_threads():
     x = np.array([0.3, -0.2, 0.5, 0.1])
     expect = srcad.numerical_grad(uses_derivatives_inside, (x,))
     srcad.clear_cache()
-    for r in _run_threads(8, lambda k: srcad.grad(uses_derivatives_inside)(x)):
+    for r in run_threads(8, lambda k: srcad.grad(uses_derivatives_inside)(x)):
         np.testing.assert_allclose(r, expect, rtol=1e-4, atol=1e-6)
 
 

@@ -1,7 +1,5 @@
 """if / while / for / break / continue / early return in reverse mode, against finite differences."""
 
-import threading
-
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
@@ -9,16 +7,8 @@ from hypothesis import given, strategies as st
 import srcad
 from srcad import runtime
 
-
-def chapter_f(a):
-    b = a * 2
-    while np.linalg.norm(b) < 1000:
-        b = b * 2
-    if b.sum() > 0:
-        c = b
-    else:
-        c = 100 * b
-    return c
+from chapter_function import chapter_f
+from run_threads import run_threads
 
 
 def cf_if(x):
@@ -322,24 +312,14 @@ def test_gradient_called_inside_differentiated_function():
 
 
 def test_threads_differentiate_at_once():
-    errors = []
-
     def work(k):
-        try:
-            rng = np.random.default_rng(k)
-            for _ in range(20):
-                x = rng.normal(size=5)
-                fn = VECTOR_CASES[k % len(VECTOR_CASES)]
-                srcad.check_grad(fn, x)
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+        rng = np.random.default_rng(k)
+        for _ in range(20):
+            x = rng.normal(size=5)
+            fn = VECTOR_CASES[k % len(VECTOR_CASES)]
+            srcad.check_grad(fn, x)
     srcad.clear_cache()
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
+    run_threads(8, work)
 
 
 def _away_from_boundaries(x):

@@ -1,5 +1,6 @@
 """The examples run (as users run them, in a subprocess) and print the right numbers."""
 
+import importlib
 import os
 import re
 import subprocess
@@ -23,6 +24,15 @@ def run_example(name, *args, block_matplotlib=False, cwd=None):
     else:
         cmd = [sys.executable, path, *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=cwd or ROOT)
+
+
+def import_example(name):
+    """The example module ``examples/<name>.py``, imported (its ``__main__`` part does not run)."""
+    sys.path.insert(0, EXAMPLES)
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(EXAMPLES)
 
 
 def array_after(text, label):
@@ -103,11 +113,7 @@ def test_tour_exercises_2_to_5(tour):
 
 
 def test_second_derivative_cost_numbers():
-    sys.path.insert(0, EXAMPLES)
-    try:
-        import autograd_tour
-    finally:
-        sys.path.remove(EXAMPLES)
+    autograd_tour = import_example("autograd_tour")
     m = autograd_tour.second_derivative_cost(repeats=20)
     assert m["lines_d2"] > 2 * m["lines_d1"]
     assert m["t_d2"] > m["t_d1"] > 0
@@ -132,11 +138,7 @@ def test_control_flow_example():
 
 
 def test_control_flow_functions_directly():
-    sys.path.insert(0, EXAMPLES)
-    try:
-        import control_flow
-    finally:
-        sys.path.remove(EXAMPLES)
+    control_flow = import_example("control_flow")
     import srcad
     for a in (0.1, 3.0, 80.0):
         assert srcad.grad(control_flow.newton_sqrt)(a) == pytest.approx(0.5 / np.sqrt(a), rel=1e-9)
@@ -152,11 +154,7 @@ def test_sin_derivative_without_matplotlib(tmp_path):
 
 
 def test_sin_derivative_values_without_cos():
-    sys.path.insert(0, EXAMPLES)
-    try:
-        import sin_derivative
-    finally:
-        sys.path.remove(EXAMPLES)
+    sin_derivative = import_example("sin_derivative")
     x, y, dy = sin_derivative.curves(50)
     assert np.allclose(dy, np.cos(x))
     # the differentiated function and the plotted curves never write cos (only the printed check does)

@@ -167,71 +167,61 @@ def test_module_alias_bound_to_another_module(modules, depth):
     assert isinstance(srcad.grad(m["user"].f)(0.4), float)   # math's, not cmath's complex
 
 
-@pytest.mark.parametrize("shape", SHAPES)
-def test_private_module_alias_only_in_the_library(modules, shape):
-    m = modules({
-        "lib": """
-            import numpy as _np
-            def inner(x):
-                return _np.cos(x)
-            def outer(x):
-                return inner(x) * 2.0
-        """,
-        "user": """
-            from {lib} import outer
-            def f(x):
-                return outer(x) * x
-        """,
-    })
-    check_both_modes(m["user"].f, point(shape))
+# A library module and the user's module that binds the library's names otherwise; the user's f
+# calls the library: (id, library source, user source, forward mode too).
+LIBRARY_AND_USER = [
+    ("private-module-alias-only-in-the-library", """
+        import numpy as _np
+        def inner(x):
+            return _np.cos(x)
+        def outer(x):
+            return inner(x) * 2.0
+    """, """
+        from {lib} import outer
+        def f(x):
+            return outer(x) * x
+    """, True),
+    ("closures-and-defaults-in-helpers", """
+        import numpy as np
+        from numpy import sin as act
+        def make(scale, shift):
+            def inner(x, bias=np.array([0.1, 0.2, 0.3])):
+                return act(x + shift) * scale + bias
+            def outer(x, k=2.0):
+                return inner(x) * k
+            return outer
+        layer = make(0.5, 0.25)
+    """, """
+        from numpy import tanh as act
+        from {lib} import layer
+        scale, shift, bias, k = 100.0, 100.0, 100.0, 100.0
+        def f(x):
+            return layer(x) * x
+    """, True),
+    # functions held in a helper's default or closure cell (reverse mode: inlined)
+    ("function-defaults-and-closure-functions", """
+        import numpy as np
+        def make(act):
+            def inner(x, post=np.exp):
+                return post(act(x)) * 0.5
+            return inner
+        inner = make(np.sin)
+    """, """
+        import numpy as np
+        from {lib} import inner
+        act, post = np.tanh, np.log
+        def f(x):
+            return inner(x) * x
+    """, False),
+]
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-def test_closures_and_defaults_in_helpers(modules, shape):
-    m = modules({
-        "lib": """
-            import numpy as np
-            from numpy import sin as act
-            def make(scale, shift):
-                def inner(x, bias=np.array([0.1, 0.2, 0.3])):
-                    return act(x + shift) * scale + bias
-                def outer(x, k=2.0):
-                    return inner(x) * k
-                return outer
-            layer = make(0.5, 0.25)
-        """,
-        "user": """
-            from numpy import tanh as act
-            from {lib} import layer
-            scale, shift, bias, k = 100.0, 100.0, 100.0, 100.0
-            def f(x):
-                return layer(x) * x
-        """,
-    })
-    check_both_modes(m["user"].f, point(shape))
-
-
-@pytest.mark.parametrize("shape", SHAPES)
-def test_function_defaults_and_closure_functions(modules, shape):
-    """Functions held in a helper's default or closure cell (reverse mode: inlined)."""
-    m = modules({
-        "lib": """
-            import numpy as np
-            def make(act):
-                def inner(x, post=np.exp):
-                    return post(act(x)) * 0.5
-                return inner
-            inner = make(np.sin)
-        """,
-        "user": """
-            import numpy as np
-            from {lib} import inner
-            act, post = np.tanh, np.log
-            def f(x):
-                return inner(x) * x
-        """,
-    })
-    check_both_modes(m["user"].f, point(shape), forward=False)
+@pytest.mark.parametrize("lib,user,forward", [c[1:] for c in LIBRARY_AND_USER],
+                         ids=[c[0] for c in LIBRARY_AND_USER])
+def test_library_names_bound_otherwise_by_the_user(modules, shape, lib, user, forward):
+    m = modules({"lib": lib, "user": user})
+    check_both_modes(m["user"].f, point(shape), forward=forward)
 
 
 @pytest.mark.parametrize("shape", SHAPES)

@@ -1,5 +1,6 @@
 """Notebooks (IPython cells) have source srcad can read; the plain ``python`` prompt does not."""
 
+import inspect
 import subprocess
 import sys
 import textwrap
@@ -7,7 +8,15 @@ import textwrap
 import numpy as np
 import pytest
 
+from chapter_function import chapter_f
+from refused_corpus import try_statement
+
 IPython = pytest.importorskip("IPython")
+
+# Functions from the shared test modules as text typed into a cell: srcad must read them from the
+# cell, not from their files.
+CHAPTER_F_SOURCE = inspect.getsource(chapter_f)
+TRY_STATEMENT_SOURCE = inspect.getsource(try_statement)
 
 
 @pytest.fixture(scope="module")
@@ -41,20 +50,8 @@ def test_function_defined_in_a_cell_is_differentiated(shell):
 
 
 def test_cell_functions_match_closed_forms_and_second_order(shell):
-    cell(shell, """
-        def chapter_f(a):
-            b = a * 2
-            while np.linalg.norm(b) < 1000:
-                b = b * 2
-            if b.sum() > 0:
-                c = b
-            else:
-                c = 100 * b
-            return c
-
-        def cube(x):
-            return x ** 3
-        """)
+    cell(shell, CHAPTER_F_SOURCE + "\n\ndef cube(x):\n    return x ** 3\n")
+    assert shell.user_ns["chapter_f"].__code__.co_filename != chapter_f.__code__.co_filename
     ns = cell(shell, """
         a = np.float64(-0.37)
         ratio = srcad.grad(chapter_f)(a) - chapter_f(a) / a
@@ -75,17 +72,10 @@ def test_redefining_a_function_in_a_later_cell_takes_effect(shell):
 
 
 def test_transform_error_in_a_cell_names_the_cell_and_line(shell):
-    cell(shell, """
-        def uses_try(x):
-            try:
-                y = x * 2
-            except ValueError:
-                y = x
-            return y
-        """)
+    cell(shell, TRY_STATEMENT_SOURCE)
     ns = cell(shell, """
         try:
-            srcad.grad(uses_try)(1.0)
+            srcad.grad(try_statement)(1.0)
             err = None
         except srcad.TransformError as e:
             err = e

@@ -418,14 +418,10 @@ def test_zero_gradient_functions(fn):
 
 
 # ---------------------------------------------------------------- forward mode
-# The same table for jvp, once forward mode (srcad.jvp) exists.
+# The same table for jvp.
 
-jvp = getattr(srcad, "jvp", None)
-
-
-@pytest.mark.skipif(jvp is None, reason="forward mode (srcad.jvp) is not built yet")
 @pytest.mark.parametrize("fn,args,wrt", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_case_forward(fn, args, wrt):  # pragma: no cover - enabled when srcad.jvp exists
+def test_case_forward(fn, args, wrt):
     check_jvp(fn, args, wrt)
 
 
@@ -439,7 +435,7 @@ def check_jvp(fn, args, wrt, eps=1e-6):
         minus[w] = x - eps * t if x.shape else float(x - eps * t)
         expected = (np.asarray(fn(*plus)) - np.asarray(fn(*minus))) / (2 * eps)
         tangent = t if x.shape else float(t)
-        _, got = jvp(fn, wrt=w)(*args, tangent)
+        _, got = srcad.jvp(fn, wrt=w)(*args, tangent)
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 

@@ -147,7 +147,6 @@ def _check_forward(prog, x, t):
                                          f"t={t!r}:\nsrcad:   {tangent}\nnumeric: {num}\n{prog.source}")
 
 
-@pytest.mark.skipif(not hasattr(srcad, "jvp"), reason="forward mode (srcad.jvp) not available yet")
 @settings(**SETTINGS)
 @given(programs(), st.integers(0, 2 ** 32 - 1))
 def test_random_programs_forward(prog, seed):

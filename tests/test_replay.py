@@ -19,12 +19,7 @@ import pytest
 import srcad
 from srcad.check import _leaves, numerical_grad
 
-SHAPES = [(), (3,), (2, 3)]
-
-
-def point(shape, seed=0, lo=0.2, hi=0.9):
-    r = np.random.default_rng(seed)
-    return float(r.uniform(lo, hi)) if shape == () else r.uniform(lo, hi, size=shape)
+from fd_points import SHAPES, point
 
 
 def check_both(f, args, wrt=0, rtol=1e-5, atol=1e-6):
