@@ -30,6 +30,7 @@ from srcad.analyze import call_wrt, describe
 from srcad.astutil import N, assign, at, index_value, names_read, walk_stmts
 from srcad.astutil import attr_call as _attr_call, call as _call, const as _const
 from srcad.errors import fail_at
+from srcad.optimize import simplify
 from srcad.rules.registry import splice_forward
 
 
@@ -352,6 +353,7 @@ class Forward:
             stmts, expr = splice_forward(tpl, values, tangents, self.namer.fresh, self.env.ref)
             if expr is None:
                 return [], None, None
+            expr = simplify(expr, self.env, lambda a: self.facts.ranks.get(a.id) if isinstance(a, gast.Name) else None)
             return pre + stmts, expr, Live(self._fresh(expr))
         if kind == "getitem":
             x = op.args[0]

@@ -19,6 +19,7 @@ import gast
 import numpy as np
 
 from srcad import runtime
+from srcad.rules import numpy_helpers
 from srcad.astutil import N, assign
 
 # runtime helpers whose argument at this position is only used for its shape (and dtype)
@@ -153,11 +154,40 @@ def _num(node):
 _FOLD = {gast.Add: lambda a, b: a + b, gast.Sub: lambda a, b: a - b, gast.Mult: lambda a, b: a * b}
 
 
+def _np_call(env, name, args):
+    return gast.Call(func=gast.Attribute(value=env.ref("np"), attr=name, ctx=gast.Load()), args=args, keywords=[])
+
+
+def _shape_of(env, a):
+    return _np_call(env, "shape", [a])
+
+
+# helpers for memory orders, as plain NumPy where the order is the literal 'C' (the default)
+_C_ORDER = {
+    "reshape_adjoint": lambda env, g, a: _np_call(env, "reshape", [g, _shape_of(env, a)]),
+    "reshape_tangent": lambda env, t, a, y: _np_call(env, "reshape", [t, _shape_of(env, y)]),
+    "ravel_adjoint": lambda env, g, a: _np_call(env, "reshape", [g, _shape_of(env, a)]),
+    "ravel_tangent": lambda env, t, a: _np_call(env, "ravel", [t]),
+}
+
+
+def _plain_order(e, env):
+    if not isinstance(e.func, gast.Name) or e.keywords:
+        return None
+    for name, plain in _C_ORDER.items():
+        if env.by_id.get(id(getattr(numpy_helpers, name))) == e.func.id:
+            *args, order = e.args
+            if isinstance(order, gast.Constant) and order.value == "C":
+                return plain(env, *args)
+    return None
+
+
 def simplify(e, env, rank_of):
-    """Peephole rewrites of a spliced adjoint expression: constant folding, ``x ** 1`` and
-    ``x * 1``, ``unbroadcast(-g, x)`` as ``-unbroadcast(g, x)`` (negate the smaller array), and the
+    """Peephole rewrites of a spliced derivative expression: constant folding, ``x ** 1`` and
+    ``x * 1``, ``unbroadcast(-g, x)`` as ``-unbroadcast(g, x)`` (negate the smaller array), the
     adjoint helpers of products written as plain matrix products where ``rank_of`` (atom -> rank or
-    None) knows the operands' ranks."""
+    None) knows the operands' ranks, and the memory-order helpers of reshape/ravel as plain NumPy
+    for the default order."""
     if isinstance(e, gast.BinOp):
         e.left, e.right = simplify(e.left, env, rank_of), simplify(e.right, env, rank_of)
         l, r = e.left, e.right
@@ -172,6 +202,9 @@ def simplify(e, env, rank_of):
         return e
     if isinstance(e, gast.Call):
         e.args = [simplify(a, env, rank_of) for a in e.args]
+        plain = _plain_order(e, env)
+        if plain is not None:
+            return plain
         ub = env.by_id.get(id(runtime.unbroadcast))
         if isinstance(e.func, gast.Name) and e.func.id == ub and isinstance(e.args[0], gast.UnaryOp) \
                 and isinstance(e.args[0].op, gast.USub):

@@ -178,7 +178,8 @@ class Gen:
                  ("where", 1), ("mod", 4 if self.focus == "mod" else 1),
                  ("list read", 2 if env.lists or env.tuples or env.dicts else 0),
                  ("kw call", 4 if self.focus == "kwargs" else 0.5),
-                 ("module call", 6 if self.focus == "modules" else 0.5)]
+                 ("module call", 6 if self.focus == "modules" else 0.5),
+                 ("memory order", 1)]
         k = self.weighted(table)
         return getattr(self, "ex_" + k.replace(" ", "_"))(env, depth, fit)
 
@@ -293,6 +294,21 @@ class Gen:
         text, s = self.pick(opts)
         self.stats["container read"] += 1
         return E(text, text, s)
+
+    def ex_memory_order(self, env, depth, fit):
+        """The same elements in another order, through reshape/ravel/flatten with ``order=``
+        (the rules once ignored the order: wrong gradients)."""
+        a = self.ex(env, depth + 1, fit)
+        s = tuple(a.shape)
+        if len(s) == 0:
+            return a
+        self.stats["memory order"] += 1
+        form = self.pick(["np.ravel({a}, order='F').reshape({s})", "np.reshape({a}, {r}, order='F').reshape({s})",
+                          "({a}).flatten('F').reshape({s})", "np.reshape(({a}).T, {s}, order='A')",
+                          "np.ravel(np.asfortranarray({a}), 'K').reshape({s})",
+                          "({a}).reshape({r}, order='C').reshape({s}, order='F')"])
+        r = (int(np.prod(s)),) if len(s) == 1 else s[::-1]
+        return E(form.format(a=a.p, s=s, r=r), form.format(a=a.i, s=s, r=r), s)
 
     def ex_kw_call(self, env, depth, fit):
         a = self.ex(env, depth + 1, fit)

@@ -383,3 +383,36 @@ def test_tolist_passes_values_and_is_refused_not_zero():
 def test_average_returned_is_refused():
     with pytest.raises(NotImplementedError, match="returned=True"):
         srcad.jvp(lambda x: np.average(x, weights=np.ones(3), returned=True)[0])(np.arange(3.0), np.ones(3))
+
+
+# ---------------------------------------------------------------- memory order of reshape / ravel
+
+W6 = np.linspace(-1.0, 2.0, 6)
+ORDERS = {
+    "reshape_F": lambda x: np.sum(np.reshape(x, (3, 2), order="F") * W6.reshape(3, 2)),
+    "reshape_A_fortran": lambda x: np.sum(np.reshape(np.asfortranarray(x), (3, 2), order="A") * W6.reshape(3, 2)),
+    "reshape_A_c": lambda x: np.sum(np.reshape(x, (3, 2), order="A") * W6.reshape(3, 2)),
+    "method_reshape_F": lambda x: np.sum(x.reshape(3, 2, order="F") ** 2 * W6.reshape(3, 2)),
+    "ravel_F": lambda x: np.sum(np.ravel(x, order="F") * W6),
+    "ravel_K_transposed": lambda x: np.sum(np.ravel(x.T, order="K") * W6),
+    "ravel_A_transposed": lambda x: np.sum(np.ravel(x.T, "A") * W6),
+    "flatten_F": lambda x: np.sum(x.flatten("F") * W6 * x.ravel()),
+    "method_ravel_K": lambda x: np.sum(np.asfortranarray(x).ravel("K") * W6),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ORDERS))
+def test_reshape_and_ravel_follow_the_memory_order(name):
+    """``order='F'`` (and 'A', 'K' by the array's layout) reads the elements in another order: the
+    gradient must put each adjoint back where its element came from (the rules ignored ``order``)."""
+    f = ORDERS[name]
+    x = np.arange(6.0).reshape(2, 3) * 0.3 - 0.4
+    want = numerical_grad(f, (x,), 0, 1e-6, {})
+    t = R.normal(size=x.shape)
+    g, jt = srcad.grad(f)(x), srcad.jvp(f)(x, t)[1]
+    np.testing.assert_allclose(g, want, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(jt, np.sum(want * t), rtol=1e-6, atol=1e-8)
+    h = srcad.hessian(f)(x)
+    h_fd = np.stack([numerical_grad(lambda y: srcad.grad(f)(y)[i, j], (x,), 0, 1e-5, {})
+                     for i in range(2) for j in range(3)]).reshape(h.shape)
+    np.testing.assert_allclose(h, h_fd, rtol=1e-5, atol=1e-6)

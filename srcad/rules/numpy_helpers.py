@@ -730,3 +730,48 @@ def sort_tangent(t, a, axis=-1):
     """Tangent of ``np.sort(a, axis)``: ``t`` in the sorted order (ties keep their order)."""
     idx, ax = _sort_order(a, axis)
     return np.take_along_axis(np.ravel(t) if axis is None else t, idx, ax)
+
+
+# ---------------------------------------------------------------- memory order of reshape / ravel
+
+
+def layout_order(a, order):
+    """The order ``np.reshape(a, ..., order)`` reads ``a`` in: 'A' is 'F' for a Fortran-ordered
+    array, else 'C'."""
+    if order == "A":
+        return "F" if np.isfortran(np.asarray(a)) else "C"
+    return order
+
+
+def reshape_adjoint(g, a, order="C"):
+    """The adjoint of ``np.reshape(a, shape, order)``."""
+    return np.reshape(g, np.shape(a), order=layout_order(a, order))
+
+
+def reshape_tangent(t, a, y, order="C"):
+    """The tangent of ``y = np.reshape(a, shape, order)`` for the tangent ``t`` of ``a``."""
+    return np.reshape(t, np.shape(y), order=layout_order(a, order))
+
+
+def ravel_index(a, order):
+    """``ix`` with ``np.ravel(a, order) == np.reshape(a, -1)[ix]`` for any order ('K' follows
+    ``a``'s memory layout, which an index array made by ``empty_like`` shares)."""
+    ix = np.empty_like(np.asarray(a), dtype=np.intp)
+    ix[...] = np.reshape(np.arange(np.size(a)), np.shape(a))
+    return np.ravel(ix, order)
+
+
+def ravel_adjoint(g, a, order="C"):
+    """The adjoint of ``np.ravel(a, order)`` (and ``a.flatten(order)``)."""
+    if order == "C":
+        return np.reshape(g, np.shape(a))
+    out = np.zeros(np.size(a), dtype=np.result_type(g, float))
+    out[ravel_index(a, order)] = g
+    return np.reshape(out, np.shape(a))
+
+
+def ravel_tangent(t, a, order="C"):
+    """The tangent of ``np.ravel(a, order)`` for the tangent ``t`` of ``a``."""
+    if order == "C":
+        return np.ravel(t)
+    return np.reshape(np.broadcast_to(t, np.shape(a)), -1)[ravel_index(a, order)]

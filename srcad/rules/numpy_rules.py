@@ -19,7 +19,8 @@ from srcad.rules.numpy_helpers import (
     slogdet_adjoint, slogdet_tangent, solve_adjoint_a, solve_adjoint_b, solve_like, solve_tangent_a,
     split_adjoint, stack_adjoint, stack_tangent, take_adjoint, tensordot_adjoint_a,
     tensordot_adjoint_b, tie_weights, tile_adjoint, trace_adjoint, transpose_axes, var_weights,
-    vdot_adjoint, cast_adjoint, det_cofactor, sort_adjoint, sort_tangent, linspace_weight, linspace_tangent)
+    vdot_adjoint, cast_adjoint, det_cofactor, sort_adjoint, sort_tangent, linspace_weight, linspace_tangent,
+    layout_order, ravel_adjoint, ravel_tangent, reshape_adjoint, reshape_tangent)
 from srcad.rules import numpy_helpers as _h
 from srcad.runtime import (count, dot_adjoint_a, dot_adjoint_b, matmul_adjoint_a,
                            matmul_adjoint_b, norm_adjoint, norm_tangent, tuple_get, unbroadcast,
@@ -186,14 +187,24 @@ def norm(y, x, ord=None, axis=None, keepdims=False):
 # ---------------------------------------------------------------- shapes
 
 
-@linear(np.reshape, args="np.shape(y)")
+@reverse(np.reshape)
 def reshape(y, a, shape=None, order="C"):
-    d[a] = np.reshape(d[y], np.shape(a))
+    d[a] = reshape_adjoint(d[y], a, order)     # np.reshape(d[y], np.shape(a)) for order 'C'
 
 
-@linear(method("reshape"), call="np.reshape", args="np.shape(y)")
+@forward(np.reshape)
+def reshape(y, a, shape=None, order="C"):
+    d[y] = reshape_tangent(d[a], a, y, order)  # np.reshape(d[a], np.shape(y)) for order 'C'
+
+
+@reverse(method("reshape"))
 def reshape_method(y, a, *shape, order="C"):
-    d[a] = np.reshape(d[y], np.shape(a))
+    d[a] = reshape_adjoint(d[y], a, order)
+
+
+@forward(method("reshape"))
+def reshape_method(y, a, *shape, order="C"):
+    d[y] = reshape_tangent(d[a], a, y, order)
 
 
 @linear(np.transpose)
@@ -214,6 +225,12 @@ def T(y, a):
 # The tangent is a copy: generated code saves np.copy(x[i]) before x[i] is overwritten.
 @linear(method("copy"), np.copy, np.array, np.asarray)
 def copy(y, a):
+    d[a] = d[y]
+
+
+@linear(np.ascontiguousarray, np.asfortranarray)
+def contiguous(y, a):
+    "the same values in another memory layout"
     d[a] = d[y]
 
 
@@ -722,9 +739,31 @@ def cholesky(y, a, upper=False):
 # ================================================================ more shapes
 
 
-@linear(np.ravel, method("ravel"), method("flatten"), args="")
-def ravel(y, a, *args, **kwargs):
-    d[a] = np.reshape(d[y], np.shape(a))
+@linear(np.ravel, method("ravel"), method("flatten"), call="ravel_tangent", args="a, order")
+def ravel(y, a, order="C"):
+    "'F', 'A' and 'K' orders too; for 'C' the optimizer writes np.ravel / np.reshape"
+    d[a] = ravel_adjoint(d[y], a, order)
+
+
+# the helpers above, linear in their first argument (for derivatives of derivatives)
+@linear(_h.reshape_adjoint)
+def reshape_adjoint_(y, g, a, order="C"):
+    d[g] = np.reshape(d[y], np.shape(g), order=layout_order(a, order))
+
+
+@linear(_h.reshape_tangent)
+def reshape_tangent_(y, t, a, out, order="C"):
+    d[t] = np.reshape(d[y], np.shape(t), order=layout_order(a, order))
+
+
+@linear(_h.ravel_adjoint)
+def ravel_adjoint_(y, g, a, order="C"):
+    d[g] = ravel_tangent(d[y], a, order)
+
+
+@linear(_h.ravel_tangent)
+def ravel_tangent_(y, t, a, order="C"):
+    d[t] = ravel_adjoint(d[y], a, order)
 
 
 @linear(np.squeeze, method("squeeze"), np.expand_dims, np.atleast_1d, np.atleast_2d, np.atleast_3d,
