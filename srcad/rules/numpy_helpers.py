@@ -767,3 +767,18 @@ def prod_others_tangent(t, a, axis=None):
     both[..., diag, diag] = 0.0
     out = np.matmul(both, np.expand_dims(tflat, -1))[..., 0]
     return np.transpose(np.reshape(out, moved.shape), np.argsort(rest + axes))
+
+
+def mat_apply(m, v, b):
+    """``m @ v`` with ``v`` a stack of vectors exactly when ``b`` (solve's right side) is 1-D."""
+    if _solve_vector(b):
+        return np.matmul(m, np.expand_dims(v, -1))[..., 0]
+    return np.matmul(m, v)
+
+
+def outer_like(u, v, b):
+    """``u v^T`` for vectors (1-D ``b``), ``u @ v^T`` for matrices: the transpose of ``mat_apply``
+    in its matrix."""
+    if _solve_vector(b):
+        return np.expand_dims(u, -1) * np.expand_dims(v, -2)
+    return np.matmul(u, np.swapaxes(v, -1, -2))

@@ -691,3 +691,167 @@ def einsum_tangent_(y, p, t, a0, a1=None, a2=None, a3=None, a4=None, a5=None, a6
             + no_higher_derivative(d[a9], "np.einsum (forward over forward)")
             + no_higher_derivative(d[a10], "np.einsum (forward over forward)")
             + no_higher_derivative(d[a11], "np.einsum (forward over forward)"))
+
+
+# norm_tangent(t, x, y, ...) = sum(weights(x, y) * t) over the norm's axes: linear in t; its x and y
+# derivatives are those of norm_adjoint with the roles of the adjoint and the tangent exchanged.
+@reverse(rt.norm_tangent)
+def norm_tangent_(z, t, x, y, ord=None, axis=None, keepdims=False):
+    d[t] = norm_adjoint(d[z], x, y, ord, axis, keepdims)
+    d[x] = norm_adjoint_dx(d[z], x, y, t, ord, axis, keepdims)
+    d[y] = norm_adjoint_dy_adjoint(d[z], x, y, t, ord, axis, keepdims)
+
+
+@forward(rt.norm_tangent)
+def norm_tangent_(z, t, x, y, ord=None, axis=None, keepdims=False):
+    d[z] = (norm_tangent(d[t], x, y, ord, axis, keepdims)
+            + no_higher_derivative(d[x], "np.linalg.norm (forward over forward)")
+            + no_higher_derivative(d[y], "np.linalg.norm (forward over forward)"))
+
+
+# the rules' own third-order pieces: linear in the adjoint/tangent they carry, refused beyond
+@reverse(rt.norm_adjoint_dx)
+def norm_adjoint_dx_(z, g, x, y, dx, ord=None, axis=None, keepdims=False):
+    d[dx] = norm_adjoint_dx(g, x, y, d[z], ord, axis, keepdims)   # diagonal: its own transpose
+    d[g] = no_higher_derivative(d[z], "np.linalg.norm (third order)")
+    d[x] = no_higher_derivative(d[z], "np.linalg.norm (third order)")
+    d[y] = no_higher_derivative(d[z], "np.linalg.norm (third order)")
+
+
+@forward(rt.norm_adjoint_dx)
+def norm_adjoint_dx_(z, g, x, y, dx, ord=None, axis=None, keepdims=False):
+    d[z] = (norm_adjoint_dx(g, x, y, d[dx], ord, axis, keepdims)
+            + no_higher_derivative(d[g], "np.linalg.norm (third order)")
+            + no_higher_derivative(d[x], "np.linalg.norm (third order)")
+            + no_higher_derivative(d[y], "np.linalg.norm (third order)"))
+
+
+@reverse(rt.norm_adjoint_dy)
+def norm_adjoint_dy_(z, g, x, y, dy, ord=None, axis=None, keepdims=False):
+    d[dy] = norm_adjoint_dy_adjoint(g, x, y, d[z], ord, axis, keepdims)
+    d[g] = no_higher_derivative(d[z], "np.linalg.norm (third order)")
+    d[x] = no_higher_derivative(d[z], "np.linalg.norm (third order)")
+    d[y] = no_higher_derivative(d[z], "np.linalg.norm (third order)")
+
+
+@forward(rt.norm_adjoint_dy)
+def norm_adjoint_dy_(z, g, x, y, dy, ord=None, axis=None, keepdims=False):
+    d[z] = (norm_adjoint_dy(g, x, y, d[dy], ord, axis, keepdims)
+            + no_higher_derivative(d[g], "np.linalg.norm (third order)")
+            + no_higher_derivative(d[x], "np.linalg.norm (third order)")
+            + no_higher_derivative(d[y], "np.linalg.norm (third order)"))
+
+
+@reverse(rt.norm_adjoint_dy_adjoint)
+def norm_adjoint_dy_adjoint_(z, g, x, y, r, ord=None, axis=None, keepdims=False):
+    d[r] = norm_adjoint_dy(g, x, y, d[z], ord, axis, keepdims)
+    d[g] = no_higher_derivative(d[z], "np.linalg.norm (third order)")
+    d[x] = no_higher_derivative(d[z], "np.linalg.norm (third order)")
+    d[y] = no_higher_derivative(d[z], "np.linalg.norm (third order)")
+
+
+@forward(rt.norm_adjoint_dy_adjoint)
+def norm_adjoint_dy_adjoint_(z, g, x, y, r, ord=None, axis=None, keepdims=False):
+    d[z] = (norm_adjoint_dy_adjoint(g, x, y, d[r], ord, axis, keepdims)
+            + no_higher_derivative(d[g], "np.linalg.norm (third order)")
+            + no_higher_derivative(d[x], "np.linalg.norm (third order)")
+            + no_higher_derivative(d[y], "np.linalg.norm (third order)"))
+
+
+# srcad.reverse writes np.ascontiguousarray(g) before a matrix product's adjoint (BLAS speed): an
+# identity in value, so derivatives of that code pass through it.
+@reverse(np.ascontiguousarray)
+def ascontiguousarray(y, a, dtype=None, like=None):
+    d[a] = d[y]
+
+
+@forward(np.ascontiguousarray)
+def ascontiguousarray(y, a, dtype=None, like=None):
+    d[y] = np.ascontiguousarray(d[a])
+
+
+# ---------------------------------------------------------------- np.linalg.solve's helpers: every
+# piece is solve_like (x = a^-1 v), mat_apply (m v) or outer_like (u v^T), under solve's convention
+# that a 1-D ``b`` is a vector; d(a^-1) = -a^-1 da a^-1.
+from srcad.rules.numpy_helpers import mat_apply, outer_like, solve_adjoint_a, solve_like, solve_tangent_a
+
+
+@reverse(_h.mat_apply)
+def mat_apply_(y, m, v, b):
+    d[m] = unbroadcast(outer_like(d[y], v, b), m)
+    d[v] = unbroadcast(mat_apply(np.swapaxes(m, -1, -2), d[y], b), v)
+
+
+@forward(_h.mat_apply)
+def mat_apply_(y, m, v, b):
+    d[y] = mat_apply(d[m], v, b) + mat_apply(m, d[v], b)
+
+
+@reverse(_h.outer_like)
+def outer_like_(y, u, v, b):
+    d[u] = unbroadcast(mat_apply(d[y], v, b), u)
+    d[v] = unbroadcast(mat_apply(np.swapaxes(d[y], -1, -2), u, b), v)
+
+
+@forward(_h.outer_like)
+def outer_like_(y, u, v, b):
+    d[y] = outer_like(d[u], v, b) + outer_like(u, d[v], b)
+
+
+@reverse(_h.solve_like)
+def solve_like_(y, a, v, b):
+    w = solve_like(np.swapaxes(a, -1, -2), d[y], b)
+    d[v] = unbroadcast(w, v)
+    d[a] = unbroadcast(-outer_like(w, y, b), a)
+
+
+@forward(_h.solve_like)
+def solve_like_(y, a, v, b):
+    d[y] = solve_like(a, d[v], b) - solve_like(a, mat_apply(d[a], y, b), b)
+
+
+# solve_adjoint_b(g, a, b) = z summed to b's shape, z = a^-T g
+@reverse(_h.solve_adjoint_b)
+def solve_adjoint_b_(r, g, a, b):
+    z = solve_like(np.swapaxes(a, -1, -2), g, b)
+    w = solve_like(a, broadcast_like(d[r], z), b)
+    d[g] = unbroadcast(w, g)
+    d[a] = unbroadcast(-outer_like(z, w, b), a)
+
+
+@forward(_h.solve_adjoint_b)
+def solve_adjoint_b_(r, g, a, b):
+    z = solve_like(np.swapaxes(a, -1, -2), g, b)
+    d[r] = (_h.solve_adjoint_b(d[g], a, b)
+            - unbroadcast(solve_like(np.swapaxes(a, -1, -2), mat_apply(np.swapaxes(d[a], -1, -2), z, b), b), b))
+
+
+# solve_adjoint_a(g, a, b, y) = -z y^T summed to a's shape, z = a^-T g
+@reverse(_h.solve_adjoint_a)
+def solve_adjoint_a_(r, g, a, b, y):
+    z = solve_like(np.swapaxes(a, -1, -2), g, b)
+    q = mat_apply(broadcast_like(d[r], outer_like(z, y, b)), y, b)
+    d[g] = unbroadcast(-solve_like(a, q, b), g)
+    d[y] = unbroadcast(-mat_apply(np.swapaxes(broadcast_like(d[r], outer_like(z, y, b)), -1, -2), z, b), y)
+    d[a] = unbroadcast(outer_like(z, solve_like(a, q, b), b), a)
+
+
+@forward(_h.solve_adjoint_a)
+def solve_adjoint_a_(r, g, a, b, y):
+    z = solve_like(np.swapaxes(a, -1, -2), g, b)
+    d[r] = (solve_adjoint_a(d[g], a, b, y) + solve_adjoint_a(g, a, b, d[y])
+            + unbroadcast(outer_like(solve_like(np.swapaxes(a, -1, -2), mat_apply(np.swapaxes(d[a], -1, -2), z, b),
+                                                b), y, b), a))
+
+
+# solve_tangent_a(t, a, b, y) = -a^-1 (t y)
+@reverse(_h.solve_tangent_a)
+def solve_tangent_a_(o, t, a, b, y):
+    d[t] = solve_adjoint_a(d[o], a, b, y)
+    d[y] = unbroadcast(-mat_apply(np.swapaxes(t, -1, -2), solve_like(np.swapaxes(a, -1, -2), d[o], b), b), y)
+    d[a] = solve_adjoint_a(d[o], a, b, o)
+
+
+@forward(_h.solve_tangent_a)
+def solve_tangent_a_(o, t, a, b, y):
+    d[o] = solve_tangent_a(d[t], a, b, y) + solve_tangent_a(t, a, b, d[y]) + solve_tangent_a(d[a], a, b, o)
