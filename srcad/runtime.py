@@ -785,5 +785,17 @@ def no_higher_derivative(t, what):
                               "or give the function a rule with @srcad.defvjp/@srcad.defjvp")
 
 
-RUNTIME_NAMES.update(index_adjoint=index_adjoint, pop_at_adjoint=pop_at_adjoint, put_at=put_at,
+def sum_spread(r, g):
+    """The transpose of ``sum_adjoint(g, seq)``: the elements' adjoints ``r`` spread to ``g``'s shape
+    and added up."""
+    if _is_zero(r):
+        return 0.0
+    total = 0.0
+    for v in r:
+        if not _is_zero(v):
+            total = add(total, broadcast_like(v, g) if _shape(v) != _shape(g) else v)
+    return total
+
+
+RUNTIME_NAMES.update(sum_spread=sum_spread, index_adjoint=index_adjoint, pop_at_adjoint=pop_at_adjoint, put_at=put_at,
                      spread_adjoint=spread_adjoint, appended_part=appended_part)

@@ -429,7 +429,17 @@ def seq_scaled_(y, t, a, n):
 
 @reverse(rt.sum_adjoint)
 def sum_adjoint_(y, g, seq):
-    d[g] = no_higher_derivative(d[y], "the adjoint of builtin sum()")
+    d[g] = rt.sum_spread(d[y], g)
+
+
+@reverse(rt.sum_spread)
+def sum_spread_(y, r, g):
+    d[r] = rt.sum_adjoint(d[y], r)
+
+
+@forward(rt.sum_spread)
+def sum_spread_(y, r, g):
+    d[y] = rt.sum_spread(d[r], g)
 
 
 @forward(rt.sum_adjoint)
@@ -855,3 +865,24 @@ def solve_tangent_a_(o, t, a, b, y):
 @forward(_h.solve_tangent_a)
 def solve_tangent_a_(o, t, a, b, y):
     d[o] = solve_tangent_a(d[t], a, b, y) + solve_tangent_a(t, a, b, d[y]) + solve_tangent_a(d[a], a, b, o)
+
+
+# np.pad's constant value: pad_value_adjoint sums g over the padding, pad_value_tangent fills it
+@reverse(_h.pad_value_adjoint)
+def pad_value_adjoint_(y, g, array, pad_width, mode, constant_values):
+    d[g] = _h.pad_value_tangent(d[y], array, pad_width, mode, constant_values)
+
+
+@forward(_h.pad_value_adjoint)
+def pad_value_adjoint_(y, g, array, pad_width, mode, constant_values):
+    d[y] = _h.pad_value_adjoint(d[g], array, pad_width, mode, constant_values)
+
+
+@reverse(_h.pad_value_tangent)
+def pad_value_tangent_(y, t, array, pad_width, mode, constant_values):
+    d[t] = _h.pad_value_adjoint(d[y], array, pad_width, mode, constant_values)
+
+
+@forward(_h.pad_value_tangent)
+def pad_value_tangent_(y, t, array, pad_width, mode, constant_values):
+    d[y] = _h.pad_value_tangent(d[t], array, pad_width, mode, constant_values)
