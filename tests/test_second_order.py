@@ -56,6 +56,15 @@ for _m in ["rr", "hessian", "jvp-grad", "rof", "jac-grad"]:
     KNOWN[("average-weights-axis", _m)] = ("numpy_helpers.average_weights/average_adjoint_w/average_tangent_w "
                                            "have no rules yet: srcad reads their source and refuses it")
 
+# whole families that fail in the long run (non-strict: some inputs or modes of a family pass)
+FAMILIES = [
+    (lambda n: n.startswith("norm-matrix-") and any(f"-{o}-" in n + "-" for o in ("2", "-2", "nuc")),
+     "second derivative of the spectral and nuclear matrix norms is not implemented (norm_adjoint_dx raises)"),
+    (lambda n: n.startswith("average"), "numpy_helpers.average_* have no rules yet: srcad reads their source"),
+    (lambda n: n.startswith("det-singular"), "the second derivative of det at a singular matrix: "
+     "det_cofactor_adjoint/tangent invert the matrix (LinAlgError)"),
+]
+
 CASES = {c[0]: c[1:] for c in T.CASES}
 _names = list(CASES) if LONG else SMALL
 assert not set(SMALL) - set(CASES), set(SMALL) - set(CASES)
@@ -75,7 +84,11 @@ for _name in _names:
             marks = []
             why = KNOWN.get((_name, _mode))
             if why:
-                marks.append(pytest.mark.xfail(reason=why, strict=True))
+                marks.append(pytest.mark.xfail(reason=why, strict=not LONG))  # LONG: other inputs too
+            else:
+                for _pred, _why in FAMILIES:
+                    if _pred(_name):
+                        marks.append(pytest.mark.xfail(reason=_why, strict=False))
             PARAMS.append(pytest.param(_name, _w, _mode, marks=marks, id=f"{_name}-w{_w}-{_mode}"))
 
 
