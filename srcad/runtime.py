@@ -707,3 +707,95 @@ def norm_adjoint_dy_adjoint(g, x, y, r, ord=None, axis=None, keepdims=False):
 
 RUNTIME_NAMES.update(owned_tangent=owned_tangent, norm_adjoint_dx=norm_adjoint_dx,
                      norm_adjoint_dy=norm_adjoint_dy)
+
+
+# ---------------------------------------------------------------- the transposes that the helpers'
+# own rules (srcad.rules.runtime_rules) call: each pair below transposes each other, so every order
+# of reverse and forward mode closes over this set without srcad reading a helper's source.
+
+
+def index_adjoint(r, x, index, g):
+    """``r[index]`` summed down to ``g``'s shape: the adjoint of ``g`` in ``add_at(dx, x, index, g)``
+    (its transpose is ``add_at(0.0, x, index, .)``)."""
+    if _is_zero(r):
+        return 0.0
+    if isinstance(r, dict):
+        return r.get(index, 0.0)
+    if _is_seq(r):
+        if isinstance(index, slice):
+            return list(r[index])
+        return r[index]
+    return unbroadcast(r[index], g)
+
+
+def pop_at_adjoint(r, dx, index, v=None):
+    """The transpose of ``pop_at(dx, index, v)``'s result in ``dx``: ``r`` (spread to the indexed
+    place) written at ``index`` of a zero like ``dx``, only where ``pop_at`` kept a write."""
+    if _is_zero(r):
+        return 0.0
+    if isinstance(dx, dict):
+        return {index: r}
+    if _is_seq(dx):
+        out = [0.0] * len(dx)
+        out[index] = r
+        return out if isinstance(dx, list) else tuple(out)
+    out = zeros_like(dx) if getattr(dx, "ndim", 0) > 0 else np.zeros(np.shape(dx))
+    place = out[index]
+    g = np.broadcast_to(r, np.shape(place))
+    if _fancy(index) and np.size(place) > 1:
+        writes = np.arange(np.size(place)).reshape(np.shape(place))
+        owner = np.full(np.shape(dx), -1)
+        owner[index] = writes
+        g = np.where(owner[index] == writes, g, 0.0)
+    out[index] = g
+    return out
+
+
+def put_at(r, c, k):
+    """``r`` placed at element ``k`` of a zero like the container ``c``: the adjoint of ``c`` in
+    ``tuple_get(c, k)`` (its transpose is ``tuple_get``)."""
+    if _is_zero(r) or _is_zero(c):
+        return 0.0
+    return add_at(0.0, c, k, r)
+
+
+def spread_adjoint(r, t):
+    """``r`` summed down to the shape of ``t`` (``r`` itself for containers): the adjoint of ``t`` in
+    ``owned_tangent(t, x)`` and in ``add(t, u)``; its transpose is ``owned_tangent(., r)``."""
+    if _is_zero(r) or _is_seq(r) or isinstance(r, dict):
+        return r
+    if _is_seq(t) or isinstance(t, dict) or _is_zero(t):
+        return r
+    return unbroadcast(r, t)
+
+
+def appended_part(r, lst, v, of_list):
+    """The part of the list adjoint ``r`` that ``appended(t, lst, v, of_list)`` placed ``t`` in:
+    all but the last element (``of_list``) or the last one (its transpose is ``appended``)."""
+    if _is_zero(r):
+        return 0.0
+    return list_head(r) if of_list else r[-1]
+
+
+def no_higher_derivative(t, what):
+    """The place of a derivative srcad does not give (of third or higher order through ``what``):
+    raises instead of returning a wrong or a zero value."""
+    raise NotImplementedError(f"srcad: no derivative of {what}: it arises at third or higher order "
+                              "(a derivative of a derivative's own helper); differentiate fewer times "
+                              "or give the function a rule with @srcad.defvjp/@srcad.defjvp")
+
+
+def sum_spread(r, g):
+    """The transpose of ``sum_adjoint(g, seq)``: the elements' adjoints ``r`` spread to ``g``'s shape
+    and added up."""
+    if _is_zero(r):
+        return 0.0
+    total = 0.0
+    for v in r:
+        if not _is_zero(v):
+            total = add(total, broadcast_like(v, g) if _shape(v) != _shape(g) else v)
+    return total
+
+
+RUNTIME_NAMES.update(sum_spread=sum_spread, index_adjoint=index_adjoint, pop_at_adjoint=pop_at_adjoint, put_at=put_at,
+                     spread_adjoint=spread_adjoint, appended_part=appended_part)

@@ -775,3 +775,55 @@ def ravel_tangent(t, a, order="C"):
     if order == "C":
         return np.ravel(t)
     return np.reshape(np.broadcast_to(t, np.shape(a)), -1)[ravel_index(a, order)]
+
+
+# ---------------------------------------------------------------- transposes the helpers' own rules
+# call (srcad.rules.runtime_rules), so derivatives of derivatives stay within rules
+
+
+def pad_spread(r, pad_width, mode="constant"):
+    """The transpose of ``pad_adjoint``: ``r`` padded as ``np.pad`` pads, zeros for a constant."""
+    if mode is None or mode == "constant":
+        return np.pad(r, pad_width)
+    return np.pad(r, pad_width, mode=mode)
+
+
+def prod_others_tangent(t, a, axis=None):
+    """Tangent of ``prod_others(a, axis)`` along ``t``: for each element, the sum over the other
+    elements ``k`` of its group of ``t[k]`` times the product of the group without both.
+
+    Exact where ``a`` holds zeros (no division). The map is symmetric, so it is its own transpose.
+    """
+    a = np.asarray(a) if not hasattr(a, "shape") else a
+    if a.ndim == 0:
+        return np.zeros_like(t * 1.0)
+    t = np.broadcast_to(t, a.shape)
+    axes = _axes(axis, a.ndim)
+    rest = tuple(i for i in range(a.ndim) if i not in axes)
+    moved = np.transpose(a, rest + axes)
+    lead = moved.shape[:len(rest)]
+    flat = np.reshape(moved, lead + (-1,))
+    tflat = np.reshape(np.transpose(t, rest + axes), lead + (-1,))
+    n = flat.shape[-1]
+    diag = np.arange(n)
+    rows = np.array(np.broadcast_to(np.expand_dims(flat, -2), lead + (n, n)), dtype=np.result_type(flat, 1.0))
+    rows[..., diag, diag] = 1.0
+    both = prod_others(rows, -1)          # [i, k]: the group's product without elements i and k
+    both[..., diag, diag] = 0.0
+    out = np.matmul(both, np.expand_dims(tflat, -1))[..., 0]
+    return np.transpose(np.reshape(out, moved.shape), np.argsort(rest + axes))
+
+
+def mat_apply(m, v, b):
+    """``m @ v`` with ``v`` a stack of vectors exactly when ``b`` (solve's right side) is 1-D."""
+    if _solve_vector(b):
+        return np.matmul(m, np.expand_dims(v, -1))[..., 0]
+    return np.matmul(m, v)
+
+
+def outer_like(u, v, b):
+    """``u v^T`` for vectors (1-D ``b``), ``u @ v^T`` for matrices: the transpose of ``mat_apply``
+    in its matrix."""
+    if _solve_vector(b):
+        return np.expand_dims(u, -1) * np.expand_dims(v, -2)
+    return np.matmul(u, np.swapaxes(v, -1, -2))

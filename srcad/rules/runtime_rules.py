@@ -275,3 +275,604 @@ def owned_copy_(y, x):
 @reverse(rt.copy_adjoint)
 def copy_adjoint_(y, g):
     d[g] = d[y]
+
+
+# ================================================================ every helper is a primitive (issue 14)
+# The rules below complete the set: each helper generated code can call has a reverse and a forward
+# rule, so grad/jvp/hessian compose to any order without srcad reading a helper's own source. The
+# pairs (add_at, index_adjoint), (pop_at, pop_at_adjoint), (tuple_get, put_at), (owned_tangent,
+# spread_adjoint), (appended, appended_part), (sort_adjoint, sort_tangent), ... transpose each other.
+# ``no_higher_derivative`` marks the derivatives srcad does not give (third order through a helper
+# of a helper's rule): it raises instead of giving zero.
+
+from srcad.runtime import (appended_part, index_adjoint, no_higher_derivative, norm_adjoint_dy_adjoint,
+                           norm_tangent, pop_at_adjoint, put_at, spread_adjoint)
+from srcad.rules import numpy_helpers as _h
+from srcad.rules.numpy_helpers import (concat_adjoint, concat_tangent, det_cofactor, einsum_adjoint,
+                                       einsum_tangent, inner_adjoint_a, inner_adjoint_b, linspace_tangent,
+                                       pad_adjoint, pad_spread, prod_others, prod_others_tangent,
+                                       repeat_adjoint, sort_adjoint, sort_tangent, stack_adjoint,
+                                       stack_tangent, take_adjoint, tensordot_adjoint_a, tensordot_adjoint_b,
+                                       tile_adjoint, vdot_adjoint)
+
+
+nondiff(rt.no_higher_derivative, why="raises: a derivative srcad does not give")
+
+
+@reverse(rt.add)
+def add_(y, a, b):
+    d[a] = spread_adjoint(d[y], a)
+    d[b] = spread_adjoint(d[y], b)
+
+
+# add_at(dx, x, index, g) is dx plus g scattered at x[index]: linear in dx and g; x gives the shape.
+@reverse(rt.add_at)
+def add_at_(y, dx, x, index, g):
+    d[dx] = d[y]
+    d[g] = index_adjoint(d[y], x, index, g)
+
+
+@reverse(rt.index_adjoint)
+def index_adjoint_(y, r, x, index, g):
+    d[r] = add_at(0.0, x, index, d[y])
+
+
+@forward(rt.index_adjoint)
+def index_adjoint_(y, r, x, index, g):
+    d[y] = index_adjoint(d[r], x, index, g)
+
+
+# pop_at's result is the (kept part of the) adjoint at dx[index]; the place is zeroed in dx itself.
+@reverse(rt.pop_at)
+def pop_at_(y, dx, index, v=None):
+    d[dx] = pop_at_adjoint(d[y], dx, index, v)
+
+
+@reverse(rt.pop_at_adjoint)
+def pop_at_adjoint_(y, r, dx, index, v=None):
+    d[r] = pop_at(owned_copy(d[y]), index, v)
+
+
+@forward(rt.pop_at_adjoint)
+def pop_at_adjoint_(y, r, dx, index, v=None):
+    d[y] = pop_at_adjoint(d[r], dx, index, v)
+
+
+@reverse(rt.tuple_get)
+def tuple_get_(y, c, k):
+    d[c] = put_at(d[y], c, k)
+
+
+@reverse(rt.put_at)
+def put_at_(y, r, c, k):
+    d[r] = tuple_get(d[y], k)
+
+
+@forward(rt.put_at)
+def put_at_(y, r, c, k):
+    d[y] = put_at(d[r], c, k)
+
+
+# save_item(x, index) copies x[index] before an assignment replaces it.
+@reverse(rt.save_item)
+def save_item_(y, x, index):
+    d[x] = add_at(0.0, x, index, d[y])
+
+
+@forward(rt.save_item)
+def save_item_(y, x, index):
+    d[y] = index_adjoint(d[x], x, index, y)
+
+
+@reverse(rt.owned_tangent)
+def owned_tangent_(y, dt, x):
+    d[dt] = spread_adjoint(d[y], dt)
+
+
+@reverse(rt.spread_adjoint)
+def spread_adjoint_(y, r, t):
+    d[r] = owned_tangent(d[y], r)
+
+
+@forward(rt.spread_adjoint)
+def spread_adjoint_(y, r, t):
+    d[y] = spread_adjoint(d[r], t)
+
+
+@reverse(rt.reduce_like)
+def reduce_like_(y, g, x, axis=None, keepdims=False):
+    d[g] = unreduce(d[y], x, axis, keepdims)
+
+
+@reverse(rt.list_head)
+def list_head_(y, g):
+    d[g] = appended(d[y], y, tuple_get(g, -1), True)
+
+
+@reverse(rt.appended)
+def appended_(y, t, lst, v, of_list):
+    d[t] = appended_part(d[y], lst, v, of_list)
+
+
+@reverse(rt.appended_part)
+def appended_part_(y, r, lst, v, of_list):
+    d[r] = appended(d[y], lst, v, of_list)
+
+
+@forward(rt.appended_part)
+def appended_part_(y, r, lst, v, of_list):
+    d[y] = appended_part(d[r], lst, v, of_list)
+
+
+@reverse(rt.loop_seq_adjoint)
+def loop_seq_adjoint_(y, g, x):
+    d[g] = loop_seq_tangent(d[y], x)
+
+
+@reverse(rt.loop_seq_tangent)
+def loop_seq_tangent_(y, t, x):
+    d[t] = loop_seq_adjoint(d[y], x)
+
+
+# seq_times / seq_scaled: the NumPy-multiplication branch of ``a * n``; linear in each argument.
+@reverse(rt.seq_times)
+def seq_times_(y, g, a, n):
+    d[g] = seq_scaled(d[y], a, n)
+    d[a] = no_higher_derivative(d[y], "seq_times (a list display times a float) w.r.t. the list")
+
+
+@reverse(rt.seq_scaled)
+def seq_scaled_(y, t, a, n):
+    d[t] = seq_times(d[y], a, n)
+    d[a] = no_higher_derivative(d[y], "seq_scaled (a list display times a float) w.r.t. the list")
+
+
+@reverse(rt.sum_adjoint)
+def sum_adjoint_(y, g, seq):
+    d[g] = rt.sum_spread(d[y], g)
+
+
+@reverse(rt.sum_spread)
+def sum_spread_(y, r, g):
+    d[r] = rt.sum_adjoint(d[y], r)
+
+
+@forward(rt.sum_spread)
+def sum_spread_(y, r, g):
+    d[y] = rt.sum_spread(d[r], g)
+
+
+@forward(rt.sum_adjoint)
+def sum_adjoint_(y, g, seq):
+    d[y] = rt.sum_adjoint(d[g], seq)
+
+
+# the products' adjoints are bilinear: in the output adjoint g and in the other operand
+@reverse(rt.matmul_adjoint_a)
+def matmul_adjoint_a_(y, g, a, b):
+    d[g] = broadcast_like(np.matmul(d[y], b), g)
+    d[b] = matmul_adjoint_b(g, d[y], b)
+
+
+@reverse(rt.matmul_adjoint_b)
+def matmul_adjoint_b_(y, g, a, b):
+    d[g] = broadcast_like(np.matmul(a, d[y]), g)
+    d[a] = matmul_adjoint_a(g, a, d[y])
+
+
+@reverse(rt.dot_adjoint_a)
+def dot_adjoint_a_(y, g, a, b):
+    d[g] = broadcast_like(np.dot(d[y], b), g)
+    d[b] = dot_adjoint_b(g, d[y], b)
+
+
+@reverse(rt.dot_adjoint_b)
+def dot_adjoint_b_(y, g, a, b):
+    d[g] = broadcast_like(np.dot(a, d[y]), g)
+    d[a] = dot_adjoint_a(g, a, d[y])
+
+
+@reverse(_h.inner_adjoint_a)
+def inner_adjoint_a_(y, g, a, b):
+    d[g] = np.inner(d[y], b)
+    d[b] = inner_adjoint_b(g, d[y], b)
+
+
+@forward(_h.inner_adjoint_a)
+def inner_adjoint_a_(y, g, a, b):
+    d[y] = inner_adjoint_a(d[g], a, b) + inner_adjoint_a(g, a, d[b])
+
+
+@reverse(_h.inner_adjoint_b)
+def inner_adjoint_b_(y, g, a, b):
+    d[g] = np.inner(a, d[y])
+    d[a] = inner_adjoint_a(g, a, d[y])
+
+
+@forward(_h.inner_adjoint_b)
+def inner_adjoint_b_(y, g, a, b):
+    d[y] = inner_adjoint_b(d[g], a, b) + inner_adjoint_b(g, d[a], b)
+
+
+@reverse(_h.tensordot_adjoint_a)
+def tensordot_adjoint_a_(y, g, a, b, axes=2):
+    d[g] = np.tensordot(d[y], b, axes)
+    d[b] = tensordot_adjoint_b(g, d[y], b, axes)
+
+
+@forward(_h.tensordot_adjoint_a)
+def tensordot_adjoint_a_(y, g, a, b, axes=2):
+    d[y] = tensordot_adjoint_a(d[g], a, b, axes) + tensordot_adjoint_a(g, a, d[b], axes)
+
+
+@reverse(_h.tensordot_adjoint_b)
+def tensordot_adjoint_b_(y, g, a, b, axes=2):
+    d[g] = np.tensordot(a, d[y], axes)
+    d[a] = tensordot_adjoint_a(g, a, d[y], axes)
+
+
+@forward(_h.tensordot_adjoint_b)
+def tensordot_adjoint_b_(y, g, a, b, axes=2):
+    d[y] = tensordot_adjoint_b(d[g], a, b, axes) + tensordot_adjoint_b(g, d[a], b, axes)
+
+
+@reverse(_h.vdot_adjoint)
+def vdot_adjoint_(y, g, other, x):
+    d[g] = np.vdot(d[y], other)
+    d[other] = vdot_adjoint(g, d[y], other)
+
+
+@forward(_h.vdot_adjoint)
+def vdot_adjoint_(y, g, other, x):
+    d[y] = vdot_adjoint(d[g], other, x) + vdot_adjoint(g, d[other], x)
+
+
+# ---------------------------------------------------------------- linear in their first argument; the
+# other arguments give shapes, indices or piecewise-constant orders
+
+
+@reverse(_h.take_adjoint)
+def take_adjoint_(y, g, a, indices, axis=None, mode="raise"):
+    d[g] = np.take(d[y], indices, axis, mode=mode)
+
+
+@forward(_h.take_adjoint)
+def take_adjoint_(y, g, a, indices, axis=None, mode="raise"):
+    d[y] = take_adjoint(d[g], a, indices, axis, mode)
+
+
+@reverse(_h.pad_adjoint)
+def pad_adjoint_(y, g, array, pad_width, mode="constant"):
+    d[g] = pad_spread(d[y], pad_width, mode)
+
+
+@forward(_h.pad_adjoint)
+def pad_adjoint_(y, g, array, pad_width, mode="constant"):
+    d[y] = pad_adjoint(d[g], array, pad_width, mode)
+
+
+@reverse(_h.pad_spread)
+def pad_spread_(y, r, pad_width, mode="constant"):
+    d[r] = pad_adjoint(d[y], r, pad_width, mode)
+
+
+@forward(_h.pad_spread)
+def pad_spread_(y, r, pad_width, mode="constant"):
+    d[y] = pad_spread(d[r], pad_width, mode)
+
+
+@reverse(_h.repeat_adjoint)
+def repeat_adjoint_(y, g, a, repeats, axis=None):
+    d[g] = np.repeat(d[y], repeats, axis)
+
+
+@forward(_h.repeat_adjoint)
+def repeat_adjoint_(y, g, a, repeats, axis=None):
+    d[y] = repeat_adjoint(d[g], a, repeats, axis)
+
+
+@reverse(_h.tile_adjoint)
+def tile_adjoint_(y, g, A, reps):
+    d[g] = np.tile(d[y], reps)
+
+
+@forward(_h.tile_adjoint)
+def tile_adjoint_(y, g, A, reps):
+    d[y] = tile_adjoint(d[g], A, reps)
+
+
+@reverse(_h.sort_adjoint)
+def sort_adjoint_(y, g, a, axis=-1):
+    d[g] = sort_tangent(d[y], a, axis)
+
+
+@forward(_h.sort_adjoint)
+def sort_adjoint_(y, g, a, axis=-1):
+    d[y] = sort_adjoint(d[g], a, axis)
+
+
+@reverse(_h.sort_tangent)
+def sort_tangent_(y, t, a, axis=-1):
+    d[t] = sort_adjoint(d[y], a, axis)
+
+
+@forward(_h.sort_tangent)
+def sort_tangent_(y, t, a, axis=-1):
+    d[y] = sort_tangent(d[t], a, axis)
+
+
+@reverse(_h.concat_tangent)
+def concat_tangent_(y, ts, arrays, axis=0, kind="concatenate"):
+    d[ts] = concat_adjoint(d[y], arrays, axis, kind)
+
+
+@forward(_h.concat_tangent)
+def concat_tangent_(y, ts, arrays, axis=0, kind="concatenate"):
+    d[y] = concat_tangent(d[ts], arrays, axis, kind)
+
+
+@reverse(_h.stack_tangent)
+def stack_tangent_(y, ts, arrays, axis=0):
+    d[ts] = stack_adjoint(d[y], arrays, axis)
+
+
+@forward(_h.stack_tangent)
+def stack_tangent_(y, ts, arrays, axis=0):
+    d[y] = stack_tangent(d[ts], arrays, axis)
+
+
+@reverse(_h.linspace_tangent)
+def linspace_tangent_(y, t, w, axis=0):
+    d[t] = unbroadcast(np.sum(d[y] * w, axis=axis), t)
+
+
+@forward(_h.linspace_tangent)
+def linspace_tangent_(y, t, w, axis=0):
+    d[y] = linspace_tangent(d[t], w, axis)
+
+
+# prod_others: the derivative of each "product of the others" is symmetric (its own transpose)
+@reverse(_h.prod_others)
+def prod_others_(y, a, axis=None):
+    d[a] = prod_others_tangent(d[y], a, axis)
+
+
+@forward(_h.prod_others)
+def prod_others_(y, a, axis=None):
+    d[y] = prod_others_tangent(d[a], a, axis)
+
+
+@reverse(_h.prod_others_tangent)
+def prod_others_tangent_(y, t, a, axis=None):
+    d[t] = prod_others_tangent(d[y], a, axis)
+    d[a] = no_higher_derivative(d[y], "np.prod (third order)")
+
+
+@forward(_h.prod_others_tangent)
+def prod_others_tangent_(y, t, a, axis=None):
+    d[y] = prod_others_tangent(d[t], a, axis) + no_higher_derivative(d[a], "np.prod (third order)")
+
+
+# det_adjoint(g, a, y) = g * cofactor(a): linear in g; through det_cofactor's own rules in a
+@reverse(_h.det_adjoint)
+def det_adjoint_(r, g, a, y):
+    d[g] = np.sum(d[r] * det_cofactor(a), axis=(-1, -2))
+    d[a] = _h.det_cofactor_adjoint(np.expand_dims(g, (-1, -2)) * d[r], a, det_cofactor(a))
+
+
+@forward(_h.det_adjoint)
+def det_adjoint_(r, g, a, y):
+    d[r] = (_h.det_adjoint(d[g], a, y)
+            + np.expand_dims(g, (-1, -2)) * _h.det_cofactor_tangent(a, det_cofactor(a), d[a]))
+
+
+# einsum_tangent(p, t, *operands): einsum with operand p replaced by t; multilinear
+@reverse(_h.einsum_tangent)
+def einsum_tangent_(y, p, t, a0, a1=None, a2=None, a3=None, a4=None, a5=None, a6=None, a7=None, a8=None,
+                    a9=None, a10=None, a11=None):
+    d[t] = einsum_adjoint(d[y], p, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a0] = _h.einsum_adjoint_swap(d[y], p, 0, t, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a1] = _h.einsum_adjoint_swap(d[y], p, 1, t, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a2] = _h.einsum_adjoint_swap(d[y], p, 2, t, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a3] = _h.einsum_adjoint_swap(d[y], p, 3, t, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a4] = _h.einsum_adjoint_swap(d[y], p, 4, t, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a5] = _h.einsum_adjoint_swap(d[y], p, 5, t, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a6] = _h.einsum_adjoint_swap(d[y], p, 6, t, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a7] = _h.einsum_adjoint_swap(d[y], p, 7, t, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a8] = _h.einsum_adjoint_swap(d[y], p, 8, t, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a9] = _h.einsum_adjoint_swap(d[y], p, 9, t, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a10] = _h.einsum_adjoint_swap(d[y], p, 10, t, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a11] = _h.einsum_adjoint_swap(d[y], p, 11, t, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+
+
+@forward(_h.einsum_tangent)
+def einsum_tangent_(y, p, t, a0, a1=None, a2=None, a3=None, a4=None, a5=None, a6=None, a7=None, a8=None,
+                    a9=None, a10=None, a11=None):
+    d[y] = (einsum_tangent(p, d[t], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + no_higher_derivative(d[a0], "np.einsum (forward over forward)")
+            + no_higher_derivative(d[a1], "np.einsum (forward over forward)")
+            + no_higher_derivative(d[a2], "np.einsum (forward over forward)")
+            + no_higher_derivative(d[a3], "np.einsum (forward over forward)")
+            + no_higher_derivative(d[a4], "np.einsum (forward over forward)")
+            + no_higher_derivative(d[a5], "np.einsum (forward over forward)")
+            + no_higher_derivative(d[a6], "np.einsum (forward over forward)")
+            + no_higher_derivative(d[a7], "np.einsum (forward over forward)")
+            + no_higher_derivative(d[a8], "np.einsum (forward over forward)")
+            + no_higher_derivative(d[a9], "np.einsum (forward over forward)")
+            + no_higher_derivative(d[a10], "np.einsum (forward over forward)")
+            + no_higher_derivative(d[a11], "np.einsum (forward over forward)"))
+
+
+# norm_tangent(t, x, y, ...) = sum(weights(x, y) * t) over the norm's axes: linear in t; its x and y
+# derivatives are those of norm_adjoint with the roles of the adjoint and the tangent exchanged.
+@reverse(rt.norm_tangent)
+def norm_tangent_(z, t, x, y, ord=None, axis=None, keepdims=False):
+    d[t] = norm_adjoint(d[z], x, y, ord, axis, keepdims)
+    d[x] = norm_adjoint_dx(d[z], x, y, t, ord, axis, keepdims)
+    d[y] = norm_adjoint_dy_adjoint(d[z], x, y, t, ord, axis, keepdims)
+
+
+@forward(rt.norm_tangent)
+def norm_tangent_(z, t, x, y, ord=None, axis=None, keepdims=False):
+    d[z] = (norm_tangent(d[t], x, y, ord, axis, keepdims)
+            + no_higher_derivative(d[x], "np.linalg.norm (forward over forward)")
+            + no_higher_derivative(d[y], "np.linalg.norm (forward over forward)"))
+
+
+# the rules' own third-order pieces: linear in the adjoint/tangent they carry, refused beyond
+@reverse(rt.norm_adjoint_dx)
+def norm_adjoint_dx_(z, g, x, y, dx, ord=None, axis=None, keepdims=False):
+    d[dx] = norm_adjoint_dx(g, x, y, d[z], ord, axis, keepdims)   # diagonal: its own transpose
+    d[g] = no_higher_derivative(d[z], "np.linalg.norm (third order)")
+    d[x] = no_higher_derivative(d[z], "np.linalg.norm (third order)")
+    d[y] = no_higher_derivative(d[z], "np.linalg.norm (third order)")
+
+
+@forward(rt.norm_adjoint_dx)
+def norm_adjoint_dx_(z, g, x, y, dx, ord=None, axis=None, keepdims=False):
+    d[z] = (norm_adjoint_dx(g, x, y, d[dx], ord, axis, keepdims)
+            + no_higher_derivative(d[g], "np.linalg.norm (third order)")
+            + no_higher_derivative(d[x], "np.linalg.norm (third order)")
+            + no_higher_derivative(d[y], "np.linalg.norm (third order)"))
+
+
+@reverse(rt.norm_adjoint_dy)
+def norm_adjoint_dy_(z, g, x, y, dy, ord=None, axis=None, keepdims=False):
+    d[dy] = norm_adjoint_dy_adjoint(g, x, y, d[z], ord, axis, keepdims)
+    d[g] = no_higher_derivative(d[z], "np.linalg.norm (third order)")
+    d[x] = no_higher_derivative(d[z], "np.linalg.norm (third order)")
+    d[y] = no_higher_derivative(d[z], "np.linalg.norm (third order)")
+
+
+@forward(rt.norm_adjoint_dy)
+def norm_adjoint_dy_(z, g, x, y, dy, ord=None, axis=None, keepdims=False):
+    d[z] = (norm_adjoint_dy(g, x, y, d[dy], ord, axis, keepdims)
+            + no_higher_derivative(d[g], "np.linalg.norm (third order)")
+            + no_higher_derivative(d[x], "np.linalg.norm (third order)")
+            + no_higher_derivative(d[y], "np.linalg.norm (third order)"))
+
+
+@reverse(rt.norm_adjoint_dy_adjoint)
+def norm_adjoint_dy_adjoint_(z, g, x, y, r, ord=None, axis=None, keepdims=False):
+    d[r] = norm_adjoint_dy(g, x, y, d[z], ord, axis, keepdims)
+    d[g] = no_higher_derivative(d[z], "np.linalg.norm (third order)")
+    d[x] = no_higher_derivative(d[z], "np.linalg.norm (third order)")
+    d[y] = no_higher_derivative(d[z], "np.linalg.norm (third order)")
+
+
+@forward(rt.norm_adjoint_dy_adjoint)
+def norm_adjoint_dy_adjoint_(z, g, x, y, r, ord=None, axis=None, keepdims=False):
+    d[z] = (norm_adjoint_dy_adjoint(g, x, y, d[r], ord, axis, keepdims)
+            + no_higher_derivative(d[g], "np.linalg.norm (third order)")
+            + no_higher_derivative(d[x], "np.linalg.norm (third order)")
+            + no_higher_derivative(d[y], "np.linalg.norm (third order)"))
+
+
+
+
+# ---------------------------------------------------------------- np.linalg.solve's helpers: every
+# piece is solve_like (x = a^-1 v), mat_apply (m v) or outer_like (u v^T), under solve's convention
+# that a 1-D ``b`` is a vector; d(a^-1) = -a^-1 da a^-1.
+from srcad.rules.numpy_helpers import mat_apply, outer_like, solve_adjoint_a, solve_like, solve_tangent_a
+
+
+@reverse(_h.mat_apply)
+def mat_apply_(y, m, v, b):
+    d[m] = unbroadcast(outer_like(d[y], v, b), m)
+    d[v] = unbroadcast(mat_apply(np.swapaxes(m, -1, -2), d[y], b), v)
+
+
+@forward(_h.mat_apply)
+def mat_apply_(y, m, v, b):
+    d[y] = mat_apply(d[m], v, b) + mat_apply(m, d[v], b)
+
+
+@reverse(_h.outer_like)
+def outer_like_(y, u, v, b):
+    d[u] = unbroadcast(mat_apply(d[y], v, b), u)
+    d[v] = unbroadcast(mat_apply(np.swapaxes(d[y], -1, -2), u, b), v)
+
+
+@forward(_h.outer_like)
+def outer_like_(y, u, v, b):
+    d[y] = outer_like(d[u], v, b) + outer_like(u, d[v], b)
+
+
+@reverse(_h.solve_like)
+def solve_like_(y, a, v, b):
+    w = solve_like(np.swapaxes(a, -1, -2), d[y], b)
+    d[v] = unbroadcast(w, v)
+    d[a] = unbroadcast(-outer_like(w, y, b), a)
+
+
+@forward(_h.solve_like)
+def solve_like_(y, a, v, b):
+    d[y] = solve_like(a, d[v], b) - solve_like(a, mat_apply(d[a], y, b), b)
+
+
+# solve_adjoint_b(g, a, b) = z summed to b's shape, z = a^-T g
+@reverse(_h.solve_adjoint_b)
+def solve_adjoint_b_(r, g, a, b):
+    z = solve_like(np.swapaxes(a, -1, -2), g, b)
+    w = solve_like(a, broadcast_like(d[r], z), b)
+    d[g] = unbroadcast(w, g)
+    d[a] = unbroadcast(-outer_like(z, w, b), a)
+
+
+@forward(_h.solve_adjoint_b)
+def solve_adjoint_b_(r, g, a, b):
+    z = solve_like(np.swapaxes(a, -1, -2), g, b)
+    d[r] = (_h.solve_adjoint_b(d[g], a, b)
+            - unbroadcast(solve_like(np.swapaxes(a, -1, -2), mat_apply(np.swapaxes(d[a], -1, -2), z, b), b), b))
+
+
+# solve_adjoint_a(g, a, b, y) = -z y^T summed to a's shape, z = a^-T g
+@reverse(_h.solve_adjoint_a)
+def solve_adjoint_a_(r, g, a, b, y):
+    z = solve_like(np.swapaxes(a, -1, -2), g, b)
+    q = mat_apply(broadcast_like(d[r], outer_like(z, y, b)), y, b)
+    d[g] = unbroadcast(-solve_like(a, q, b), g)
+    d[y] = unbroadcast(-mat_apply(np.swapaxes(broadcast_like(d[r], outer_like(z, y, b)), -1, -2), z, b), y)
+    d[a] = unbroadcast(outer_like(z, solve_like(a, q, b), b), a)
+
+
+@forward(_h.solve_adjoint_a)
+def solve_adjoint_a_(r, g, a, b, y):
+    z = solve_like(np.swapaxes(a, -1, -2), g, b)
+    d[r] = (solve_adjoint_a(d[g], a, b, y) + solve_adjoint_a(g, a, b, d[y])
+            + unbroadcast(outer_like(solve_like(np.swapaxes(a, -1, -2), mat_apply(np.swapaxes(d[a], -1, -2), z, b),
+                                                b), y, b), a))
+
+
+# solve_tangent_a(t, a, b, y) = -a^-1 (t y)
+@reverse(_h.solve_tangent_a)
+def solve_tangent_a_(o, t, a, b, y):
+    d[t] = solve_adjoint_a(d[o], a, b, y)
+    d[y] = unbroadcast(-mat_apply(np.swapaxes(t, -1, -2), solve_like(np.swapaxes(a, -1, -2), d[o], b), b), y)
+    d[a] = solve_adjoint_a(d[o], a, b, o)
+
+
+@forward(_h.solve_tangent_a)
+def solve_tangent_a_(o, t, a, b, y):
+    d[o] = solve_tangent_a(d[t], a, b, y) + solve_tangent_a(t, a, b, d[y]) + solve_tangent_a(d[a], a, b, o)
+
+
+# np.pad's constant value: pad_value_adjoint sums g over the padding, pad_value_tangent fills it
+@reverse(_h.pad_value_adjoint)
+def pad_value_adjoint_(y, g, array, pad_width, mode, constant_values):
+    d[g] = _h.pad_value_tangent(d[y], array, pad_width, mode, constant_values)
+
+
+@forward(_h.pad_value_adjoint)
+def pad_value_adjoint_(y, g, array, pad_width, mode, constant_values):
+    d[y] = _h.pad_value_adjoint(d[g], array, pad_width, mode, constant_values)
+
+
+@reverse(_h.pad_value_tangent)
+def pad_value_tangent_(y, t, array, pad_width, mode, constant_values):
+    d[t] = _h.pad_value_adjoint(d[y], array, pad_width, mode, constant_values)
+
+
+@forward(_h.pad_value_tangent)
+def pad_value_tangent_(y, t, array, pad_width, mode, constant_values):
+    d[y] = _h.pad_value_tangent(d[t], array, pad_width, mode, constant_values)
