@@ -26,14 +26,15 @@ from test_second_order import second_order
 
 SRC = Path(srcad.__file__).parent
 MODULES = (rt, nh)
-GENERATORS = ("reverse.py", "forward.py", "pipeline.py", "analyze.py", "inline.py", "normalize.py")
+GENERATORS = ("reverse.py", "backward.py", "forward.py", "pipeline.py", "analyze.py", "inline.py", "normalize.py",
+              "optimize.py", "tape.py", "adjoints.py")
 
 # non-differentiable by nature: counts, the tape, flags, index bookkeeping, piecewise-constant masks
 NONDIFF_BY_NATURE = {
     rt.count, rt.Stack, rt.zeros_like, rt.check_output, rt.is_training, rt.dict_keys, rt.stop_gradient,
     rt.no_higher_derivative,
     nh.extreme_weights, nh.clip_mask, nh.linspace_weight, nh.below, nh.above, nh.tie_weights,
-    nh.transpose_axes, nh.inverse_axes, nh.negate_shift,
+    nh.transpose_axes, nh.inverse_axes, nh.negate_shift, nh.layout_order, nh.ravel_index,
 }
 
 # helpers without their own rules yet: srcad still reads their source (inlining) where a derivative

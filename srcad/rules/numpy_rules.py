@@ -745,6 +745,9 @@ def ravel(y, a, order="C"):
     d[a] = ravel_adjoint(d[y], a, order)
 
 
+nondiff(_h.layout_order, _h.ravel_index, why="a memory order, an index")
+
+
 # the helpers above, linear in their first argument (for derivatives of derivatives)
 @linear(_h.reshape_adjoint)
 def reshape_adjoint_(y, g, a, order="C"):
