@@ -20,15 +20,48 @@ temporaries (``np``, runtime helpers) are resolved in the rule's module.
 
 import builtins
 import inspect
+import sys
 import textwrap
 
 import gast
+import numpy as np
 
 from srcad.normalize import clone
 
-REVERSE = {}
-FORWARD = {}
-NONDIFF = {}  # key -> description; calls produce values with no derivative
+
+
+def _scipy_rules(key):
+    """Register srcad's SciPy rules the first time a SciPy function is looked up (``import srcad``
+    never imports SciPy). True when that registered rules. SciPy's ufuncs name no module."""
+    if "scipy" not in sys.modules:
+        return False
+    mod = getattr(key, "__module__", None)
+    if not (mod.startswith("scipy.") if isinstance(mod, str) else isinstance(key, np.ufunc)):
+        return False
+    from srcad.rules import scipy_rules
+    return scipy_rules.register(mod)
+
+
+class _Table(dict):
+    """A rule table: a dict whose look-ups of a SciPy function load the SciPy rules first."""
+
+    __slots__ = ()
+
+    def __missing__(self, key):
+        if _scipy_rules(key) and dict.__contains__(self, key):
+            return dict.__getitem__(self, key)
+        raise KeyError(key)
+
+    def __contains__(self, key):
+        return dict.__contains__(self, key) or (_scipy_rules(key) and dict.__contains__(self, key))
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
+
+REVERSE = _Table()
+FORWARD = _Table()
+NONDIFF = _Table()  # key -> description; calls produce values with no derivative
 _EMPTY = inspect.Parameter.empty
 
 
