@@ -314,14 +314,15 @@ def _expanded(y, axis, ndim, keepdims):
     return np.expand_dims(y, tuple(a % ndim for a in axes))
 
 
-def lse_weights(a, y, axis=None, b=None, keepdims=False, return_sign=False):
+def lse_weights(a, y, axis=None, b=None, keepdims=False, return_sign=False, ndim=0):
     """``b * exp(a - y)`` (``exp(a - y)`` without ``b``), ``y = logsumexp(a, axis, b=b, keepdims)``:
-    the weight of each element in the sum, shaped like ``a`` and ``b`` broadcast together."""
+    the weight of each element in the sum, shaped like ``a`` and ``b`` broadcast together (at least
+    ``ndim`` dimensions: the reduction's, where ``b`` is left out)."""
     if return_sign:
         raise NotImplementedError("srcad: no derivative for scipy.special.logsumexp(..., return_sign=True); "
                                   "differentiate the log of the absolute value (return_sign=False)")
     a = np.asarray(a, dtype=float)
-    ndim = a.ndim if b is None else max(a.ndim, np.ndim(b))
+    ndim = max(a.ndim, ndim, 0 if b is None else np.ndim(b))
     w = np.exp(a - _expanded(y, axis, ndim, keepdims))
     return w if b is None else b * w
 
@@ -331,26 +332,27 @@ def logsumexp(y, a, axis=None, b=None, keepdims=False, return_sign=False):
     w = lse_weights(a, y, axis, b, keepdims, return_sign)
     g = unreduce(d[y], w, axis, keepdims)
     d[a] = unbroadcast(g * w, a)
-    d[b] = unbroadcast(g * lse_weights(a, y, axis, None, keepdims, return_sign), b)
+    d[b] = unbroadcast(g * lse_weights(a, y, axis, None, keepdims, return_sign, np.ndim(w)), b)
 
 
 @_rule("forward", "logsumexp")
 def logsumexp(y, a, axis=None, b=None, keepdims=False, return_sign=False):
     d[y] = (np.sum(d[a] * lse_weights(a, y, axis, b, keepdims, return_sign), axis=axis, keepdims=keepdims)
-            + np.sum(d[b] * lse_weights(a, y, axis, None, keepdims, return_sign), axis=axis, keepdims=keepdims))
+            + np.sum(d[b] * lse_weights(a, y, axis, None, keepdims, return_sign, np.ndim(b)), axis=axis,
+                     keepdims=keepdims))
 
 
-@_rule("reverse", lse_weights, constant=("axis", "keepdims", "return_sign"))
-def lse_weights_(w, a, y, axis=None, b=None, keepdims=False, return_sign=False):
+@_rule("reverse", lse_weights, constant=("axis", "keepdims", "return_sign", "ndim"))
+def lse_weights_(w, a, y, axis=None, b=None, keepdims=False, return_sign=False, ndim=0):
     d[a] = unbroadcast(d[w] * w, a)
     d[y] = -np.sum(d[w] * w, axis=axis, keepdims=keepdims)
-    d[b] = unbroadcast(d[w] * lse_weights(a, y, axis, None, keepdims, return_sign), b)
+    d[b] = unbroadcast(d[w] * lse_weights(a, y, axis, None, keepdims, return_sign, np.ndim(w)), b)
 
 
-@_rule("forward", lse_weights, constant=("axis", "keepdims", "return_sign"))
-def lse_weights_(w, a, y, axis=None, b=None, keepdims=False, return_sign=False):
+@_rule("forward", lse_weights, constant=("axis", "keepdims", "return_sign", "ndim"))
+def lse_weights_(w, a, y, axis=None, b=None, keepdims=False, return_sign=False, ndim=0):
     d[w] = (d[a] * w - unreduce(d[y], w, axis, keepdims) * w
-            + d[b] * lse_weights(a, y, axis, None, keepdims, return_sign))
+            + d[b] * lse_weights(a, y, axis, None, keepdims, return_sign, np.ndim(w)))
 
 
 # ================================================================ scipy.stats.norm
