@@ -366,6 +366,21 @@ def test_scipy_special_alone_does_not_import_scipy_stats(tmp_path):
     assert out.strip() == "[-0.577216, 0.422784] False"
 
 
+def test_user_rule_given_first_stays(tmp_path):
+    out = _python(tmp_path, """
+        import numpy as np
+        import srcad
+        from scipy.special import gammaln
+
+        @srcad.defvjp(gammaln)
+        def gammaln_vjp(y, x):
+            d[x] = d[y] * 2.0
+
+        print(srcad.grad(lambda x: np.sum(gammaln(x)))(np.array([1.0, 2.0])).tolist())
+    """)
+    assert out.strip() == "[2.0, 2.0]"
+
+
 def test_rules_load_once_under_threads(tmp_path):
     out = _python(tmp_path, """
         import threading

@@ -20,7 +20,7 @@ import threading
 
 import numpy as np
 
-from srcad.rules.registry import forward, nondiff, reverse
+from srcad.rules.registry import FORWARD, NONDIFF, REVERSE, forward, nondiff, reverse
 from srcad.runtime import broadcast_like, unbroadcast, unreduce
 
 special = None          # scipy.special, set by register (the templates read it)
@@ -73,6 +73,9 @@ def register(module):
                     names = NAMES.setdefault(key, [])
                     if f"{root.__name__}.{path}" not in names:
                         names.append(f"{root.__name__}.{path}")
+                table = REVERSE if mode == "reverse" else FORWARD
+                if dict.__contains__(table, key) or dict.__contains__(NONDIFF, key):
+                    continue    # the user's own rule (srcad.defvjp...), given before these loaded, stays
                 (reverse if mode == "reverse" else forward)(key, constant=constant)(fn)
         _DONE.add(part)
         return True
