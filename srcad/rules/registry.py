@@ -29,10 +29,10 @@ import numpy as np
 from srcad.normalize import clone
 
 
-
 def _scipy_rules(key):
-    """Register srcad's SciPy rules the first time a SciPy function is looked up (``import srcad``
-    never imports SciPy). True when that registered rules. SciPy's ufuncs name no module."""
+    """Register srcad's SciPy rules (srcad/rules/scipy_rules.py) the first time a SciPy function is
+    looked up: ``import srcad`` never imports SciPy. True when the rules of ``key``'s part of SciPy
+    are registered (look again). SciPy's ufuncs (``scipy.special.gammaln``) name no module."""
     if "scipy" not in sys.modules:
         return False
     mod = getattr(key, "__module__", None)
