@@ -2,11 +2,14 @@
 
 ``supported()`` returns one entry per user-facing rule key: NumPy functions, Python builtins, array
 methods and attributes, with whether a reverse rule, a forward rule or a zero derivative is known.
-srcad's own runtime helpers (the functions generated code calls) are left out.
+srcad's own runtime helpers (the functions generated code calls) are left out. SciPy's functions
+(an optional extra, registered on first use) are listed apart by ``scipy_supported()``, so that the
+NumPy list does not depend on whether SciPy is installed or was used.
 """
 
 import builtins
 import math
+import sys
 
 import numpy as np
 
@@ -19,8 +22,20 @@ for _n in sorted(dir(np)):
         _NP_NAMES.setdefault(id(getattr(np, _n)), []).append(_n)
 
 
+def _scipy_names(key):
+    """The names of a SciPy rule key (``scipy.special.gammaln``), None for other keys."""
+    mod = sys.modules.get("srcad.rules.scipy_rules")
+    try:
+        return None if mod is None else mod.NAMES.get(key)
+    except TypeError:
+        return None
+
+
 def _names(key):
     """Every user-facing name of a rule key (aliases such as np.abs/np.absolute included)."""
+    scipy_names = _scipy_names(key)
+    if scipy_names is not None:
+        return list(scipy_names)
     if isinstance(key, tuple) or not isinstance(key, np.ufunc) and getattr(key, "__module__", "") != "numpy":
         name = _name(key)
         return [name] if name else []
@@ -61,20 +76,23 @@ def _name(key):
     return None
 
 
-def supported():
-    """Sorted list of (name, kind) with kind 'reverse+forward', 'reverse', 'forward' or 'zero'."""
+def supported(scipy=False):
+    """Sorted list of (name, kind) with kind 'reverse+forward', 'reverse', 'forward' or 'zero'.
+
+    SciPy's functions only with ``scipy=True``, and then only them (see ``scipy_supported``)."""
     out = {}
     for table, tag in ((REVERSE, "reverse"), (FORWARD, "forward")):
         for key in list(table):
             for name in _names(key):
-                out.setdefault(name, set()).add(tag)
+                if name.startswith("scipy.") == scipy:
+                    out.setdefault(name, set()).add(tag)
     rows = []
     for name, tags in out.items():
         kind = "reverse+forward" if tags == {"reverse", "forward"} else tags.pop()
         rows.append((name, kind))
     for key in list(NONDIFF):
         for name in _names(key):
-            if name not in out:
+            if name not in out and name.startswith("scipy.") == scipy:
                 rows.append((name, "zero"))
     order = {"np.": 0, "x.": 2}
     return sorted(set(rows), key=lambda r: (order.get(r[0][:2], 1) if r[0][:3] != "np." else 0,
@@ -92,4 +110,29 @@ def markdown():
                            for k in [dict(rows)[n]]))
     lines += ["", f"Zero derivative ({len(zero)}; piecewise constant, integer-valued or not numeric):", ""]
     lines.append(", ".join(f"`{n}`" for n in zero))
+    return "\n".join(lines) + "\n"
+
+
+def scipy_supported():
+    """``supported()`` for SciPy's functions: registers srcad's SciPy rules (importing
+    scipy.special and scipy.stats); [] where SciPy is not installed."""
+    try:
+        import scipy.special  # noqa: F401
+        import scipy.stats  # noqa: F401
+    except ImportError:
+        return []
+    from srcad.rules import scipy_rules
+    scipy_rules.register("scipy.stats")
+    return supported(scipy=True)
+
+
+def scipy_markdown():
+    """The SciPy list as docs/rules.md embeds it (None where SciPy is not installed)."""
+    rows = scipy_supported()
+    if not rows:
+        return None
+    kinds = dict(rows)
+    lines = [f"With the `scipy` extra ({len(rows)}; reverse and forward rules unless noted):", ""]
+    lines.append(", ".join(f"`{n}`" + (f" ({kinds[n]} only)" if kinds[n] in ("reverse", "forward") else "")
+                           + (" (zero derivative)" if kinds[n] == "zero" else "") for n, _ in rows))
     return "\n".join(lines) + "\n"

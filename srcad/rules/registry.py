@@ -33,12 +33,44 @@ import textwrap
 import types
 
 import gast
+import numpy as np
 
 from srcad.astutil import clone
 
-REVERSE = {}
-FORWARD = {}
-NONDIFF = {}  # key -> description; calls produce values with no derivative
+
+def _scipy_rules(key):
+    """Register srcad's SciPy rules (srcad/rules/scipy_rules.py) the first time a SciPy function is
+    looked up: ``import srcad`` never imports SciPy. True when the rules of ``key``'s part of SciPy
+    are registered (look again). SciPy's ufuncs (``scipy.special.gammaln``) name no module."""
+    if "scipy" not in sys.modules:
+        return False
+    mod = getattr(key, "__module__", None)
+    if not (mod.startswith("scipy.") if isinstance(mod, str) else isinstance(key, np.ufunc)):
+        return False
+    from srcad.rules import scipy_rules
+    return scipy_rules.register(mod)
+
+
+class _Table(dict):
+    """A rule table: a dict whose look-ups of a SciPy function load the SciPy rules first."""
+
+    __slots__ = ()
+
+    def __missing__(self, key):
+        if _scipy_rules(key) and dict.__contains__(self, key):
+            return dict.__getitem__(self, key)
+        raise KeyError(key)
+
+    def __contains__(self, key):
+        return dict.__contains__(self, key) or (_scipy_rules(key) and dict.__contains__(self, key))
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
+
+REVERSE = _Table()
+FORWARD = _Table()
+NONDIFF = _Table()  # key -> description; calls produce values with no derivative
 _EMPTY = inspect.Parameter.empty
 
 

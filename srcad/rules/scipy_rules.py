@@ -1,0 +1,723 @@
+"""Derivative rules for SciPy: scipy.special functions and the scipy.stats distributions
+``norm``, ``t`` and ``multivariate_normal`` (their ``logpdf``, ``pdf``, ``cdf``... methods).
+
+SciPy is optional and ``import srcad`` does not import it. The first time srcad looks up a SciPy
+function in a rule table (registry._scipy_rules), ``register`` puts these rules in the tables: the
+scipy.special ones, and the scipy.stats ones too once the program uses scipy.stats. The rules are
+keyed by SciPy's own objects: the ufunc ``scipy.special.gammaln``, the function
+``scipy.special.logsumexp``, the bound method ``scipy.stats.norm.logpdf`` (a bound method is made
+anew at each access but compares and hashes equal, so ``norm.logpdf``, ``scipy.stats.norm.logpdf``
+and ``st.norm.logpdf`` all find the rule).
+
+Templates below are collected by ``_rule`` and registered by ``register`` (after ``special`` names
+the imported scipy.special: the templates read it). Every function a reverse rule's lines call has
+a forward rule here or in numpy_rules/runtime_rules, so ``srcad.hessian`` (forward over reverse)
+goes through them.
+"""
+
+import sys
+import threading
+
+import numpy as np
+
+from srcad.rules.registry import FORWARD, NONDIFF, REVERSE, forward, nondiff, reverse
+from srcad.runtime import broadcast_like, unbroadcast, unreduce
+
+special = None          # scipy.special, set by register (the templates read it)
+NAMES = {}              # rule key -> its user-facing names ("scipy.special.gammaln"), for the catalog
+_RULES = {"special": [], "stats": []}   # part -> [(mode, keys, template, constant)]
+_LOCK = threading.RLock()
+_DONE = set()           # parts registered
+_STARTED = set()        # parts being registered (look-ups made meanwhile do not recurse)
+
+
+def _rule(mode, *keys, part="special", constant=()):
+    """Collect a template for ``keys``: paths of SciPy objects in scipy.special or scipy.stats
+    (``"norm.logpdf"``), or the helpers below."""
+    def deco(fn):
+        _RULES[part].append((mode, keys, fn, constant))
+        return fn
+    return deco
+
+
+def register(module):
+    """Register the rules of the part of SciPy that ``module`` (a function's ``__module__``; None
+    for SciPy's ufuncs) belongs to. True when that part's rules are in the tables."""
+    part = "stats" if module is not None and module.startswith("scipy.stats") else "special"
+    if part in _DONE:
+        return True
+    if part == "special" and (not (module or "scipy.special").startswith("scipy.special")
+                              or "scipy.special" not in sys.modules):
+        return False    # scipy.linalg, another library's ufunc...: no rules here (and no import)
+    with _LOCK:
+        if part in _DONE:
+            return True
+        if part in _STARTED:
+            return False
+        if part == "stats" and not register("scipy.special"):
+            return False
+        _STARTED.add(part)
+        global special
+        import scipy.special
+        special = scipy.special
+        if part == "stats":
+            import scipy.stats
+        root = scipy.stats if part == "stats" else scipy.special
+        for mode, keys, fn, constant in _RULES[part]:
+            for path in keys:
+                key = path
+                if isinstance(path, str):
+                    key = root
+                    for attr in path.split("."):
+                        key = getattr(key, attr)
+                    names = NAMES.setdefault(key, [])
+                    if f"{root.__name__}.{path}" not in names:
+                        names.append(f"{root.__name__}.{path}")
+                table = REVERSE if mode == "reverse" else FORWARD
+                if dict.__contains__(table, key) or dict.__contains__(NONDIFF, key):
+                    continue    # the user's own rule (srcad.defvjp...), given before these loaded, stays
+                (reverse if mode == "reverse" else forward)(key, constant=constant)(fn)
+        _DONE.add(part)
+        return True
+
+
+# ================================================================ scipy.special: one input
+
+
+@_rule("reverse", "gammaln")
+def gammaln(y, x):
+    d[x] = d[y] * special.digamma(x)
+
+
+@_rule("forward", "gammaln")
+def gammaln(y, x):
+    d[y] = d[x] * special.digamma(x)
+
+
+@_rule("reverse", "gamma")
+def gamma(y, x):
+    d[x] = d[y] * y * special.digamma(x)
+
+
+@_rule("forward", "gamma")
+def gamma(y, x):
+    d[y] = d[x] * y * special.digamma(x)
+
+
+@_rule("reverse", "digamma", "psi")
+def digamma(y, x):
+    d[x] = d[y] * special.polygamma(1, x)
+
+
+@_rule("forward", "digamma", "psi")
+def digamma(y, x):
+    d[y] = d[x] * special.polygamma(1, x)
+
+
+# ``n`` is an order (an integer): a differentiated value passed there is refused.
+@_rule("reverse", "polygamma")
+def polygamma(y, n, x):
+    d[x] = unbroadcast(d[y] * special.polygamma(n + 1, x), x)
+
+
+@_rule("forward", "polygamma")
+def polygamma(y, n, x):
+    d[y] = broadcast_like(d[x] * special.polygamma(n + 1, x), y)
+
+
+@_rule("reverse", "erf")
+def erf(y, x):
+    d[x] = d[y] * (2.0 / np.sqrt(np.pi)) * np.exp(-x * x)
+
+
+@_rule("forward", "erf")
+def erf(y, x):
+    d[y] = d[x] * (2.0 / np.sqrt(np.pi)) * np.exp(-x * x)
+
+
+@_rule("reverse", "erfc")
+def erfc(y, x):
+    d[x] = -d[y] * (2.0 / np.sqrt(np.pi)) * np.exp(-x * x)
+
+
+@_rule("forward", "erfc")
+def erfc(y, x):
+    d[y] = -d[x] * (2.0 / np.sqrt(np.pi)) * np.exp(-x * x)
+
+
+@_rule("reverse", "ndtr")
+def ndtr(y, x):
+    d[x] = d[y] * np.exp(-0.5 * x * x) / np.sqrt(2.0 * np.pi)
+
+
+@_rule("forward", "ndtr")
+def ndtr(y, x):
+    d[y] = d[x] * np.exp(-0.5 * x * x) / np.sqrt(2.0 * np.pi)
+
+
+# d log ndtr(x) = pdf(x) / ndtr(x), written exp(-x^2/2 - y) so that it stays finite far left
+@_rule("reverse", "log_ndtr")
+def log_ndtr(y, x):
+    d[x] = d[y] * np.exp(-0.5 * x * x - y) / np.sqrt(2.0 * np.pi)
+
+
+@_rule("forward", "log_ndtr")
+def log_ndtr(y, x):
+    d[y] = d[x] * np.exp(-0.5 * x * x - y) / np.sqrt(2.0 * np.pi)
+
+
+@_rule("reverse", "expit")
+def expit(y, x):
+    d[x] = d[y] * y * (1.0 - y)
+
+
+@_rule("forward", "expit")
+def expit(y, x):
+    d[y] = d[x] * y * (1.0 - y)
+
+
+@_rule("reverse", "log_expit")
+def log_expit(y, x):
+    d[x] = d[y] * special.expit(-x)
+
+
+@_rule("forward", "log_expit")
+def log_expit(y, x):
+    d[y] = d[x] * special.expit(-x)
+
+
+@_rule("reverse", "logit")
+def logit(y, x):
+    d[x] = d[y] / (x * (1.0 - x))
+
+
+@_rule("forward", "logit")
+def logit(y, x):
+    d[y] = d[x] / (x * (1.0 - x))
+
+
+# Modified Bessel functions: I0' = I1, I1' = (I0 + I2) / 2, I_v' = (I_{v-1} + I_{v+1}) / 2.
+@_rule("reverse", "i0")
+def i0(y, x):
+    d[x] = d[y] * special.i1(x)
+
+
+@_rule("forward", "i0")
+def i0(y, x):
+    d[y] = d[x] * special.i1(x)
+
+
+@_rule("reverse", "i1")
+def i1(y, x):
+    d[x] = d[y] * 0.5 * (special.i0(x) + special.iv(2, x))
+
+
+@_rule("forward", "i1")
+def i1(y, x):
+    d[y] = d[x] * 0.5 * (special.i0(x) + special.iv(2, x))
+
+
+# ``v`` is an order: no derivative (a differentiated value passed there is refused)
+@_rule("reverse", "iv")
+def iv(y, v, z):
+    d[z] = unbroadcast(d[y] * 0.5 * (special.iv(v - 1, z) + special.iv(v + 1, z)), z)
+
+
+@_rule("forward", "iv")
+def iv(y, v, z):
+    d[y] = broadcast_like(d[z] * 0.5 * (special.iv(v - 1, z) + special.iv(v + 1, z)), y)
+
+
+# ================================================================ scipy.special: two inputs
+
+
+@_rule("reverse", "betaln")
+def betaln(y, a, b):
+    d[a] = unbroadcast(d[y] * (special.digamma(a) - special.digamma(a + b)), a)
+    d[b] = unbroadcast(d[y] * (special.digamma(b) - special.digamma(a + b)), b)
+
+
+@_rule("forward", "betaln")
+def betaln(y, a, b):
+    d[y] = d[a] * (special.digamma(a) - special.digamma(a + b)) + d[b] * (special.digamma(b) - special.digamma(a + b))
+
+
+@_rule("reverse", "beta")
+def beta(y, a, b):
+    d[a] = unbroadcast(d[y] * y * (special.digamma(a) - special.digamma(a + b)), a)
+    d[b] = unbroadcast(d[y] * y * (special.digamma(b) - special.digamma(a + b)), b)
+
+
+@_rule("forward", "beta")
+def beta(y, a, b):
+    d[y] = d[a] * y * (special.digamma(a) - special.digamma(a + b)) + d[b] * y * (special.digamma(b) - special.digamma(a + b))
+
+
+@_rule("reverse", "xlogy")
+def xlogy(z, x, y):
+    d[x] = unbroadcast(d[z] * np.log(y), x)
+    d[y] = unbroadcast(d[z] * x / y, y)
+
+
+@_rule("forward", "xlogy")
+def xlogy(z, x, y):
+    d[z] = d[x] * np.log(y) + d[y] * x / y
+
+
+@_rule("reverse", "xlog1py")
+def xlog1py(z, x, y):
+    d[x] = unbroadcast(d[z] * np.log1p(y), x)
+    d[y] = unbroadcast(d[z] * x / (1.0 + y), y)
+
+
+@_rule("forward", "xlog1py")
+def xlog1py(z, x, y):
+    d[z] = d[x] * np.log1p(y) + d[y] * x / (1.0 + y)
+
+
+# ================================================================ multigammaln
+
+
+def multipolygamma(n, a, dim):
+    """The ``n``-th derivative of ``multigammaln(a, dim) - const``: sum_j polygamma(n, a - j/2)."""
+    a = np.asarray(a, dtype=float)
+    out = sum(special.polygamma(n, a - 0.5 * j) for j in range(int(dim)))
+    return float(out) if np.ndim(out) == 0 else out
+
+
+@_rule("reverse", "multigammaln")
+def multigammaln(y, a, d):
+    d[a] = d[y] * multipolygamma(0, a, d)
+
+
+@_rule("forward", "multigammaln")
+def multigammaln(y, a, d):
+    d[y] = d[a] * multipolygamma(0, a, d)
+
+
+@_rule("reverse", multipolygamma)
+def multipolygamma_(y, n, a, dim):
+    d[a] = d[y] * multipolygamma(n + 1, a, dim)
+
+
+@_rule("forward", multipolygamma)
+def multipolygamma_(y, n, a, dim):
+    d[y] = d[a] * multipolygamma(n + 1, a, dim)
+
+
+# ================================================================ logsumexp
+
+
+def _expanded(y, axis, ndim, keepdims):
+    """``y``, a reduction over ``axis`` of an ``ndim``-dimensional array, with the reduced axes
+    put back (length 1)."""
+    if keepdims or axis is None or np.ndim(y) == ndim:
+        return y
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    return np.expand_dims(y, tuple(a % ndim for a in axes))
+
+
+def lse_weights(a, y, axis=None, b=None, keepdims=False, return_sign=False, ndim=0):
+    """``b * exp(a - y)`` (``exp(a - y)`` without ``b``), ``y = logsumexp(a, axis, b=b, keepdims)``:
+    the weight of each element in the sum, shaped like ``a`` and ``b`` broadcast together (at least
+    ``ndim`` dimensions: the reduction's, where ``b`` is left out)."""
+    if return_sign:
+        raise NotImplementedError("srcad: no derivative for scipy.special.logsumexp(..., return_sign=True); "
+                                  "differentiate the log of the absolute value (return_sign=False)")
+    a = np.asarray(a, dtype=float)
+    ndim = max(a.ndim, ndim, 0 if b is None else np.ndim(b))
+    w = np.exp(a - _expanded(y, axis, ndim, keepdims))
+    return w if b is None else b * w
+
+
+@_rule("reverse", "logsumexp")
+def logsumexp(y, a, axis=None, b=None, keepdims=False, return_sign=False):
+    w = lse_weights(a, y, axis, b, keepdims, return_sign)
+    g = unreduce(d[y], w, axis, keepdims)
+    d[a] = unbroadcast(g * w, a)
+    d[b] = unbroadcast(g * lse_weights(a, y, axis, None, keepdims, return_sign, np.ndim(w)), b)
+
+
+@_rule("forward", "logsumexp")
+def logsumexp(y, a, axis=None, b=None, keepdims=False, return_sign=False):
+    d[y] = (np.sum(d[a] * lse_weights(a, y, axis, b, keepdims, return_sign), axis=axis, keepdims=keepdims)
+            + np.sum(d[b] * lse_weights(a, y, axis, None, keepdims, return_sign, np.ndim(b)), axis=axis,
+                     keepdims=keepdims))
+
+
+@_rule("reverse", lse_weights, constant=("axis", "keepdims", "return_sign", "ndim"))
+def lse_weights_(w, a, y, axis=None, b=None, keepdims=False, return_sign=False, ndim=0):
+    d[a] = unbroadcast(d[w] * w, a)
+    d[y] = -np.sum(d[w] * w, axis=axis, keepdims=keepdims)
+    d[b] = unbroadcast(d[w] * lse_weights(a, y, axis, None, keepdims, return_sign, np.ndim(w)), b)
+
+
+@_rule("forward", lse_weights, constant=("axis", "keepdims", "return_sign", "ndim"))
+def lse_weights_(w, a, y, axis=None, b=None, keepdims=False, return_sign=False, ndim=0):
+    d[w] = (d[a] * w - unreduce(d[y], w, axis, keepdims) * w
+            + d[b] * lse_weights(a, y, axis, None, keepdims, return_sign, np.ndim(w)))
+
+
+# ================================================================ scipy.stats.norm
+# z = (x - loc) / scale; each rule is dy/dz = s: dx = s / scale, dloc = -s / scale,
+# dscale = -s z / scale (logpdf and pdf: also the -1/scale of the normalisation).
+
+
+@_rule("reverse", "norm.logpdf", part="stats")
+def norm_logpdf(y, x, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    d[x] = unbroadcast(-d[y] * z / scale, x)
+    d[loc] = unbroadcast(d[y] * z / scale, loc)
+    d[scale] = unbroadcast(d[y] * (z * z - 1.0) / scale, scale)
+
+
+@_rule("forward", "norm.logpdf", part="stats")
+def norm_logpdf(y, x, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    d[y] = -d[x] * z / scale + d[loc] * z / scale + d[scale] * (z * z - 1.0) / scale
+
+
+@_rule("reverse", "norm.pdf", part="stats")
+def norm_pdf(y, x, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    d[x] = unbroadcast(-d[y] * y * z / scale, x)
+    d[loc] = unbroadcast(d[y] * y * z / scale, loc)
+    d[scale] = unbroadcast(d[y] * y * (z * z - 1.0) / scale, scale)
+
+
+@_rule("forward", "norm.pdf", part="stats")
+def norm_pdf(y, x, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    d[y] = -d[x] * y * z / scale + d[loc] * y * z / scale + d[scale] * y * (z * z - 1.0) / scale
+
+
+@_rule("reverse", "norm.cdf", part="stats")
+def norm_cdf(y, x, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = np.exp(-0.5 * z * z) / (np.sqrt(2.0 * np.pi) * scale)
+    d[x] = unbroadcast(d[y] * s, x)
+    d[loc] = unbroadcast(-d[y] * s, loc)
+    d[scale] = unbroadcast(-d[y] * s * z, scale)
+
+
+@_rule("forward", "norm.cdf", part="stats")
+def norm_cdf(y, x, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = np.exp(-0.5 * z * z) / (np.sqrt(2.0 * np.pi) * scale)
+    d[y] = d[x] * s - d[loc] * s - d[scale] * s * z
+
+
+@_rule("reverse", "norm.logcdf", part="stats")
+def norm_logcdf(y, x, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = np.exp(-0.5 * z * z - y) / (np.sqrt(2.0 * np.pi) * scale)
+    d[x] = unbroadcast(d[y] * s, x)
+    d[loc] = unbroadcast(-d[y] * s, loc)
+    d[scale] = unbroadcast(-d[y] * s * z, scale)
+
+
+@_rule("forward", "norm.logcdf", part="stats")
+def norm_logcdf(y, x, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = np.exp(-0.5 * z * z - y) / (np.sqrt(2.0 * np.pi) * scale)
+    d[y] = d[x] * s - d[loc] * s - d[scale] * s * z
+
+
+@_rule("reverse", "norm.sf", part="stats")
+def norm_sf(y, x, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = -np.exp(-0.5 * z * z) / (np.sqrt(2.0 * np.pi) * scale)
+    d[x] = unbroadcast(d[y] * s, x)
+    d[loc] = unbroadcast(-d[y] * s, loc)
+    d[scale] = unbroadcast(-d[y] * s * z, scale)
+
+
+@_rule("forward", "norm.sf", part="stats")
+def norm_sf(y, x, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = -np.exp(-0.5 * z * z) / (np.sqrt(2.0 * np.pi) * scale)
+    d[y] = d[x] * s - d[loc] * s - d[scale] * s * z
+
+
+@_rule("reverse", "norm.logsf", part="stats")
+def norm_logsf(y, x, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = -np.exp(-0.5 * z * z - y) / (np.sqrt(2.0 * np.pi) * scale)
+    d[x] = unbroadcast(d[y] * s, x)
+    d[loc] = unbroadcast(-d[y] * s, loc)
+    d[scale] = unbroadcast(-d[y] * s * z, scale)
+
+
+@_rule("forward", "norm.logsf", part="stats")
+def norm_logsf(y, x, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = -np.exp(-0.5 * z * z - y) / (np.sqrt(2.0 * np.pi) * scale)
+    d[y] = d[x] * s - d[loc] * s - d[scale] * s * z
+
+
+# ================================================================ scipy.stats.t
+# log pdf = gammaln((df+1)/2) - gammaln(df/2) - log(df pi)/2 - log(scale) - (df+1)/2 log1p(z^2/df);
+# k = (df + 1) z / (df + z^2) is -d log pdf / dz. The cdf family has no rule for df (refused).
+
+
+@_rule("reverse", "t.logpdf", part="stats")
+def t_logpdf(y, x, df, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    k = (df + 1.0) * z / (df + z * z)
+    d[x] = unbroadcast(-d[y] * k / scale, x)
+    d[df] = unbroadcast(d[y] * 0.5 * (special.digamma(0.5 * df + 0.5) - special.digamma(0.5 * df) - 1.0 / df
+                                      - np.log1p(z * z / df) + k * z / df), df)
+    d[loc] = unbroadcast(d[y] * k / scale, loc)
+    d[scale] = unbroadcast(d[y] * (k * z - 1.0) / scale, scale)
+
+
+@_rule("forward", "t.logpdf", part="stats")
+def t_logpdf(y, x, df, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    k = (df + 1.0) * z / (df + z * z)
+    d[y] = (-d[x] * k / scale
+            + d[df] * 0.5 * (special.digamma(0.5 * df + 0.5) - special.digamma(0.5 * df) - 1.0 / df
+                             - np.log1p(z * z / df) + k * z / df)
+            + d[loc] * k / scale + d[scale] * (k * z - 1.0) / scale)
+
+
+@_rule("reverse", "t.pdf", part="stats")
+def t_pdf(y, x, df, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    k = (df + 1.0) * z / (df + z * z)
+    d[x] = unbroadcast(-d[y] * y * k / scale, x)
+    d[df] = unbroadcast(d[y] * y * 0.5 * (special.digamma(0.5 * df + 0.5) - special.digamma(0.5 * df) - 1.0 / df
+                                          - np.log1p(z * z / df) + k * z / df), df)
+    d[loc] = unbroadcast(d[y] * y * k / scale, loc)
+    d[scale] = unbroadcast(d[y] * y * (k * z - 1.0) / scale, scale)
+
+
+@_rule("forward", "t.pdf", part="stats")
+def t_pdf(y, x, df, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    k = (df + 1.0) * z / (df + z * z)
+    d[y] = (-d[x] * y * k / scale
+            + d[df] * y * 0.5 * (special.digamma(0.5 * df + 0.5) - special.digamma(0.5 * df) - 1.0 / df
+                                 - np.log1p(z * z / df) + k * z / df)
+            + d[loc] * y * k / scale + d[scale] * y * (k * z - 1.0) / scale)
+
+
+def t_logpdf_std(z, df):
+    """The log density of Student's t with ``df`` degrees of freedom at ``z`` (loc 0, scale 1)."""
+    return (special.gammaln(0.5 * df + 0.5) - special.gammaln(0.5 * df) - 0.5 * np.log(df * np.pi)
+            - (0.5 * df + 0.5) * np.log1p(z * z / df))
+
+
+@_rule("reverse", t_logpdf_std)
+def t_logpdf_std_(y, z, df):
+    d[z] = unbroadcast(-d[y] * (df + 1.0) * z / (df + z * z), z)
+    d[df] = unbroadcast(d[y] * 0.5 * (special.digamma(0.5 * df + 0.5) - special.digamma(0.5 * df) - 1.0 / df
+                                      - np.log1p(z * z / df) + (df + 1.0) * z * z / (df * (df + z * z))), df)
+
+
+@_rule("forward", t_logpdf_std)
+def t_logpdf_std_(y, z, df):
+    d[y] = (-d[z] * (df + 1.0) * z / (df + z * z)
+            + d[df] * 0.5 * (special.digamma(0.5 * df + 0.5) - special.digamma(0.5 * df) - 1.0 / df
+                             - np.log1p(z * z / df) + (df + 1.0) * z * z / (df * (df + z * z))))
+
+
+@_rule("reverse", "t.cdf", part="stats")
+def t_cdf(y, x, df, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = np.exp(t_logpdf_std(z, df)) / scale
+    d[x] = unbroadcast(d[y] * s, x)
+    d[loc] = unbroadcast(-d[y] * s, loc)
+    d[scale] = unbroadcast(-d[y] * s * z, scale)
+
+
+@_rule("forward", "t.cdf", part="stats")
+def t_cdf(y, x, df, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = np.exp(t_logpdf_std(z, df)) / scale
+    d[y] = d[x] * s - d[loc] * s - d[scale] * s * z
+
+
+@_rule("reverse", "t.logcdf", part="stats")
+def t_logcdf(y, x, df, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = np.exp(t_logpdf_std(z, df) - y) / scale
+    d[x] = unbroadcast(d[y] * s, x)
+    d[loc] = unbroadcast(-d[y] * s, loc)
+    d[scale] = unbroadcast(-d[y] * s * z, scale)
+
+
+@_rule("forward", "t.logcdf", part="stats")
+def t_logcdf(y, x, df, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = np.exp(t_logpdf_std(z, df) - y) / scale
+    d[y] = d[x] * s - d[loc] * s - d[scale] * s * z
+
+
+@_rule("reverse", "t.sf", part="stats")
+def t_sf(y, x, df, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = -np.exp(t_logpdf_std(z, df)) / scale
+    d[x] = unbroadcast(d[y] * s, x)
+    d[loc] = unbroadcast(-d[y] * s, loc)
+    d[scale] = unbroadcast(-d[y] * s * z, scale)
+
+
+@_rule("forward", "t.sf", part="stats")
+def t_sf(y, x, df, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = -np.exp(t_logpdf_std(z, df)) / scale
+    d[y] = d[x] * s - d[loc] * s - d[scale] * s * z
+
+
+@_rule("reverse", "t.logsf", part="stats")
+def t_logsf(y, x, df, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = -np.exp(t_logpdf_std(z, df) - y) / scale
+    d[x] = unbroadcast(d[y] * s, x)
+    d[loc] = unbroadcast(-d[y] * s, loc)
+    d[scale] = unbroadcast(-d[y] * s * z, scale)
+
+
+@_rule("forward", "t.logsf", part="stats")
+def t_logsf(y, x, df, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = -np.exp(t_logpdf_std(z, df) - y) / scale
+    d[y] = d[x] * s - d[loc] * s - d[scale] * s * z
+
+
+# ================================================================ scipy.stats.multivariate_normal
+# SciPy reads x as points of dimension dim (the size of mean, else of cov), mean None as zeros, a
+# scalar cov as cov * I, a vector as a diagonal, and only the lower triangle of a matrix (eigh).
+# The helpers below do the same, so that a derivative w.r.t. an entry above the diagonal is 0.
+
+
+def mvn_dim(mean, cov):
+    """The dimension scipy.stats.multivariate_normal infers from ``mean`` and ``cov``."""
+    if mean is not None:
+        return int(np.size(mean))
+    return 1 if np.ndim(cov) < 2 else int(np.shape(cov)[0])
+
+
+def mvn_points(x, dim):
+    """``x`` as an (n, dim) array of points, as SciPy reads it."""
+    x = np.asarray(x, dtype=float)
+    if x.ndim <= 1 and dim == 1:
+        return np.reshape(x, (-1, 1))
+    return np.reshape(x, (-1, dim))
+
+
+def mvn_mean(mean, dim):
+    """The mean as a vector of length ``dim``."""
+    if mean is None:
+        return np.zeros(dim)
+    return np.reshape(np.asarray(mean, dtype=float), (dim,))
+
+
+def mvn_cov(cov, dim):
+    """The symmetric (dim, dim) matrix SciPy uses for ``cov``: its lower triangle, mirrored."""
+    c = np.asarray(cov, dtype=float)
+    if c.ndim == 0:
+        return c * np.eye(dim)
+    if c.ndim == 1:
+        return np.diag(c)
+    return np.tril(c) + np.transpose(np.tril(c, -1))
+
+
+def mvn_cov_adjoint(g, cov):
+    """The adjoint of ``mvn_cov``: ``g`` (dim, dim) brought back to ``cov``'s form."""
+    c = np.ndim(cov)
+    if c == 0:
+        return np.trace(g)
+    if c == 1:
+        return np.diagonal(g).copy()
+    return np.tril(g) + np.tril(np.transpose(g), -1)
+
+
+nondiff(mvn_dim, why="a dimension")
+
+
+@_rule("reverse", mvn_points, constant=("dim",))
+def mvn_points_(y, x, dim):
+    d[x] = np.reshape(d[y], np.shape(x))
+
+
+@_rule("forward", mvn_points, constant=("dim",))
+def mvn_points_(y, x, dim):
+    d[y] = mvn_points(d[x], dim)
+
+
+@_rule("reverse", mvn_mean, constant=("dim",))
+def mvn_mean_(y, mean, dim):
+    d[mean] = np.reshape(d[y], np.shape(mean))
+
+
+@_rule("forward", mvn_mean, constant=("dim",))
+def mvn_mean_(y, mean, dim):
+    d[y] = mvn_mean(d[mean], dim)
+
+
+@_rule("reverse", mvn_cov, constant=("dim",))
+def mvn_cov_(y, cov, dim):
+    d[cov] = mvn_cov_adjoint(d[y], cov)
+
+
+@_rule("forward", mvn_cov, constant=("dim",))
+def mvn_cov_(y, cov, dim):
+    d[y] = mvn_cov(d[cov], dim)
+
+
+@_rule("reverse", mvn_cov_adjoint, constant=("cov",))
+def mvn_cov_adjoint_(y, g, cov):
+    d[g] = mvn_cov(d[y], np.shape(g)[0])
+
+
+@_rule("forward", mvn_cov_adjoint, constant=("cov",))
+def mvn_cov_adjoint_(y, g, cov):
+    d[y] = mvn_cov_adjoint(d[g], cov)
+
+
+# A = (x - mean) S^-1, one row per point; log pdf = -a S^-1 a / 2 - log det S / 2 - const, so
+# dx = -A, dmean = A, dS = (A^T A - S^-1) / 2 per point (g, the adjoint, weighs the points).
+@_rule("reverse", "multivariate_normal.logpdf", part="stats")
+def mvn_logpdf(y, x, mean=None, cov=1, allow_singular=False):
+    n = mvn_dim(mean, cov)
+    S = mvn_cov(cov, n)
+    A = np.transpose(np.linalg.solve(S, np.transpose(mvn_points(x, n) - mvn_mean(mean, n))))
+    g = np.reshape(d[y], (-1, 1))
+    d[x] = np.reshape(-g * A, np.shape(x))
+    d[mean] = np.reshape(np.sum(g * A, axis=0), np.shape(mean))
+    d[cov] = mvn_cov_adjoint(0.5 * (np.transpose(A) @ (g * A) - np.sum(g) * np.linalg.inv(S)), cov)
+
+
+@_rule("forward", "multivariate_normal.logpdf", part="stats")
+def mvn_logpdf(y, x, mean=None, cov=1, allow_singular=False):
+    n = mvn_dim(mean, cov)
+    S = mvn_cov(cov, n)
+    A = np.transpose(np.linalg.solve(S, np.transpose(mvn_points(x, n) - mvn_mean(mean, n))))
+    W = 0.5 * (A[:, :, None] * A[:, None, :] - np.linalg.inv(S))
+    d[y] = (np.reshape(-np.sum(A * mvn_points(d[x], n), axis=1), np.shape(y))
+            + np.reshape(np.sum(A * mvn_mean(d[mean], n), axis=1), np.shape(y))
+            + np.reshape(np.sum(W * mvn_cov(d[cov], n), axis=(1, 2)), np.shape(y)))
+
+
+@_rule("reverse", "multivariate_normal.pdf", part="stats")
+def mvn_pdf(y, x, mean=None, cov=1, allow_singular=False):
+    n = mvn_dim(mean, cov)
+    S = mvn_cov(cov, n)
+    A = np.transpose(np.linalg.solve(S, np.transpose(mvn_points(x, n) - mvn_mean(mean, n))))
+    g = np.reshape(d[y] * y, (-1, 1))
+    d[x] = np.reshape(-g * A, np.shape(x))
+    d[mean] = np.reshape(np.sum(g * A, axis=0), np.shape(mean))
+    d[cov] = mvn_cov_adjoint(0.5 * (np.transpose(A) @ (g * A) - np.sum(g) * np.linalg.inv(S)), cov)
+
+
+@_rule("forward", "multivariate_normal.pdf", part="stats")
+def mvn_pdf(y, x, mean=None, cov=1, allow_singular=False):
+    n = mvn_dim(mean, cov)
+    S = mvn_cov(cov, n)
+    A = np.transpose(np.linalg.solve(S, np.transpose(mvn_points(x, n) - mvn_mean(mean, n))))
+    W = 0.5 * (A[:, :, None] * A[:, None, :] - np.linalg.inv(S))
+    d[y] = (y * np.reshape(-np.sum(A * mvn_points(d[x], n), axis=1), np.shape(y))
+            + y * np.reshape(np.sum(A * mvn_mean(d[mean], n), axis=1), np.shape(y))
+            + y * np.reshape(np.sum(W * mvn_cov(d[cov], n), axis=(1, 2)), np.shape(y)))

@@ -1,0 +1,408 @@
+"""SciPy derivative rules (srcad/rules/scipy_rules.py) against central finite differences (float64).
+
+Every case runs in reverse mode (grad), forward mode (jvp) and to second order (hessian: forward
+over reverse, and reverse over reverse) w.r.t. each differentiated argument. Non-scalar results are
+reduced with fixed uneven weights so that a wrong adjoint cannot hide behind a plain sum.
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+special = pytest.importorskip("scipy.special")
+stats = pytest.importorskip("scipy.stats")
+import scipy  # noqa: E402
+import scipy.stats as st  # noqa: E402
+from scipy.special import gammaln, logsumexp  # noqa: E402
+from scipy.stats import multivariate_normal, norm, t  # noqa: E402
+
+import srcad  # noqa: E402
+from srcad.rules.catalog import scipy_supported, supported  # noqa: E402
+from fd_points import SHAPES, numeric_grad, point  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def weigh(y):
+    w = np.sin(1.0 + np.arange(np.size(y)).reshape(np.shape(y)))
+    return np.sum(y * w)
+
+
+def at(shape, seed, lo, hi):
+    """A point of ``shape`` with entries in (lo, hi) (fd_points.point rescaled)."""
+    p = point(shape, seed)
+    return lo + (hi - lo) * (p - 0.2) / 0.7
+
+
+def _fix(args, w):
+    """``f(*args)`` as a function of argument ``w`` alone."""
+    def g(v):
+        a = list(args)
+        a[w] = v
+        return a
+    return g
+
+
+def check_reverse(f, args, wrt):
+    for w in wrt:
+        put = _fix(args, w)
+        got = srcad.grad(f, wrt=w)(*args)
+        want = numeric_grad(lambda v: f(*put(v)), args[w])
+        assert np.shape(got) == np.shape(args[w])
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=f"argument {w}")
+
+
+def check_forward(f, args, wrt):
+    for w in wrt:
+        put = _fix(args, w)
+        x = args[w]
+        tan = np.cos(np.arange(np.size(x)) + 0.5).reshape(np.shape(x))
+        tan = float(tan) if np.ndim(x) == 0 else tan
+        value, got = srcad.jvp(f, wrt=w)(*args, tan)
+        want = np.sum(numeric_grad(lambda v: f(*put(v)), x) * tan)
+        np.testing.assert_allclose(value, f(*args), rtol=1e-12)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=f"argument {w}")
+
+
+def check_second(f, args, wrt, mode="forward"):
+    for w in wrt:
+        put = _fix(args, w)
+        x = np.asarray(args[w], dtype=np.float64)
+        h = srcad.hessian(f, wrt=w, mode=mode)(*args)
+        g = srcad.grad(f, wrt=w)
+        assert h.shape == x.shape + x.shape
+        for i in np.ndindex(*x.shape):
+            row = numeric_grad(lambda v: np.asarray(g(*put(v)))[i], args[w])
+            np.testing.assert_allclose(h[i], row, rtol=1e-4, atol=1e-5, err_msg=f"argument {w}, row {i}")
+
+
+def run_all(f, args, wrt):
+    check_reverse(f, args, wrt)
+    check_forward(f, args, wrt)
+    check_second(f, args, wrt)
+
+
+# ---------------------------------------------------------------- scipy.special, one input
+
+ANY, POS, UNIT, BIG = (-1.5, 1.5), (0.5, 2.5), (0.1, 0.9), (2.0, 3.5)
+UNARY = [
+    ("gammaln", lambda x: special.gammaln(x), POS), ("gamma", lambda x: special.gamma(x), POS),
+    ("digamma", lambda x: special.digamma(x), POS), ("psi", lambda x: special.psi(x), POS),
+    ("polygamma-1", lambda x: special.polygamma(1, x), POS),
+    ("polygamma-3", lambda x: special.polygamma(3, x), BIG),
+    ("erf", lambda x: special.erf(x), ANY), ("erfc", lambda x: special.erfc(x), ANY),
+    ("ndtr", lambda x: special.ndtr(x), ANY), ("log_ndtr", lambda x: special.log_ndtr(x), ANY),
+    ("log_ndtr-far-left", lambda x: special.log_ndtr(x), (-30.0, -25.0)),
+    ("expit", lambda x: special.expit(x), ANY), ("log_expit", lambda x: special.log_expit(x), ANY),
+    ("logit", lambda x: special.logit(x), UNIT),
+    ("i0", lambda x: special.i0(x), ANY), ("i1", lambda x: special.i1(x), ANY),
+    ("iv", lambda x: special.iv(1.5, x), POS),
+    ("multigammaln-1", lambda x: special.multigammaln(x, 1), POS),
+    ("multigammaln-3", lambda x: special.multigammaln(x, 3), BIG),
+    ("imported-name", lambda x: gammaln(x * x + 1.0), ANY),
+    ("module-path", lambda x: scipy.special.erf(x) * scipy.special.expit(x), ANY),
+]
+SHAPE_IDS = ["scalar", "vector", "matrix"]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=SHAPE_IDS)
+@pytest.mark.parametrize("f,dom", [c[1:] for c in UNARY], ids=[c[0] for c in UNARY])
+def test_unary(f, dom, shape):
+    run_all(lambda x: weigh(f(x)), [at(shape, 1, *dom)], (0,))
+
+
+def test_log_ndtr_far_left_is_finite():
+    g = srcad.grad(lambda x: special.log_ndtr(x))(-40.0)
+    assert np.isfinite(g) and g == pytest.approx(40.0, rel=1e-3)
+
+
+# ---------------------------------------------------------------- scipy.special, two inputs
+
+BINARY = [
+    ("betaln", lambda a, b: special.betaln(a, b), POS, POS),
+    ("beta", lambda a, b: special.beta(a, b), POS, POS),
+    ("xlogy", lambda x, y: special.xlogy(x, y), ANY, POS),
+    ("xlog1py", lambda x, y: special.xlog1py(x, y), ANY, UNIT),
+]
+PAIRS = [((), ()), ((3,), (3,)), ((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 3)), ((2, 3), ())]
+
+
+@pytest.mark.parametrize("s1,s2", PAIRS, ids=[f"{a}-{b}" for a, b in PAIRS])
+@pytest.mark.parametrize("f,d1,d2", [c[1:] for c in BINARY], ids=[c[0] for c in BINARY])
+def test_binary(f, d1, d2, s1, s2):
+    run_all(lambda a, b: weigh(f(a, b)), [at(s1, 2, *d1), at(s2, 3, *d2)], (0, 1))
+
+
+def test_xlogy_at_zero_x():
+    # xlogy(0, y) = 0 for every y: no derivative w.r.t. y there, log(y) w.r.t. x
+    gx, gy = srcad.grad(lambda x, y: np.sum(special.xlogy(x, y)), wrt=(0, 1))(np.zeros(2), np.array([0.5, 2.0]))
+    np.testing.assert_allclose(gx, np.log([0.5, 2.0]))
+    np.testing.assert_array_equal(gy, [0.0, 0.0])
+
+
+# ---------------------------------------------------------------- logsumexp
+
+M = at((2, 3), 4, -1.0, 1.0)
+LSE = [
+    ("all", lambda a: logsumexp(a), [M], (0,)),
+    ("scalar", lambda a: logsumexp(a), [0.3], (0,)),
+    ("vector", lambda a: logsumexp(a), [at((3,), 5, -1.0, 1.0)], (0,)),
+    ("axis0", lambda a: weigh(logsumexp(a, axis=0)), [M], (0,)),
+    ("axis1-positional", lambda a: weigh(logsumexp(a, 1)), [M], (0,)),
+    ("axis-neg-keepdims", lambda a: weigh(logsumexp(a, axis=-1, keepdims=True)), [M], (0,)),
+    ("axis-tuple", lambda a: weigh(logsumexp(a, axis=(0, 2))), [at((2, 3, 2), 6, -1.0, 1.0)], (0,)),
+    ("keepdims-all", lambda a: weigh(logsumexp(a, keepdims=True) * np.ones(3)), [M], (0,)),
+    ("b", lambda a, b: weigh(logsumexp(a, axis=1, b=b)), [M, at((2, 3), 7, 0.5, 2.0)], (0, 1)),
+    ("b-broadcast", lambda a, b: weigh(logsumexp(a, axis=0, b=b)), [M, at((3,), 8, 0.5, 2.0)], (0, 1)),
+    ("b-larger", lambda a, b: weigh(logsumexp(a, axis=1, b=b)), [at((3,), 9, -1.0, 1.0), at((2, 3), 10, 0.5, 2.0)],
+     (0, 1)),
+    ("b-scalar-all", lambda a, b: logsumexp(a, b=b), [M, 1.7], (0, 1)),
+    ("module-path", lambda a: weigh(scipy.special.logsumexp(a * a, axis=1)), [M], (0,)),
+    ("mixture", lambda a, w: np.sum(logsumexp(a - 0.5 * a * a, axis=1, b=w)), [M, at((3,), 11, 0.2, 1.0)], (0, 1)),
+]
+
+
+@pytest.mark.parametrize("f,args,wrt", [c[1:] for c in LSE], ids=[c[0] for c in LSE])
+def test_logsumexp(f, args, wrt):
+    run_all(f, args, wrt)
+
+
+def test_logsumexp_return_sign_refused():
+    with pytest.raises(NotImplementedError, match="return_sign"):
+        srcad.grad(lambda a: logsumexp(a, return_sign=True)[0])(np.ones(3))
+
+
+# ---------------------------------------------------------------- scipy.stats.norm
+
+NORM = ["logpdf", "pdf", "cdf", "logcdf", "sf", "logsf"]
+LOCSCALE = [((), (), ()), ((3,), (), ()), ((2, 3), (3,), (2, 1)), ((), (3,), (2, 3))]
+
+
+@pytest.mark.parametrize("sx,sl,ss", LOCSCALE, ids=[f"{a}-{b}-{c}" for a, b, c in LOCSCALE])
+@pytest.mark.parametrize("name", NORM)
+def test_norm(name, sx, sl, ss):
+    fn = getattr(norm, name)
+    args = [at(sx, 12, -2.0, 2.0), at(sl, 13, -0.5, 0.5), at(ss, 14, 0.7, 1.8)]
+    run_all(lambda x, loc, scale: weigh(fn(x, loc, scale)), args, (0, 1, 2))
+
+
+NORM_FORMS = [
+    ("default", lambda x: weigh(norm.logpdf(x))),
+    ("keywords", lambda x: weigh(norm.cdf(x, scale=1.5, loc=0.2))),
+    ("module-path", lambda x: weigh(scipy.stats.norm.logpdf(x, 0.1, 2.0))),
+    ("module-alias", lambda x: weigh(st.norm.pdf(x, 0.3))),
+    ("far-tail", lambda x: weigh(norm.logcdf(x - 30.0) + norm.logsf(x + 30.0))),
+]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=SHAPE_IDS)
+@pytest.mark.parametrize("f", [f for _, f in NORM_FORMS], ids=[n for n, _ in NORM_FORMS])
+def test_norm_call_forms(f, shape):
+    run_all(f, [at(shape, 15, -1.5, 1.5)], (0,))
+
+
+# ---------------------------------------------------------------- scipy.stats.t
+
+T_DF = ["logpdf", "pdf"]
+T_NO_DF = ["cdf", "logcdf", "sf", "logsf"]
+
+
+@pytest.mark.parametrize("sx,sl,ss", LOCSCALE, ids=[f"{a}-{b}-{c}" for a, b, c in LOCSCALE])
+@pytest.mark.parametrize("name", T_DF + T_NO_DF)
+def test_t(name, sx, sl, ss):
+    fn = getattr(t, name)
+    args = [at(sx, 16, -2.0, 2.0), at(sl, 17, 1.5, 6.0), at(sl, 18, -0.5, 0.5), at(ss, 19, 0.7, 1.8)]
+    run_all(lambda x, df, loc, scale: weigh(fn(x, df, loc, scale)), args,
+            (0, 1, 2, 3) if name in T_DF else (0, 2, 3))
+
+
+@pytest.mark.parametrize("name", T_NO_DF)
+def test_t_cdf_df_refused(name):
+    fn = getattr(t, name)
+
+    def f(x, df):
+        return fn(x, df)
+    with pytest.raises(srcad.TransformError) as info:
+        srcad.grad(f, wrt=1)(0.3, 4.0)
+    assert "scipy.stats" in str(info.value) and "return fn(x, df)" in str(info.value)
+
+
+def test_t_keywords():
+    run_all(lambda x, df: weigh(st.t.logpdf(x, df=df, scale=2.0)), [at((3,), 20, -1.0, 1.0), 3.0], (0, 1))
+
+
+# ---------------------------------------------------------------- scipy.stats.multivariate_normal
+
+def _spd(n, seed):
+    a = np.random.default_rng(seed).normal(size=(n, n))
+    return a @ a.T + n * np.eye(n)
+
+
+MVN = [
+    ("point", [at((3,), 21, -1.0, 1.0), at((3,), 22, -0.5, 0.5), _spd(3, 23)]),
+    ("points", [at((4, 3), 24, -1.0, 1.0), at((3,), 25, -0.5, 0.5), _spd(3, 26)]),
+    ("one-point-row", [at((1, 2), 27, -1.0, 1.0), at((2,), 28, -0.5, 0.5), _spd(2, 29)]),
+    ("diagonal-cov", [at((4, 3), 30, -1.0, 1.0), at((3,), 31, -0.5, 0.5), at((3,), 32, 0.5, 2.0)]),
+    ("scalar-cov", [at((4, 2), 33, -1.0, 1.0), at((2,), 34, -0.5, 0.5), 1.7]),
+    ("dim-1", [at((5,), 35, -1.0, 1.0), 0.2, 1.3]),
+]
+
+
+@pytest.mark.parametrize("name", ["logpdf", "pdf"])
+@pytest.mark.parametrize("args", [a for _, a in MVN], ids=[n for n, _ in MVN])
+def test_multivariate_normal(name, args):
+    fn = getattr(multivariate_normal, name)
+    run_all(lambda x, mean, cov: weigh(fn(x, mean, cov)), args, (0, 1, 2))
+
+
+def test_multivariate_normal_reads_the_lower_triangle():
+    # SciPy uses cov's lower triangle only: an entry above the diagonal has derivative 0
+    x, m, c = at((3,), 36, -1.0, 1.0), np.zeros(3), _spd(3, 37)
+    g = srcad.grad(lambda c: multivariate_normal.logpdf(x, m, c))(c)
+    assert np.all(g[np.triu_indices(3, 1)] == 0.0) and np.all(g[np.tril_indices(3)] != 0.0)
+
+
+def test_multivariate_normal_default_mean_and_keywords():
+    x = at((4, 2), 38, -1.0, 1.0)
+    run_all(lambda x, c: np.sum(st.multivariate_normal.logpdf(x, cov=c)), [x, _spd(2, 39)], (0, 1))
+
+
+# ---------------------------------------------------------------- reverse over reverse
+
+RR = [
+    ("special", lambda x: np.sum(special.gammaln(x) * special.digamma(x) + special.log_ndtr(x) * special.i1(x)),
+     [at((3,), 40, 0.5, 2.0)]),
+    ("logsumexp", lambda a: weigh(logsumexp(a, axis=1, b=np.array([0.5, 1.0, 2.0]))), [M]),
+    ("norm", lambda s: weigh(norm.logpdf(np.arange(3.0), 0.2, s)), [at((3,), 41, 0.7, 1.8)]),
+    ("t-df", lambda df: weigh(t.logpdf(np.arange(3.0), df)), [at((3,), 42, 1.5, 6.0)]),
+    ("t-cdf", lambda x: weigh(t.logcdf(x, 3.0)), [at((3,), 43, -1.0, 1.0)]),
+    ("mvn-cov", lambda c: multivariate_normal.logpdf(np.ones((2, 2)), np.zeros(2), c), [_spd(2, 44)]),
+    ("multigammaln", lambda a: np.sum(special.multigammaln(a, 2)), [at((3,), 45, 1.0, 2.0)]),
+]
+
+
+@pytest.mark.parametrize("f,args", [c[1:] for c in RR], ids=[c[0] for c in RR])
+def test_reverse_over_reverse(f, args):
+    check_second(f, args, (0,), mode="reverse")
+
+
+# ---------------------------------------------------------------- keys, names, refusals, laziness
+
+def test_every_call_form_finds_the_rule():
+    from srcad.rules import REVERSE, FORWARD
+    for key in (norm.logpdf, scipy.stats.norm.logpdf, st.norm.pdf, st.t.cdf, multivariate_normal.logpdf,
+                special.gammaln, special.psi, logsumexp, special.polygamma, special.multigammaln):
+        assert key in REVERSE and key in FORWARD, key
+    assert t.logpdf not in (norm.logpdf,) and REVERSE[t.logpdf] is not REVERSE[norm.logpdf]
+
+
+def test_generated_code_names_scipy():
+    src = srcad.source(srcad.grad(lambda x: np.sum(gammaln(x))))
+    assert "special.digamma(x)" in src
+    src = srcad.source(srcad.grad(lambda x: np.sum(norm.cdf(x, 1.0, 2.0))))
+    assert "np.exp(-0.5 * z_1 * z_1)" in src and "norm.cdf(x, 1.0, 2.0)" in src
+
+
+def test_order_is_refused():
+    with pytest.raises(srcad.TransformError, match="polygamma"):
+        srcad.grad(lambda n: special.polygamma(n, 2.0))(1.0)
+
+
+def test_function_without_rule_is_refused():
+    def f(x):
+        return np.sum(special.erfinv(x))
+    with pytest.raises(srcad.TransformError, match="erfinv"):
+        srcad.grad(f)(np.array([0.1, 0.2]))
+
+
+def test_catalog_names():
+    names = dict(scipy_supported())
+    for n in ["scipy.special.gammaln", "scipy.special.psi", "scipy.special.digamma", "scipy.special.logsumexp",
+              "scipy.stats.norm.logpdf", "scipy.stats.t.pdf", "scipy.stats.multivariate_normal.logpdf"]:
+        assert names[n] == "reverse+forward", n
+    # the NumPy list does not change with whether SciPy's rules were loaded
+    assert not any(n.startswith(("scipy", "np.gammaln", "np.logsumexp")) for n, _ in supported())
+
+
+def _env():
+    """This checkout's srcad first on the path (as when run from the repository root)."""
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+
+
+def _python(tmp_path, code):
+    """Run ``code`` in a fresh interpreter (from a file: srcad reads the functions' source)."""
+    path = tmp_path / "prog.py"
+    path.write_text(textwrap.dedent(code))
+    proc = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                          env=_env())
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_import_srcad_does_not_import_scipy(tmp_path):
+    out = _python(tmp_path, """
+        import sys
+        import numpy as np
+        import srcad
+        assert srcad.grad(lambda x: np.sum(np.sin(x)))(np.ones(2)).shape == (2,)
+        print(sorted(m for m in sys.modules if m == "scipy" or m.startswith(("scipy.", "srcad.rules.scipy"))))
+    """)
+    assert out.strip() == "[]"
+
+
+def test_scipy_special_alone_does_not_import_scipy_stats(tmp_path):
+    out = _python(tmp_path, """
+        import sys
+        import numpy as np
+        import srcad
+        from scipy.special import gammaln
+        g = srcad.grad(lambda x: np.sum(gammaln(x)))(np.array([1.0, 2.0]))
+        print(g.round(6).tolist(), "scipy.stats" in sys.modules)
+    """)
+    assert out.strip() == "[-0.577216, 0.422784] False"
+
+
+def test_user_rule_given_first_stays(tmp_path):
+    out = _python(tmp_path, """
+        import numpy as np
+        import srcad
+        from scipy.special import gammaln
+
+        @srcad.defvjp(gammaln)
+        def gammaln_vjp(y, x):
+            d[x] = d[y] * 2.0
+
+        print(srcad.grad(lambda x: np.sum(gammaln(x)))(np.array([1.0, 2.0])).tolist())
+    """)
+    assert out.strip() == "[2.0, 2.0]"
+
+
+def test_rules_load_once_under_threads(tmp_path):
+    out = _python(tmp_path, """
+        import threading
+        import numpy as np
+        import srcad
+        from scipy.stats import norm
+        res, errs = [], []
+        def work():
+            try:
+                res.append(srcad.grad(lambda x: np.sum(norm.logpdf(x)))(np.array([0.5, -1.0])))
+            except Exception as e:
+                errs.append(repr(e))
+        ts = [threading.Thread(target=work) for _ in range(8)]
+        [t.start() for t in ts]; [t.join() for t in ts]
+        print(errs, all(np.array_equal(r, [-0.5, 1.0]) for r in res), len(res))
+    """)
+    assert out.strip() == "[] True 8"
+
+
+def test_example_runs():
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "scipy_stats.py")], capture_output=True,
+                          text=True, cwd=ROOT, timeout=300, env=_env())
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("gradient matches finite differences: True") == 2
+    assert "increased: True" in proc.stdout and "norm.logpdf(data, mu, exp_1)" in proc.stdout
