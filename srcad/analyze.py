@@ -6,6 +6,7 @@
 """
 
 import inspect
+import sys
 import types
 
 import gast
@@ -58,6 +59,9 @@ def describe(obj):
     mod = getattr(obj, "__module__", None) or ""
     name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or repr(obj)
     if isinstance(obj, np.ufunc):
+        special = sys.modules.get("scipy.special")
+        if getattr(np, obj.__name__, None) is not obj and getattr(special, obj.__name__, None) is obj:
+            return f"scipy.special.{obj.__name__}"
         return f"numpy.{obj.__name__}"
     return f"{mod}.{name}" if mod and mod != "builtins" else name
 
