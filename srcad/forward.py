@@ -26,7 +26,8 @@ import numpy as np
 
 from srcad import runtime as rt
 from srcad.adjoints import Live, join, loop_fixpoint, merge
-from srcad.analyze import call_wrt, describe
+from srcad.analyze import call_wrt
+from srcad.callees import resolve as resolve_callee
 from srcad.astutil import N, assign, at, index_value, names_read, walk_stmts
 from srcad.astutil import attr_call as _attr_call, call as _call, const as _const
 from srcad.errors import fail_at
@@ -254,22 +255,10 @@ class Forward:
             return True
         if not isinstance(expr, gast.Call):
             return False
-        chain, node = [], expr.func
-        while isinstance(node, gast.Attribute):
-            chain.append(node.attr)
-            node = node.value
-        if not isinstance(node, gast.Name):
+        where = resolve_callee(expr.func, self.info, (), strict=False)
+        if where is None or where.kind != "static":
             return False
-        obj = self.env.objects.get(node.id)
-        if obj is None:
-            ok, obj = self.info.resolve(node.id)
-            if not ok:
-                return False
-        for attr in reversed(chain):
-            obj = getattr(obj, attr, None)
-        if isinstance(obj, np.ufunc):
-            return True
-        return any(obj is f for f in _fresh_objects())
+        return isinstance(where.obj, np.ufunc) or any(where.obj is f for f in _fresh_objects())
 
     def live(self, atom, st):
         return isinstance(atom, gast.Name) and atom.id in st.tans
@@ -295,7 +284,7 @@ class Forward:
             st.tans[t] = Live(owned, not owned or any(p.maybe_zero for p in at_push))
             return [s, assign(self.dname(t), _attr_call(self.dname(stack), "pop", []), ln)]
         if op.kind == "unknown" and any(self.live(a, st) for a in op.args):
-            hint = getattr(op, "hint", None) or ("give it a derivative rule (see docs/rules.md)"
+            hint = op.hint or ("give it a derivative rule (see docs/rules.md)"
                                                  if op.key is not None else "call it by a global name")
             self.fail(f"no forward derivative rule for {op.what}; {hint}", ln, op.what)
         if op.kind == "call":
@@ -383,9 +372,9 @@ class Forward:
         if op.kind != "rule" or not isinstance(s.value, gast.Call):
             return None
         where = self.facts.callee(s.value.func)
-        if where[0] != "static":
+        if where.kind != "static":
             return None
-        obj = where[1]
+        obj = where.obj
         args = s.value.args
         if obj is rt.add_at and len(args) == 4 and not s.value.keywords:
             base, x, index, g = args
@@ -510,7 +499,7 @@ class Forward:
         if op.kind == "nondiff":
             return [s]
         where = self.facts.callee(call.func) if isinstance(call.func, gast.Name) else None
-        if where is not None and where[0] == "static" and where[1] is rt.pop_at and call.args and \
+        if where is not None and where.is_(rt.pop_at) and call.args and \
                 isinstance(call.args[0], gast.Name):
             # ``pop_at(dx, i)`` for its effect (generated reverse code: ``x[i] = 5.0``): zero the
             # tangent's place too
@@ -521,7 +510,7 @@ class Forward:
             tangent = _call(self.env.ref("pop_at"), [N(self.dname(src.id))] + [copy.deepcopy(a) for a in call.args[1:2]])
             return pre + [s, at(gast.Expr(value=tangent), ln)]
         if any(self.live(a, st) for a in op.args):
-            what = getattr(op, "what", None) or (describe(op.obj) if hasattr(op, "obj") else "call")
+            what = op.describe()
             self.fail(f"a call made for its side effects ({what}) receives a differentiated value; "
                       "srcad cannot follow values through side effects. Assign the result instead",
                       ln, "side-effect call")

@@ -20,7 +20,7 @@ import types
 
 import gast
 
-from srcad import guards
+from srcad.callees import resolve as resolve_callee
 from srcad.errors import TransformError, fail_at
 from srcad.astutil import N, assign, clone
 from srcad.parse import GENERATED
@@ -34,29 +34,6 @@ def _in_table(obj):
         return obj in REVERSE or obj in NONDIFF or obj in FORWARD
     except TypeError:
         return False
-
-
-def _resolve(func, info, local_names):
-    if isinstance(func, gast.Name):
-        if func.id in local_names:
-            return None
-        ok, obj = info.resolve(func.id)
-        return obj if ok else None
-    chain, node = [], func
-    while isinstance(node, gast.Attribute):
-        chain.append(node.attr)
-        node = node.value
-    if not isinstance(node, gast.Name) or node.id in local_names:
-        return None
-    ok, obj = info.resolve(node.id)
-    if not ok:
-        return None
-    for attr in reversed(chain):
-        try:
-            obj = guards.getattr_noted(obj, attr)
-        except Exception:
-            return None
-    return obj
 
 
 def _static(value):
@@ -145,7 +122,8 @@ class Inliner:
 
     def try_inline(self, stmt, scope_info, scope_locals, depth, active_stack):
         call = stmt.value
-        obj = _resolve(call.func, scope_info, scope_locals)
+        where = resolve_callee(call.func, scope_info, scope_locals, strict=False)
+        obj = where.obj if where is not None and where.kind == "static" else None
         if not isinstance(obj, types.FunctionType) or _in_table(obj) or obj in GENERATED or library_function(obj):
             return None
         if obj is self.root or obj in active_stack or depth >= MAX_DEPTH:

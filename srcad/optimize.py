@@ -115,7 +115,7 @@ def _stand_in(t, value, facts, env):
         a, b = value.left, value.right
     elif isinstance(value, gast.Call) and len(value.args) == 2 and not value.keywords:
         where = facts.callee(value.func)
-        if where[0] != "static" or where[1] not in (np.dot, np.matmul):
+        if where.kind != "static" or where.obj not in (np.dot, np.matmul):
             return None
         a, b = value.args
     else:

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import gast
 
 from srcad import codegen, guards
-from srcad.analyze import Facts, appends_as_assignments, split_self_reads
+from srcad.analyze import Facts
+from srcad.rewrites import appends_as_assignments, split_self_reads
 from srcad.astutil import N, at
 from srcad.errors import TransformError
 from srcad.forward import Forward
@@ -307,12 +308,12 @@ def _generate(fn, key, stages):
     for name, obj in info.extra.items():   # runtime helpers the front end called (loop_seq)
         env.objects[name] = obj
         env.by_id.setdefault(id(obj), name)
+    info.extra = env.objects   # names the generated code adds resolve like the user's
     gen_name = None if helper and not forward else \
         norm.namer.fresh(("jvp_" if forward else "grad_") + info.name, numbered=False)
     if not forward:
         body = inline_calls(body, info, norm, env, front_end, fn)
         require_loop_builtins(info, body, ())   # loops of inlined helpers are written in fn's scope
-        info.extra = env.objects
         if stages is not None:
             stages["inline"] = body
     param_ranks = {p: r for p, r in zip(params, ranks or ()) if r is not None}

@@ -18,7 +18,7 @@ import gast
 
 from srcad import runtime
 from srcad.adjoints import Live
-from srcad.analyze import call_wrt, changed_in_place, describe
+from srcad.analyze import call_wrt, changed_in_place
 from srcad.astutil import N, assign, at, clone, expr_stmt, index_value, stored_names
 from srcad.astutil import attr_call as _attr_call, call as _call, const as _const, names_read
 from srcad.backward import (AssignRecord, Backward, ForRecord, IfRecord, PushRecord, RestoreRecord,
@@ -210,7 +210,7 @@ class Reverse(Backward):
         if op.kind == "nondiff":
             return [s], None
         if any(self.facts.is_active(a) for a in op.args):
-            what = getattr(op, "what", None) or (describe(op.obj) if hasattr(op, "obj") else "call")
+            what = op.describe()
             self.fail(f"a call made for its side effects ({what}) receives a differentiated value; "
                       "srcad cannot follow values through side effects. Assign the result instead",
                       ln, "side-effect call")
@@ -224,7 +224,7 @@ class Reverse(Backward):
         pre = [self.push(N(t), ln)] if saves else []
         saves_tape = None
         if active_t and op.kind == "unknown" and any(self.facts.is_active(a) for a in op.args):
-            hint = getattr(op, "hint", None) or (
+            hint = op.hint or (
                 "give it a derivative with @srcad.defvjp (see docs/rules.md)"
                 if op.key is not None else "call it by a global name")
             self.fail(f"no derivative rule for {op.what}; {hint}", ln, op.what)

@@ -1,0 +1,68 @@
+"""What a call in the user's code calls: the one resolver every pass uses.
+
+``resolve(func, info, local_names)`` reads the callee expression of a call (``f``, ``np.sin``,
+``lib.helper``, ``x.sum``) and says which of three things it is:
+
+* ``Callee("static", obj=...)``: a name (or a chain of attributes on a name) that is not a local
+  variable, resolved where the function is defined (its closure, its module, the builtins). What it
+  resolved to is noted for the derivative's guards (guards.py): generation relied on it;
+* ``Callee("method", receiver=..., name=...)``: a method of a local value (``x.sum``);
+* ``Callee("local", name=...)``: a function held in a local variable.
+"""
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import gast
+
+from srcad import guards
+from srcad.errors import TransformError
+
+
+@dataclass(frozen=True)
+class Callee:
+    kind: str                           # "static", "method" or "local"
+    obj: Any = None                     # static: the object called
+    receiver: Optional[gast.AST] = None  # method: the value whose method it is
+    name: Optional[str] = None          # method: its name; local: the variable
+
+    def is_(self, obj):
+        """Is this the static callee ``obj``?"""
+        return self.kind == "static" and self.obj is obj
+
+
+def resolve(func, info, local_names, strict=True):
+    """The ``Callee`` of the callee expression ``func``.
+
+    ``strict``: a name that is not defined (or a missing attribute) raises ``TransformError`` at the
+    user's line; otherwise the result is None."""
+    if isinstance(func, gast.Name):
+        if func.id in local_names:
+            return Callee("local", name=func.id)
+        ok, obj = info.resolve(func.id)
+        if not ok:
+            return _undefined(strict, f"name '{func.id}' is not defined", info, func, "name")
+        return Callee("static", obj=obj)
+    chain, node = [], func
+    while isinstance(node, gast.Attribute):
+        chain.append(node.attr)
+        node = node.value
+    if not isinstance(node, gast.Name) or node.id in local_names:
+        if isinstance(func, gast.Attribute):
+            return Callee("method", receiver=func.value, name=func.attr)
+        return Callee("local", name=None)   # a computed function (``fs[0](x)``)
+    ok, obj = info.resolve(node.id)
+    if not ok:
+        return _undefined(strict, f"name '{node.id}' is not defined", info, node, "name")
+    for attr in reversed(chain):
+        try:
+            obj = guards.getattr_noted(obj, attr)
+        except AttributeError:
+            return _undefined(strict, f"{node.id} has no attribute {attr}", info, node, "attribute")
+    return Callee("static", obj=obj)
+
+
+def _undefined(strict, message, info, node, construct):
+    if strict:
+        raise TransformError(message, info.filename, getattr(node, "lineno", None), construct)
+    return None
