@@ -102,3 +102,20 @@ def stored_names(node):
     """The names ``node`` (a statement or a list of them) assigns."""
     nodes = node if isinstance(node, list) else [node]
     return {n.id for s in nodes for n in gast.walk(s) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+
+
+def exposed_names(stmts, assigned=None):
+    """Names ``stmts`` may read before assigning them (an if's branches are followed separately)."""
+    exposed, assigned = set(), set(assigned or ())
+    for s in stmts:
+        if isinstance(s, gast.If):
+            exposed |= names_read([s.test]) - assigned
+            e1, a1 = exposed_names(s.body, assigned)
+            e2, a2 = exposed_names(s.orelse, assigned)
+            exposed |= e1 | e2
+            assigned |= a1 & a2
+            continue
+        exposed |= names_read([s]) - assigned
+        if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name):
+            assigned.add(s.targets[0].id)
+    return exposed, assigned

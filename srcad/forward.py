@@ -25,12 +25,14 @@ import gast
 import numpy as np
 
 from srcad import runtime as rt
-from srcad.adjoints import Live, join, loop_fixpoint, merge
+from srcad.rules import norm_helpers as nm
+from srcad.adjoints import Live, loop_fixpoint, merge
 from srcad.analyze import call_wrt
 from srcad.callees import resolve as resolve_callee
-from srcad.astutil import N, assign, at, index_value, names_read, walk_stmts
-from srcad.astutil import attr_call as _attr_call, call as _call, const as _const
+from srcad.astutil import N, assign, at, exposed_names, index_value, names_read
+from srcad.astutil import call as _call, const as _const
 from srcad.errors import fail_at
+from srcad.tangent_stacks import GeneratedCode, push_partners
 from srcad.optimize import simplify
 from srcad.rules.registry import splice_forward
 
@@ -41,7 +43,7 @@ def _fresh_objects():
     return (rt.copy_adjoint, rt.owned_copy, rt.owned_tangent, rt.zeros_like, np.sum, np.mean, np.copy,
             np.dot, np.matmul, np.tensordot, np.einsum, np.outer, np.prod, np.cumsum, np.where,
             np.concatenate, np.stack, rt.matmul_adjoint_a, rt.matmul_adjoint_b, rt.dot_adjoint_a,
-            rt.dot_adjoint_b, rt.norm_adjoint, rt.norm_adjoint_dx, rt.norm_adjoint_dy)
+            rt.dot_adjoint_b, nm.norm_adjoint, nm.norm_adjoint_dx, nm.norm_adjoint_dy)
 
 
 
@@ -57,50 +59,7 @@ class State:
         return State(self.tans, self.defined)
 
 
-def _exposed(stmts, assigned=None):
-    """Names ``stmts`` may read before assigning them (an if's branches are followed separately)."""
-    exposed, assigned = set(), set(assigned or ())
-    for s in stmts:
-        if isinstance(s, gast.If):
-            exposed |= names_read([s.test]) - assigned
-            e1, a1 = _exposed(s.body, assigned)
-            e2, a2 = _exposed(s.orelse, assigned)
-            exposed |= e1 | e2
-            assigned |= a1 & a2
-            continue
-        exposed |= names_read([s]) - assigned
-        if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name):
-            assigned.add(s.targets[0].id)
-    return exposed, assigned
-
-
-def _push_partners(body, stacks):
-    """For each ``v = stack.pop()`` of generated reverse code, the pushes it may undo.
-
-    The backward sweep mirrors the forward sweep, so the pops of a variable, in program order, undo
-    its pushes in reverse order. Where the counts differ (a branch decision pushed again before a
-    ``break``) every push of the variable is a candidate."""
-    pushes, pops = {}, {}
-    for s in walk_stmts(body):
-        if isinstance(s, gast.Expr) and isinstance(s.value, gast.Call):
-            f = s.value.func
-            if isinstance(f, gast.Attribute) and f.attr == "append" and isinstance(f.value, gast.Name) \
-                    and f.value.id in stacks and len(s.value.args) == 1 and isinstance(s.value.args[0], gast.Name):
-                pushes.setdefault((f.value.id, s.value.args[0].id), []).append(id(s))
-        elif isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name) and isinstance(s.value, gast.Call):
-            f = s.value.func
-            if isinstance(f, gast.Attribute) and f.attr == "pop" and isinstance(f.value, gast.Name) \
-                    and f.value.id in stacks and not s.value.args:
-                pops.setdefault((f.value.id, s.targets[0].id), []).append(id(s))
-    partner = {}
-    for key, ps in pops.items():
-        qs = pushes.get(key, [])
-        for i, p in enumerate(ps):
-            partner[p] = [qs[len(qs) - 1 - i]] if len(qs) == len(ps) else list(qs)
-    return partner
-
-
-class Forward:
+class Forward(GeneratedCode):
     """Builds the body of the forward-mode derivative of one normalized function."""
 
     def __init__(self, info, norm, body, facts, ret_name, wrt, env, derivative_of_call):
@@ -117,12 +76,8 @@ class Forward:
         self.tangents = {}
         self.views = {}   # name -> the variable whose subscript it was (its tangent may be a view)
         self.pushed = {}  # id(push statement) -> the tangent's state there (joined over passes)
-        self.partner = _push_partners(self.body, self.facts.stacks)
+        self.partner = push_partners(self.body, self.facts.stacks)
         self.loops = []   # per enclosing loop: {"exit": State guess, "breaks": [State]}
-
-    def _note_push(self, s, tan):
-        old = self.pushed.get(id(s))
-        self.pushed[id(s)] = tan if old is None else join(old, tan)
 
     # ------------------------------------------------------------------ names and errors
     def fail(self, msg, lineno, construct):
@@ -268,21 +223,8 @@ class Forward:
         value = s.value
         op = self.facts.classify(value)
         dt = None
-        if t in self.facts.stacks:
-            st.tans.pop(t, None)
-            out = [s]
-            if t in self.facts.active:
-                out.append(assign(self.dname(t), _call(self.env.ref("Stack"), []), ln))
-            return out
-        if op.kind == "pop":
-            stack = op.args[0].id
-            st.tans.pop(t, None)
-            if stack not in self.facts.active:
-                return [s]
-            at_push = [self.pushed[k] for k in self.partner.get(id(s), ()) if k in self.pushed]
-            owned = bool(at_push) and all(p.owned for p in at_push) and t not in self.facts.containers
-            st.tans[t] = Live(owned, not owned or any(p.maybe_zero for p in at_push))
-            return [s, assign(self.dname(t), _attr_call(self.dname(stack), "pop", []), ln)]
+        if t in self.facts.stacks or op.kind == "pop":
+            return self.stack_assign(s, t, op, st, ln)
         if op.kind == "unknown" and any(self.live(a, st) for a in op.args):
             hint = op.hint or ("give it a derivative rule (see docs/rules.md)"
                                                  if op.key is not None else "call it by a global name")
@@ -367,71 +309,6 @@ class Forward:
             return [], e, Live(isinstance(value, gast.List) or kind == "dict", False)
         return [], None, None
 
-    def special(self, s, t, op, st, ln):
-        """Helpers of generated reverse code that work in place: add_at, pop_at, add."""
-        if op.kind != "rule" or not isinstance(s.value, gast.Call):
-            return None
-        where = self.facts.callee(s.value.func)
-        if where.kind != "static":
-            return None
-        obj = where.obj
-        args = s.value.args
-        if obj is rt.add_at and len(args) == 4 and not s.value.keywords:
-            base, x, index, g = args
-            base_live, g_live = self.live(base, st), self.live(g, st)
-            dt = self.dname(t)
-            if not base_live and not g_live:
-                st.tans.pop(t, None)
-                return [s]
-            if not g_live:
-                if base.id == t:
-                    return [s]          # tangent unchanged
-                st.tans[base.id] = Live(False, st.tans[base.id].maybe_zero)
-                st.tans[t] = st.tans[base.id]
-                return [s, assign(dt, N(self.dname(base.id)), ln)]
-            pre = self.settle(g.id, st, ln)
-            if base_live:
-                pre += self.own(base.id, st, ln)
-                first = N(self.dname(base.id))
-            else:
-                first = _const(0.0)
-            call = _call(self.env.ref("add_at"), [first, copy.deepcopy(x), copy.deepcopy(index),
-                                                  N(self.dname(g.id))])
-            if base_live and base.id != t:
-                st.tans[base.id] = Live(False)
-                st.tans[t] = Live(False)
-            else:
-                st.tans[t] = Live(True)
-            return pre + [s, assign(dt, call, ln)]
-        if obj is rt.pop_at and len(args) in (2, 3) and not s.value.keywords:
-            src, index = args[:2]
-            if not self.live(src, st):
-                st.tans.pop(t, None)
-                return [s]
-            pre = self.own(src.id, st, ln)
-            mz = st.tans[src.id].maybe_zero
-            call = _call(self.env.ref("pop_at"), [N(self.dname(src.id))] + [copy.deepcopy(a) for a in args[1:]])
-            st.tans[t] = Live(True, mz)
-            return pre + [s, assign(self.dname(t), call, ln)]
-        if obj is rt.add and len(args) == 2 and not s.value.keywords:
-            a, b = args
-            live = [x for x in (a, b) if self.live(x, st)]
-            if not live:
-                st.tans.pop(t, None)
-                return [s]
-            if len(live) == 1:
-                e = N(self.dname(live[0].id))
-                tan = Live(False, st.tans[live[0].id].maybe_zero)
-            else:
-                e = _call(self.env.ref("add"), [N(self.dname(a.id)), N(self.dname(b.id))])
-                tan = Live(False, st.tans[a.id].maybe_zero and st.tans[b.id].maybe_zero)
-            self.shared(e, st)
-            st.tans[t] = tan
-            tstmt = assign(self.dname(t), e, ln)
-            return [tstmt, s] if t in (a.id if isinstance(a, gast.Name) else None,
-                                       b.id if isinstance(b, gast.Name) else None) else [s, tstmt]
-        return None
-
     def call(self, s, t, op, st, ln):
         """``t = g(a, b)`` for a user function g: ``t, dt = jvp_g(a, b, da=da)``.
 
@@ -480,35 +357,12 @@ class Forward:
         call = s.value
         op = self.facts.classify(call)
         if op.kind == "push":
-            stack, values = op.args[0], op.args[1:]
-            if stack.id not in self.facts.active:
-                return [s]
-            v = values[0] if values else None
-            if self.live(v, st):
-                tv = N(self.dname(v.id))
-                # generated code pushes a value just before overwriting its variable and pops it
-                # back into that variable: the popped tangent is then as private as it was here
-                # (and stays the one its views see: a copy would cut them off)
-                self._note_push(s, st.tans[v.id])
-                st.tans[v.id] = Live(False, st.tans[v.id].maybe_zero)
-            else:
-                if isinstance(v, gast.Name):
-                    self._note_push(s, Live(False, True))
-                tv = _const(0.0)
-            return [s, at(gast.Expr(value=_attr_call(self.dname(stack.id), "append", [tv])), ln)]
+            return self.push(s, op, st, ln)
         if op.kind == "nondiff":
             return [s]
-        where = self.facts.callee(call.func) if isinstance(call.func, gast.Name) else None
-        if where is not None and where.is_(rt.pop_at) and call.args and \
-                isinstance(call.args[0], gast.Name):
-            # ``pop_at(dx, i)`` for its effect (generated reverse code: ``x[i] = 5.0``): zero the
-            # tangent's place too
-            src = call.args[0]
-            if not self.live(src, st):
-                return [s]
-            pre = self.own(src.id, st, ln)
-            tangent = _call(self.env.ref("pop_at"), [N(self.dname(src.id))] + [copy.deepcopy(a) for a in call.args[1:2]])
-            return pre + [s, at(gast.Expr(value=tangent), ln)]
+        effect = self.helper_effect(s, st, ln)
+        if effect is not None:
+            return effect
         if any(self.live(a, st) for a in op.args):
             what = op.describe()
             self.fail(f"a call made for its side effects ({what}) receives a differentiated value; "
@@ -552,7 +406,7 @@ class Forward:
 
         Returns (statements before the loop, body, state after the loop).
         """
-        exposed = _exposed(stmts)[0]
+        exposed = exposed_names(stmts)[0]
         entry = st.copy()
         before = []
 

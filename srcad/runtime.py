@@ -542,98 +542,11 @@ def dot_adjoint_b(g, a, b):
     return np.moveaxis(t, 0, -2)
 
 
-def _norm_is_matrix(x, axis):
-    """Does ``np.linalg.norm(x, ord, axis)`` take a matrix norm (over two axes)?"""
-    if axis is None:
-        return np.ndim(x) == 2
-    return isinstance(axis, (tuple, list)) and len(axis) == 2
-
-
-def _norm_smooth(x, ord, axis):
-    """The 2-norm of vectors or the Frobenius norm of matrices: weights ``x / y``."""
-    return ord is None or ord == "fro" or (ord == 2 and not _norm_is_matrix(x, axis))
-
-
-def _share(mask, axis):
-    """``mask`` (0/1) divided among its ties along ``axis``."""
-    mask = np.where(mask, 1.0, 0.0)
-    return mask / np.sum(mask, axis=axis, keepdims=True)
-
-
-def _matrix_norm_weights(x, y, ord, axis):
-    """d norm / d x for the matrix norms ``ord`` in (1, -1, inf, -inf, 2, -2, 'nuc'), shaped like x.
-
-    The two axes are moved last; ties (equal row/column sums, equal singular values) take the
-    evenly shared or the first singular pair, like the other kinks.
-    """
-    nd = np.ndim(x)
-    ax = (0, 1) if axis is None else tuple(a % nd for a in axis)
-    xm = np.moveaxis(x, ax, (-2, -1))
-    if ord in (np.inf, -np.inf, 1, -1):
-        over = -1 if ord in (np.inf, -np.inf) else -2    # rows (inf) or columns (1) are summed
-        sums = np.sum(np.abs(xm), axis=over, keepdims=True)
-        pick = np.max if ord in (np.inf, 1) else np.min
-        w = np.sign(xm) * _share(sums == pick(sums, axis=-2 if over == -1 else -1, keepdims=True),
-                                 -2 if over == -1 else -1)
-    elif ord in (2, -2, "nuc"):
-        u, _, vt = np.linalg.svd(xm, full_matrices=False)
-        if ord == "nuc":
-            w = np.matmul(u, vt)
-        else:
-            k = 0 if ord == 2 else -1
-            w = np.expand_dims(u[..., :, k], -1) * np.expand_dims(vt[..., k, :], -2)
-    else:
-        raise NotImplementedError(f"srcad: derivative of np.linalg.norm with ord={ord!r} on a matrix")
-    return np.moveaxis(w, (-2, -1), ax)
-
-
-def _vector_norm_weights(x, y, ord, axis):
-    """d norm / d x for vector norms (``y`` broadcast against ``x``)."""
-    if ord in (np.inf, -np.inf):
-        return np.sign(x) * _share(np.abs(x) == y, axis)
-    if ord == 0:
-        return np.zeros_like(x * 1.0)   # the count of non-zeros is piecewise constant
-    if ord == 1:
-        return np.sign(x) * 1.0
-    if isinstance(ord, (int, float, np.integer, np.floating)) and not isinstance(ord, bool):
-        safe = np.where(y == 0, 1.0, y)
-        return np.sign(x) * np.abs(x) ** (ord - 1) / safe ** (ord - 1)
-    raise NotImplementedError(f"srcad: derivative of np.linalg.norm with ord={ord!r} on a vector")
-
-
-def norm_weights(x, y, ord=None, axis=None, keepdims=False):
-    """d norm(x) / d x, shaped like ``x`` (each element's weight in its own norm)."""
-    y = _norm_expand(y, axis, keepdims, x)
-    if _norm_smooth(x, ord, axis):
-        return x / np.where(y == 0, 1.0, y)
-    if _norm_is_matrix(x, axis):
-        return _matrix_norm_weights(x, y, ord, axis)
-    return _vector_norm_weights(x, y, ord, axis)
-
-
-def norm_adjoint(g, x, y, ord=None, axis=None, keepdims=False):
-    """Adjoint of ``np.linalg.norm(x, ord, axis, keepdims)`` (vector and matrix norms)."""
-    if _norm_smooth(x, ord, axis):
-        g = _norm_expand(g, axis, keepdims, x)
-        y = _norm_expand(y, axis, keepdims, x)
-        return g * x / np.where(y == 0, 1.0, y)
-    return _norm_expand(g, axis, keepdims, x) * norm_weights(x, y, ord, axis, keepdims)
-
-
-def norm_tangent(t, x, y, ord=None, axis=None, keepdims=False):
-    """Tangent of ``np.linalg.norm`` for the input tangent ``t`` (linear in ``t``)."""
-    w = norm_weights(x, y, ord, axis, keepdims)
-    return np.sum(w * t, axis=None if axis is None else axis, keepdims=keepdims)
-
-
 RUNTIME_NAMES.update(
     unreduce=unreduce, reduce_like=reduce_like, count=count,
     matmul_adjoint_a=matmul_adjoint_a, matmul_adjoint_b=matmul_adjoint_b,
-    dot_adjoint_a=dot_adjoint_a, dot_adjoint_b=dot_adjoint_b, norm_adjoint=norm_adjoint,
+    dot_adjoint_a=dot_adjoint_a, dot_adjoint_b=dot_adjoint_b,
 )
-
-
-# ---------------------------------------------------------------- forward mode (srcad.forward)
 
 
 def owned_tangent(dt, x):
@@ -651,62 +564,7 @@ def owned_tangent(dt, x):
     return out
 
 
-def _norm_expand(v, axis, keepdims, x=None):
-    """A norm's output (or its adjoint) with the reduced axes put back as size 1."""
-    if axis is not None and not keepdims:
-        return np.expand_dims(v, axis)
-    if axis is None and not keepdims and x is not None and np.ndim(v) == 0 and np.ndim(x) > 0:
-        return np.reshape(v, (1,) * np.ndim(x))
-    return v
-
-
-def _norm_piecewise_linear(x, ord, axis):
-    """Norms whose weights are piecewise constant in ``x`` (their second derivative is zero)."""
-    return ord in (np.inf, -np.inf, 0) or ord == 1 or (ord == -1 and _norm_is_matrix(x, axis))
-
-
-def _norm_vector_p(x, ord, axis):
-    return (not _norm_is_matrix(x, axis) and isinstance(ord, (int, float, np.integer, np.floating))
-            and not isinstance(ord, bool))
-
-
-def norm_adjoint_dx(g, x, y, dx, ord=None, axis=None, keepdims=False):
-    """Tangent of ``norm_adjoint(g, x, y, ...)`` along ``dx`` (``g`` and ``y`` held fixed)."""
-    g, y = _norm_expand(g, axis, keepdims, x), _norm_expand(y, axis, keepdims, x)
-    if _norm_smooth(x, ord, axis):
-        return g * dx / np.where(y == 0, 1.0, y)
-    if _norm_piecewise_linear(x, ord, axis):
-        return np.zeros_like(dx * g)   # piecewise constant in x
-    if _norm_vector_p(x, ord, axis):
-        safe = np.where(y == 0, 1.0, y)
-        return g * (ord - 1) * np.abs(x) ** (ord - 2) * dx / safe ** (ord - 1)
-    raise NotImplementedError(f"srcad: second derivative of np.linalg.norm with ord={ord!r}")
-
-
-def norm_adjoint_dy(g, x, y, dy, ord=None, axis=None, keepdims=False):
-    """Tangent of ``norm_adjoint(g, x, y, ...)`` along ``dy`` (``g`` and ``x`` held fixed)."""
-    g, y = _norm_expand(g, axis, keepdims, x), _norm_expand(y, axis, keepdims, x)
-    dy = _norm_expand(dy, axis, keepdims, x)
-    safe = np.where(y == 0, 1.0, y)
-    if _norm_smooth(x, ord, axis):
-        return -g * x * dy / safe ** 2
-    if _norm_piecewise_linear(x, ord, axis):
-        return np.zeros_like(x * g * dy)
-    if _norm_vector_p(x, ord, axis):
-        return -g * (ord - 1) * np.sign(x) * np.abs(x) ** (ord - 1) * dy / safe ** ord
-    raise NotImplementedError(f"srcad: second derivative of np.linalg.norm with ord={ord!r}")
-
-
-def norm_adjoint_dy_adjoint(g, x, y, r, ord=None, axis=None, keepdims=False):
-    """Adjoint of ``y`` through ``norm_adjoint(g, x, y, ...)`` from its result's adjoint ``r``
-    (the transpose of ``norm_adjoint_dy``: summed over the norm's axes, shaped like ``y``)."""
-    ones = np.ones_like(y * 1.0)
-    w = norm_adjoint_dy(g, x, y, ones, ord, axis, keepdims)
-    return np.reshape(np.sum(w * r, axis=axis, keepdims=keepdims), np.shape(y))
-
-
-RUNTIME_NAMES.update(owned_tangent=owned_tangent, norm_adjoint_dx=norm_adjoint_dx,
-                     norm_adjoint_dy=norm_adjoint_dy)
+RUNTIME_NAMES.update(owned_tangent=owned_tangent)
 
 
 # ---------------------------------------------------------------- the transposes that the helpers'

@@ -18,6 +18,7 @@ import pytest
 
 import srcad
 from srcad import runtime as rt
+from srcad.rules import norm_helpers as nm
 from srcad.rules import numpy_helpers as nh
 from srcad.rules.registry import FORWARD, NONDIFF, REVERSE
 
@@ -25,7 +26,7 @@ import test_numpy_rules as T
 from test_second_order import second_order
 
 SRC = Path(srcad.__file__).parent
-MODULES = (rt, nh)
+MODULES = (rt, nh, nm)
 GENERATORS = ("reverse.py", "backward.py", "forward.py", "pipeline.py", "analyze.py", "inline.py", "normalize.py",
               "optimize.py", "tape.py", "adjoints.py")
 
@@ -177,11 +178,11 @@ HELPER_CASES = [
     ("dot_adjoint_a", lambda g, b: w(rt.dot_adjoint_a(g, A23, b)), [G24, B34], (0, 1), True),
     ("dot_adjoint_b", lambda g, a: w(rt.dot_adjoint_b(g, a, B34)), [G24, A23], (0, 1), True),
     ("dot_adjoint_a-3d", lambda g, b: w(rt.dot_adjoint_a(g, T3, b)), [u(2, 3), u(4)], (0, 1), True),
-    ("norm_adjoint", lambda g, x, y: w(rt.norm_adjoint(g, x, y, None, 1)), [u(2), u(2, 3), Y2], (0, 1, 2), False),
-    ("norm_tangent", lambda t, x, y: w(rt.norm_tangent(t, x, y, None, 1)), [u(2, 3), u(2, 3), Y2], (0, 1, 2), False),
-    ("norm_adjoint_dx", lambda dx: w(rt.norm_adjoint_dx(Y2, X, Y2, dx, 3, 1)), [u(2, 3)], 0, False),
-    ("norm_adjoint_dy", lambda dy: w(rt.norm_adjoint_dy(Y2, X, Y2, dy, None, 1)), [u(2)], 0, False),
-    ("norm_adjoint_dy_adjoint", lambda r: w(rt.norm_adjoint_dy_adjoint(Y2, X, Y2, r, None, 1)), [u(2, 3)], 0, False),
+    ("norm_adjoint", lambda g, x, y: w(nm.norm_adjoint(g, x, y, None, 1)), [u(2), u(2, 3), Y2], (0, 1, 2), False),
+    ("norm_tangent", lambda t, x, y: w(nm.norm_tangent(t, x, y, None, 1)), [u(2, 3), u(2, 3), Y2], (0, 1, 2), False),
+    ("norm_adjoint_dx", lambda dx: w(nm.norm_adjoint_dx(Y2, X, Y2, dx, 3, 1)), [u(2, 3)], 0, False),
+    ("norm_adjoint_dy", lambda dy: w(nm.norm_adjoint_dy(Y2, X, Y2, dy, None, 1)), [u(2)], 0, False),
+    ("norm_adjoint_dy_adjoint", lambda r: w(nm.norm_adjoint_dy_adjoint(Y2, X, Y2, r, None, 1)), [u(2, 3)], 0, False),
     ("loop_seq", lambda x: w(rt.loop_seq(x) * x), [u(3)], 0, True),
     ("loop_seq_adjoint", lambda g: w(rt.loop_seq_adjoint(g, V3)), [u(3)], 0, False),
     ("loop_seq_tangent", lambda t: w(rt.loop_seq_tangent(t, V3)), [u(3)], 0, False),

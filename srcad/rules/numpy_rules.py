@@ -9,7 +9,8 @@ the decorated template is the transpose). See srcad/rules/registry.py.
 import numpy as np
 
 from srcad.rules.registry import attribute, elementwise, forward, linear, method, nondiff, reverse
-from srcad.runtime import broadcast_like
+from srcad.rules.norm_helpers import norm_adjoint, norm_tangent
+from srcad.runtime import (broadcast_like)
 from srcad.rules.numpy_helpers import (
     above, average_adjoint_w, average_tangent_w, average_weights, below, cholesky_adjoint,
     cholesky_tangent, clip_mask, concat_adjoint, concat_tangent, det_adjoint,
@@ -22,9 +23,7 @@ from srcad.rules.numpy_helpers import (
     vdot_adjoint, cast_adjoint, det_cofactor, sort_adjoint, sort_tangent, linspace_weight, linspace_tangent,
     layout_order, ravel_adjoint, ravel_tangent, reshape_adjoint, reshape_tangent)
 from srcad.rules import numpy_helpers as _h
-from srcad.runtime import (count, dot_adjoint_a, dot_adjoint_b, matmul_adjoint_a,
-                           matmul_adjoint_b, norm_adjoint, norm_tangent, tuple_get, unbroadcast,
-                           unreduce)
+from srcad.runtime import (count, dot_adjoint_a, dot_adjoint_b, matmul_adjoint_a, matmul_adjoint_b, tuple_get, unbroadcast, unreduce)
 
 # ---------------------------------------------------------------- elementwise arithmetic
 

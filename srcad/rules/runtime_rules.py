@@ -3,13 +3,12 @@
 import numpy as np
 
 from srcad import runtime as rt
+from srcad.rules import norm_helpers as nm
 from srcad.rules.registry import forward, nondiff, reverse
-from srcad.runtime import broadcast_like, list_head, reduce_like, unbroadcast, unreduce
-from srcad.runtime import (appended, loop_seq_adjoint, loop_seq_tangent, seq_fold, seq_part, seq_placed, seq_repeated,
-                           seq_scaled, seq_times)
-from srcad.runtime import (add_at, copy_adjoint, dot_adjoint_a, dot_adjoint_b, grad_like, matmul_adjoint_a,
-                           matmul_adjoint_b, norm_adjoint, norm_adjoint_dx, norm_adjoint_dy, owned_copy,
-                           owned_tangent, pop_at, tuple_get)
+from srcad.rules.norm_helpers import norm_adjoint, norm_adjoint_dx, norm_adjoint_dy, norm_adjoint_dy_adjoint, norm_tangent
+from srcad.runtime import (broadcast_like, list_head, reduce_like, unbroadcast, unreduce)
+from srcad.runtime import (appended, loop_seq_adjoint, loop_seq_tangent, seq_fold, seq_part, seq_placed, seq_repeated, seq_scaled, seq_times)
+from srcad.runtime import (add_at, copy_adjoint, dot_adjoint_a, dot_adjoint_b, grad_like, matmul_adjoint_a, matmul_adjoint_b, owned_copy, owned_tangent, pop_at, tuple_get)
 
 
 @reverse(rt.unbroadcast)
@@ -132,7 +131,7 @@ def dot_adjoint_b_(y, g, a, b):
     d[y] = dot_adjoint_b(d[g], a, b) + dot_adjoint_b(g, d[a], b)
 
 
-@forward(rt.norm_adjoint)
+@forward(nm.norm_adjoint)
 def norm_adjoint_(r, g, x, y, ord=None, axis=None, keepdims=False):
     d[r] = (norm_adjoint(d[g], x, y, ord, axis, keepdims) + norm_adjoint_dx(g, x, y, d[x], ord, axis, keepdims)
             + norm_adjoint_dy(g, x, y, d[y], ord, axis, keepdims))
@@ -140,11 +139,11 @@ def norm_adjoint_(r, g, x, y, ord=None, axis=None, keepdims=False):
 
 # norm_adjoint's weights are elementwise in x (their x-derivative is diagonal, so
 # norm_adjoint_dx is its own transpose); reverse over reverse (grad of grad) uses that.
-@reverse(rt.norm_adjoint)
+@reverse(nm.norm_adjoint)
 def norm_adjoint_(r, g, x, y, ord=None, axis=None, keepdims=False):
-    d[g] = np.reshape(rt.norm_tangent(d[r], x, y, ord, axis, keepdims), np.shape(g))
+    d[g] = np.reshape(nm.norm_tangent(d[r], x, y, ord, axis, keepdims), np.shape(g))
     d[x] = norm_adjoint_dx(g, x, y, d[r], ord, axis, keepdims)
-    d[y] = rt.norm_adjoint_dy_adjoint(g, x, y, d[r], ord, axis, keepdims)
+    d[y] = nm.norm_adjoint_dy_adjoint(g, x, y, d[r], ord, axis, keepdims)
 
 
 @reverse(rt.list_append)
@@ -285,8 +284,7 @@ def copy_adjoint_(y, g):
 # ``no_higher_derivative`` marks the derivatives srcad does not give (third order through a helper
 # of a helper's rule): it raises instead of giving zero.
 
-from srcad.runtime import (appended_part, index_adjoint, no_higher_derivative, norm_adjoint_dy_adjoint,
-                           norm_tangent, pop_at_adjoint, put_at, spread_adjoint)
+from srcad.runtime import (appended_part, index_adjoint, no_higher_derivative, pop_at_adjoint, put_at, spread_adjoint)
 from srcad.rules import numpy_helpers as _h
 from srcad.rules.numpy_helpers import (concat_adjoint, concat_tangent, det_cofactor, einsum_adjoint,
                                        einsum_tangent, inner_adjoint_a, inner_adjoint_b, linspace_tangent,
@@ -705,14 +703,14 @@ def einsum_tangent_(y, p, t, a0, a1=None, a2=None, a3=None, a4=None, a5=None, a6
 
 # norm_tangent(t, x, y, ...) = sum(weights(x, y) * t) over the norm's axes: linear in t; its x and y
 # derivatives are those of norm_adjoint with the roles of the adjoint and the tangent exchanged.
-@reverse(rt.norm_tangent)
+@reverse(nm.norm_tangent)
 def norm_tangent_(z, t, x, y, ord=None, axis=None, keepdims=False):
     d[t] = norm_adjoint(d[z], x, y, ord, axis, keepdims)
     d[x] = norm_adjoint_dx(d[z], x, y, t, ord, axis, keepdims)
     d[y] = norm_adjoint_dy_adjoint(d[z], x, y, t, ord, axis, keepdims)
 
 
-@forward(rt.norm_tangent)
+@forward(nm.norm_tangent)
 def norm_tangent_(z, t, x, y, ord=None, axis=None, keepdims=False):
     d[z] = (norm_tangent(d[t], x, y, ord, axis, keepdims)
             + no_higher_derivative(d[x], "np.linalg.norm (forward over forward)")
@@ -720,7 +718,7 @@ def norm_tangent_(z, t, x, y, ord=None, axis=None, keepdims=False):
 
 
 # the rules' own third-order pieces: linear in the adjoint/tangent they carry, refused beyond
-@reverse(rt.norm_adjoint_dx)
+@reverse(nm.norm_adjoint_dx)
 def norm_adjoint_dx_(z, g, x, y, dx, ord=None, axis=None, keepdims=False):
     d[dx] = norm_adjoint_dx(g, x, y, d[z], ord, axis, keepdims)   # diagonal: its own transpose
     d[g] = no_higher_derivative(d[z], "np.linalg.norm (third order)")
@@ -728,7 +726,7 @@ def norm_adjoint_dx_(z, g, x, y, dx, ord=None, axis=None, keepdims=False):
     d[y] = no_higher_derivative(d[z], "np.linalg.norm (third order)")
 
 
-@forward(rt.norm_adjoint_dx)
+@forward(nm.norm_adjoint_dx)
 def norm_adjoint_dx_(z, g, x, y, dx, ord=None, axis=None, keepdims=False):
     d[z] = (norm_adjoint_dx(g, x, y, d[dx], ord, axis, keepdims)
             + no_higher_derivative(d[g], "np.linalg.norm (third order)")
@@ -736,7 +734,7 @@ def norm_adjoint_dx_(z, g, x, y, dx, ord=None, axis=None, keepdims=False):
             + no_higher_derivative(d[y], "np.linalg.norm (third order)"))
 
 
-@reverse(rt.norm_adjoint_dy)
+@reverse(nm.norm_adjoint_dy)
 def norm_adjoint_dy_(z, g, x, y, dy, ord=None, axis=None, keepdims=False):
     d[dy] = norm_adjoint_dy_adjoint(g, x, y, d[z], ord, axis, keepdims)
     d[g] = no_higher_derivative(d[z], "np.linalg.norm (third order)")
@@ -744,7 +742,7 @@ def norm_adjoint_dy_(z, g, x, y, dy, ord=None, axis=None, keepdims=False):
     d[y] = no_higher_derivative(d[z], "np.linalg.norm (third order)")
 
 
-@forward(rt.norm_adjoint_dy)
+@forward(nm.norm_adjoint_dy)
 def norm_adjoint_dy_(z, g, x, y, dy, ord=None, axis=None, keepdims=False):
     d[z] = (norm_adjoint_dy(g, x, y, d[dy], ord, axis, keepdims)
             + no_higher_derivative(d[g], "np.linalg.norm (third order)")
@@ -752,7 +750,7 @@ def norm_adjoint_dy_(z, g, x, y, dy, ord=None, axis=None, keepdims=False):
             + no_higher_derivative(d[y], "np.linalg.norm (third order)"))
 
 
-@reverse(rt.norm_adjoint_dy_adjoint)
+@reverse(nm.norm_adjoint_dy_adjoint)
 def norm_adjoint_dy_adjoint_(z, g, x, y, r, ord=None, axis=None, keepdims=False):
     d[r] = norm_adjoint_dy(g, x, y, d[z], ord, axis, keepdims)
     d[g] = no_higher_derivative(d[z], "np.linalg.norm (third order)")
@@ -760,7 +758,7 @@ def norm_adjoint_dy_adjoint_(z, g, x, y, r, ord=None, axis=None, keepdims=False)
     d[y] = no_higher_derivative(d[z], "np.linalg.norm (third order)")
 
 
-@forward(rt.norm_adjoint_dy_adjoint)
+@forward(nm.norm_adjoint_dy_adjoint)
 def norm_adjoint_dy_adjoint_(z, g, x, y, r, ord=None, axis=None, keepdims=False):
     d[z] = (norm_adjoint_dy_adjoint(g, x, y, d[r], ord, axis, keepdims)
             + no_higher_derivative(d[g], "np.linalg.norm (third order)")
