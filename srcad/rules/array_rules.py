@@ -1,0 +1,1 @@
+"""Derivative rules for more NumPy array functions, complex parts, operator and sorted."""

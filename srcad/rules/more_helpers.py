@@ -1,0 +1,421 @@
+"""Helpers that the rule tables ``linalg_rules``, ``fft_rules`` and ``array_rules`` call.
+
+Two kinds. Adjoints and tangents written in plain, differentiable NumPy (no writes into arrays):
+srcad reads their code when it differentiates generated code again (grad of grad, hessian), so
+they need no rules of their own. Linear maps that cannot be written so (scatters, FFT embeddings)
+have explicit rules in the tables, each the transpose of the other. Bookkeeping (index orders,
+masks, axes) is declared ``nondiff``.
+
+Complex values. Inside differentiated code a complex value ``z = x + iy`` carries the adjoint
+``dL/dx - i dL/dy`` (the convention of JAX): then every holomorphic rule (``*``, ``exp``, the FFTs)
+keeps its real form, the adjoint of a linear map is its transpose (not its conjugate transpose),
+and the adjoint of a real value is the real part of what arrives. ``np.real``, ``np.imag``,
+``np.abs``, ``np.angle`` and ``np.conj`` are the non-holomorphic places, handled here.
+"""
+
+import numpy as np
+
+from srcad.rules.numpy_helpers import _is_zero
+
+NEG_I = -1j
+
+
+def _t(x):
+    return np.swapaxes(x, -1, -2)
+
+
+def as_row(v):
+    """``v[..., None, :]``: a vector as a row (scales the columns of a matrix). 0.0 stays 0.0, so
+    that a tangent or adjoint that is a known zero passes (rules at the end of linalg_rules)."""
+    return v if _is_zero(v) else np.expand_dims(v, -2)
+
+
+def as_col(v):
+    """``v[..., None]``: a vector as a column (0.0 stays 0.0)."""
+    return v if _is_zero(v) else np.expand_dims(v, -1)
+
+
+def drop_row(g):
+    """The adjoint of ``as_row``: ``g[..., 0, :]``."""
+    return g if _is_zero(g) else g[..., 0, :]
+
+
+def drop_col(g):
+    """The adjoint of ``as_col``: ``g[..., 0]``."""
+    return g if _is_zero(g) else g[..., 0]
+
+
+_row, _col = as_row, as_col
+
+
+def _eye_like(v):
+    """An identity matrix of the last dimension of the vector(s) ``v``."""
+    return np.eye(np.shape(v)[-1])
+
+
+def _dense(g, like):
+    """An adjoint slot that may hold the placeholder 0.0, as an array shaped like ``like``."""
+    if _is_zero(g):
+        return np.zeros_like(like, dtype=np.result_type(like, np.float64))
+    return g
+
+
+def refuse_repeated(gaps, what):
+    """Raise where two eigenvalues (singular values) coincide: the derivative is not defined."""
+    off = np.abs(gaps) + np.eye(np.shape(gaps)[-1])
+    if np.any(off == 0):
+        raise ValueError(f"srcad: {what} has repeated values here; its derivative (distinct values) "
+                         "is not defined at this point")
+
+
+def _gap_inverse(w, what):
+    """``F[i, j] = 1 / (w[j] - w[i])`` off the diagonal, 0 on it."""
+    gaps = _row(w) - _col(w)
+    eye = _eye_like(w)
+    refuse_repeated(gaps, what)
+    return (1.0 - eye) / (gaps + eye)
+
+
+# ================================================================ complex parts
+
+def abs_adjoint(g, x):
+    """Adjoint of ``np.abs(x)``: ``g sign(x)``; for complex ``x``, ``Re(g) conj(x) / |x|``."""
+    if np.iscomplexobj(x):
+        return np.real(g) * np.conj(x) / np.where(x == 0, 1.0, np.abs(x))
+    return g * np.sign(x)
+
+
+def abs_tangent(t, x):
+    """Tangent of ``np.abs(x)``: ``t sign(x)``; for complex ``x``, ``Re(conj(x) t) / |x|``."""
+    if np.iscomplexobj(x) or np.iscomplexobj(t):
+        return np.real(np.conj(x) * t) / np.where(x == 0, 1.0, np.abs(x))
+    return t * np.sign(x)
+
+
+def imag_adjoint(g, z):
+    """Adjoint of ``np.imag(z)``: ``-i Re(g)`` (zero for a real ``z``, whose imaginary part is 0)."""
+    if np.iscomplexobj(z):
+        return np.real(g) * NEG_I
+    return np.real(g) * 0.0
+
+
+def angle_adjoint(g, z, deg=False):
+    """Adjoint of ``np.angle(z, deg)``: ``-i Re(g) / z`` (zero for real ``z``: piecewise constant)."""
+    scale = 180.0 / np.pi if deg else 1.0
+    if np.iscomplexobj(z):
+        return np.real(g) * scale * NEG_I / z
+    return np.real(g) * 0.0
+
+
+def angle_tangent(t, z, deg=False):
+    """Tangent of ``np.angle(z, deg)``: ``Im(t / z)``."""
+    scale = 180.0 / np.pi if deg else 1.0
+    if np.iscomplexobj(z):
+        return np.imag(t / z) * scale
+    return np.real(t) * 0.0
+
+
+# ================================================================ linear algebra
+
+
+def matrix_power_tangent(t, a, n):
+    """Tangent of ``np.linalg.matrix_power(a, n)`` along ``t``."""
+    if n == 0:
+        return t * 0.0
+    if n < 0:
+        b = np.linalg.inv(a)
+        return matrix_power_tangent(-np.matmul(b, np.matmul(t, b)), b, -n)
+    total = t * 0.0
+    for k in range(n):
+        total = total + np.matmul(np.linalg.matrix_power(a, k),
+                                  np.matmul(t, np.linalg.matrix_power(a, n - 1 - k)))
+    return total
+
+
+def matrix_power_adjoint(g, a, n):
+    """Adjoint of ``np.linalg.matrix_power(a, n)``: the tangent map with ``a`` transposed."""
+    if n == 0:
+        return g * 0.0
+    if n < 0:
+        b = np.linalg.inv(a)
+        gb = matrix_power_adjoint(g, b, -n)
+        return -np.matmul(_t(b), np.matmul(gb, _t(b)))
+    at = _t(a)
+    total = g * 0.0
+    for k in range(n):
+        total = total + np.matmul(np.linalg.matrix_power(at, k),
+                                  np.matmul(g, np.linalg.matrix_power(at, n - 1 - k)))
+    return total
+
+
+def _svd_square(a, full_matrices, what="np.linalg.svd"):
+    m, n = np.shape(a)[-2], np.shape(a)[-1]
+    if full_matrices and m != n:
+        raise NotImplementedError(f"srcad: the derivative of {what} with full_matrices=True is defined "
+                                  "for square matrices only (the extra singular vectors are not "
+                                  "unique); pass full_matrices=False")
+
+
+def svd_adjoint(g, a, y, full_matrices=True, compute_uv=True):
+    """Adjoint of ``np.linalg.svd(a)`` for distinct non-zero singular values (real ``a``)."""
+    if not compute_uv:
+        u, s, vh = np.linalg.svd(a, full_matrices=False)
+        return np.matmul(u * _row(g), vh)
+    u, s, vh = y[0], y[1], y[2]
+    gu, gs, gvh = g[0], g[1], g[2]
+    if not (_is_zero(gu) and _is_zero(gvh)):
+        _svd_square(a, full_matrices)
+    total = 0.0
+    if not _is_zero(gs):
+        total = total + np.matmul(u * _row(gs), vh)
+    if not (_is_zero(gu) and _is_zero(gvh)):
+        f = _gap_inverse(s * s, "np.linalg.svd")
+        v = _t(vh)
+        gu = _dense(gu, u)
+        gv = _t(_dense(gvh, vh))
+        ut_gu = np.matmul(_t(u), gu)
+        vt_gv = np.matmul(_t(v), gv)
+        j = f * (ut_gu - _t(ut_gu))
+        k = f * (vt_gv - _t(vt_gv))
+        inner = j * _row(s) + _col(s) * k
+        total = total + np.matmul(u, np.matmul(inner, vh))
+        # the parts of gu (gv) outside the column space of u (v)
+        pu = gu - np.matmul(u, ut_gu)
+        pv = gv - np.matmul(v, vt_gv)
+        total = total + np.matmul(pu / _row(s), vh) + np.matmul(u, _t(pv / _row(s)))
+    return total
+
+
+def svd_tangent(t, a, y, full_matrices=True, compute_uv=True):
+    """Tangent of ``np.linalg.svd(a)`` along ``t`` (distinct non-zero singular values)."""
+    if not compute_uv:
+        u, s, vh = np.linalg.svd(a, full_matrices=False)
+        return np.sum(u * np.matmul(t, _t(vh)), axis=-2)
+    _svd_square(a, full_matrices)
+    u, s, vh = y[0], y[1], y[2]
+    v = _t(vh)
+    p = np.matmul(_t(u), np.matmul(t, v))
+    ds = np.diagonal(p, 0, -2, -1)
+    f = _gap_inverse(s * s, "np.linalg.svd")
+    du = np.matmul(u, f * (p * _row(s) + _col(s) * _t(p)))
+    dv = np.matmul(v, f * (_col(s) * p + _t(p) * _row(s)))
+    tv = np.matmul(t, v)
+    ttu = np.matmul(_t(t), u)
+    du = du + (tv - np.matmul(u, np.matmul(_t(u), tv))) / _row(s)
+    dv = dv + (ttu - np.matmul(v, np.matmul(_t(v), ttu))) / _row(s)
+    return (du, ds, _t(dv))
+
+
+def _triangle(x, uplo):
+    return np.tril(x) if uplo == "L" else np.triu(x)
+
+
+def eigh_adjoint(g, a, y, UPLO="L"):
+    """Adjoint of ``np.linalg.eigh(a, UPLO)`` (distinct eigenvalues).
+
+    eigh reads one triangle of ``a``: the adjoint is exact for that function of all of ``a`` (the
+    other triangle gets zero, the off-diagonal entries read count twice).
+    """
+    w, v = y[0], y[1]
+    gw, gv = g[0], g[1]
+    inner = 0.0
+    if not _is_zero(gw):
+        inner = inner + _col(gw) * _eye_like(w)
+    if not _is_zero(gv):
+        inner = inner + _gap_inverse(w, "np.linalg.eigh") * np.matmul(_t(v), gv)
+    full = np.matmul(v, np.matmul(inner, _t(v)))
+    sym = full + _t(full)
+    return _triangle(sym, UPLO) - 0.5 * _triangle(_triangle(sym, "L"), "U")
+
+
+def eigh_tangent(t, a, y, UPLO="L"):
+    """Tangent of ``np.linalg.eigh(a, UPLO)`` along ``t`` (distinct eigenvalues)."""
+    w, v = y[0], y[1]
+    low = _triangle(t, UPLO)
+    ts = low + _t(low) - _triangle(_triangle(t, "L"), "U")
+    p = np.matmul(_t(v), np.matmul(ts, v))
+    dw = np.diagonal(p, 0, -2, -1)
+    dv = np.matmul(v, _gap_inverse(w, "np.linalg.eigh") * p)
+    return (dw, dv)
+
+
+def _eig_real(w):
+    if np.iscomplexobj(w):
+        raise TypeError("srcad: np.linalg.eig returned complex eigenvalues here; srcad differentiates "
+                        "np.linalg.eig where every eigenvalue is real (use eigh for symmetric matrices)")
+
+
+def eig_adjoint(g, a, y):
+    """Adjoint of ``np.linalg.eig(a)`` for real, distinct eigenvalues (unit eigenvectors)."""
+    w, v = y[0], y[1]
+    _eig_real(w)
+    gw, gv = g[0], g[1]
+    inner = 0.0
+    if not _is_zero(gw):
+        inner = inner + _col(gw) * _eye_like(w)
+    if not _is_zero(gv):
+        gv0 = gv - v * _row(np.sum(v * gv, axis=-2))
+        inner = inner + _gap_inverse(w, "np.linalg.eig") * np.matmul(_t(v), gv0)
+    return np.matmul(_t(np.linalg.inv(v)), np.matmul(inner, _t(v)))
+
+
+def eig_tangent(t, a, y):
+    """Tangent of ``np.linalg.eig(a)`` along ``t`` (real, distinct eigenvalues)."""
+    w, v = y[0], y[1]
+    _eig_real(w)
+    p = np.matmul(np.linalg.inv(v), np.matmul(t, v))
+    dw = np.diagonal(p, 0, -2, -1)
+    dv0 = np.matmul(v, _gap_inverse(w, "np.linalg.eig") * p)
+    dv = dv0 - v * _row(np.sum(v * dv0, axis=-2))
+    return (dw, dv)
+
+
+def _pinv_parts(a, x):
+    """``I - a x`` and ``I - x a`` for ``x = pinv(a)``."""
+    m, n = np.shape(a)[-2], np.shape(a)[-1]
+    return np.eye(m) - np.matmul(a, x), np.eye(n) - np.matmul(x, a)
+
+
+def pinv_adjoint(g, a, x):
+    """Adjoint of ``x = np.linalg.pinv(a)`` (where the rank of ``a`` does not change)."""
+    p, q = _pinv_parts(a, x)
+    xt = _t(x)
+    gt = _t(g)
+    return (-np.matmul(xt, np.matmul(g, xt)) + np.matmul(p, np.matmul(gt, np.matmul(x, xt)))
+            + np.matmul(np.matmul(xt, x), np.matmul(gt, q)))
+
+
+def pinv_tangent(t, a, x):
+    """Tangent of ``x = np.linalg.pinv(a)`` along ``t``."""
+    p, q = _pinv_parts(a, x)
+    tt = _t(t)
+    return (-np.matmul(x, np.matmul(t, x)) + np.matmul(np.matmul(x, _t(x)), np.matmul(tt, p))
+            + np.matmul(q, np.matmul(tt, np.matmul(_t(x), x))))
+
+
+def _qr_check(a, mode):
+    m, n = np.shape(a)[-2], np.shape(a)[-1]
+    if m < n:
+        raise NotImplementedError("srcad: the derivative of np.linalg.qr is implemented for matrices "
+                                  "with at least as many rows as columns")
+    if mode == "complete" and m != n:
+        raise NotImplementedError("srcad: the derivative of np.linalg.qr(mode='complete') is defined "
+                                  "for square matrices only (the extra columns of q are not unique)")
+    if mode not in ("reduced", "complete", "r"):
+        raise NotImplementedError(f"srcad: no derivative for np.linalg.qr(mode={mode!r})")
+
+
+def _right_rinv(x, r):
+    """``x r^-1`` (``r`` upper triangular, invertible)."""
+    return _t(np.linalg.solve(_t(r), _t(x)))
+
+
+def qr_adjoint(g, a, y, mode="reduced"):
+    """Adjoint of ``np.linalg.qr(a, mode)`` (full column rank, rows >= columns)."""
+    _qr_check(a, mode)
+    if mode == "r":
+        q, r = np.linalg.qr(a)
+        gq, gr = 0.0, g
+    else:
+        q, r = y[0], y[1]
+        gq, gr = g[0], g[1]
+    gq = _dense(gq, q)
+    gr = _dense(gr, r)
+    m = np.matmul(r, _t(gr)) - np.matmul(_t(gq), q)
+    low = np.tril(m)
+    sym = low + _t(np.tril(m, -1))
+    return _t(np.linalg.solve(r, _t(gq + np.matmul(q, sym))))  # (gq + q sym) r^-T
+
+
+def qr_tangent(t, a, y, mode="reduced"):
+    """Tangent of ``np.linalg.qr(a, mode)`` along ``t``."""
+    _qr_check(a, mode)
+    if mode == "r":
+        q, r = np.linalg.qr(a)
+    else:
+        q, r = y[0], y[1]
+    trinv = _right_rinv(t, r)
+    c = np.matmul(_t(q), trinv)
+    low = np.tril(c, -1)
+    omega = low - _t(low)
+    dr = np.matmul(c - omega, r)
+    if mode == "r":
+        return dr
+    dq = np.matmul(q, omega) + trinv - np.matmul(q, np.matmul(_t(q), trinv))
+    return (dq, dr)
+
+
+def _as_matrix(b):
+    return np.expand_dims(b, -1) if np.ndim(b) == 1 else b
+
+
+def _lstsq_parts(g, a, b, y):
+    x = y[0]
+    gx, gres, gs = g[0], g[1], g[3]
+    return x, gx, gres, gs
+
+
+def lstsq_adjoint_a(g, a, b, y, rcond=None):
+    """Adjoint of ``a`` in ``np.linalg.lstsq(a, b)`` from the adjoints of (x, residuals, rank, s)."""
+    x, gx, gres, gs = _lstsq_parts(g, a, b, y)
+    total = 0.0
+    if not _is_zero(gx):
+        xp = np.linalg.pinv(a)
+        total = total + pinv_adjoint(np.matmul(_as_matrix(gx), _t(_as_matrix(b))), a, xp)
+    if not _is_zero(gres) and np.size(y[1]) > 0:
+        e = np.matmul(a, _as_matrix(x)) - _as_matrix(b)
+        total = total + 2.0 * np.matmul(e * gres, _t(_as_matrix(x)))
+    if not _is_zero(gs):
+        u, s, vh = np.linalg.svd(a, full_matrices=False)
+        total = total + np.matmul(u * _row(gs), vh)
+    return total
+
+
+def lstsq_adjoint_b(g, a, b, y, rcond=None):
+    """Adjoint of ``b`` in ``np.linalg.lstsq(a, b)``."""
+    x, gx, gres, gs = _lstsq_parts(g, a, b, y)
+    total = 0.0
+    if not _is_zero(gx):
+        total = total + np.matmul(_t(np.linalg.pinv(a)), _as_matrix(gx))
+    if not _is_zero(gres) and np.size(y[1]) > 0:
+        e = np.matmul(a, _as_matrix(x)) - _as_matrix(b)
+        total = total - 2.0 * e * gres
+    if _is_zero(total):
+        return total
+    return np.reshape(total, np.shape(b))
+
+
+class Parts(tuple):
+    """Tangents of a tuple-valued result that add item by item (the terms of two inputs)."""
+
+    def __add__(self, other):
+        if _is_zero(other):
+            return self
+        return Parts(a + b for a, b in zip(self, other))
+
+    __radd__ = __add__
+
+
+def lstsq_tangent_a(ta, a, b, y, rcond=None):
+    """Tangent of ``np.linalg.lstsq(a, b)`` = (x, residuals, rank, s) along ``a``'s tangent."""
+    x, res = y[0], y[1]
+    xm = _as_matrix(x)
+    dx = np.matmul(pinv_tangent(ta, a, np.linalg.pinv(a)), _as_matrix(b))
+    if np.size(res) > 0:
+        dres = 2.0 * np.sum((np.matmul(a, xm) - _as_matrix(b)) * np.matmul(ta, xm), axis=-2)
+    else:
+        dres = res * 0.0
+    u, s, vh = np.linalg.svd(a, full_matrices=False)
+    ds = np.sum(u * np.matmul(ta, _t(vh)), axis=-2)
+    return Parts((np.reshape(dx, np.shape(x)), dres, 0.0, ds))
+
+
+def lstsq_tangent_b(tb, a, b, y, rcond=None):
+    """Tangent of ``np.linalg.lstsq(a, b)`` along ``b``'s tangent."""
+    x, res = y[0], y[1]
+    dx = np.matmul(np.linalg.pinv(a), _as_matrix(tb))
+    if np.size(res) > 0:
+        dres = -2.0 * np.sum((np.matmul(a, _as_matrix(x)) - _as_matrix(b)) * _as_matrix(tb), axis=-2)
+    else:
+        dres = res * 0.0
+    return Parts((np.reshape(dx, np.shape(x)), dres, 0.0, y[3] * 0.0))
