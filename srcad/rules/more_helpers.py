@@ -16,6 +16,7 @@ and the adjoint of a real value is the real part of what arrives. ``np.real``, `
 import numpy as np
 
 from srcad.rules.numpy_helpers import _is_zero
+from srcad.runtime import unbroadcast
 
 NEG_I = -1j
 
@@ -419,3 +420,364 @@ def lstsq_tangent_b(tb, a, b, y, rcond=None):
     else:
         dres = res * 0.0
     return Parts((np.reshape(dx, np.shape(x)), dres, 0.0, y[3] * 0.0))
+
+
+# ================================================================ FFT
+# With the adjoint convention above, the adjoint of a C-linear map is its transpose; the DFT
+# matrix (with any ``norm``) is symmetric, so the adjoint of ``fft`` is ``fft`` (of ``ifft``,
+# ``ifft``). Cropping to ``n`` and zero padding to ``n`` are each other's transposes.
+
+
+def _fit(x, shape, axes):
+    """``x`` cropped or zero-padded on ``axes`` to the lengths ``shape`` has there."""
+    for ax in axes:
+        n, m = shape[ax], np.shape(x)[ax]
+        if m > n:
+            x = np.take(x, np.arange(n), axis=ax)
+        elif m < n:
+            widths = [(0, 0)] * np.ndim(x)
+            widths[ax] = (0, n - m)
+            x = np.pad(x, widths)
+    return x
+
+
+def _fft_axes(a, s, axes):
+    """The axes an n-dimensional FFT works on (as NumPy picks them)."""
+    if axes is None:
+        return tuple(range(np.ndim(a) - len(s), np.ndim(a))) if s is not None else tuple(range(np.ndim(a)))
+    return tuple(ax % np.ndim(a) for ax in axes)
+
+
+def c2c(x, s, axes, norm, inverse):
+    """``np.fft.fftn(x, s, axes, norm)`` (``ifftn`` when ``inverse``): every complex FFT.
+    ``s`` may hold None (``fft``'s ``n=None``): that axis keeps its length."""
+    if s is not None and any(n is None for n in s):
+        s = None if all(n is None for n in s) else tuple(
+            np.shape(x)[ax] if n is None else n for n, ax in zip(s, axes))
+    return np.fft.ifftn(x, s, axes, norm) if inverse else np.fft.fftn(x, s, axes, norm)
+
+
+def c2c_adjoint(g, a, s, axes, norm, inverse):
+    """Adjoint of ``a`` in ``c2c(a, s, axes, norm, inverse)``; its real part for a real ``a``."""
+    if _is_zero(g):
+        return g
+    ax = _fft_axes(a, s, axes)
+    r = _fit(c2c(g, None, ax, norm, inverse), np.shape(a), ax)
+    return r if np.iscomplexobj(a) else np.real(r)
+
+
+def rfft_adjoint(g, a, n, axis, norm):
+    """Adjoint of the real ``a`` in ``np.fft.rfft(a, n, axis, norm)``: the half spectrum's adjoint
+    zero-padded to ``n``, transformed, its real part, fitted to ``a``."""
+    if _is_zero(g):
+        return g
+    ax = axis % np.ndim(a)
+    nn = np.shape(a)[ax] if n is None else n
+    return _fit(np.real(np.fft.fft(g, nn, ax, norm)), np.shape(a), (ax,))
+
+
+def _irfft_weights(m, nn, like):
+    """1 for the mean (and the Nyquist term of an even length), 2 for the others (their
+    conjugate mirror images in the full spectrum)."""
+    w = 2.0 * np.ones(m)
+    w[0] = 1.0
+    if nn % 2 == 0:
+        w[m - 1] = 1.0
+    return w
+
+
+def irfft_adjoint(g, a, n, axis, norm):
+    """Adjoint of the half spectrum ``a`` in ``np.fft.irfft(a, n, axis, norm)`` (a real result).
+
+    irfft reads the real parts of the mean and Nyquist terms and mirrors the others: the adjoint
+    is ``w * scale * conj(rfft(g))`` with ``w`` 1 or 2, ``scale`` the normalisation's factor.
+    """
+    if _is_zero(g):
+        return g
+    ax = axis % np.ndim(a)
+    nn = 2 * (np.shape(a)[ax] - 1) if n is None else n
+    m = nn // 2 + 1
+    scale = {None: 1.0 / nn, "backward": 1.0 / nn, "ortho": 1.0 / np.sqrt(nn), "forward": 1.0}[norm]
+    shape = [1] * np.ndim(a)
+    shape[ax] = m
+    w = np.reshape(_irfft_weights(m, nn, g), shape) * scale
+    r = _fit(np.conj(np.fft.rfft(np.real(g), nn, ax)) * w, np.shape(a), (ax,))
+    return r if np.iscomplexobj(a) else np.real(r)
+
+
+# ================================================================ arrays
+
+
+def append_piece(g, arr, values, axis, which):
+    """The adjoint of ``arr`` (``which`` 0) or ``values`` (1) in ``np.append(arr, values, axis)``."""
+    if _is_zero(g):
+        return g
+    if axis is None:
+        g = np.ravel(g)
+        n = np.size(arr)
+        part = g[:n] if which == 0 else g[n:]
+        return np.reshape(part, np.shape(arr if which == 0 else values))
+    n = np.shape(arr)[axis]
+    idx = np.arange(n) if which == 0 else np.arange(n, np.shape(g)[axis])
+    return np.take(g, idx, axis=axis)
+
+
+def append_embed(t, arr, values, axis, which):
+    """The tangent of ``np.append(arr, values, axis)`` from the tangent of ``arr`` (``which`` 0) or
+    ``values`` (1) alone; the transpose of ``append_piece``."""
+    if _is_zero(t):
+        return t
+    z = np.zeros_like(arr if which == 1 else values, dtype=np.result_type(t, np.float64))
+    return np.append(t, z, axis) if which == 0 else np.append(z, t, axis)
+
+
+def column_parts(g, tup):
+    """Adjoints of the items of ``tup`` in ``np.column_stack(tup)`` (a list)."""
+    if _is_zero(g):
+        return g
+    out, start = [], 0
+    for x in tup:
+        k = 1 if np.ndim(x) < 2 else np.shape(x)[1]
+        out.append(np.reshape(g[:, start:start + k], np.shape(x)))
+        start += k
+    return out
+
+
+def column_join(ts, tup):
+    """Tangent of ``np.column_stack(tup)`` from its items' tangents (0.0 entries are zeros)."""
+    if _is_zero(ts):
+        ts = [0.0] * len(tup)
+    return np.column_stack([np.zeros_like(x, dtype=np.float64) + 0.0 if _is_zero(t) else t
+                            for t, x in zip(ts, tup)])
+
+
+def split_axis(ary, kind):
+    """The axis ``np.hsplit``/``vsplit``/``dsplit`` split along."""
+    if kind == "h":
+        return 1 if np.ndim(ary) > 1 else 0
+    return 0 if kind == "v" else 2
+
+
+def _diff_operands(a, axis, prepend, append):
+    parts = []
+    if prepend is not None:
+        parts.append(np.broadcast_to(prepend, _edge_shape(a, axis, prepend)))
+    parts.append(a)
+    if append is not None:
+        parts.append(np.broadcast_to(append, _edge_shape(a, axis, append)))
+    return parts
+
+
+def _edge_shape(a, axis, v):
+    shape = list(np.shape(a))
+    shape[axis] = 1 if np.ndim(v) == 0 else np.shape(v)[axis]
+    return tuple(shape)
+
+
+def diff_adjoint(g, a, n=1, axis=-1, prepend=None, append=None):
+    """Adjoint of ``np.diff(a, n, axis, prepend=..., append=...)``: minus the difference of ``g``
+    padded with zeros, ``n`` times, then the part that belongs to ``a``."""
+    if _is_zero(g):
+        return g
+    ax = axis % np.ndim(a)
+    for _ in range(n):
+        g = -np.diff(g, axis=ax, prepend=0.0, append=0.0)
+    start = 0 if prepend is None else _edge_shape(a, ax, prepend)[ax]
+    return np.take(g, np.arange(start, start + np.shape(a)[ax]), axis=ax)
+
+
+def diff_tangent(t, a, n=1, axis=-1, prepend=None, append=None):
+    """Tangent of ``np.diff(a, n, axis, prepend=..., append=...)`` (the pads are constants)."""
+    if _is_zero(t):
+        return t
+    ax = axis % np.ndim(a)
+    parts = [np.zeros_like(p, dtype=np.result_type(t, np.float64)) for p in _diff_operands(a, ax, prepend, append)]
+    parts[0 if prepend is None else 1] = t
+    return np.diff(np.concatenate(parts, axis=ax), n, axis=ax)
+
+
+def _gradient_axes(f, axis):
+    if axis is None:
+        return tuple(range(np.ndim(f)))
+    return tuple(a % np.ndim(f) for a in ((axis,) if isinstance(axis, (int, np.integer)) else axis))
+
+
+def _gradient_matrix(n, spacing, edge_order):
+    """The matrix of ``np.gradient`` along one axis of length ``n`` (column j: the gradient of e_j)."""
+    return np.gradient(np.eye(n), spacing, axis=0, edge_order=edge_order)
+
+
+def gradient_adjoint(g, f, varargs, axis=None, edge_order=1):
+    """Adjoint of ``np.gradient(f, *varargs, axis=axis, edge_order=edge_order)``.
+
+    Each axis's gradient is a matrix applied along that axis (made by applying np.gradient to
+    the identity): the adjoint applies its transpose.
+    """
+    if _is_zero(g):
+        return g
+    axes = _gradient_axes(f, axis)
+    gs = [g] if (len(axes) == 1 and not isinstance(g, (list, tuple))) else list(g)
+    total = np.zeros_like(f, dtype=np.result_type(f, np.float64))
+    for k, (ax, gk) in enumerate(zip(axes, gs)):
+        if _is_zero(gk):
+            continue
+        spacing = 1.0 if len(varargs) == 0 else varargs[0] if len(varargs) == 1 else varargs[k]
+        m = _gradient_matrix(np.shape(f)[ax], spacing, edge_order)
+        total = total + np.moveaxis(np.tensordot(m, gk, axes=([0], [ax])), 0, ax)
+    return total
+
+
+def gradient_tangent(t, f, varargs, axis=None, edge_order=1):
+    """Tangent of ``np.gradient``: the same (linear) gradient of the tangent."""
+    if _is_zero(t):
+        return t
+    return np.gradient(t, *varargs, axis=axis, edge_order=edge_order)
+
+
+def _cross_move(x, ax):
+    x = np.moveaxis(x, ax, -1)
+    if np.shape(x)[-1] == 2:
+        x = np.concatenate([x, np.zeros_like(x[..., :1])], axis=-1)
+    return x
+
+
+def cross_adjoint(g, a, b, axisa=-1, axisb=-1, axisc=-1, axis=None, which=0):
+    """Adjoint of ``a`` (``which`` 0) or ``b`` (1) in ``np.cross(a, b, ...)``: with 2-vectors
+    extended by a zero third component, ``b x g`` for ``a`` and ``g x a`` for ``b``."""
+    if _is_zero(g):
+        return g
+    if axis is not None:
+        axisa = axisb = axisc = axis
+    x = b if which == 0 else a
+    own = a if which == 0 else b
+    xm = _cross_move(x, axisb if which == 0 else axisa)
+    if np.shape(np.moveaxis(a, axisa, -1))[-1] == 2 and np.shape(np.moveaxis(b, axisb, -1))[-1] == 2:
+        gm = np.stack([np.zeros_like(g), np.zeros_like(g), g], axis=-1)   # the z component only
+    else:
+        gm = np.moveaxis(g, axisc, -1)
+    r = np.cross(xm, gm) if which == 0 else np.cross(gm, xm)
+    ax = axisa if which == 0 else axisb
+    k = np.shape(np.moveaxis(own, ax, -1))[-1]
+    r = r[..., :k]
+    return np.moveaxis(unbroadcast(r, np.moveaxis(own, ax, -1)), -1, ax)
+
+
+def kron_shapes(a, b):
+    """Shapes for ``np.kron(a, b)`` as an outer product: (interleaved, a spread, b spread, axes
+    of b, axes of a)."""
+    nd = max(np.ndim(a), np.ndim(b))
+    sa = (1,) * (nd - np.ndim(a)) + tuple(np.shape(a))
+    sb = (1,) * (nd - np.ndim(b)) + tuple(np.shape(b))
+    inter, spread_a, spread_b = [], [], []
+    for p, q in zip(sa, sb):
+        inter += [p, q]
+        spread_a += [p, 1]
+        spread_b += [1, q]
+    return (tuple(inter), tuple(spread_a), tuple(spread_b), tuple(range(1, 2 * nd, 2)),
+            tuple(range(0, 2 * nd, 2)))
+
+
+def _order(a, kth, axis):
+    """The permutation ``np.partition`` applies (from ``np.argpartition``), and the axis."""
+    if axis is None:
+        return np.argpartition(np.ravel(a), kth), 0
+    return np.argpartition(a, kth, axis=axis), axis
+
+
+def partition_adjoint(g, a, kth, axis=-1):
+    """Adjoint of ``np.partition(a, kth, axis)``: ``g`` sent back where each value came from."""
+    if _is_zero(g):
+        return g
+    idx, ax = _order(a, kth, axis)
+    out = np.zeros_like(np.ravel(a) if axis is None else a, dtype=np.result_type(a, g, np.float64))
+    np.put_along_axis(out, idx, g, ax)
+    return np.reshape(out, np.shape(a))
+
+
+def partition_tangent(t, a, kth, axis=-1):
+    """Tangent of ``np.partition(a, kth, axis)``: ``t`` in the partitioned order."""
+    if _is_zero(t):
+        return t
+    idx, ax = _order(a, kth, axis)
+    return np.take_along_axis(np.ravel(t) if axis is None else t, idx, ax)
+
+
+def rollaxis_order(a, axis, start=0):
+    """The permutation of the axes that ``np.rollaxis(a, axis, start)`` applies."""
+    return _roll_order(np.ndim(a), axis, start)
+
+
+def _roll_order(nd, axis, start):
+    order = list(range(nd))
+    axis %= nd
+    start = start + nd if start < 0 else start
+    order.remove(axis)
+    order.insert(start if start <= axis else start - 1, axis)
+    return tuple(order)
+
+
+def select_masks(condlist, shape):
+    """For each choice of ``np.select``, where it is the result; and where the default is."""
+    taken = np.zeros(shape, dtype=bool)
+    masks = []
+    for c in condlist:
+        m = np.broadcast_to(c, shape) & ~taken
+        masks.append(m)
+        taken = taken | m
+    return masks, ~taken
+
+
+def select_adjoint(g, condlist, choicelist, default=0):
+    """Adjoints of the choices of ``np.select`` (a list like ``choicelist``)."""
+    if _is_zero(g):
+        return g
+    masks, _ = select_masks(condlist, np.shape(g))
+    out = [unbroadcast(np.where(m, g, 0.0), c) for m, c in zip(masks, choicelist)]
+    return tuple(out) if isinstance(choicelist, tuple) else out
+
+
+def select_default_adjoint(g, condlist, choicelist, default=0):
+    _, rest = select_masks(condlist, np.shape(g))
+    return unbroadcast(np.where(rest, g, 0.0), default)
+
+
+def select_tangent(ts, condlist, choicelist, default=0):
+    """Tangent of ``np.select`` from the choices' tangents (0.0 entries are zeros)."""
+    if _is_zero(ts):
+        return ts
+    return np.select(condlist, [0.0 if _is_zero(t) else t for t in ts], 0.0)
+
+
+def select_default_tangent(t, condlist, choicelist, default=0):
+    return np.select(condlist, [0.0 for _ in choicelist], t)
+
+
+def sorted_order(iterable, key=None, reverse=False):
+    """The positions of ``sorted(iterable, key, reverse)``'s items in ``iterable``."""
+    items = list(iterable)
+    k = (lambda i: items[i]) if key is None else (lambda i: key(items[i]))
+    return sorted(range(len(items)), key=k, reverse=reverse)
+
+
+def sorted_adjoint(g, iterable, key=None, reverse=False):
+    """Adjoint of ``iterable`` in ``sorted(iterable, ...)``: each item's adjoint sent back."""
+    order = sorted_order(iterable, key, reverse)
+    g = [0.0] * len(order) if _is_zero(g) else list(g)
+    out = [0.0] * len(order)
+    for j, i in enumerate(order):
+        out[i] = g[j]
+    if isinstance(iterable, np.ndarray):
+        return np.array([np.asarray(v, dtype=float) + np.zeros_like(iterable[0], dtype=float) for v in out])
+    return tuple(out) if isinstance(iterable, tuple) else out
+
+
+def sorted_tangent(t, iterable, key=None, reverse=False):
+    """Tangent of ``sorted(iterable, ...)``: the tangents in the sorted order (a list)."""
+    order = sorted_order(iterable, key, reverse)
+    t = [0.0] * len(order) if _is_zero(t) else list(t)
+    return [t[i] for i in order]
+
+
+def sorted_unorder(g, iterable, key=None, reverse=False):
+    """Transpose of ``sorted_tangent`` (the same as ``sorted_adjoint``)."""
+    return sorted_adjoint(g, iterable, key, reverse)

@@ -18,6 +18,7 @@ from srcad.rules.numpy_helpers import (
     tensordot_adjoint_b, tie_weights, tile_adjoint, trace_adjoint, transpose_axes, var_weights,
     vdot_adjoint, cast_adjoint, det_cofactor, sort_adjoint, sort_tangent, linspace_weight, linspace_tangent)
 from srcad.rules import numpy_helpers as _h
+from srcad.rules.more_helpers import abs_adjoint, abs_tangent
 from srcad.runtime import (count, dot_adjoint_a, dot_adjoint_b, matmul_adjoint_a,
                            matmul_adjoint_b, norm_adjoint, norm_tangent, tuple_get, unbroadcast,
                            unreduce)
@@ -103,12 +104,12 @@ def positive(y, x):
 
 @reverse(np.absolute, abs)
 def absolute(y, x):
-    d[x] = d[y] * np.sign(x)
+    d[x] = abs_adjoint(d[y], x)  # d[y] * np.sign(x); for complex x, Re(d[y]) * conj(x) / |x|
 
 
 @forward(np.absolute, abs)
 def absolute(y, x):
-    d[y] = d[x] * np.sign(x)
+    d[y] = abs_tangent(d[x], x)  # d[x] * np.sign(x); for complex x, Re(conj(x) d[x]) / |x|
 
 
 @reverse(np.matmul)
