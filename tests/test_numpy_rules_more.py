@@ -82,7 +82,7 @@ def qr_use(a):
 
 def qr_complete(a):
     q, r = np.linalg.qr(a, mode="complete")
-    return weigh(q * np.sign(np.diagonal(r))) + weigh(np.abs(r))
+    return weigh(np.abs(q)) + weigh(r ** 2)
 
 
 def lstsq_all(a, b):
@@ -247,7 +247,7 @@ ARRAYS = [
     ("partition-none", lambda x: weigh(np.partition(x, (0, 3), axis=None)), [u(2, 3)], 0),
     ("rollaxis", lambda x: weigh(np.rollaxis(x, 2)), [u(2, 3, 4)], 0),
     ("rollaxis-start", lambda x: weigh(np.rollaxis(x, 0, 3) ** 2), [u(2, 3, 4)], 0),
-    ("rot90", lambda x: weigh(np.rot90(x) * x[0, 0]), [u(3, 3)], 0),
+    ("rot90", lambda x: weigh(np.rot90(x) * np.sum(x)), [u(3, 3)], 0),
     ("rot90-k", lambda x: weigh(np.rot90(x, 3, axes=(1, 2)) ** 2), [u(2, 3, 4)], 0),
     ("rot90-k2", lambda x: weigh(np.rot90(x, -2)), [u(2, 3)], 0),
     ("select", select3, [u(2, 3), u(3)], (0, 1)),
@@ -266,6 +266,10 @@ ARRAYS = [
 
 ALL = LINALG + FFT + ARRAYS
 IDS = [c[0] for c in ALL]
+
+# The second derivative of np.linalg.norm(x, 'nuc') lives in srcad.runtime (norm_adjoint_dx), which
+# raises NotImplementedError for it: not this table's to fix (reported).
+SECOND_MISSING = {"norm-nuc"}
 
 
 @pytest.mark.parametrize("fn,args,wrt", [c[1:] for c in ALL], ids=IDS)
@@ -288,7 +292,12 @@ def _first(fn, args):
     raise AssertionError("one or two inputs")
 
 
-@pytest.mark.parametrize("fn,args,wrt", [c[1:] for c in ALL], ids=IDS)
+def _second(cases):
+    return [pytest.param(*c[1:], id=c[0], marks=[pytest.mark.xfail(raises=NotImplementedError, strict=True)]
+                         if c[0] in SECOND_MISSING else []) for c in cases]
+
+
+@pytest.mark.parametrize("fn,args,wrt", _second(ALL))
 def test_hessian(fn, args, wrt):
     """Forward over reverse (srcad.hessian) against central differences of the gradient."""
     f = _first(fn, args)
@@ -303,17 +312,18 @@ def test_hessian(fn, args, wrt):
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
 
 
-# Reverse over reverse: srcad refuses a gradient that indexes a tuple result (u, s, vh = svd(a))
-# with a TransformError that points to srcad.hessian; those entries are checked above only.
+# Reverse over reverse: srcad refuses a gradient that indexes a tuple or list result (u, s, vh =
+# svd(a), the items of column_stack's list) with a TransformError that points to srcad.hessian;
+# those entries are checked to second order by test_hessian only.
 TUPLE_RESULTS = {"svd-tall", "svd-wide", "svd-square-full", "svd-batched", "svd-index", "eigh",
                  "eigh-lower-only", "eigh-upper", "eigh-batched", "eig", "eig-values", "qr", "qr-square",
                  "qr-complete-square", "qr-batched", "lstsq-vector", "lstsq-matrix", "lstsq-x",
                  "lstsq-underdetermined", "hsplit", "vsplit", "dsplit", "hsplit-vector", "gradient-2d",
-                 "sorted", "sorted-reverse", "sorted-key", "operator-getitem"}
+                 "sorted", "sorted-reverse", "sorted-key", "operator-getitem", "column_stack",
+                 "column_stack-vectors"}
 
 
-@pytest.mark.parametrize("fn,args,wrt", [c[1:] for c in ALL if c[0] not in TUPLE_RESULTS],
-                         ids=[i for i in IDS if i not in TUPLE_RESULTS])
+@pytest.mark.parametrize("fn,args,wrt", _second([c for c in ALL if c[0] not in TUPLE_RESULTS]))
 def test_grad_of_grad(fn, args, wrt):
     g = srcad.grad(_first(fn, args))
     srcad.check_grad(lambda x: weigh(g(x)), args[0], rtol=1e-4, atol=1e-5)
