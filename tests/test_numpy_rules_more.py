@@ -264,7 +264,24 @@ ARRAYS = [
     ("sorted-key", sorted_key, [-0.8, 0.6], (0, 1)),
 ]
 
-ALL = LINALG + FFT + ARRAYS
+# ---------------------------------------------------------------- fixed bugs (issue 14)
+
+FIXED = [
+    # the adjoint read pad widths (1,) and ((1,), (2,)) wrongly: a crash, or a wrong shape
+    ("pad-one-width", lambda x: weigh(np.pad(x, (1,)) ** 2), [u(2, 3)], 0),
+    ("pad-list-width", lambda x: weigh(np.pad(x, [2])), [u(4)], 0),
+    ("pad-per-axis", lambda x: weigh(np.pad(x, ((1,), (2,))) ** 2), [u(2, 3)], 0),
+    ("pad-per-axis-edge", lambda x: weigh(np.pad(x, ((1,), (2,)), mode="edge") ** 2), [u(2, 3)], 0),
+    ("pad-reflect-second", lambda x: weigh(np.pad(x, 2, mode="reflect") ** 3), [u(4)], 0),
+    ("pad-value-second", lambda x: weigh(np.pad(x, 1, constant_values=np.sum(x)) ** 2), [u(3)], 0),
+    # x ** 0 is 1 for every x, 0 included: its derivative is 0 (raised ZeroDivisionError, or nan)
+    ("power-zero-at-zero", lambda x: weigh(np.power(x, 0.0) * x + x ** 0), [np.array([0.0, 0.5, -1.0])], 0),
+    ("power-zero-scalar", lambda x: np.power(x, 0.0) + np.power(x, 2.0), [0.0], 0),
+    ("norm-of-list", lambda x: np.linalg.norm([x, x + 2]), [0.7], 0),
+    ("norm-of-list-vectors", lambda x: np.linalg.norm([x, x + 2]) ** 2, [u(3)], 0),
+]
+
+ALL = LINALG + FFT + ARRAYS + FIXED
 IDS = [c[0] for c in ALL]
 
 # The second derivative of np.linalg.norm(x, 'nuc') lives in srcad.runtime (norm_adjoint_dx), which
@@ -320,7 +337,7 @@ TUPLE_RESULTS = {"svd-tall", "svd-wide", "svd-square-full", "svd-batched", "svd-
                  "qr-complete-square", "qr-batched", "lstsq-vector", "lstsq-matrix", "lstsq-x",
                  "lstsq-underdetermined", "hsplit", "vsplit", "dsplit", "hsplit-vector", "gradient-2d",
                  "sorted", "sorted-reverse", "sorted-key", "operator-getitem", "column_stack",
-                 "column_stack-vectors"}
+                 "column_stack-vectors", "norm-of-list", "norm-of-list-vectors"}
 
 
 @pytest.mark.parametrize("fn,args,wrt", _second([c for c in ALL if c[0] not in TUPLE_RESULTS]))

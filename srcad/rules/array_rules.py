@@ -10,6 +10,7 @@ import operator
 import numpy as np
 
 from srcad.rules import more_helpers as _h
+from srcad.rules import numpy_helpers as _nh
 from srcad.rules.more_helpers import (
     angle_adjoint, angle_tangent, append_embed, append_piece, column_join, column_parts, cross_adjoint,
     diff_adjoint, diff_tangent, gradient_adjoint, gradient_tangent, imag_adjoint, kron_shapes,
@@ -440,3 +441,35 @@ def sorted_tangent_(r, t, iterable, key=None, reverse=False):
 @forward(_h.sorted_tangent)
 def sorted_tangent_(r, t, iterable, key=None, reverse=False):
     d[r] = sorted_tangent(d[t], iterable, key, reverse)
+
+
+# np.pad's adjoints (numpy_helpers) are linear in g: rules so that gradients through np.pad
+# differentiate again (their code, read by srcad, builds slices in a generator).
+@reverse(_nh.pad_adjoint)
+def pad_adjoint_(r, g, array, pad_width, mode="constant"):
+    d[g] = np.pad(d[r], pad_width, mode)
+
+
+@forward(_nh.pad_adjoint)
+def pad_adjoint_(r, g, array, pad_width, mode="constant"):
+    d[r] = _nh.pad_adjoint(d[g], array, pad_width, mode)
+
+
+@reverse(_nh.pad_value_adjoint)
+def pad_value_adjoint_(r, g, array, pad_width, mode, constant_values):
+    d[g] = _nh.pad_value_tangent(d[r], array, pad_width, mode, constant_values)
+
+
+@forward(_nh.pad_value_adjoint)
+def pad_value_adjoint_(r, g, array, pad_width, mode, constant_values):
+    d[r] = _nh.pad_value_adjoint(d[g], array, pad_width, mode, constant_values)
+
+
+@reverse(_nh.pad_value_tangent)
+def pad_value_tangent_(r, t, array, pad_width, mode, constant_values):
+    d[t] = _nh.pad_value_adjoint(d[r], array, pad_width, mode, constant_values)
+
+
+@forward(_nh.pad_value_tangent)
+def pad_value_tangent_(r, t, array, pad_width, mode, constant_values):
+    d[r] = _nh.pad_value_tangent(d[t], array, pad_width, mode, constant_values)

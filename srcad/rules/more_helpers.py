@@ -781,3 +781,9 @@ def sorted_tangent(t, iterable, key=None, reverse=False):
 def sorted_unorder(g, iterable, key=None, reverse=False):
     """Transpose of ``sorted_tangent`` (the same as ``sorted_adjoint``)."""
     return sorted_adjoint(g, iterable, key, reverse)
+
+
+def power_slope(x1, x2):
+    """``x2 * x1 ** (x2 - 1)``, the derivative of ``x1 ** x2`` in ``x1``: 0 where ``x2`` is 0, also
+    at ``x1 = 0`` (``x1 ** 0`` is 1 for every ``x1``; ``0.0 ** -1.0`` would raise or give nan)."""
+    return x2 * x1 ** np.where((x1 == 0) & (x2 == 0), 1.0, x2 - 1)

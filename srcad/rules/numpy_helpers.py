@@ -622,8 +622,7 @@ def pad_adjoint(g, array, pad_width, mode="constant"):
     ``wrap``: every padded element is a copy of an input element, so the copies are summed back.
     """
     nd = np.ndim(array)
-    pw = np.broadcast_to(np.asarray(pad_width, dtype=int).reshape(-1, 2) if np.ndim(pad_width) else
-                         np.asarray(pad_width, dtype=int), (nd, 2))
+    pw = np.broadcast_to(np.asarray(pad_width, dtype=int), (nd, 2))  # as np.pad reads it: (1,), ((1,), (2,))
     if mode == "constant" or mode is None:
         sl = tuple(slice(lo, np.shape(g)[i] - hi) for i, (lo, hi) in enumerate(pw))
         return g[sl]

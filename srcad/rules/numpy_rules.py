@@ -18,7 +18,7 @@ from srcad.rules.numpy_helpers import (
     tensordot_adjoint_b, tie_weights, tile_adjoint, trace_adjoint, transpose_axes, var_weights,
     vdot_adjoint, cast_adjoint, det_cofactor, sort_adjoint, sort_tangent, linspace_weight, linspace_tangent)
 from srcad.rules import numpy_helpers as _h
-from srcad.rules.more_helpers import abs_adjoint, abs_tangent
+from srcad.rules.more_helpers import abs_adjoint, abs_tangent, power_slope
 from srcad.runtime import (count, dot_adjoint_a, dot_adjoint_b, matmul_adjoint_a,
                            matmul_adjoint_b, norm_adjoint, norm_tangent, tuple_get, unbroadcast,
                            unreduce)
@@ -73,13 +73,13 @@ def true_divide(y, x1, x2):
 
 @reverse(np.power)
 def power(y, x1, x2):
-    d[x1] = unbroadcast(d[y] * x2 * x1 ** (x2 - 1), x1)
+    d[x1] = unbroadcast(d[y] * power_slope(x1, x2), x1)
     d[x2] = unbroadcast(d[y] * y * np.log(np.where(x1 > 0, x1, 1.0)), x2)
 
 
 @forward(np.power)
 def power(y, x1, x2):
-    d[y] = d[x1] * x2 * x1 ** (x2 - 1) + d[x2] * y * np.log(np.where(x1 > 0, x1, 1.0))
+    d[y] = d[x1] * power_slope(x1, x2) + d[x2] * y * np.log(np.where(x1 > 0, x1, 1.0))
 
 
 @reverse(np.negative)
