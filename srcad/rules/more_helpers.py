@@ -786,4 +786,6 @@ def sorted_unorder(g, iterable, key=None, reverse=False):
 def power_slope(x1, x2):
     """``x2 * x1 ** (x2 - 1)``, the derivative of ``x1 ** x2`` in ``x1``: 0 where ``x2`` is 0, also
     at ``x1 = 0`` (``x1 ** 0`` is 1 for every ``x1``; ``0.0 ** -1.0`` would raise or give nan)."""
-    return x2 * x1 ** np.where((x1 == 0) & (x2 == 0), 1.0, x2 - 1)
+    if np.any(np.equal(x1, 0)):
+        return x2 * np.power(x1, np.where(np.equal(x2, 0), 1.0, x2 - 1))
+    return x2 * x1 ** (x2 - 1)
