@@ -168,7 +168,8 @@ def svd_adjoint(g, a, y, full_matrices=True, compute_uv=True):
         _svd_square(a, full_matrices)
     total = 0.0
     if not _is_zero(gs):
-        total = total + np.matmul(u * _row(gs), vh)
+        k = np.shape(s)[-1]   # full_matrices: the first k columns of u and rows of vh
+        total = total + np.matmul(u[..., :, :k] * _row(gs), vh[..., :k, :])
     if not (_is_zero(gu) and _is_zero(gvh)):
         f = _gap_inverse(s * s, "np.linalg.svd")
         v = _t(vh)
