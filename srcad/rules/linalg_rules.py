@@ -12,11 +12,9 @@ import numpy as np
 from srcad.rules import more_helpers as _h
 from srcad.rules.registry import forward, nondiff, reverse
 from srcad.rules.more_helpers import (
-    Parts, eig_adjoint, eig_tangent, eigh_adjoint, eigh_tangent, lstsq_adjoint_a, lstsq_adjoint_b,
+    eig_adjoint, eig_tangent, eigh_adjoint, eigh_tangent, lstsq_adjoint_a, lstsq_adjoint_b,
     lstsq_tangent_a, lstsq_tangent_b, matrix_power_adjoint, matrix_power_tangent, pinv_adjoint,
     pinv_tangent, qr_adjoint, qr_tangent, svd_adjoint, svd_tangent)
-
-__all__ = ["Parts"]
 
 
 @reverse(np.linalg.matrix_power)

@@ -477,7 +477,7 @@ def rfft_adjoint(g, a, n, axis, norm):
     return _fit(np.real(np.fft.fft(g, nn, ax, norm)), np.shape(a), (ax,))
 
 
-def _irfft_weights(m, nn, like):
+def _irfft_weights(m, nn):
     """1 for the mean (and the Nyquist term of an even length), 2 for the others (their
     conjugate mirror images in the full spectrum)."""
     w = 2.0 * np.ones(m)
@@ -501,7 +501,7 @@ def irfft_adjoint(g, a, n, axis, norm):
     scale = {None: 1.0 / nn, "backward": 1.0 / nn, "ortho": 1.0 / np.sqrt(nn), "forward": 1.0}[norm]
     shape = [1] * np.ndim(a)
     shape[ax] = m
-    w = np.reshape(_irfft_weights(m, nn, g), shape) * scale
+    w = np.reshape(_irfft_weights(m, nn), shape) * scale
     r = _fit(np.conj(np.fft.rfft(np.real(g), nn, ax)) * w, np.shape(a), (ax,))
     return r if np.iscomplexobj(a) else np.real(r)
 
