@@ -10,11 +10,12 @@ plain NumPy (srcad.rules.more_helpers) so that srcad differentiates them again f
 import numpy as np
 
 from srcad.rules import more_helpers as _h
-from srcad.rules.registry import forward, nondiff, reverse
+from srcad.rules.registry import attribute, forward, nondiff, reverse
+from srcad.runtime import tuple_get
 from srcad.rules.more_helpers import (
     eig_adjoint, eig_tangent, eigh_adjoint, eigh_tangent, lstsq_adjoint_a, lstsq_adjoint_b,
     lstsq_tangent_a, lstsq_tangent_b, matrix_power_adjoint, matrix_power_tangent, pinv_adjoint,
-    pinv_tangent, qr_adjoint, qr_tangent, svd_adjoint, svd_tangent)
+    pinv_tangent, qr_adjoint, qr_tangent, slot, svd_adjoint, svd_tangent)
 
 
 @reverse(np.linalg.matrix_power)
@@ -133,3 +134,35 @@ def drop_col(r, g):
 @forward(_h.drop_col)
 def drop_col(r, g):
     d[r] = _h.drop_col(d[g])
+
+
+# ``np.linalg.eigh(a).eigenvalues`` and ``.eigenvectors`` (the result's fields, eig's too): the
+# adjoint is the pair with the other slot zero.
+@reverse(attribute("eigenvalues"))
+def eigenvalues(y, r):
+    d[r] = slot(d[y], 0, 2)
+
+
+@forward(attribute("eigenvalues"))
+def eigenvalues(y, r):
+    d[y] = tuple_get(d[r], 0)
+
+
+@reverse(attribute("eigenvectors"))
+def eigenvectors(y, r):
+    d[r] = slot(d[y], 1, 2)
+
+
+@forward(attribute("eigenvectors"))
+def eigenvectors(y, r):
+    d[y] = tuple_get(d[r], 1)
+
+
+@reverse(_h.slot)
+def slot_(r, g, k, n):
+    d[g] = tuple_get(d[r], k)
+
+
+@forward(_h.slot)
+def slot_(r, g, k, n):
+    d[r] = slot(d[g], k, n)

@@ -398,6 +398,12 @@ class Parts(tuple):
     __radd__ = __add__
 
 
+def slot(g, k, n):
+    """The adjoint of an ``n``-tuple result from the adjoint ``g`` of its item ``k`` (a ``Parts``,
+    so that the adjoints of two items add item by item)."""
+    return Parts(g if i == k else 0.0 for i in range(n))
+
+
 def lstsq_tangent_a(ta, a, b, y, rcond=None):
     """Tangent of ``np.linalg.lstsq(a, b)`` = (x, residuals, rank, s) along ``a``'s tangent."""
     x, res = y[0], y[1]

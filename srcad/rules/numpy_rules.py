@@ -18,7 +18,7 @@ from srcad.rules.numpy_helpers import (
     tensordot_adjoint_b, tie_weights, tile_adjoint, trace_adjoint, transpose_axes, var_weights,
     vdot_adjoint, cast_adjoint, det_cofactor, sort_adjoint, sort_tangent, linspace_weight, linspace_tangent)
 from srcad.rules import numpy_helpers as _h
-from srcad.rules.more_helpers import abs_adjoint, abs_tangent, power_slope
+from srcad.rules.more_helpers import abs_adjoint, abs_tangent, power_slope, slot
 from srcad.runtime import (count, dot_adjoint_a, dot_adjoint_b, matmul_adjoint_a,
                            matmul_adjoint_b, norm_adjoint, norm_tangent, tuple_get, unbroadcast,
                            unreduce)
@@ -1034,7 +1034,7 @@ def slogdet(y, a):
 
 @reverse(attribute("logabsdet"))
 def logabsdet(y, r):
-    d[r] = (0.0, d[y])
+    d[r] = slot(d[y], 1, 2)  # not (0.0, d[y]): two reads' adjoints must add, not join
 
 
 @forward(attribute("logabsdet"))
