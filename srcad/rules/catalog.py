@@ -9,6 +9,7 @@ NumPy list does not depend on whether SciPy is installed or was used.
 
 import builtins
 import math
+import operator
 import sys
 
 import numpy as np
@@ -62,12 +63,16 @@ def _name(key):
     if mod == "math" and getattr(math, name, None) is key:
         from srcad.rules.python_rules import MATH_KEYS
         return f"math.{name}" if key in MATH_KEYS else None
+    if mod in ("operator", "_operator") and getattr(operator, name, None) is key:
+        return f"operator.{name}"
     if mod == "numpy.random" or mod.startswith("numpy.random."):
         return f"np.random.{name}"
     if mod.startswith("numpy"):
         sub = mod.split(".")[1] if "." in mod else ""
         if sub == "linalg" and getattr(np.linalg, name, None) is key:
             return f"np.linalg.{name}"
+        if sub == "fft" and getattr(np.fft, name, None) is key:
+            return f"np.fft.{name}"
         if getattr(np, name, None) is key:
             return f"np.{name}"
         if getattr(np.linalg, name, None) is key:

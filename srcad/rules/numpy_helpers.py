@@ -269,11 +269,27 @@ def _einsum_args(args):
     return spec, ops, where
 
 
+def _expand_ellipsis(s, ops):
+    """The subscripts ``s`` with each '...' spelled out in letters not used elsewhere (an operand's
+    '...' takes the last of them, as NumPy broadcasts)."""
+    if "." not in s:
+        return s
+    ins, arrow, out = s.partition("->")
+    terms = ins.split(",")
+    fresh = [c for c in _LETTERS if c not in s]
+    counts = [np.ndim(o) - (len(t) - 3) if "..." in t else 0 for t, o in zip(terms, ops)]
+    ell = "".join(fresh[:max(counts, default=0)])
+    terms = [t.replace("...", ell[len(ell) - k:] if k else "") for t, k in zip(terms, counts)]
+    if arrow:
+        out = out.replace("...", ell)
+    else:
+        letters = "".join(terms).replace(",", "")
+        out = ell + "".join(sorted(c for c in set(letters) if letters.count(c) == 1 and c not in ell))
+    return ",".join(terms) + "->" + out
+
+
 def _einsum_parse(subscripts, ops):
-    s = subscripts.replace(" ", "")
-    if "." in s:
-        raise NotImplementedError("srcad: the derivative of np.einsum with '...' is not supported; "
-                                  "write the axes out")
+    s = _expand_ellipsis(subscripts.replace(" ", ""), ops)
     if "->" in s:
         ins, out = s.split("->")
     else:
@@ -289,6 +305,7 @@ def _einsum_parse(subscripts, ops):
 def einsum_adjoint(g, p, *args):
     """Adjoint of the operand at position ``p`` of ``np.einsum(*args)`` (string or sublist form)."""
     subscripts, ops, where = _einsum_args(args)
+    subscripts = _expand_ellipsis(subscripts.replace(" ", ""), ops)
     k = where[p]
     ins, out = _einsum_parse(subscripts, ops)
     target = ins[k]
@@ -605,8 +622,7 @@ def pad_adjoint(g, array, pad_width, mode="constant"):
     ``wrap``: every padded element is a copy of an input element, so the copies are summed back.
     """
     nd = np.ndim(array)
-    pw = np.broadcast_to(np.asarray(pad_width, dtype=int).reshape(-1, 2) if np.ndim(pad_width) else
-                         np.asarray(pad_width, dtype=int), (nd, 2))
+    pw = np.broadcast_to(np.asarray(pad_width, dtype=int), (nd, 2))  # as np.pad reads it: (1,), ((1,), (2,))
     if mode == "constant" or mode is None:
         sl = tuple(slice(lo, np.shape(g)[i] - hi) for i, (lo, hi) in enumerate(pw))
         return g[sl]

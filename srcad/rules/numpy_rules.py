@@ -10,7 +10,7 @@ import numpy as np
 
 from srcad.rules.registry import attribute, elementwise, forward, linear, method, nondiff, reverse
 from srcad.rules.norm_helpers import norm_adjoint, norm_tangent
-from srcad.runtime import (broadcast_like)
+from srcad.runtime import broadcast_like
 from srcad.rules.numpy_helpers import (
     above, average_adjoint_w, average_tangent_w, average_weights, below, cholesky_adjoint,
     cholesky_tangent, clip_mask, concat_adjoint, concat_tangent, det_adjoint,
@@ -24,6 +24,7 @@ from srcad.rules.numpy_helpers import (
     layout_order, ravel_adjoint, ravel_tangent, reshape_adjoint, reshape_tangent)
 from srcad.rules import numpy_helpers as _h
 from srcad.runtime import (count, dot_adjoint_a, dot_adjoint_b, matmul_adjoint_a, matmul_adjoint_b, tuple_get, unbroadcast, unreduce)
+from srcad.rules.more_helpers import abs_adjoint, abs_tangent, power_slope, slot
 
 # ---------------------------------------------------------------- elementwise arithmetic
 
@@ -75,13 +76,13 @@ def true_divide(y, x1, x2):
 
 @reverse(np.power)
 def power(y, x1, x2):
-    d[x1] = unbroadcast(d[y] * x2 * x1 ** (x2 - 1), x1)
+    d[x1] = unbroadcast(d[y] * power_slope(x1, x2), x1)
     d[x2] = unbroadcast(d[y] * y * np.log(np.where(x1 > 0, x1, 1.0)), x2)
 
 
 @forward(np.power)
 def power(y, x1, x2):
-    d[y] = d[x1] * x2 * x1 ** (x2 - 1) + d[x2] * y * np.log(np.where(x1 > 0, x1, 1.0))
+    d[y] = d[x1] * power_slope(x1, x2) + d[x2] * y * np.log(np.where(x1 > 0, x1, 1.0))
 
 
 # ---------------------------------------------------------------- one-input elementwise functions
@@ -90,7 +91,6 @@ def power(y, x1, x2):
 
 elementwise(np.negative, "-d")
 elementwise(np.positive, "d")
-elementwise(np.absolute, abs, "d * np.sign(x)")
 elementwise(np.exp, "d * y")
 elementwise(np.log, "d / x")
 elementwise(np.sin, "d * np.cos(x)")
@@ -122,6 +122,16 @@ elementwise(np.rad2deg, np.degrees, "d * (180.0 / np.pi)")
 def sinc(y, x):
     safe = np.where(x == 0, 1.0, x)
     return d * np.where(x == 0, 0.0, (np.cos(np.pi * x) - y) / safe)
+
+
+@reverse(np.absolute, abs)
+def absolute(y, x):
+    d[x] = abs_adjoint(d[y], x)  # d[y] * np.sign(x); for complex x, Re(d[y]) * conj(x) / |x|
+
+
+@forward(np.absolute, abs)
+def absolute(y, x):
+    d[y] = abs_tangent(d[x], x)  # d[x] * np.sign(x); for complex x, Re(conj(x) d[x]) / |x|
 
 
 @reverse(np.matmul)
@@ -706,7 +716,7 @@ def slogdet(y, a):
 
 @reverse(attribute("logabsdet"))
 def logabsdet(y, r):
-    d[r] = (0.0, d[y])
+    d[r] = slot(d[y], 1, 2)  # not (0.0, d[y]): two reads' adjoints must add, not join
 
 
 @forward(attribute("logabsdet"))
