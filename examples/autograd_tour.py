@@ -187,7 +187,7 @@ def second_derivative_cost(repeats=300):
 def exercise_1():
     print("\nExercise 1. Why is the second derivative more expensive than the first?")
     m = second_derivative_cost()
-    print(f"  f = wavy (5 loop steps). Median of 300 calls on this machine:")
+    print("  f = wavy (5 loop steps). Median of 300 calls on this machine:")
     print(f"  f: {m['t_f'] * 1e6:.1f} us, first derivative: {m['t_d1'] * 1e6:.1f} us, "
           f"second derivative: {m['t_d2'] * 1e6:.1f} us")
     print(f"  generated code: first derivative {m['lines_d1']} lines, second derivative {m['lines_d2']} lines")

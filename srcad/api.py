@@ -60,14 +60,22 @@ def _check_input(x, position, fname):
 
 
 def _own(g, args):
-    """Gradients handed to users are writable and never alias their inputs."""
+    """Gradients handed to users are writable and never alias their inputs.
+
+    Differentiated inputs are real, so their derivatives are too: a complex adjoint (a real value
+    multiplied by a complex one on the way, ``x * H``) carries ``dL/dx`` in its real part (the
+    convention in docs/rules.md), which is what is returned."""
     if type(g) is float or type(g) is np.float64:
         return g
     if isinstance(g, np.ndarray):
+        if g.dtype.kind == "c":
+            return np.ascontiguousarray(g.real)
         if not g.flags.writeable or any(isinstance(a, np.ndarray) and np.may_share_memory(g, a)
                                         for a in args):
             return np.array(g)
         return g
+    if isinstance(g, (complex, np.complexfloating)):
+        return g.real
     if isinstance(g, (list, tuple)):
         return type(g)(_own(v, args) for v in g)
     if isinstance(g, dict):

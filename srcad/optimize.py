@@ -19,7 +19,7 @@ import gast
 import numpy as np
 
 from srcad import runtime
-from srcad.rules import numpy_helpers
+from srcad.rules import more_helpers, numpy_helpers
 from srcad.astutil import N, assign
 
 # runtime helpers whose argument at this position is only used for its shape (and dtype)
@@ -182,6 +182,21 @@ def _plain_order(e, env):
     return None
 
 
+def _plain_power(e, env, rank_of):
+    """``power_slope(x, k)`` for a number ``k`` other than 0 as ``k * x ** (k - 1)`` (folded: ``2 * x``
+    for ``x ** 2``); the helper is only needed where the exponent may be 0."""
+    if not isinstance(e.func, gast.Name) or e.keywords or len(e.args) != 2:
+        return None
+    if env.by_id.get(id(more_helpers.power_slope)) != e.func.id:
+        return None
+    x, k = e.args
+    if not _num(k) or k.value == 0:
+        return None
+    km1 = gast.Constant(value=k.value - 1, kind=None)
+    return simplify(gast.BinOp(left=k, op=gast.Mult(), right=gast.BinOp(left=x, op=gast.Pow(), right=km1)),
+                    env, rank_of)
+
+
 def simplify(e, env, rank_of):
     """Peephole rewrites of a spliced derivative expression: constant folding, ``x ** 1`` and
     ``x * 1``, ``unbroadcast(-g, x)`` as ``-unbroadcast(g, x)`` (negate the smaller array), the
@@ -202,7 +217,7 @@ def simplify(e, env, rank_of):
         return e
     if isinstance(e, gast.Call):
         e.args = [simplify(a, env, rank_of) for a in e.args]
-        plain = _plain_order(e, env)
+        plain = _plain_order(e, env) or _plain_power(e, env, rank_of)
         if plain is not None:
             return plain
         ub = env.by_id.get(id(runtime.unbroadcast))

@@ -157,7 +157,8 @@ def parse_function(fn):
         raise _no_source(fn, "no source file")
     if code.co_name == "<lambda>":
         lam, seg = _lambda_node(fn, lines)
-        body = f"def _lambda({ast.unparse(lam.args)}):\n    return ({seg[seg.index(':', len('lambda')) + 1:].strip()})\n"
+        expr = seg[seg.index(":", len("lambda")) + 1:].strip()
+        body = f"def _lambda({ast.unparse(lam.args)}):\n    return ({expr})\n"
         try:
             src = body
             tree = gast.parse(src)

@@ -23,7 +23,8 @@ from srcad.rules.numpy_helpers import (
     vdot_adjoint, cast_adjoint, det_cofactor, sort_adjoint, sort_tangent, linspace_weight, linspace_tangent,
     layout_order, ravel_adjoint, ravel_tangent, reshape_adjoint, reshape_tangent)
 from srcad.rules import numpy_helpers as _h
-from srcad.runtime import (count, dot_adjoint_a, dot_adjoint_b, matmul_adjoint_a, matmul_adjoint_b, tuple_get, unbroadcast, unreduce)
+from srcad.runtime import (count, dot_adjoint_a, dot_adjoint_b, matmul_adjoint_a, matmul_adjoint_b, tuple_get,
+                           unbroadcast, unreduce)
 from srcad.rules.more_helpers import abs_adjoint, abs_tangent, power_slope, slot
 
 # ---------------------------------------------------------------- elementwise arithmetic
@@ -247,7 +248,8 @@ def contiguous(y, a):
 # comparisons, rounding, indices. np.full (the fill value), np.arange (start, step), np.linspace
 # (the endpoints), np.meshgrid and the random draws of np.random.normal/uniform/choice pass
 # values through: they have rules below or are refused where a derivative reaches them.
-nondiff(np.zeros, np.ones, np.empty, np.zeros_like, np.ones_like, np.empty_like, np.eye, np.identity, np.shape, np.ndim, np.size,
+nondiff(np.zeros, np.ones, np.empty, np.zeros_like, np.ones_like, np.empty_like, np.eye, np.identity, np.shape,
+        np.ndim, np.size,
         np.argmax, np.argmin, np.argsort, np.sign, np.floor, np.ceil, np.round, np.rint, np.trunc,
         np.isnan, np.isinf, np.isfinite, np.greater, np.less, np.equal, np.not_equal,
         np.greater_equal, np.less_equal, np.logical_and, np.logical_or, np.logical_not,

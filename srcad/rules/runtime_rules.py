@@ -5,10 +5,22 @@ import numpy as np
 from srcad import runtime as rt
 from srcad.rules import norm_helpers as nm
 from srcad.rules.registry import forward, nondiff, reverse
-from srcad.rules.norm_helpers import norm_adjoint, norm_adjoint_dx, norm_adjoint_dy, norm_adjoint_dy_adjoint, norm_tangent
+from srcad.rules.norm_helpers import (norm_adjoint, norm_adjoint_dx, norm_adjoint_dy, norm_adjoint_dy_adjoint,
+                                      norm_tangent)
 from srcad.runtime import (broadcast_like, list_head, reduce_like, unbroadcast, unreduce)
-from srcad.runtime import (appended, loop_seq_adjoint, loop_seq_tangent, seq_fold, seq_part, seq_placed, seq_repeated, seq_scaled, seq_times)
-from srcad.runtime import (add_at, copy_adjoint, dot_adjoint_a, dot_adjoint_b, grad_like, matmul_adjoint_a, matmul_adjoint_b, owned_copy, owned_tangent, pop_at, tuple_get)
+from srcad.runtime import (appended, loop_seq_adjoint, loop_seq_tangent, seq_fold, seq_part, seq_placed, seq_repeated,
+                           seq_scaled, seq_times)
+from srcad.runtime import (add_at, copy_adjoint, dot_adjoint_a, dot_adjoint_b, grad_like, matmul_adjoint_a,
+                           matmul_adjoint_b, owned_copy, owned_tangent, pop_at, tuple_get)
+from srcad.runtime import (appended_part, index_adjoint, no_higher_derivative, pop_at_adjoint, put_at, spread_adjoint)
+from srcad.rules import numpy_helpers as _h
+from srcad.rules.numpy_helpers import (concat_adjoint, concat_tangent, det_cofactor, einsum_adjoint,
+                                       einsum_tangent, inner_adjoint_a, inner_adjoint_b, linspace_tangent,
+                                       pad_adjoint, pad_spread, prod_others_tangent,
+                                       repeat_adjoint, sort_adjoint, sort_tangent, stack_adjoint,
+                                       stack_tangent, take_adjoint, tensordot_adjoint_a, tensordot_adjoint_b,
+                                       tile_adjoint, vdot_adjoint)
+from srcad.rules.numpy_helpers import mat_apply, outer_like, solve_adjoint_a, solve_like, solve_tangent_a
 
 
 @reverse(rt.unbroadcast)
@@ -284,14 +296,6 @@ def copy_adjoint_(y, g):
 # ``no_higher_derivative`` marks the derivatives srcad does not give (third order through a helper
 # of a helper's rule): it raises instead of giving zero.
 
-from srcad.runtime import (appended_part, index_adjoint, no_higher_derivative, pop_at_adjoint, put_at, spread_adjoint)
-from srcad.rules import numpy_helpers as _h
-from srcad.rules.numpy_helpers import (concat_adjoint, concat_tangent, det_cofactor, einsum_adjoint,
-                                       einsum_tangent, inner_adjoint_a, inner_adjoint_b, linspace_tangent,
-                                       pad_adjoint, pad_spread, prod_others, prod_others_tangent,
-                                       repeat_adjoint, sort_adjoint, sort_tangent, stack_adjoint,
-                                       stack_tangent, take_adjoint, tensordot_adjoint_a, tensordot_adjoint_b,
-                                       tile_adjoint, vdot_adjoint)
 
 
 nondiff(rt.no_higher_derivative, why="raises: a derivative srcad does not give")
@@ -771,7 +775,6 @@ def norm_adjoint_dy_adjoint_(z, g, x, y, r, ord=None, axis=None, keepdims=False)
 # ---------------------------------------------------------------- np.linalg.solve's helpers: every
 # piece is solve_like (x = a^-1 v), mat_apply (m v) or outer_like (u v^T), under solve's convention
 # that a 1-D ``b`` is a vector; d(a^-1) = -a^-1 da a^-1.
-from srcad.rules.numpy_helpers import mat_apply, outer_like, solve_adjoint_a, solve_like, solve_tangent_a
 
 
 @reverse(_h.mat_apply)

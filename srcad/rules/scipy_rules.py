@@ -250,7 +250,8 @@ def beta(y, a, b):
 
 @_rule("forward", "beta")
 def beta(y, a, b):
-    d[y] = d[a] * y * (special.digamma(a) - special.digamma(a + b)) + d[b] * y * (special.digamma(b) - special.digamma(a + b))
+    d[y] = d[a] * y * (special.digamma(a) - special.digamma(a + b)) + \
+        d[b] * y * (special.digamma(b) - special.digamma(a + b))
 
 
 @_rule("reverse", "xlogy")
