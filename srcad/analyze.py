@@ -1,4 +1,4 @@
-"""Step 4: facts about a normalized function, carried in explicit data (no notes on tree nodes).
+"""Step 5: facts about a normalized function, carried in explicit data.
 
 * ``classify`` names the operation a statement performs (which rule, which inputs);
 * ``Facts`` holds activity (which variables depend on the differentiated inputs), where each

@@ -1,4 +1,4 @@
-"""Step 6: gast -> Python source text (astunparse) -> a function object.
+"""Step 8: gast -> Python source text (astunparse) -> a function object.
 
 The generated function is compiled with its text registered in ``linecache`` so that tracebacks,
 ``inspect`` and ``pdb`` show the generated lines. Names the generated code needs besides the user's

@@ -1,4 +1,4 @@
-"""Forward mode: tangent statements interleaved with the primal ones, no stack.
+"""Step 6 (the other mode): forward mode, tangent statements interleaved with the primal ones, no stack.
 
 ``forward_derivative(fn, wrt)`` builds ``jvp_<name>(<params>, *, d<p>...)`` which returns
 ``(value, tangent of value)`` for the tangents of the positional parameters ``wrt``.

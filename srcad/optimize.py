@@ -1,4 +1,4 @@
-"""Step 6 (reverse mode): drop forward-sweep work the derivative does not use.
+"""Step 7: drop forward-sweep work the derivative does not use.
 
 ``grad`` does not return the function's value, so the last operations of the forward sweep often
 compute something nobody reads (``out = np.sum(t @ C)``), or something the backward sweep only

@@ -1,6 +1,15 @@
-"""The driver: runs the passes in order, caches the result, and can show the code after each.
+"""The driver: one pipeline for both modes, one cache, and the code after each step on request.
 
-parse -> normalize -> restructure -> analyze -> reverse (or forward) -> codegen -> compile
+    parse -> normalize -> restructure -> inline -> analyze -> reverse | forward -> optimize -> codegen
+    parse.py  normalize.py restructure.py inline.py  analyze.py  reverse.py    forward.py  optimize.py codegen.py
+                                                  (rewrites.py,  (backward.py,  (tangent_
+                                                   ranks.py,     saves.py,       stacks.py)
+                                                   aliasing.py)  tape.py)
+
+``front_end`` (parse, normalize, restructure) and ``analyze`` (the ``append`` rewrite, the facts,
+the self-read split) are the same for every mode; ``derive`` caches by code object, mode and
+argument ranks, guarded (guards.py). Inlining runs in reverse mode; forward mode derives each
+helper it calls on its own (mode 'jvp_call'), which keeps its code short.
 """
 
 import builtins

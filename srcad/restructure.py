@@ -34,6 +34,7 @@ class Restructurer:
         self.namer = namer
         self.lineno = lineno
         self.ret_flag = None
+        self.loops = {}   # id(loop statement) -> its _Loop, from the first walk to the second
         self.ret_name = None
 
     def flag(self, kind, loop):
@@ -98,7 +99,7 @@ class Restructurer:
                 inner = _Loop()
                 body, mb, ab = self.block(s.body, inner)
                 s.body = body or [gast.Pass()]
-                s._loop = inner
+                self.loops[id(s)] = inner
                 out.append(s)
                 leaving = {k for k in mb if k[0] == "return"}
                 if leaving:
@@ -126,7 +127,7 @@ class Restructurer:
                 s.body = self.resolve(s.body, loop) or [gast.Pass()]
                 s.orelse = self.resolve(s.orelse, loop)
             elif isinstance(s, (gast.While, gast.For)):
-                inner = s._loop
+                inner = self.loops.pop(id(s))
                 body = self.resolve(s.body, inner)
                 ln = s.lineno
                 if "continue" in inner.flags:
@@ -142,7 +143,6 @@ class Restructurer:
                 s.body = body or [gast.Pass()]
                 if "break" in inner.flags:
                     out.append(assign(inner.flags["break"], gast.Constant(value=False, kind=None), ln))
-                del s._loop
             out.append(s)
         return out
 

@@ -1,4 +1,4 @@
-"""Step 5: reverse mode. A forward sweep that records what the backward sweep needs on a stack
+"""Step 6: reverse mode. A forward sweep that records what the backward sweep needs on a stack
 created per call, and a backward sweep that replays it from the rule templates.
 
 What is recorded, and only when the backward sweep reads it:
