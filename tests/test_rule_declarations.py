@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import srcad
+from fd_points import numeric_grad
 from srcad.normalize import clone
 from srcad.rules import registry
 from srcad.rules.registry import FORWARD, REVERSE, RuleError, elementwise, forward, linear, reverse
@@ -28,17 +29,6 @@ def point(shape, lo=-1.2, hi=1.2):
 def weigh(y):
     """A weighted sum with fixed uneven weights, so a wrong adjoint cannot hide behind a plain sum."""
     return np.sum(y * np.sin(1.0 + np.arange(np.size(y)).reshape(np.shape(y))))
-
-
-def numeric_grad(f, x, eps=1e-6):
-    x = np.asarray(x, dtype=np.float64)
-    g = np.zeros_like(x)
-    for i in np.ndindex(*x.shape):
-        e = np.zeros_like(x)
-        e[i] = eps
-        xp, xm = (x + e, x - e) if x.shape else (float(x + e), float(x - e))
-        g[i] = (f(xp) - f(xm)) / (2 * eps)
-    return g
 
 
 def check_both_modes(f, x):
