@@ -467,7 +467,7 @@ def unreduce(g, x, axis=None, keepdims=False):
         if np.ndim(x) == 0:
             return g
         x = np.asarray(x, dtype=float)
-    if axis is not None and np.ndim(g) < x.ndim:
+    if axis is not None and 0 < np.ndim(g) < x.ndim:   # a 0-d g (a zero placeholder) broadcasts
         axes = axis if isinstance(axis, tuple) else (axis,)
         axes = {a % x.ndim for a in axes}
         g = np.reshape(g, tuple(1 if k in axes else n for k, n in enumerate(x.shape)))

@@ -416,3 +416,38 @@ def test_reshape_and_ravel_follow_the_memory_order(name):
     h_fd = np.stack([numerical_grad(lambda y: srcad.grad(f)(y)[i, j], (x,), 0, 1e-5, {})
                      for i in range(2) for j in range(3)]).reshape(h.shape)
     np.testing.assert_allclose(h, h_fd, rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------- a zero placeholder meets a reduction
+
+AXIS_REDUCTIONS = {
+    "mean": lambda v: np.mean(v, axis=0), "sum": lambda v: np.sum(v, axis=1), "max": lambda v: np.max(v, axis=0),
+    "std": lambda v: np.std(v, axis=0), "var": lambda v: np.var(v, axis=-1), "prod": lambda v: np.prod(v, axis=0),
+    "norm": lambda v: np.linalg.norm(v, axis=0), "keepdims": lambda v: np.sum(v, axis=0, keepdims=True),
+    "method": lambda v: v.mean(axis=1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(AXIS_REDUCTIONS))
+def test_reduction_whose_adjoint_is_a_zero_placeholder(name):
+    """A reduction defined in a branch and read only in a branch not taken: its adjoint is the 0.0
+    placeholder (the value may not exist where the zero is made real), which the reduction's rule
+    must spread, not reshape (found by the random programs: a ValueError)."""
+    red = AXIS_REDUCTIONS[name]
+
+    def f(x):
+        if np.sum(x) > -100:
+            v = red(x * x + 1.0)
+            if np.sum(x) > 100:
+                s = np.sum(v)
+            else:
+                s = np.sum(np.sin(x))
+        else:
+            s = 0.0
+        return s
+    x = np.arange(6.0).reshape(2, 3) * 0.1 + 0.05
+    want = np.cos(x)
+    np.testing.assert_allclose(srcad.grad(f)(x), want, rtol=1e-12)
+    t = R.normal(size=x.shape)
+    np.testing.assert_allclose(srcad.jvp(f)(x, t)[1], np.sum(want * t), rtol=1e-12)
+    np.testing.assert_allclose(srcad.hessian(f)(x).reshape(6, 6), np.diag(-np.sin(x).ravel()), atol=1e-12)

@@ -42,7 +42,7 @@ def extreme_weights(a, y, axis=None, keepdims=False):
 
 def _kept(v, a, axis):
     """``v`` (reduced over ``axis`` without keepdims) reshaped to broadcast against ``a``."""
-    if axis is None or np.ndim(v) == np.ndim(a):
+    if axis is None or np.ndim(v) == np.ndim(a) or np.ndim(v) == 0:   # 0-d: a zero placeholder
         return v
     axes = _axes(axis, np.ndim(a))
     return np.reshape(v, tuple(1 if k in axes else n for k, n in enumerate(np.shape(a))))
