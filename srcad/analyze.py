@@ -107,6 +107,14 @@ def _dotted(node):
     return "an expression"
 
 
+# runtime helpers whose result is a list/tuple/dict adjoint where the argument at these positions is
+# a container ("always": whatever the arguments)
+_CONTAINER_HELPERS = {rt.add_at: (0, 1), rt.put_at: (1,), rt.copy_adjoint: (0,), rt.owned_copy: (0,),
+                      rt.add: (0, 1), rt.list_head: "always", rt.appended: "always", rt.list_append: "always",
+                      rt.pop_at_adjoint: (1,), rt.grad_like: (1,), rt.owned_tangent: (1,),
+                      rt.seq_part: "always", rt.seq_placed: "always", rt.seq_fold: "always",
+                      rt.seq_times: "always", rt.seq_repeated: "always", rt.seq_scaled: "always",
+                      rt.loop_seq_adjoint: "always", rt.loop_seq_tangent: "always"}
 _REAL_OF_COMPLEX = {abs, np.abs, np.real, np.imag, np.angle}
 
 
@@ -249,6 +257,11 @@ class Facts(RankFacts):
             return self._rule(tpl, list(call.args), kwargs, describe(obj), internal=internal)
         if _nondiff(obj):
             return Op("nondiff", list(call.args) + list(kwargs.values()), obj=obj)
+        if obj is rt.pop_at and self.mode == "reverse":
+            return Op("unknown", list(call.args) + list(kwargs.values()), what=describe(obj), key=None,
+                      hint="reverse mode over a gradient that writes into a list or dict entry is not "
+                           "supported (the entry's adjoint is zeroed in place); use srcad.hessian(f) or "
+                           "srcad.jacobian(srcad.grad(f), mode='forward')")
         if library_function(obj):
             return Op("unknown", list(call.args) + list(kwargs.values()), what=describe(obj), key=obj,
                       hint=library_hint(obj))
@@ -351,11 +364,33 @@ class Facts(RankFacts):
                         if base in self.containers or _is_key(s.value.slice):
                             self.containers.add(s.targets[0].id)
                             changed = True
+                # generated code (a derivative differentiated again): the adjoint of a list is a list
+                elif isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name) and \
+                        isinstance(s.value, gast.Call) and isinstance(s.value.func, gast.Name) and \
+                        s.targets[0].id not in self.containers and self._container_adjoint(s.value):
+                    self.containers.add(s.targets[0].id)
+                    changed = True
         for s in walk_stmts(stmts):
             if isinstance(s, gast.Assign) and isinstance(s.value, gast.Subscript) and \
                     isinstance(s.value.value, gast.Name) and s.value.value.id in self.params and \
                     _is_key(s.value.slice):
                 self.containers.add(s.value.value.id)
+
+    def _container_adjoint(self, call):
+        """Is ``call`` a runtime helper that returns a container when its argument is one?"""
+        try:
+            where = self.callee(call.func)
+        except TransformError:
+            return False
+        if where.kind != "static" or not _hashable(where.obj):
+            return False
+        positions = _CONTAINER_HELPERS.get(where.obj)
+        if positions is None:
+            return False
+        if positions == "always":
+            return True
+        return any(i < len(call.args) and isinstance(call.args[i], gast.Name) and
+                   call.args[i].id in self.containers for i in positions)
 
     def _refuse_complex(self, body):
         """A differentiated value combined with a complex number is refused at its line.

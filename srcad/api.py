@@ -281,7 +281,6 @@ def _check_real(v, what):
 
 
 def _check_cotangent(dy, value):
-    vshape, dshape = np.shape(value), np.shape(dy)
     if isinstance(value, (tuple, list)):
         if not isinstance(dy, (tuple, list)) or len(dy) != len(value):
             raise ValueError(f"cotangent must be a {type(value).__name__} of {len(value)} items")
@@ -289,6 +288,7 @@ def _check_cotangent(dy, value):
             _check_cotangent(a, b)
         return
     _check_real(dy, "the cotangent")
+    vshape, dshape = np.shape(value), np.shape(dy)
     if dshape != vshape:
         raise ValueError(f"cotangent has shape {dshape} but the function's output has shape {vshape}")
 

@@ -105,6 +105,10 @@ class RestoreRecord:
     ln: int
 
 
+_CONTAINER_RESULTS = (runtime.put_at, runtime.seq_placed, runtime.seq_part, runtime.appended,
+                      runtime.list_head, runtime.pop_at_adjoint)
+
+
 def _owned_expr(e):
     """Is ``e`` certainly a new array (so its adjoint may be changed in place)?"""
     return isinstance(e, (gast.BinOp, gast.UnaryOp))
@@ -152,14 +156,30 @@ class Backward:
         x, index, value, ln = r.x, r.index, r.value, r.ln
         out = []
         if x in self.facts.active and state.get(x) is not None:
-            out += self.ensure_owned(x, state, ln)
-            take = call(self.env.ref("pop_at"), [N(self.dname(x)), index_value(index, self.env.ref)])
+            rank = self.facts.ranks.get(x)
+            array = x not in self.facts.containers and isinstance(rank, int) and rank > 0
+            out += self.ensure_owned(x, state, ln, shaped=array)
+            dx = N(self.dname(x))
+            # the adjoint at x[index] goes to v; the place starts from zero (the older x[index] was
+            # overwritten): for an array a pure read and a plain assignment, which a derivative of
+            # this derivative follows like any other code; a list or dict entry: pop_at
+            take = call(self.env.ref("read_at" if array else "pop_at"), [dx, index_value(index, self.env.ref)])
+            place = gast.Subscript(value=N(self.dname(x)), slice=clone(index), ctx=gast.Store())
+            zero = at(gast.Assign(targets=[place], value=const(FLOAT_ZERO), type_comment=None), ln)
             if self.facts.is_active(value):
-                if self.facts.ranks.get(value.id) != 0 or self.facts.ranks.get(x) != 1 or \
-                        not self._int_index(index):
+                if self.facts.ranks.get(value.id) != 0 or rank != 1 or not self._int_index(index):
                     # NumPy may have broadcast or repeated it (a list or dict entry: neither)
                     take.args.append(N(value.id))
-                out += self.accumulate(value.id, take, state, ln, owned=False)
+                if array and value.id == x:
+                    # ``x[i] = x``: read the place, zero it, then add what was read to dx itself
+                    tmp = self.namer.fresh(self.dname(x) + "_at")
+                    out += [assign(tmp, take, ln), zero]
+                    out += self.accumulate(value.id, N(tmp), state, ln, owned=False)
+                else:
+                    out += self.accumulate(value.id, take, state, ln, owned=False)
+                    out += [zero] if array else []
+            elif array:
+                out.append(zero)
             else:
                 out.append(expr_stmt(take, ln))
             self._note_reads(r.pos, out)
@@ -279,12 +299,16 @@ class Backward:
         code.append(stmt)
         return live
 
-    def ensure_owned(self, name, state, ln):
+    def ensure_owned(self, name, state, ln, shaped=False):
+        """Make ``name``'s adjoint private (and, if ``shaped``, an array shaped like ``name``)."""
         st = state.get(name)
-        if st is None or st.owned:
+        if st is None or (st.owned and not (shaped and st.maybe_zero)):
             return []
-        state[name] = Live(True, st.maybe_zero)
         d = self.dname(name)
+        if shaped and st.maybe_zero:
+            state[name] = Live(True, False)
+            return [assign(d, call(self.env.ref("owned_tangent"), [N(d), N(name)]), ln)]
+        state[name] = Live(True, st.maybe_zero)
         return [assign(d, call(self.env.ref("copy_adjoint"), [N(d)]), ln)]
 
     def accumulate(self, name, expr, state, ln, owned=None, maybe_zero=False):
@@ -297,7 +321,7 @@ class Backward:
             state[name] = Live(owned, maybe_zero)
             return [assign(d, expr, ln)]
         maybe_zero = maybe_zero and st.maybe_zero
-        if name in self.facts.containers or name in self.facts.maybe_seq:
+        if name in self.facts.containers or name in self.facts.maybe_seq or self._makes_container(expr):
             state[name] = Live(False, maybe_zero)
             return [assign(d, call(self.env.ref("add"), [N(d), expr]), ln)]
         op = gast.Add()
@@ -307,6 +331,12 @@ class Backward:
         if st.owned:
             return [at(gast.AugAssign(target=N(d, True), op=op, value=expr), ln)]
         return [assign(d, gast.BinOp(left=N(d), op=op, right=expr), ln)]
+
+    def _makes_container(self, expr):
+        """Is ``expr`` a helper call whose result is a tuple/list adjoint (``+`` would join them)?"""
+        if not isinstance(expr, gast.Call) or not isinstance(expr.func, gast.Name):
+            return False
+        return any(self.env.by_id.get(id(h)) == expr.func.id for h in _CONTAINER_RESULTS)
 
     # ------------------------------------------------------------------ one operation's adjoint
     def adjoint_of(self, t, op, value, state, ln):

@@ -244,7 +244,7 @@ class Forward(GeneratedCode):
             x.lineno = ln
         if op.kind == "getitem" and isinstance(op.args[0], gast.Name):
             self.views[t] = op.args[0].id   # its tangent may be a view of that tangent
-        if op.kind != "getitem":     # x[i] of a tangent mirrors x[i] of the primal (view or copy)
+        if op.kind not in ("getitem", "build", "dict"):   # these mirror the primal's sharing
             if self._may_alias_written(expr):
                 # a tangent that may be the same array as one written in place later (``dm =
                 # dx`` for ``m = np.mod(x, c)``, then ``x[:] = v``): take a copy, so the written
@@ -303,9 +303,8 @@ class Forward(GeneratedCode):
                 e = gast.Dict(keys=[copy.deepcopy(k) for k in op.keys], values=elts)
             else:
                 e = type(value)(elts=elts, ctx=gast.Load())
-            for a in op.args:
-                if self.live(a, st):
-                    st.tans[a.id] = Live(False, st.tans[a.id].maybe_zero)
+            # the container holds the elements' tangents themselves, as the primal holds the
+            # elements: an element written in place later is seen through both alike
             return [], e, Live(isinstance(value, gast.List) or kind == "dict", False)
         return [], None, None
 

@@ -379,6 +379,25 @@ def _fancy(index):
         isinstance(index, np.ndarray) and index.dtype == bool)
 
 
+def read_at(dx, index, v=None):
+    """The adjoint at ``dx[index]`` that flowed into ``x[index] = v``, without changing ``dx``:
+    summed down to ``v``'s shape where NumPy broadcast it, and only where its write was kept (a
+    repeated index keeps one write per place, issue 11, class 4). The backward sweep then zeroes
+    the place with a plain assignment (``dx[index] = 0.0``)."""
+    if _is_zero(dx):
+        return 0.0
+    g = dx[index]
+    g = g.copy() if isinstance(g, np.ndarray) else g
+    if _fancy(index) and np.size(g) > 1:
+        writes = np.arange(np.size(g)).reshape(np.shape(g))
+        owner = np.full(np.shape(dx), -1)
+        owner[index] = writes          # the same assignment NumPy made: the kept write wins
+        g = np.where(owner[index] == writes, g, 0.0)
+    if v is not None:
+        g = unbroadcast(g, v)
+    return g
+
+
 def pop_at(dx, index, v=None):
     """Take the adjoint at ``dx[index]`` out of ``dx``: a copy is returned, the place is zeroed.
 
@@ -452,6 +471,7 @@ RUNTIME_NAMES = {
 
     "add_at": add_at,
     "pop_at": pop_at,
+    "read_at": read_at,
     "tuple_get": tuple_get,
     "add": add,
 }

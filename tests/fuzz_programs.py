@@ -1037,6 +1037,7 @@ class Result:
         self.refused = None            # the TransformError's message (first order)
         self.refused_construct = None
         self.second_order_refused = None
+        self.rr_refused = None         # reverse over reverse refused (counted, not failed)
         self.points = 0                # points where everything was compared
         self.unusable = 0              # points rejected (margin, overflow, unconverged differences)
         self.failures = []             # [(kind, message)]
@@ -1199,12 +1200,27 @@ def _check_point(srcad, prog, plain, args, res, where, hvp):
     except srcad.TransformError as e:
         res.second_order_refused = str(e)
         return True
+    # and reverse over reverse: the pullback of the gradient along the same tangents (H is symmetric)
+    try:
+        _, pull = srcad.vjp(G, wrt=(0, 1))(*[_copy(a) for a in args])
+        rr = pull(tuple(np.asarray(t_, dtype=np.float64) if np.ndim(a) else float(t_)
+                        for t_, a in zip(tang, args)))
+    except srcad.TransformError as e:
+        rr = None
+        res.rr_refused = str(e)
     eps = 1e-5
     hi = G(*_along(args, tang, eps))
     lo = G(*_along(args, tang, -eps))
     for k in (0, 1):
         num = (np.asarray(hi[k]) - np.asarray(lo[k])) / (2 * eps)
         s = 1.0 + float(np.max(np.abs(num), initial=0)) + float(np.max(np.abs(g01[k]), initial=0))
+        if rr is not None and not _close(rr[k], num, s, 1e-3):
+            eps2 = 1e-6
+            num2 = (np.asarray(G(*_along(args, tang, eps2))[k]) - np.asarray(G(*_along(args, tang, -eps2))[k])) / (2 * eps2)
+            if _close(num, num2, s, 1e-2) and not _close(rr[k], num2, s, 1e-3):
+                res.failures.append(("reverse over reverse", f"vjp of the gradient [{k}]: srcad {_fmt(rr[k])}, "
+                                     f"differences of grad {_fmt(num)} (tangents {_fmt(tang[0])}, "
+                                     f"{_fmt(tang[1])}) {where}"))
         if np.shape(hv[k]) != np.shape(args[k]):
             res.failures.append(("hvp shape", f"Hessian-vector product [{k}] has shape "
                                               f"{np.shape(hv[k])}, argument {np.shape(args[k])} {where}"))

@@ -109,6 +109,11 @@ def emitted_helpers():
 
 HELPERS = emitted_helpers()
 
+# zeroes a list or dict entry's adjoint in place, which no reverse rule can express: reverse mode over
+# it is refused at transform time (test_reverse_over_pop_at_is_refused); arrays use read_at and a plain
+# assignment instead
+REVERSE_REFUSED = {rt.pop_at}
+
 
 def test_enumeration_finds_the_helpers():
     names = {h.__name__ for h in HELPERS}
@@ -126,8 +131,23 @@ def test_helper_has_both_rules(helper):
         assert helper in NONDIFF, f"{helper.__name__} should be declared nondiff"
         return
     assert helper not in NONDIFF, f"{helper.__name__} is nondiff but not on the by-nature list"
+    if helper in REVERSE_REFUSED:
+        assert helper not in REVERSE and helper in FORWARD
+        return
     assert helper in REVERSE, f"{helper.__name__} has no reverse rule"
     assert helper in FORWARD, f"{helper.__name__} has no forward rule"
+
+
+def test_reverse_over_pop_at_is_refused():
+    def f(v):
+        lst = [v[0], v[1]]
+        lst[0] = lst[1] * 2.0
+        return lst[0] * lst[1]
+    g = srcad.grad(f)
+    assert "pop_at(" in srcad.source(g)
+    # refused (by the list entry's restore, or by pop_at itself), never a wrong second derivative
+    with pytest.raises(srcad.TransformError, match="list or dict entry|restore_item"):
+        srcad.jacobian(g, mode="reverse")(np.array([0.5, 1.5]))
 
 
 def test_lists_name_real_helpers():
@@ -161,8 +181,8 @@ HELPER_CASES = [
     ("add_at", lambda dx, g: w(rt.add_at(dx * 1.0, X, IDX, g) * dx), [u(2, 3), u(2, 3)], (0, 1), True),
     ("add_at-scalar", lambda dx, g: w(rt.add_at(dx * 1.0, X, 1, g)), [u(2, 3), u()], (0, 1), False),
     ("index_adjoint", lambda r: w(rt.index_adjoint(r, X, IDX, X)), [u(2, 3)], 0, False),
-    ("pop_at", lambda dx: w(rt.pop_at(dx * 1.0, 1, 0.5) * dx[0]), [u(2, 3)], 0, True),
-    ("pop_at-fancy", lambda dx: w(rt.pop_at(dx * 1.0, [0, 0, 2], V3)), [u(3)], 0, False),
+    ("read_at", lambda dx: w(rt.read_at(dx * 1.0, 1, 0.5) * dx[0]), [u(2, 3)], 0, True),
+    ("read_at-fancy", lambda dx: w(rt.read_at(dx * 1.0, [0, 0, 2], V3)), [u(3)], 0, False),
     ("pop_at_adjoint", lambda r: w(rt.pop_at_adjoint(r, X, 1, 0.5)), [u()], 0, False),
     ("tuple_get", lambda a, b: w(rt.tuple_get((a, b), 1) * a), [u(3), u(3)], (0, 1), True),
     ("put_at", lambda r: w(rt.tuple_get(rt.put_at(r, (V3, V3), 1), 1)), [u(3)], 0, False),

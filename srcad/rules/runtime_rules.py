@@ -11,7 +11,7 @@ from srcad.runtime import (broadcast_like, list_head, reduce_like, unbroadcast, 
 from srcad.runtime import (appended, loop_seq_adjoint, loop_seq_tangent, seq_fold, seq_part, seq_placed, seq_repeated,
                            seq_scaled, seq_times)
 from srcad.runtime import (add_at, copy_adjoint, dot_adjoint_a, dot_adjoint_b, grad_like, matmul_adjoint_a,
-                           matmul_adjoint_b, owned_copy, owned_tangent, pop_at, tuple_get)
+                           matmul_adjoint_b, owned_copy, owned_tangent, pop_at, read_at, tuple_get)
 from srcad.runtime import (appended_part, index_adjoint, no_higher_derivative, pop_at_adjoint, put_at, spread_adjoint)
 from srcad.rules import numpy_helpers as _h
 from srcad.rules.numpy_helpers import (concat_adjoint, concat_tangent, det_cofactor, einsum_adjoint,
@@ -324,10 +324,17 @@ def index_adjoint_(y, r, x, index, g):
     d[y] = index_adjoint(d[r], x, index, g)
 
 
-# pop_at's result is the (kept part of the) adjoint at dx[index]; the place is zeroed in dx itself.
-@reverse(rt.pop_at)
-def pop_at_(y, dx, index, v=None):
+# read_at's result is the (kept part of the) adjoint at dx[index]; pop_at also zeroes the place in
+# dx itself (list and dict adjoints only), which no rule can express: reverse mode over it refuses
+# (srcad.analyze), forward mode follows it (srcad.tangent_stacks).
+@reverse(rt.read_at)
+def read_at_(y, dx, index, v=None):
     d[dx] = pop_at_adjoint(d[y], dx, index, v)
+
+
+@forward(rt.read_at)
+def read_at_(y, dx, index, v=None):
+    d[y] = read_at(d[dx], index, v)
 
 
 @reverse(rt.pop_at_adjoint)
