@@ -228,6 +228,49 @@ def iv(y, v, z):
     d[y] = broadcast_like(d[z] * 0.5 * (special.iv(v - 1, z) + special.iv(v + 1, z)), y)
 
 
+# The inverses: erfinv' = sqrt(pi)/2 exp(y^2), ndtri' = sqrt(2 pi) exp(y^2/2) (y the result).
+@_rule("reverse", "erfinv")
+def erfinv(y, x):
+    d[x] = d[y] * (0.5 * np.sqrt(np.pi)) * np.exp(y * y)
+
+
+@_rule("forward", "erfinv")
+def erfinv(y, x):
+    d[y] = d[x] * (0.5 * np.sqrt(np.pi)) * np.exp(y * y)
+
+
+@_rule("reverse", "ndtri")
+def ndtri(y, x):
+    d[x] = d[y] * np.sqrt(2.0 * np.pi) * np.exp(0.5 * y * y)
+
+
+@_rule("forward", "ndtri")
+def ndtri(y, x):
+    d[y] = d[x] * np.sqrt(2.0 * np.pi) * np.exp(0.5 * y * y)
+
+
+# entr(x) = -x log x (x > 0)
+@_rule("reverse", "entr")
+def entr(y, x):
+    d[x] = -d[y] * (np.log(x) + 1.0)
+
+
+@_rule("forward", "entr")
+def entr(y, x):
+    d[y] = -d[x] * (np.log(x) + 1.0)
+
+
+# ive(v, z) = iv(v, z) exp(-|z|) (real z): ive' = (ive(v-1) + ive(v+1)) / 2 - sign(z) ive(v)
+@_rule("reverse", "ive")
+def ive(y, v, z):
+    d[z] = unbroadcast(d[y] * (0.5 * (special.ive(v - 1, z) + special.ive(v + 1, z)) - np.sign(z) * y), z)
+
+
+@_rule("forward", "ive")
+def ive(y, v, z):
+    d[y] = broadcast_like(d[z] * (0.5 * (special.ive(v - 1, z) + special.ive(v + 1, z)) - np.sign(z) * y), y)
+
+
 # ================================================================ scipy.special: two inputs
 
 
@@ -274,6 +317,18 @@ def xlog1py(z, x, y):
 @_rule("forward", "xlog1py")
 def xlog1py(z, x, y):
     d[z] = d[x] * np.log1p(y) + d[y] * x / (1.0 + y)
+
+
+# rel_entr(x, y) = x log(x / y) (x, y > 0)
+@_rule("reverse", "rel_entr")
+def rel_entr(z, x, y):
+    d[x] = unbroadcast(d[z] * (np.log(x / y) + 1.0), x)
+    d[y] = unbroadcast(-d[z] * x / y, y)
+
+
+@_rule("forward", "rel_entr")
+def rel_entr(z, x, y):
+    d[z] = d[x] * (np.log(x / y) + 1.0) - d[y] * x / y
 
 
 # ================================================================ multigammaln
@@ -722,3 +777,464 @@ def mvn_pdf(y, x, mean=None, cov=1, allow_singular=False):
     d[y] = (y * np.reshape(-np.sum(A * mvn_points(d[x], n), axis=1), np.shape(y))
             + y * np.reshape(np.sum(A * mvn_mean(d[mean], n), axis=1), np.shape(y))
             + y * np.reshape(np.sum(W * mvn_cov(d[cov], n), axis=(1, 2)), np.shape(y)))
+
+
+# ================================================================ scipy.stats.gamma, beta, expon
+# The same pattern as norm and t: z = (x - loc) / scale and k = d log pdf(z) / dz of the standard
+# density; dx = k / scale, dloc = -k / scale, dscale = -(k z + 1) / scale for logpdf (times y for
+# pdf). The cdf family: s = pdf(z) / scale (divided by the cdf for logcdf, negated for the sf).
+# The shape parameters have a rule in logpdf and pdf only (the cdf's is refused).
+# gamma: log pdf(z) = (a - 1) log z - z - gammaln(a), z > 0.
+
+
+@_rule("reverse", "gamma.logpdf", part="stats")
+def gamma_logpdf(y, x, a, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    k = (a - 1.0) / z - 1.0
+    d[x] = unbroadcast(d[y] * k / scale, x)
+    d[a] = unbroadcast(d[y] * (np.log(z) - special.digamma(a)), a)
+    d[loc] = unbroadcast(-d[y] * k / scale, loc)
+    d[scale] = unbroadcast(-d[y] * (k * z + 1.0) / scale, scale)
+
+
+@_rule("forward", "gamma.logpdf", part="stats")
+def gamma_logpdf(y, x, a, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    k = (a - 1.0) / z - 1.0
+    d[y] = (d[x] * k / scale + d[a] * (np.log(z) - special.digamma(a)) - d[loc] * k / scale
+            - d[scale] * (k * z + 1.0) / scale)
+
+
+@_rule("reverse", "gamma.pdf", part="stats")
+def gamma_pdf(y, x, a, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    k = (a - 1.0) / z - 1.0
+    d[x] = unbroadcast(d[y] * y * k / scale, x)
+    d[a] = unbroadcast(d[y] * y * (np.log(z) - special.digamma(a)), a)
+    d[loc] = unbroadcast(-d[y] * y * k / scale, loc)
+    d[scale] = unbroadcast(-d[y] * y * (k * z + 1.0) / scale, scale)
+
+
+@_rule("forward", "gamma.pdf", part="stats")
+def gamma_pdf(y, x, a, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    k = (a - 1.0) / z - 1.0
+    d[y] = (d[x] * y * k / scale + d[a] * y * (np.log(z) - special.digamma(a)) - d[loc] * y * k / scale
+            - d[scale] * y * (k * z + 1.0) / scale)
+
+
+# beta: log pdf(z) = (a - 1) log z + (b - 1) log(1 - z) - betaln(a, b), 0 < z < 1.
+
+
+@_rule("reverse", "beta.logpdf", part="stats")
+def beta_logpdf(y, x, a, b, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    k = (a - 1.0) / z - (b - 1.0) / (1.0 - z)
+    d[x] = unbroadcast(d[y] * k / scale, x)
+    d[a] = unbroadcast(d[y] * (np.log(z) - special.digamma(a) + special.digamma(a + b)), a)
+    d[b] = unbroadcast(d[y] * (np.log1p(-z) - special.digamma(b) + special.digamma(a + b)), b)
+    d[loc] = unbroadcast(-d[y] * k / scale, loc)
+    d[scale] = unbroadcast(-d[y] * (k * z + 1.0) / scale, scale)
+
+
+@_rule("forward", "beta.logpdf", part="stats")
+def beta_logpdf(y, x, a, b, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    k = (a - 1.0) / z - (b - 1.0) / (1.0 - z)
+    d[y] = (d[x] * k / scale + d[a] * (np.log(z) - special.digamma(a) + special.digamma(a + b))
+            + d[b] * (np.log1p(-z) - special.digamma(b) + special.digamma(a + b))
+            - d[loc] * k / scale - d[scale] * (k * z + 1.0) / scale)
+
+
+@_rule("reverse", "beta.pdf", part="stats")
+def beta_pdf(y, x, a, b, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    k = (a - 1.0) / z - (b - 1.0) / (1.0 - z)
+    d[x] = unbroadcast(d[y] * y * k / scale, x)
+    d[a] = unbroadcast(d[y] * y * (np.log(z) - special.digamma(a) + special.digamma(a + b)), a)
+    d[b] = unbroadcast(d[y] * y * (np.log1p(-z) - special.digamma(b) + special.digamma(a + b)), b)
+    d[loc] = unbroadcast(-d[y] * y * k / scale, loc)
+    d[scale] = unbroadcast(-d[y] * y * (k * z + 1.0) / scale, scale)
+
+
+@_rule("forward", "beta.pdf", part="stats")
+def beta_pdf(y, x, a, b, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    k = (a - 1.0) / z - (b - 1.0) / (1.0 - z)
+    d[y] = (d[x] * y * k / scale + d[a] * y * (np.log(z) - special.digamma(a) + special.digamma(a + b))
+            + d[b] * y * (np.log1p(-z) - special.digamma(b) + special.digamma(a + b))
+            - d[loc] * y * k / scale - d[scale] * y * (k * z + 1.0) / scale)
+
+
+# expon: log pdf(z) = -z, z >= 0 (k = -1).
+
+
+@_rule("reverse", "expon.logpdf", part="stats")
+def expon_logpdf(y, x, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    d[x] = unbroadcast(-d[y] / scale, x)
+    d[loc] = unbroadcast(d[y] / scale, loc)
+    d[scale] = unbroadcast(d[y] * (z - 1.0) / scale, scale)
+
+
+@_rule("forward", "expon.logpdf", part="stats")
+def expon_logpdf(y, x, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    d[y] = -d[x] / scale + d[loc] / scale + d[scale] * (z - 1.0) / scale
+
+
+@_rule("reverse", "expon.pdf", part="stats")
+def expon_pdf(y, x, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    d[x] = unbroadcast(-d[y] * y / scale, x)
+    d[loc] = unbroadcast(d[y] * y / scale, loc)
+    d[scale] = unbroadcast(d[y] * y * (z - 1.0) / scale, scale)
+
+
+@_rule("forward", "expon.pdf", part="stats")
+def expon_pdf(y, x, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    d[y] = -d[x] * y / scale + d[loc] * y / scale + d[scale] * y * (z - 1.0) / scale
+
+
+# the cdf family of gamma, beta and expon: s = pdf(z) / scale (the shape parameters refused)
+
+
+@_rule("reverse", "gamma.cdf", part="stats")
+def gamma_cdf(y, x, a, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = np.exp((a - 1.0) * np.log(z) - z - special.gammaln(a)) / scale
+    d[x] = unbroadcast(d[y] * s, x)
+    d[loc] = unbroadcast(-d[y] * s, loc)
+    d[scale] = unbroadcast(-d[y] * s * z, scale)
+
+
+@_rule("forward", "gamma.cdf", part="stats")
+def gamma_cdf(y, x, a, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = np.exp((a - 1.0) * np.log(z) - z - special.gammaln(a)) / scale
+    d[y] = d[x] * s - d[loc] * s - d[scale] * s * z
+
+
+@_rule("reverse", "gamma.logcdf", part="stats")
+def gamma_logcdf(y, x, a, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = np.exp((a - 1.0) * np.log(z) - z - special.gammaln(a) - y) / scale
+    d[x] = unbroadcast(d[y] * s, x)
+    d[loc] = unbroadcast(-d[y] * s, loc)
+    d[scale] = unbroadcast(-d[y] * s * z, scale)
+
+
+@_rule("forward", "gamma.logcdf", part="stats")
+def gamma_logcdf(y, x, a, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = np.exp((a - 1.0) * np.log(z) - z - special.gammaln(a) - y) / scale
+    d[y] = d[x] * s - d[loc] * s - d[scale] * s * z
+
+
+@_rule("reverse", "gamma.sf", part="stats")
+def gamma_sf(y, x, a, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = -np.exp((a - 1.0) * np.log(z) - z - special.gammaln(a)) / scale
+    d[x] = unbroadcast(d[y] * s, x)
+    d[loc] = unbroadcast(-d[y] * s, loc)
+    d[scale] = unbroadcast(-d[y] * s * z, scale)
+
+
+@_rule("forward", "gamma.sf", part="stats")
+def gamma_sf(y, x, a, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = -np.exp((a - 1.0) * np.log(z) - z - special.gammaln(a)) / scale
+    d[y] = d[x] * s - d[loc] * s - d[scale] * s * z
+
+
+@_rule("reverse", "gamma.logsf", part="stats")
+def gamma_logsf(y, x, a, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = -np.exp((a - 1.0) * np.log(z) - z - special.gammaln(a) - y) / scale
+    d[x] = unbroadcast(d[y] * s, x)
+    d[loc] = unbroadcast(-d[y] * s, loc)
+    d[scale] = unbroadcast(-d[y] * s * z, scale)
+
+
+@_rule("forward", "gamma.logsf", part="stats")
+def gamma_logsf(y, x, a, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = -np.exp((a - 1.0) * np.log(z) - z - special.gammaln(a) - y) / scale
+    d[y] = d[x] * s - d[loc] * s - d[scale] * s * z
+
+
+@_rule("reverse", "beta.cdf", part="stats")
+def beta_cdf(y, x, a, b, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = np.exp((a - 1.0) * np.log(z) + (b - 1.0) * np.log1p(-z) - special.betaln(a, b)) / scale
+    d[x] = unbroadcast(d[y] * s, x)
+    d[loc] = unbroadcast(-d[y] * s, loc)
+    d[scale] = unbroadcast(-d[y] * s * z, scale)
+
+
+@_rule("forward", "beta.cdf", part="stats")
+def beta_cdf(y, x, a, b, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = np.exp((a - 1.0) * np.log(z) + (b - 1.0) * np.log1p(-z) - special.betaln(a, b)) / scale
+    d[y] = d[x] * s - d[loc] * s - d[scale] * s * z
+
+
+@_rule("reverse", "beta.logcdf", part="stats")
+def beta_logcdf(y, x, a, b, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = np.exp((a - 1.0) * np.log(z) + (b - 1.0) * np.log1p(-z) - special.betaln(a, b) - y) / scale
+    d[x] = unbroadcast(d[y] * s, x)
+    d[loc] = unbroadcast(-d[y] * s, loc)
+    d[scale] = unbroadcast(-d[y] * s * z, scale)
+
+
+@_rule("forward", "beta.logcdf", part="stats")
+def beta_logcdf(y, x, a, b, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = np.exp((a - 1.0) * np.log(z) + (b - 1.0) * np.log1p(-z) - special.betaln(a, b) - y) / scale
+    d[y] = d[x] * s - d[loc] * s - d[scale] * s * z
+
+
+@_rule("reverse", "beta.sf", part="stats")
+def beta_sf(y, x, a, b, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = -np.exp((a - 1.0) * np.log(z) + (b - 1.0) * np.log1p(-z) - special.betaln(a, b)) / scale
+    d[x] = unbroadcast(d[y] * s, x)
+    d[loc] = unbroadcast(-d[y] * s, loc)
+    d[scale] = unbroadcast(-d[y] * s * z, scale)
+
+
+@_rule("forward", "beta.sf", part="stats")
+def beta_sf(y, x, a, b, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = -np.exp((a - 1.0) * np.log(z) + (b - 1.0) * np.log1p(-z) - special.betaln(a, b)) / scale
+    d[y] = d[x] * s - d[loc] * s - d[scale] * s * z
+
+
+@_rule("reverse", "beta.logsf", part="stats")
+def beta_logsf(y, x, a, b, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = -np.exp((a - 1.0) * np.log(z) + (b - 1.0) * np.log1p(-z) - special.betaln(a, b) - y) / scale
+    d[x] = unbroadcast(d[y] * s, x)
+    d[loc] = unbroadcast(-d[y] * s, loc)
+    d[scale] = unbroadcast(-d[y] * s * z, scale)
+
+
+@_rule("forward", "beta.logsf", part="stats")
+def beta_logsf(y, x, a, b, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = -np.exp((a - 1.0) * np.log(z) + (b - 1.0) * np.log1p(-z) - special.betaln(a, b) - y) / scale
+    d[y] = d[x] * s - d[loc] * s - d[scale] * s * z
+
+
+@_rule("reverse", "expon.cdf", part="stats")
+def expon_cdf(y, x, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = np.exp(-z) / scale
+    d[x] = unbroadcast(d[y] * s, x)
+    d[loc] = unbroadcast(-d[y] * s, loc)
+    d[scale] = unbroadcast(-d[y] * s * z, scale)
+
+
+@_rule("forward", "expon.cdf", part="stats")
+def expon_cdf(y, x, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = np.exp(-z) / scale
+    d[y] = d[x] * s - d[loc] * s - d[scale] * s * z
+
+
+@_rule("reverse", "expon.logcdf", part="stats")
+def expon_logcdf(y, x, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = np.exp(-z - y) / scale
+    d[x] = unbroadcast(d[y] * s, x)
+    d[loc] = unbroadcast(-d[y] * s, loc)
+    d[scale] = unbroadcast(-d[y] * s * z, scale)
+
+
+@_rule("forward", "expon.logcdf", part="stats")
+def expon_logcdf(y, x, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = np.exp(-z - y) / scale
+    d[y] = d[x] * s - d[loc] * s - d[scale] * s * z
+
+
+@_rule("reverse", "expon.sf", part="stats")
+def expon_sf(y, x, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = -np.exp(-z) / scale
+    d[x] = unbroadcast(d[y] * s, x)
+    d[loc] = unbroadcast(-d[y] * s, loc)
+    d[scale] = unbroadcast(-d[y] * s * z, scale)
+
+
+@_rule("forward", "expon.sf", part="stats")
+def expon_sf(y, x, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = -np.exp(-z) / scale
+    d[y] = d[x] * s - d[loc] * s - d[scale] * s * z
+
+
+@_rule("reverse", "expon.logsf", part="stats")
+def expon_logsf(y, x, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = -np.exp(-z - y) / scale
+    d[x] = unbroadcast(d[y] * s, x)
+    d[loc] = unbroadcast(-d[y] * s, loc)
+    d[scale] = unbroadcast(-d[y] * s * z, scale)
+
+
+@_rule("forward", "expon.logsf", part="stats")
+def expon_logsf(y, x, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = -np.exp(-z - y) / scale
+    d[y] = d[x] * s - d[loc] * s - d[scale] * s * z
+
+
+# ================================================================ scipy.stats.poisson (w.r.t. the rate)
+# log pmf = k log mu - mu - gammaln(k + 1) with k shifted by loc; k and loc are integers (refused).
+# d cdf(k) / d mu = -pmf(floor(k)): the sf's is its negative, the logs divide by the value.
+
+
+@_rule("reverse", "poisson.logpmf", part="stats")
+def poisson_logpmf(y, k, mu, loc=0):
+    d[mu] = unbroadcast(d[y] * ((k - loc) / mu - 1.0), mu)
+
+
+@_rule("forward", "poisson.logpmf", part="stats")
+def poisson_logpmf(y, k, mu, loc=0):
+    d[y] = d[mu] * ((k - loc) / mu - 1.0)
+
+
+@_rule("reverse", "poisson.pmf", part="stats")
+def poisson_pmf(y, k, mu, loc=0):
+    d[mu] = unbroadcast(d[y] * y * ((k - loc) / mu - 1.0), mu)
+
+
+@_rule("forward", "poisson.pmf", part="stats")
+def poisson_pmf(y, k, mu, loc=0):
+    d[y] = d[mu] * y * ((k - loc) / mu - 1.0)
+
+
+@_rule("reverse", "poisson.cdf", part="stats")
+def poisson_cdf(y, k, mu, loc=0):
+    j = np.floor(k - loc)
+    d[mu] = unbroadcast(-d[y] * np.exp(special.xlogy(j, mu) - mu - special.gammaln(j + 1.0)), mu)
+
+
+@_rule("forward", "poisson.cdf", part="stats")
+def poisson_cdf(y, k, mu, loc=0):
+    j = np.floor(k - loc)
+    d[y] = -d[mu] * np.exp(special.xlogy(j, mu) - mu - special.gammaln(j + 1.0))
+
+
+@_rule("reverse", "poisson.logcdf", part="stats")
+def poisson_logcdf(y, k, mu, loc=0):
+    j = np.floor(k - loc)
+    d[mu] = unbroadcast(-d[y] * np.exp(special.xlogy(j, mu) - mu - special.gammaln(j + 1.0) - y), mu)
+
+
+@_rule("forward", "poisson.logcdf", part="stats")
+def poisson_logcdf(y, k, mu, loc=0):
+    j = np.floor(k - loc)
+    d[y] = -d[mu] * np.exp(special.xlogy(j, mu) - mu - special.gammaln(j + 1.0) - y)
+
+
+@_rule("reverse", "poisson.sf", part="stats")
+def poisson_sf(y, k, mu, loc=0):
+    j = np.floor(k - loc)
+    d[mu] = unbroadcast(d[y] * np.exp(special.xlogy(j, mu) - mu - special.gammaln(j + 1.0)), mu)
+
+
+@_rule("forward", "poisson.sf", part="stats")
+def poisson_sf(y, k, mu, loc=0):
+    j = np.floor(k - loc)
+    d[y] = d[mu] * np.exp(special.xlogy(j, mu) - mu - special.gammaln(j + 1.0))
+
+
+# ================================================================ scipy.stats.dirichlet
+# x holds one point per column (the components on the first axis), on the simplex; SciPy also
+# takes the first K - 1 components and completes the last as 1 - their sum (``simplex_points``).
+# log pdf = sum_i (alpha_i - 1) log x_i - sum_i gammaln(alpha_i) + gammaln(sum alpha).
+
+
+def simplex_points(x, n, one=1.0):
+    """``x`` with its first axis completed to ``n`` entries by ``one - sum(x, 0)`` where it has
+    ``n - 1`` (``one`` = 1.0 for points, 0.0 for their tangents)."""
+    x = np.asarray(x, dtype=float)
+    if x.shape[0] == n:
+        return x
+    return np.concatenate([x, (one - np.sum(x, axis=0))[None]], axis=0)
+
+
+def simplex_adjoint(g, m):
+    """The adjoint of ``simplex_points`` for an input with ``m`` entries on the first axis."""
+    g = np.asarray(g, dtype=float)
+    if g.shape[0] == m:
+        return g
+    return g[:-1] - g[-1]
+
+
+def column_shape(alpha, x):
+    """The shape that lines the vector ``alpha`` up with the first axis of ``x``."""
+    return (np.size(alpha),) + (1,) * (np.ndim(x) - 1)
+
+
+nondiff(column_shape, why="a shape")
+
+
+@_rule("reverse", simplex_points, constant=("n", "one"))
+def simplex_points_(y, x, n, one=1.0):
+    d[x] = simplex_adjoint(d[y], np.shape(x)[0])
+
+
+@_rule("forward", simplex_points, constant=("n", "one"))
+def simplex_points_(y, x, n, one=1.0):
+    d[y] = simplex_points(d[x], n, 0.0)
+
+
+@_rule("reverse", simplex_adjoint, constant=("m",))
+def simplex_adjoint_(y, g, m):
+    d[g] = simplex_points(d[y], np.shape(g)[0], 0.0)
+
+
+@_rule("forward", simplex_adjoint, constant=("m",))
+def simplex_adjoint_(y, g, m):
+    d[y] = simplex_adjoint(d[g], m)
+
+
+@_rule("reverse", "dirichlet.logpdf", part="stats")
+def dirichlet_logpdf(y, x, alpha):
+    p = simplex_points(x, np.size(alpha))
+    A = np.reshape(alpha, column_shape(alpha, p))
+    d[x] = simplex_adjoint(d[y] * (A - 1.0) / p, np.shape(x)[0])
+    d[alpha] = np.sum(np.reshape(d[y] * (np.log(p) - special.digamma(A) + special.digamma(np.sum(alpha))),
+                                 (np.size(alpha), -1)), axis=1)
+
+
+@_rule("forward", "dirichlet.logpdf", part="stats")
+def dirichlet_logpdf(y, x, alpha):
+    p = simplex_points(x, np.size(alpha))
+    A = np.reshape(alpha, column_shape(alpha, p))
+    d[y] = (np.sum((A - 1.0) / p * simplex_points(d[x], np.size(alpha), 0.0), axis=0)
+            + np.sum(np.reshape(d[alpha], column_shape(alpha, p))
+                     * (np.log(p) - special.digamma(A) + special.digamma(np.sum(alpha))), axis=0))
+
+
+@_rule("reverse", "dirichlet.pdf", part="stats")
+def dirichlet_pdf(y, x, alpha):
+    p = simplex_points(x, np.size(alpha))
+    A = np.reshape(alpha, column_shape(alpha, p))
+    d[x] = simplex_adjoint(d[y] * y * (A - 1.0) / p, np.shape(x)[0])
+    d[alpha] = np.sum(np.reshape(d[y] * y * (np.log(p) - special.digamma(A) + special.digamma(np.sum(alpha))),
+                                 (np.size(alpha), -1)), axis=1)
+
+
+@_rule("forward", "dirichlet.pdf", part="stats")
+def dirichlet_pdf(y, x, alpha):
+    p = simplex_points(x, np.size(alpha))
+    A = np.reshape(alpha, column_shape(alpha, p))
+    d[y] = (np.sum((A - 1.0) / p * simplex_points(d[x], np.size(alpha), 0.0), axis=0) * y
+            + np.sum(np.reshape(d[alpha], column_shape(alpha, p))
+                     * (np.log(p) - special.digamma(A) + special.digamma(np.sum(alpha))), axis=0) * y)
