@@ -240,6 +240,98 @@ def test_t_keywords():
     run_all(lambda x, df: weigh(st.t.logpdf(x, df=df, scale=2.0)), [at((3,), 20, -1.0, 1.0), 3.0], (0, 1))
 
 
+# ---------------------------------------------------------------- scipy.stats gamma, beta, expon
+
+CDF_FAMILY = ["cdf", "logcdf", "sf", "logsf"]
+# (distribution, its shape parameters' domains, the domain of z = (x - loc) / scale)
+SHAPED = [("gamma", [(1.5, 3.0)], (0.3, 2.5)), ("beta", [(1.5, 3.0), (2.0, 4.0)], (0.2, 0.8)),
+          ("expon", [], (0.2, 2.0))]
+
+
+@pytest.mark.parametrize("sx,sl,ss", LOCSCALE, ids=[f"{a}-{b}-{c}" for a, b, c in LOCSCALE])
+@pytest.mark.parametrize("name", ["logpdf", "pdf"] + CDF_FAMILY)
+@pytest.mark.parametrize("dist,shapes,zdom", SHAPED, ids=[c[0] for c in SHAPED])
+def test_shaped_distributions(dist, shapes, zdom, name, sx, sl, ss):
+    fn = getattr(getattr(st, dist), name)
+    loc, scale = at(sl, 50, -0.1, 0.1), at(ss, 51, 1.0, 1.5)
+    full = np.broadcast_shapes(sx, sl, ss)
+    # x = loc + scale z with z in the support; a scalar x against array loc/scale: 0.5 (z in (0.27, 0.6))
+    x = loc + scale * at(full, 52, *zdom) if sx == full else 0.5
+    params = [at(sl, 53 + i, *dom) for i, dom in enumerate(shapes)]
+    args = [x] + params + [loc, scale]
+    # the shape parameters of the cdf family have no rule (refused, below)
+    wrt = tuple(range(len(args))) if name in ("logpdf", "pdf") else (0, len(args) - 2, len(args) - 1)
+    call = {3: lambda x, loc, scale: weigh(fn(x, loc, scale)),
+            4: lambda x, a, loc, scale: weigh(fn(x, a, loc, scale)),
+            5: lambda x, a, b, loc, scale: weigh(fn(x, a, b, loc, scale))}[len(args)]
+    run_all(call, args, wrt)
+
+
+@pytest.mark.parametrize("dist", ["gamma", "beta"])
+def test_shape_of_cdf_refused(dist):
+    fn = getattr(st, dist).cdf
+
+    def f(x, a):
+        return fn(x, a, 2.0)
+    with pytest.raises(srcad.TransformError) as info:
+        srcad.grad(f, wrt=1)(0.3, 2.0)
+    assert "return fn(x, a, 2.0)" in str(info.value)
+
+
+def test_shaped_keywords():
+    run_all(lambda x, a: weigh(st.gamma.logpdf(x, a=a, scale=2.0)), [at((3,), 54, 0.5, 3.0), 2.5], (0, 1))
+    run_all(lambda x, s: weigh(st.expon.logcdf(x, scale=s)), [at((3,), 55, 0.5, 3.0), 1.5], (0, 1))
+
+
+# ---------------------------------------------------------------- scipy.stats.poisson (the rate)
+
+K = np.array([[0.0, 1.0, 3.0], [2.0, 5.0, 4.0]])
+
+
+@pytest.mark.parametrize("name", ["logpmf", "pmf", "cdf", "logcdf", "sf"])
+@pytest.mark.parametrize("shape", [(), (3,), (2, 3)], ids=SHAPE_IDS)
+def test_poisson(name, shape):
+    fn = getattr(st.poisson, name)
+    run_all(lambda mu: weigh(fn(K, mu)), [at(shape, 56, 0.5, 4.0)], (0,))
+    run_all(lambda mu: weigh(fn(K + 1.0, mu, 1)), [at(shape, 57, 0.5, 4.0)], (0,))
+
+
+def test_poisson_count_refused():
+    def f(k):
+        return st.poisson.logpmf(k, 2.0)
+    with pytest.raises(srcad.TransformError, match="logpmf"):
+        srcad.grad(f)(3.0)
+
+
+# ---------------------------------------------------------------- scipy.stats.dirichlet
+
+def _simplex(u):
+    """Points on the simplex (one per column), a smooth map of unconstrained ``u``."""
+    e = np.exp(u - np.max(u, axis=0))
+    return e / np.sum(e, axis=0)
+
+
+DIRICHLET = [
+    ("point", at((3,), 58, -1.0, 1.0)),
+    ("points", at((3, 4), 59, -1.0, 1.0)),
+]
+
+
+@pytest.mark.parametrize("name", ["logpdf", "pdf"])
+@pytest.mark.parametrize("u", [u for _, u in DIRICHLET], ids=[n for n, _ in DIRICHLET])
+def test_dirichlet(name, u):
+    fn = getattr(st.dirichlet, name)
+    alpha = at((3,), 60, 0.8, 3.0)
+    run_all(lambda u, alpha: weigh(fn(_simplex(u), alpha)), [u, alpha], (0, 1))
+
+
+def test_dirichlet_first_components():
+    # SciPy completes x's last component as 1 - sum: the derivative follows it
+    alpha = at((3,), 61, 0.8, 3.0)
+    run_all(lambda x, alpha: st.dirichlet.logpdf(x, alpha), [np.array([0.2, 0.3]), alpha], (0, 1))
+    run_all(lambda x: weigh(st.dirichlet.pdf(x, alpha)), [np.array([[0.2, 0.5], [0.3, 0.1]])], (0,))
+
+
 # ---------------------------------------------------------------- scipy.stats.multivariate_normal
 
 def _spd(n, seed):
