@@ -368,6 +368,63 @@ def test_multivariate_normal_default_mean_and_keywords():
     run_all(lambda x, c: np.sum(st.multivariate_normal.logpdf(x, cov=c)), [x, _spd(2, 39)], (0, 1))
 
 
+# ---------------------------------------------------------------- scipy.linalg
+
+import scipy.linalg as sla  # noqa: E402
+
+
+def _tri(n, seed):
+    """A well-conditioned triangular matrix (the other triangle is noise the solver must ignore)."""
+    a = at((n, n), seed, -0.5, 0.5) + 2.0 * np.eye(n)
+    return a
+
+
+TRIANGULAR = [   # (trans, lower, unit_diagonal)
+    ("lower", (0, True, False)), ("upper", (0, False, False)), ("trans-1", (1, True, False)),
+    ("trans-T-upper", ("T", False, False)), ("trans-C", ("C", True, False)),
+    ("unit-diagonal", (0, True, True)), ("trans-N-unit-upper", ("N", False, True)),
+]
+
+
+@pytest.mark.parametrize("bshape", [(3,), (3, 2)], ids=["vector", "matrix"])
+@pytest.mark.parametrize("opts", [k for _, k in TRIANGULAR], ids=[n for n, _ in TRIANGULAR])
+def test_solve_triangular(opts, bshape):
+    trans, lower, unit = opts
+    a, b = _tri(3, 62), at(bshape, 63, -1.0, 1.0)
+    run_all(lambda a, b: weigh(sla.solve_triangular(a, b, trans=trans, lower=lower, unit_diagonal=unit)), [a, b],
+            (0, 1))
+
+
+def test_solve_triangular_positional_options():
+    a, b = _tri(3, 64), at((3,), 65, -1.0, 1.0)
+    run_all(lambda a, b: weigh(sla.solve_triangular(a, b, 1, True)), [a, b], (0, 1))
+
+
+def test_solve_triangular_reads_one_triangle():
+    a, b = _tri(3, 66), at((3,), 67, -1.0, 1.0)
+    g = srcad.grad(lambda a: np.sum(sla.solve_triangular(a, b, lower=True)))(a)
+    assert np.all(g[np.triu_indices(3, 1)] == 0.0)
+
+
+LINALG = [
+    ("expm", lambda a: weigh(sla.expm(a)), [at((3, 3), 68, -0.7, 0.7)]),
+    ("expm-2", lambda a: weigh(sla.expm(a * a)), [at((2, 2), 69, -0.7, 0.7)]),
+    ("expm-scalar-times", lambda a: weigh(sla.expm(2.0 * a) @ np.ones(3)), [at((3, 3), 70, -0.5, 0.5)]),
+    ("sqrtm", lambda s: weigh(sla.sqrtm(s)), [_spd(3, 71)]),
+    ("sqrtm-of-product", lambda a: weigh(sla.sqrtm(a @ a.T + np.eye(2))), [at((2, 2), 72, -1.0, 1.0)]),
+]
+
+
+@pytest.mark.parametrize("f,args", [c[1:] for c in LINALG], ids=[c[0] for c in LINALG])
+def test_matrix_functions(f, args):
+    run_all(f, args, (0,))
+
+
+def test_solve_sylvester():
+    a, b, q = _spd(3, 73), _spd(2, 74), at((3, 2), 75, -1.0, 1.0)
+    run_all(lambda a, b, q: weigh(sla.solve_sylvester(a, b, q)), [a, b, q], (0, 1, 2))
+
+
 # ---------------------------------------------------------------- reverse over reverse
 
 RR = [
@@ -379,6 +436,18 @@ RR = [
     ("t-cdf", lambda x: weigh(t.logcdf(x, 3.0)), [at((3,), 43, -1.0, 1.0)]),
     ("mvn-cov", lambda c: multivariate_normal.logpdf(np.ones((2, 2)), np.zeros(2), c), [_spd(2, 44)]),
     ("multigammaln", lambda a: np.sum(special.multigammaln(a, 2)), [at((3,), 45, 1.0, 2.0)]),
+    ("special-new", lambda x: weigh(special.erfinv(x - 1.0) + special.ndtri(x - 0.8) * special.entr(x)
+                                    + special.ive(1, x) + special.rel_entr(x, 2.0 - x)), [at((3,), 76, 1.1, 1.6)]),
+    ("gamma-shape", lambda a: weigh(st.gamma.logpdf(np.array([0.5, 1.0, 2.0]), a, 0.1, 1.3)), [at((3,), 77, 1.5, 3.0)]),
+    ("beta-x", lambda x: weigh(st.beta.logcdf(x, 2.0, 3.0)), [at((3,), 78, 0.2, 0.8)]),
+    ("expon-scale", lambda s: weigh(st.expon.pdf(np.array([0.5, 1.0, 2.0]), 0.1, s)), [at((3,), 79, 0.8, 1.6)]),
+    ("poisson", lambda mu: weigh(st.poisson.logpmf(np.array([0.0, 2.0, 5.0]), mu)), [at((3,), 80, 0.5, 4.0)]),
+    ("dirichlet", lambda al: weigh(st.dirichlet.logpdf(_simplex(np.ones((3, 2)) * [0.2, -0.3]), al)),
+     [at((3,), 81, 0.8, 3.0)]),
+    ("solve_triangular", lambda a: weigh(sla.solve_triangular(a, np.ones(3), lower=True, trans=1)),
+     [_tri(3, 82)]),
+    ("expm", lambda a: weigh(sla.expm(a)), [at((2, 2), 83, -0.7, 0.7)]),
+    ("sqrtm", lambda s: weigh(sla.sqrtm(s)), [_spd(2, 84)]),
 ]
 
 

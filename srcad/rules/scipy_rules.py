@@ -24,8 +24,9 @@ from srcad.rules.registry import FORWARD, NONDIFF, REVERSE, forward, nondiff, re
 from srcad.runtime import broadcast_like, unbroadcast, unreduce
 
 special = None          # scipy.special, set by register (the templates read it)
+linalg = None           # scipy.linalg, likewise
 NAMES = {}              # rule key -> its user-facing names ("scipy.special.gammaln"), for the catalog
-_RULES = {"special": [], "stats": []}   # part -> [(mode, keys, template, constant)]
+_RULES = {"special": [], "stats": [], "linalg": []}   # part -> [(mode, keys, template, constant)]
 _LOCK = threading.RLock()
 _DONE = set()           # parts registered
 _STARTED = set()        # parts being registered (look-ups made meanwhile do not recurse)
@@ -40,15 +41,25 @@ def _rule(mode, *keys, part="special", constant=()):
     return deco
 
 
+def _part(module):
+    """The part of SciPy whose rules a function of ``module`` finds (None: no rules here)."""
+    module = module or "scipy.special"      # SciPy's ufuncs name no module
+    for part in ("special", "stats", "linalg"):
+        if module.startswith(f"scipy.{part}"):
+            return part
+    return None     # scipy.optimize, another library's ufunc...: no rules here (and no import)
+
+
 def register(module):
     """Register the rules of the part of SciPy that ``module`` (a function's ``__module__``; None
     for SciPy's ufuncs) belongs to. True when that part's rules are in the tables."""
-    part = "stats" if module is not None and module.startswith("scipy.stats") else "special"
+    part = _part(module)
+    if part is None:
+        return False
     if part in _DONE:
         return True
-    if part == "special" and (not (module or "scipy.special").startswith("scipy.special")
-                              or "scipy.special" not in sys.modules):
-        return False    # scipy.linalg, another library's ufunc...: no rules here (and no import)
+    if part != "stats" and f"scipy.{part}" not in sys.modules:
+        return False
     with _LOCK:
         if part in _DONE:
             return True
@@ -57,12 +68,16 @@ def register(module):
         if part == "stats" and not register("scipy.special"):
             return False
         _STARTED.add(part)
-        global special
+        global special, linalg
         import scipy.special
         special = scipy.special
         if part == "stats":
             import scipy.stats
-        root = scipy.stats if part == "stats" else scipy.special
+        if part == "linalg":
+            import scipy.linalg
+            linalg = scipy.linalg
+        root = {"special": scipy.special, "stats": scipy.stats if part == "stats" else None,
+                "linalg": linalg}[part]
         for mode, keys, fn, constant in _RULES[part]:
             for path in keys:
                 key = path
@@ -1238,3 +1253,174 @@ def dirichlet_pdf(y, x, alpha):
     d[y] = (np.sum((A - 1.0) / p * simplex_points(d[x], np.size(alpha), 0.0), axis=0) * y
             + np.sum(np.reshape(d[alpha], column_shape(alpha, p))
                      * (np.log(p) - special.digamma(A) + special.digamma(np.sum(alpha))), axis=0) * y)
+
+
+# ================================================================ scipy.linalg
+# Real square matrices. The helpers below are linear (each rule of one names the other), so the
+# rules of expm, sqrtm, solve_sylvester and solve_triangular differentiate again to any order.
+
+
+def _transposes(trans):
+    """Does solve_triangular's ``trans`` (0/'N', 1/'T', 2/'C') solve with the transpose?"""
+    return trans in (1, 2, "T", "C")
+
+
+def flip_trans(trans):
+    """The ``trans`` of the transposed system (real matrices: 'C' is 'T')."""
+    return 0 if _transposes(trans) else 1
+
+
+def transpose_if(m, trans):
+    """``m`` transposed where ``trans`` says the system is solved with the transpose."""
+    return np.swapaxes(m, -1, -2) if _transposes(trans) else m
+
+
+def triangle(m, lower=False, unit_diagonal=False):
+    """The triangle of ``m`` that solve_triangular reads (its diagonal left out with
+    ``unit_diagonal``)."""
+    t = np.tril(m) if lower else np.triu(m)
+    return t - np.tril(np.triu(t)) if unit_diagonal else t
+
+
+nondiff(flip_trans, why="an option")
+
+
+@_rule("reverse", transpose_if, constant=("trans",), part="linalg")
+def transpose_if_(y, m, trans):
+    d[m] = transpose_if(d[y], trans)
+
+
+@_rule("forward", transpose_if, constant=("trans",), part="linalg")
+def transpose_if_(y, m, trans):
+    d[y] = transpose_if(d[m], trans)
+
+
+@_rule("reverse", triangle, constant=("lower", "unit_diagonal"), part="linalg")
+def triangle_(y, m, lower=False, unit_diagonal=False):
+    d[m] = triangle(d[y], lower, unit_diagonal)
+
+
+@_rule("forward", triangle, constant=("lower", "unit_diagonal"), part="linalg")
+def triangle_(y, m, lower=False, unit_diagonal=False):
+    d[y] = triangle(d[m], lower, unit_diagonal)
+
+
+# x = op(A)^-1 b with op(A) = A or A^T made of A's triangle: db = op(A)^-T g,
+# dA = -triangle(db x^T) (its transpose for op = transpose). b is a vector or a matrix.
+@_rule("reverse", "solve_triangular", part="linalg")
+def solve_triangular(y, a, b, trans=0, lower=False, unit_diagonal=False, overwrite_b=False, check_finite=True):
+    g = linalg.solve_triangular(a, d[y], trans=flip_trans(trans), lower=lower, unit_diagonal=unit_diagonal)
+    d[b] = g
+    n = np.shape(a)[0]
+    d[a] = -triangle(transpose_if(np.reshape(g, (n, -1)) @ np.transpose(np.reshape(y, (n, -1))), trans), lower,
+                     unit_diagonal)
+
+
+@_rule("forward", "solve_triangular", part="linalg")
+def solve_triangular(y, a, b, trans=0, lower=False, unit_diagonal=False, overwrite_b=False, check_finite=True):
+    d[y] = (linalg.solve_triangular(a, d[b], trans=trans, lower=lower, unit_diagonal=unit_diagonal)
+            - linalg.solve_triangular(a, transpose_if(triangle(d[a], lower, unit_diagonal), trans) @ y, trans=trans,
+                                      lower=lower, unit_diagonal=unit_diagonal))
+
+
+# x = solve_sylvester(a, b, q): a x + x b = q. Linear in q; da x + x db moves to the right side.
+@_rule("reverse", "solve_sylvester", part="linalg")
+def solve_sylvester(y, a, b, q):
+    g = linalg.solve_sylvester(np.transpose(a), np.transpose(b), d[y])
+    d[q] = g
+    d[a] = -g @ np.transpose(y)
+    d[b] = -np.transpose(y) @ g
+
+
+@_rule("forward", "solve_sylvester", part="linalg")
+def solve_sylvester(y, a, b, q):
+    d[y] = (linalg.solve_sylvester(a, b, d[q]) - linalg.solve_sylvester(a, b, d[a] @ y)
+            - linalg.solve_sylvester(a, b, y @ d[b]))
+
+
+# X = sqrtm(A), X X = A: X dX + dX X = dA (a Sylvester equation; its transpose for the adjoint).
+# Defined where X's eigenvalues have no two summing to zero (A with no eigenvalue <= 0 has one).
+@_rule("reverse", "sqrtm", part="linalg")
+def sqrtm(y, A, disp=True, blocksize=64):
+    d[A] = linalg.solve_sylvester(np.transpose(y), np.transpose(y), d[y])
+
+
+@_rule("forward", "sqrtm", part="linalg")
+def sqrtm(y, A, disp=True, blocksize=64):
+    d[y] = linalg.solve_sylvester(y, y, d[A])
+
+
+# The Frechet derivative of expm along E is the upper right block of expm([[A, E], [0, A]]); its
+# adjoint is the same with A^T. Written with expm itself, the rules differentiate again.
+def diagonal_blocks(a):
+    """``[[a, 0], [0, a]]``."""
+    z = np.zeros_like(a)
+    return np.concatenate([np.concatenate([a, z], axis=-1), np.concatenate([z, a], axis=-1)], axis=-2)
+
+
+def corner_block(e):
+    """``[[0, e], [0, 0]]``."""
+    z = np.zeros_like(e)
+    return np.concatenate([np.concatenate([z, e], axis=-1), np.concatenate([z, z], axis=-1)], axis=-2)
+
+
+def diagonal_blocks_adjoint(g):
+    """The adjoint of ``diagonal_blocks``: the sum of the two diagonal blocks of ``g``."""
+    n = np.shape(g)[-1] // 2
+    return g[..., :n, :n] + g[..., n:, n:]
+
+
+def corner_of(m):
+    """The upper right block of ``m`` (the adjoint of ``corner_block``)."""
+    n = np.shape(m)[-1] // 2
+    return m[..., :n, n:]
+
+
+@_rule("reverse", diagonal_blocks, part="linalg")
+def diagonal_blocks_(y, a):
+    d[a] = diagonal_blocks_adjoint(d[y])
+
+
+@_rule("forward", diagonal_blocks, part="linalg")
+def diagonal_blocks_(y, a):
+    d[y] = diagonal_blocks(d[a])
+
+
+@_rule("reverse", diagonal_blocks_adjoint, part="linalg")
+def diagonal_blocks_adjoint_(y, g):
+    d[g] = diagonal_blocks(d[y])
+
+
+@_rule("forward", diagonal_blocks_adjoint, part="linalg")
+def diagonal_blocks_adjoint_(y, g):
+    d[y] = diagonal_blocks_adjoint(d[g])
+
+
+@_rule("reverse", corner_block, part="linalg")
+def corner_block_(y, e):
+    d[e] = corner_of(d[y])
+
+
+@_rule("forward", corner_block, part="linalg")
+def corner_block_(y, e):
+    d[y] = corner_block(d[e])
+
+
+@_rule("reverse", corner_of, part="linalg")
+def corner_of_(y, m):
+    d[m] = corner_block(d[y])
+
+
+@_rule("forward", corner_of, part="linalg")
+def corner_of_(y, m):
+    d[y] = corner_of(d[m])
+
+
+@_rule("reverse", "expm", part="linalg")
+def expm(y, A):
+    d[A] = corner_of(linalg.expm(diagonal_blocks(np.swapaxes(A, -1, -2)) + corner_block(d[y])))
+
+
+@_rule("forward", "expm", part="linalg")
+def expm(y, A):
+    d[y] = corner_of(linalg.expm(diagonal_blocks(A) + corner_block(d[A])))
