@@ -176,9 +176,24 @@ def test_logsumexp(f, args, wrt):
     run_all(f, args, wrt)
 
 
-def test_logsumexp_return_sign_refused():
-    with pytest.raises(NotImplementedError, match="return_sign"):
-        srcad.grad(lambda a: logsumexp(a, return_sign=True)[0])(np.ones(3))
+B_SIGNED = np.array([[0.5, -1.0, 2.0], [-0.3, 0.2, -1.5]])
+SIGNED = [
+    ("value", lambda a: logsumexp(a, return_sign=True)[0], [M], (0,)),
+    ("value-times-sign", lambda a, b: weigh(np.prod(logsumexp(a, axis=1, b=b, return_sign=True), axis=0)),
+     [M, B_SIGNED], (0, 1)),
+    ("unpacked", lambda a, b: _lse_unpacked(a, b), [M, B_SIGNED], (0, 1)),
+    ("keepdims", lambda a: weigh(logsumexp(a, axis=0, b=B_SIGNED, keepdims=True, return_sign=True)[0]), [M], (0,)),
+]
+
+
+def _lse_unpacked(a, b):
+    v, s = logsumexp(a, axis=0, b=b, return_sign=True)
+    return weigh(v * s + v)
+
+
+@pytest.mark.parametrize("f,args,wrt", [c[1:] for c in SIGNED], ids=[c[0] for c in SIGNED])
+def test_logsumexp_return_sign(f, args, wrt):
+    run_all(f, args, wrt)
 
 
 # ---------------------------------------------------------------- scipy.stats.norm
@@ -431,6 +446,7 @@ RR = [
     ("special", lambda x: np.sum(special.gammaln(x) * special.digamma(x) + special.log_ndtr(x) * special.i1(x)),
      [at((3,), 40, 0.5, 2.0)]),
     ("logsumexp", lambda a: weigh(logsumexp(a, axis=1, b=np.array([0.5, 1.0, 2.0]))), [M]),
+    ("logsumexp-sign", lambda a: weigh(np.prod(logsumexp(a, axis=1, b=B_SIGNED, return_sign=True), axis=0)), [M]),
     ("norm", lambda s: weigh(norm.logpdf(np.arange(3.0), 0.2, s)), [at((3,), 41, 0.7, 1.8)]),
     ("t-df", lambda df: weigh(t.logpdf(np.arange(3.0), df)), [at((3,), 42, 1.5, 6.0)]),
     ("t-cdf", lambda x: weigh(t.logcdf(x, 3.0)), [at((3,), 43, -1.0, 1.0)]),

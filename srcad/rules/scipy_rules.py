@@ -21,6 +21,7 @@ import threading
 import numpy as np
 
 from srcad.rules.registry import FORWARD, NONDIFF, REVERSE, forward, nondiff, reverse
+from srcad.rules.more_helpers import Parts
 from srcad.runtime import broadcast_like, unbroadcast, unreduce
 
 special = None          # scipy.special, set by register (the templates read it)
@@ -391,42 +392,78 @@ def _expanded(y, axis, ndim, keepdims):
 def lse_weights(a, y, axis=None, b=None, keepdims=False, return_sign=False, ndim=0):
     """``b * exp(a - y)`` (``exp(a - y)`` without ``b``), ``y = logsumexp(a, axis, b=b, keepdims)``:
     the weight of each element in the sum, shaped like ``a`` and ``b`` broadcast together (at least
-    ``ndim`` dimensions: the reduction's, where ``b`` is left out)."""
-    if return_sign:
-        raise NotImplementedError("srcad: no derivative for scipy.special.logsumexp(..., return_sign=True); "
-                                  "differentiate the log of the absolute value (return_sign=False)")
+    ``ndim`` dimensions: the reduction's, where ``b`` is left out). With ``return_sign``, ``y`` is
+    the pair (log |sum|, sign of the sum) and the weights carry the sign."""
     a = np.asarray(a, dtype=float)
     ndim = max(a.ndim, ndim, 0 if b is None else np.ndim(b))
-    w = np.exp(a - _expanded(y, axis, ndim, keepdims))
+    if return_sign:
+        w = np.exp(a - _expanded(y[0], axis, ndim, keepdims)) * _expanded(y[1], axis, ndim, keepdims)
+    else:
+        w = np.exp(a - _expanded(y, axis, ndim, keepdims))
     return w if b is None else b * w
 
 
+def lse_first(t, return_sign):
+    """The log |sum| part of logsumexp's result (or of its adjoint or tangent): the first item of
+    the pair with ``return_sign``, else ``t`` itself."""
+    return t[0] if return_sign else t
+
+
+def lse_slot(v, return_sign):
+    """The pair (``v``, zeros) with ``return_sign`` (the sign has derivative 0), else ``v``: the
+    transpose of ``lse_first``. The zeros are an array like ``v``, so that the pair also reads as
+    one array (``np.prod(logsumexp(a, return_sign=True), axis=0)``)."""
+    return Parts((v, np.zeros_like(v))) if return_sign else v
+
+
+# return_sign=True: the result is (log |sum b exp(a)|, its sign); the sign is piecewise constant.
 @_rule("reverse", "logsumexp")
 def logsumexp(y, a, axis=None, b=None, keepdims=False, return_sign=False):
     w = lse_weights(a, y, axis, b, keepdims, return_sign)
-    g = unreduce(d[y], w, axis, keepdims)
+    g = unreduce(lse_first(d[y], return_sign), w, axis, keepdims)
     d[a] = unbroadcast(g * w, a)
     d[b] = unbroadcast(g * lse_weights(a, y, axis, None, keepdims, return_sign, np.ndim(w)), b)
 
 
 @_rule("forward", "logsumexp")
 def logsumexp(y, a, axis=None, b=None, keepdims=False, return_sign=False):
-    d[y] = (np.sum(d[a] * lse_weights(a, y, axis, b, keepdims, return_sign), axis=axis, keepdims=keepdims)
-            + np.sum(d[b] * lse_weights(a, y, axis, None, keepdims, return_sign, np.ndim(b)), axis=axis,
-                     keepdims=keepdims))
+    d[y] = (lse_slot(np.sum(d[a] * lse_weights(a, y, axis, b, keepdims, return_sign), axis=axis, keepdims=keepdims),
+                     return_sign)
+            + lse_slot(np.sum(d[b] * lse_weights(a, y, axis, None, keepdims, return_sign, np.ndim(b)), axis=axis,
+                              keepdims=keepdims), return_sign))
 
 
 @_rule("reverse", lse_weights, constant=("axis", "keepdims", "return_sign", "ndim"))
 def lse_weights_(w, a, y, axis=None, b=None, keepdims=False, return_sign=False, ndim=0):
     d[a] = unbroadcast(d[w] * w, a)
-    d[y] = -np.sum(d[w] * w, axis=axis, keepdims=keepdims)
+    d[y] = lse_slot(-np.sum(d[w] * w, axis=axis, keepdims=keepdims), return_sign)
     d[b] = unbroadcast(d[w] * lse_weights(a, y, axis, None, keepdims, return_sign, np.ndim(w)), b)
 
 
 @_rule("forward", lse_weights, constant=("axis", "keepdims", "return_sign", "ndim"))
 def lse_weights_(w, a, y, axis=None, b=None, keepdims=False, return_sign=False, ndim=0):
-    d[w] = (d[a] * w - unreduce(d[y], w, axis, keepdims) * w
+    d[w] = (d[a] * w - unreduce(lse_first(d[y], return_sign), w, axis, keepdims) * w
             + d[b] * lse_weights(a, y, axis, None, keepdims, return_sign, np.ndim(w)))
+
+
+@_rule("reverse", lse_first, constant=("return_sign",))
+def lse_first_(y, t, return_sign):
+    d[t] = lse_slot(d[y], return_sign)
+
+
+@_rule("forward", lse_first, constant=("return_sign",))
+def lse_first_(y, t, return_sign):
+    d[y] = lse_first(d[t], return_sign)
+
+
+@_rule("reverse", lse_slot, constant=("return_sign",))
+def lse_slot_(y, v, return_sign):
+    d[v] = lse_first(d[y], return_sign)
+
+
+@_rule("forward", lse_slot, constant=("return_sign",))
+def lse_slot_(y, v, return_sign):
+    d[y] = lse_slot(d[v], return_sign)
 
 
 # ================================================================ scipy.stats.norm
