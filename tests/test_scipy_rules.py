@@ -440,6 +440,112 @@ def test_solve_sylvester():
     run_all(lambda a, b, q: weigh(sla.solve_sylvester(a, b, q)), [a, b, q], (0, 1, 2))
 
 
+# ---------------------------------------------------------------- frozen distributions
+
+FROZEN_OUTSIDE = norm(0.3, 1.7)
+GAMMA_OUTSIDE = st.gamma(2.5, scale=1.3)
+POISSON_OUTSIDE = st.poisson(np.array([1.5, 2.5]))
+
+
+def _frozen_local(x, mu, s):
+    d = norm(mu, np.exp(s))
+    return weigh(d.logpdf(x) + d.cdf(x) * d.pdf(x))
+
+
+def _frozen_loop(x, mu, s):
+    total = 0.0
+    for i in range(2):
+        d = st.t(3.0 + i, mu, s)
+        total = total + weigh(d.logpdf(x * (i + 1.0)))
+    return total
+
+
+def _frozen_branch(x, mu, s):
+    d = st.expon(mu, s)
+    if mu > 0.0:
+        return weigh(d.logcdf(x + 3.0))
+    return weigh(d.logpdf(x + 3.0))
+
+
+FROZEN = [
+    ("local", _frozen_local),
+    ("inline", lambda x, mu, s: weigh(norm(mu, s).logpdf(x)) + weigh(st.beta(2.0, 3.0, mu - 3.0, s + 5.0).pdf(x))),
+    ("keywords", lambda x, mu, s: weigh(st.gamma(a=s + 1.0, loc=mu - 3.0).logpdf(x))),
+    ("outside", lambda x, mu, s: weigh(FROZEN_OUTSIDE.logpdf(x * s + mu) + GAMMA_OUTSIDE.logsf(x + 3.0))),
+    ("outside-discrete", lambda x, mu, s: weigh(POISSON_OUTSIDE.logpmf(np.array([1.0, 3.0])) * mu)),
+    ("loop", _frozen_loop),
+    ("branch", _frozen_branch),
+    ("multivariate", lambda x, mu, s: weigh(st.multivariate_normal(mu * np.ones(2), s * np.eye(2)).logpdf(
+        np.reshape(x, (-1, 2))))),
+    ("dirichlet", lambda x, mu, s: st.dirichlet(np.array([1.5, s + 1.0, mu + 2.0])).logpdf(_simplex(x[:3]))),
+]
+
+
+@pytest.mark.parametrize("f", [f for _, f in FROZEN], ids=[n for n, _ in FROZEN])
+def test_frozen(f):
+    run_all(f, [at((4,), 85, -1.0, 1.0), 0.4, 1.2], (0, 1, 2))
+
+
+def test_frozen_reads_the_parameters_directly():
+    src = srcad.source(srcad.grad(_frozen_local, wrt=(1, 2)), np.ones(2), 0.1, 0.2)
+    assert "norm.logpdf(x, mu, exp_1)" in src and "norm(" not in src
+    src = srcad.source(srcad.grad(lambda x: FROZEN_OUTSIDE.logpdf(x)), 0.5)
+    assert "norm.logpdf(x, 0.3, 1.7)" in src
+
+
+def test_frozen_outside_rebound_regenerates():
+    global FROZEN_OUTSIDE
+    saved = FROZEN_OUTSIDE
+
+    def f(x):
+        return FROZEN_OUTSIDE.logpdf(x)
+    try:
+        g = srcad.grad(f)
+        assert g(0.5) == pytest.approx(-(0.5 - 0.3) / 1.7 ** 2)
+        FROZEN_OUTSIDE = norm(-1.0, 0.5)
+        assert g(0.5) == pytest.approx(-(0.5 + 1.0) / 0.25)
+        FROZEN_OUTSIDE = st.t(4.0)
+        assert g(0.5) == pytest.approx(srcad.grad(lambda x: st.t.logpdf(x, 4.0))(0.5))
+    finally:
+        FROZEN_OUTSIDE = saved
+
+
+def _frozen_then_changed(x, mu):
+    d = norm(mu, 1.0)
+    mu = mu * 2.0
+    return d.logpdf(x) + mu
+
+
+def _frozen_escapes(x, mu):
+    ds = [norm(mu, 1.0)]
+    return ds[0].logpdf(x)
+
+
+def _frozen_passed(x, mu):
+    d = norm(mu, 1.0)
+    return _use_frozen(d, x)
+
+
+def _use_frozen(d, x):
+    return d.logpdf(x)
+
+
+def test_frozen_not_rewritten_is_refused():
+    # a parameter reassigned after freezing, or the frozen object kept in a list: no rewrite, and
+    # a derivative through SciPy's frozen object is refused at the line that freezes it
+    for f, line in ((_frozen_then_changed, "d = norm"), (_frozen_escapes, "ds = ")):
+        with pytest.raises(srcad.TransformError, match=line):
+            srcad.grad(f, wrt=1)(0.5, 0.2)
+    # w.r.t. x: the method of the frozen object is refused
+    with pytest.raises(srcad.TransformError, match=r"method \.logpdf\(\).*return d.logpdf\(x\) \+ mu"):
+        srcad.grad(_frozen_then_changed, wrt=0)(0.5, 0.2)
+
+
+def test_frozen_passed_to_a_helper():
+    # reverse mode inlines the helper, so its d.logpdf reads the parameters
+    assert srcad.grad(_frozen_passed, wrt=1)(0.5, 0.2) == pytest.approx(0.5 - 0.2)
+
+
 # ---------------------------------------------------------------- reverse over reverse
 
 RR = [
@@ -464,6 +570,7 @@ RR = [
      [_tri(3, 82)]),
     ("expm", lambda a: weigh(sla.expm(a)), [at((2, 2), 83, -0.7, 0.7)]),
     ("sqrtm", lambda s: weigh(sla.sqrtm(s)), [_spd(2, 84)]),
+    ("frozen", lambda s: _frozen_local(np.arange(3.0), 0.2, s), [0.3]),
 ]
 
 

@@ -1461,3 +1461,165 @@ def expm(y, A):
 @_rule("forward", "expm", part="linalg")
 def expm(y, A):
     d[y] = corner_of(linalg.expm(diagonal_blocks(A) + corner_block(d[A])))
+
+
+# ================================================================ frozen distributions
+# ``norm(mu, sigma).logpdf(x)`` is ``norm.logpdf(x, mu, sigma)``: SciPy's frozen distribution
+# keeps the parameters and passes them after the method's own arguments. ``unfreeze`` rewrites
+# such method calls (after normalization, in the analysis step of both modes) into calls of the
+# unfrozen method, which has a rule:
+#
+# * a distribution frozen in the function (``d = norm(mu, s)``, or ``norm(mu, s).pdf(x)``, which
+#   normalizes to one): its later ``d.logpdf(x)`` in the same block, up to any statement that
+#   assigns ``d`` or a parameter (or calls a method of one), reads the parameters directly; the
+#   freezing statement goes when nothing reads ``d`` any more. Otherwise ``d`` stays a frozen
+#   object: a derivative through it is refused (SciPy's code is never read);
+# * a distribution frozen outside (a global or closure ``D = norm(0.0, 2.0)``): ``D.logpdf(x)``
+#   passes ``D``'s parameters (numbers as literals, arrays by reference). ``D.logpdf`` stays
+#   guarded: a ``D`` rebound to another distribution regenerates the derivative.
+
+FROZEN_METHODS = ("logpdf", "pdf", "logcdf", "cdf", "logsf", "sf", "logpmf", "pmf", "ppf", "isf",
+                  "mean", "var", "std", "median", "entropy")
+
+
+def _distribution(obj):
+    """Is ``obj`` a SciPy distribution (``scipy.stats.norm``, ``multivariate_normal``...)?"""
+    infra = sys.modules.get("scipy.stats._distn_infrastructure")
+    multi = sys.modules.get("scipy.stats._multivariate")
+    return (infra is not None and isinstance(obj, infra.rv_generic)
+            or multi is not None and isinstance(obj, multi.multi_rv_generic))
+
+
+def _passes_parameters(dist, method, freeze):
+    """Does ``dist(*p).method(*a)`` equal ``dist.method(*a, *p)`` for the freezing call ``freeze``?
+    True for the univariate distributions; for the multivariate ones where the method's
+    parameters after ``x`` are the freezing call's (``seed`` left out)."""
+    infra = sys.modules["scipy.stats._distn_infrastructure"]
+    if isinstance(dist, infra.rv_generic):
+        return True
+    import inspect
+    try:
+        made = [p for p in inspect.signature(dist.__call__).parameters.values()
+                if p.name != "seed" and p.kind is p.POSITIONAL_OR_KEYWORD]
+        takes = list(inspect.signature(getattr(dist, method)).parameters)
+    except (TypeError, ValueError, AttributeError):
+        return False
+    names = [p.name for p in made]
+    return (takes[1:1 + len(names)] == names and len(freeze.args) <= len(names)
+            and all(k.arg in names for k in freeze.keywords))
+
+
+def _touches(stmt, names, params):
+    """Does ``stmt`` assign one of ``names`` (or an item or attribute of one), or call a method
+    of one of ``params`` (which may change it in place)?"""
+    import gast
+    for n in gast.walk(stmt):
+        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store) and n.id in names:
+            return True
+        if isinstance(n, (gast.Subscript, gast.Attribute)) and isinstance(n.ctx, gast.Store):
+            base = n.value
+            while isinstance(base, (gast.Subscript, gast.Attribute)):
+                base = base.value
+            if isinstance(base, gast.Name) and base.id in names:
+                return True
+        if isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute) and \
+                isinstance(n.func.value, gast.Name) and n.func.value.id in params:
+            return True
+    return False
+
+
+def unfreeze(body, info, local_names, env):
+    """``body`` with the method calls of frozen distributions made calls of the distribution's own
+    methods (see above). Runs where scipy.stats is imported."""
+    import gast
+    from srcad import callees
+    from srcad.astutil import N, clone, const, names_read, walk_stmts
+
+    def method_call(s):
+        """(receiver node, method name) of ``v = <receiver>.<method>(...)``, or None."""
+        value = s.value if isinstance(s, gast.Assign) else None
+        if isinstance(value, gast.Call) and isinstance(value.func, gast.Attribute) and \
+                value.func.attr in FROZEN_METHODS and not any(isinstance(a, gast.Starred) for a in value.args) \
+                and all(k.arg is not None for k in value.keywords):
+            return value.func.value, value.func.attr
+        return None
+
+    def local_frozen(stmts):
+        for i, s in enumerate(stmts):
+            for field in ("body", "orelse"):
+                if isinstance(getattr(s, field, None), list):
+                    local_frozen(getattr(s, field))
+            if not (isinstance(s, gast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], gast.Name)
+                    and isinstance(s.value, gast.Call)):
+                continue
+            freeze = s.value
+            if any(isinstance(a, gast.Starred) for a in freeze.args) or any(k.arg is None for k in freeze.keywords):
+                continue
+            where = callees.resolve(freeze.func, info, local_names, strict=False)
+            if where is None or where.kind != "static" or not _distribution(where.obj):
+                continue
+            name = s.targets[0].id
+            params = {a.id for a in freeze.args if isinstance(a, gast.Name)} | \
+                {k.value.id for k in freeze.keywords if isinstance(k.value, gast.Name)}
+            for later in stmts[i + 1:]:
+                if _touches(later, params | {name}, params):
+                    break
+                for t in walk_stmts([later]):
+                    found = method_call(t)
+                    if found and isinstance(found[0], gast.Name) and found[0].id == name and \
+                            hasattr(where.obj, found[1]) and _passes_parameters(where.obj, found[1], freeze):
+                        call = t.value
+                        call.func = gast.Attribute(value=clone(freeze.func), attr=found[1], ctx=gast.Load())
+                        call.args = call.args + clone(freeze.args)
+                        call.keywords = call.keywords + clone(freeze.keywords)
+
+    def static_frozen(stmts):
+        infra = sys.modules["scipy.stats._distn_infrastructure"]
+        for t in walk_stmts(stmts):
+            found = method_call(t)
+            if not found or isinstance(found[0], gast.Name) and found[0].id in local_names:
+                continue
+            where = callees.resolve(t.value.func, info, local_names, strict=False)
+            frozen = getattr(where.obj, "__self__", None) if where is not None and where.kind == "static" else None
+            if not isinstance(frozen, infra.rv_frozen):
+                continue
+            dist = getattr(sys.modules["scipy.stats"], getattr(frozen.dist, "name", ""), None)
+            if type(dist) is not type(frozen.dist):
+                continue    # a distribution of the user's own: its frozen form stays (refused)
+            ref = env.ref_name(frozen.dist.name, dist)
+            info.extra.setdefault(ref, dist)
+
+            def param(v):
+                if type(v) in (int, float, bool):
+                    return const(v)
+                p = env.ref_name("param", v)
+                info.extra.setdefault(p, v)
+                return N(p)
+            call = t.value
+            call.func = gast.Attribute(value=N(ref), attr=found[1], ctx=gast.Load())
+            call.args = call.args + [param(v) for v in frozen.args]
+            call.keywords = call.keywords + [gast.keyword(arg=k, value=param(v)) for k, v in frozen.kwds.items()]
+
+    local_frozen(body)
+    static_frozen(body)
+
+    def drop_unread(stmts):
+        out = []
+        for s in stmts:
+            for field in ("body", "orelse"):
+                if isinstance(getattr(s, field, None), list):
+                    setattr(s, field, drop_unread(getattr(s, field)) or [gast.Pass()])
+            if isinstance(s, gast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], gast.Name) and \
+                    s.targets[0].id in frozen_names and s.targets[0].id not in read:
+                continue
+            out.append(s)
+        return out
+    frozen_names = set()
+    for s in walk_stmts(body):
+        if isinstance(s, gast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], gast.Name) and \
+                isinstance(s.value, gast.Call):
+            where = callees.resolve(s.value.func, info, local_names, strict=False)
+            if where is not None and where.kind == "static" and _distribution(where.obj):
+                frozen_names.add(s.targets[0].id)
+    read = names_read(body)
+    return drop_unread(body)
