@@ -105,6 +105,13 @@ UNARY = [
     ("entr", lambda x: special.entr(x), POS),
     ("ive", lambda x: special.ive(1.5, x), POS), ("ive-negative", lambda x: special.ive(2, x), (-2.5, -0.5)),
     ("ive-order-0", lambda x: special.ive(0, x), ANY),
+    ("erfcinv", lambda x: special.erfcinv(x), (0.3, 1.7)), ("rgamma", lambda x: special.rgamma(x), POS),
+    ("j0", lambda x: special.j0(x), ANY), ("j1", lambda x: special.j1(x), ANY),
+    ("y0", lambda x: special.y0(x), POS), ("y1", lambda x: special.y1(x), POS),
+    ("jv", lambda x: special.jv(2.5, x), POS), ("jn", lambda x: special.jn(3, x), ANY),
+    ("yv", lambda x: special.yv(1.5, x), POS), ("yn", lambda x: special.yn(2, x), BIG),
+    ("gammainc", lambda x: special.gammainc(2.5, x), POS), ("gammaincc", lambda x: special.gammaincc(1.5, x), POS),
+    ("betainc", lambda x: special.betainc(2.0, 3.5, x), UNIT),
     ("multigammaln-1", lambda x: special.multigammaln(x, 1), POS),
     ("multigammaln-3", lambda x: special.multigammaln(x, 3), BIG),
     ("imported-name", lambda x: gammaln(x * x + 1.0), ANY),
@@ -260,7 +267,7 @@ def test_t_keywords():
 CDF_FAMILY = ["cdf", "logcdf", "sf", "logsf"]
 # (distribution, its shape parameters' domains, the domain of z = (x - loc) / scale)
 SHAPED = [("gamma", [(1.5, 3.0)], (0.3, 2.5)), ("beta", [(1.5, 3.0), (2.0, 4.0)], (0.2, 0.8)),
-          ("expon", [], (0.2, 2.0))]
+          ("expon", [], (0.2, 2.0)), ("chi2", [(2.5, 5.0)], (0.3, 3.0))]
 
 
 @pytest.mark.parametrize("sx,sl,ss", LOCSCALE, ids=[f"{a}-{b}-{c}" for a, b, c in LOCSCALE])
@@ -282,7 +289,7 @@ def test_shaped_distributions(dist, shapes, zdom, name, sx, sl, ss):
     run_all(call, args, wrt)
 
 
-@pytest.mark.parametrize("dist", ["gamma", "beta"])
+@pytest.mark.parametrize("dist", ["gamma", "beta", "chi2"])
 def test_shape_of_cdf_refused(dist):
     fn = getattr(st, dist).cdf
 
@@ -291,6 +298,16 @@ def test_shape_of_cdf_refused(dist):
     with pytest.raises(srcad.TransformError) as info:
         srcad.grad(f, wrt=1)(0.3, 2.0)
     assert "return fn(x, a, 2.0)" in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["gammainc", "gammaincc"])
+def test_incomplete_gamma_shape_refused(name):
+    fn = getattr(special, name)
+
+    def f(a):
+        return fn(a, 0.7)
+    with pytest.raises(srcad.TransformError, match=name):
+        srcad.grad(f)(2.0)
 
 
 def test_shaped_keywords():
@@ -603,8 +620,8 @@ def test_order_is_refused():
 
 def test_function_without_rule_is_refused():
     def f(x):
-        return np.sum(special.erfcinv(x))
-    with pytest.raises(srcad.TransformError, match="erfcinv"):
+        return np.sum(special.owens_t(x, 0.5))
+    with pytest.raises(srcad.TransformError, match="owens_t"):
         srcad.grad(f)(np.array([0.1, 0.2]))
 
 

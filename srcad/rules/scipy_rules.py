@@ -287,6 +287,122 @@ def ive(y, v, z):
     d[y] = broadcast_like(d[z] * (0.5 * (special.ive(v - 1, z) + special.ive(v + 1, z)) - np.sign(z) * y), y)
 
 
+@_rule("reverse", "erfcinv")
+def erfcinv(y, x):
+    d[x] = -d[y] * (0.5 * np.sqrt(np.pi)) * np.exp(y * y)
+
+
+@_rule("forward", "erfcinv")
+def erfcinv(y, x):
+    d[y] = -d[x] * (0.5 * np.sqrt(np.pi)) * np.exp(y * y)
+
+
+# rgamma = 1 / gamma
+@_rule("reverse", "rgamma")
+def rgamma(y, x):
+    d[x] = -d[y] * y * special.digamma(x)
+
+
+@_rule("forward", "rgamma")
+def rgamma(y, x):
+    d[y] = -d[x] * y * special.digamma(x)
+
+
+# Bessel functions of the first and second kind: J0' = -J1, J1' = (J0 - J2) / 2, the same for Y;
+# Jn' = (J(n-1) - J(n+1)) / 2 (the order n takes no derivative).
+@_rule("reverse", "j0")
+def j0(y, x):
+    d[x] = -d[y] * special.j1(x)
+
+
+@_rule("forward", "j0")
+def j0(y, x):
+    d[y] = -d[x] * special.j1(x)
+
+
+@_rule("reverse", "y0")
+def y0(y, x):
+    d[x] = -d[y] * special.y1(x)
+
+
+@_rule("forward", "y0")
+def y0(y, x):
+    d[y] = -d[x] * special.y1(x)
+
+
+@_rule("reverse", "j1")
+def j1(y, x):
+    d[x] = d[y] * 0.5 * (special.j0(x) - special.jv(2, x))
+
+
+@_rule("forward", "j1")
+def j1(y, x):
+    d[y] = d[x] * 0.5 * (special.j0(x) - special.jv(2, x))
+
+
+@_rule("reverse", "y1")
+def y1(y, x):
+    d[x] = d[y] * 0.5 * (special.y0(x) - special.yv(2, x))
+
+
+@_rule("forward", "y1")
+def y1(y, x):
+    d[y] = d[x] * 0.5 * (special.y0(x) - special.yv(2, x))
+
+
+@_rule("reverse", "jv", "jn")
+def jv(y, v, z):
+    d[z] = unbroadcast(d[y] * 0.5 * (special.jv(v - 1, z) - special.jv(v + 1, z)), z)
+
+
+@_rule("forward", "jv", "jn")
+def jv(y, v, z):
+    d[y] = broadcast_like(d[z] * 0.5 * (special.jv(v - 1, z) - special.jv(v + 1, z)), y)
+
+
+@_rule("reverse", "yv", "yn")
+def yv(y, v, z):
+    d[z] = unbroadcast(d[y] * 0.5 * (special.yv(v - 1, z) - special.yv(v + 1, z)), z)
+
+
+@_rule("forward", "yv", "yn")
+def yv(y, v, z):
+    d[y] = broadcast_like(d[z] * 0.5 * (special.yv(v - 1, z) - special.yv(v + 1, z)), y)
+
+
+# The regularized incomplete gamma and beta functions, w.r.t. x only (their shape parameters
+# have no closed-form derivative: refused): d gammainc(a, x) / dx = x^(a-1) e^-x / gamma(a),
+# d betainc(a, b, x) / dx = x^(a-1) (1-x)^(b-1) / B(a, b).
+@_rule("reverse", "gammainc")
+def gammainc(y, a, x):
+    d[x] = unbroadcast(d[y] * np.exp((a - 1.0) * np.log(x) - x - special.gammaln(a)), x)
+
+
+@_rule("forward", "gammainc")
+def gammainc(y, a, x):
+    d[y] = broadcast_like(d[x] * np.exp((a - 1.0) * np.log(x) - x - special.gammaln(a)), y)
+
+
+@_rule("reverse", "gammaincc")
+def gammaincc(y, a, x):
+    d[x] = unbroadcast(-d[y] * np.exp((a - 1.0) * np.log(x) - x - special.gammaln(a)), x)
+
+
+@_rule("forward", "gammaincc")
+def gammaincc(y, a, x):
+    d[y] = broadcast_like(-d[x] * np.exp((a - 1.0) * np.log(x) - x - special.gammaln(a)), y)
+
+
+@_rule("reverse", "betainc")
+def betainc(y, a, b, x):
+    d[x] = unbroadcast(d[y] * np.exp((a - 1.0) * np.log(x) + (b - 1.0) * np.log1p(-x) - special.betaln(a, b)), x)
+
+
+@_rule("forward", "betainc")
+def betainc(y, a, b, x):
+    d[y] = broadcast_like(d[x] * np.exp((a - 1.0) * np.log(x) + (b - 1.0) * np.log1p(-x) - special.betaln(a, b)), y)
+
+
 # ================================================================ scipy.special: two inputs
 
 
@@ -949,7 +1065,46 @@ def expon_pdf(y, x, loc=0.0, scale=1.0):
     d[y] = -d[x] * y / scale + d[loc] * y / scale + d[scale] * y * (z - 1.0) / scale
 
 
-# the cdf family of gamma, beta and expon: s = pdf(z) / scale (the shape parameters refused)
+# chi2: log pdf(z) = (df/2 - 1) log z - z/2 - (df/2) log 2 - gammaln(df/2), z > 0.
+
+
+@_rule("reverse", "chi2.logpdf", part="stats")
+def chi2_logpdf(y, x, df, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    k = (0.5 * df - 1.0) / z - 0.5
+    d[x] = unbroadcast(d[y] * k / scale, x)
+    d[df] = unbroadcast(d[y] * 0.5 * (np.log(0.5 * z) - special.digamma(0.5 * df)), df)
+    d[loc] = unbroadcast(-d[y] * k / scale, loc)
+    d[scale] = unbroadcast(-d[y] * (k * z + 1.0) / scale, scale)
+
+
+@_rule("forward", "chi2.logpdf", part="stats")
+def chi2_logpdf(y, x, df, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    k = (0.5 * df - 1.0) / z - 0.5
+    d[y] = (d[x] * k / scale + d[df] * 0.5 * (np.log(0.5 * z) - special.digamma(0.5 * df)) - d[loc] * k / scale
+            - d[scale] * (k * z + 1.0) / scale)
+
+
+@_rule("reverse", "chi2.pdf", part="stats")
+def chi2_pdf(y, x, df, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    k = (0.5 * df - 1.0) / z - 0.5
+    d[x] = unbroadcast(d[y] * y * k / scale, x)
+    d[df] = unbroadcast(d[y] * y * 0.5 * (np.log(0.5 * z) - special.digamma(0.5 * df)), df)
+    d[loc] = unbroadcast(-d[y] * y * k / scale, loc)
+    d[scale] = unbroadcast(-d[y] * y * (k * z + 1.0) / scale, scale)
+
+
+@_rule("forward", "chi2.pdf", part="stats")
+def chi2_pdf(y, x, df, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    k = (0.5 * df - 1.0) / z - 0.5
+    d[y] = (d[x] * y * k / scale + d[df] * y * 0.5 * (np.log(0.5 * z) - special.digamma(0.5 * df))
+            - d[loc] * y * k / scale - d[scale] * y * (k * z + 1.0) / scale)
+
+
+# the cdf family of gamma, beta, expon and chi2: s = pdf(z) / scale (the shape parameters refused)
 
 
 @_rule("reverse", "gamma.cdf", part="stats")
@@ -1141,6 +1296,70 @@ def expon_logsf(y, x, loc=0.0, scale=1.0):
 def expon_logsf(y, x, loc=0.0, scale=1.0):
     z = (x - loc) / scale
     s = -np.exp(-z - y) / scale
+    d[y] = d[x] * s - d[loc] * s - d[scale] * s * z
+
+
+@_rule("reverse", "chi2.cdf", part="stats")
+def chi2_cdf(y, x, df, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = np.exp((0.5 * df - 1.0) * np.log(z) - 0.5 * z - 0.5 * df * np.log(2.0) - special.gammaln(0.5 * df)) / scale
+    d[x] = unbroadcast(d[y] * s, x)
+    d[loc] = unbroadcast(-d[y] * s, loc)
+    d[scale] = unbroadcast(-d[y] * s * z, scale)
+
+
+@_rule("forward", "chi2.cdf", part="stats")
+def chi2_cdf(y, x, df, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = np.exp((0.5 * df - 1.0) * np.log(z) - 0.5 * z - 0.5 * df * np.log(2.0) - special.gammaln(0.5 * df)) / scale
+    d[y] = d[x] * s - d[loc] * s - d[scale] * s * z
+
+
+@_rule("reverse", "chi2.logcdf", part="stats")
+def chi2_logcdf(y, x, df, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = np.exp((0.5 * df - 1.0) * np.log(z) - 0.5 * z - 0.5 * df * np.log(2.0) - special.gammaln(0.5 * df) - y) / scale
+    d[x] = unbroadcast(d[y] * s, x)
+    d[loc] = unbroadcast(-d[y] * s, loc)
+    d[scale] = unbroadcast(-d[y] * s * z, scale)
+
+
+@_rule("forward", "chi2.logcdf", part="stats")
+def chi2_logcdf(y, x, df, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = np.exp((0.5 * df - 1.0) * np.log(z) - 0.5 * z - 0.5 * df * np.log(2.0) - special.gammaln(0.5 * df) - y) / scale
+    d[y] = d[x] * s - d[loc] * s - d[scale] * s * z
+
+
+@_rule("reverse", "chi2.sf", part="stats")
+def chi2_sf(y, x, df, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = -np.exp((0.5 * df - 1.0) * np.log(z) - 0.5 * z - 0.5 * df * np.log(2.0) - special.gammaln(0.5 * df)) / scale
+    d[x] = unbroadcast(d[y] * s, x)
+    d[loc] = unbroadcast(-d[y] * s, loc)
+    d[scale] = unbroadcast(-d[y] * s * z, scale)
+
+
+@_rule("forward", "chi2.sf", part="stats")
+def chi2_sf(y, x, df, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = -np.exp((0.5 * df - 1.0) * np.log(z) - 0.5 * z - 0.5 * df * np.log(2.0) - special.gammaln(0.5 * df)) / scale
+    d[y] = d[x] * s - d[loc] * s - d[scale] * s * z
+
+
+@_rule("reverse", "chi2.logsf", part="stats")
+def chi2_logsf(y, x, df, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = -np.exp((0.5 * df - 1.0) * np.log(z) - 0.5 * z - 0.5 * df * np.log(2.0) - special.gammaln(0.5 * df) - y) / scale
+    d[x] = unbroadcast(d[y] * s, x)
+    d[loc] = unbroadcast(-d[y] * s, loc)
+    d[scale] = unbroadcast(-d[y] * s * z, scale)
+
+
+@_rule("forward", "chi2.logsf", part="stats")
+def chi2_logsf(y, x, df, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    s = -np.exp((0.5 * df - 1.0) * np.log(z) - 0.5 * z - 0.5 * df * np.log(2.0) - special.gammaln(0.5 * df) - y) / scale
     d[y] = d[x] * s - d[loc] * s - d[scale] * s * z
 
 
