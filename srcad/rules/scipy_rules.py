@@ -28,6 +28,7 @@ special = None          # scipy.special, set by register (the templates read it)
 linalg = None           # scipy.linalg, likewise
 NAMES = {}              # rule key -> its user-facing names ("scipy.special.gammaln"), for the catalog
 _RULES = {"special": [], "stats": [], "linalg": []}   # part -> [(mode, keys, template, constant)]
+_ZERO = {"special": [("gammasgn", "a sign")], "stats": [], "linalg": []}   # part -> [(path, why)]
 _LOCK = threading.RLock()
 _DONE = set()           # parts registered
 _STARTED = set()        # parts being registered (look-ups made meanwhile do not recurse)
@@ -93,6 +94,11 @@ def register(module):
                 if dict.__contains__(table, key) or dict.__contains__(NONDIFF, key):
                     continue    # the user's own rule (srcad.defvjp...), given before these loaded, stays
                 (reverse if mode == "reverse" else forward)(key, constant=constant)(fn)
+        for path, why in _ZERO[part]:
+            key = getattr(root, path)
+            NAMES.setdefault(key, [f"{root.__name__}.{path}"])
+            if not any(dict.__contains__(t, key) for t in (REVERSE, FORWARD, NONDIFF)):
+                nondiff(key, why=why)
         _DONE.add(part)
         return True
 
