@@ -452,6 +452,26 @@ def test_matrix_functions(f, args):
     run_all(f, args, (0,))
 
 
+def _asym_spd(n, seed):
+    """A positive definite matrix with its upper triangle disturbed (cho_factor reads one)."""
+    s = _spd(n, seed)
+    return s + np.triu(at((n, n), seed + 1, -0.3, 0.3), 1)
+
+
+@pytest.mark.parametrize("lower", [True, False], ids=["lower", "upper"])
+def test_cho_factor(lower):
+    run_all(lambda a: weigh(sla.cho_factor(a, lower=lower)[0]), [_asym_spd(3, 86)], (0,))
+
+
+@pytest.mark.parametrize("bshape", [(3,), (3, 2)], ids=["vector", "matrix"])
+@pytest.mark.parametrize("lower", [True, False], ids=["lower", "upper"])
+def test_cho_solve(lower, bshape):
+    b = at(bshape, 87, -1.0, 1.0)
+    run_all(lambda a, b: weigh(sla.cho_solve(sla.cho_factor(a, lower=lower), b)), [_asym_spd(3, 88), b], (0, 1))
+    c = sla.cho_factor(_spd(3, 89), lower=lower)[0]
+    run_all(lambda c, b: weigh(sla.cho_solve((c, lower), b)), [c, b], (0, 1))
+
+
 def test_solve_sylvester():
     a, b, q = _spd(3, 73), _spd(2, 74), at((3, 2), 75, -1.0, 1.0)
     run_all(lambda a, b, q: weigh(sla.solve_sylvester(a, b, q)), [a, b, q], (0, 1, 2))
@@ -588,6 +608,7 @@ RR = [
     ("expm", lambda a: weigh(sla.expm(a)), [at((2, 2), 83, -0.7, 0.7)]),
     ("sqrtm", lambda s: weigh(sla.sqrtm(s)), [_spd(2, 84)]),
     ("frozen", lambda s: _frozen_local(np.arange(3.0), 0.2, s), [0.3]),
+    ("cho", lambda a: weigh(sla.cho_solve(sla.cho_factor(a), np.arange(2.0))), [_spd(2, 90)]),
 ]
 
 

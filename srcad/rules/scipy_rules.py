@@ -21,7 +21,8 @@ import threading
 import numpy as np
 
 from srcad.rules.registry import FORWARD, NONDIFF, REVERSE, forward, nondiff, reverse
-from srcad.rules.more_helpers import Parts
+from srcad.rules.more_helpers import Parts, slot
+from srcad.rules.numpy_helpers import cholesky_adjoint, cholesky_tangent
 from srcad.runtime import broadcast_like, unbroadcast, unreduce
 
 special = None          # scipy.special, set by register (the templates read it)
@@ -1848,3 +1849,144 @@ def unfreeze(body, info, local_names, env):
                 frozen_names.add(s.targets[0].id)
     read = names_read(body)
     return drop_unread(body)
+
+
+# ---------------------------------------------------------------- cho_factor, cho_solve
+# cho_factor(a, lower) returns (c, lower): c holds the Cholesky factor of the symmetric matrix S
+# made of the triangle of a it reads (L in c's lower triangle, or L^T in its upper one) and a's own
+# entries in the other strict triangle. So c = place(cholesky(S)) + rest(a); cho_solve((c, lower), b)
+# solves L L^T x = b with L read back from c. The helpers are linear, transposes in pairs.
+
+
+def symmetric_from(a, lower):
+    """The symmetric matrix LAPACK factors: ``a``'s lower (upper) triangle, mirrored."""
+    return np.tril(a) + np.transpose(np.tril(a, -1)) if lower else np.triu(a) + np.transpose(np.triu(a, 1))
+
+
+def symmetric_from_adjoint(g, lower):
+    """The adjoint of ``symmetric_from``."""
+    return np.tril(g) + np.tril(np.transpose(g), -1) if lower else np.triu(g) + np.triu(np.transpose(g), 1)
+
+
+def unread_part(a, lower):
+    """The strict triangle of ``a`` that cho_factor leaves as it is (self-adjoint)."""
+    return np.triu(a, 1) if lower else np.tril(a, -1)
+
+
+def factor_of(c, lower):
+    """The lower-triangular factor L stored in ``c`` (as L, or as L^T with ``lower`` False)."""
+    return np.tril(c) if lower else np.transpose(np.triu(c))
+
+
+def factor_into(m, lower):
+    """``m``'s lower triangle put where ``c`` stores the factor: the transpose of ``factor_of``."""
+    return np.tril(m) if lower else np.triu(np.transpose(m))
+
+
+@_rule("reverse", symmetric_from, constant=("lower",), part="linalg")
+def symmetric_from_(y, a, lower):
+    d[a] = symmetric_from_adjoint(d[y], lower)
+
+
+@_rule("forward", symmetric_from, constant=("lower",), part="linalg")
+def symmetric_from_(y, a, lower):
+    d[y] = symmetric_from(d[a], lower)
+
+
+@_rule("reverse", symmetric_from_adjoint, constant=("lower",), part="linalg")
+def symmetric_from_adjoint_(y, g, lower):
+    d[g] = symmetric_from(d[y], lower)
+
+
+@_rule("forward", symmetric_from_adjoint, constant=("lower",), part="linalg")
+def symmetric_from_adjoint_(y, g, lower):
+    d[y] = symmetric_from_adjoint(d[g], lower)
+
+
+@_rule("reverse", unread_part, constant=("lower",), part="linalg")
+def unread_part_(y, a, lower):
+    d[a] = unread_part(d[y], lower)
+
+
+@_rule("forward", unread_part, constant=("lower",), part="linalg")
+def unread_part_(y, a, lower):
+    d[y] = unread_part(d[a], lower)
+
+
+@_rule("reverse", factor_of, constant=("lower",), part="linalg")
+def factor_of_(y, c, lower):
+    d[c] = factor_into(d[y], lower)
+
+
+@_rule("forward", factor_of, constant=("lower",), part="linalg")
+def factor_of_(y, c, lower):
+    d[y] = factor_of(d[c], lower)
+
+
+@_rule("reverse", factor_into, constant=("lower",), part="linalg")
+def factor_into_(y, m, lower):
+    d[m] = factor_of(d[y], lower)
+
+
+@_rule("forward", factor_into, constant=("lower",), part="linalg")
+def factor_into_(y, m, lower):
+    d[y] = factor_into(d[m], lower)
+
+
+def cho_matrix(c_and_lower):
+    """The matrix of cho_factor's pair (its adjoint is the pair (g, 0), a ``Parts``, so that
+    adjoints of the pair from several uses add item by item)."""
+    return c_and_lower[0]
+
+
+def cho_lower(c_and_lower):
+    """The ``lower`` flag of cho_factor's pair."""
+    return c_and_lower[1]
+
+
+nondiff(cho_lower, why="a flag")
+
+
+@_rule("reverse", cho_matrix, part="linalg")
+def cho_matrix_(y, c_and_lower):
+    d[c_and_lower] = slot(d[y], 0, 2)
+
+
+@_rule("forward", cho_matrix, part="linalg")
+def cho_matrix_(y, c_and_lower):
+    d[y] = cho_matrix(d[c_and_lower])
+
+
+@_rule("reverse", "cho_factor", part="linalg")
+def cho_factor(y, a, lower=False, overwrite_a=False, check_finite=True):
+    g = cho_matrix(d[y])
+    d[a] = (symmetric_from_adjoint(cholesky_adjoint(factor_of(g, lower), factor_of(cho_matrix(y), lower)), lower)
+            + unread_part(g, lower))
+
+
+@_rule("forward", "cho_factor", part="linalg")
+def cho_factor(y, a, lower=False, overwrite_a=False, check_finite=True):
+    d[y] = (slot(factor_into(cholesky_tangent(symmetric_from(d[a], lower), factor_of(cho_matrix(y), lower)), lower),
+                 0, 2)
+            + slot(unread_part(d[a], lower), 0, 2))
+
+
+# x = S^-1 b with S = L L^T: db = S^-1 g; dS = -db x^T (symmetrised), dL = 2 dS L (lower part).
+@_rule("reverse", "cho_solve", part="linalg")
+def cho_solve(y, c_and_lower, b, overwrite_b=False, check_finite=True):
+    lower = cho_lower(c_and_lower)
+    g = linalg.cho_solve(c_and_lower, d[y])
+    n = np.shape(b)[0]
+    gx = np.reshape(g, (n, -1)) @ np.transpose(np.reshape(y, (n, -1)))
+    d[b] = g
+    d[c_and_lower] = slot(factor_into(-(gx + np.transpose(gx)) @ factor_of(cho_matrix(c_and_lower), lower), lower),
+                          0, 2)
+
+
+@_rule("forward", "cho_solve", part="linalg")
+def cho_solve(y, c_and_lower, b, overwrite_b=False, check_finite=True):
+    lower = cho_lower(c_and_lower)
+    L = factor_of(cho_matrix(c_and_lower), lower)
+    d[y] = (linalg.cho_solve(c_and_lower, d[b])
+            - linalg.cho_solve(c_and_lower, factor_of(cho_matrix(d[c_and_lower]), lower) @ (np.transpose(L) @ y))
+            - linalg.cho_solve(c_and_lower, L @ (np.transpose(factor_of(cho_matrix(d[c_and_lower]), lower)) @ y)))
