@@ -1,18 +1,23 @@
-"""Derivative rules for SciPy: scipy.special functions and the scipy.stats distributions
-``norm``, ``t`` and ``multivariate_normal`` (their ``logpdf``, ``pdf``, ``cdf``... methods).
+"""Derivative rules for SciPy: scipy.special functions, the scipy.stats distributions ``norm``,
+``t``, ``gamma``, ``beta``, ``expon``, ``chi2``, ``poisson``, ``dirichlet`` and
+``multivariate_normal`` (their ``logpdf``, ``pdf``, ``cdf``... methods, frozen or not) and
+scipy.linalg (``solve_triangular``, ``solve_sylvester``, ``sqrtm``, ``expm``, ``cho_factor``,
+``cho_solve``).
 
 SciPy is optional and ``import srcad`` does not import it. The first time srcad looks up a SciPy
-function in a rule table (registry._scipy_rules), ``register`` puts these rules in the tables: the
-scipy.special ones, and the scipy.stats ones too once the program uses scipy.stats. The rules are
-keyed by SciPy's own objects: the ufunc ``scipy.special.gammaln``, the function
-``scipy.special.logsumexp``, the bound method ``scipy.stats.norm.logpdf`` (a bound method is made
-anew at each access but compares and hashes equal, so ``norm.logpdf``, ``scipy.stats.norm.logpdf``
-and ``st.norm.logpdf`` all find the rule).
+function in a rule table (registry._scipy_rules), ``register`` puts the rules of its part of SciPy
+in the tables: scipy.special's, scipy.stats's (with scipy.special's) once the program uses
+scipy.stats, scipy.linalg's once it uses scipy.linalg. The rules are keyed by SciPy's own objects:
+the ufunc ``scipy.special.gammaln``, the function ``scipy.special.logsumexp``, the bound method
+``scipy.stats.norm.logpdf`` (a bound method is made anew at each access but compares and hashes
+equal, so ``norm.logpdf``, ``scipy.stats.norm.logpdf`` and ``st.norm.logpdf`` all find the rule).
+Frozen distributions (``norm(mu, s).logpdf(x)``) are rewritten into those calls by ``unfreeze``
+(at the end of this file), which the analysis step runs where scipy.stats is imported.
 
-Templates below are collected by ``_rule`` and registered by ``register`` (after ``special`` names
-the imported scipy.special: the templates read it). Every function a reverse rule's lines call has
-a forward rule here or in numpy_rules/runtime_rules, so ``srcad.hessian`` (forward over reverse)
-goes through them.
+Templates below are collected by ``_rule`` and registered by ``register`` (after ``special`` and
+``linalg`` name the imported modules: the templates read them). Every function a reverse rule's
+lines call has a forward rule here or in numpy_rules/runtime_rules, so ``srcad.hessian`` (forward
+over reverse) goes through them.
 """
 
 import sys
