@@ -14,6 +14,7 @@ helper it calls on its own (mode 'jvp_call'), which keeps its code short.
 
 import builtins
 import copy
+import sys
 import threading
 import types
 from collections import OrderedDict
@@ -289,6 +290,9 @@ def analyze(info, norm, body, wrt_names, forward, ranks, helper, env):
     (analyze.Facts: activity, rules, ranks, aliasing), and ``x = exp(x)`` whose rule reads its
     output split through a temporary (the facts are then those of the split body)."""
     body = appends_as_assignments(body, info, norm.params, env)
+    if "scipy.stats" in sys.modules:    # norm(mu, s).logpdf(x) as norm.logpdf(x, mu, s)
+        from srcad.rules.scipy_rules import unfreeze
+        body = unfreeze(body, info, norm.locals, env)
     mode = "forward" if forward else "reverse"
 
     def facts_of(body):

@@ -120,14 +120,16 @@ def markdown():
 
 def scipy_supported():
     """``supported()`` for SciPy's functions: registers srcad's SciPy rules (importing
-    scipy.special and scipy.stats); [] where SciPy is not installed."""
+    scipy.special, scipy.stats and scipy.linalg); [] where SciPy is not installed."""
     try:
+        import scipy.linalg  # noqa: F401
         import scipy.special  # noqa: F401
         import scipy.stats  # noqa: F401
     except ImportError:
         return []
     from srcad.rules import scipy_rules
     scipy_rules.register("scipy.stats")
+    scipy_rules.register("scipy.linalg")
     return supported(scipy=True)
 
 
