@@ -105,6 +105,14 @@ class RestoreRecord:
     ln: int
 
 
+def _is_copy(s, copy_name):
+    """Is ``s`` the statement ``dv = copy_adjoint(dv)`` (``Backward.ensure_owned``)?"""
+    return (isinstance(s, gast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], gast.Name)
+            and isinstance(s.value, gast.Call) and isinstance(s.value.func, gast.Name)
+            and s.value.func.id == copy_name and len(s.value.args) == 1
+            and isinstance(s.value.args[0], gast.Name) and s.value.args[0].id == s.targets[0].id)
+
+
 def _owned_expr(e):
     """Is ``e`` certainly a new array (so its adjoint may be changed in place)?"""
     return isinstance(e, (gast.BinOp, gast.UnaryOp))
@@ -247,6 +255,20 @@ class Backward:
 
         (body, work), _ = loop_fixpoint(entry, run, materialize_before, self.namer,
                                         lambda: self.adjoints.values(), (self.info, ln))
+        # An adjoint the body makes private (``dv = copy_adjoint(dv)``) would be copied on every
+        # pass, O(size) work per iteration: copy it once before the loop and try the body again
+        # with it owned; the fixpoint weakens it back where a pass leaves it shared.
+        copy_name = self.env.ref_name("copy_adjoint")
+        copied = {s.targets[0].id for b in body for s in gast.walk(b) if _is_copy(s, copy_name)}
+        hoist = sorted(n for n, st in entry.items()
+                       if st is not None and not st.owned and self.dname(n) in copied)
+        if hoist:
+            for name in hoist:
+                d = self.dname(name)
+                before.append(assign(d, call(self.env.ref("copy_adjoint"), [N(d)]), ln))
+                entry[name] = Live(True, entry[name].maybe_zero)
+            (body, work), _ = loop_fixpoint(entry, run, materialize_before, self.namer,
+                                            lambda: self.adjoints.values(), (self.info, ln))
         for name, st in sorted(entry.items()):
             if st is not None and work.get(name) is None:
                 body.append(self.zero(name, pos, ln)[0])
@@ -404,6 +426,14 @@ class Backward:
         zero_in = state.get(x) is None or x == t
         out = [] if x in self.facts.containers or zero_in else self.ensure_owned(x, state, ln)
         d = self.dname(x)
+        st = state.get(x)
+        if (not zero_in and x not in self.facts.containers and st.owned and not st.maybe_zero
+                and (self.facts.ranks.get(x) or 0) >= 1 and self._int_index(index)):
+            # an owned array of x's shape and one integer index: ``dx[i] += g`` in place
+            elt = gast.Subscript(value=N(d), slice=clone(index), ctx=gast.Store())
+            out.append(at(gast.AugAssign(target=elt, op=gast.Add(), value=N(self.dname(t))), ln))
+            state[t] = None
+            return out
         base = const(FLOAT_ZERO) if zero_in else N(d)
         add = call(self.env.ref("add_at"), [base, N(x), index_value(index, self.env.ref), N(self.dname(t))])
         out.append(assign(d, add, ln))
