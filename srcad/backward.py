@@ -127,8 +127,11 @@ class Backward:
     def sweep(self, records, state):
         """Adjoint code of ``records`` (one block), last statement first; updates ``state``."""
         out = []
+        outer = getattr(self, "_recomputed_here", set())
+        self._recomputed_here = set(outer)   # evaluated again earlier in this block: still valid
         for r in reversed(records):
             out += self._EMIT[type(r)](self, r, state)
+        self._recomputed_here = outer
         return out
 
     # ------------------------------------------------------------------ statements
@@ -140,6 +143,7 @@ class Backward:
             out.append(self.pop(t, ln))
         if t in self.facts.active and state.get(t) is not None:
             code = self.adjoint_of(t, op, r.value, state, ln)
+            code = self.recompute(code, ln) + code
             self._note_reads(r.pos, code)
             if self_ref and t in names_read(code):
                 self.log.self_reads.add((t, r.pos))
@@ -155,6 +159,21 @@ class Backward:
         if r.saves_tape is not None:
             out.append(self.pop(r.saves_tape, ln))
         return out
+
+    def recompute(self, code, ln):
+        """The values ``code`` reads that the forward sweep did not push but the backward sweep
+        evaluates again (``saves.SaveLog.plan``), in the order the forward sweep computed them."""
+        if not self.recomputed:
+            return []
+        wanted, todo = set(), list(names_read(code))
+        while todo:
+            n = todo.pop()
+            if n in self.recomputed and n not in wanted and n not in self._recomputed_here:
+                wanted.add(n)
+                todo += names_read([self.recomputed[n][1]])
+        self._recomputed_here |= wanted
+        return [assign(n, clone(self.recomputed[n][1]), ln)
+                for n in sorted(wanted, key=lambda n: self.recomputed[n][0])]
 
     def _setitem(self, r, state):
         x, index, value, ln = r.x, r.index, r.value, r.ln

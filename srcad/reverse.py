@@ -72,6 +72,7 @@ class Reverse(Backward):
         self.adjoints = {}
         self.stack = None
         self.saved = set()
+        self.recomputed = {}   # name -> (Position of its one definition, value): evaluated again
         self._calls = {}   # id(call node) -> what the backward sweep of a kept call needs
 
     # ------------------------------------------------------------------ names
@@ -104,17 +105,23 @@ class Reverse(Backward):
         further saves of ``x``, so the passes repeat until the saved set no longer grows.
         """
         snapshot = (self.namer.snapshot(), dict(self.adjoints), self.stack)
-        saved = set()
-        while True:
+        saved, recomputed = set(), {}
+        for _ in range(100):
             self.adjoints, self.stack = dict(snapshot[1]), snapshot[2]
             self.namer.restore(snapshot[0], self.adjoints.values())
-            self.saved = saved
+            self.saved, self.recomputed = saved, recomputed
             self.log = SaveLog()
             fwd, bwd = self._generate()
-            needed = saved | self.log.needed(self.facts.aliasing.shares, skip=self.facts.stacks)
-            if needed == saved:
+            save, again, _ = self.log.plan(self.facts.aliasing.shares, skip=self.facts.stacks)
+            again = {n: (d, self.log.pure[(n, d)][2]) for n, d in again}
+            needed = saved | save
+            if needed == saved and again == recomputed:
                 return fwd, bwd
-            saved = needed   # grows within the finite set of (name, position) definitions
+            # saves grow within the finite set of (name, position) definitions; a value once
+            # saved is not recomputed after all
+            saved = needed
+            recomputed = {n: v for n, v in again.items() if (n, v[0]) not in saved}
+        raise AssertionError("internal error: the saved values did not settle")   # pragma: no cover
 
     def _generate(self):
         self.adj_stacks = set()
@@ -173,6 +180,7 @@ class Reverse(Backward):
             t = s.targets[0]
             if isinstance(t, gast.Name):
                 self.log.define(t.id, pos)
+                self.log.assigns.add(pos)
                 return self.fwd_assign(s, t.id, pos, ln)
             self.log.define(t.value.id, pos)
             self.log.writes_into.add((t.value.id, pos))
@@ -220,6 +228,9 @@ class Reverse(Backward):
         value = s.value
         op = self.facts.classify(value)
         active_t = t in self.facts.active
+        how = self._pure(t, value, op)
+        if how is not None:
+            self.log.pure[(t, pos)] = how + (value,)
         saves = (t, pos) in self.saved
         pre = [self.push(N(t), ln)] if saves else []
         saves_tape = None
@@ -234,6 +245,35 @@ class Reverse(Backward):
                 pre.insert(0, self.push(N(tape), ln))   # popped after t's old value (backward.py)
                 saves_tape = tape
         return pre + [s], AssignRecord(t, op, value, pos, ln, saves, saves_tape)
+
+    def _pure(self, t, value, op):
+        """(cheap, names read) where ``t = value`` can be evaluated again with the same result.
+
+        Pure: arithmetic on names and numbers, and basic indexing of an array (``x[i]``, ``x[:, j]``).
+        Cheap enough to evaluate again rather than push: indexing, and arithmetic on scalars."""
+        def atoms(e):
+            return isinstance(e, gast.Name) or (isinstance(e, gast.Constant) and
+                                                isinstance(e.value, (int, float)) and not isinstance(e.value, bool))
+        arith = (gast.Add, gast.Sub, gast.Mult, gast.Div)
+        if isinstance(value, gast.BinOp) and atoms(value.left) and atoms(value.right) and (
+                isinstance(value.op, arith) or (isinstance(value.op, gast.Pow) and isinstance(value.right, gast.Constant))):
+            return self.facts.ranks.get(t) == 0, names_read([value])
+        if isinstance(value, gast.UnaryOp) and isinstance(value.op, gast.USub) and atoms(value.operand):
+            return self.facts.ranks.get(t) == 0, names_read([value])
+        if op.kind == "getitem" and isinstance(value.value, gast.Name):
+            x = value.value.id
+            if x in self.facts.containers or x in self.facts.maybe_seq or not (self.facts.ranks.get(x) or 0) >= 1:
+                return None
+            parts = value.slice.elts if isinstance(value.slice, gast.Tuple) else [value.slice]
+            for p in parts:
+                if isinstance(p, gast.Slice):
+                    if not all(b is None or atoms(b) for b in (p.lower, p.upper, p.step)):
+                        return None
+                elif not (isinstance(p, gast.Constant) and isinstance(p.value, int) and not isinstance(p.value, bool)) \
+                        and not (isinstance(p, gast.Name) and p.id in self.facts.int_vars):
+                    return None   # an array index would copy (and may be large)
+            return True, names_read([value])
+        return None
 
     def _call_forward(self, t, op, value, pos, ln):
         """``t = g(a, b)`` for a helper that is not inlined: ``t, tape = fwd_g(a, b)``.
