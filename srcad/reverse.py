@@ -255,8 +255,10 @@ class Reverse(Backward):
             return isinstance(e, gast.Name) or (isinstance(e, gast.Constant) and
                                                 isinstance(e.value, (int, float)) and not isinstance(e.value, bool))
         arith = (gast.Add, gast.Sub, gast.Mult, gast.Div)
+        power = isinstance(value, gast.BinOp) and isinstance(value.op, gast.Pow) and \
+            isinstance(value.right, gast.Constant)
         if isinstance(value, gast.BinOp) and atoms(value.left) and atoms(value.right) and (
-                isinstance(value.op, arith) or (isinstance(value.op, gast.Pow) and isinstance(value.right, gast.Constant))):
+                isinstance(value.op, arith) or power):
             return self.facts.ranks.get(t) == 0, names_read([value])
         if isinstance(value, gast.UnaryOp) and isinstance(value.op, gast.USub) and atoms(value.operand):
             return self.facts.ranks.get(t) == 0, names_read([value])
