@@ -70,6 +70,7 @@ class IfRecord:
     orelse: list
     pos: tuple
     ln: int
+    same: bool = False   # both branches' adjoint code is the same: no decision was recorded
 
 
 @dataclass
@@ -222,6 +223,11 @@ class Backward:
         joined = merge([(s1, b1), (s2, b2)], lambda name, st, code: self._zero_into(name, r.pos, r.ln, code))
         state.clear()
         state.update(joined)
+        if gast.dump(gast.Module(body=b1, type_ignores=[])) == gast.dump(gast.Module(body=b2, type_ignores=[])):
+            # either way the same adjoint code runs: the decision need not be recorded (next pass)
+            self.same_branches.add(r.pos)
+            if r.same:
+                return out + b1
         if b1 or b2:
             out.append(at(gast.If(test=N(r.cond), body=b1 or [gast.Pass()], orelse=b2), r.ln))
         return out

@@ -73,6 +73,8 @@ class Reverse(Backward):
         self.stack = None
         self.saved = set()
         self.recomputed = {}   # name -> (Position of its one definition, value): evaluated again
+        self.same_ifs = set()  # Positions of ifs whose two branches have the same adjoint code
+        self.same_branches = set()
         self._calls = {}   # id(call node) -> what the backward sweep of a kept call needs
 
     # ------------------------------------------------------------------ names
@@ -105,18 +107,23 @@ class Reverse(Backward):
         further saves of ``x``, so the passes repeat until the saved set no longer grows.
         """
         snapshot = (self.namer.snapshot(), dict(self.adjoints), self.stack)
-        saved, recomputed = set(), {}
+        saved, recomputed, same, differ = set(), {}, set(), set()
         for _ in range(100):
             self.adjoints, self.stack = dict(snapshot[1]), snapshot[2]
             self.namer.restore(snapshot[0], self.adjoints.values())
-            self.saved, self.recomputed = saved, recomputed
+            self.saved, self.recomputed, self.same_ifs = saved, recomputed, same
             self.log = SaveLog()
+            self.same_branches = set()
             fwd, bwd = self._generate()
             save, again, _ = self.log.plan(self.facts.aliasing.shares, skip=self.facts.stacks)
             again = {n: (d, self.log.pure[(n, d)][2]) for n, d in again}
             needed = saved | save
-            if needed == saved and again == recomputed:
+            # an if whose branches ever differ records its decision from then on
+            differ |= same - self.same_branches
+            now_same = self.same_branches - differ
+            if needed == saved and again == recomputed and now_same == same:
                 return fwd, bwd
+            same = now_same
             # saves grow within the finite set of (name, position) definitions; a value once
             # saved is not recomputed after all
             saved = needed
@@ -319,11 +326,12 @@ class Reverse(Backward):
             return [at(gast.If(test=s.test, body=body_f or [gast.Pass()], orelse=else_f), ln)], None
         cond = self.namer.fresh("cond")
         fwd = [assign(cond, s.test, ln), at(gast.If(test=N(cond), body=body_f or [gast.Pass()], orelse=else_f), ln)]
-        if in_loop:
+        same = pos in self.same_ifs
+        if in_loop and not same:
             fwd.append(self.push(N(cond), ln))
             for slot in slots:
                 slot.stmts.append(self.push(N(cond), ln))
-        return fwd, IfRecord(cond, in_loop, body_records, else_records, pos, ln)
+        return fwd, IfRecord(cond, in_loop and not same, body_records, else_records, pos, ln, same)
 
     def fwd_while(self, s, pos, ln):
         in_loop = self.log.in_loop(pos)
