@@ -209,7 +209,9 @@ class Backward:
         popped = attr_call(self.dname(r.stack), "pop", [])
         if self.facts.is_active(r.value):
             return self.accumulate(r.value.id, popped, state, r.ln, owned=False)
-        return [expr_stmt(popped, r.ln)]
+        # a value with no derivative (a decision, a shape): its adjoint slot is taken off, as an
+        # assignment so that the next order sees a pop (``_assign``), not a call for its effect
+        return [assign(self.namer.fresh("unused"), popped, r.ln)]
 
     def _restore(self, r, state):
         return [self.pop(r.name, r.ln)]

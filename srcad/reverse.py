@@ -75,6 +75,8 @@ class Reverse(Backward):
         self.recomputed = {}   # name -> (Position of its one definition, value): evaluated again
         self.same_ifs = set()  # Positions of ifs whose two branches have the same adjoint code
         self.same_branches = set()
+        self.shaped = set()    # saved (name, Position)s the backward sweep reads only the shape of
+        self.shaped = set()    # saved (name, Position)s the backward sweep reads only the shape of
         self._calls = {}   # id(call node) -> what the backward sweep of a kept call needs
 
     # ------------------------------------------------------------------ names
@@ -115,14 +117,16 @@ class Reverse(Backward):
             self.log = SaveLog()
             self.same_branches = set()
             fwd, bwd = self._generate()
-            save, again, _ = self.log.plan(self.facts.aliasing.shares, skip=self.facts.stacks)
+            save, again, _, shaped = self.log.plan(self.facts.aliasing.shares, skip=self.facts.stacks)
             again = {n: (d, self.log.pure[(n, d)][2]) for n, d in again}
             needed = saved | save
             # an if whose branches ever differ records its decision from then on
             differ |= same - self.same_branches
             now_same = self.same_branches - differ
-            if needed == saved and again == recomputed and now_same == same:
+            shaped = {k for k in shaped if self.facts.ranks.get(k[0]) != 0}   # a number is no larger
+            if needed == saved and again == recomputed and now_same == same and shaped == self.shaped:
                 return fwd, bwd
+            self.shaped = shaped
             same = now_same
             # saves grow within the finite set of (name, position) definitions; a value once
             # saved is not recomputed after all
@@ -163,10 +167,19 @@ class Reverse(Backward):
         return prelude + fwd, bwd
 
     def _note_reads(self, pos, stmts):
-        """Record the primal variables that backward code at ``pos`` reads."""
-        for name in names_read(stmts):
-            if name in self.norm.locals:
-                self.log.read(name, pos)
+        """Record the primal variables that backward code at ``pos`` reads (and which of them it
+        reads only for their shape: the second argument of ``unbroadcast``)."""
+        unbroadcast = self.env.ref_name("unbroadcast")
+        shape_only = set()
+        for s in stmts:
+            for n in gast.walk(s):
+                if isinstance(n, gast.Call) and isinstance(n.func, gast.Name) and n.func.id == unbroadcast \
+                        and len(n.args) == 2 and isinstance(n.args[1], gast.Name):
+                    shape_only.add(id(n.args[1]))
+        for s in stmts:
+            for n in gast.walk(s):
+                if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load) and n.id in self.norm.locals:
+                    self.log.read(n.id, pos, shape_only=id(n) in shape_only)
 
     # ------------------------------------------------------------------ forward sweep
     # Each method returns (forward statements, record or None): the record says what the backward
@@ -239,7 +252,10 @@ class Reverse(Backward):
         if how is not None:
             self.log.pure[(t, pos)] = how + (value,)
         saves = (t, pos) in self.saved
-        pre = [self.push(N(t), ln)] if saves else []
+        pre = []
+        if saves:
+            kept = _call(self.env.ref("shape_of"), [N(t)]) if (t, pos) in self.shaped else N(t)
+            pre.append(self.push(kept, ln))
         saves_tape = None
         if active_t and op.kind == "unknown" and any(self.facts.is_active(a) for a in op.args):
             hint = op.hint or (

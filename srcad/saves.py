@@ -39,6 +39,7 @@ class SaveLog:
 
     defs: dict = field(default_factory=dict)          # (name, Position) -> None, in program order
     reads: dict = field(default_factory=dict)         # name -> {Position of the reading backward code}
+    value_reads: dict = field(default_factory=dict)   # the same, less the reads of only its shape
     self_reads: set = field(default_factory=set)      # (name, Position): ``x = f(x)`` whose adjoint reads x
     writes_into: set = field(default_factory=set)     # (name, Position): ``x[i] = v``
     loop_bodies: set = field(default_factory=set)     # Positions of loop bodies
@@ -48,8 +49,10 @@ class SaveLog:
     def define(self, name, pos):
         self.defs.setdefault((name, pos), None)
 
-    def read(self, name, pos):
+    def read(self, name, pos, shape_only=False):
         self.reads.setdefault(name, set()).add(pos)
+        if not shape_only:
+            self.value_reads.setdefault(name, set()).add(pos)
 
     def in_loop(self, pos):
         return any(pos[:q + 1] in self.loop_bodies for q in range(len(pos)))
@@ -90,7 +93,7 @@ class SaveLog:
         return saved
 
     def plan(self, shares, skip=()):
-        """Split the definitions ``needed`` would save three ways: (saved, recomputed, kept).
+        """Split the definitions ``needed`` would save four ways: (saved, recomputed, kept, shaped).
 
         A value need not be pushed when the backward sweep can have it otherwise (Tapenade's
         to-be-recorded analysis). ``kept``: a variable assigned once, from values no enclosing
@@ -98,7 +101,9 @@ class SaveLog:
         ``recomputed``: a variable assigned once by a cheap pure operation (``x[i]`` of an array
         nothing writes into, scalar arithmetic) and read only later in its own block, where none
         of the values it reads has changed since: the backward sweep evaluates it again where it
-        reads it (``Backward.recompute``), from values that are restored there anyway."""
+        reads it (``Backward.recompute``), from values that are restored there anyway.
+        ``shaped`` (among the saved): a variable the backward sweep reads only for its shape
+        (``unbroadcast(g, v)``) has only its shape pushed (``runtime.shape_of``)."""
         wanted = self.needed(shares, skip)
         counts = {}
         for name, _ in self.defs:
@@ -122,7 +127,10 @@ class SaveLog:
                                        not any(self._between(q, dpos, r) for n, q in self.defs if n in args)
                                        for r in reads):
                 recomputed.add((name, dpos))
-        return wanted - kept - recomputed, recomputed, kept
+        saved = wanted - kept - recomputed
+        shaped = {(name, dpos) for name, dpos in saved
+                  if not self.value_reads.get(name) and (name, dpos) not in self.writes_into}
+        return saved, recomputed, kept, shaped
 
     def _outermost_loop(self, pos):
         """The body Position of the outermost loop around ``pos`` (None outside loops)."""
