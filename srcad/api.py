@@ -72,8 +72,9 @@ def _own(g, args):
     if isinstance(g, np.ndarray):
         if g.dtype.kind == "c":
             return np.ascontiguousarray(g.real)
-        if g.base is None and g.flags.writeable and all(a is not g for a in args):
-            return g    # it owns its memory, so it shares none with any argument
+        if g.base is None and g.flags.writeable and \
+                all(a is not g and getattr(a, "base", None) is not g for a in args):
+            return g    # it owns its memory and no argument is it or a view of it
         if not g.flags.writeable or any(isinstance(a, np.ndarray) and np.may_share_memory(g, a)
                                         for a in args):
             return np.array(g)
