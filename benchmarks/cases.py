@@ -515,6 +515,205 @@ def jx_logsumexp(x):
 
 
 # ---------------------------------------------------------------------------------------------
+# 9. horner_xc: Horner's rule differentiated w.r.t. both the point and the coefficient array.
+# ---------------------------------------------------------------------------------------------
+
+def horner_xc(x, coeffs):
+    p = 0.0
+    for i in range(50):
+        p = p * x + coeffs[i]
+    return p
+
+
+def horner_xc_grad_hand(x, coeffs):
+    # Tape the partial values p (Python floats), then one backward walk giving dx and every dc[i].
+    c = coeffs.tolist()
+    ps = [0.0] * 50
+    p = 0.0
+    for i in range(50):
+        ps[i] = p
+        p = p * x + c[i]
+    dc = np.empty(50)
+    dx = 0.0
+    dp = 1.0
+    for i in range(49, -1, -1):
+        dc[i] = dp
+        dx += dp * ps[i]
+        dp *= x
+    return dx, dc
+
+
+def horner_xc_inputs():
+    rng = np.random.default_rng(9)
+    return (float(rng.uniform(0.5, 0.95)), rng.standard_normal(50))
+
+
+def ag_horner_xc(x, coeffs):
+    p = 0.0
+    for i in range(50):
+        p = p * x + coeffs[i]
+    return p
+
+
+th_horner_xc = ag_horner_xc
+jx_horner_xc = ag_horner_xc
+
+
+# ---------------------------------------------------------------------------------------------
+# 10. scalar_temps: a scalar loop with several temporaries per step, w.r.t. x and y.
+# ---------------------------------------------------------------------------------------------
+
+def scalar_temps(x, y):
+    for i in range(200):
+        x = x - 0.01 * (x ** 3 - y) * np.sin(x)
+    return x
+
+
+def scalar_temps_grad_hand(x, y):
+    # Tape x only; the backward walk evaluates the step's local derivatives again.
+    xs = [0.0] * 200
+    for i in range(200):
+        xs[i] = x
+        x = x - 0.01 * (x ** 3 - y) * np.sin(x)
+    dx = 1.0
+    dy = 0.0
+    for i in range(199, -1, -1):
+        xi = xs[i]
+        s = np.sin(xi)
+        u = 0.01 * (xi ** 3 - y)
+        dy += dx * 0.01 * s
+        dx = dx * (1.0 - 0.03 * xi * xi * s - u * np.cos(xi))
+    return dx, dy
+
+
+def scalar_temps_inputs():
+    rng = np.random.default_rng(10)
+    return (float(rng.uniform(0.2, 0.8)), float(rng.uniform(0.1, 0.5)))
+
+
+def ag_scalar_temps(x, y):
+    for i in range(200):
+        x = x - 0.01 * (x ** 3 - y) * anp.sin(x)
+    return x
+
+
+def th_scalar_temps(x, y):
+    for i in range(200):
+        x = x - 0.01 * (x ** 3 - y) * torch.sin(x)
+    return x
+
+
+def jx_scalar_temps(x, y):
+    for i in range(200):
+        x = x - 0.01 * (x ** 3 - y) * jnp.sin(x)
+    return x
+
+
+# ---------------------------------------------------------------------------------------------
+# 11. vector_while: a data-dependent while on a 3-vector (the chapter's loop with an update that
+#     needs values), w.r.t. x.
+# ---------------------------------------------------------------------------------------------
+
+def vector_while(x):
+    while np.sum(x * x) < 1.0e4:
+        x = x * 1.5 + np.sin(x)
+    return np.sum(x)
+
+
+def vector_while_grad_hand(x):
+    xs = []
+    while np.sum(x * x) < 1.0e4:
+        xs.append(x)
+        x = x * 1.5 + np.sin(x)
+    dx = np.ones_like(x)
+    for v in reversed(xs):
+        dx = dx * (1.5 + np.cos(v))
+    return dx
+
+
+def vector_while_inputs():
+    return (np.array([0.3, -0.2, 0.5]),)
+
+
+def ag_vector_while(x):
+    while anp.sum(x * x) < 1.0e4:
+        x = x * 1.5 + anp.sin(x)
+    return anp.sum(x)
+
+
+def th_vector_while(x):
+    while float(torch.sum(x * x)) < 1.0e4:
+        x = x * 1.5 + torch.sin(x)
+    return torch.sum(x)
+
+
+def jx_vector_while(x):
+    while float(jnp.sum(x * x)) < 1.0e4:
+        x = x * 1.5 + jnp.sin(x)
+    return jnp.sum(x)
+
+
+# ---------------------------------------------------------------------------------------------
+# 12. rnn_in: an RNN whose input-to-hidden weights are differentiated too (Wx, Wh and b), with
+#     the input projection read per step (X[t] @ Wx), 30 steps, batch 8, 4 -> 16.
+# ---------------------------------------------------------------------------------------------
+
+def rnn_in(Wx, Wh, b, X):
+    h = np.zeros((X.shape[1], Wh.shape[0]))
+    for t in range(30):
+        h = np.tanh(X[t] @ Wx + h @ Wh + b)
+    return np.sum(h * h)
+
+
+def rnn_in_grad_hand(Wx, Wh, b, X):
+    hs = [np.zeros((X.shape[1], Wh.shape[0]))]
+    for t in range(30):
+        hs.append(np.tanh(X[t] @ Wx + hs[t] @ Wh + b))
+    dWx = np.zeros_like(Wx)
+    dWh = np.zeros_like(Wh)
+    db = np.zeros_like(b)
+    dh = 2.0 * hs[30]
+    for t in range(29, -1, -1):
+        da = dh * (1.0 - hs[t + 1] * hs[t + 1])
+        dWx += X[t].T @ da
+        dWh += hs[t].T @ da
+        db += da.sum(axis=0)
+        dh = da @ Wh.T
+    return dWx, dWh, db
+
+
+def rnn_in_inputs():
+    rng = np.random.default_rng(12)
+    Wx = rng.standard_normal((4, 16)) / 2.0
+    Wh = 0.9 * rng.standard_normal((16, 16)) / 4.0
+    b = 0.1 * rng.standard_normal(16)
+    X = rng.standard_normal((30, 8, 4))
+    return (Wx, Wh, b, X)
+
+
+def ag_rnn_in(Wx, Wh, b, X):
+    h = anp.zeros((X.shape[1], Wh.shape[0]))
+    for t in range(30):
+        h = anp.tanh(anp.dot(X[t], Wx) + anp.dot(h, Wh) + b)
+    return anp.sum(h * h)
+
+
+def th_rnn_in(Wx, Wh, b, X):
+    h = torch.zeros((X.shape[1], Wh.shape[0]), dtype=torch.float64)
+    for t in range(30):
+        h = torch.tanh(X[t] @ Wx + h @ Wh + b)
+    return torch.sum(h * h)
+
+
+def jx_rnn_in(Wx, Wh, b, X):
+    h = jnp.zeros((X.shape[1], Wh.shape[0]))
+    for t in range(30):
+        h = jnp.tanh(X[t] @ Wx + h @ Wh + b)
+    return jnp.sum(h * h)
+
+
+
+# ---------------------------------------------------------------------------------------------
 # Registry
 # ---------------------------------------------------------------------------------------------
 
@@ -570,6 +769,19 @@ CASES = [
          "row-wise stable logsumexp on 2000x100, summed",
          grad_hand_noshortcut=logsumexp_grad_hand_noshortcut,
          shortcut="gradient is the row softmax; max path dropped"),
+    Case("horner_xc", horner_xc, horner_xc_grad_hand, horner_xc_inputs, (0, 1),
+         ag_horner_xc, th_horner_xc, jx_horner_xc,
+         "50-term Horner polynomial at scalar x, w.r.t. x and the coefficient array"),
+    Case("scalar_temps", scalar_temps, scalar_temps_grad_hand, scalar_temps_inputs, (0, 1),
+         ag_scalar_temps, th_scalar_temps, jx_scalar_temps,
+         "200-step scalar loop x = x - 0.01*(x**3 - y)*sin(x) (several temporaries), w.r.t. x and y"),
+    Case("vector_while", vector_while, vector_while_grad_hand, vector_while_inputs, 0,
+         ag_vector_while, th_vector_while, jx_vector_while,
+         "data-dependent while on a 3-vector, x = 1.5*x + sin(x) until |x|^2 >= 1e4",
+         jax_jit_unsupported="data-dependent Python `while` on a traced value cannot be jitted"),
+    Case("rnn_in", rnn_in, rnn_in_grad_hand, rnn_in_inputs, (0, 1, 2),
+         ag_rnn_in, th_rnn_in, jx_rnn_in,
+         "30-step tanh RNN, input (30,8,4), hidden 16, w.r.t. input-to-hidden Wx, Wh and b"),
 ]
 
 CASES_BY_NAME = {case.name: case for case in CASES}

@@ -67,9 +67,14 @@ def _own(g, args):
     convention in docs/rules.md), which is what is returned."""
     if type(g) is float or type(g) is np.float64:
         return g
+    if type(g) is tuple and all(type(v) is float for v in g):
+        return g
     if isinstance(g, np.ndarray):
         if g.dtype.kind == "c":
             return np.ascontiguousarray(g.real)
+        if g.base is None and g.flags.writeable and \
+                all(a is not g and getattr(a, "base", None) is not g for a in args):
+            return g    # it owns its memory and no argument is it or a view of it
         if not g.flags.writeable or any(isinstance(a, np.ndarray) and np.may_share_memory(g, a)
                                         for a in args):
             return np.array(g)
@@ -208,27 +213,39 @@ class grad(_Transformed):
         if self._prefix:
             args = self._prefix + args
         # The fast path for the common case (float scalars and float arrays, a derivative already
-        # built for these ranks): a few microseconds matter for small functions called in loops.
-        ranks = tuple([a.ndim if type(a) is np.ndarray else 0 if type(a) is float else _rank(a)
-                       for a in args])
+        # built for these ranks): a few hundred nanoseconds matter for small functions called in
+        # loops, so the ranks key is built inline and the checks are the cheapest that decide.
+        ranks = ()
+        for a in args:
+            t = type(a)
+            if t is float:
+                ranks += _RANK0
+            elif t is _ndarray:
+                ranks += (a.ndim or None,)
+            else:
+                ranks += (_rank(a),)
         hit = self._variants.get(ranks)
-        fast = hit is not None and hit[0] == pipeline.generation and len(args) > self._max_wrt \
-            and hit[2]()
-        if fast:
+        if hit is not None and hit[0] == pipeline.generation and len(args) > self._max_wrt and hit[2]():
             for i in self.wrt:
                 a = args[i]
-                if not (type(a) is float or (type(a) is np.ndarray and a.dtype.kind == "f")):
-                    fast = False
+                t = type(a)
+                if t is not float and (t is not _ndarray or a.dtype.kind != "f"):
                     break
-        if fast:
-            token = _training.set(True)
-            try:
-                g = hit[1].fn(*args, **kwargs)
-            finally:
-                _training.reset(token)
-            return self._tuple(_own(g, args))
+            else:
+                token = _training.set(True)
+                try:
+                    g = hit[1].fn(*args, **kwargs) if kwargs else hit[1].fn(*args)
+                finally:
+                    _training.reset(token)
+                if type(g) is float:
+                    return (g,) if self.tuple_out and len(self.wrt) == 1 else g
+                return self._tuple(_own(g, args))
         d, args = self._prepare(args)
         return self._tuple(_own(self._run(d.fn, args, kwargs), args))
+
+
+_RANK0 = (0,)
+_ndarray = np.ndarray
 
 
 class value_and_grad(grad):

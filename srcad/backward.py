@@ -70,6 +70,7 @@ class IfRecord:
     orelse: list
     pos: tuple
     ln: int
+    same: bool = False   # both branches' adjoint code is the same: no decision was recorded
 
 
 @dataclass
@@ -109,6 +110,14 @@ _CONTAINER_RESULTS = (runtime.put_at, runtime.seq_placed, runtime.seq_part, runt
                       runtime.list_head, runtime.pop_at_adjoint)
 
 
+def _is_copy(s, copy_name):
+    """Is ``s`` the statement ``dv = copy_adjoint(dv)`` (``Backward.ensure_owned``)?"""
+    return (isinstance(s, gast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], gast.Name)
+            and isinstance(s.value, gast.Call) and isinstance(s.value.func, gast.Name)
+            and s.value.func.id == copy_name and len(s.value.args) == 1
+            and isinstance(s.value.args[0], gast.Name) and s.value.args[0].id == s.targets[0].id)
+
+
 def _owned_expr(e):
     """Is ``e`` certainly a new array (so its adjoint may be changed in place)?"""
     return isinstance(e, (gast.BinOp, gast.UnaryOp))
@@ -123,8 +132,11 @@ class Backward:
     def sweep(self, records, state):
         """Adjoint code of ``records`` (one block), last statement first; updates ``state``."""
         out = []
+        outer = getattr(self, "_recomputed_here", set())
+        self._recomputed_here = set(outer)   # evaluated again earlier in this block: still valid
         for r in reversed(records):
             out += self._EMIT[type(r)](self, r, state)
+        self._recomputed_here = outer
         return out
 
     # ------------------------------------------------------------------ statements
@@ -136,6 +148,7 @@ class Backward:
             out.append(self.pop(t, ln))
         if t in self.facts.active and state.get(t) is not None:
             code = self.adjoint_of(t, op, r.value, state, ln)
+            code = self.recompute(code, ln) + code
             self._note_reads(r.pos, code)
             if self_ref and t in names_read(code):
                 self.log.self_reads.add((t, r.pos))
@@ -151,6 +164,21 @@ class Backward:
         if r.saves_tape is not None:
             out.append(self.pop(r.saves_tape, ln))
         return out
+
+    def recompute(self, code, ln):
+        """The values ``code`` reads that the forward sweep did not push but the backward sweep
+        evaluates again (``saves.SaveLog.plan``), in the order the forward sweep computed them."""
+        if not self.recomputed:
+            return []
+        wanted, todo = set(), list(names_read(code))
+        while todo:
+            n = todo.pop()
+            if n in self.recomputed and n not in wanted and n not in self._recomputed_here:
+                wanted.add(n)
+                todo += names_read([self.recomputed[n][1]])
+        self._recomputed_here |= wanted
+        return [assign(n, clone(self.recomputed[n][1]), ln)
+                for n in sorted(wanted, key=lambda n: self.recomputed[n][0])]
 
     def _setitem(self, r, state):
         x, index, value, ln = r.x, r.index, r.value, r.ln
@@ -201,7 +229,9 @@ class Backward:
         popped = attr_call(self.dname(r.stack), "pop", [])
         if self.facts.is_active(r.value):
             return self.accumulate(r.value.id, popped, state, r.ln, owned=False)
-        return [expr_stmt(popped, r.ln)]
+        # a value with no derivative (a decision, a shape): its adjoint slot is taken off, as an
+        # assignment so that the next order sees a pop (``_assign``), not a call for its effect
+        return [assign(self.namer.fresh("unused"), popped, r.ln)]
 
     def _restore(self, r, state):
         return [self.pop(r.name, r.ln)]
@@ -215,6 +245,11 @@ class Backward:
         joined = merge([(s1, b1), (s2, b2)], lambda name, st, code: self._zero_into(name, r.pos, r.ln, code))
         state.clear()
         state.update(joined)
+        if gast.dump(gast.Module(body=b1, type_ignores=[])) == gast.dump(gast.Module(body=b2, type_ignores=[])):
+            # either way the same adjoint code runs: the decision need not be recorded (next pass)
+            self.same_branches.add(r.pos)
+            if r.same:
+                return out + b1
         if b1 or b2:
             out.append(at(gast.If(test=N(r.cond), body=b1 or [gast.Pass()], orelse=b2), r.ln))
         return out
@@ -267,6 +302,20 @@ class Backward:
 
         (body, work), _ = loop_fixpoint(entry, run, materialize_before, self.namer,
                                         lambda: self.adjoints.values(), (self.info, ln))
+        # An adjoint the body makes private (``dv = copy_adjoint(dv)``) would be copied on every
+        # pass, O(size) work per iteration: copy it once before the loop and try the body again
+        # with it owned; the fixpoint weakens it back where a pass leaves it shared.
+        copy_name = self.env.ref_name("copy_adjoint")
+        copied = {s.targets[0].id for b in body for s in gast.walk(b) if _is_copy(s, copy_name)}
+        hoist = sorted(n for n, st in entry.items()
+                       if st is not None and not st.owned and self.dname(n) in copied)
+        if hoist:
+            for name in hoist:
+                d = self.dname(name)
+                before.append(assign(d, call(self.env.ref("copy_adjoint"), [N(d)]), ln))
+                entry[name] = Live(True, entry[name].maybe_zero)
+            (body, work), _ = loop_fixpoint(entry, run, materialize_before, self.namer,
+                                            lambda: self.adjoints.values(), (self.info, ln))
         for name, st in sorted(entry.items()):
             if st is not None and work.get(name) is None:
                 body.append(self.zero(name, pos, ln)[0])
@@ -434,6 +483,14 @@ class Backward:
         zero_in = state.get(x) is None or x == t
         out = [] if x in self.facts.containers or zero_in else self.ensure_owned(x, state, ln)
         d = self.dname(x)
+        st = state.get(x)
+        if (not zero_in and x not in self.facts.containers and st.owned and not st.maybe_zero
+                and (self.facts.ranks.get(x) or 0) >= 1 and self._int_index(index)):
+            # an owned array of x's shape and one integer index: ``dx[i] += g`` in place
+            elt = gast.Subscript(value=N(d), slice=clone(index), ctx=gast.Store())
+            out.append(at(gast.AugAssign(target=elt, op=gast.Add(), value=N(self.dname(t))), ln))
+            state[t] = None
+            return out
         base = const(FLOAT_ZERO) if zero_in else N(d)
         add = call(self.env.ref("add_at"), [base, N(x), index_value(index, self.env.ref), N(self.dname(t))])
         out.append(assign(d, add, ln))

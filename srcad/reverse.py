@@ -72,6 +72,11 @@ class Reverse(Backward):
         self.adjoints = {}
         self.stack = None
         self.saved = set()
+        self.recomputed = {}   # name -> (Position of its one definition, value): evaluated again
+        self.same_ifs = set()  # Positions of ifs whose two branches have the same adjoint code
+        self.same_branches = set()
+        self.shaped = set()    # saved (name, Position)s the backward sweep reads only the shape of
+        self.shaped = set()    # saved (name, Position)s the backward sweep reads only the shape of
         self._calls = {}   # id(call node) -> what the backward sweep of a kept call needs
 
     # ------------------------------------------------------------------ names
@@ -104,17 +109,30 @@ class Reverse(Backward):
         further saves of ``x``, so the passes repeat until the saved set no longer grows.
         """
         snapshot = (self.namer.snapshot(), dict(self.adjoints), self.stack)
-        saved = set()
-        while True:
+        saved, recomputed, same, differ = set(), {}, set(), set()
+        for _ in range(100):
             self.adjoints, self.stack = dict(snapshot[1]), snapshot[2]
             self.namer.restore(snapshot[0], self.adjoints.values())
-            self.saved = saved
+            self.saved, self.recomputed, self.same_ifs = saved, recomputed, same
             self.log = SaveLog()
+            self.same_branches = set()
             fwd, bwd = self._generate()
-            needed = saved | self.log.needed(self.facts.aliasing.shares, skip=self.facts.stacks)
-            if needed == saved:
+            save, again, _, shaped = self.log.plan(self.facts.aliasing.shares, skip=self.facts.stacks)
+            again = {n: (d, self.log.pure[(n, d)][2]) for n, d in again}
+            needed = saved | save
+            # an if whose branches ever differ records its decision from then on
+            differ |= same - self.same_branches
+            now_same = self.same_branches - differ
+            shaped = {k for k in shaped if self.facts.ranks.get(k[0]) != 0}   # a number is no larger
+            if needed == saved and again == recomputed and now_same == same and shaped == self.shaped:
                 return fwd, bwd
-            saved = needed   # grows within the finite set of (name, position) definitions
+            self.shaped = shaped
+            same = now_same
+            # saves grow within the finite set of (name, position) definitions; a value once
+            # saved is not recomputed after all
+            saved = needed
+            recomputed = {n: v for n, v in again.items() if (n, v[0]) not in saved}
+        raise AssertionError("internal error: the saved values did not settle")   # pragma: no cover
 
     def _generate(self):
         self.adj_stacks = set()
@@ -149,10 +167,19 @@ class Reverse(Backward):
         return prelude + fwd, bwd
 
     def _note_reads(self, pos, stmts):
-        """Record the primal variables that backward code at ``pos`` reads."""
-        for name in names_read(stmts):
-            if name in self.norm.locals:
-                self.log.read(name, pos)
+        """Record the primal variables that backward code at ``pos`` reads (and which of them it
+        reads only for their shape: the second argument of ``unbroadcast``)."""
+        unbroadcast = self.env.ref_name("unbroadcast")
+        shape_only = set()
+        for s in stmts:
+            for n in gast.walk(s):
+                if isinstance(n, gast.Call) and isinstance(n.func, gast.Name) and n.func.id == unbroadcast \
+                        and len(n.args) == 2 and isinstance(n.args[1], gast.Name):
+                    shape_only.add(id(n.args[1]))
+        for s in stmts:
+            for n in gast.walk(s):
+                if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load) and n.id in self.norm.locals:
+                    self.log.read(n.id, pos, shape_only=id(n) in shape_only)
 
     # ------------------------------------------------------------------ forward sweep
     # Each method returns (forward statements, record or None): the record says what the backward
@@ -173,6 +200,7 @@ class Reverse(Backward):
             t = s.targets[0]
             if isinstance(t, gast.Name):
                 self.log.define(t.id, pos)
+                self.log.assigns.add(pos)
                 return self.fwd_assign(s, t.id, pos, ln)
             self.log.define(t.value.id, pos)
             self.log.writes_into.add((t.value.id, pos))
@@ -220,8 +248,14 @@ class Reverse(Backward):
         value = s.value
         op = self.facts.classify(value)
         active_t = t in self.facts.active
+        how = self._pure(t, value, op)
+        if how is not None:
+            self.log.pure[(t, pos)] = how + (value,)
         saves = (t, pos) in self.saved
-        pre = [self.push(N(t), ln)] if saves else []
+        pre = []
+        if saves:
+            kept = _call(self.env.ref("shape_of"), [N(t)]) if (t, pos) in self.shaped else N(t)
+            pre.append(self.push(kept, ln))
         saves_tape = None
         if active_t and op.kind == "unknown" and any(self.facts.is_active(a) for a in op.args):
             hint = op.hint or (
@@ -234,6 +268,37 @@ class Reverse(Backward):
                 pre.insert(0, self.push(N(tape), ln))   # popped after t's old value (backward.py)
                 saves_tape = tape
         return pre + [s], AssignRecord(t, op, value, pos, ln, saves, saves_tape)
+
+    def _pure(self, t, value, op):
+        """(cheap, names read) where ``t = value`` can be evaluated again with the same result.
+
+        Pure: arithmetic on names and numbers, and basic indexing of an array (``x[i]``, ``x[:, j]``).
+        Cheap enough to evaluate again rather than push: indexing, and arithmetic on scalars."""
+        def atoms(e):
+            return isinstance(e, gast.Name) or (isinstance(e, gast.Constant) and
+                                                isinstance(e.value, (int, float)) and not isinstance(e.value, bool))
+        arith = (gast.Add, gast.Sub, gast.Mult, gast.Div)
+        power = isinstance(value, gast.BinOp) and isinstance(value.op, gast.Pow) and \
+            isinstance(value.right, gast.Constant)
+        if isinstance(value, gast.BinOp) and atoms(value.left) and atoms(value.right) and (
+                isinstance(value.op, arith) or power):
+            return self.facts.ranks.get(t) == 0, names_read([value])
+        if isinstance(value, gast.UnaryOp) and isinstance(value.op, gast.USub) and atoms(value.operand):
+            return self.facts.ranks.get(t) == 0, names_read([value])
+        if op.kind == "getitem" and isinstance(value.value, gast.Name):
+            x = value.value.id
+            if x in self.facts.containers or x in self.facts.maybe_seq or not (self.facts.ranks.get(x) or 0) >= 1:
+                return None
+            parts = value.slice.elts if isinstance(value.slice, gast.Tuple) else [value.slice]
+            for p in parts:
+                if isinstance(p, gast.Slice):
+                    if not all(b is None or atoms(b) for b in (p.lower, p.upper, p.step)):
+                        return None
+                elif not (isinstance(p, gast.Constant) and isinstance(p.value, int) and not isinstance(p.value, bool)) \
+                        and not (isinstance(p, gast.Name) and p.id in self.facts.int_vars):
+                    return None   # an array index would copy (and may be large)
+            return True, names_read([value])
+        return None
 
     def _call_forward(self, t, op, value, pos, ln):
         """``t = g(a, b)`` for a helper that is not inlined: ``t, tape = fwd_g(a, b)``.
@@ -277,11 +342,12 @@ class Reverse(Backward):
             return [at(gast.If(test=s.test, body=body_f or [gast.Pass()], orelse=else_f), ln)], None
         cond = self.namer.fresh("cond")
         fwd = [assign(cond, s.test, ln), at(gast.If(test=N(cond), body=body_f or [gast.Pass()], orelse=else_f), ln)]
-        if in_loop:
+        same = pos in self.same_ifs
+        if in_loop and not same:
             fwd.append(self.push(N(cond), ln))
             for slot in slots:
                 slot.stmts.append(self.push(N(cond), ln))
-        return fwd, IfRecord(cond, in_loop, body_records, else_records, pos, ln)
+        return fwd, IfRecord(cond, in_loop and not same, body_records, else_records, pos, ln, same)
 
     def fwd_while(self, s, pos, ln):
         in_loop = self.log.in_loop(pos)

@@ -19,6 +19,27 @@ class Stack(list):
     __slots__ = ()
 
 
+class Shape(tuple):
+    """A value's shape, pushed in its place where the backward sweep reads the value only for its
+    shape (``unbroadcast(g, v)``): it has the ``shape`` NumPy arrays have, and none of their data."""
+
+    __slots__ = ()
+
+    @property
+    def shape(self):
+        return tuple(self)
+
+    @property
+    def ndim(self):
+        return len(self)
+
+
+def shape_of(x):
+    """``Shape`` of ``x``: what the backward sweep keeps of a value it reads only for its shape."""
+    s = getattr(x, "shape", None)
+    return Shape(np.shape(x) if s is None else s)
+
+
 _training = contextvars.ContextVar("srcad_training", default=False)
 
 
@@ -467,6 +488,7 @@ RUNTIME_NAMES = {
     "zeros_like": zeros_like,
     "grad_like": grad_like,
     "copy_adjoint": copy_adjoint,
+    "shape_of": shape_of,
     "owned_copy": owned_copy,
 
     "add_at": add_at,

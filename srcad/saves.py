@@ -39,15 +39,20 @@ class SaveLog:
 
     defs: dict = field(default_factory=dict)          # (name, Position) -> None, in program order
     reads: dict = field(default_factory=dict)         # name -> {Position of the reading backward code}
+    value_reads: dict = field(default_factory=dict)   # the same, less the reads of only its shape
     self_reads: set = field(default_factory=set)      # (name, Position): ``x = f(x)`` whose adjoint reads x
     writes_into: set = field(default_factory=set)     # (name, Position): ``x[i] = v``
     loop_bodies: set = field(default_factory=set)     # Positions of loop bodies
+    pure: dict = field(default_factory=dict)          # (name, Position) -> (cheap, names read, value)
+    assigns: set = field(default_factory=set)         # Positions of plain ``name = value`` statements
 
     def define(self, name, pos):
         self.defs.setdefault((name, pos), None)
 
-    def read(self, name, pos):
+    def read(self, name, pos, shape_only=False):
         self.reads.setdefault(name, set()).add(pos)
+        if not shape_only:
+            self.value_reads.setdefault(name, set()).add(pos)
 
     def in_loop(self, pos):
         return any(pos[:q + 1] in self.loop_bodies for q in range(len(pos)))
@@ -86,6 +91,71 @@ class SaveLog:
             if (name, dpos) in self.self_reads or any(self.precedes(r, dpos) for r in reads):
                 saved.add((name, dpos))
         return saved
+
+    def plan(self, shares, skip=()):
+        """Split the definitions ``needed`` would save four ways: (saved, recomputed, kept, shaped).
+
+        A value need not be pushed when the backward sweep can have it otherwise (Tapenade's
+        to-be-recorded analysis). ``kept``: a variable assigned once, from values no enclosing
+        loop changes, holds the same value in every pass, so its last value serves every read.
+        ``recomputed``: a variable assigned once by a cheap pure operation (``x[i]`` of an array
+        nothing writes into, scalar arithmetic) and read only later in its own block, where none
+        of the values it reads has changed since: the backward sweep evaluates it again where it
+        reads it (``Backward.recompute``), from values that are restored there anyway.
+        ``shaped`` (among the saved): a variable the backward sweep reads only for its shape
+        (``unbroadcast(g, v)``) has only its shape pushed (``runtime.shape_of``)."""
+        wanted = self.needed(shares, skip)
+        counts = {}
+        for name, _ in self.defs:
+            counts[name] = counts.get(name, 0) + 1
+        written = {n for n, _ in self.writes_into}
+        written |= {o for n in written for o in shares.get(n, ())}
+        kept, recomputed = set(), set()
+        for name, dpos in sorted(wanted, key=lambda k: (k[1], k[0])):
+            how = self.pure.get((name, dpos))
+            if how is None or counts.get(name) != 1 or (name, dpos) in self.self_reads:
+                continue
+            cheap, args, _ = how
+            if args & written or name in args:
+                continue
+            loop = self._outermost_loop(dpos)
+            if loop is not None and not any(self._inside(q, loop) for n, q in self.defs if n in args):
+                kept.add((name, dpos))
+                continue
+            reads = self.reads.get(name, set())
+            if cheap and reads and all(r in self.assigns and self._later_in_block(dpos, r) and
+                                       not any(self._between(q, dpos, r) for n, q in self.defs if n in args)
+                                       for r in reads):
+                recomputed.add((name, dpos))
+        saved = wanted - kept - recomputed
+        shaped = {(name, dpos) for name, dpos in saved
+                  if not self.value_reads.get(name) and (name, dpos) not in self.writes_into}
+        return saved, recomputed, kept, shaped
+
+    def _outermost_loop(self, pos):
+        """The body Position of the outermost loop around ``pos`` (None outside loops)."""
+        for q in range(len(pos)):
+            if pos[:q + 1] in self.loop_bodies:
+                return pos[:q + 1]
+        return None
+
+    @staticmethod
+    def _inside(q, body):
+        """Is ``q`` in the loop whose body is ``body`` (the loop statement itself included)?"""
+        k = len(body) - 1
+        return q[:k + 1] == body or (len(q) == k + 1 and q[:k] == body[:k] and q[k] == Step(body[k].index, SELF))
+
+    @staticmethod
+    def _later_in_block(d, r):
+        """Is ``r`` at or after the statement ``d`` in ``d``'s own block (one pass of it)?"""
+        k = len(d) - 1
+        return len(r) > k and r[:k] == d[:k] and r[k].index >= d[k].index
+
+    @staticmethod
+    def _between(q, d, r):
+        """Does the definition at ``q`` run after ``d`` and no later than the statement at ``r``?"""
+        k = len(d) - 1
+        return len(q) > k and q[:k] == d[:k] and d[k].index < q[k].index <= r[k].index
 
     def first_top_def(self, name):
         """Index of the first top-level statement that defines ``name`` (None if none)."""

@@ -809,6 +809,45 @@ def p_iteration(g, env, depth):
     return lines
 
 
+# class 11: what reverse mode saves in a loop (saves.SaveLog.plan): a loop-invariant value, x[j] of
+# an array the loop never writes, chains of scalar temporaries evaluated again in the backward
+# sweep, a value read only for its shape, an if whose backward branches are the same (restores
+# only), and out[i] = ... into an adjoint made private once before the loop
+def p_saves(g, env, depth):
+    if env.in_loop or not env.arrays:
+        return None
+    a = g.pick(list(env.arrays))
+    shape = env.arrays[a]
+    n = g.r.randint(2, 4)
+    i, j, c, acc, k, s1, s2, t1, t2, e, out = (g.fresh(b) for b in (
+        "i", "j", "c", "acc", "k", "s", "s", "t", "t", "e", "out"))
+    lines = [Line(f"{c} = {g.pick(CONSTS)} * np.sum(np.tanh({a}))"),
+             Line(f"{acc} = {a} * 1.0"),
+             Line(f"{out} = np.zeros({n})"),
+             Line(f"{k} = 0.5"),
+             Line(f"for {i} in range({n}):")]
+    body = [Line(f"{t1} = np.tanh({acc} * {c})"), Line(f"{s1} = np.sum({t1})"),
+            Line(f"{s2} = {s1} * {s1} - {c} * {s1} + {g.pick(CONSTS)}")]
+    indexed = [v for v in arrays(env, 1) if v != acc]
+    if indexed and g.chance(0.7):
+        v = g.pick(indexed)
+        body += [Line(f"{j} = {i} % {env.arrays[v][0]}"), Line(f"{e} = np.sum({v}[{j}]) * {s1}")]
+    else:
+        body.append(Line(f"{e} = {s1} * 0.5"))
+    tp, ti = g.test(env)
+    c1, c2 = g.pick(CONSTS), g.pick(CONSTS)
+    body += [Line(f"if {tp}:", f"if {ti}:"), Line(f"{k} = 0.5 + 0.1 * {c1}", level=1), Line("else:"),
+             Line(f"{k} = 0.5 + 0.1 * {c2}", level=1),
+             Line(f"{t2} = {acc} * {k} + np.sin({t1}) * 0.1"),
+             Line(f"{acc} = {t2} + 0.01 * np.tanh({e})"),
+             Line(f"{out}[{i}] = np.sum({acc}) * {s2}")]
+    lines += indent(body)
+    lines.append(Line(f"{acc} = {acc} + np.sum(np.tanh({out})) * {g.pick(CONSTS)}"))
+    env.drop(acc)
+    env.arrays[acc] = shape
+    return lines
+
+
 def p_modules(g, env, depth):
     e = g.ex_module_call(env, 0, None)
     name = g.target_for(env, e.shape, "u")
@@ -818,7 +857,7 @@ def p_modules(g, env, depth):
 
 
 CLASSES = ["base", "rebind_subscript", "shared_adjoint", "view_inplace", "broadcast_write", "mod",
-           "containers", "kwargs", "iteration", "modules"]
+           "containers", "kwargs", "iteration", "modules", "saves"]
 
 PRODUCTIONS = [
     ("base", 4, p_assign),
@@ -834,6 +873,7 @@ PRODUCTIONS = [
     ("kwargs", 0.5, p_kwargs),
     ("iteration", 0.5, p_iteration),
     ("modules", 0.3, p_modules),
+    ("saves", 0.3, p_saves),
 ]
 
 # argument shapes, many of them broadcasting pairs

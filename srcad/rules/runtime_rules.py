@@ -180,6 +180,7 @@ def loop_seq_(y, x):
 
 
 nondiff(rt.dict_keys, why="a dict's keys carry no derivative")
+nondiff(rt.shape_of, why="a shape carries no derivative")
 
 
 @reverse(rt.seq_concat)
