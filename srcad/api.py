@@ -6,7 +6,7 @@ import types
 
 import numpy as np
 
-from srcad import pipeline
+from srcad import pipeline, runtime
 from srcad.parse import GENERATED
 from srcad.runtime import _training, check_output, owned_copy, zeros_like
 
@@ -55,7 +55,14 @@ def _check_input(x, position, fname):
     if isinstance(x, dict):
         return {k: _check_input(v, position, fname) for k, v in x.items()}
     if hasattr(x, "shape") and hasattr(x, "dtype"):
-        return x  # another array library (CuPy, Dask): passed through
+        # another array library (Dask, CuPy): its dtype is read without computing it
+        kind = np.dtype(x.dtype).kind
+        if kind == "f":
+            return x
+        if kind in "iu":
+            return x.astype(np.float64)
+        raise TypeError(f"{fname}: argument {position} is a {type(x).__name__} of dtype {x.dtype}; "
+                        "srcad differentiates real floating-point inputs only")
     raise TypeError(f"{fname}: argument {position} is {type(x).__name__}, not a number or array")
 
 
@@ -74,7 +81,7 @@ def _own(g, args):
                                         for a in args):
             return np.array(g)
         return g
-    if isinstance(g, (complex, np.complexfloating)):
+    if isinstance(g, (complex, np.complexfloating)) or (runtime.is_array(g) and np.dtype(g.dtype).kind == "c"):
         return g.real
     if isinstance(g, (list, tuple)):
         return type(g)(_own(v, args) for v in g)
@@ -91,8 +98,8 @@ def _rank(a):
         return 0
     if isinstance(a, (float, int, np.generic)) and not isinstance(a, bool):
         return 0
-    if isinstance(a, np.ndarray):
-        return a.ndim or None
+    if isinstance(a, np.ndarray) or runtime.is_array(a):
+        return a.ndim or None      # Dask and CuPy arrays are specialised as NumPy's are
     return None
 
 
