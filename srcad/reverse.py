@@ -278,7 +278,8 @@ class Reverse(Backward):
         cond = self.namer.fresh("cond")
         # the decision is taken once, as a Python bool, and replayed: a lazy array's test (Dask)
         # would otherwise be computed again by every `if` that reads it
-        fwd = [assign(cond, self.decision(s.test), ln), at(gast.If(test=N(cond), body=body_f or [gast.Pass()], orelse=else_f), ln)]
+        fwd = [assign(cond, self.decision(s.test), ln),
+               at(gast.If(test=N(cond), body=body_f or [gast.Pass()], orelse=else_f), ln)]
         if in_loop:
             fwd.append(self.push(N(cond), ln))
             for slot in slots:
