@@ -161,6 +161,13 @@ def copy_adjoint(d):
     return d
 
 
+def contiguous(g):
+    """``g`` laid out contiguously where it is a NumPy array, for BLAS (a broadcast view spread by
+    ``unreduce`` would take ``np.matmul``'s slow path); another library's array as it is (Dask and
+    CuPy have no ``np.ascontiguousarray``: NumPy would convert it, computing a lazy array)."""
+    return np.ascontiguousarray(g) if isinstance(g, np.ndarray) else g
+
+
 def owned_copy(x):
     """A private copy of a value a function may write into (the arrays in lists, tuples and dicts
     too), so the caller's objects are never changed (a Dask array's ``x[i] = v`` changes the
@@ -524,6 +531,7 @@ RUNTIME_NAMES = {
     "zeros_like": zeros_like,
     "grad_like": grad_like,
     "copy_adjoint": copy_adjoint,
+    "contiguous": contiguous,
     "owned_copy": owned_copy,
 
     "add_at": add_at,
