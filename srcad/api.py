@@ -103,6 +103,38 @@ def _rank(a):
     return None
 
 
+class _ForeignRanks(tuple):
+    """The ranks of a call with another library's arrays (Dask, CuPy) among its arguments: a variant
+    of its own, whose adjoints accumulate as ``d = d + e`` (NumPy cannot add a Dask array into a
+    NumPy adjoint in place, which ``d += e`` asks where a NumPy parameter meets Dask data)."""
+
+    __slots__ = ()
+    foreign = True
+
+    def __eq__(self, other):
+        return type(other) is _ForeignRanks and tuple.__eq__(self, other)
+
+    def __ne__(self, other):
+        return not self == other
+
+    def __hash__(self):
+        return hash(("foreign",) + tuple(self))
+
+
+def _foreign(a):
+    """Whether ``a`` is, or holds, an array of a library other than NumPy."""
+    if isinstance(a, (list, tuple)):
+        return any(_foreign(v) for v in a)
+    if isinstance(a, dict):
+        return any(_foreign(v) for v in a.values())
+    return not isinstance(a, np.ndarray) and runtime.is_array(a)
+
+
+def _ranks(args):
+    ranks = tuple(_rank(a) for a in args)
+    return _ForeignRanks(ranks) if any(_foreign(a) for a in args) else ranks
+
+
 def _split_method(fun):
     """A bound method ``obj.f`` is differentiated as ``f`` with ``obj`` passed first: returns
     (function, arguments to put in front)."""
@@ -157,7 +189,7 @@ class _Transformed:
         Knowing which arguments are scalars lets srcad drop shape bookkeeping (``unbroadcast``)
         wherever every operand is a scalar; one variant is cached per combination of ranks.
         """
-        ranks = tuple(_rank(a) for a in args)
+        ranks = _ranks(args)
         hit = self._variants.get(ranks)
         if hit is not None and hit[0] == pipeline.generation and hit[2]():
             return hit[1]
@@ -218,6 +250,8 @@ class grad(_Transformed):
         # built for these ranks): a few microseconds matter for small functions called in loops.
         ranks = tuple([a.ndim if type(a) is np.ndarray else 0 if type(a) is float else _rank(a)
                        for a in args])
+        if any(type(a) is not np.ndarray and type(a) is not float and _foreign(a) for a in args):
+            ranks = _ForeignRanks(ranks)
         hit = self._variants.get(ranks)
         fast = hit is not None and hit[0] == pipeline.generation and len(args) > self._max_wrt \
             and hit[2]()
@@ -374,7 +408,7 @@ def jvp(fun, primals=None, tangents=None, *, wrt=None, **kwargs):
             return value, zeros_like(value)
         for i in wrt:
             args[i] = _check_input(args[i], i, name)
-        d = pipeline.forward_derivative(_unwrap(fun, args), wrt, ranks=tuple(_rank(a) for a in args))
+        d = pipeline.forward_derivative(_unwrap(fun, args), wrt, ranks=_ranks(args))
         kw = dict(kwargs)
         for i, tn in zip(wrt, d.tangent_names):
             kw[tn] = _tangent_like(tangents[i], args[i], i, name)
@@ -432,7 +466,7 @@ def _columns(target, args, wrt, kwargs, mode, out_shape):
     token = _training.set(True)
     try:
         if mode == "forward":
-            d = pipeline.forward_derivative(target, (wrt,), ranks=tuple(_rank(a) for a in args))
+            d = pipeline.forward_derivative(target, (wrt,), ranks=_ranks(args))
             kw = dict(kwargs)
             cols = []
             for e in _basis(xshape):
@@ -440,7 +474,7 @@ def _columns(target, args, wrt, kwargs, mode, out_shape):
                 cols.append(np.broadcast_to(d.fn(*args, **kw)[1], out_shape))
             jac = np.stack(cols, axis=-1) if cols else np.zeros(out_shape + (0,))
         elif mode == "reverse":
-            d = pipeline.reverse_derivative(target, (wrt,), "grad", ranks=tuple(_rank(a) for a in args))
+            d = pipeline.reverse_derivative(target, (wrt,), "grad", ranks=_ranks(args))
             kw = dict(kwargs)
             rows = []
             for e in _basis(out_shape):
@@ -493,7 +527,7 @@ class hessian(_Matrix):
         self.__name__ = f"hessian_{getattr(fun, '__name__', 'f')}"
 
     def _target(self, args=None):
-        ranks = None if args is None else tuple(_rank(a) for a in args)
+        ranks = None if args is None else _ranks(args)
         return pipeline.reverse_derivative(_unwrap(self.fun, args), (self.wrt,), "grad", ranks=ranks).fn
 
     def __call__(self, *args, **kwargs):

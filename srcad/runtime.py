@@ -383,6 +383,7 @@ def add_at(dx, x, index, g):
         if not _is_zero(dx):
             base = base + dx
         dx = base
+    dx = _meet(dx, g)
     if _fancy(index):
         return scatter_add(dx, index, g)
     if isinstance(dx, np.ndarray):
@@ -391,6 +392,14 @@ def add_at(dx, x, index, g):
     index, g = _without_newaxis(index, g)
     dx[index] = dx[index] + g
     return dx
+
+
+def _meet(a, b):
+    """``a``, moved into ``b``'s library where ``a`` is a NumPy array and ``b`` another library's
+    (a NumPy adjoint written into in place would otherwise convert, and compute, a Dask ``b``)."""
+    if isinstance(a, np.ndarray) and is_array(b) and not isinstance(b, np.ndarray):
+        return np.asarray(a, like=b)
+    return a
 
 
 def scatter_add(a, index, g):
@@ -698,7 +707,7 @@ def pop_at_adjoint(r, dx, index, v=None):
         out = [0.0] * len(dx)
         out[index] = r
         return out if isinstance(dx, list) else tuple(out)
-    out = zeros_like(dx) if getattr(dx, "ndim", 0) > 0 else np.zeros(np.shape(dx))
+    out = _meet(zeros_like(dx) if getattr(dx, "ndim", 0) > 0 else np.zeros(np.shape(dx)), r)
     place = out[index]
     g = np.broadcast_to(r, np.shape(place))
     if _fancy(index) and np.size(place) > 1:

@@ -335,7 +335,7 @@ def einsum_adjoint(g, p, *args):
             if c in seen:
                 f = fresh.pop(0)
                 spelled += f
-                eye = np.eye(sizes[c], dtype=np.result_type(ops[k]), like=ops[k] if is_array(ops[k]) else None)
+                eye = np.diag(np.ones_like(ops[k], shape=(sizes[c],)))   # in ops[k]'s library
                 eyes.append((c + f, eye))
             else:
                 seen.add(c)
