@@ -780,7 +780,10 @@ def reshape_tangent(t, a, y, order="C"):
 def ravel_index(a, order):
     """``ix`` with ``np.ravel(a, order) == np.reshape(a, -1)[ix]`` for any order ('K' follows
     ``a``'s memory layout, which an index array made by ``empty_like`` shares)."""
-    ix = np.empty_like(np.asarray(a), dtype=np.intp)
+    if not isinstance(a, np.ndarray):
+        # another library's array (Dask, CuPy) has no memory layout NumPy can see: 'K' reads as 'C'
+        return np.ravel(np.reshape(np.arange(count(a)), np.shape(a)), "C" if order in ("K", "A") else order)
+    ix = np.empty_like(a, dtype=np.intp)
     ix[...] = np.reshape(np.arange(np.size(a)), np.shape(a))
     return np.ravel(ix, order)
 
@@ -789,8 +792,11 @@ def ravel_adjoint(g, a, order="C"):
     """The adjoint of ``np.ravel(a, order)`` (and ``a.flatten(order)``)."""
     if order == "C":
         return np.reshape(g, np.shape(a))
+    ix = ravel_index(a, order)
+    if not isinstance(g, np.ndarray) and is_array(g):
+        return np.reshape(np.take(g, np.argsort(ix)), np.shape(a))   # out[ix] = g, in g's library
     out = np.zeros(np.size(a), dtype=np.result_type(g, float))
-    out[ravel_index(a, order)] = g
+    out[ix] = g
     return np.reshape(out, np.shape(a))
 
 
