@@ -46,6 +46,11 @@ def _float_dtype(x):
     return np.result_type(dt if dt is not None else np.asarray(x).dtype, np.float64)
 
 
+def _size(x):
+    """``np.size(x)`` from the shape (``np.size`` of a Dask array computes it)."""
+    return int(np.prod(_shape(x)))
+
+
 def _shape(x):
     s = getattr(x, "shape", None)
     if s is None:
@@ -486,8 +491,8 @@ def pop_at(dx, index, v=None):
         return dx[index]
     g = dx[index]
     g = g.copy() if is_array(g) else g
-    if _fancy(index) and np.size(g) > 1:
-        writes = np.arange(np.size(g)).reshape(np.shape(g))
+    if _fancy(index) and _size(g) > 1:
+        writes = np.arange(_size(g)).reshape(np.shape(g))
         owner = np.full(np.shape(dx), -1)
         owner[index] = writes          # the same assignment NumPy made: the kept write wins
         g = np.where(owner[index] == writes, g, 0.0)
@@ -710,8 +715,8 @@ def pop_at_adjoint(r, dx, index, v=None):
     out = _meet(zeros_like(dx) if getattr(dx, "ndim", 0) > 0 else np.zeros(np.shape(dx)), r)
     place = out[index]
     g = np.broadcast_to(r, np.shape(place))
-    if _fancy(index) and np.size(place) > 1:
-        writes = np.arange(np.size(place)).reshape(np.shape(place))
+    if _fancy(index) and _size(place) > 1:
+        writes = np.arange(_size(place)).reshape(np.shape(place))
         owner = np.full(np.shape(dx), -1)
         owner[index] = writes
         g = np.where(owner[index] == writes, g, 0.0)
