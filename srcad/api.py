@@ -6,7 +6,7 @@ import types
 
 import numpy as np
 
-from srcad import pipeline
+from srcad import pipeline, runtime
 from srcad.parse import GENERATED
 from srcad.runtime import _training, check_output, owned_copy, zeros_like
 
@@ -55,7 +55,14 @@ def _check_input(x, position, fname):
     if isinstance(x, dict):
         return {k: _check_input(v, position, fname) for k, v in x.items()}
     if hasattr(x, "shape") and hasattr(x, "dtype"):
-        return x  # another array library (CuPy, Dask): passed through
+        # another array library (Dask, CuPy): its dtype is read without computing it
+        kind = np.dtype(x.dtype).kind
+        if kind == "f":
+            return x
+        if kind in "iu":
+            return x.astype(np.float64)
+        raise TypeError(f"{fname}: argument {position} is a {type(x).__name__} of dtype {x.dtype}; "
+                        "srcad differentiates real floating-point inputs only")
     raise TypeError(f"{fname}: argument {position} is {type(x).__name__}, not a number or array")
 
 
@@ -79,7 +86,7 @@ def _own(g, args):
                                         for a in args):
             return np.array(g)
         return g
-    if isinstance(g, (complex, np.complexfloating)):
+    if isinstance(g, (complex, np.complexfloating)) or (runtime.is_array(g) and np.dtype(g.dtype).kind == "c"):
         return g.real
     if isinstance(g, (list, tuple)):
         return type(g)(_own(v, args) for v in g)
@@ -96,9 +103,41 @@ def _rank(a):
         return 0
     if isinstance(a, (float, int, np.generic)) and not isinstance(a, bool):
         return 0
-    if isinstance(a, np.ndarray):
-        return a.ndim or None
+    if isinstance(a, np.ndarray) or runtime.is_array(a):
+        return a.ndim or None      # Dask and CuPy arrays are specialised as NumPy's are
     return None
+
+
+class _ForeignRanks(tuple):
+    """The ranks of a call with another library's arrays (Dask, CuPy) among its arguments: a variant
+    of its own, whose adjoints accumulate as ``d = d + e`` (NumPy cannot add a Dask array into a
+    NumPy adjoint in place, which ``d += e`` asks where a NumPy parameter meets Dask data)."""
+
+    __slots__ = ()
+    foreign = True
+
+    def __eq__(self, other):
+        return type(other) is _ForeignRanks and tuple.__eq__(self, other)
+
+    def __ne__(self, other):
+        return not self == other
+
+    def __hash__(self):
+        return hash(("foreign",) + tuple(self))
+
+
+def _foreign(a):
+    """Whether ``a`` is, or holds, an array of a library other than NumPy."""
+    if isinstance(a, (list, tuple)):
+        return any(_foreign(v) for v in a)
+    if isinstance(a, dict):
+        return any(_foreign(v) for v in a.values())
+    return not isinstance(a, np.ndarray) and runtime.is_array(a)
+
+
+def _ranks(args):
+    ranks = tuple(_rank(a) for a in args)
+    return _ForeignRanks(ranks) if any(_foreign(a) for a in args) else ranks
 
 
 def _split_method(fun):
@@ -155,7 +194,7 @@ class _Transformed:
         Knowing which arguments are scalars lets srcad drop shape bookkeeping (``unbroadcast``)
         wherever every operand is a scalar; one variant is cached per combination of ranks.
         """
-        ranks = tuple(_rank(a) for a in args)
+        ranks = _ranks(args)
         hit = self._variants.get(ranks)
         if hit is not None and hit[0] == pipeline.generation and hit[2]():
             return hit[1]
@@ -216,6 +255,7 @@ class grad(_Transformed):
         # built for these ranks): a few hundred nanoseconds matter for small functions called in
         # loops, so the ranks key is built inline and the checks are the cheapest that decide.
         ranks = ()
+        foreign = False
         for a in args:
             t = type(a)
             if t is float:
@@ -224,6 +264,9 @@ class grad(_Transformed):
                 ranks += (a.ndim or None,)
             else:
                 ranks += (_rank(a),)
+                foreign = foreign or _foreign(a)
+        if foreign:   # Dask / CuPy arrays get their own variant (no in-place accumulation)
+            ranks = _ForeignRanks(ranks)
         hit = self._variants.get(ranks)
         if hit is not None and hit[0] == pipeline.generation and len(args) > self._max_wrt and hit[2]():
             for i in self.wrt:
@@ -384,7 +427,7 @@ def jvp(fun, primals=None, tangents=None, *, wrt=None, **kwargs):
             return value, zeros_like(value)
         for i in wrt:
             args[i] = _check_input(args[i], i, name)
-        d = pipeline.forward_derivative(_unwrap(fun, args), wrt, ranks=tuple(_rank(a) for a in args))
+        d = pipeline.forward_derivative(_unwrap(fun, args), wrt, ranks=_ranks(args))
         kw = dict(kwargs)
         for i, tn in zip(wrt, d.tangent_names):
             kw[tn] = _tangent_like(tangents[i], args[i], i, name)
@@ -442,7 +485,7 @@ def _columns(target, args, wrt, kwargs, mode, out_shape):
     token = _training.set(True)
     try:
         if mode == "forward":
-            d = pipeline.forward_derivative(target, (wrt,), ranks=tuple(_rank(a) for a in args))
+            d = pipeline.forward_derivative(target, (wrt,), ranks=_ranks(args))
             kw = dict(kwargs)
             cols = []
             for e in _basis(xshape):
@@ -450,7 +493,7 @@ def _columns(target, args, wrt, kwargs, mode, out_shape):
                 cols.append(np.broadcast_to(d.fn(*args, **kw)[1], out_shape))
             jac = np.stack(cols, axis=-1) if cols else np.zeros(out_shape + (0,))
         elif mode == "reverse":
-            d = pipeline.reverse_derivative(target, (wrt,), "grad", ranks=tuple(_rank(a) for a in args))
+            d = pipeline.reverse_derivative(target, (wrt,), "grad", ranks=_ranks(args))
             kw = dict(kwargs)
             rows = []
             for e in _basis(out_shape):
@@ -503,7 +546,7 @@ class hessian(_Matrix):
         self.__name__ = f"hessian_{getattr(fun, '__name__', 'f')}"
 
     def _target(self, args=None):
-        ranks = None if args is None else tuple(_rank(a) for a in args)
+        ranks = None if args is None else _ranks(args)
         return pipeline.reverse_derivative(_unwrap(self.fun, args), (self.wrt,), "grad", ranks=ranks).fn
 
     def __call__(self, *args, **kwargs):

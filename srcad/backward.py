@@ -377,7 +377,7 @@ class Backward:
         if isinstance(expr, gast.UnaryOp) and isinstance(expr.op, gast.USub):
             op, expr = gast.Sub(), expr.operand     # dx -= e rather than dx += -e
         state[name] = Live(True, maybe_zero)
-        if st.owned:
+        if st.owned and getattr(self.facts, "in_place", True):
             return [at(gast.AugAssign(target=N(d, True), op=op, value=expr), ln)]
         return [assign(d, gast.BinOp(left=N(d), op=op, right=expr), ln)]
 

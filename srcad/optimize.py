@@ -245,8 +245,9 @@ def _product_adjoint(e, env, rank_of):
     np_attr = lambda name: gast.Attribute(value=env.ref("np"), attr=name, ctx=gast.Load())  # noqa: E731
     if ra == 2 and rb == 2:
         # BLAS wants contiguous operands: an adjoint spread by a large reduction is a broadcast
-        # view, which np.matmul would otherwise multiply on its slow path
-        g = gast.Call(func=np_attr("ascontiguousarray"), args=[g], keywords=[])
+        # view, which np.matmul would otherwise multiply on its slow path (`contiguous` leaves a
+        # Dask or CuPy array as it is)
+        g = gast.Call(func=env.ref("contiguous"), args=[g], keywords=[])
     T = lambda v: gast.Attribute(value=v, attr="T", ctx=gast.Load())  # noqa: E731
     mm = lambda u, v: gast.BinOp(left=u, op=gast.MatMult(), right=v)  # noqa: E731
     mul = lambda u, v: gast.BinOp(left=u, op=gast.Mult(), right=v)  # noqa: E731

@@ -326,9 +326,9 @@ class Reverse(Backward):
             save = self.env.ref("save_item", runtime.save_item)
             pre.append(self.push(_call(save, [N(x), index_value(index, self.env.ref)]), ln))
         elif saves:
-            np_copy = gast.Attribute(value=self.env.ref("np"), attr="copy", ctx=gast.Load())
+            # owned_copy, not np.copy: it copies in the array's own library (Dask has no np.copy)
             old = gast.Subscript(value=N(x), slice=clone(index), ctx=gast.Load())
-            pre.append(self.push(_call(np_copy, [old]), ln))
+            pre.append(self.push(_call(self.env.ref("owned_copy"), [old]), ln))
         return pre + [s], SetitemRecord(x, index, s.value, pos, ln, saves, container)
 
     def fwd_if(self, s, pos, ln):
@@ -341,13 +341,24 @@ class Reverse(Backward):
         if not body_records and not else_records:
             return [at(gast.If(test=s.test, body=body_f or [gast.Pass()], orelse=else_f), ln)], None
         cond = self.namer.fresh("cond")
-        fwd = [assign(cond, s.test, ln), at(gast.If(test=N(cond), body=body_f or [gast.Pass()], orelse=else_f), ln)]
+        # the decision is taken once, as a Python bool, and replayed: a lazy array's test (Dask)
+        # would otherwise be computed again by every `if` that reads it
+        fwd = [assign(cond, self.decision(s.test), ln),
+               at(gast.If(test=N(cond), body=body_f or [gast.Pass()], orelse=else_f), ln)]
         same = pos in self.same_ifs
         if in_loop and not same:
             fwd.append(self.push(N(cond), ln))
             for slot in slots:
                 slot.stmts.append(self.push(N(cond), ln))
         return fwd, IfRecord(cond, in_loop and not same, body_records, else_records, pos, ln, same)
+
+    def decision(self, test):
+        """``test`` as a Python bool, each operand of ``and``/``or`` tested once as ``if`` would."""
+        if isinstance(test, gast.BoolOp):
+            return gast.BoolOp(op=test.op, values=[self.decision(v) for v in test.values])
+        if isinstance(test, gast.UnaryOp) and isinstance(test.op, gast.Not):
+            return test
+        return _call(self.env.ref("bool", bool), [test])
 
     def fwd_while(self, s, pos, ln):
         in_loop = self.log.in_loop(pos)

@@ -53,6 +53,25 @@ def stop_gradient(x):
     return x
 
 
+def is_array(x):
+    """An array of NumPy or of a library implementing its API (Dask, CuPy); not a NumPy scalar.
+    srcad's helpers allocate from such arrays and call NumPy functions on them (which dispatch to
+    the array's own library), never converting them to NumPy: a lazy array stays lazy."""
+    return isinstance(x, np.ndarray) or (hasattr(x, "__array_function__") and hasattr(x, "shape")
+                                         and not isinstance(x, np.generic))
+
+
+def _float_dtype(x):
+    """The floating dtype of ``x``'s derivative, read without computing ``x``."""
+    dt = getattr(x, "dtype", None)
+    return np.result_type(dt if dt is not None else np.asarray(x).dtype, np.float64)
+
+
+def _size(x):
+    """``np.size(x)`` from the shape (``np.size`` of a Dask array computes it)."""
+    return int(np.prod(_shape(x)))
+
+
 def _shape(x):
     s = getattr(x, "shape", None)
     if s is None:
@@ -156,22 +175,30 @@ def grad_like(dx, x):
         return dx
     if xshape == () and dshape != ():
         return dx.reshape(())
-    return np.zeros_like(x, dtype=np.result_type(np.asarray(x).dtype, np.float64)) + dx
+    return np.zeros_like(x, dtype=_float_dtype(x)) + dx
 
 
 def copy_adjoint(d):
     """A copy of ``d`` that may be changed in place."""
-    if isinstance(d, np.ndarray):
+    if is_array(d):
         return d.copy()
     if isinstance(d, list):
         return list(d)
     return d
 
 
+def contiguous(g):
+    """``g`` laid out contiguously where it is a NumPy array, for BLAS (a broadcast view spread by
+    ``unreduce`` would take ``np.matmul``'s slow path); another library's array as it is (Dask and
+    CuPy have no ``np.ascontiguousarray``: NumPy would convert it, computing a lazy array)."""
+    return np.ascontiguousarray(g) if isinstance(g, np.ndarray) else g
+
+
 def owned_copy(x):
     """A private copy of a value a function may write into (the arrays in lists, tuples and dicts
-    too), so the caller's objects are never changed."""
-    if isinstance(x, np.ndarray):
+    too), so the caller's objects are never changed (a Dask array's ``x[i] = v`` changes the
+    caller's object too: it is copied like a NumPy array)."""
+    if is_array(x):
         return x.copy()
     if isinstance(x, (list, tuple)):
         return type(x)(owned_copy(v) for v in x)
@@ -271,7 +298,7 @@ def seq_times(g, a, n):
     """The adjoint of ``n`` in ``a * n``: none for a repetition (``n`` is an int)."""
     if _is_zero(g) or _repeats(a, n):
         return 0.0
-    return unbroadcast(g * np.asarray(a), n)
+    return unbroadcast(g * (a if is_array(a) else np.asarray(a)), n)
 
 
 class SeqTangent(list):
@@ -313,7 +340,7 @@ def seq_scaled(t, a, n):
     """Tangent of ``a * n`` from the tangent ``t`` of ``n`` (none for a repetition)."""
     if _repeats(a, n):
         return 0.0
-    return np.asarray(a) * t
+    return (a if is_array(a) else np.asarray(a)) * t
 
 
 def list_append(lst, v):
@@ -344,7 +371,7 @@ def save_item(x, index):
     if isinstance(x, dict) and index not in x:
         return _MISSING
     v = x[index]
-    return v.copy() if isinstance(v, np.ndarray) else v
+    return v.copy() if is_array(v) else v
 
 
 def restore_item(x, index, old):
@@ -377,16 +404,77 @@ def add_at(dx, x, index, g):
         else:
             out[index] = add(out[index], g)
         return out if isinstance(x, list) else tuple(out)
-    if not isinstance(dx, np.ndarray) or dx.shape != _shape(x):
+    if not is_array(dx) or dx.shape != _shape(x):
         base = zeros_like(x) if hasattr(x, "shape") else np.zeros(np.shape(x))
         if not _is_zero(dx):
             base = base + dx
         dx = base
+    dx = _meet(dx, g)
     if _fancy(index):
-        np.add.at(dx, index, g)
-    else:
+        return scatter_add(dx, index, g)
+    if isinstance(dx, np.ndarray):
         dx[index] += g
+        return dx
+    index, g = _without_newaxis(index, g)
+    dx[index] = dx[index] + g
     return dx
+
+
+def _meet(a, b):
+    """``a``, moved into ``b``'s library where ``a`` is a NumPy array and ``b`` another library's
+    (a NumPy adjoint written into in place would otherwise convert, and compute, a Dask ``b``)."""
+    if isinstance(a, np.ndarray) and is_array(b) and not isinstance(b, np.ndarray):
+        return np.asarray(a, like=b)
+    return a
+
+
+def scatter_add(a, index, g):
+    """``a`` with ``g`` added at ``a[index]``, repeated places counted each time (``np.add.at``).
+
+    A NumPy ``a`` is changed in place; another library's array (which has no ``np.add.at``) gets a
+    new array: the flat positions ``index`` selects are summed with ``np.bincount`` in ``a``'s own
+    library (the positions are small integers known without computing ``a``)."""
+    if isinstance(a, np.ndarray):
+        np.add.at(a, index, g)
+        return a
+    places = np.arange(int(np.prod(a.shape))).reshape(a.shape)[index]
+    g = np.ravel(np.broadcast_to(g, places.shape) if is_array(g) else np.broadcast_to(np.asarray(g), places.shape))
+    if not is_array(g) or isinstance(g, np.ndarray):
+        g = np.asarray(g, like=a)
+    # positions laid out like g (a Dask array's bincount wants the weights' chunks)
+    at = np.zeros_like(g, dtype=np.intp) + np.asarray(places.ravel(), like=g)
+    if np.iscomplexobj(g):
+        total = (np.bincount(at, weights=g.real, minlength=a.size)
+                 + 1j * np.bincount(at, weights=g.imag, minlength=a.size))
+    else:
+        total = np.bincount(at, weights=g, minlength=a.size)
+    return a + total.reshape(a.shape)
+
+
+def _without_newaxis(index, g):
+    """The index with its ``None`` (new axes) left out and ``g`` reshaped to match: the in-place
+    assignment of array libraries other than NumPy (Dask) does not take ``None``."""
+    parts = index if isinstance(index, tuple) else (index,)
+    if not any(p is None for p in parts):
+        return index, g
+    kept = tuple(p for p in parts if p is not None)
+    if is_array(g):
+        g = np.squeeze(g, axis=_new_axes(parts, np.ndim(g)))
+    return kept, g
+
+
+def _new_axes(parts, ndim):
+    """The axes that the ``None`` entries of a basic index ``parts`` add to a result of ``ndim``."""
+    given = sum(1 for p in parts if p is not Ellipsis and not isinstance(p, (int, np.integer)))
+    axes, k = [], 0
+    for p in parts:
+        if p is Ellipsis:
+            k += ndim - given
+        elif not isinstance(p, (int, np.integer)):
+            if p is None:
+                axes.append(k)
+            k += 1
+    return tuple(axes)
 
 
 def _is_zero(v):
@@ -442,13 +530,22 @@ def pop_at(dx, index, v=None):
     if isinstance(dx, tuple):
         return dx[index]
     g = dx[index]
-    g = g.copy() if isinstance(g, np.ndarray) else g
-    if _fancy(index) and np.size(g) > 1:
-        writes = np.arange(np.size(g)).reshape(np.shape(g))
+    g = g.copy() if is_array(g) else g
+    if _fancy(index) and _size(g) > 1:
+        writes = np.arange(_size(g)).reshape(np.shape(g))
         owner = np.full(np.shape(dx), -1)
         owner[index] = writes          # the same assignment NumPy made: the kept write wins
         g = np.where(owner[index] == writes, g, 0.0)
-    dx[index] = 0
+    if isinstance(dx, np.ndarray):
+        dx[index] = 0
+    elif not _fancy(index):
+        dx[_without_newaxis(index, None)[0]] = 0
+    else:
+        # another library's array: zero the places through a NumPy mask (its fancy assignment is
+        # partial, Dask's among them)
+        keep = np.ones(np.shape(dx), dtype=bool)
+        keep[index] = False
+        dx[...] = np.where(keep, dx, 0)
     if v is not None:
         g = unbroadcast(g, v)
     return g
@@ -489,6 +586,7 @@ RUNTIME_NAMES = {
     "grad_like": grad_like,
     "copy_adjoint": copy_adjoint,
     "shape_of": shape_of,
+    "contiguous": contiguous,
     "owned_copy": owned_copy,
 
     "add_at": add_at,
@@ -505,9 +603,14 @@ def unreduce(g, x, axis=None, keepdims=False):
     Small results are fresh arrays allocated from ``x`` (cheaper than ``np.broadcast_to``'s fixed
     cost); large ones are broadcast views (no pass over memory).
     """
+    if not isinstance(g, (np.ndarray, float, int, np.generic)) and is_array(g):
+        # a Dask/CuPy adjoint meets a NumPy value: spread it in its own library (no compute)
+        return _spread(g, x if is_array(x) else np.asarray(x, dtype=float), axis) if np.ndim(x) else g
     if not isinstance(x, np.ndarray):
         if np.ndim(x) == 0:
             return g
+        if is_array(x):
+            return _spread(g, x, axis)
         x = np.asarray(x, dtype=float)
     if axis is not None and 0 < np.ndim(g) < x.ndim:   # a 0-d g (a zero placeholder) broadcasts
         axes = axis if isinstance(axis, tuple) else (axis,)
@@ -525,6 +628,16 @@ def unreduce(g, x, axis=None, keepdims=False):
 _VIEW_ABOVE = 16384
 
 
+def _spread(g, x, axis):
+    """``unreduce`` for another library's array ``x``: allocated from ``x`` (``zeros_like`` keeps
+    its library, chunks and device, and computes nothing)."""
+    if axis is not None and np.ndim(g) < x.ndim:
+        axes = axis if isinstance(axis, tuple) else (axis,)
+        axes = {a % x.ndim for a in axes}
+        g = np.expand_dims(g, tuple(sorted(axes)))
+    return np.zeros_like(x, dtype=_float_dtype(x)) + g
+
+
 def reduce_like(g, x, axis=None, keepdims=False):
     """Sum ``g`` (shaped like ``x``) over ``axis``: the adjoint of ``unreduce``."""
     return np.sum(g, axis=axis, keepdims=keepdims)
@@ -533,10 +646,12 @@ def reduce_like(g, x, axis=None, keepdims=False):
 def count(x, axis=None):
     """How many elements a reduction of ``x`` over ``axis`` combines."""
     shape = _shape(x)
-    if axis is None:
-        return int(np.prod(shape)) if shape else 1
-    axes = axis if isinstance(axis, tuple) else (axis,)
-    return int(np.prod([shape[a] for a in axes]))
+    axes = range(len(shape)) if axis is None else axis if isinstance(axis, tuple) else (axis,)
+    sizes = [shape[a] for a in axes]
+    if any(n != n for n in sizes):
+        # an unknown length (a Dask array after a boolean mask): counted lazily, in x's library
+        return np.sum(np.isnan(x) | ~np.isnan(x), axis=axis)
+    return int(np.prod(sizes)) if sizes else 1
 
 
 def matmul_adjoint_a(g, a, b):
@@ -600,7 +715,10 @@ def owned_tangent(dt, x):
         return list(dt) if isinstance(dt, (list, tuple)) else zeros_like(x)
     if isinstance(x, dict):
         return dict(dt) if isinstance(dt, dict) else zeros_like(x)
-    out = np.zeros(_shape(x), dtype=np.result_type(np.asarray(x).dtype, np.float64))
+    if is_array(x):
+        out = np.zeros_like(x, dtype=_float_dtype(x))
+    else:
+        out = np.zeros(_shape(x), dtype=_float_dtype(x))
     if not _is_zero(dt):
         out[...] = dt
     return out
@@ -639,11 +757,11 @@ def pop_at_adjoint(r, dx, index, v=None):
         out = [0.0] * len(dx)
         out[index] = r
         return out if isinstance(dx, list) else tuple(out)
-    out = zeros_like(dx) if getattr(dx, "ndim", 0) > 0 else np.zeros(np.shape(dx))
+    out = _meet(zeros_like(dx) if getattr(dx, "ndim", 0) > 0 else np.zeros(np.shape(dx)), r)
     place = out[index]
     g = np.broadcast_to(r, np.shape(place))
-    if _fancy(index) and np.size(place) > 1:
-        writes = np.arange(np.size(place)).reshape(np.shape(place))
+    if _fancy(index) and _size(place) > 1:
+        writes = np.arange(_size(place)).reshape(np.shape(place))
         owner = np.full(np.shape(dx), -1)
         owner[index] = writes
         g = np.where(owner[index] == writes, g, 0.0)

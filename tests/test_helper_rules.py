@@ -190,6 +190,7 @@ HELPER_CASES = [
     ("owned_tangent", lambda t: w(rt.owned_tangent(t, X)), [u(3)], 0, False),
     ("copy_adjoint", lambda g: w(rt.copy_adjoint(g) * g), [u(2, 3)], 0, True),
     ("owned_copy", lambda g: w(rt.owned_copy(g) * g), [u(2, 3)], 0, True),
+    ("contiguous", lambda g: w(rt.contiguous(g) * g), [u(2, 3)], 0, True),
     ("save_item", lambda x: w(rt.save_item(x, 1) * x[0]), [u(2, 3)], 0, True),
     ("matmul_adjoint_a", lambda g, b: w(rt.matmul_adjoint_a(g, A23, b)), [G24, B34], (0, 1), True),
     ("matmul_adjoint_b", lambda g, a: w(rt.matmul_adjoint_b(g, a, B34)), [G24, A23], (0, 1), True),

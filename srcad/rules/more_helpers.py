@@ -15,6 +15,7 @@ and the adjoint of a real value is the real part of what arrives. ``np.real``, `
 
 import numpy as np
 
+from srcad.rules import numpy_helpers as _h
 from srcad.rules.numpy_helpers import _is_zero
 from srcad.runtime import unbroadcast
 
@@ -696,9 +697,7 @@ def partition_adjoint(g, a, kth, axis=-1):
     if _is_zero(g):
         return g
     idx, ax = _order(a, kth, axis)
-    out = np.zeros_like(np.ravel(a) if axis is None else a, dtype=np.result_type(a, g, np.float64))
-    np.put_along_axis(out, idx, g, ax)
-    return np.reshape(out, np.shape(a))
+    return np.reshape(_h.put_along(np.ravel(a) if axis is None else a, idx, g, ax), np.shape(a))
 
 
 def partition_tangent(t, a, kth, axis=-1):
@@ -793,6 +792,9 @@ def sorted_unorder(g, iterable, key=None, reverse=False):
 def power_slope(x1, x2):
     """``x2 * x1 ** (x2 - 1)``, the derivative of ``x1 ** x2`` in ``x1``: 0 where ``x2`` is 0, also
     at ``x1 = 0`` (``x1 ** 0`` is 1 for every ``x1``; ``0.0 ** -1.0`` would raise or give nan)."""
-    if np.any(np.equal(x1, 0)):
+    # another library's array (Dask) takes the general form: looking for zeros would compute it
+    numpy = (np.ndarray, np.generic, float, int)
+    plain = isinstance(x1, numpy) and isinstance(x2, numpy)
+    if not plain or np.any(np.equal(x1, 0)):
         return x2 * np.power(x1, np.where(np.equal(x2, 0), 1.0, x2 - 1))
     return x2 * x1 ** (x2 - 1)

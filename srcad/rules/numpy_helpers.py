@@ -12,7 +12,7 @@ a zero adjoint or tangent.
 
 import numpy as np
 
-from srcad.runtime import unreduce
+from srcad.runtime import count, is_array, scatter_add, unreduce
 
 
 def _is_zero(v):
@@ -76,13 +76,19 @@ def prod_others(a, axis=None):
     left = np.concatenate([ones, np.cumprod(flat[..., :-1], axis=-1)], axis=-1)
     right = np.flip(np.concatenate([ones, np.cumprod(np.flip(flat, -1)[..., :-1], axis=-1)], axis=-1), -1)
     others = np.reshape(left * right, moved.shape)
-    return np.transpose(others, np.argsort(rest + axes))
+    return np.transpose(others, _inverse(rest + axes))
+
+
+def _inverse(perm):
+    """The inverse of the axis permutation ``perm``, as a tuple of ints (array libraries other than
+    NumPy take no NumPy array of axes)."""
+    return tuple(int(i) for i in np.argsort(perm))
 
 
 def var_weights(a, axis=None, ddof=0):
     """d var(a) / d a: ``2 (a - mean) / (n - ddof)``."""
     mean = np.mean(a, axis=axis, keepdims=True)
-    n = np.size(a) if axis is None else int(np.prod([np.shape(a)[i] for i in _axes(axis, np.ndim(a))]))
+    n = count(a, axis)   # from the shape: np.size would compute a Dask array
     return 2.0 * (a - mean) / (n - ddof)
 
 
@@ -105,8 +111,7 @@ def average_weights(a, axis=None, weights=None, returned=False):
     """The normalised weight of each element of ``a`` in ``np.average`` (shaped like ``a``)."""
     _no_returned(returned)
     if weights is None:
-        n = np.size(a) if axis is None else int(np.prod([np.shape(a)[i] for i in _axes(axis, np.ndim(a))]))
-        return np.ones_like(a) / n
+        return np.ones_like(a) / count(a, axis)
     w = _weights_full(a, axis, weights)
     return w / np.sum(w, axis=axis, keepdims=True)
 
@@ -229,7 +234,7 @@ def tensordot_adjoint_a(g, a, b, axes=2):
     ng = np.ndim(g)
     r = np.tensordot(g, b, axes=(list(range(ng - len(free_b), ng)), free_b))
     labels = free_a + [ax_a[ax_b.index(j)] for j in sorted(ax_b)]
-    return np.transpose(r, np.argsort(labels))
+    return np.transpose(r, _inverse(labels))
 
 
 def tensordot_adjoint_b(g, a, b, axes=2):
@@ -239,7 +244,7 @@ def tensordot_adjoint_b(g, a, b, axes=2):
     free_b = [i for i in range(np.ndim(b)) if i not in ax_b]
     r = np.tensordot(a, g, axes=(free_a, list(range(len(free_a)))))
     labels = [ax_b[ax_a.index(j)] for j in sorted(ax_a)] + free_b
-    return np.transpose(r, np.argsort(labels))
+    return np.transpose(r, _inverse(labels))
 
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -330,8 +335,7 @@ def einsum_adjoint(g, p, *args):
             if c in seen:
                 f = fresh.pop(0)
                 spelled += f
-                eye = np.zeros_like(ops[k], shape=(sizes[c], sizes[c]))
-                eye[np.arange(sizes[c]), np.arange(sizes[c])] = 1.0
+                eye = np.diag(np.ones_like(ops[k], shape=(sizes[c],)))   # in ops[k]'s library
                 eyes.append((c + f, eye))
             else:
                 seen.add(c)
@@ -392,8 +396,11 @@ def diagonal_adjoint(g, a, offset=0, axis1=0, axis2=1):
     k = np.shape(g)[-1]
     rows = np.arange(k) + max(-offset, 0)
     cols = np.arange(k) + max(offset, 0)
-    moved[..., rows, cols] = g
-    return out
+    if isinstance(out, np.ndarray):
+        moved[..., rows, cols] = g
+        return out
+    # another library (Dask assigns through one integer array at most): the places added to zeros
+    return np.moveaxis(scatter_add(moved, (Ellipsis, rows, cols), g), (-2, -1), (axis1, axis2))
 
 
 def diag_adjoint(g, v, k=0):
@@ -521,7 +528,7 @@ def _fill(ts, xs):
     """A list of tangents or adjoints with zeros (``0.0``) replaced by arrays like ``xs``."""
     if _is_zero(ts):
         ts = [0.0] * len(xs)
-    return [np.zeros_like(np.asarray(x, dtype=np.result_type(x, np.float64)))
+    return [np.zeros_like(x if is_array(x) else np.asarray(x), dtype=np.result_type(x, np.float64))
             if _is_zero(t) else t for t, x in zip(ts, xs)]
 
 
@@ -545,12 +552,14 @@ def concat_adjoint(g, arrays, axis=0, kind="concatenate"):
         parts = arrays
     if axis is None:
         g = np.ravel(g)
-        sizes = [np.size(x) for x in arrays]
+        sizes = [count(x) for x in arrays]
         axis = 0
     else:
         sizes = [np.shape(x)[axis] for x in parts]
-    cuts = np.cumsum(sizes)[:-1]
-    pieces = np.split(g, cuts, axis=axis)
+    # slices, not np.split (which Dask does not implement: NumPy would compute it)
+    ends = np.cumsum(sizes).tolist()
+    lead = (slice(None),) * (axis % np.ndim(g))
+    pieces = [g[lead + (slice(end - n, end),)] for n, end in zip(sizes, ends)]
     return _like([np.reshape(p, np.shape(x)) for p, x in zip(pieces, arrays)], arrays)
 
 
@@ -583,15 +592,14 @@ def split_adjoint(g, y, axis=0):
 def repeat_adjoint(g, a, repeats, axis=None):
     """Adjoint of ``np.repeat(a, repeats, axis)``: sums over each element's copies."""
     if axis is None:
-        n = np.size(a)
+        n = count(a)
         src = np.ravel(np.zeros_like(a, dtype=np.result_type(a, g, np.float64)))
-        np.add.at(src, np.repeat(np.arange(n), repeats), np.ravel(g))
+        src = scatter_add(src, np.repeat(np.arange(n), repeats), np.ravel(g))
         return np.reshape(src, np.shape(a))
     out = np.zeros_like(a, dtype=np.result_type(a, g, np.float64))
     n = np.shape(a)[axis]
     idx = np.repeat(np.arange(n), repeats)
-    np.add.at(np.moveaxis(out, axis, 0), idx, np.moveaxis(g, axis, 0))
-    return out
+    return scatter_add(out, (slice(None),) * (axis % np.ndim(a)) + (idx,), g)
 
 
 def tile_adjoint(g, A, reps):
@@ -627,10 +635,10 @@ def pad_adjoint(g, array, pad_width, mode="constant"):
         sl = tuple(slice(lo, np.shape(g)[i] - hi) for i, (lo, hi) in enumerate(pw))
         return g[sl]
     if mode in ("edge", "reflect", "symmetric", "wrap"):
-        src = np.arange(np.size(array)).reshape(np.shape(array))
+        src = np.arange(count(array)).reshape(np.shape(array))
         idx = np.pad(src, pw, mode=mode)
         out = np.ravel(np.zeros_like(array, dtype=np.result_type(array, g, np.float64)))
-        np.add.at(out, np.ravel(idx), np.ravel(g))
+        out = scatter_add(out, np.ravel(idx), np.ravel(g))
         return np.reshape(out, np.shape(array))
     raise NotImplementedError(f"srcad: no derivative for np.pad with mode={mode!r}")
 
@@ -657,22 +665,13 @@ def take_adjoint(g, a, indices, axis=None, mode="raise"):
     """Adjoint of ``np.take(a, indices, axis, mode=mode)``: ``g`` added back at ``indices`` (repeats
     sum), the indices first clipped or wrapped as ``mode`` says."""
     if mode in ("clip", "wrap"):
-        n = np.size(a) if axis is None else np.shape(a)[axis]
+        n = count(a) if axis is None else np.shape(a)[axis]
         indices = np.clip(indices, 0, n - 1) if mode == "clip" else np.mod(indices, n)
     out = np.zeros_like(a, dtype=np.result_type(a, g, np.float64))
     if axis is None:
-        flat = np.ravel(out)  # a view: out is contiguous
-        np.add.at(flat, np.ravel(indices), np.ravel(g))
-        return out
-    ax = axis % np.ndim(a)
-    ni = np.ndim(indices)
-    gm = np.moveaxis(g, tuple(range(ax, ax + ni)), tuple(range(ni))) if ni else g
-    if ni == 0:
-        gm = np.expand_dims(g, ax)
-        np.add.at(np.moveaxis(out, ax, 0), [indices], np.moveaxis(gm, ax, 0))
-        return out
-    np.add.at(np.moveaxis(out, ax, 0), indices, gm)
-    return out
+        return np.reshape(scatter_add(np.ravel(out), np.ravel(indices), np.ravel(g)), np.shape(a))
+    # out[:, ..., indices] (indices at axis) has the shape of g, the places it was taken from
+    return scatter_add(out, (slice(None),) * (axis % np.ndim(a)) + (np.asarray(indices),), g)
 
 
 def transpose_axes(axes):
@@ -737,9 +736,18 @@ def _sort_order(a, axis):
 def sort_adjoint(g, a, axis=-1):
     """Adjoint of ``np.sort(a, axis)``: ``g`` sent back to where each sorted value came from."""
     idx, ax = _sort_order(a, axis)
-    out = np.zeros_like(np.ravel(a) if axis is None else a, dtype=np.result_type(a, g, np.float64))
-    np.put_along_axis(out, idx, g, ax)
-    return np.reshape(out, np.shape(a))
+    return np.reshape(put_along(np.ravel(a) if axis is None else a, idx, g, ax), np.shape(a))
+
+
+def put_along(a, idx, g, axis):
+    """Zeros like ``a`` with ``g`` put at the positions ``idx`` along ``axis`` (a permutation or a
+    partial one): ``np.put_along_axis`` on NumPy; elsewhere (Dask has none, and NumPy would write
+    into a converted copy) ``g`` taken through the inverse permutation."""
+    out = np.zeros_like(a, dtype=np.result_type(a, g, np.float64))
+    if isinstance(out, np.ndarray):
+        np.put_along_axis(out, idx, g, axis)
+        return out
+    return np.take_along_axis(g, np.argsort(idx, axis=axis), axis)
 
 
 def sort_tangent(t, a, axis=-1):
@@ -755,7 +763,7 @@ def layout_order(a, order):
     """The order ``np.reshape(a, ..., order)`` reads ``a`` in: 'A' is 'F' for a Fortran-ordered
     array, else 'C'."""
     if order == "A":
-        return "F" if np.isfortran(np.asarray(a)) else "C"
+        return "F" if isinstance(a, np.ndarray) and np.isfortran(a) else "C"
     return order
 
 
@@ -772,7 +780,10 @@ def reshape_tangent(t, a, y, order="C"):
 def ravel_index(a, order):
     """``ix`` with ``np.ravel(a, order) == np.reshape(a, -1)[ix]`` for any order ('K' follows
     ``a``'s memory layout, which an index array made by ``empty_like`` shares)."""
-    ix = np.empty_like(np.asarray(a), dtype=np.intp)
+    if not isinstance(a, np.ndarray):
+        # another library's array (Dask, CuPy) has no memory layout NumPy can see: 'K' reads as 'C'
+        return np.ravel(np.reshape(np.arange(count(a)), np.shape(a)), "C" if order in ("K", "A") else order)
+    ix = np.empty_like(a, dtype=np.intp)
     ix[...] = np.reshape(np.arange(np.size(a)), np.shape(a))
     return np.ravel(ix, order)
 
@@ -781,8 +792,11 @@ def ravel_adjoint(g, a, order="C"):
     """The adjoint of ``np.ravel(a, order)`` (and ``a.flatten(order)``)."""
     if order == "C":
         return np.reshape(g, np.shape(a))
+    ix = ravel_index(a, order)
+    if not isinstance(g, np.ndarray) and is_array(g):
+        return np.reshape(np.take(g, np.argsort(ix)), np.shape(a))   # out[ix] = g, in g's library
     out = np.zeros(np.size(a), dtype=np.result_type(g, float))
-    out[ravel_index(a, order)] = g
+    out[ix] = g
     return np.reshape(out, np.shape(a))
 
 
@@ -827,7 +841,7 @@ def prod_others_tangent(t, a, axis=None):
     both = prod_others(rows, -1)          # [i, k]: the group's product without elements i and k
     both[..., diag, diag] = 0.0
     out = np.matmul(both, np.expand_dims(tflat, -1))[..., 0]
-    return np.transpose(np.reshape(out, moved.shape), np.argsort(rest + axes))
+    return np.transpose(np.reshape(out, moved.shape), _inverse(rest + axes))
 
 
 def mat_apply(m, v, b):

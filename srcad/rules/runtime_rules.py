@@ -10,7 +10,7 @@ from srcad.rules.norm_helpers import (norm_adjoint, norm_adjoint_dx, norm_adjoin
 from srcad.runtime import (broadcast_like, list_head, reduce_like, unbroadcast, unreduce)
 from srcad.runtime import (appended, loop_seq_adjoint, loop_seq_tangent, seq_fold, seq_part, seq_placed, seq_repeated,
                            seq_scaled, seq_times)
-from srcad.runtime import (add_at, copy_adjoint, dot_adjoint_a, dot_adjoint_b, grad_like, matmul_adjoint_a,
+from srcad.runtime import (add_at, contiguous, copy_adjoint, dot_adjoint_a, dot_adjoint_b, grad_like, matmul_adjoint_a,
                            matmul_adjoint_b, owned_copy, owned_tangent, pop_at, read_at, tuple_get)
 from srcad.runtime import (appended_part, index_adjoint, no_higher_derivative, pop_at_adjoint, put_at, spread_adjoint)
 from srcad.rules import numpy_helpers as _h
@@ -106,6 +106,11 @@ def tuple_get_(y, c, k):
 @forward(rt.copy_adjoint)
 def copy_adjoint_(y, g):
     d[y] = copy_adjoint(d[g])
+
+
+@forward(rt.contiguous)
+def contiguous_(y, g):
+    d[y] = contiguous(d[g])
 
 
 @forward(rt.owned_copy)
@@ -286,6 +291,11 @@ def owned_copy_(y, x):
 
 @reverse(rt.copy_adjoint)
 def copy_adjoint_(y, g):
+    d[g] = d[y]
+
+
+@reverse(rt.contiguous)
+def contiguous_(y, g):
     d[g] = d[y]
 
 

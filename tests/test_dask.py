@@ -1,0 +1,408 @@
+"""The same gradients on Dask arrays (and on CuPy arrays where CuPy and a GPU are present).
+
+srcad's derivative is NumPy-API code, so through NumPy's dispatch it runs on any array library that
+implements the API. These tests run the rule table (tests/test_numpy_rules.py ``CASES``), a sample
+of the random-program corpus (tests/programs.py) and the model tests with Dask arrays as inputs
+(parameter dicts and lists of Dask arrays too), check the gradients against NumPy's, and check that
+srcad computed nothing: a scheduler callback counts the computes of ``grad(f)(*args)``, which may be
+no more than those of the plain call ``f(*args)`` (a branch on data computes its test, in the
+user's code as in the derivative's forward sweep, once). One test runs on a ``dask.distributed``
+``LocalCluster`` of two worker processes on 127.0.0.1, started and stopped by the test.
+
+The CuPy parametrisations run the same checks (results only: CuPy computes eagerly) and are
+skipped, with the reason, where CuPy or a GPU is absent.
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+import dask  # noqa: E402
+from dask.callbacks import Callback  # noqa: E402
+
+import srcad  # noqa: E402
+import test_models as M  # noqa: E402
+import test_numpy_rules as T  # noqa: E402
+from srcad import runtime as rt  # noqa: E402
+
+
+class Computes(Callback):
+    """Counts the computes a local Dask scheduler starts while it is active."""
+
+    def __init__(self):
+        super().__init__()
+        self.n = 0
+
+    def _start(self, dsk):
+        self.n += 1
+
+
+def _cupy():
+    try:
+        import cupy
+    except ImportError:
+        pytest.skip("CuPy is not installed")
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            pytest.skip("CuPy is installed but no GPU is present")
+    except Exception as e:  # noqa: BLE001 - CUDA reports a missing driver or device this way
+        pytest.skip(f"CuPy is installed but no GPU is usable: {e}")
+    return cupy
+
+
+class Backend:
+    def __init__(self, name):
+        self.name = name
+        self.cp = _cupy() if name == "cupy" else None
+
+    def to(self, a):
+        """``a`` (an array, or a dict/list/tuple of them) in this backend; numbers stay numbers."""
+        if isinstance(a, dict):
+            return {k: self.to(v) for k, v in a.items()}
+        if isinstance(a, (list, tuple)):
+            return type(a)(self.to(v) for v in a)
+        if not isinstance(a, np.ndarray) or a.ndim == 0 or a.dtype.kind != "f":
+            return a
+        if self.cp is not None:
+            return self.cp.asarray(a)
+        # chunked along the first axis (Dask's linalg wants whole rows), two chunks where possible
+        return da.from_array(a, chunks=(max(1, (a.shape[0] + 1) // 2),) + a.shape[1:])
+
+    def back(self, v):
+        if self.cp is not None:
+            return _tree(v, lambda a: self.cp.asnumpy(a) if isinstance(a, self.cp.ndarray) else a)
+        return dask.compute(v)[0]
+
+    def lazy(self, v):
+        """Whether every array in ``v`` is still a Dask collection (nothing computed)."""
+        if self.cp is not None:
+            return True
+        leaves = []
+        _tree(v, leaves.append)
+        return all(isinstance(a, da.Array) or np.ndim(a) == 0 for a in leaves)
+
+
+def _tree(v, fn):
+    if isinstance(v, dict):
+        return {k: _tree(x, fn) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return type(v)(_tree(x, fn) for x in v)
+    return fn(v)
+
+
+@pytest.fixture(params=["dask", "cupy"])
+def backend(request):
+    with dask.config.set(scheduler="sync"):   # small graphs: the threaded pool's overhead dominates
+        yield Backend(request.param)
+
+
+def _same(got, want, rtol=1e-9, atol=1e-12):
+    if isinstance(want, dict):
+        assert isinstance(got, dict) and list(got) == list(want)
+        for k in want:
+            _same(got[k], want[k], rtol, atol)
+    elif isinstance(want, (list, tuple)):
+        assert len(got) == len(want)
+        for a, b in zip(got, want):
+            _same(a, b, rtol, atol)
+    else:
+        assert np.shape(got) == np.shape(want)
+        np.testing.assert_allclose(np.asarray(got, dtype=float), np.asarray(want, dtype=float), rtol=rtol,
+                                   atol=atol)
+
+
+def check(backend, fn, args, wrt=0, expect_lazy=True, unlazy_ok=False, label=""):
+    """The gradient of ``fn`` on ``backend``'s arrays equals NumPy's, and (Dask) srcad computed
+    nothing the plain call does not compute itself, and handed back Dask arrays. ``unlazy_ok``:
+    where the plain call computes (a NumPy function Dask does not implement lazily: NumPy converts
+    the array), the derivative may too."""
+    want = srcad.grad(fn, wrt=wrt)(*args)
+    plain, during = Computes(), Computes()
+    with plain:
+        fn(*backend.to(list(args)))
+    with during:
+        got = srcad.grad(fn, wrt=wrt)(*backend.to(list(args)))
+    if plain.n == 0 or not unlazy_ok:
+        assert during.n <= plain.n, f"srcad computed {during.n - plain.n} time(s) more than the plain call {label}"
+    if expect_lazy and plain.n == 0:
+        assert backend.lazy(got)
+    _same(backend.back(got), want)
+    return plain.n
+
+
+# ---------------------------------------------------------------- the rule table
+
+
+def lazy_weigh(y):
+    """tests/test_numpy_rules.weigh with its weights shaped from ``y.shape`` (``np.size`` of a Dask
+    array would compute it: NumPy's function, not Dask's)."""
+    if np.ndim(y) == 0:
+        return y * np.sin(1.0)
+    return np.sum(y * np.sin(1.0 + np.arange(y.size).reshape(y.shape)))
+
+
+# Dask has no lazy version of these (or wants another chunking): the plain call computes or fails
+DASK_LIMITS = {
+    "det-batched": "dask's linalg takes 2-D arrays only",
+    "det-singular-batched": "dask's linalg takes 2-D arrays only",
+    "slogdet": "dask's lu (for inv) wants square chunks",
+    "slogdet-unpack": "dask's lu (for inv) wants square chunks",
+}
+
+
+def _plain_runs(fn, args):
+    try:
+        with dask.config.set(scheduler="sync"):
+            fn(*Backend("dask").to(list(args)))
+    except Exception as e:  # noqa: BLE001 - Dask does not implement the call
+        return f"{type(e).__name__}: {e}"
+    return None
+
+
+# Dask's graph building costs about 0.2 s a case: the normal suite runs every sixth case of the
+# table (the module stays under a minute), SRCAD_LONG=1 all of them
+_TABLE = T.CASES if os.environ.get("SRCAD_LONG") else T.CASES[::6]
+
+
+@pytest.mark.parametrize("fn,args,wrt", [c[1:] for c in _TABLE], ids=[c[0] for c in _TABLE])
+def test_rule_table(backend, fn, args, wrt, monkeypatch, request):
+    monkeypatch.setattr(T, "weigh", lazy_weigh)
+    case = request.node.callspec.id.split("-", 1)[1]
+    if backend.name == "dask":
+        if case in DASK_LIMITS:
+            pytest.skip(DASK_LIMITS[case])
+        why = _plain_runs(fn, args)
+        if why:
+            pytest.skip(f"Dask does not run this call: {why[:120]}")
+    check(backend, fn, args, wrt, unlazy_ok=True)
+
+
+# ---------------------------------------------------------------- random programs
+
+
+def _corpus(n=20):
+    """The first ``n`` programs of tests/programs.py's derandomised corpus with a point at least
+    1e-3 from every branch switch."""
+    from hypothesis import HealthCheck, given, settings
+
+    from programs import programs
+    progs = []
+
+    @settings(max_examples=n, derandomize=True, database=None, deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @given(programs())
+    def collect(p):
+        progs.append(p)
+
+    collect()
+    out = []
+    for k, p in enumerate(progs):
+        rng = np.random.default_rng(k)
+        for _ in range(20):
+            x, t = rng.normal(size=4), float(rng.normal())
+            try:
+                with np.errstate(all="raise", under="ignore"):
+                    v, margin = p.margins(x, t)
+            except (FloatingPointError, OverflowError, ZeroDivisionError):
+                continue
+            if margin > 1e-3 and np.all(np.isfinite(v)):
+                out.append((p, x, t))
+                break
+    return out
+
+
+_CORPUS = []
+
+
+def test_random_programs(backend):
+    if not _CORPUS:
+        _CORPUS.extend(_corpus())
+    assert len(_CORPUS) >= 16
+    done, refused, mixed = 0, 0, 0
+    for p, x, t in _CORPUS:
+        try:
+            srcad.grad(p.f, wrt=p.wrt)(x.copy(), t)
+        except srcad.TransformError:
+            refused += 1
+            continue
+        try:
+            check(backend, p.f, (x, t), p.wrt, expect_lazy=False, label=p.source)
+        except NotImplementedError as e:
+            # a NumPy array (np.zeros(4) in the program) whose adjoint is accumulated in place
+            # (`dv += ...`) meets a Dask contribution: NumPy cannot add a Dask array into itself
+            assert "out parameter" in str(e), e
+            mixed += 1
+            continue
+        done += 1
+    assert done >= len(_CORPUS) - refused - 2, (done, refused, mixed)
+
+
+def test_fuzz_programs(backend):
+    """The second generator (tests/fuzz_programs.py: broadcasting, subscript writes with repeated
+    indices, views, containers): the first 30 seeds that srcad differentiates and Dask runs."""
+    import fuzz_programs as fp
+    checked = 0
+    for seed in range(30):
+        p = fp.generate(seed)
+        rng = np.random.default_rng(seed)
+        args = next((a for a in (fp.random_args(p, rng) for _ in range(30)) if fp.usable(p, a)), None)
+        if args is None:
+            continue
+        try:
+            srcad.grad(p.f, wrt=(0, 1))(*[fp._copy(a) for a in args])
+        except srcad.TransformError:
+            continue
+        if backend.name == "dask" and _plain_runs(p.f, args):
+            continue                       # Dask does not implement a call the program makes
+        check(backend, p.f, args, (0, 1), expect_lazy=False, label=p.full_source())
+        checked += 1
+    assert checked >= 10
+
+
+# ---------------------------------------------------------------- the model tests
+
+
+def test_mlp_softmax_dict_of_dask_arrays(backend):
+    R = np.random.default_rng(3)
+    params = {"W1": R.normal(size=(4, 5)) * 0.5, "b1": R.normal(size=5) * 0.1,
+              "W2": R.normal(size=(5, 3)) * 0.5, "b2": R.normal(size=3) * 0.1}
+    x = R.normal(size=(6, 4))
+    onehot = np.eye(3)[[0, 1, 2, 2, 0, 1]]
+    assert check(backend, M.mlp_softmax_loss, (params, x, onehot)) == 0
+    assert check(backend, M.mlp_softmax_loss, (params, x, onehot), wrt=1) == 0
+
+
+def test_logistic_regression_mixed_numpy_and_dask(backend):
+    R = np.random.default_rng(4)
+    x = R.normal(size=(8, 3))
+    y = np.where(R.uniform(size=8) < 0.5, -1.0, 1.0)
+    w, b = R.normal(size=3), 0.3
+    assert check(backend, M.logistic_loss, (w, b, x, y, 0.1), wrt=(0, 1)) == 0
+    # parameters stay NumPy, the data is the backend's: the adjoints meet in the backend's library
+    # (a variant of its own: a NumPy adjoint cannot take a Dask contribution in place)
+    want = srcad.grad(M.logistic_loss, wrt=(0, 1))(w, b, x, y, 0.1)
+    data = backend.to([x, y])
+    with Computes() as c:
+        got = srcad.grad(M.logistic_loss, wrt=(0, 1))(w, b, data[0], data[1], 0.1)
+    assert c.n == 0 and backend.lazy(got)
+    _same(backend.back(got), want)
+
+
+def test_layers_list_of_tuples_and_logsumexp(backend):
+    R = np.random.default_rng(5)
+    layers = [(R.normal(size=(3, 4)) * 0.5, R.normal(size=4)), (R.normal(size=(4, 2)) * 0.5, R.normal(size=2))]
+    x = R.normal(size=(5, 3))
+    assert check(backend, M.layers_loss, (layers, x)) == 0
+    assert check(backend, M.logsumexp, (R.normal(size=(3, 4)),)) == 0
+
+
+def test_value_and_grad_and_jvp_stay_lazy(backend):
+    R = np.random.default_rng(6)
+    x = R.normal(size=(6, 4))
+
+    def f(x):
+        return np.sum(np.tanh(x) ** 2) + np.mean(x * x)
+
+    with Computes() as c:
+        v, g = srcad.value_and_grad(f)(backend.to(x))
+        fv, tangent = srcad.jvp(f, (backend.to(x),), (backend.to(np.ones_like(x)),))
+    assert c.n == 0 and backend.lazy((v, g, fv, tangent))
+    _same(backend.back((v, g, fv, tangent)), (f(x), srcad.grad(f)(x), f(x), np.sum(srcad.grad(f)(x))))
+
+
+# ---------------------------------------------------------------- properties of the runtime
+
+
+def writes_its_input(x):
+    x[0] = x[1] * 2.0
+    return np.sum(x * x)
+
+
+def test_a_callers_array_is_copied_not_changed(backend):
+    x = np.arange(1.0, 5.0)
+    lx = backend.to(x)
+    before = getattr(lx, "name", None)
+    check(backend, writes_its_input, (x,))
+    g = srcad.grad(writes_its_input)(lx)
+    assert getattr(lx, "name", None) == before           # the caller's Dask graph did not grow
+    _same(backend.back(lx), x)
+    _same(backend.back(g), srcad.grad(writes_its_input)(x.copy()))
+
+
+def matmul_loss(a, b):
+    return np.sum(np.tanh(a @ b))
+
+
+def test_rank_specialisation_applies(backend):
+    R = np.random.default_rng(8)
+    a, b = R.normal(size=(4, 3)), R.normal(size=(3, 2))
+    df = srcad.grad(matmul_loss, wrt=(0, 1))
+    src = srcad.source(df, backend.to(a), backend.to(b))
+    assert src == srcad.source(df, a, b) and "matmul_adjoint" not in src
+    check(backend, matmul_loss, (a, b), (0, 1))
+
+
+def branchy(x):
+    s = 0.0
+    for i in range(3):
+        if x[i] > 0.0 and np.sum(x) < 10.0:
+            s = s + x[i] * x[i]
+        else:
+            s = s - np.sin(x[i])
+    if np.mean(x) > 0.0:
+        return s * 2.0
+    return s
+
+
+def test_branch_decisions_are_taken_once(backend):
+    x = np.array([0.5, -0.3, 1.2, 0.1])
+    assert "cond_1 = bool(" in srcad.source(srcad.grad(branchy))
+    check(backend, branchy, (x,), expect_lazy=False)
+
+
+def test_count_of_an_unknown_length():
+    x = da.from_array(np.array([0.5, -1.0, 2.0, -3.0, 4.0]), chunks=2)
+    masked = x[x > 0]
+    assert np.isnan(masked.shape[0])
+    with Computes() as c:
+        n = rt.count(masked)
+        m = rt.count(da.stack([masked, masked]), 1)
+    assert c.n == 0
+    assert int(n.compute()) == 3 and m.compute().tolist() == [3, 3]
+    assert rt.count(np.ones((2, 3)), 1) == 3
+
+
+def test_scatter_add_repeats_in_the_arrays_library():
+    base = np.zeros((3, 2))
+    g = np.arange(6.0).reshape(3, 2)
+    want = base.copy()
+    np.add.at(want, [0, 2, 0], g)
+    with Computes() as c:
+        got = rt.scatter_add(da.zeros((3, 2), chunks=1), [0, 2, 0], da.from_array(g, chunks=2))
+    assert c.n == 0 and isinstance(got, da.Array)
+    np.testing.assert_array_equal(got.compute(), want)
+
+
+# ---------------------------------------------------------------- a cluster
+
+
+def test_local_cluster_two_worker_processes():
+    distributed = pytest.importorskip("distributed")
+    R = np.random.default_rng(9)
+    x = R.normal(size=(400, 5))
+    y = np.where(R.uniform(size=400) < 0.5, -1.0, 1.0)
+    w = R.normal(size=5)
+    want = srcad.grad(M.logistic_loss, wrt=(0, 1))(w, 0.2, x, y, 0.05)
+    # forked workers start in about a second (spawned ones import everything again)
+    with dask.config.set({"distributed.worker.multiprocessing-method": "fork"}), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                     dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        assert len(client.scheduler_info()["workers"]) == 2
+        X = da.from_array(x, chunks=(100, 5))
+        Y = da.from_array(y, chunks=100)
+        g = srcad.grad(M.logistic_loss, wrt=(0, 1))(da.from_array(w, chunks=5), 0.2, X, Y, 0.05)
+        assert isinstance(g[0], da.Array)
+        got = client.compute(list(g), sync=True)
+    _same(got, want)
