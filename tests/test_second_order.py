@@ -51,15 +51,11 @@ SMALL = [
 # (case, mode) -> why it fails today; xfail(strict) so a fix is noticed
 KNOWN = {}
 for _m in ["rr", "hessian", "jvp-grad", "rof", "jac-grad"]:
-    KNOWN[("norm-matrix-2-(3, 3)", _m)] = ("the matrix 2-norm's second derivative (singular vectors' "
-                                           "derivatives) is not implemented: runtime.norm_adjoint_dx raises")
     KNOWN[("average-weights-axis", _m)] = ("numpy_helpers.average_weights/average_adjoint_w/average_tangent_w "
                                            "have no rules yet: srcad reads their source and refuses it")
 
 # whole families that fail in the long run (non-strict: some inputs or modes of a family pass)
 FAMILIES = [
-    (lambda n: n.startswith("norm-matrix-") and any(f"-{o}-" in n + "-" for o in ("2", "-2", "nuc")),
-     "second derivative of the spectral and nuclear matrix norms is not implemented (norm_adjoint_dx raises)"),
     (lambda n: n.startswith("average"), "numpy_helpers.average_* have no rules yet: srcad reads their source"),
     (lambda n: n.startswith("det-singular"), "the second derivative of det at a singular matrix: "
      "det_cofactor_adjoint/tangent invert the matrix (LinAlgError)"),
