@@ -42,9 +42,6 @@ NONDIFF_BY_NATURE = {
 # of them is needed; each is listed with what it takes, and fails the enumeration once it has rules
 # (strict xfail) so this list only shrinks
 NO_RULES_YET = {
-    "average_weights": "d/dweights of w / sum(w) (second order of np.average with weights)",
-    "average_adjoint_w": "four partials (g, a, y, weights)",
-    "average_tangent_w": "four partials (t, a, y, weights)",
     "cholesky_adjoint": "derivative of the Cholesky adjoint in L",
     "cholesky_tangent": "derivative of the Cholesky tangent in L",
     "det_cofactor_adjoint": "third order of np.linalg.det",
@@ -205,6 +202,18 @@ HELPER_CASES = [
     ("appended_part", lambda a, b: w(rt.appended_part([a, b], [V3], V3, True)[0]), [u(3), u(3)], (0, 1), False),
     ("sum_adjoint", lambda g: w(rt.sum_adjoint(g, [V3, V3])[1]), [u(3)], 0, False),
     # NumPy rules' helpers
+    ("weights_full", lambda t: w(nh.weights_full(t, X, 1) * X), [u(3)], 0, False),
+    ("weights_sum", lambda r: w(nh.weights_sum(r, X, 0, V3[:2])), [u(2, 3)], 0, False),
+    ("average_weights", lambda v: w(nh.average_weights(X, 1, v) * X), [u(3) + 2.0], 0, True),
+    ("average_weights-full", lambda v: w(nh.average_weights(X, None, v)), [u(2, 3) + 2.0], 0, True),
+    ("average_adjoint_w", lambda g, a, y, v: w(nh.average_adjoint_w(g, a, y, 1, v)),
+     [u(2), u(2, 3), u(2), u(3) + 2.0], (0, 1, 2, 3), True),
+    ("average_adjoint_w-axis0", lambda g, a, y, v: w(nh.average_adjoint_w(g, a, y, 0, v, True)),
+     [u(1, 3), u(2, 3), u(1, 3), u(2) + 2.0], (0, 1, 2, 3), True),
+    ("average_tangent_w", lambda t, a, y, v: w(nh.average_tangent_w(t, a, y, 1, v)),
+     [u(3), u(2, 3), u(2), u(3) + 2.0], (0, 1, 2, 3), True),
+    ("average_tangent_w-full", lambda t, a, y, v: w(nh.average_tangent_w(t, a, y, None, v)),
+     [u(2, 3), u(2, 3), u(), u(2, 3) + 2.0], (0, 1, 2, 3), True),
     ("take_adjoint", lambda g: w(nh.take_adjoint(g, X, [1, 1, 0], 1)), [u(2, 3)], 0, False),
     ("pad_adjoint", lambda g: w(nh.pad_adjoint(g, X, 1)), [u(4, 5)], 0, False),
     ("pad_adjoint-reflect", lambda g: w(nh.pad_adjoint(g, V3, 2, "reflect")), [u(7)], 0, False),

@@ -50,13 +50,10 @@ SMALL = [
 
 # (case, mode) -> why it fails today; xfail(strict) so a fix is noticed
 KNOWN = {}
-for _m in ["rr", "hessian", "jvp-grad", "rof", "jac-grad"]:
-    KNOWN[("average-weights-axis", _m)] = ("numpy_helpers.average_weights/average_adjoint_w/average_tangent_w "
-                                           "have no rules yet: srcad reads their source and refuses it")
+
 
 # whole families that fail in the long run (non-strict: some inputs or modes of a family pass)
 FAMILIES = [
-    (lambda n: n.startswith("average"), "numpy_helpers.average_* have no rules yet: srcad reads their source"),
     (lambda n: n.startswith("det-singular"), "the second derivative of det at a singular matrix: "
      "det_cofactor_adjoint/tangent invert the matrix (LinAlgError)"),
 ]
@@ -96,9 +93,12 @@ def _call_with(fn, n):
     elif n == 2:
         def h(a, b):
             return T.weigh(fn(a, b))
-    else:
+    elif n == 3:
         def h(a, b, c):
             return T.weigh(fn(a, b, c))
+    else:
+        def h(a, b, c, e):
+            return T.weigh(fn(a, b, c, e))
     return h
 
 
@@ -113,7 +113,7 @@ def _jvp_with(F, n, name, tangent):
     """
     key = (n, name)
     if key not in _WRAPPERS:
-        params = ", ".join("abc"[:n])
+        params = ", ".join("abce"[:n])
         src = f"def make(F, T):\n    def h({params}):\n        return F({params}, {name}=T)[1]\n    return h\n"
         folder = tempfile.mkdtemp(prefix="srcad_rof_")
         path = os.path.join(folder, f"rof_{n}_{name}.py")

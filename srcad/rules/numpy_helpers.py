@@ -101,6 +101,26 @@ def _no_returned(returned):
                                   "compute the sum of weights separately")
 
 
+def weights_full(t, a, axis=None):
+    """The weights (or their tangent) ``t`` spread over ``a`` as ``np.average`` spreads them (1-D
+    weights along ``axis``); linear in ``t``, the placeholder 0.0 stays 0.0."""
+    if _is_zero(t):
+        return t
+    return _weights_full(a, axis, t)
+
+
+def weights_sum(r, a, axis, weights):
+    """The transpose of ``weights_full``: ``r`` (broadcast against ``a``) summed to the shape of
+    ``weights``."""
+    if _is_zero(r):
+        return r
+    r = np.broadcast_to(r, np.shape(a))
+    if np.ndim(weights) == np.ndim(a):
+        return r * 1
+    ax = axis if axis >= 0 else axis + np.ndim(a)
+    return np.sum(r, axis=tuple(i for i in range(np.ndim(a)) if i != ax))
+
+
 def average_weights(a, axis=None, weights=None, returned=False):
     """The normalised weight of each element of ``a`` in ``np.average`` (shaped like ``a``)."""
     _no_returned(returned)

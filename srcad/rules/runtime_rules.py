@@ -877,3 +877,89 @@ def pad_value_tangent_(y, t, array, pad_width, mode, constant_values):
 @forward(_h.pad_value_tangent)
 def pad_value_tangent_(y, t, array, pad_width, mode, constant_values):
     d[y] = _h.pad_value_tangent(d[t], array, pad_width, mode, constant_values)
+
+
+# ---------------------------------------------------------------- np.average with weights: W = the weights
+# spread over a (weights_full, linear; weights_sum its transpose), S = sum(W) over the axis, U(v) =
+# v spread back over a; y = sum(W a) / S.
+
+
+@reverse(_h.weights_full)
+def weights_full_(y, t, a, axis=None):
+    d[t] = _h.weights_sum(d[y], a, axis, t)
+
+
+@forward(_h.weights_full)
+def weights_full_(y, t, a, axis=None):
+    d[y] = _h.weights_full(d[t], a, axis)
+
+
+@reverse(_h.weights_sum)
+def weights_sum_(y, r, a, axis, weights):
+    d[r] = unbroadcast(_h.weights_full(d[y], a, axis), r)
+
+
+@forward(_h.weights_sum)
+def weights_sum_(y, r, a, axis, weights):
+    d[y] = _h.weights_sum(d[r], a, axis, weights)
+
+
+# average_weights = W / S (constant in a)
+@reverse(_h.average_weights)
+def average_weights_(y, a, axis=None, weights=None, returned=False):
+    s = np.sum(_h.weights_full(weights, a, axis), axis=axis, keepdims=True)
+    d[weights] = _h.weights_sum((d[y] - np.sum(d[y] * y, axis=axis, keepdims=True)) / s, a, axis, weights)
+
+
+@forward(_h.average_weights)
+def average_weights_(y, a, axis=None, weights=None, returned=False):
+    s = np.sum(_h.weights_full(weights, a, axis), axis=axis, keepdims=True)
+    d[y] = (_h.weights_full(d[weights], a, axis) / s
+            - y * np.sum(_h.weights_full(d[weights], a, axis), axis=axis, keepdims=True) / s)
+
+
+# average_adjoint_w = weights_sum(U(g) (a - U(y)) / S): linear in g (its transpose is average_tangent_w)
+@reverse(_h.average_adjoint_w)
+def average_adjoint_w_(r, g, a, y, axis=None, weights=None, keepdims=False, returned=False):
+    s = np.sum(_h.weights_full(weights, a, axis), axis=axis, keepdims=True)
+    gs = unreduce(g, a, axis, keepdims) / s
+    rw = _h.weights_full(d[r], a, axis)
+    d[g] = _h.average_tangent_w(d[r], a, y, axis, weights, keepdims, returned)
+    d[a] = gs * rw
+    d[y] = -np.sum(gs * rw, axis=axis, keepdims=keepdims)
+    d[weights] = _h.weights_sum(-np.sum(gs * (a - unreduce(y, a, axis, keepdims)) * rw, axis=axis, keepdims=True) / s,
+                                a, axis, weights)
+
+
+@forward(_h.average_adjoint_w)
+def average_adjoint_w_(r, g, a, y, axis=None, weights=None, keepdims=False, returned=False):
+    s = np.sum(_h.weights_full(weights, a, axis), axis=axis, keepdims=True)
+    gs = unreduce(g, a, axis, keepdims) / s
+    d[r] = (_h.average_adjoint_w(d[g], a, y, axis, weights, keepdims, returned)
+            + _h.weights_sum(gs * d[a], a, axis, weights)
+            - _h.weights_sum(gs * unreduce(d[y], a, axis, keepdims), a, axis, weights)
+            - _h.weights_sum(gs * (a - unreduce(y, a, axis, keepdims))
+                             * np.sum(_h.weights_full(d[weights], a, axis), axis=axis, keepdims=True) / s,
+                             a, axis, weights))
+
+
+# average_tangent_w = sum(full(t) (a - U(y))) / S: linear in t (its transpose is average_adjoint_w)
+@reverse(_h.average_tangent_w)
+def average_tangent_w_(o, t, a, y, axis=None, weights=None, keepdims=False, returned=False):
+    s = np.sum(_h.weights_full(weights, a, axis), axis=axis, keepdims=True)
+    os_ = unreduce(d[o], a, axis, keepdims) / s
+    tw = _h.weights_full(t, a, axis)
+    d[t] = _h.average_adjoint_w(d[o], a, y, axis, weights, keepdims, returned)
+    d[a] = tw * os_
+    d[y] = -np.sum(tw * os_, axis=axis, keepdims=keepdims)
+    d[weights] = -_h.weights_sum(unreduce(o, a, axis, keepdims) * os_, a, axis, weights)
+
+
+@forward(_h.average_tangent_w)
+def average_tangent_w_(o, t, a, y, axis=None, weights=None, keepdims=False, returned=False):
+    s = np.sum(_h.weights_full(weights, a, axis), axis=axis, keepdims=keepdims)
+    tw = _h.weights_full(t, a, axis)
+    d[o] = (_h.average_tangent_w(d[t], a, y, axis, weights, keepdims, returned)
+            + np.sum(tw * d[a], axis=axis, keepdims=keepdims) / s
+            - np.sum(tw * unreduce(d[y], a, axis, keepdims), axis=axis, keepdims=keepdims) / s
+            - o * np.sum(_h.weights_full(d[weights], a, axis), axis=axis, keepdims=keepdims) / s)
