@@ -44,8 +44,6 @@ NONDIFF_BY_NATURE = {
 NO_RULES_YET = {
     "cholesky_adjoint": "derivative of the Cholesky adjoint in L",
     "cholesky_tangent": "derivative of the Cholesky tangent in L",
-    "det_cofactor_adjoint": "third order of np.linalg.det",
-    "det_cofactor_tangent": "third order of np.linalg.det",
     "slogdet_adjoint": "derivative of inv(a)^T with a tuple adjoint",
     "slogdet_tangent": "derivative of trace(inv(a) t) in a",
     "einsum_adjoint_dq": "third order of np.einsum",
@@ -143,6 +141,7 @@ V3 = u(3)
 IDX = (slice(None), [0, 2, 0])
 Y2 = np.linalg.norm(X, axis=1) + 0.5
 SPD = T.spd(3)
+SING = np.outer(u(3), u(3)) + np.outer(u(3), u(3))   # rank 2
 w = T.weigh
 
 # (id, function, args, wrt, second order?) -- second order where the helper is not linear in all
@@ -231,6 +230,8 @@ HELPER_CASES = [
     ("prod_others", lambda a: w(nh.prod_others(a, 1)), [np.array([[0.5, 0.0, 2.0], [1.5, -0.7, 0.3]])], 0, False),
     ("prod_others_tangent", lambda t: w(nh.prod_others_tangent(t, X, 0)), [u(2, 3)], 0, False),
     ("det_adjoint", lambda g: w(nh.det_adjoint(g, SPD, 1.0)), [u()], 0, False),
+    ("det_cofactor_tangent", lambda t: w(nh.det_cofactor_tangent(SING, None, t)), [u(3, 3)], 0, False),
+    ("det_cofactor_adjoint", lambda r: w(nh.det_cofactor_adjoint(r, SING, None)), [u(2, 3, 3)], 0, False),
     ("inner_adjoint_a", lambda g, b: w(nh.inner_adjoint_a(g, A23, b)), [u(2, 4), u(4, 3)], (0, 1), True),
     ("inner_adjoint_b", lambda g, a: w(nh.inner_adjoint_b(g, a, u(4, 3))), [u(2, 4), A23], (0, 1), True),
     ("tensordot_adjoint_a", lambda g, b: w(nh.tensordot_adjoint_a(g, A23, b, 1)), [G24, B34], (0, 1), True),

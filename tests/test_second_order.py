@@ -54,8 +54,6 @@ KNOWN = {}
 
 # whole families that fail in the long run (non-strict: some inputs or modes of a family pass)
 FAMILIES = [
-    (lambda n: n.startswith("det-singular"), "the second derivative of det at a singular matrix: "
-     "det_cofactor_adjoint/tangent invert the matrix (LinAlgError)"),
 ]
 
 CASES = {c[0]: c[1:] for c in T.CASES}

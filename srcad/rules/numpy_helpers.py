@@ -434,21 +434,46 @@ def det_cofactor(a):
     return np.expand_dims(sign, (-1, -2)) * np.matmul(u * np.expand_dims(prod_others(s, -1), -2), vt)
 
 
-def det_cofactor_tangent(a, c, t):
-    """Tangent of ``c = det_cofactor(a)`` along ``t``: ``tr(a^-1 t) c - c t^T a^-T``.
+def _pair_products(s):
+    """``Q[..., i, j]``: the product of the singular values ``s`` other than ``s_i`` and ``s_j``
+    (0 on the diagonal), without division, so exact where some ``s`` are 0."""
+    n = np.shape(s)[-1]
+    k = np.arange(n)
+    drop = (k[:, None, None] == k) | (k[None, :, None] == k)      # [i, j, k]: k is i or j
+    q = np.prod(np.where(drop, np.ones_like(s)[..., None, None, :], s[..., None, None, :]), axis=-1)
+    return np.where(k[:, None] == k, np.zeros_like(q), q)
 
-    The formula needs an invertible ``a`` (a singular one raises LinAlgError).
-    """
-    ait = np.swapaxes(np.linalg.inv(a), -1, -2)
-    tr = np.expand_dims(np.sum(ait * t, axis=(-1, -2)), (-1, -2))
-    return tr * c - np.matmul(c, np.matmul(np.swapaxes(t, -1, -2), ait))
+
+def _cofactor_frame(a):
+    """``a = U S V^T``; the cofactor map satisfies ``C(U M V^T) = det(U) det(V) U C(M) V^T``, so
+    its derivative is taken at the diagonal ``S``: ``dC(S)[P] = diag(Q diag(P)) - Q * P^T``."""
+    u, s, vt = np.linalg.svd(a)
+    sign = np.expand_dims(np.linalg.det(u) * np.linalg.det(vt), (-1, -2))
+    return u, vt, sign, _pair_products(s)
+
+
+def det_cofactor_tangent(a, c, t):
+    """Tangent of ``c = det_cofactor(a)`` along ``t``, from the SVD (singular ``a`` too)."""
+    u, vt, sign, q = _cofactor_frame(a)
+    p = np.matmul(np.swapaxes(u, -1, -2), np.matmul(t, np.swapaxes(vt, -1, -2)))
+    diag = np.matmul(q, np.diagonal(p, 0, -2, -1)[..., None])[..., 0]
+    dm = _diag_embed(diag) - q * np.swapaxes(p, -1, -2)
+    return sign * np.matmul(u, np.matmul(dm, vt))
 
 
 def det_cofactor_adjoint(r, a, c):
-    """Adjoint of ``a`` in ``c = det_cofactor(a)`` from ``c``'s adjoint ``r`` (invertible ``a``)."""
-    ait = np.swapaxes(np.linalg.inv(a), -1, -2)
-    rc = np.expand_dims(np.sum(r * c, axis=(-1, -2)), (-1, -2))
-    return rc * ait - np.matmul(ait, np.matmul(np.swapaxes(r, -1, -2), c))
+    """Adjoint of ``a`` in ``c = det_cofactor(a)`` from ``c``'s adjoint ``r`` (singular ``a`` too):
+    the transpose of ``det_cofactor_tangent``."""
+    u, vt, sign, q = _cofactor_frame(a)
+    rm = sign * np.matmul(np.swapaxes(u, -1, -2), np.matmul(r, np.swapaxes(vt, -1, -2)))
+    diag = np.matmul(q, np.diagonal(rm, 0, -2, -1)[..., None])[..., 0]
+    pm = _diag_embed(diag) - np.swapaxes(q * rm, -1, -2)
+    return np.matmul(u, np.matmul(pm, vt))
+
+
+def _diag_embed(v):
+    """Square matrices with the vectors ``v`` on their diagonals."""
+    return v[..., :, None] * np.eye(np.shape(v)[-1], dtype=v.dtype)
 
 
 def det_adjoint(g, a, y):

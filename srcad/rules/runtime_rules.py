@@ -963,3 +963,32 @@ def average_tangent_w_(o, t, a, y, axis=None, weights=None, keepdims=False, retu
             + np.sum(tw * d[a], axis=axis, keepdims=keepdims) / s
             - np.sum(tw * unreduce(d[y], a, axis, keepdims), axis=axis, keepdims=keepdims) / s
             - o * np.sum(_h.weights_full(d[weights], a, axis), axis=axis, keepdims=keepdims) / s)
+
+
+# ---------------------------------------------------------------- np.linalg.det to second order: the
+# cofactor's tangent and adjoint are linear in t (r) and transpose each other; they do not read c.
+# Their derivative in a (the third derivative of det) is not given.
+
+
+@reverse(_h.det_cofactor_tangent)
+def det_cofactor_tangent_(o, a, c, t):
+    d[t] = _h.det_cofactor_adjoint(d[o], a, c)
+    d[a] = no_higher_derivative(d[o], "np.linalg.det (third order)")
+
+
+@forward(_h.det_cofactor_tangent)
+def det_cofactor_tangent_(o, a, c, t):
+    d[o] = (_h.det_cofactor_tangent(a, c, d[t])
+            + no_higher_derivative(d[a], "np.linalg.det (third order)"))
+
+
+@reverse(_h.det_cofactor_adjoint)
+def det_cofactor_adjoint_(o, r, a, c):
+    d[r] = _h.det_cofactor_tangent(a, c, d[o])
+    d[a] = no_higher_derivative(d[o], "np.linalg.det (third order)")
+
+
+@forward(_h.det_cofactor_adjoint)
+def det_cofactor_adjoint_(o, r, a, c):
+    d[o] = (_h.det_cofactor_adjoint(d[r], a, c)
+            + no_higher_derivative(d[a], "np.linalg.det (third order)"))
