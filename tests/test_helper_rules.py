@@ -42,10 +42,6 @@ NONDIFF_BY_NATURE = {
 # of them is needed; each is listed with what it takes, and fails the enumeration once it has rules
 # (strict xfail) so this list only shrinks
 NO_RULES_YET = {
-    "cholesky_adjoint": "derivative of the Cholesky adjoint in L",
-    "cholesky_tangent": "derivative of the Cholesky tangent in L",
-    "slogdet_adjoint": "derivative of inv(a)^T with a tuple adjoint",
-    "slogdet_tangent": "derivative of trace(inv(a) t) in a",
     "einsum_adjoint_dq": "third order of np.einsum",
     "einsum_adjoint_swap": "third order of np.einsum",
     "restore_item": "an in-place write (x[i] = old) the reverse generator emits as a statement",
@@ -141,6 +137,7 @@ V3 = u(3)
 IDX = (slice(None), [0, 2, 0])
 Y2 = np.linalg.norm(X, axis=1) + 0.5
 SPD = T.spd(3)
+CHOL = np.linalg.cholesky(SPD)
 SING = np.outer(u(3), u(3)) + np.outer(u(3), u(3))   # rank 2
 w = T.weigh
 
@@ -232,6 +229,15 @@ HELPER_CASES = [
     ("det_adjoint", lambda g: w(nh.det_adjoint(g, SPD, 1.0)), [u()], 0, False),
     ("det_cofactor_tangent", lambda t: w(nh.det_cofactor_tangent(SING, None, t)), [u(3, 3)], 0, False),
     ("det_cofactor_adjoint", lambda r: w(nh.det_cofactor_adjoint(r, SING, None)), [u(2, 3, 3)], 0, False),
+    ("slogdet_adjoint", lambda g, a: w(nh.slogdet_adjoint((0.0, g), a)), [u(), SPD], (0, 1), True),
+    ("slogdet_adjoint-batched", lambda g, a: w(nh.slogdet_adjoint((0.0, g), a)), [u(2), np.stack([SPD, SPD.T @ SPD])],
+     (0, 1), True),
+    ("slogdet_tangent", lambda t, a: w(rt.tuple_get(nh.slogdet_tangent(t, a), 1)), [u(3, 3), SPD], (0, 1), True),
+    ("cholesky_tangent", lambda t, L: w(nh.cholesky_tangent(t, L)), [u(3, 3), CHOL], (0, 1), True),
+    ("cholesky_adjoint", lambda g, L: w(nh.cholesky_adjoint(g, L)), [u(3, 3), CHOL], (0, 1), True),
+    ("lower_half", lambda x: w(nh.lower_half(x)), [u(2, 3, 3)], 0, False),
+    ("symmetrized", lambda x: w(nh.symmetrized(x)), [u(3, 3)], 0, False),
+    ("as_lower", lambda x: w(nh.as_lower(x, True)), [u(2, 3)], 0, False),
     ("inner_adjoint_a", lambda g, b: w(nh.inner_adjoint_a(g, A23, b)), [u(2, 4), u(4, 3)], (0, 1), True),
     ("inner_adjoint_b", lambda g, a: w(nh.inner_adjoint_b(g, a, u(4, 3))), [u(2, 4), A23], (0, 1), True),
     ("tensordot_adjoint_a", lambda g, b: w(nh.tensordot_adjoint_a(g, A23, b, 1)), [G24, B34], (0, 1), True),

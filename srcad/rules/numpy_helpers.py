@@ -534,10 +534,30 @@ def solve_tangent_a(t, a, b, y):
     return -solve_like(a, tx, b)
 
 
-def _phi(x):
-    """Lower triangle of ``x`` with the diagonal halved."""
+def lower_half(x):
+    """Lower triangle of ``x`` with the diagonal halved (a projection: its own transpose)."""
+    if _is_zero(x):
+        return x
     low = np.tril(x)
     return low - 0.5 * np.tril(np.triu(x))
+
+
+def symmetrized(x):
+    """``(x + x^T) / 2`` over the last two axes (a projection: its own transpose)."""
+    if _is_zero(x):
+        return x
+    return 0.5 * (x + np.swapaxes(x, -1, -2))
+
+
+_phi = lower_half
+
+
+def as_lower(x, upper=False):
+    """The lower Cholesky factor from ``np.linalg.cholesky(a, upper)``'s result (or its adjoint or
+    tangent): transposed where ``upper``; its own transpose."""
+    if _is_zero(x) or not upper:
+        return x
+    return np.swapaxes(x, -1, -2)
 
 
 def cholesky_adjoint(g, L):

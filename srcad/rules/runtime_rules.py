@@ -4,7 +4,8 @@ import numpy as np
 
 from srcad import runtime as rt
 from srcad.rules import norm_helpers as nm
-from srcad.rules.registry import forward, nondiff, reverse
+from srcad.rules.registry import forward, linear, nondiff, reverse
+from srcad.rules.more_helpers import slot
 from srcad.rules.norm_helpers import (norm_adjoint, norm_adjoint_dx, norm_adjoint_dy, norm_adjoint_dy_adjoint,
                                       norm_tangent)
 from srcad.runtime import (broadcast_like, list_head, reduce_like, unbroadcast, unreduce)
@@ -992,3 +993,100 @@ def det_cofactor_adjoint_(o, r, a, c):
 def det_cofactor_adjoint_(o, r, a, c):
     d[o] = (_h.det_cofactor_adjoint(d[r], a, c)
             + no_higher_derivative(d[a], "np.linalg.det (third order)"))
+
+
+# ---------------------------------------------------------------- np.linalg.slogdet to second order:
+# slogdet_adjoint(g, a) = g[1] a^-T and slogdet_tangent(t, a) = (0, <a^-T, t>) transpose each other;
+# d(a^-T) = -a^-T da^T a^-T. Written with NumPy's own functions, so they compose to any order.
+
+
+@reverse(_h.slogdet_adjoint)
+def slogdet_adjoint_(r, g, a):
+    ait = np.swapaxes(np.linalg.inv(a), -1, -2)
+    d[g] = slot(np.sum(ait * d[r], axis=(-1, -2)), 1, 2)
+    d[a] = -np.expand_dims(tuple_get(g, 1), (-1, -2)) * np.matmul(ait, np.matmul(np.swapaxes(d[r], -1, -2), ait))
+
+
+@forward(_h.slogdet_adjoint)
+def slogdet_adjoint_(r, g, a):
+    ait = np.swapaxes(np.linalg.inv(a), -1, -2)
+    d[r] = (_h.slogdet_adjoint(d[g], a)
+            - np.expand_dims(tuple_get(g, 1), (-1, -2)) * np.matmul(ait, np.matmul(np.swapaxes(d[a], -1, -2), ait)))
+
+
+@reverse(_h.slogdet_tangent)
+def slogdet_tangent_(o, t, a):
+    ait = np.swapaxes(np.linalg.inv(a), -1, -2)
+    d[t] = _h.slogdet_adjoint(d[o], a)
+    d[a] = -np.expand_dims(tuple_get(d[o], 1), (-1, -2)) * np.matmul(ait, np.matmul(np.swapaxes(t, -1, -2), ait))
+
+
+@forward(_h.slogdet_tangent)
+def slogdet_tangent_(o, t, a):
+    ait = np.swapaxes(np.linalg.inv(a), -1, -2)
+    d[o] = (_h.slogdet_tangent(d[t], a)
+            + slot(-np.sum(np.matmul(ait, np.matmul(np.swapaxes(d[a], -1, -2), ait)) * t, axis=(-1, -2)), 1, 2))
+
+
+# ---------------------------------------------------------------- np.linalg.cholesky to second order.
+# With phi = lower_half, X = L^-1 sym(t) L^-T and S = L^-T phi(L^T g) L^-1:
+#   cholesky_tangent(t, L) = L phi(X),   cholesky_adjoint(g, L) = sym(S),
+# each linear in its first argument and the other's transpose; their derivatives in L follow from
+# d(L^-1) = -L^-1 dL L^-1, written with NumPy's functions (and two projections with their own rules).
+
+
+@linear(_h.lower_half, self_adjoint=True)
+def lower_half_(y, x):
+    """A projection: its own transpose."""
+
+
+@linear(_h.symmetrized, self_adjoint=True)
+def symmetrized_(y, x):
+    """A projection: its own transpose."""
+
+
+@linear(_h.as_lower, self_adjoint=True)
+def as_lower_(y, x, upper=False):
+    """A transposition or nothing: its own transpose."""
+
+
+@reverse(_h.cholesky_tangent)
+def cholesky_tangent_(o, t, L):
+    x = np.linalg.solve(L, np.swapaxes(np.linalg.solve(L, _h.symmetrized(t)), -1, -2))
+    p = _h.lower_half(np.matmul(np.swapaxes(L, -1, -2), d[o]))
+    d[t] = _h.cholesky_adjoint(d[o], L)
+    d[L] = (np.matmul(d[o], np.swapaxes(_h.lower_half(x), -1, -2))
+            - np.linalg.solve(np.swapaxes(L, -1, -2), np.matmul(p + np.swapaxes(p, -1, -2), x)))
+
+
+@forward(_h.cholesky_tangent)
+def cholesky_tangent_(o, t, L):
+    x = np.linalg.solve(L, np.swapaxes(np.linalg.solve(L, _h.symmetrized(t)), -1, -2))
+    d[o] = (_h.cholesky_tangent(d[t], L)
+            + np.matmul(d[L], _h.lower_half(x))
+            - np.matmul(L, _h.lower_half(np.matmul(np.linalg.solve(L, d[L]), x)))
+            - np.matmul(L, _h.lower_half(np.matmul(x, np.swapaxes(np.linalg.solve(L, d[L]), -1, -2)))))
+
+
+@reverse(_h.cholesky_adjoint)
+def cholesky_adjoint_(o, g, L):
+    lt = np.swapaxes(L, -1, -2)
+    s = np.linalg.solve(lt, np.swapaxes(np.linalg.solve(lt, np.swapaxes(_h.lower_half(np.matmul(lt, g)), -1, -2)),
+                                        -1, -2))
+    rs = _h.symmetrized(d[o])
+    d[g] = _h.cholesky_tangent(d[o], L)
+    d[L] = (np.matmul(g, np.swapaxes(_h.lower_half(np.linalg.solve(L, np.swapaxes(np.linalg.solve(L, rs), -1, -2))),
+                                     -1, -2))
+            - np.swapaxes(np.linalg.solve(L, np.swapaxes(np.matmul(s + np.swapaxes(s, -1, -2), rs), -1, -2)), -1, -2))
+
+
+@forward(_h.cholesky_adjoint)
+def cholesky_adjoint_(o, g, L):
+    lt = np.swapaxes(L, -1, -2)
+    s = np.linalg.solve(lt, np.swapaxes(np.linalg.solve(lt, np.swapaxes(_h.lower_half(np.matmul(lt, g)), -1, -2)),
+                                        -1, -2))
+    d[o] = (_h.cholesky_adjoint(d[g], L)
+            - _h.symmetrized(np.linalg.solve(lt, np.matmul(np.swapaxes(d[L], -1, -2), s)))
+            + _h.symmetrized(np.swapaxes(np.linalg.solve(lt, np.swapaxes(
+                np.linalg.solve(lt, _h.lower_half(np.matmul(np.swapaxes(d[L], -1, -2), g))), -1, -2)), -1, -2))
+            - _h.symmetrized(np.swapaxes(np.linalg.solve(lt, np.swapaxes(np.matmul(s, d[L]), -1, -2)), -1, -2)))
