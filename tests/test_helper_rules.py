@@ -42,8 +42,6 @@ NONDIFF_BY_NATURE = {
 # of them is needed; each is listed with what it takes, and fails the enumeration once it has rules
 # (strict xfail) so this list only shrinks
 NO_RULES_YET = {
-    "einsum_adjoint_dq": "third order of np.einsum",
-    "einsum_adjoint_swap": "third order of np.einsum",
     "restore_item": "an in-place write (x[i] = old) the reverse generator emits as a statement",
 }
 
@@ -134,6 +132,7 @@ X = u(2, 3)
 A23, B34, G24 = u(2, 3), u(3, 4), u(2, 4)
 T3 = u(2, 3, 4)
 V3 = u(3)
+V4 = u(4)
 IDX = (slice(None), [0, 2, 0])
 Y2 = np.linalg.norm(X, axis=1) + 0.5
 SPD = T.spd(3)
@@ -245,6 +244,12 @@ HELPER_CASES = [
     ("vdot_adjoint", lambda g, o: w(nh.vdot_adjoint(g, o, X)), [u(), u(3, 2)], (0, 1), True),
     ("einsum_adjoint", lambda g, b: w(nh.einsum_adjoint(g, 1, "ij,jk->ik", A23, b)), [G24, B34], (0, 1), False),
     ("einsum_tangent", lambda t, b: w(nh.einsum_tangent(1, t, "ij,jk->ik", A23, b)), [u(2, 3), B34], (0, 1), False),
+    ("einsum_adjoint_dq", lambda g, t: w(nh.einsum_adjoint_dq(g, 1, 2, t, "ij,jk->ik", A23, B34)), [G24, u(3, 4)],
+     (0, 1), False),
+    ("einsum_adjoint_swap", lambda g, r: w(nh.einsum_adjoint_swap(g, 1, 2, r, "ij,jk->ik", A23, B34)), [G24, u(2, 3)],
+     (0, 1), False),
+    ("einsum_tangent_dq", lambda r, t: w(nh.einsum_tangent_dq(1, r, 2, t, "ij,jk,k->i", A23, B34, V4)),
+     [u(2, 3), u(3, 4)], (0, 1), False),
     ("diagonal_adjoint", lambda g: w(nh.diagonal_adjoint(g, u(3, 4), 1)), [u(3)], 0, False),
     ("trace_adjoint", lambda g: w(nh.trace_adjoint(g, u(3, 3))), [u()], 0, False),
     ("diag_adjoint", lambda g: w(nh.diag_adjoint(g, V3, 1)), [u(4, 4)], 0, False),

@@ -390,6 +390,16 @@ def einsum_adjoint_swap(g, p, q, r, *args):
     return einsum_adjoint(g, q, *args)
 
 
+def einsum_tangent_dq(p, r, q, t, *args):
+    """``np.einsum(*args)`` with the operand at ``p`` replaced by ``r`` and the one at ``q`` by ``t``
+    (the transpose of ``einsum_adjoint_dq`` in ``g`` and of ``einsum_adjoint_swap`` in ``g``)."""
+    if q == p or _is_zero(r) or _is_zero(t):
+        return 0.0
+    args = list(args)
+    args[q] = t
+    return einsum_tangent(p, r, *args)
+
+
 def einsum_tangent(p, t, *args):
     """Tangent of ``np.einsum(*args)`` from the tangent ``t`` of the operand at position ``p``."""
     args = list(args)

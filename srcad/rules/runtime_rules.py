@@ -1090,3 +1090,123 @@ def cholesky_adjoint_(o, g, L):
             + _h.symmetrized(np.swapaxes(np.linalg.solve(lt, np.swapaxes(
                 np.linalg.solve(lt, _h.lower_half(np.matmul(np.swapaxes(d[L], -1, -2), g))), -1, -2)), -1, -2))
             - _h.symmetrized(np.swapaxes(np.linalg.solve(lt, np.swapaxes(np.matmul(s, d[L]), -1, -2)), -1, -2)))
+
+
+
+# ---------------------------------------------------------------- np.einsum at third order: the helpers
+# of einsum's second derivatives are linear in the adjoint and the tangent they carry (each pair below
+# transposes the third); the derivatives in the operands themselves (fourth order) are not given.
+
+
+@reverse(_h.einsum_adjoint_dq)
+def einsum_adjoint_dq_(r, g, p, q, t, a0, a1=None, a2=None, a3=None, a4=None, a5=None, a6=None, a7=None, a8=None,
+        a9=None, a10=None, a11=None):
+    d[g] = _h.einsum_tangent_dq(p, d[r], q, t, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[t] = _h.einsum_adjoint_swap(g, p, q, d[r], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a0] = no_higher_derivative(d[r], "np.einsum (third order)")
+    d[a1] = no_higher_derivative(d[r], "np.einsum (third order)")
+    d[a2] = no_higher_derivative(d[r], "np.einsum (third order)")
+    d[a3] = no_higher_derivative(d[r], "np.einsum (third order)")
+    d[a4] = no_higher_derivative(d[r], "np.einsum (third order)")
+    d[a5] = no_higher_derivative(d[r], "np.einsum (third order)")
+    d[a6] = no_higher_derivative(d[r], "np.einsum (third order)")
+    d[a7] = no_higher_derivative(d[r], "np.einsum (third order)")
+    d[a8] = no_higher_derivative(d[r], "np.einsum (third order)")
+    d[a9] = no_higher_derivative(d[r], "np.einsum (third order)")
+    d[a10] = no_higher_derivative(d[r], "np.einsum (third order)")
+    d[a11] = no_higher_derivative(d[r], "np.einsum (third order)")
+
+
+@forward(_h.einsum_adjoint_dq)
+def einsum_adjoint_dq_(r, g, p, q, t, a0, a1=None, a2=None, a3=None, a4=None, a5=None, a6=None, a7=None, a8=None,
+        a9=None, a10=None, a11=None):
+    d[r] = (_h.einsum_adjoint_dq(d[g], p, q, t, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_adjoint_dq(g, p, q, d[t], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + no_higher_derivative(d[a0], "np.einsum (third order)")
+            + no_higher_derivative(d[a1], "np.einsum (third order)")
+            + no_higher_derivative(d[a2], "np.einsum (third order)")
+            + no_higher_derivative(d[a3], "np.einsum (third order)")
+            + no_higher_derivative(d[a4], "np.einsum (third order)")
+            + no_higher_derivative(d[a5], "np.einsum (third order)")
+            + no_higher_derivative(d[a6], "np.einsum (third order)")
+            + no_higher_derivative(d[a7], "np.einsum (third order)")
+            + no_higher_derivative(d[a8], "np.einsum (third order)")
+            + no_higher_derivative(d[a9], "np.einsum (third order)")
+            + no_higher_derivative(d[a10], "np.einsum (third order)")
+            + no_higher_derivative(d[a11], "np.einsum (third order)"))
+
+
+@reverse(_h.einsum_adjoint_swap)
+def einsum_adjoint_swap_(o, g, p, q, r, a0, a1=None, a2=None, a3=None, a4=None, a5=None, a6=None, a7=None, a8=None,
+        a9=None, a10=None, a11=None):
+    d[g] = _h.einsum_tangent_dq(p, r, q, d[o], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[r] = _h.einsum_adjoint_dq(g, p, q, d[o], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a0] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a1] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a2] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a3] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a4] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a5] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a6] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a7] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a8] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a9] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a10] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a11] = no_higher_derivative(d[o], "np.einsum (third order)")
+
+
+@forward(_h.einsum_adjoint_swap)
+def einsum_adjoint_swap_(o, g, p, q, r, a0, a1=None, a2=None, a3=None, a4=None, a5=None, a6=None, a7=None, a8=None,
+        a9=None, a10=None, a11=None):
+    d[o] = (_h.einsum_adjoint_swap(d[g], p, q, r, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_adjoint_swap(g, p, q, d[r], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + no_higher_derivative(d[a0], "np.einsum (third order)")
+            + no_higher_derivative(d[a1], "np.einsum (third order)")
+            + no_higher_derivative(d[a2], "np.einsum (third order)")
+            + no_higher_derivative(d[a3], "np.einsum (third order)")
+            + no_higher_derivative(d[a4], "np.einsum (third order)")
+            + no_higher_derivative(d[a5], "np.einsum (third order)")
+            + no_higher_derivative(d[a6], "np.einsum (third order)")
+            + no_higher_derivative(d[a7], "np.einsum (third order)")
+            + no_higher_derivative(d[a8], "np.einsum (third order)")
+            + no_higher_derivative(d[a9], "np.einsum (third order)")
+            + no_higher_derivative(d[a10], "np.einsum (third order)")
+            + no_higher_derivative(d[a11], "np.einsum (third order)"))
+
+
+@reverse(_h.einsum_tangent_dq)
+def einsum_tangent_dq_(o, p, r, q, t, a0, a1=None, a2=None, a3=None, a4=None, a5=None, a6=None, a7=None, a8=None,
+        a9=None, a10=None, a11=None):
+    d[r] = _h.einsum_adjoint_dq(d[o], p, q, t, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[t] = _h.einsum_adjoint_swap(d[o], p, q, r, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a0] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a1] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a2] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a3] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a4] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a5] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a6] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a7] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a8] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a9] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a10] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a11] = no_higher_derivative(d[o], "np.einsum (third order)")
+
+
+@forward(_h.einsum_tangent_dq)
+def einsum_tangent_dq_(o, p, r, q, t, a0, a1=None, a2=None, a3=None, a4=None, a5=None, a6=None, a7=None, a8=None,
+        a9=None, a10=None, a11=None):
+    d[o] = (_h.einsum_tangent_dq(p, d[r], q, t, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_tangent_dq(p, r, q, d[t], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + no_higher_derivative(d[a0], "np.einsum (third order)")
+            + no_higher_derivative(d[a1], "np.einsum (third order)")
+            + no_higher_derivative(d[a2], "np.einsum (third order)")
+            + no_higher_derivative(d[a3], "np.einsum (third order)")
+            + no_higher_derivative(d[a4], "np.einsum (third order)")
+            + no_higher_derivative(d[a5], "np.einsum (third order)")
+            + no_higher_derivative(d[a6], "np.einsum (third order)")
+            + no_higher_derivative(d[a7], "np.einsum (third order)")
+            + no_higher_derivative(d[a8], "np.einsum (third order)")
+            + no_higher_derivative(d[a9], "np.einsum (third order)")
+            + no_higher_derivative(d[a10], "np.einsum (third order)")
+            + no_higher_derivative(d[a11], "np.einsum (third order)"))
