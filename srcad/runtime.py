@@ -281,6 +281,14 @@ def seq_placed(t, a, b, first):
     return SeqTangent(_seq_zeros(a) + mine)
 
 
+def seq_part_adjoint(r, g, a, b, first):
+    """The transpose of ``seq_part(., a, b, first)``: ``r`` placed among zeros for a concatenation,
+    spread to the shape of ``g`` (the adjoint of ``a + b``) for NumPy's addition."""
+    if not _joins(a, b):
+        return r if _is_zero(r) else broadcast_like(r, g)
+    return seq_placed(r, a, b, first)
+
+
 def seq_repeated(t, a, n):
     """Tangent of ``a * n`` from the tangent ``t`` of ``a``."""
     if not _repeats(a, n):

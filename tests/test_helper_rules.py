@@ -183,9 +183,9 @@ HELPER_CASES = [
     ("loop_seq_tangent", lambda t: w(rt.loop_seq_tangent(t, V3)), [u(3)], 0, False),
     ("seq_concat", lambda a, b: w(rt.seq_concat(a, b) * a), [u(2, 3), u(3)], (0, 1), True),
     ("seq_repeat", lambda a, n: w(rt.seq_repeat(a, n)), [u(3), 1.5], (0, 1), True),
-    pytest.param("seq_part", lambda g: w(rt.seq_part(g, X, V3, False)), [u(2, 3)], 0, False,
-                 marks=pytest.mark.xfail(strict=True, reason="seq_part's reverse rule (seq_placed) does not "
-                                         "broadcast back to g's shape in the NumPy-addition branch")),
+    ("seq_part", lambda g: w(rt.seq_part(g, X, V3, False)), [u(2, 3)], 0, False),
+    ("seq_part-list", lambda g, h: w(rt.seq_part([g, h, g], [X], [X, X], False)[1] * h), [u(2, 3), u(2, 3)], (0, 1), False),
+    ("seq_part_adjoint", lambda r: w(rt.seq_part_adjoint(r, X, X, V3, False)), [u(3)], 0, False),
     ("seq_placed", lambda t: w(rt.seq_placed(t, X, V3, True)), [u(2, 3)], 0, False),
     ("seq_fold", lambda g: w(rt.seq_fold(g, V3, 2.0)), [u(3)], 0, False),
     ("seq_repeated", lambda t: w(rt.seq_repeated(t, V3, 2.0)), [u(3)], 0, False),
@@ -269,7 +269,7 @@ HELPER_CASES = [
 # forward over forward through these is refused (no_higher_derivative): their tangents in the
 # arguments other than the first are checked in reverse mode only
 FORWARD_WRT = {"norm_tangent": 0, "einsum_tangent": 0}
-REVERSE_ONLY_XFAIL = {"seq_part"}
+REVERSE_ONLY_XFAIL = set()
 
 
 def _params(cases, fields=slice(1, 4), mode=None):

@@ -216,7 +216,17 @@ def seq_part_(y, g, a, b, first):
 
 @reverse(rt.seq_part)
 def seq_part_(y, g, a, b, first):
-    d[g] = seq_placed(d[y], a, b, first)
+    d[g] = rt.seq_part_adjoint(d[y], g, a, b, first)
+
+
+@forward(rt.seq_part_adjoint)
+def seq_part_adjoint_(y, r, g, a, b, first):
+    d[y] = rt.seq_part_adjoint(d[r], g, a, b, first)
+
+
+@reverse(rt.seq_part_adjoint)
+def seq_part_adjoint_(y, r, g, a, b, first):
+    d[r] = seq_part(d[y], a, b, first)
 
 
 @forward(rt.seq_placed)
