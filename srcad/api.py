@@ -6,7 +6,7 @@ import types
 
 import numpy as np
 
-from srcad import pipeline
+from srcad import compose, pipeline
 from srcad.parse import GENERATED
 from srcad.runtime import _training, check_output, owned_copy, zeros_like
 
@@ -351,6 +351,8 @@ def jvp(fun, primals=None, tangents=None, *, wrt=None, **kwargs):
             for i, t in zip(ws, args[len(args) - len(ws):]):
                 tans[i] = t
             return jvp(fun, prim, tans, **kw)
+        # what srcad reads where jvp_fun is differentiated again (grad over jvp, jvp of jvp)
+        jvp_fun.__srcad_function__ = lambda: compose.jvp_function(_unwrap(fun), ws, f"jvp_{fun.__name__}")
         return jvp_fun
     primals, tangents = tuple(primals), tuple(tangents)
     fun, prefix = _split_method(fun)
@@ -410,6 +412,12 @@ class _Matrix:
         if not isinstance(args[self.wrt], (float, np.floating, np.ndarray)):
             raise TypeError(f"{self.__name__}: argument {self.wrt} must be a float or an array")
         return args
+
+    def __srcad_function__(self):
+        """A function srcad can read that computes this matrix (so it can be differentiated again)."""
+        if self._prefix:
+            raise TypeError(f"srcad cannot differentiate {self.__name__} of a bound method again")
+        return compose.jacobian_function(self._target(), self.wrt, self.__name__)
 
     def __srcad_source__(self):
             return pipeline.forward_derivative(self._target(), (self.wrt,)).source

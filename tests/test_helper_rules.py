@@ -266,9 +266,9 @@ HELPER_CASES = [
 ]
 
 
-# forward over forward through these is refused (no_higher_derivative): their tangents in the
-# arguments other than the first are checked in reverse mode only
-FORWARD_WRT = {"norm_tangent": 0, "einsum_tangent": 0}
+# forward over forward through these was refused before issue 14 (norm_tangent, einsum_tangent): now
+# every argument is checked in both modes
+FORWARD_WRT = {}
 REVERSE_ONLY_XFAIL = set()
 
 

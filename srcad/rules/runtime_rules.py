@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from srcad import compose
 from srcad import runtime as rt
 from srcad.rules import norm_helpers as nm
 from srcad.rules.registry import forward, linear, nondiff, reverse
@@ -310,6 +311,7 @@ def copy_adjoint_(y, g):
 
 
 nondiff(rt.no_higher_derivative, why="raises: a derivative srcad does not give")
+nondiff(compose.unit_tangent, why="a constant basis vector (the columns of a composed Jacobian)")
 
 
 @reverse(rt.add)
@@ -702,18 +704,18 @@ def einsum_tangent_(y, p, t, a0, a1=None, a2=None, a3=None, a4=None, a5=None, a6
 def einsum_tangent_(y, p, t, a0, a1=None, a2=None, a3=None, a4=None, a5=None, a6=None, a7=None, a8=None,
                     a9=None, a10=None, a11=None):
     d[y] = (einsum_tangent(p, d[t], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
-            + no_higher_derivative(d[a0], "np.einsum (forward over forward)")
-            + no_higher_derivative(d[a1], "np.einsum (forward over forward)")
-            + no_higher_derivative(d[a2], "np.einsum (forward over forward)")
-            + no_higher_derivative(d[a3], "np.einsum (forward over forward)")
-            + no_higher_derivative(d[a4], "np.einsum (forward over forward)")
-            + no_higher_derivative(d[a5], "np.einsum (forward over forward)")
-            + no_higher_derivative(d[a6], "np.einsum (forward over forward)")
-            + no_higher_derivative(d[a7], "np.einsum (forward over forward)")
-            + no_higher_derivative(d[a8], "np.einsum (forward over forward)")
-            + no_higher_derivative(d[a9], "np.einsum (forward over forward)")
-            + no_higher_derivative(d[a10], "np.einsum (forward over forward)")
-            + no_higher_derivative(d[a11], "np.einsum (forward over forward)"))
+            + _h.einsum_tangent_dq(p, t, 0, d[a0], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_tangent_dq(p, t, 1, d[a1], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_tangent_dq(p, t, 2, d[a2], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_tangent_dq(p, t, 3, d[a3], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_tangent_dq(p, t, 4, d[a4], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_tangent_dq(p, t, 5, d[a5], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_tangent_dq(p, t, 6, d[a6], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_tangent_dq(p, t, 7, d[a7], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_tangent_dq(p, t, 8, d[a8], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_tangent_dq(p, t, 9, d[a9], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_tangent_dq(p, t, 10, d[a10], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_tangent_dq(p, t, 11, d[a11], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11))
 
 
 # norm_tangent(t, x, y, ...) = sum(weights(x, y) * t) over the norm's axes: linear in t; its x and y
@@ -728,8 +730,10 @@ def norm_tangent_(z, t, x, y, ord=None, axis=None, keepdims=False):
 @forward(nm.norm_tangent)
 def norm_tangent_(z, t, x, y, ord=None, axis=None, keepdims=False):
     d[z] = (norm_tangent(d[t], x, y, ord, axis, keepdims)
-            + no_higher_derivative(d[x], "np.linalg.norm (forward over forward)")
-            + no_higher_derivative(d[y], "np.linalg.norm (forward over forward)"))
+            + np.sum(norm_adjoint_dx(np.ones_like(y), x, y, d[x], ord, axis, keepdims) * t, axis=axis,
+                     keepdims=keepdims)
+            + np.sum(norm_adjoint_dy(np.ones_like(y), x, y, d[y], ord, axis, keepdims) * t, axis=axis,
+                     keepdims=keepdims))
 
 
 # the rules' own third-order pieces: linear in the adjoint/tangent they carry, refused beyond
