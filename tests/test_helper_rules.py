@@ -312,9 +312,18 @@ def test_helper_second_order(fn, args, wrt, mode):
         np.testing.assert_allclose(np.asarray(got, dtype=np.float64), want, rtol=1e-4, atol=1e-5)
 
 
-def test_third_order_through_a_helper_is_refused_not_zero():
-    # prod_others_tangent's derivative in its array is not given: a clear error, never a zero
-    f = srcad.grad(srcad.grad(lambda x: np.sum(np.prod(x, axis=1) ** 2)))
+@pytest.mark.parametrize("fn,what", [
+    (lambda x: np.sum(np.prod(x, axis=1) ** 2), "np.prod"),
+    (lambda x: np.linalg.det(x), "np.linalg.det"),
+    (lambda x: np.einsum("ij,jk->", x, x), "np.einsum"),
+], ids=["prod", "det", "einsum"])
+def test_third_order_through_a_helper_is_refused_not_zero(fn, what):
+    # a helper's derivative srcad does not give: refused when the derivative is generated (a
+    # TransformError naming the construct), never a zero, never an error only when it runs
+    f = srcad.grad(srcad.grad(fn))
     g = srcad.grad(lambda x: T.weigh(f(x)))
-    with pytest.raises(NotImplementedError, match="third or higher order"):
-        g(u(2, 3))
+    with pytest.raises(srcad.TransformError, match=f"no derivative of {what} .third order"):
+        g(u(3, 3))
+    h = srcad.hessian(lambda x: T.weigh(f(x)))
+    with pytest.raises(srcad.TransformError, match=f"no derivative of {what}"):
+        h(u(3, 3))
