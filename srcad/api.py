@@ -311,7 +311,7 @@ def source(df, *args):
 
 
 def _tangent_like(t, x, position, fname):
-    """A tangent for the primal ``x``: float64, same structure and shape."""
+    """A tangent for the primal ``x``: same structure and shape, float64 or ``x``'s float dtype."""
     if isinstance(x, (list, tuple)):
         if not isinstance(t, (list, tuple)) or len(t) != len(x):
             raise ValueError(f"{fname}: tangent {position} must be a {type(x).__name__} of {len(x)} items")
@@ -325,7 +325,9 @@ def _tangent_like(t, x, position, fname):
         raise ValueError(f"{fname}: tangent {position} has shape {np.shape(t)} but its primal has shape "
                          f"{np.shape(x)}")
     if isinstance(t, np.ndarray):
-        return t if t.dtype == np.float64 else t.astype(np.float64)
+        # float64, or the primal's own floating dtype (a float32 input gets float32 tangents)
+        dtype = x.dtype if isinstance(x, np.ndarray) and x.dtype.kind == "f" else np.float64
+        return t if t.dtype == dtype else t.astype(dtype)
     if np.ndim(t) == 0 and not hasattr(t, "shape"):
         return float(t)
     return t

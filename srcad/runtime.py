@@ -115,7 +115,7 @@ def zeros_like(x):
     if isinstance(x, dict):
         return {k: zeros_like(v) for k, v in x.items()}
     if hasattr(x, "shape") and getattr(x, "ndim", 0) > 0:
-        return np.zeros_like(x, dtype=np.result_type(x.dtype, np.float64))
+        return np.zeros_like(x, dtype=np.result_type(x.dtype, 0.0))
     return 0.0
 
 
@@ -135,7 +135,7 @@ def grad_like(dx, x):
         return dx
     if xshape == () and dshape != ():
         return dx.reshape(())
-    return np.zeros_like(x, dtype=np.result_type(np.asarray(x).dtype, np.float64)) + dx
+    return np.zeros_like(x, dtype=np.result_type(np.asarray(x).dtype, 0.0)) + dx
 
 
 def copy_adjoint(d):
@@ -566,7 +566,7 @@ def owned_tangent(dt, x):
         return list(dt) if isinstance(dt, (list, tuple)) else zeros_like(x)
     if isinstance(x, dict):
         return dict(dt) if isinstance(dt, dict) else zeros_like(x)
-    out = np.zeros(_shape(x), dtype=np.result_type(np.asarray(x).dtype, np.float64))
+    out = np.zeros(_shape(x), dtype=np.result_type(np.asarray(x).dtype, 0.0))
     if not _is_zero(dt):
         out[...] = dt
     return out

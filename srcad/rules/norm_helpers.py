@@ -18,9 +18,9 @@ def _norm_smooth(x, ord, axis):
     return ord is None or ord == "fro" or (ord == 2 and not _norm_is_matrix(x, axis))
 
 
-def _share(mask, axis):
+def _share(mask, axis, ref=0.0):
     """``mask`` (0/1) divided among its ties along ``axis``."""
-    mask = np.where(mask, 1.0, 0.0)
+    mask = np.asarray(mask).astype(np.result_type(ref, 0.0))
     return mask / np.sum(mask, axis=axis, keepdims=True)
 
 
@@ -38,7 +38,7 @@ def _matrix_norm_weights(x, y, ord, axis):
         sums = np.sum(np.abs(xm), axis=over, keepdims=True)
         pick = np.max if ord in (np.inf, 1) else np.min
         w = np.sign(xm) * _share(sums == pick(sums, axis=-2 if over == -1 else -1, keepdims=True),
-                                 -2 if over == -1 else -1)
+                                 -2 if over == -1 else -1, xm)
     elif ord in (2, -2, "nuc"):
         u, _, vt = np.linalg.svd(xm, full_matrices=False)
         if ord == "nuc":
@@ -54,7 +54,7 @@ def _matrix_norm_weights(x, y, ord, axis):
 def _vector_norm_weights(x, y, ord, axis):
     """d norm / d x for vector norms (``y`` broadcast against ``x``)."""
     if ord in (np.inf, -np.inf):
-        return np.sign(x) * _share(np.abs(x) == y, axis)
+        return np.sign(x) * _share(np.abs(x) == y, axis, x)
     if ord == 0:
         return np.zeros_like(x * 1.0)   # the count of non-zeros is piecewise constant
     if ord == 1:

@@ -36,7 +36,7 @@ def extreme_weights(a, y, axis=None, keepdims=False):
 
     Piecewise constant in ``a`` (declared nondiff).
     """
-    mask = np.where(a == unreduce(y, a, axis, keepdims), 1.0, 0.0)
+    mask = _mask(a == unreduce(y, a, axis, keepdims), a)
     return mask / np.sum(mask, axis=axis, keepdims=True)
 
 
@@ -57,6 +57,12 @@ def extreme_adjoint(g, a, y, axis=None, keepdims=False):
     mask = a == _kept(y, a, axis)
     count = np.sum(mask, axis=axis, keepdims=True)
     return mask * (_kept(g, a, axis) / count)
+
+
+def _mask(cond, *like):
+    """``cond`` as 1.0/0.0 in the floating dtype of ``like`` (float64 for ints: never wider)."""
+    dt = np.result_type(*[v for v in like if v is not None and not isinstance(v, (list, tuple))], 0.0)
+    return np.asarray(cond).astype(dt)
 
 
 def prod_others(a, axis=None):
@@ -168,7 +174,7 @@ def clip_mask(a, lo, hi, lo2=None, hi2=None):
     """
     lo = lo if lo is not None else lo2
     hi = hi if hi is not None else hi2
-    inside = np.ones_like(a, dtype=np.float64)
+    inside = np.ones_like(a, dtype=np.result_type(a, 0.0))
     if lo is not None:
         inside = np.where(a >= lo, inside, 0.0)
     if hi is not None:
@@ -186,7 +192,7 @@ def below(a, lo, hi, lo2=None, hi2=None):
     hit = a < lo
     if hi is not None:
         hit = hit & (lo <= hi)
-    return np.where(hit, 1.0, 0.0)
+    return _mask(hit, a, lo, hi)
 
 
 def above(a, lo, hi, lo2=None, hi2=None):
@@ -196,12 +202,12 @@ def above(a, lo, hi, lo2=None, hi2=None):
     hit = a > hi
     if lo is not None:
         hit = hit | (lo > hi)
-    return np.where(hit, 1.0, 0.0)
+    return _mask(hit, a, lo, hi)
 
 
 def tie_weights(x1, x2):
     """Weight of ``x1`` in ``maximum(x1, x2)``: 1 where larger, 0.5 at ties, 0 where smaller."""
-    return np.where(x1 == x2, 0.5, np.where(x1 > x2, 1.0, 0.0))
+    return np.where(x1 == x2, 0.5, _mask(x1 > x2, x1, x2))
 
 
 # ---------------------------------------------------------------- linear algebra
@@ -417,7 +423,7 @@ def trace_adjoint(g, a, offset=0, axis1=0, axis2=1):
 
 def diagonal_adjoint(g, a, offset=0, axis1=0, axis2=1):
     """Adjoint of ``np.diagonal(a, offset, axis1, axis2)``: ``g`` placed on that diagonal."""
-    out = np.zeros_like(a, dtype=np.result_type(a, g, np.float64))
+    out = np.zeros_like(a, dtype=np.result_type(a, g, 0.0))
     moved = np.moveaxis(out, (axis1, axis2), (-2, -1))  # a view into ``out``
     k = np.shape(g)[-1]
     rows = np.arange(k) + max(-offset, 0)
@@ -596,7 +602,7 @@ def _fill(ts, xs):
     """A list of tangents or adjoints with zeros (``0.0``) replaced by arrays like ``xs``."""
     if _is_zero(ts):
         ts = [0.0] * len(xs)
-    return [np.zeros_like(np.asarray(x, dtype=np.result_type(x, np.float64)))
+    return [np.zeros_like(np.asarray(x, dtype=np.result_type(x, 0.0)))
             if _is_zero(t) else t for t, x in zip(ts, xs)]
 
 
@@ -659,10 +665,10 @@ def repeat_adjoint(g, a, repeats, axis=None):
     """Adjoint of ``np.repeat(a, repeats, axis)``: sums over each element's copies."""
     if axis is None:
         n = np.size(a)
-        src = np.ravel(np.zeros_like(a, dtype=np.result_type(a, g, np.float64)))
+        src = np.ravel(np.zeros_like(a, dtype=np.result_type(a, g, 0.0)))
         np.add.at(src, np.repeat(np.arange(n), repeats), np.ravel(g))
         return np.reshape(src, np.shape(a))
-    out = np.zeros_like(a, dtype=np.result_type(a, g, np.float64))
+    out = np.zeros_like(a, dtype=np.result_type(a, g, 0.0))
     n = np.shape(a)[axis]
     idx = np.repeat(np.arange(n), repeats)
     np.add.at(np.moveaxis(out, axis, 0), idx, np.moveaxis(g, axis, 0))
@@ -704,7 +710,7 @@ def pad_adjoint(g, array, pad_width, mode="constant"):
     if mode in ("edge", "reflect", "symmetric", "wrap"):
         src = np.arange(np.size(array)).reshape(np.shape(array))
         idx = np.pad(src, pw, mode=mode)
-        out = np.ravel(np.zeros_like(array, dtype=np.result_type(array, g, np.float64)))
+        out = np.ravel(np.zeros_like(array, dtype=np.result_type(array, g, 0.0)))
         np.add.at(out, np.ravel(idx), np.ravel(g))
         return np.reshape(out, np.shape(array))
     raise NotImplementedError(f"srcad: no derivative for np.pad with mode={mode!r}")
@@ -715,7 +721,7 @@ def _pad_region(array, pad_width, mode, constant_values):
     if mode not in ("constant", None) or np.ndim(constant_values) != 0:
         raise NotImplementedError("srcad: the derivative of np.pad with respect to constant_values "
                                   "is implemented for a single constant (mode='constant')")
-    return np.pad(np.zeros_like(array, dtype=np.float64), pad_width, constant_values=1.0)
+    return np.pad(np.zeros_like(array, dtype=np.result_type(array, 0.0)), pad_width, constant_values=1.0)
 
 
 def pad_value_adjoint(g, array, pad_width, mode, constant_values):
@@ -734,7 +740,7 @@ def take_adjoint(g, a, indices, axis=None, mode="raise"):
     if mode in ("clip", "wrap"):
         n = np.size(a) if axis is None else np.shape(a)[axis]
         indices = np.clip(indices, 0, n - 1) if mode == "clip" else np.mod(indices, n)
-    out = np.zeros_like(a, dtype=np.result_type(a, g, np.float64))
+    out = np.zeros_like(a, dtype=np.result_type(a, g, 0.0))
     if axis is None:
         flat = np.ravel(out)  # a view: out is contiguous
         np.add.at(flat, np.ravel(indices), np.ravel(g))
@@ -812,7 +818,7 @@ def _sort_order(a, axis):
 def sort_adjoint(g, a, axis=-1):
     """Adjoint of ``np.sort(a, axis)``: ``g`` sent back to where each sorted value came from."""
     idx, ax = _sort_order(a, axis)
-    out = np.zeros_like(np.ravel(a) if axis is None else a, dtype=np.result_type(a, g, np.float64))
+    out = np.zeros_like(np.ravel(a) if axis is None else a, dtype=np.result_type(a, g, 0.0))
     np.put_along_axis(out, idx, g, ax)
     return np.reshape(out, np.shape(a))
 
@@ -856,7 +862,7 @@ def ravel_adjoint(g, a, order="C"):
     """The adjoint of ``np.ravel(a, order)`` (and ``a.flatten(order)``)."""
     if order == "C":
         return np.reshape(g, np.shape(a))
-    out = np.zeros(np.size(a), dtype=np.result_type(g, float))
+    out = np.zeros(np.size(a), dtype=np.result_type(g, 0.0))
     out[ravel_index(a, order)] = g
     return np.reshape(out, np.shape(a))
 
