@@ -21,6 +21,11 @@ from srcad.runtime import unbroadcast
 NEG_I = -1j
 
 
+def _rtype(*vs):
+    """``np.result_type`` of arrays, scalars and lists of them (a list is read as an array)."""
+    return np.result_type(*[np.asarray(v) if isinstance(v, (list, tuple)) else v for v in vs])
+
+
 def _t(x):
     return np.swapaxes(x, -1, -2)
 
@@ -51,13 +56,13 @@ _row, _col = as_row, as_col
 
 def _eye_like(v):
     """An identity matrix of the last dimension of the vector(s) ``v``."""
-    return np.eye(np.shape(v)[-1], dtype=np.result_type(v, 0.0))
+    return np.eye(np.shape(v)[-1], dtype=_rtype(v, 0.0))
 
 
 def _dense(g, like):
     """An adjoint slot that may hold the placeholder 0.0, as an array shaped like ``like``."""
     if _is_zero(g):
-        return np.zeros_like(like, dtype=np.result_type(like, 0.0))
+        return np.zeros_like(like, dtype=_rtype(like, 0.0))
     return g
 
 
@@ -534,7 +539,7 @@ def append_embed(t, arr, values, axis, which):
     ``values`` (1) alone; the transpose of ``append_piece``."""
     if _is_zero(t):
         return t
-    z = np.zeros_like(arr if which == 1 else values, dtype=np.result_type(t, 0.0))
+    z = np.zeros_like(arr if which == 1 else values, dtype=_rtype(t, 0.0))
     return np.append(t, z, axis) if which == 0 else np.append(z, t, axis)
 
 
@@ -554,7 +559,7 @@ def column_join(ts, tup):
     """Tangent of ``np.column_stack(tup)`` from its items' tangents (0.0 entries are zeros)."""
     if _is_zero(ts):
         ts = [0.0] * len(tup)
-    return np.column_stack([np.zeros_like(x, dtype=np.result_type(x, 0.0)) if _is_zero(t) else t
+    return np.column_stack([np.zeros_like(x, dtype=_rtype(x, 0.0)) if _is_zero(t) else t
                             for t, x in zip(ts, tup)])
 
 
@@ -598,7 +603,7 @@ def diff_tangent(t, a, n=1, axis=-1, prepend=None, append=None):
     if _is_zero(t):
         return t
     ax = axis % np.ndim(a)
-    parts = [np.zeros_like(p, dtype=np.result_type(t, 0.0)) for p in _diff_operands(a, ax, prepend, append)]
+    parts = [np.zeros_like(p, dtype=_rtype(t, 0.0)) for p in _diff_operands(a, ax, prepend, append)]
     parts[0 if prepend is None else 1] = t
     return np.diff(np.concatenate(parts, axis=ax), n, axis=ax)
 
@@ -624,7 +629,7 @@ def gradient_adjoint(g, f, varargs, axis=None, edge_order=1):
         return g
     axes = _gradient_axes(f, axis)
     gs = [g] if (len(axes) == 1 and not isinstance(g, (list, tuple))) else list(g)
-    total = np.zeros_like(f, dtype=np.result_type(f, 0.0))
+    total = np.zeros_like(f, dtype=_rtype(f, 0.0))
     for k, (ax, gk) in enumerate(zip(axes, gs)):
         if _is_zero(gk):
             continue
@@ -696,7 +701,7 @@ def partition_adjoint(g, a, kth, axis=-1):
     if _is_zero(g):
         return g
     idx, ax = _order(a, kth, axis)
-    out = np.zeros_like(np.ravel(a) if axis is None else a, dtype=np.result_type(a, g, 0.0))
+    out = np.zeros_like(np.ravel(a) if axis is None else a, dtype=_rtype(a, g, 0.0))
     np.put_along_axis(out, idx, g, ax)
     return np.reshape(out, np.shape(a))
 

@@ -6,6 +6,11 @@ import numpy as np
 
 
 
+def _rtype(*vs):
+    """``np.result_type`` of arrays, scalars and lists of them (a list is read as an array)."""
+    return np.result_type(*[np.asarray(v) if isinstance(v, (list, tuple)) else v for v in vs])
+
+
 def _norm_is_matrix(x, axis):
     """Does ``np.linalg.norm(x, ord, axis)`` take a matrix norm (over two axes)?"""
     if axis is None:
@@ -20,7 +25,7 @@ def _norm_smooth(x, ord, axis):
 
 def _share(mask, axis, ref=0.0):
     """``mask`` (0/1) divided among its ties along ``axis``."""
-    mask = np.asarray(mask).astype(np.result_type(ref, 0.0))
+    mask = np.asarray(mask).astype(_rtype(ref, 0.0))
     return mask / np.sum(mask, axis=axis, keepdims=True)
 
 
@@ -97,7 +102,8 @@ def _norm_expand(v, axis, keepdims, x=None):
     if axis is not None and not keepdims:
         return np.expand_dims(v, axis)
     if axis is None and not keepdims and x is not None and np.ndim(v) == 0 and np.ndim(x) > 0:
-        return np.reshape(v, (1,) * np.ndim(x))
+        # a Python float (the seed 1.0) takes x's floating dtype: a float32 x keeps float32
+        return np.reshape(np.asarray(v, dtype=_rtype(v, x, 0.0)), (1,) * np.ndim(x))
     return v
 
 

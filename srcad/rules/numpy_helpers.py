@@ -15,6 +15,11 @@ import numpy as np
 from srcad.runtime import unreduce
 
 
+def _rtype(*vs):
+    """``np.result_type`` of arrays, scalars and lists of them (a list is read as an array)."""
+    return np.result_type(*[np.asarray(v) if isinstance(v, (list, tuple)) else v for v in vs])
+
+
 def _is_zero(v):
     return isinstance(v, float) and v == 0.0 and not isinstance(v, np.generic)
 
@@ -61,7 +66,7 @@ def extreme_adjoint(g, a, y, axis=None, keepdims=False):
 
 def _mask(cond, *like):
     """``cond`` as 1.0/0.0 in the floating dtype of ``like`` (float64 for ints: never wider)."""
-    dt = np.result_type(*[v for v in like if v is not None and not isinstance(v, (list, tuple))], 0.0)
+    dt = _rtype(*[v for v in like if v is not None], 0.0)
     return np.asarray(cond).astype(dt)
 
 
@@ -174,7 +179,7 @@ def clip_mask(a, lo, hi, lo2=None, hi2=None):
     """
     lo = lo if lo is not None else lo2
     hi = hi if hi is not None else hi2
-    inside = np.ones_like(a, dtype=np.result_type(a, 0.0))
+    inside = np.ones_like(a, dtype=_rtype(a, 0.0))
     if lo is not None:
         inside = np.where(a >= lo, inside, 0.0)
     if hi is not None:
@@ -423,7 +428,7 @@ def trace_adjoint(g, a, offset=0, axis1=0, axis2=1):
 
 def diagonal_adjoint(g, a, offset=0, axis1=0, axis2=1):
     """Adjoint of ``np.diagonal(a, offset, axis1, axis2)``: ``g`` placed on that diagonal."""
-    out = np.zeros_like(a, dtype=np.result_type(a, g, 0.0))
+    out = np.zeros_like(a, dtype=_rtype(a, g, 0.0))
     moved = np.moveaxis(out, (axis1, axis2), (-2, -1))  # a view into ``out``
     k = np.shape(g)[-1]
     rows = np.arange(k) + max(-offset, 0)
@@ -494,7 +499,8 @@ def _diag_embed(v):
 
 def det_adjoint(g, a, y):
     """Adjoint of ``np.linalg.det(a)``: ``g`` times the cofactor matrix (singular ``a`` too)."""
-    return np.expand_dims(g, (-1, -2)) * det_cofactor(a)
+    c = det_cofactor(a)
+    return np.expand_dims(np.asarray(g, dtype=np.result_type(g, c)), (-1, -2)) * c
 
 
 def slogdet_adjoint(g, a):
@@ -602,7 +608,7 @@ def _fill(ts, xs):
     """A list of tangents or adjoints with zeros (``0.0``) replaced by arrays like ``xs``."""
     if _is_zero(ts):
         ts = [0.0] * len(xs)
-    return [np.zeros_like(np.asarray(x, dtype=np.result_type(x, 0.0)))
+    return [np.zeros_like(np.asarray(x, dtype=_rtype(x, 0.0)))
             if _is_zero(t) else t for t, x in zip(ts, xs)]
 
 
@@ -665,10 +671,10 @@ def repeat_adjoint(g, a, repeats, axis=None):
     """Adjoint of ``np.repeat(a, repeats, axis)``: sums over each element's copies."""
     if axis is None:
         n = np.size(a)
-        src = np.ravel(np.zeros_like(a, dtype=np.result_type(a, g, 0.0)))
+        src = np.ravel(np.zeros_like(a, dtype=_rtype(a, g, 0.0)))
         np.add.at(src, np.repeat(np.arange(n), repeats), np.ravel(g))
         return np.reshape(src, np.shape(a))
-    out = np.zeros_like(a, dtype=np.result_type(a, g, 0.0))
+    out = np.zeros_like(a, dtype=_rtype(a, g, 0.0))
     n = np.shape(a)[axis]
     idx = np.repeat(np.arange(n), repeats)
     np.add.at(np.moveaxis(out, axis, 0), idx, np.moveaxis(g, axis, 0))
@@ -710,7 +716,7 @@ def pad_adjoint(g, array, pad_width, mode="constant"):
     if mode in ("edge", "reflect", "symmetric", "wrap"):
         src = np.arange(np.size(array)).reshape(np.shape(array))
         idx = np.pad(src, pw, mode=mode)
-        out = np.ravel(np.zeros_like(array, dtype=np.result_type(array, g, 0.0)))
+        out = np.ravel(np.zeros_like(array, dtype=_rtype(array, g, 0.0)))
         np.add.at(out, np.ravel(idx), np.ravel(g))
         return np.reshape(out, np.shape(array))
     raise NotImplementedError(f"srcad: no derivative for np.pad with mode={mode!r}")
@@ -721,7 +727,7 @@ def _pad_region(array, pad_width, mode, constant_values):
     if mode not in ("constant", None) or np.ndim(constant_values) != 0:
         raise NotImplementedError("srcad: the derivative of np.pad with respect to constant_values "
                                   "is implemented for a single constant (mode='constant')")
-    return np.pad(np.zeros_like(array, dtype=np.result_type(array, 0.0)), pad_width, constant_values=1.0)
+    return np.pad(np.zeros_like(array, dtype=_rtype(array, 0.0)), pad_width, constant_values=1.0)
 
 
 def pad_value_adjoint(g, array, pad_width, mode, constant_values):
@@ -740,7 +746,7 @@ def take_adjoint(g, a, indices, axis=None, mode="raise"):
     if mode in ("clip", "wrap"):
         n = np.size(a) if axis is None else np.shape(a)[axis]
         indices = np.clip(indices, 0, n - 1) if mode == "clip" else np.mod(indices, n)
-    out = np.zeros_like(a, dtype=np.result_type(a, g, 0.0))
+    out = np.zeros_like(a, dtype=_rtype(a, g, 0.0))
     if axis is None:
         flat = np.ravel(out)  # a view: out is contiguous
         np.add.at(flat, np.ravel(indices), np.ravel(g))
@@ -818,7 +824,7 @@ def _sort_order(a, axis):
 def sort_adjoint(g, a, axis=-1):
     """Adjoint of ``np.sort(a, axis)``: ``g`` sent back to where each sorted value came from."""
     idx, ax = _sort_order(a, axis)
-    out = np.zeros_like(np.ravel(a) if axis is None else a, dtype=np.result_type(a, g, 0.0))
+    out = np.zeros_like(np.ravel(a) if axis is None else a, dtype=_rtype(a, g, 0.0))
     np.put_along_axis(out, idx, g, ax)
     return np.reshape(out, np.shape(a))
 
@@ -862,7 +868,7 @@ def ravel_adjoint(g, a, order="C"):
     """The adjoint of ``np.ravel(a, order)`` (and ``a.flatten(order)``)."""
     if order == "C":
         return np.reshape(g, np.shape(a))
-    out = np.zeros(np.size(a), dtype=np.result_type(g, 0.0))
+    out = np.zeros(np.size(a), dtype=_rtype(g, 0.0))
     out[ravel_index(a, order)] = g
     return np.reshape(out, np.shape(a))
 
