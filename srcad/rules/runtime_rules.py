@@ -6,6 +6,7 @@ from srcad import compose
 from srcad import runtime as rt
 from srcad.rules import norm_helpers as nm
 from srcad.rules.registry import forward, linear, nondiff, reverse
+from srcad.rules import more_helpers as _more
 from srcad.rules.more_helpers import slot
 from srcad.rules.norm_helpers import (norm_adjoint, norm_adjoint_dx, norm_adjoint_dy, norm_adjoint_dy_adjoint,
                                       norm_tangent)
@@ -312,6 +313,7 @@ def copy_adjoint_(y, g):
 
 nondiff(rt.no_higher_derivative, why="raises: a derivative srcad does not give")
 nondiff(compose.unit_tangent, why="a constant basis vector (the columns of a composed Jacobian)")
+nondiff(_h._rtype, _h._mask, nm._rtype, _more._rtype, why="a dtype, or a 0/1 mask")
 
 
 @reverse(rt.add)
