@@ -6,7 +6,7 @@ import types
 
 import numpy as np
 
-from srcad import pipeline, runtime
+from srcad import compose, pipeline, runtime
 from srcad.parse import GENERATED
 from srcad.runtime import _training, check_output, owned_copy, zeros_like
 
@@ -371,7 +371,7 @@ def source(df, *args):
 
 
 def _tangent_like(t, x, position, fname):
-    """A tangent for the primal ``x``: float64, same structure and shape."""
+    """A tangent for the primal ``x``: same structure and shape, float64 or ``x``'s float dtype."""
     if isinstance(x, (list, tuple)):
         if not isinstance(t, (list, tuple)) or len(t) != len(x):
             raise ValueError(f"{fname}: tangent {position} must be a {type(x).__name__} of {len(x)} items")
@@ -385,7 +385,9 @@ def _tangent_like(t, x, position, fname):
         raise ValueError(f"{fname}: tangent {position} has shape {np.shape(t)} but its primal has shape "
                          f"{np.shape(x)}")
     if isinstance(t, np.ndarray):
-        return t if t.dtype == np.float64 else t.astype(np.float64)
+        # float64, or the primal's own floating dtype (a float32 input gets float32 tangents)
+        dtype = x.dtype if isinstance(x, np.ndarray) and x.dtype.kind == "f" else np.float64
+        return t if t.dtype == dtype else t.astype(dtype)
     if np.ndim(t) == 0 and not hasattr(t, "shape"):
         return float(t)
     return t
@@ -411,6 +413,8 @@ def jvp(fun, primals=None, tangents=None, *, wrt=None, **kwargs):
             for i, t in zip(ws, args[len(args) - len(ws):]):
                 tans[i] = t
             return jvp(fun, prim, tans, **kw)
+        # what srcad reads where jvp_fun is differentiated again (grad over jvp, jvp of jvp)
+        jvp_fun.__srcad_function__ = lambda: compose.jvp_function(_unwrap(fun), ws, f"jvp_{fun.__name__}")
         return jvp_fun
     primals, tangents = tuple(primals), tuple(tangents)
     fun, prefix = _split_method(fun)
@@ -470,6 +474,12 @@ class _Matrix:
         if not isinstance(args[self.wrt], (float, np.floating, np.ndarray)):
             raise TypeError(f"{self.__name__}: argument {self.wrt} must be a float or an array")
         return args
+
+    def __srcad_function__(self):
+        """A function srcad can read that computes this matrix (so it can be differentiated again)."""
+        if self._prefix:
+            raise TypeError(f"srcad cannot differentiate {self.__name__} of a bound method again")
+        return compose.jacobian_function(self._target(), self.wrt, self.__name__)
 
     def __srcad_source__(self):
             return pipeline.forward_derivative(self._target(), (self.wrt,)).source

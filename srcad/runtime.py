@@ -64,7 +64,7 @@ def is_array(x):
 def _float_dtype(x):
     """The floating dtype of ``x``'s derivative, read without computing ``x``."""
     dt = getattr(x, "dtype", None)
-    return np.result_type(dt if dt is not None else np.asarray(x).dtype, np.float64)
+    return np.result_type(dt if dt is not None else np.asarray(x).dtype, 0.0)   # float32 stays float32
 
 
 def _size(x):
@@ -155,7 +155,7 @@ def zeros_like(x):
     if isinstance(x, dict):
         return {k: zeros_like(v) for k, v in x.items()}
     if hasattr(x, "shape") and getattr(x, "ndim", 0) > 0:
-        return np.zeros_like(x, dtype=np.result_type(x.dtype, np.float64))
+        return np.zeros_like(x, dtype=np.result_type(x.dtype, 0.0))
     return 0.0
 
 
@@ -327,6 +327,14 @@ def seq_placed(t, a, b, first):
     if first:
         return SeqTangent(mine + _seq_zeros(b))
     return SeqTangent(_seq_zeros(a) + mine)
+
+
+def seq_part_adjoint(r, g, a, b, first):
+    """The transpose of ``seq_part(., a, b, first)``: ``r`` placed among zeros for a concatenation,
+    spread to the shape of ``g`` (the adjoint of ``a + b``) for NumPy's addition."""
+    if not _joins(a, b):
+        return r if _is_zero(r) else broadcast_like(r, g)
+    return seq_placed(r, a, b, first)
 
 
 def seq_repeated(t, a, n):

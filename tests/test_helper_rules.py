@@ -42,17 +42,6 @@ NONDIFF_BY_NATURE = {
 # of them is needed; each is listed with what it takes, and fails the enumeration once it has rules
 # (strict xfail) so this list only shrinks
 NO_RULES_YET = {
-    "average_weights": "d/dweights of w / sum(w) (second order of np.average with weights)",
-    "average_adjoint_w": "four partials (g, a, y, weights)",
-    "average_tangent_w": "four partials (t, a, y, weights)",
-    "cholesky_adjoint": "derivative of the Cholesky adjoint in L",
-    "cholesky_tangent": "derivative of the Cholesky tangent in L",
-    "det_cofactor_adjoint": "third order of np.linalg.det",
-    "det_cofactor_tangent": "third order of np.linalg.det",
-    "slogdet_adjoint": "derivative of inv(a)^T with a tuple adjoint",
-    "slogdet_tangent": "derivative of trace(inv(a) t) in a",
-    "einsum_adjoint_dq": "third order of np.einsum",
-    "einsum_adjoint_swap": "third order of np.einsum",
     "restore_item": "an in-place write (x[i] = old) the reverse generator emits as a statement",
 }
 
@@ -163,9 +152,12 @@ X = u(2, 3)
 A23, B34, G24 = u(2, 3), u(3, 4), u(2, 4)
 T3 = u(2, 3, 4)
 V3 = u(3)
+V4 = u(4)
 IDX = (slice(None), [0, 2, 0])
 Y2 = np.linalg.norm(X, axis=1) + 0.5
 SPD = T.spd(3)
+CHOL = np.linalg.cholesky(SPD)
+SING = np.outer(u(3), u(3)) + np.outer(u(3), u(3))   # rank 2
 w = T.weigh
 
 # (id, function, args, wrt, second order?) -- second order where the helper is not linear in all
@@ -202,6 +194,9 @@ HELPER_CASES = [
     ("norm_adjoint", lambda g, x, y: w(nm.norm_adjoint(g, x, y, None, 1)), [u(2), u(2, 3), Y2], (0, 1, 2), False),
     ("norm_tangent", lambda t, x, y: w(nm.norm_tangent(t, x, y, None, 1)), [u(2, 3), u(2, 3), Y2], (0, 1, 2), False),
     ("norm_adjoint_dx", lambda dx: w(nm.norm_adjoint_dx(Y2, X, Y2, dx, 3, 1)), [u(2, 3)], 0, False),
+    ("norm_adjoint_dx-2", lambda dx: w(nm.norm_adjoint_dx(1.5, A23, 1.0, dx, 2)), [u(2, 3)], 0, False),
+    ("norm_adjoint_dx--2", lambda dx: w(nm.norm_adjoint_dx(1.5, B34, 1.0, dx, -2)), [u(3, 4)], 0, False),
+    ("norm_adjoint_dx-nuc", lambda dx: w(nm.norm_adjoint_dx(Y2, T3, Y2, dx, "nuc", (2, 1))), [u(2, 3, 4)], 0, False),
     ("norm_adjoint_dy", lambda dy: w(nm.norm_adjoint_dy(Y2, X, Y2, dy, None, 1)), [u(2)], 0, False),
     ("norm_adjoint_dy_adjoint", lambda r: w(nm.norm_adjoint_dy_adjoint(Y2, X, Y2, r, None, 1)), [u(2, 3)], 0, False),
     ("loop_seq", lambda x: w(rt.loop_seq(x) * x), [u(3)], 0, True),
@@ -209,9 +204,9 @@ HELPER_CASES = [
     ("loop_seq_tangent", lambda t: w(rt.loop_seq_tangent(t, V3)), [u(3)], 0, False),
     ("seq_concat", lambda a, b: w(rt.seq_concat(a, b) * a), [u(2, 3), u(3)], (0, 1), True),
     ("seq_repeat", lambda a, n: w(rt.seq_repeat(a, n)), [u(3), 1.5], (0, 1), True),
-    pytest.param("seq_part", lambda g: w(rt.seq_part(g, X, V3, False)), [u(2, 3)], 0, False,
-                 marks=pytest.mark.xfail(strict=True, reason="seq_part's reverse rule (seq_placed) does not "
-                                         "broadcast back to g's shape in the NumPy-addition branch")),
+    ("seq_part", lambda g: w(rt.seq_part(g, X, V3, False)), [u(2, 3)], 0, False),
+    ("seq_part-list", lambda g, h: w(rt.seq_part([g, h, g], [X], [X, X], False)[1] * h), [u(2, 3), u(2, 3)], (0, 1), False),
+    ("seq_part_adjoint", lambda r: w(rt.seq_part_adjoint(r, X, X, V3, False)), [u(3)], 0, False),
     ("seq_placed", lambda t: w(rt.seq_placed(t, X, V3, True)), [u(2, 3)], 0, False),
     ("seq_fold", lambda g: w(rt.seq_fold(g, V3, 2.0)), [u(3)], 0, False),
     ("seq_repeated", lambda t: w(rt.seq_repeated(t, V3, 2.0)), [u(3)], 0, False),
@@ -223,6 +218,18 @@ HELPER_CASES = [
     ("appended_part", lambda a, b: w(rt.appended_part([a, b], [V3], V3, True)[0]), [u(3), u(3)], (0, 1), False),
     ("sum_adjoint", lambda g: w(rt.sum_adjoint(g, [V3, V3])[1]), [u(3)], 0, False),
     # NumPy rules' helpers
+    ("weights_full", lambda t: w(nh.weights_full(t, X, 1) * X), [u(3)], 0, False),
+    ("weights_sum", lambda r: w(nh.weights_sum(r, X, 0, V3[:2])), [u(2, 3)], 0, False),
+    ("average_weights", lambda v: w(nh.average_weights(X, 1, v) * X), [u(3) + 2.0], 0, True),
+    ("average_weights-full", lambda v: w(nh.average_weights(X, None, v)), [u(2, 3) + 2.0], 0, True),
+    ("average_adjoint_w", lambda g, a, y, v: w(nh.average_adjoint_w(g, a, y, 1, v)),
+     [u(2), u(2, 3), u(2), u(3) + 2.0], (0, 1, 2, 3), True),
+    ("average_adjoint_w-axis0", lambda g, a, y, v: w(nh.average_adjoint_w(g, a, y, 0, v, True)),
+     [u(1, 3), u(2, 3), u(1, 3), u(2) + 2.0], (0, 1, 2, 3), True),
+    ("average_tangent_w", lambda t, a, y, v: w(nh.average_tangent_w(t, a, y, 1, v)),
+     [u(3), u(2, 3), u(2), u(3) + 2.0], (0, 1, 2, 3), True),
+    ("average_tangent_w-full", lambda t, a, y, v: w(nh.average_tangent_w(t, a, y, None, v)),
+     [u(2, 3), u(2, 3), u(), u(2, 3) + 2.0], (0, 1, 2, 3), True),
     ("take_adjoint", lambda g: w(nh.take_adjoint(g, X, [1, 1, 0], 1)), [u(2, 3)], 0, False),
     ("pad_adjoint", lambda g: w(nh.pad_adjoint(g, X, 1)), [u(4, 5)], 0, False),
     ("pad_adjoint-reflect", lambda g: w(nh.pad_adjoint(g, V3, 2, "reflect")), [u(7)], 0, False),
@@ -240,6 +247,17 @@ HELPER_CASES = [
     ("prod_others", lambda a: w(nh.prod_others(a, 1)), [np.array([[0.5, 0.0, 2.0], [1.5, -0.7, 0.3]])], 0, False),
     ("prod_others_tangent", lambda t: w(nh.prod_others_tangent(t, X, 0)), [u(2, 3)], 0, False),
     ("det_adjoint", lambda g: w(nh.det_adjoint(g, SPD, 1.0)), [u()], 0, False),
+    ("det_cofactor_tangent", lambda t: w(nh.det_cofactor_tangent(SING, None, t)), [u(3, 3)], 0, False),
+    ("det_cofactor_adjoint", lambda r: w(nh.det_cofactor_adjoint(r, SING, None)), [u(2, 3, 3)], 0, False),
+    ("slogdet_adjoint", lambda g, a: w(nh.slogdet_adjoint((0.0, g), a)), [u(), SPD], (0, 1), True),
+    ("slogdet_adjoint-batched", lambda g, a: w(nh.slogdet_adjoint((0.0, g), a)), [u(2), np.stack([SPD, SPD.T @ SPD])],
+     (0, 1), True),
+    ("slogdet_tangent", lambda t, a: w(rt.tuple_get(nh.slogdet_tangent(t, a), 1)), [u(3, 3), SPD], (0, 1), True),
+    ("cholesky_tangent", lambda t, L: w(nh.cholesky_tangent(t, L)), [u(3, 3), CHOL], (0, 1), True),
+    ("cholesky_adjoint", lambda g, L: w(nh.cholesky_adjoint(g, L)), [u(3, 3), CHOL], (0, 1), True),
+    ("lower_half", lambda x: w(nh.lower_half(x)), [u(2, 3, 3)], 0, False),
+    ("symmetrized", lambda x: w(nh.symmetrized(x)), [u(3, 3)], 0, False),
+    ("as_lower", lambda x: w(nh.as_lower(x, True)), [u(2, 3)], 0, False),
     ("inner_adjoint_a", lambda g, b: w(nh.inner_adjoint_a(g, A23, b)), [u(2, 4), u(4, 3)], (0, 1), True),
     ("inner_adjoint_b", lambda g, a: w(nh.inner_adjoint_b(g, a, u(4, 3))), [u(2, 4), A23], (0, 1), True),
     ("tensordot_adjoint_a", lambda g, b: w(nh.tensordot_adjoint_a(g, A23, b, 1)), [G24, B34], (0, 1), True),
@@ -247,6 +265,12 @@ HELPER_CASES = [
     ("vdot_adjoint", lambda g, o: w(nh.vdot_adjoint(g, o, X)), [u(), u(3, 2)], (0, 1), True),
     ("einsum_adjoint", lambda g, b: w(nh.einsum_adjoint(g, 1, "ij,jk->ik", A23, b)), [G24, B34], (0, 1), False),
     ("einsum_tangent", lambda t, b: w(nh.einsum_tangent(1, t, "ij,jk->ik", A23, b)), [u(2, 3), B34], (0, 1), False),
+    ("einsum_adjoint_dq", lambda g, t: w(nh.einsum_adjoint_dq(g, 1, 2, t, "ij,jk->ik", A23, B34)), [G24, u(3, 4)],
+     (0, 1), False),
+    ("einsum_adjoint_swap", lambda g, r: w(nh.einsum_adjoint_swap(g, 1, 2, r, "ij,jk->ik", A23, B34)), [G24, u(2, 3)],
+     (0, 1), False),
+    ("einsum_tangent_dq", lambda r, t: w(nh.einsum_tangent_dq(1, r, 2, t, "ij,jk,k->i", A23, B34, V4)),
+     [u(2, 3), u(3, 4)], (0, 1), False),
     ("diagonal_adjoint", lambda g: w(nh.diagonal_adjoint(g, u(3, 4), 1)), [u(3)], 0, False),
     ("trace_adjoint", lambda g: w(nh.trace_adjoint(g, u(3, 3))), [u()], 0, False),
     ("diag_adjoint", lambda g: w(nh.diag_adjoint(g, V3, 1)), [u(4, 4)], 0, False),
@@ -263,10 +287,10 @@ HELPER_CASES = [
 ]
 
 
-# forward over forward through these is refused (no_higher_derivative): their tangents in the
-# arguments other than the first are checked in reverse mode only
-FORWARD_WRT = {"norm_tangent": 0, "einsum_tangent": 0}
-REVERSE_ONLY_XFAIL = {"seq_part"}
+# forward over forward through these was refused before issue 14 (norm_tangent, einsum_tangent): now
+# every argument is checked in both modes
+FORWARD_WRT = {}
+REVERSE_ONLY_XFAIL = set()
 
 
 def _params(cases, fields=slice(1, 4), mode=None):
@@ -309,9 +333,18 @@ def test_helper_second_order(fn, args, wrt, mode):
         np.testing.assert_allclose(np.asarray(got, dtype=np.float64), want, rtol=1e-4, atol=1e-5)
 
 
-def test_third_order_through_a_helper_is_refused_not_zero():
-    # prod_others_tangent's derivative in its array is not given: a clear error, never a zero
-    f = srcad.grad(srcad.grad(lambda x: np.sum(np.prod(x, axis=1) ** 2)))
+@pytest.mark.parametrize("fn,what", [
+    (lambda x: np.sum(np.prod(x, axis=1) ** 2), "np.prod"),
+    (lambda x: np.linalg.det(x), "np.linalg.det"),
+    (lambda x: np.einsum("ij,jk->", x, x), "np.einsum"),
+], ids=["prod", "det", "einsum"])
+def test_third_order_through_a_helper_is_refused_not_zero(fn, what):
+    # a helper's derivative srcad does not give: refused when the derivative is generated (a
+    # TransformError naming the construct), never a zero, never an error only when it runs
+    f = srcad.grad(srcad.grad(fn))
     g = srcad.grad(lambda x: T.weigh(f(x)))
-    with pytest.raises(NotImplementedError, match="third or higher order"):
-        g(u(2, 3))
+    with pytest.raises(srcad.TransformError, match=f"no derivative of {what} .third order"):
+        g(u(3, 3))
+    h = srcad.hessian(lambda x: T.weigh(f(x)))
+    with pytest.raises(srcad.TransformError, match=f"no derivative of {what}"):
+        h(u(3, 3))

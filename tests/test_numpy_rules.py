@@ -255,6 +255,9 @@ CASES = [
     ("solve-matrix", lambda a, b: weigh(np.linalg.solve(a, b)), [spd(3), u(3, 2)], (0, 1)),
     ("solve-batched", lambda a, b: weigh(np.linalg.solve(a, b)), [np.stack([spd(2), spd(2)]), u(2)], (0, 1)),
     ("cholesky", lambda x: weigh(np.linalg.cholesky(x @ x.T + 3.0 * np.eye(3))), [u(3, 3)], 0),
+    ("cholesky-upper", lambda x: weigh(np.linalg.cholesky(x @ x.T + 3.0 * np.eye(3), upper=True)), [u(3, 3)], 0),
+    ("cholesky-batched", lambda x: weigh(np.linalg.cholesky(x @ np.swapaxes(x, -1, -2) + 3.0 * np.eye(3))),
+     [u(2, 3, 3)], 0),
     # shapes
     ("reshape", lambda x: weigh(np.reshape(x, (3, 2))), [X], 0),
     ("reshape-method", lambda x: weigh(x.reshape(3, 2)), [X], 0),

@@ -301,10 +301,7 @@ FIXED = [
 ALL = LINALG + FFT + ARRAYS + FIXED
 IDS = [c[0] for c in ALL]
 
-# The second derivative of np.linalg.norm(x, 'nuc') lives in srcad.runtime (norm_adjoint_dx), which
-# raises NotImplementedError for it: not this table's to fix (reported).
-SECOND_MISSING = {"norm-nuc": NotImplementedError,
-                  # two fields of one result: their adjoints add as a tuple that the second
+SECOND_MISSING = {  # two fields of one result: their adjoints add as a tuple that the second
                   # derivative of `+` does not take (srcad's own adjoint arithmetic; reported)
                   "eigh-fields": (ValueError, TypeError, AttributeError)}
 

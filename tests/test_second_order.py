@@ -9,9 +9,10 @@ differences of the function by test_numpy_rules), so each check compares one com
 * ``jvp-grad``  forward over reverse: ``srcad.jvp(srcad.grad(f))`` along one tangent;
 * ``rof``       reverse over forward: ``srcad.grad`` of a function that calls the generated
                 forward-mode (jvp) function of ``f``;
-* ``jac-grad``  ``srcad.jacobian(srcad.grad(f), mode='reverse')``: reverse over reverse by rows.
-
-``jacobian(jacobian(f))`` is not composable through srcad's API (see test_jacobian_of_jacobian).
+* ``jac-grad``  ``srcad.jacobian(srcad.grad(f), mode='reverse')``: reverse over reverse by rows;
+* ``jac-jac``   ``srcad.jacobian(srcad.jacobian(f))``: forward over forward (the inner Jacobian is
+                differentiated through the function ``srcad/compose.py`` writes for it);
+* ``jvp-jvp``   ``srcad.jvp(srcad.jvp(f, wrt=w), wrt=w)`` along one tangent twice: ``t^T H t``.
 
 By default a representative set of cases runs (one per family of rules and helper); ``SRCAD_LONG=1``
 runs the whole table, every differentiated input.
@@ -50,23 +51,16 @@ SMALL = [
 
 # (case, mode) -> why it fails today; xfail(strict) so a fix is noticed
 KNOWN = {}
-for _m in ["rr", "hessian", "jvp-grad", "rof", "jac-grad"]:
-    KNOWN[("norm-matrix-2-(3, 3)", _m)] = ("the matrix 2-norm's second derivative (singular vectors' "
-                                           "derivatives) is not implemented: runtime.norm_adjoint_dx raises")
+
 
 # whole families that fail in the long run (non-strict: some inputs or modes of a family pass)
 FAMILIES = [
-    (lambda n: n.startswith("norm-matrix-") and any(f"-{o}-" in n + "-" for o in ("2", "-2", "nuc")),
-     "second derivative of the spectral and nuclear matrix norms is not implemented (norm_adjoint_dx raises)"),
-    (lambda n: n.startswith("average"), "numpy_helpers.average_* have no rules yet: srcad reads their source"),
-    (lambda n: n.startswith("det-singular"), "the second derivative of det at a singular matrix: "
-     "det_cofactor_adjoint/tangent invert the matrix (LinAlgError)"),
 ]
 
 CASES = {c[0]: c[1:] for c in T.CASES}
 _names = list(CASES) if LONG else SMALL
 assert not set(SMALL) - set(CASES), set(SMALL) - set(CASES)
-MODES = ["rr", "hessian", "jvp-grad", "rof", "jac-grad"]
+MODES = ["rr", "hessian", "jvp-grad", "rof", "jac-grad", "jac-jac", "jvp-jvp"]
 
 
 def _wrts(wrt):
@@ -98,9 +92,12 @@ def _call_with(fn, n):
     elif n == 2:
         def h(a, b):
             return T.weigh(fn(a, b))
-    else:
+    elif n == 3:
         def h(a, b, c):
             return T.weigh(fn(a, b, c))
+    else:
+        def h(a, b, c, e):
+            return T.weigh(fn(a, b, c, e))
     return h
 
 
@@ -115,7 +112,7 @@ def _jvp_with(F, n, name, tangent):
     """
     key = (n, name)
     if key not in _WRAPPERS:
-        params = ", ".join("abc"[:n])
+        params = ", ".join("abce"[:n])
         src = f"def make(F, T):\n    def h({params}):\n        return F({params}, {name}=T)[1]\n    return h\n"
         folder = tempfile.mkdtemp(prefix="srcad_rof_")
         path = os.path.join(folder, f"rof_{n}_{name}.py")
@@ -176,6 +173,14 @@ def second_order(fn, args, w, mode):
     if mode == "jvp-grad":
         got = srcad.jvp(G, wrt=w)(*args, t if np.shape(x) else float(t))[1]
         return got, _fd_hvp(G, args, w, t)
+    if mode == "jac-jac":
+        got = srcad.jacobian(srcad.jacobian(fn, wrt=w), wrt=w)(*args)
+        return np.reshape(got, np.shape(x) * 2), _fd_hessian(G, args, w)
+    if mode == "jvp-jvp":
+        jf = srcad.jvp(fn, wrt=w)
+        tt = t if np.shape(x) else float(t)
+        got = srcad.jvp(jf, wrt=w)(*args, tt, tt)[1][1]
+        return got, np.sum(_fd_hvp(G, args, w, t) * t)
     if mode == "rof":
         assert np.shape(fn(*args)) == (), "the table's functions are scalar"
         d = pipeline.forward_derivative(fn, (w,))
@@ -192,11 +197,38 @@ def test_second_order(name, w, mode):
     np.testing.assert_allclose(np.asarray(got, dtype=np.float64), want, rtol=RTOL, atol=ATOL)
 
 
-@pytest.mark.xfail(strict=True, reason="srcad.jacobian returns an object srcad cannot read (api.py "
-                   "_Matrix has no __srcad_function__: its columns come from a Python loop over a basis)")
 def test_jacobian_of_jacobian():
     def f(x):
         return np.sum(np.sin(x) * x)
     x = np.array([0.1, 0.2, 0.3])
     got = srcad.jacobian(srcad.jacobian(f))(x)
     np.testing.assert_allclose(got, np.diag(2 * np.cos(x) - x * np.sin(x)), rtol=1e-10)
+
+
+def test_jvp_of_jvp_and_grad_over_jvp():
+    def f(x):
+        return np.sum(np.sin(x) * x)
+    x = np.array([0.1, 0.2, 0.3])
+    t = np.array([1.0, 0.5, -1.0])
+    h = 2 * np.cos(x) - x * np.sin(x)
+    jf = srcad.jvp(f, wrt=0)
+    (v, jt), (dv, djt) = srcad.jvp(jf, wrt=0)(x, t, t)
+    np.testing.assert_allclose([v, jt, dv, djt], [f(x), np.sum(h * 0 + (np.sin(x) + x * np.cos(x)) * t),
+                                                  jt, np.sum(h * t * t)], rtol=1e-12)
+    np.testing.assert_allclose(srcad.grad(_grad_over_jvp(jf, t))(x), h * t, rtol=1e-12)
+
+
+def _grad_over_jvp(jf, t):
+    def g(x):
+        return jf(x, t)[1]
+    return g
+
+
+def test_jacobian_of_hessian_and_of_a_two_argument_jacobian():
+    def f(x, y):
+        return np.sum(np.sin(x) * y) * y
+    x = np.array([0.1, 0.2, 0.3])
+    third = srcad.jacobian(srcad.hessian(f))(x, 2.0)
+    np.testing.assert_allclose(third, np.einsum("i,ij,ik->ijk", -np.cos(x) * 4.0, np.eye(3), np.eye(3)), rtol=1e-12)
+    jj = srcad.jacobian(srcad.jacobian(f, wrt=1), wrt=1)(x, 2.0)
+    np.testing.assert_allclose(jj, 2 * np.sum(np.sin(x)), rtol=1e-12)

@@ -22,6 +22,13 @@ from srcad.runtime import unbroadcast
 NEG_I = -1j
 
 
+def _rtype(*vs):
+    """``np.result_type`` of arrays, scalars and lists of them (a list is read as an array); an
+    array's dtype is read without converting it (a Dask array would be computed)."""
+    return np.result_type(*[np.asarray(v) if isinstance(v, (list, tuple)) else
+                            getattr(v, "dtype", v) if hasattr(v, "__array_function__") else v for v in vs])
+
+
 def _t(x):
     return np.swapaxes(x, -1, -2)
 
@@ -52,13 +59,13 @@ _row, _col = as_row, as_col
 
 def _eye_like(v):
     """An identity matrix of the last dimension of the vector(s) ``v``."""
-    return np.eye(np.shape(v)[-1])
+    return np.eye(np.shape(v)[-1], dtype=_rtype(v, 0.0))
 
 
 def _dense(g, like):
     """An adjoint slot that may hold the placeholder 0.0, as an array shaped like ``like``."""
     if _is_zero(g):
-        return np.zeros_like(like, dtype=np.result_type(like, np.float64))
+        return np.zeros_like(like, dtype=_rtype(like, 0.0))
     return g
 
 
@@ -535,7 +542,7 @@ def append_embed(t, arr, values, axis, which):
     ``values`` (1) alone; the transpose of ``append_piece``."""
     if _is_zero(t):
         return t
-    z = np.zeros_like(arr if which == 1 else values, dtype=np.result_type(t, np.float64))
+    z = np.zeros_like(arr if which == 1 else values, dtype=_rtype(t, 0.0))
     return np.append(t, z, axis) if which == 0 else np.append(z, t, axis)
 
 
@@ -555,7 +562,7 @@ def column_join(ts, tup):
     """Tangent of ``np.column_stack(tup)`` from its items' tangents (0.0 entries are zeros)."""
     if _is_zero(ts):
         ts = [0.0] * len(tup)
-    return np.column_stack([np.zeros_like(x, dtype=np.float64) + 0.0 if _is_zero(t) else t
+    return np.column_stack([np.zeros_like(x, dtype=_rtype(x, 0.0)) if _is_zero(t) else t
                             for t, x in zip(ts, tup)])
 
 
@@ -599,7 +606,7 @@ def diff_tangent(t, a, n=1, axis=-1, prepend=None, append=None):
     if _is_zero(t):
         return t
     ax = axis % np.ndim(a)
-    parts = [np.zeros_like(p, dtype=np.result_type(t, np.float64)) for p in _diff_operands(a, ax, prepend, append)]
+    parts = [np.zeros_like(p, dtype=_rtype(t, 0.0)) for p in _diff_operands(a, ax, prepend, append)]
     parts[0 if prepend is None else 1] = t
     return np.diff(np.concatenate(parts, axis=ax), n, axis=ax)
 
@@ -625,7 +632,7 @@ def gradient_adjoint(g, f, varargs, axis=None, edge_order=1):
         return g
     axes = _gradient_axes(f, axis)
     gs = [g] if (len(axes) == 1 and not isinstance(g, (list, tuple))) else list(g)
-    total = np.zeros_like(f, dtype=np.result_type(f, np.float64))
+    total = np.zeros_like(f, dtype=_rtype(f, 0.0))
     for k, (ax, gk) in enumerate(zip(axes, gs)):
         if _is_zero(gk):
             continue

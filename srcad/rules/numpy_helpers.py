@@ -15,6 +15,13 @@ import numpy as np
 from srcad.runtime import count, is_array, scatter_add, unreduce
 
 
+def _rtype(*vs):
+    """``np.result_type`` of arrays, scalars and lists of them (a list is read as an array); an
+    array's dtype is read without converting it (a Dask array would be computed)."""
+    return np.result_type(*[np.asarray(v) if isinstance(v, (list, tuple)) else
+                            getattr(v, "dtype", v) if hasattr(v, "__array_function__") else v for v in vs])
+
+
 def _is_zero(v):
     return isinstance(v, float) and v == 0.0 and not isinstance(v, np.generic)
 
@@ -36,7 +43,7 @@ def extreme_weights(a, y, axis=None, keepdims=False):
 
     Piecewise constant in ``a`` (declared nondiff).
     """
-    mask = np.where(a == unreduce(y, a, axis, keepdims), 1.0, 0.0)
+    mask = _mask(a == unreduce(y, a, axis, keepdims), a)
     return mask / np.sum(mask, axis=axis, keepdims=True)
 
 
@@ -57,6 +64,12 @@ def extreme_adjoint(g, a, y, axis=None, keepdims=False):
     mask = a == _kept(y, a, axis)
     count = np.sum(mask, axis=axis, keepdims=True)
     return mask * (_kept(g, a, axis) / count)
+
+
+def _mask(cond, *like):
+    """``cond`` as 1.0/0.0 in the floating dtype of ``like`` (float64 for ints: never wider)."""
+    dt = _rtype(*[v for v in like if v is not None], 0.0)
+    return (cond if hasattr(cond, "astype") else np.asarray(cond)).astype(dt)   # a Dask mask stays lazy
 
 
 def prod_others(a, axis=None):
@@ -107,6 +120,26 @@ def _no_returned(returned):
                                   "compute the sum of weights separately")
 
 
+def weights_full(t, a, axis=None):
+    """The weights (or their tangent) ``t`` spread over ``a`` as ``np.average`` spreads them (1-D
+    weights along ``axis``); linear in ``t``, the placeholder 0.0 stays 0.0."""
+    if _is_zero(t):
+        return t
+    return _weights_full(a, axis, t)
+
+
+def weights_sum(r, a, axis, weights):
+    """The transpose of ``weights_full``: ``r`` (broadcast against ``a``) summed to the shape of
+    ``weights``."""
+    if _is_zero(r):
+        return r
+    r = np.broadcast_to(r, np.shape(a))
+    if np.ndim(weights) == np.ndim(a):
+        return r * 1
+    ax = axis if axis >= 0 else axis + np.ndim(a)
+    return np.sum(r, axis=tuple(i for i in range(np.ndim(a)) if i != ax))
+
+
 def average_weights(a, axis=None, weights=None, returned=False):
     """The normalised weight of each element of ``a`` in ``np.average`` (shaped like ``a``)."""
     _no_returned(returned)
@@ -153,7 +186,7 @@ def clip_mask(a, lo, hi, lo2=None, hi2=None):
     """
     lo = lo if lo is not None else lo2
     hi = hi if hi is not None else hi2
-    inside = np.ones_like(a, dtype=np.float64)
+    inside = np.ones_like(a, dtype=_rtype(a, 0.0))
     if lo is not None:
         inside = np.where(a >= lo, inside, 0.0)
     if hi is not None:
@@ -171,7 +204,7 @@ def below(a, lo, hi, lo2=None, hi2=None):
     hit = a < lo
     if hi is not None:
         hit = hit & (lo <= hi)
-    return np.where(hit, 1.0, 0.0)
+    return _mask(hit, a, lo, hi)
 
 
 def above(a, lo, hi, lo2=None, hi2=None):
@@ -181,12 +214,12 @@ def above(a, lo, hi, lo2=None, hi2=None):
     hit = a > hi
     if lo is not None:
         hit = hit | (lo > hi)
-    return np.where(hit, 1.0, 0.0)
+    return _mask(hit, a, lo, hi)
 
 
 def tie_weights(x1, x2):
     """Weight of ``x1`` in ``maximum(x1, x2)``: 1 where larger, 0.5 at ties, 0 where smaller."""
-    return np.where(x1 == x2, 0.5, np.where(x1 > x2, 1.0, 0.0))
+    return np.where(x1 == x2, 0.5, _mask(x1 > x2, x1, x2))
 
 
 # ---------------------------------------------------------------- linear algebra
@@ -374,6 +407,16 @@ def einsum_adjoint_swap(g, p, q, r, *args):
     return einsum_adjoint(g, q, *args)
 
 
+def einsum_tangent_dq(p, r, q, t, *args):
+    """``np.einsum(*args)`` with the operand at ``p`` replaced by ``r`` and the one at ``q`` by ``t``
+    (the transpose of ``einsum_adjoint_dq`` in ``g`` and of ``einsum_adjoint_swap`` in ``g``)."""
+    if q == p or _is_zero(r) or _is_zero(t):
+        return 0.0
+    args = list(args)
+    args[q] = t
+    return einsum_tangent(p, r, *args)
+
+
 def einsum_tangent(p, t, *args):
     """Tangent of ``np.einsum(*args)`` from the tangent ``t`` of the operand at position ``p``."""
     args = list(args)
@@ -391,7 +434,7 @@ def trace_adjoint(g, a, offset=0, axis1=0, axis2=1):
 
 def diagonal_adjoint(g, a, offset=0, axis1=0, axis2=1):
     """Adjoint of ``np.diagonal(a, offset, axis1, axis2)``: ``g`` placed on that diagonal."""
-    out = np.zeros_like(a, dtype=np.result_type(a, g, np.float64))
+    out = np.zeros_like(a, dtype=_rtype(a, g, 0.0))
     moved = np.moveaxis(out, (axis1, axis2), (-2, -1))  # a view into ``out``
     k = np.shape(g)[-1]
     rows = np.arange(k) + max(-offset, 0)
@@ -421,26 +464,52 @@ def det_cofactor(a):
     return np.expand_dims(sign, (-1, -2)) * np.matmul(u * np.expand_dims(prod_others(s, -1), -2), vt)
 
 
-def det_cofactor_tangent(a, c, t):
-    """Tangent of ``c = det_cofactor(a)`` along ``t``: ``tr(a^-1 t) c - c t^T a^-T``.
+def _pair_products(s):
+    """``Q[..., i, j]``: the product of the singular values ``s`` other than ``s_i`` and ``s_j``
+    (0 on the diagonal), without division, so exact where some ``s`` are 0."""
+    n = np.shape(s)[-1]
+    k = np.arange(n)
+    drop = (k[:, None, None] == k) | (k[None, :, None] == k)      # [i, j, k]: k is i or j
+    q = np.prod(np.where(drop, np.ones_like(s)[..., None, None, :], s[..., None, None, :]), axis=-1)
+    return np.where(k[:, None] == k, np.zeros_like(q), q)
 
-    The formula needs an invertible ``a`` (a singular one raises LinAlgError).
-    """
-    ait = np.swapaxes(np.linalg.inv(a), -1, -2)
-    tr = np.expand_dims(np.sum(ait * t, axis=(-1, -2)), (-1, -2))
-    return tr * c - np.matmul(c, np.matmul(np.swapaxes(t, -1, -2), ait))
+
+def _cofactor_frame(a):
+    """``a = U S V^T``; the cofactor map satisfies ``C(U M V^T) = det(U) det(V) U C(M) V^T``, so
+    its derivative is taken at the diagonal ``S``: ``dC(S)[P] = diag(Q diag(P)) - Q * P^T``."""
+    u, s, vt = np.linalg.svd(a)
+    sign = np.expand_dims(np.linalg.det(u) * np.linalg.det(vt), (-1, -2))
+    return u, vt, sign, _pair_products(s)
+
+
+def det_cofactor_tangent(a, c, t):
+    """Tangent of ``c = det_cofactor(a)`` along ``t``, from the SVD (singular ``a`` too)."""
+    u, vt, sign, q = _cofactor_frame(a)
+    p = np.matmul(np.swapaxes(u, -1, -2), np.matmul(t, np.swapaxes(vt, -1, -2)))
+    diag = np.matmul(q, np.diagonal(p, 0, -2, -1)[..., None])[..., 0]
+    dm = _diag_embed(diag) - q * np.swapaxes(p, -1, -2)
+    return sign * np.matmul(u, np.matmul(dm, vt))
 
 
 def det_cofactor_adjoint(r, a, c):
-    """Adjoint of ``a`` in ``c = det_cofactor(a)`` from ``c``'s adjoint ``r`` (invertible ``a``)."""
-    ait = np.swapaxes(np.linalg.inv(a), -1, -2)
-    rc = np.expand_dims(np.sum(r * c, axis=(-1, -2)), (-1, -2))
-    return rc * ait - np.matmul(ait, np.matmul(np.swapaxes(r, -1, -2), c))
+    """Adjoint of ``a`` in ``c = det_cofactor(a)`` from ``c``'s adjoint ``r`` (singular ``a`` too):
+    the transpose of ``det_cofactor_tangent``."""
+    u, vt, sign, q = _cofactor_frame(a)
+    rm = sign * np.matmul(np.swapaxes(u, -1, -2), np.matmul(r, np.swapaxes(vt, -1, -2)))
+    diag = np.matmul(q, np.diagonal(rm, 0, -2, -1)[..., None])[..., 0]
+    pm = _diag_embed(diag) - np.swapaxes(q * rm, -1, -2)
+    return np.matmul(u, np.matmul(pm, vt))
+
+
+def _diag_embed(v):
+    """Square matrices with the vectors ``v`` on their diagonals."""
+    return v[..., :, None] * np.eye(np.shape(v)[-1], dtype=v.dtype)
 
 
 def det_adjoint(g, a, y):
     """Adjoint of ``np.linalg.det(a)``: ``g`` times the cofactor matrix (singular ``a`` too)."""
-    return np.expand_dims(g, (-1, -2)) * det_cofactor(a)
+    c = det_cofactor(a)
+    return np.expand_dims(np.asarray(g, dtype=np.result_type(g, c)), (-1, -2)) * c
 
 
 def slogdet_adjoint(g, a):
@@ -496,10 +565,30 @@ def solve_tangent_a(t, a, b, y):
     return -solve_like(a, tx, b)
 
 
-def _phi(x):
-    """Lower triangle of ``x`` with the diagonal halved."""
+def lower_half(x):
+    """Lower triangle of ``x`` with the diagonal halved (a projection: its own transpose)."""
+    if _is_zero(x):
+        return x
     low = np.tril(x)
     return low - 0.5 * np.tril(np.triu(x))
+
+
+def symmetrized(x):
+    """``(x + x^T) / 2`` over the last two axes (a projection: its own transpose)."""
+    if _is_zero(x):
+        return x
+    return 0.5 * (x + np.swapaxes(x, -1, -2))
+
+
+_phi = lower_half
+
+
+def as_lower(x, upper=False):
+    """The lower Cholesky factor from ``np.linalg.cholesky(a, upper)``'s result (or its adjoint or
+    tangent): transposed where ``upper``; its own transpose."""
+    if _is_zero(x) or not upper:
+        return x
+    return np.swapaxes(x, -1, -2)
 
 
 def cholesky_adjoint(g, L):
@@ -528,7 +617,7 @@ def _fill(ts, xs):
     """A list of tangents or adjoints with zeros (``0.0``) replaced by arrays like ``xs``."""
     if _is_zero(ts):
         ts = [0.0] * len(xs)
-    return [np.zeros_like(x if is_array(x) else np.asarray(x), dtype=np.result_type(x, np.float64))
+    return [np.zeros_like(x if is_array(x) else np.asarray(x), dtype=_rtype(x, 0.0))
             if _is_zero(t) else t for t, x in zip(ts, xs)]
 
 
@@ -593,10 +682,10 @@ def repeat_adjoint(g, a, repeats, axis=None):
     """Adjoint of ``np.repeat(a, repeats, axis)``: sums over each element's copies."""
     if axis is None:
         n = count(a)
-        src = np.ravel(np.zeros_like(a, dtype=np.result_type(a, g, np.float64)))
+        src = np.ravel(np.zeros_like(a, dtype=_rtype(a, g, 0.0)))
         src = scatter_add(src, np.repeat(np.arange(n), repeats), np.ravel(g))
         return np.reshape(src, np.shape(a))
-    out = np.zeros_like(a, dtype=np.result_type(a, g, np.float64))
+    out = np.zeros_like(a, dtype=_rtype(a, g, 0.0))
     n = np.shape(a)[axis]
     idx = np.repeat(np.arange(n), repeats)
     return scatter_add(out, (slice(None),) * (axis % np.ndim(a)) + (idx,), g)
@@ -637,7 +726,7 @@ def pad_adjoint(g, array, pad_width, mode="constant"):
     if mode in ("edge", "reflect", "symmetric", "wrap"):
         src = np.arange(count(array)).reshape(np.shape(array))
         idx = np.pad(src, pw, mode=mode)
-        out = np.ravel(np.zeros_like(array, dtype=np.result_type(array, g, np.float64)))
+        out = np.ravel(np.zeros_like(array, dtype=_rtype(array, g, 0.0)))
         out = scatter_add(out, np.ravel(idx), np.ravel(g))
         return np.reshape(out, np.shape(array))
     raise NotImplementedError(f"srcad: no derivative for np.pad with mode={mode!r}")
@@ -648,7 +737,7 @@ def _pad_region(array, pad_width, mode, constant_values):
     if mode not in ("constant", None) or np.ndim(constant_values) != 0:
         raise NotImplementedError("srcad: the derivative of np.pad with respect to constant_values "
                                   "is implemented for a single constant (mode='constant')")
-    return np.pad(np.zeros_like(array, dtype=np.float64), pad_width, constant_values=1.0)
+    return np.pad(np.zeros_like(array, dtype=_rtype(array, 0.0)), pad_width, constant_values=1.0)
 
 
 def pad_value_adjoint(g, array, pad_width, mode, constant_values):
@@ -667,7 +756,7 @@ def take_adjoint(g, a, indices, axis=None, mode="raise"):
     if mode in ("clip", "wrap"):
         n = count(a) if axis is None else np.shape(a)[axis]
         indices = np.clip(indices, 0, n - 1) if mode == "clip" else np.mod(indices, n)
-    out = np.zeros_like(a, dtype=np.result_type(a, g, np.float64))
+    out = np.zeros_like(a, dtype=_rtype(a, g, 0.0))
     if axis is None:
         return np.reshape(scatter_add(np.ravel(out), np.ravel(indices), np.ravel(g)), np.shape(a))
     # out[:, ..., indices] (indices at axis) has the shape of g, the places it was taken from
@@ -743,7 +832,7 @@ def put_along(a, idx, g, axis):
     """Zeros like ``a`` with ``g`` put at the positions ``idx`` along ``axis`` (a permutation or a
     partial one): ``np.put_along_axis`` on NumPy; elsewhere (Dask has none, and NumPy would write
     into a converted copy) ``g`` taken through the inverse permutation."""
-    out = np.zeros_like(a, dtype=np.result_type(a, g, np.float64))
+    out = np.zeros_like(a, dtype=_rtype(a, g, 0.0))
     if isinstance(out, np.ndarray):
         np.put_along_axis(out, idx, g, axis)
         return out
@@ -795,7 +884,7 @@ def ravel_adjoint(g, a, order="C"):
     ix = ravel_index(a, order)
     if not isinstance(g, np.ndarray) and is_array(g):
         return np.reshape(np.take(g, np.argsort(ix)), np.shape(a))   # out[ix] = g, in g's library
-    out = np.zeros(np.size(a), dtype=np.result_type(g, float))
+    out = np.zeros(np.size(a), dtype=_rtype(g, 0.0))
     out[ix] = g
     return np.reshape(out, np.shape(a))
 

@@ -739,12 +739,12 @@ def solve(y, a, b):
 
 @reverse(np.linalg.cholesky)
 def cholesky(y, a, upper=False):
-    d[a] = cholesky_adjoint(d[y], y)
+    d[a] = cholesky_adjoint(_h.as_lower(d[y], upper), _h.as_lower(y, upper))
 
 
 @forward(np.linalg.cholesky)
 def cholesky(y, a, upper=False):
-    d[y] = cholesky_tangent(d[a], y)
+    d[y] = _h.as_lower(cholesky_tangent(d[a], _h.as_lower(y, upper)), upper)
 
 
 # ================================================================ more shapes

@@ -238,6 +238,19 @@ def _temps_used(tpl, stmt):
     return hit
 
 
+def _refuse_higher(tpl, expr):
+    """A rule's ``no_higher_derivative(..., what)`` term that would run: refused now, when the
+    derivative is generated, rather than when it runs (a third derivative srcad does not give)."""
+    from srcad.errors import TransformError
+    from srcad.runtime import no_higher_derivative
+    if isinstance(expr, gast.Call) and isinstance(expr.func, gast.Name) and \
+            tpl.free.get(expr.func.id) is no_higher_derivative:
+        what = expr.args[1].value if len(expr.args) > 1 and isinstance(expr.args[1], gast.Constant) else tpl.name
+        raise TransformError(f"srcad gives no derivative of {what}: it arises at third or higher order "
+                             "(a derivative of a derivative's own helper); differentiate fewer times or "
+                             "give the function a rule with @srcad.defvjp/@srcad.defjvp", None, None, what)
+
+
 def splice_reverse(tpl, values, dy, wanted, fresh, ref):
     """Instantiate a reverse template.
 
@@ -259,6 +272,7 @@ def splice_reverse(tpl, values, dy, wanted, fresh, ref):
     dvalues = {tpl.out: dy}
     stmts, contribs = [], {}
     for dname, temp, stmt in keep:
+        _refuse_higher(tpl, stmt.value)
         expr = _subst(stmt.value, allvalues, dvalues, temps)
         if dname is not None:
             contribs[dname] = expr
@@ -290,6 +304,7 @@ def splice_forward(tpl, values, tangents, fresh, ref):
         if len(used) != 1:
             raise RuleError(f"forward rule {tpl.name}: each term must use one tangent")
         if used[0] in tangents:
+            _refuse_higher(tpl, term)
             terms.append((sign, term))
     if not terms:
         return [], None

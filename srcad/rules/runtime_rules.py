@@ -2,9 +2,12 @@
 
 import numpy as np
 
+from srcad import compose
 from srcad import runtime as rt
 from srcad.rules import norm_helpers as nm
-from srcad.rules.registry import forward, nondiff, reverse
+from srcad.rules.registry import forward, linear, nondiff, reverse
+from srcad.rules import more_helpers as _more
+from srcad.rules.more_helpers import slot
 from srcad.rules.norm_helpers import (norm_adjoint, norm_adjoint_dx, norm_adjoint_dy, norm_adjoint_dy_adjoint,
                                       norm_tangent)
 from srcad.runtime import (broadcast_like, list_head, reduce_like, unbroadcast, unreduce)
@@ -221,7 +224,17 @@ def seq_part_(y, g, a, b, first):
 
 @reverse(rt.seq_part)
 def seq_part_(y, g, a, b, first):
-    d[g] = seq_placed(d[y], a, b, first)
+    d[g] = rt.seq_part_adjoint(d[y], g, a, b, first)
+
+
+@forward(rt.seq_part_adjoint)
+def seq_part_adjoint_(y, r, g, a, b, first):
+    d[y] = rt.seq_part_adjoint(d[r], g, a, b, first)
+
+
+@reverse(rt.seq_part_adjoint)
+def seq_part_adjoint_(y, r, g, a, b, first):
+    d[r] = seq_part(d[y], a, b, first)
 
 
 @forward(rt.seq_placed)
@@ -310,6 +323,8 @@ def contiguous_(y, g):
 
 
 nondiff(rt.no_higher_derivative, why="raises: a derivative srcad does not give")
+nondiff(compose.unit_tangent, why="a constant basis vector (the columns of a composed Jacobian)")
+nondiff(_h._rtype, _h._mask, nm._rtype, _more._rtype, why="a dtype, or a 0/1 mask")
 
 
 @reverse(rt.add)
@@ -709,18 +724,18 @@ def einsum_tangent_(y, p, t, a0, a1=None, a2=None, a3=None, a4=None, a5=None, a6
 def einsum_tangent_(y, p, t, a0, a1=None, a2=None, a3=None, a4=None, a5=None, a6=None, a7=None, a8=None,
                     a9=None, a10=None, a11=None):
     d[y] = (einsum_tangent(p, d[t], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
-            + no_higher_derivative(d[a0], "np.einsum (forward over forward)")
-            + no_higher_derivative(d[a1], "np.einsum (forward over forward)")
-            + no_higher_derivative(d[a2], "np.einsum (forward over forward)")
-            + no_higher_derivative(d[a3], "np.einsum (forward over forward)")
-            + no_higher_derivative(d[a4], "np.einsum (forward over forward)")
-            + no_higher_derivative(d[a5], "np.einsum (forward over forward)")
-            + no_higher_derivative(d[a6], "np.einsum (forward over forward)")
-            + no_higher_derivative(d[a7], "np.einsum (forward over forward)")
-            + no_higher_derivative(d[a8], "np.einsum (forward over forward)")
-            + no_higher_derivative(d[a9], "np.einsum (forward over forward)")
-            + no_higher_derivative(d[a10], "np.einsum (forward over forward)")
-            + no_higher_derivative(d[a11], "np.einsum (forward over forward)"))
+            + _h.einsum_tangent_dq(p, t, 0, d[a0], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_tangent_dq(p, t, 1, d[a1], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_tangent_dq(p, t, 2, d[a2], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_tangent_dq(p, t, 3, d[a3], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_tangent_dq(p, t, 4, d[a4], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_tangent_dq(p, t, 5, d[a5], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_tangent_dq(p, t, 6, d[a6], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_tangent_dq(p, t, 7, d[a7], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_tangent_dq(p, t, 8, d[a8], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_tangent_dq(p, t, 9, d[a9], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_tangent_dq(p, t, 10, d[a10], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_tangent_dq(p, t, 11, d[a11], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11))
 
 
 # norm_tangent(t, x, y, ...) = sum(weights(x, y) * t) over the norm's axes: linear in t; its x and y
@@ -735,8 +750,10 @@ def norm_tangent_(z, t, x, y, ord=None, axis=None, keepdims=False):
 @forward(nm.norm_tangent)
 def norm_tangent_(z, t, x, y, ord=None, axis=None, keepdims=False):
     d[z] = (norm_tangent(d[t], x, y, ord, axis, keepdims)
-            + no_higher_derivative(d[x], "np.linalg.norm (forward over forward)")
-            + no_higher_derivative(d[y], "np.linalg.norm (forward over forward)"))
+            + np.sum(norm_adjoint_dx(np.ones_like(y), x, y, d[x], ord, axis, keepdims) * t, axis=axis,
+                     keepdims=keepdims)
+            + np.sum(norm_adjoint_dy(np.ones_like(y), x, y, d[y], ord, axis, keepdims) * t, axis=axis,
+                     keepdims=keepdims))
 
 
 # the rules' own third-order pieces: linear in the adjoint/tangent they carry, refused beyond
@@ -895,3 +912,335 @@ def pad_value_tangent_(y, t, array, pad_width, mode, constant_values):
 @forward(_h.pad_value_tangent)
 def pad_value_tangent_(y, t, array, pad_width, mode, constant_values):
     d[y] = _h.pad_value_tangent(d[t], array, pad_width, mode, constant_values)
+
+
+# ---------------------------------------------------------------- np.average with weights: W = the weights
+# spread over a (weights_full, linear; weights_sum its transpose), S = sum(W) over the axis, U(v) =
+# v spread back over a; y = sum(W a) / S.
+
+
+@reverse(_h.weights_full)
+def weights_full_(y, t, a, axis=None):
+    d[t] = _h.weights_sum(d[y], a, axis, t)
+
+
+@forward(_h.weights_full)
+def weights_full_(y, t, a, axis=None):
+    d[y] = _h.weights_full(d[t], a, axis)
+
+
+@reverse(_h.weights_sum)
+def weights_sum_(y, r, a, axis, weights):
+    d[r] = unbroadcast(_h.weights_full(d[y], a, axis), r)
+
+
+@forward(_h.weights_sum)
+def weights_sum_(y, r, a, axis, weights):
+    d[y] = _h.weights_sum(d[r], a, axis, weights)
+
+
+# average_weights = W / S (constant in a)
+@reverse(_h.average_weights)
+def average_weights_(y, a, axis=None, weights=None, returned=False):
+    s = np.sum(_h.weights_full(weights, a, axis), axis=axis, keepdims=True)
+    d[weights] = _h.weights_sum((d[y] - np.sum(d[y] * y, axis=axis, keepdims=True)) / s, a, axis, weights)
+
+
+@forward(_h.average_weights)
+def average_weights_(y, a, axis=None, weights=None, returned=False):
+    s = np.sum(_h.weights_full(weights, a, axis), axis=axis, keepdims=True)
+    d[y] = (_h.weights_full(d[weights], a, axis) / s
+            - y * np.sum(_h.weights_full(d[weights], a, axis), axis=axis, keepdims=True) / s)
+
+
+# average_adjoint_w = weights_sum(U(g) (a - U(y)) / S): linear in g (its transpose is average_tangent_w)
+@reverse(_h.average_adjoint_w)
+def average_adjoint_w_(r, g, a, y, axis=None, weights=None, keepdims=False, returned=False):
+    s = np.sum(_h.weights_full(weights, a, axis), axis=axis, keepdims=True)
+    gs = unreduce(g, a, axis, keepdims) / s
+    rw = _h.weights_full(d[r], a, axis)
+    d[g] = _h.average_tangent_w(d[r], a, y, axis, weights, keepdims, returned)
+    d[a] = gs * rw
+    d[y] = -np.sum(gs * rw, axis=axis, keepdims=keepdims)
+    d[weights] = _h.weights_sum(-np.sum(gs * (a - unreduce(y, a, axis, keepdims)) * rw, axis=axis, keepdims=True) / s,
+                                a, axis, weights)
+
+
+@forward(_h.average_adjoint_w)
+def average_adjoint_w_(r, g, a, y, axis=None, weights=None, keepdims=False, returned=False):
+    s = np.sum(_h.weights_full(weights, a, axis), axis=axis, keepdims=True)
+    gs = unreduce(g, a, axis, keepdims) / s
+    d[r] = (_h.average_adjoint_w(d[g], a, y, axis, weights, keepdims, returned)
+            + _h.weights_sum(gs * d[a], a, axis, weights)
+            - _h.weights_sum(gs * unreduce(d[y], a, axis, keepdims), a, axis, weights)
+            - _h.weights_sum(gs * (a - unreduce(y, a, axis, keepdims))
+                             * np.sum(_h.weights_full(d[weights], a, axis), axis=axis, keepdims=True) / s,
+                             a, axis, weights))
+
+
+# average_tangent_w = sum(full(t) (a - U(y))) / S: linear in t (its transpose is average_adjoint_w)
+@reverse(_h.average_tangent_w)
+def average_tangent_w_(o, t, a, y, axis=None, weights=None, keepdims=False, returned=False):
+    s = np.sum(_h.weights_full(weights, a, axis), axis=axis, keepdims=True)
+    os_ = unreduce(d[o], a, axis, keepdims) / s
+    tw = _h.weights_full(t, a, axis)
+    d[t] = _h.average_adjoint_w(d[o], a, y, axis, weights, keepdims, returned)
+    d[a] = tw * os_
+    d[y] = -np.sum(tw * os_, axis=axis, keepdims=keepdims)
+    d[weights] = -_h.weights_sum(unreduce(o, a, axis, keepdims) * os_, a, axis, weights)
+
+
+@forward(_h.average_tangent_w)
+def average_tangent_w_(o, t, a, y, axis=None, weights=None, keepdims=False, returned=False):
+    s = np.sum(_h.weights_full(weights, a, axis), axis=axis, keepdims=keepdims)
+    tw = _h.weights_full(t, a, axis)
+    d[o] = (_h.average_tangent_w(d[t], a, y, axis, weights, keepdims, returned)
+            + np.sum(tw * d[a], axis=axis, keepdims=keepdims) / s
+            - np.sum(tw * unreduce(d[y], a, axis, keepdims), axis=axis, keepdims=keepdims) / s
+            - o * np.sum(_h.weights_full(d[weights], a, axis), axis=axis, keepdims=keepdims) / s)
+
+
+# ---------------------------------------------------------------- np.linalg.det to second order: the
+# cofactor's tangent and adjoint are linear in t (r) and transpose each other; they do not read c.
+# Their derivative in a (the third derivative of det) is not given.
+
+
+@reverse(_h.det_cofactor_tangent)
+def det_cofactor_tangent_(o, a, c, t):
+    d[t] = _h.det_cofactor_adjoint(d[o], a, c)
+    d[a] = no_higher_derivative(d[o], "np.linalg.det (third order)")
+
+
+@forward(_h.det_cofactor_tangent)
+def det_cofactor_tangent_(o, a, c, t):
+    d[o] = (_h.det_cofactor_tangent(a, c, d[t])
+            + no_higher_derivative(d[a], "np.linalg.det (third order)"))
+
+
+@reverse(_h.det_cofactor_adjoint)
+def det_cofactor_adjoint_(o, r, a, c):
+    d[r] = _h.det_cofactor_tangent(a, c, d[o])
+    d[a] = no_higher_derivative(d[o], "np.linalg.det (third order)")
+
+
+@forward(_h.det_cofactor_adjoint)
+def det_cofactor_adjoint_(o, r, a, c):
+    d[o] = (_h.det_cofactor_adjoint(d[r], a, c)
+            + no_higher_derivative(d[a], "np.linalg.det (third order)"))
+
+
+# ---------------------------------------------------------------- np.linalg.slogdet to second order:
+# slogdet_adjoint(g, a) = g[1] a^-T and slogdet_tangent(t, a) = (0, <a^-T, t>) transpose each other;
+# d(a^-T) = -a^-T da^T a^-T. Written with NumPy's own functions, so they compose to any order.
+
+
+@reverse(_h.slogdet_adjoint)
+def slogdet_adjoint_(r, g, a):
+    ait = np.swapaxes(np.linalg.inv(a), -1, -2)
+    d[g] = slot(np.sum(ait * d[r], axis=(-1, -2)), 1, 2)
+    d[a] = -np.expand_dims(tuple_get(g, 1), (-1, -2)) * np.matmul(ait, np.matmul(np.swapaxes(d[r], -1, -2), ait))
+
+
+@forward(_h.slogdet_adjoint)
+def slogdet_adjoint_(r, g, a):
+    ait = np.swapaxes(np.linalg.inv(a), -1, -2)
+    d[r] = (_h.slogdet_adjoint(d[g], a)
+            - np.expand_dims(tuple_get(g, 1), (-1, -2)) * np.matmul(ait, np.matmul(np.swapaxes(d[a], -1, -2), ait)))
+
+
+@reverse(_h.slogdet_tangent)
+def slogdet_tangent_(o, t, a):
+    ait = np.swapaxes(np.linalg.inv(a), -1, -2)
+    d[t] = _h.slogdet_adjoint(d[o], a)
+    d[a] = -np.expand_dims(tuple_get(d[o], 1), (-1, -2)) * np.matmul(ait, np.matmul(np.swapaxes(t, -1, -2), ait))
+
+
+@forward(_h.slogdet_tangent)
+def slogdet_tangent_(o, t, a):
+    ait = np.swapaxes(np.linalg.inv(a), -1, -2)
+    d[o] = (_h.slogdet_tangent(d[t], a)
+            + slot(-np.sum(np.matmul(ait, np.matmul(np.swapaxes(d[a], -1, -2), ait)) * t, axis=(-1, -2)), 1, 2))
+
+
+# ---------------------------------------------------------------- np.linalg.cholesky to second order.
+# With phi = lower_half, X = L^-1 sym(t) L^-T and S = L^-T phi(L^T g) L^-1:
+#   cholesky_tangent(t, L) = L phi(X),   cholesky_adjoint(g, L) = sym(S),
+# each linear in its first argument and the other's transpose; their derivatives in L follow from
+# d(L^-1) = -L^-1 dL L^-1, written with NumPy's functions (and two projections with their own rules).
+
+
+@linear(_h.lower_half, self_adjoint=True)
+def lower_half_(y, x):
+    """A projection: its own transpose."""
+
+
+@linear(_h.symmetrized, self_adjoint=True)
+def symmetrized_(y, x):
+    """A projection: its own transpose."""
+
+
+@linear(_h.as_lower, self_adjoint=True)
+def as_lower_(y, x, upper=False):
+    """A transposition or nothing: its own transpose."""
+
+
+@reverse(_h.cholesky_tangent)
+def cholesky_tangent_(o, t, L):
+    x = np.linalg.solve(L, np.swapaxes(np.linalg.solve(L, _h.symmetrized(t)), -1, -2))
+    p = _h.lower_half(np.matmul(np.swapaxes(L, -1, -2), d[o]))
+    d[t] = _h.cholesky_adjoint(d[o], L)
+    d[L] = (np.matmul(d[o], np.swapaxes(_h.lower_half(x), -1, -2))
+            - np.linalg.solve(np.swapaxes(L, -1, -2), np.matmul(p + np.swapaxes(p, -1, -2), x)))
+
+
+@forward(_h.cholesky_tangent)
+def cholesky_tangent_(o, t, L):
+    x = np.linalg.solve(L, np.swapaxes(np.linalg.solve(L, _h.symmetrized(t)), -1, -2))
+    d[o] = (_h.cholesky_tangent(d[t], L)
+            + np.matmul(d[L], _h.lower_half(x))
+            - np.matmul(L, _h.lower_half(np.matmul(np.linalg.solve(L, d[L]), x)))
+            - np.matmul(L, _h.lower_half(np.matmul(x, np.swapaxes(np.linalg.solve(L, d[L]), -1, -2)))))
+
+
+@reverse(_h.cholesky_adjoint)
+def cholesky_adjoint_(o, g, L):
+    lt = np.swapaxes(L, -1, -2)
+    s = np.linalg.solve(lt, np.swapaxes(np.linalg.solve(lt, np.swapaxes(_h.lower_half(np.matmul(lt, g)), -1, -2)),
+                                        -1, -2))
+    rs = _h.symmetrized(d[o])
+    d[g] = _h.cholesky_tangent(d[o], L)
+    d[L] = (np.matmul(g, np.swapaxes(_h.lower_half(np.linalg.solve(L, np.swapaxes(np.linalg.solve(L, rs), -1, -2))),
+                                     -1, -2))
+            - np.swapaxes(np.linalg.solve(L, np.swapaxes(np.matmul(s + np.swapaxes(s, -1, -2), rs), -1, -2)), -1, -2))
+
+
+@forward(_h.cholesky_adjoint)
+def cholesky_adjoint_(o, g, L):
+    lt = np.swapaxes(L, -1, -2)
+    s = np.linalg.solve(lt, np.swapaxes(np.linalg.solve(lt, np.swapaxes(_h.lower_half(np.matmul(lt, g)), -1, -2)),
+                                        -1, -2))
+    d[o] = (_h.cholesky_adjoint(d[g], L)
+            - _h.symmetrized(np.linalg.solve(lt, np.matmul(np.swapaxes(d[L], -1, -2), s)))
+            + _h.symmetrized(np.swapaxes(np.linalg.solve(lt, np.swapaxes(
+                np.linalg.solve(lt, _h.lower_half(np.matmul(np.swapaxes(d[L], -1, -2), g))), -1, -2)), -1, -2))
+            - _h.symmetrized(np.swapaxes(np.linalg.solve(lt, np.swapaxes(np.matmul(s, d[L]), -1, -2)), -1, -2)))
+
+
+
+# ---------------------------------------------------------------- np.einsum at third order: the helpers
+# of einsum's second derivatives are linear in the adjoint and the tangent they carry (each pair below
+# transposes the third); the derivatives in the operands themselves (fourth order) are not given.
+
+
+@reverse(_h.einsum_adjoint_dq)
+def einsum_adjoint_dq_(r, g, p, q, t, a0, a1=None, a2=None, a3=None, a4=None, a5=None, a6=None, a7=None, a8=None,
+        a9=None, a10=None, a11=None):
+    d[g] = _h.einsum_tangent_dq(p, d[r], q, t, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[t] = _h.einsum_adjoint_swap(g, p, q, d[r], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a0] = no_higher_derivative(d[r], "np.einsum (third order)")
+    d[a1] = no_higher_derivative(d[r], "np.einsum (third order)")
+    d[a2] = no_higher_derivative(d[r], "np.einsum (third order)")
+    d[a3] = no_higher_derivative(d[r], "np.einsum (third order)")
+    d[a4] = no_higher_derivative(d[r], "np.einsum (third order)")
+    d[a5] = no_higher_derivative(d[r], "np.einsum (third order)")
+    d[a6] = no_higher_derivative(d[r], "np.einsum (third order)")
+    d[a7] = no_higher_derivative(d[r], "np.einsum (third order)")
+    d[a8] = no_higher_derivative(d[r], "np.einsum (third order)")
+    d[a9] = no_higher_derivative(d[r], "np.einsum (third order)")
+    d[a10] = no_higher_derivative(d[r], "np.einsum (third order)")
+    d[a11] = no_higher_derivative(d[r], "np.einsum (third order)")
+
+
+@forward(_h.einsum_adjoint_dq)
+def einsum_adjoint_dq_(r, g, p, q, t, a0, a1=None, a2=None, a3=None, a4=None, a5=None, a6=None, a7=None, a8=None,
+        a9=None, a10=None, a11=None):
+    d[r] = (_h.einsum_adjoint_dq(d[g], p, q, t, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_adjoint_dq(g, p, q, d[t], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + no_higher_derivative(d[a0], "np.einsum (third order)")
+            + no_higher_derivative(d[a1], "np.einsum (third order)")
+            + no_higher_derivative(d[a2], "np.einsum (third order)")
+            + no_higher_derivative(d[a3], "np.einsum (third order)")
+            + no_higher_derivative(d[a4], "np.einsum (third order)")
+            + no_higher_derivative(d[a5], "np.einsum (third order)")
+            + no_higher_derivative(d[a6], "np.einsum (third order)")
+            + no_higher_derivative(d[a7], "np.einsum (third order)")
+            + no_higher_derivative(d[a8], "np.einsum (third order)")
+            + no_higher_derivative(d[a9], "np.einsum (third order)")
+            + no_higher_derivative(d[a10], "np.einsum (third order)")
+            + no_higher_derivative(d[a11], "np.einsum (third order)"))
+
+
+@reverse(_h.einsum_adjoint_swap)
+def einsum_adjoint_swap_(o, g, p, q, r, a0, a1=None, a2=None, a3=None, a4=None, a5=None, a6=None, a7=None, a8=None,
+        a9=None, a10=None, a11=None):
+    d[g] = _h.einsum_tangent_dq(p, r, q, d[o], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[r] = _h.einsum_adjoint_dq(g, p, q, d[o], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a0] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a1] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a2] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a3] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a4] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a5] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a6] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a7] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a8] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a9] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a10] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a11] = no_higher_derivative(d[o], "np.einsum (third order)")
+
+
+@forward(_h.einsum_adjoint_swap)
+def einsum_adjoint_swap_(o, g, p, q, r, a0, a1=None, a2=None, a3=None, a4=None, a5=None, a6=None, a7=None, a8=None,
+        a9=None, a10=None, a11=None):
+    d[o] = (_h.einsum_adjoint_swap(d[g], p, q, r, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_adjoint_swap(g, p, q, d[r], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + no_higher_derivative(d[a0], "np.einsum (third order)")
+            + no_higher_derivative(d[a1], "np.einsum (third order)")
+            + no_higher_derivative(d[a2], "np.einsum (third order)")
+            + no_higher_derivative(d[a3], "np.einsum (third order)")
+            + no_higher_derivative(d[a4], "np.einsum (third order)")
+            + no_higher_derivative(d[a5], "np.einsum (third order)")
+            + no_higher_derivative(d[a6], "np.einsum (third order)")
+            + no_higher_derivative(d[a7], "np.einsum (third order)")
+            + no_higher_derivative(d[a8], "np.einsum (third order)")
+            + no_higher_derivative(d[a9], "np.einsum (third order)")
+            + no_higher_derivative(d[a10], "np.einsum (third order)")
+            + no_higher_derivative(d[a11], "np.einsum (third order)"))
+
+
+@reverse(_h.einsum_tangent_dq)
+def einsum_tangent_dq_(o, p, r, q, t, a0, a1=None, a2=None, a3=None, a4=None, a5=None, a6=None, a7=None, a8=None,
+        a9=None, a10=None, a11=None):
+    d[r] = _h.einsum_adjoint_dq(d[o], p, q, t, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[t] = _h.einsum_adjoint_swap(d[o], p, q, r, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+    d[a0] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a1] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a2] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a3] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a4] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a5] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a6] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a7] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a8] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a9] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a10] = no_higher_derivative(d[o], "np.einsum (third order)")
+    d[a11] = no_higher_derivative(d[o], "np.einsum (third order)")
+
+
+@forward(_h.einsum_tangent_dq)
+def einsum_tangent_dq_(o, p, r, q, t, a0, a1=None, a2=None, a3=None, a4=None, a5=None, a6=None, a7=None, a8=None,
+        a9=None, a10=None, a11=None):
+    d[o] = (_h.einsum_tangent_dq(p, d[r], q, t, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + _h.einsum_tangent_dq(p, r, q, d[t], a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+            + no_higher_derivative(d[a0], "np.einsum (third order)")
+            + no_higher_derivative(d[a1], "np.einsum (third order)")
+            + no_higher_derivative(d[a2], "np.einsum (third order)")
+            + no_higher_derivative(d[a3], "np.einsum (third order)")
+            + no_higher_derivative(d[a4], "np.einsum (third order)")
+            + no_higher_derivative(d[a5], "np.einsum (third order)")
+            + no_higher_derivative(d[a6], "np.einsum (third order)")
+            + no_higher_derivative(d[a7], "np.einsum (third order)")
+            + no_higher_derivative(d[a8], "np.einsum (third order)")
+            + no_higher_derivative(d[a9], "np.einsum (third order)")
+            + no_higher_derivative(d[a10], "np.einsum (third order)")
+            + no_higher_derivative(d[a11], "np.einsum (third order)"))

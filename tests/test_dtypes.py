@@ -1,0 +1,119 @@
+"""dtype (issue 14, item 5): a float32 input gets a float32 derivative in both modes; ints keep
+today's behaviour (cast to float64).
+
+Every case of the rule tables (tests/test_numpy_rules.py, test_numpy_rules_more.py) is run on float32
+inputs with a float32-clean weighting (the tables' ``weigh`` multiplies by float64 weights, which
+rightly gives a float64 result): where the function's own value is float32, ``srcad.grad`` must
+return float32 gradients and ``srcad.jvp`` float32 tangents, i.e. no rule upcasts.
+"""
+
+import numpy as np
+import pytest
+
+import srcad
+
+import test_numpy_rules as T
+import test_numpy_rules_more as M
+
+# (case, input, mode) whose rules still compute in float64 somewhere (a float64 constant, mask or
+# eye inside a helper, a Python float seed turned into a float64 array): strict, so a fix is noticed
+UPCASTS = {
+    ('amax-keepdims', 0, 'rev'), ('amin', 0, 'rev'), ('append-scalar', 1, 'fwd'), ('clip-scalar-x', 0, 'fwd'),
+    ('diff', 0, 'rev'), ('diff-n2-axis0', 0, 'rev'), ('dot-scalar', 0, 'fwd'), ('einsum-sublist-three', 0, 'rev'),
+    ('einsum-sublist-three', 1, 'rev'), ('einsum-sublist-three', 2, 'rev'), ('einsum-three', 0, 'rev'),
+    ('einsum-three', 1, 'rev'), ('einsum-three', 2, 'rev'), ('einsum-trace', 0, 'rev'), ('fabs-scalar', 0, 'fwd'),
+    ('gradient-1d', 0, 'rev'), ('gradient-2d', 0, 'rev'), ('gradient-axis', 0, 'rev'), ('gradient-coords', 0, 'rev'),
+    ('gradient-spacing', 0, 'rev'), ('heaviside', 1, 'fwd'), ('heaviside', 1, 'rev'), ('hstack-scalar', 0, 'fwd'),
+    ('inner-vec', 0, 'rev'), ('inner-vec', 1, 'rev'), ('irfft-crop', 0, 'rev'), ('irfft-real-input', 0, 'rev'),
+    ('kron-scalar', 0, 'fwd'), ('linspace', 0, 'fwd'), ('linspace', 0, 'rev'), ('linspace', 1, 'fwd'),
+    ('linspace', 1, 'rev'), ('linspace-arrays', 0, 'fwd'), ('linspace-arrays', 0, 'rev'),
+    ('linspace-arrays', 1, 'fwd'), ('linspace-arrays', 1, 'rev'), ('linspace-no-endpoint', 0, 'fwd'),
+    ('linspace-no-endpoint', 0, 'rev'), ('linspace-no-endpoint', 1, 'fwd'), ('linspace-no-endpoint', 1, 'rev'),
+    ('linspace-one', 0, 'fwd'), ('linspace-one', 0, 'rev'), ('linspace-one', 1, 'fwd'), ('linspace-one', 1, 'rev'),
+    ('logaddexp2-scalar', 0, 'fwd'), ('lstsq-matrix', 0, 'fwd'), ('lstsq-matrix', 0, 'rev'),
+    ('lstsq-underdetermined', 0, 'fwd'), ('lstsq-underdetermined', 0, 'rev'), ('lstsq-vector', 0, 'fwd'),
+    ('lstsq-vector', 0, 'rev'), ('lstsq-x', 0, 'fwd'), ('lstsq-x', 0, 'rev'), ('max', 0, 'rev'),
+    ('max-axis', 0, 'rev'), ('max-method', 0, 'rev'), ('min', 0, 'rev'), ('min-method', 0, 'rev'),
+    ('mod-op-scalar', 0, 'fwd'), ('mod-op-scalar', 0, 'rev'), ('mod-op-scalar', 1, 'fwd'),
+    ('mod-op-scalar', 1, 'rev'), ('norm-of-list', 0, 'fwd'), ('pad-value', 1, 'fwd'), ('pinv-batched', 0, 'fwd'),
+    ('pinv-batched', 0, 'rev'), ('pinv-square', 0, 'fwd'), ('pinv-square', 0, 'rev'), ('pinv-tall', 0, 'fwd'),
+    ('pinv-tall', 0, 'rev'), ('pinv-wide', 0, 'fwd'), ('pinv-wide', 0, 'rev'), ('pow-const', 0, 'fwd'),
+    ('pow-const', 0, 'rev'), ('power-zero-at-zero', 0, 'fwd'), ('power-zero-at-zero', 0, 'rev'),
+    ('power-zero-scalar', 0, 'fwd'), ('power-zero-scalar', 0, 'rev'), ('slogdet', 0, 'rev'), ('sorted', 0, 'fwd'),
+    ('sorted', 1, 'fwd'), ('sorted-key', 0, 'fwd'), ('sorted-key', 0, 'rev'), ('sorted-key', 1, 'fwd'),
+    ('sorted-key', 1, 'rev'), ('sorted-reverse', 0, 'fwd'), ('sorted-reverse', 0, 'rev'),
+    ('sorted-reverse', 1, 'fwd'), ('trace', 0, 'rev'), ('trace-method', 0, 'rev'), ('trace-offset', 0, 'rev'),
+    ('where-scalar-operand', 0, 'fwd'),
+
+}
+
+
+def weigh32(y):
+    w = np.sin(1.0 + np.arange(np.size(y)).reshape(np.shape(y))).astype(np.result_type(y))
+    return np.sum(y * w)
+
+
+def _f32(a):
+    if isinstance(a, np.ndarray) and a.dtype == np.float64:
+        return a.astype(np.float32)
+    if type(a) is float:
+        return np.float32(a)
+    return a
+
+
+CASES = [(c[0],) + tuple(c[1:4]) for c in T.CASES] + [(c[0],) + tuple(c[1:4]) for c in M.ALL]
+PARAMS = []
+for _name, _fn, _args, _wrt in CASES:
+    for _w in ((_wrt,) if isinstance(_wrt, int) else _wrt):
+        if np.asarray(_f32(_args[_w])).dtype != np.float32:
+            continue
+        for _mode in ("rev", "fwd"):
+            marks = [pytest.mark.xfail(strict=True, reason="upcasts inside a rule")] \
+                if (_name, _w, _mode) in UPCASTS else []
+            PARAMS.append(pytest.param(_name, _fn, _args, _w, _mode, marks=marks, id=f"{_name}-w{_w}-{_mode}"))
+
+
+@pytest.fixture
+def clean_weights(monkeypatch):
+    monkeypatch.setattr(T, "weigh", weigh32)
+    monkeypatch.setattr(M, "weigh", weigh32)
+
+
+@pytest.mark.parametrize("name,fn,args,w,mode", PARAMS)
+def test_float32_in_float32_out(clean_weights, name, fn, args, w, mode):
+    args = [_f32(a) for a in args]
+    try:
+        value = fn(*args)
+    except Exception:
+        pytest.skip("the function itself does not take float32 inputs")
+    if np.asarray(value).dtype != np.float32:
+        pytest.skip("the function's own value is not float32")
+    if mode == "rev":
+        got = srcad.grad(fn, wrt=w)(*args)
+    else:
+        tangents = [None] * len(args)
+        tangents[w] = np.ones_like(args[w])
+        got = srcad.jvp(fn, args, tangents)[1]
+    assert np.asarray(got).dtype == np.float32
+
+
+def test_float32_values_agree_with_float64():
+    def f(x, y):
+        return np.sum(np.tanh(x @ y) * np.clip(x, -0.5, 0.5).sum(axis=1, keepdims=True))
+    x, y = T.u(3, 4), T.u(4, 2)
+    g64 = srcad.grad(f, wrt=(0, 1))(x, y)
+    g32 = srcad.grad(f, wrt=(0, 1))(x.astype(np.float32), y.astype(np.float32))
+    for a, b in zip(g32, g64):
+        assert a.dtype == np.float32
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    t32 = srcad.jvp(f, (x.astype(np.float32), y.astype(np.float32)), (np.ones((3, 4), np.float32), None))[1]
+    assert np.asarray(t32).dtype == np.float32
+
+
+def test_integer_inputs_keep_float64_gradients():
+    def f(x):
+        return np.sum(x * x)
+    g = srcad.grad(f)(np.arange(3))
+    assert g.dtype == np.float64
+    np.testing.assert_allclose(g, [0.0, 2.0, 4.0])
+    assert srcad.grad(f)(3) == 6.0
