@@ -17,20 +17,13 @@ from srcad.rules.more_helpers import (
     partition_adjoint, partition_tangent, rollaxis_order, select_adjoint, select_default_adjoint,
     select_default_tangent, select_tangent, sorted_adjoint, sorted_tangent, split_axis)
 from srcad.rules.numpy_helpers import inverse_axes, split_adjoint
-from srcad.rules.registry import FORWARD, REVERSE, attribute, forward, method, nondiff, reverse
+from srcad.rules.registry import FORWARD, REVERSE, attribute, elementwise, forward, method, nondiff, reverse
 from srcad.runtime import add_at, unbroadcast
 
 # ---------------------------------------------------------------- elementwise
 
 
-@reverse(np.fabs)
-def fabs(y, x):
-    d[x] = d[y] * np.sign(x)
-
-
-@forward(np.fabs)
-def fabs(y, x):
-    d[y] = d[x] * np.sign(x)
+elementwise(np.fabs, "d * np.sign(x)")
 
 
 @reverse(np.logaddexp2)
