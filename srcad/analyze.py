@@ -367,7 +367,7 @@ class Facts(RankFacts):
                 # generated code (a derivative differentiated again): the adjoint of a list is a list
                 elif isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name) and \
                         isinstance(s.value, gast.Call) and isinstance(s.value.func, gast.Name) and \
-                        s.targets[0].id not in self.containers and self._container_adjoint(s.value):
+                        s.targets[0].id not in self.containers and self.container_adjoint(s.value):
                     self.containers.add(s.targets[0].id)
                     changed = True
         for s in walk_stmts(stmts):
@@ -376,8 +376,11 @@ class Facts(RankFacts):
                     _is_key(s.value.slice):
                 self.containers.add(s.value.value.id)
 
-    def _container_adjoint(self, call):
-        """Is ``call`` a runtime helper that returns a container when its argument is one?"""
+    def container_adjoint(self, call):
+        """Is ``call`` a runtime helper that returns a container (when its argument is one)? Generated
+        code adds such adjoints element-wise: ``+`` would join two tuples."""
+        if not isinstance(call, gast.Call) or not isinstance(call.func, gast.Name):
+            return False
         try:
             where = self.callee(call.func)
         except TransformError:

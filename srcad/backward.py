@@ -106,10 +106,6 @@ class RestoreRecord:
     ln: int
 
 
-_CONTAINER_RESULTS = (runtime.put_at, runtime.seq_placed, runtime.seq_part, runtime.appended,
-                      runtime.list_head, runtime.pop_at_adjoint)
-
-
 def _is_copy(s, copy_name):
     """Is ``s`` the statement ``dv = copy_adjoint(dv)`` (``Backward.ensure_owned``)?"""
     return (isinstance(s, gast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], gast.Name)
@@ -370,7 +366,7 @@ class Backward:
             state[name] = Live(owned, maybe_zero)
             return [assign(d, expr, ln)]
         maybe_zero = maybe_zero and st.maybe_zero
-        if name in self.facts.containers or name in self.facts.maybe_seq or self._makes_container(expr):
+        if name in self.facts.containers or name in self.facts.maybe_seq or self.facts.container_adjoint(expr):
             state[name] = Live(False, maybe_zero)
             return [assign(d, call(self.env.ref("add"), [N(d), expr]), ln)]
         op = gast.Add()
@@ -380,12 +376,6 @@ class Backward:
         if st.owned and getattr(self.facts, "in_place", True):
             return [at(gast.AugAssign(target=N(d, True), op=op, value=expr), ln)]
         return [assign(d, gast.BinOp(left=N(d), op=op, right=expr), ln)]
-
-    def _makes_container(self, expr):
-        """Is ``expr`` a helper call whose result is a tuple/list adjoint (``+`` would join them)?"""
-        if not isinstance(expr, gast.Call) or not isinstance(expr.func, gast.Name):
-            return False
-        return any(self.env.by_id.get(id(h)) == expr.func.id for h in _CONTAINER_RESULTS)
 
     # ------------------------------------------------------------------ one operation's adjoint
     def adjoint_of(self, t, op, value, state, ln):
