@@ -139,6 +139,8 @@ class Normalizer:
     def assign_to(self, name, expr, out):
         """Append statements computing ``expr`` into the variable ``name``."""
         ln = self.lineno
+        if isinstance(expr, COMPREHENSIONS):
+            return self.comprehension(name, expr, out)
         if type(expr) in REFUSED_EXPR:
             self.refuse(expr, REFUSED_EXPR[type(expr)])
         if is_atom(expr) or (isinstance(expr, gast.Attribute) and self.is_static(expr)):
@@ -181,6 +183,48 @@ class Normalizer:
             out.append(at(gast.If(test=expr.test, body=body, orelse=orelse), ln))
         else:
             self.refuse(expr, type(expr).__name__ + " expression")
+
+    def comprehension(self, name, expr, out):
+        """``[elt for t in it if c]`` (and set, dict and generator forms) as the loop Python runs:
+        a fresh list appended to in a ``for`` loop, one loop per ``for`` clause, the filters as
+        ``if`` statements. A generator expression is evaluated into a list (every consumer srcad
+        differentiates reads it once, in order); a set comprehension is ``set()`` of that list.
+        The loop variables live in the comprehension's own scope: they are renamed apart."""
+        ln = self.lineno
+        rename = {}
+        for gen in expr.generators:
+            if gen.is_async:
+                self.refuse(expr, "async comprehension")
+            for n in gast.walk(gen.target):
+                if isinstance(n, gast.Name):
+                    rename[n.id] = self.namer.fresh(n.id)
+        self.locals.update(rename.values())
+        renamed = [(_renamed(g.target, rename), g.iter if k == 0 else _renamed(g.iter, rename),
+                    [_renamed(c, rename) for c in g.ifs]) for k, g in enumerate(expr.generators)]
+        reads = {n.id for n in gast.walk(expr) if isinstance(n, gast.Name)}
+        acc = name if name not in reads and name not in self.params and not isinstance(expr, gast.SetComp) \
+            else self.namer.fresh("comp")
+        self.locals.add(acc)
+        if isinstance(expr, gast.DictComp):
+            out.append(assign(acc, gast.Dict(keys=[], values=[]), ln))
+            inner = at(gast.Assign(targets=[gast.Subscript(value=N(acc), slice=_renamed(expr.key, rename),
+                                                           ctx=gast.Store())],
+                                   value=_renamed(expr.value, rename), type_comment=None), ln)
+        else:
+            out.append(assign(acc, gast.List(elts=[], ctx=gast.Load()), ln))
+            append = gast.Attribute(value=N(acc), attr="append", ctx=gast.Load())
+            inner = at(gast.Expr(value=gast.Call(func=append, args=[_renamed(expr.elt, rename)], keywords=[])), ln)
+        for target, it, ifs in reversed(renamed):
+            if ifs:
+                test = ifs[0] if len(ifs) == 1 else gast.BoolOp(op=gast.And(), values=ifs)
+                inner = at(gast.If(test=test, body=[inner], orelse=[]), ln)
+            inner = at(gast.For(target=target, iter=it, body=[inner], orelse=[], type_comment=None), ln)
+        self.stmt(inner, out)
+        self.lineno = ln
+        if isinstance(expr, gast.SetComp):
+            self.assign_to(name, gast.Call(func=N("set"), args=[N(acc)], keywords=[]), out)
+        elif acc != name:
+            out.append(assign(name, N(acc), ln))
 
     def call(self, expr, out):
         f = expr.func
@@ -457,6 +501,18 @@ class Normalizer:
         body += self.body(s.body)
         rng = gast.Call(func=N("range"), args=[bound], keywords=[])
         out.append(at(gast.For(target=N(index, True), iter=rng, body=body, orelse=[], type_comment=None), ln))
+
+
+COMPREHENSIONS = (gast.ListComp, gast.SetComp, gast.DictComp, gast.GeneratorExp)
+
+
+def _renamed(node, mapping):
+    """A copy of ``node`` with the names in ``mapping`` renamed."""
+    node = clone(node)
+    for n in gast.walk(node):
+        if isinstance(n, gast.Name) and n.id in mapping:
+            n.id = mapping[n.id]
+    return node
 
 
 def _dict_view(it):

@@ -12,6 +12,8 @@ import pytest
 HERE = pathlib.Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
+if __name__ == "__main__" and "PYTHONPATH" not in __import__("os").environ:
+    sys.path.insert(0, str(HERE.parent))   # this checkout's srcad, not an installed one
 
 import srcad  # noqa: E402
 from fd_points import numeric_grad  # noqa: E402
