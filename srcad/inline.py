@@ -19,10 +19,12 @@ import sys
 import types
 
 import gast
+import numpy as np
 
 from srcad.callees import resolve as resolve_callee
 from srcad.errors import TransformError, fail_at
 from srcad.astutil import N, assign, clone
+from srcad.normalize import user_method
 from srcad.parse import GENERATED
 from srcad.rules.registry import FORWARD, NONDIFF, REVERSE, library_function
 
@@ -124,6 +126,12 @@ class Inliner:
         call = stmt.value
         where = resolve_callee(call.func, scope_info, scope_locals, strict=False)
         obj = where.obj if where is not None and where.kind == "static" else None
+        if obj is not None and not isinstance(obj, types.FunctionType):
+            fn, _ = user_method(obj)   # ``self.layer(h)`` once ``self`` is the caller's object
+            if fn is not None:
+                receiver = call.func.value if isinstance(obj, types.MethodType) else call.func
+                call = gast.Call(func=call.func, args=[receiver] + list(call.args), keywords=call.keywords)
+                obj = fn
         if not isinstance(obj, types.FunctionType) or _in_table(obj) or obj in GENERATED or library_function(obj):
             return None
         if obj is self.root or obj in active_stack or depth >= MAX_DEPTH:
@@ -155,7 +163,12 @@ class Inliner:
         stored = {n.id for n in _walk_nodes(cbody) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
         for p in params:
             arg = bound[p]
-            if p not in stored and isinstance(arg, (gast.Name, gast.Constant)):
+            fn_arg = self.function_argument(arg, scope_info, scope_locals) if p not in stored else None
+            if fn_arg is not None:
+                # ``apply(x, np.tanh)``: the parameter is that function wherever the body calls it
+                mapping[p] = N(self.env.ref_name(_base_name(arg), fn_arg))
+                self.norm.namer.taken.add(rename[p])
+            elif p not in stored and isinstance(arg, (gast.Name, gast.Constant)):
                 mapping[p] = arg        # read-only parameter: use the argument itself
                 self.norm.namer.taken.add(rename[p])
             else:
@@ -170,9 +183,22 @@ class Inliner:
                     n.lineno = ln
         self.norm.locals.update(v for k, v in rename.items() if not isinstance(mapping.get(k), gast.AST))
         # the inlined code is the caller's now; its own calls are looked up in the callee's scope
-        return self.body(new, _ScopeOf(cinfo, mapping), set(self.norm.locals), depth + 1,
+        return self.body(new, _ScopeOf(cinfo, mapping, self.env), set(self.norm.locals), depth + 1,
                          active_stack + (obj,))
 
+
+    def function_argument(self, arg, scope_info, scope_locals):
+        """The function an argument names (a global or module function, a ufunc, a class, a user
+        object's bound method), if it names one statically; else None."""
+        if not (isinstance(arg, gast.Name) or isinstance(arg, gast.Attribute)):
+            return None
+        where = resolve_callee(arg, scope_info, scope_locals, strict=False)
+        if where is None or where.kind != "static":
+            return None
+        obj = where.obj
+        if isinstance(obj, (types.FunctionType, types.BuiltinFunctionType, types.MethodType, np.ufunc)):
+            return obj
+        return None
 
     def bind(self, fdef, obj, call):
         """Parameter name -> argument node, bound exactly as Python binds ``call`` to ``obj``.
@@ -230,14 +256,22 @@ class Inliner:
 
 
 class _ScopeOf:
-    """Resolve names of inlined code: renamed free names resolve as the callee saw them."""
+    """Resolve names of inlined code: renamed free names resolve as the callee saw them; names the
+    generated code binds (a function passed as an argument) to what they are bound to."""
 
-    def __init__(self, cinfo, mapping):
+    def __init__(self, cinfo, mapping, env):
         self.cinfo = cinfo
-        self.back = {v: k for k, v in mapping.items()}
+        self.back = {v: k for k, v in mapping.items() if isinstance(v, str)}
+        self.env = env
 
     def resolve(self, name):
+        if name not in self.back and name in self.env.objects:
+            return True, self.env.objects[name]
         return self.cinfo.resolve(self.back.get(name, name))
+
+
+def _base_name(arg):
+    return arg.id if isinstance(arg, gast.Name) else arg.attr
 
 
 def _renamed(stmt, mapping):
