@@ -175,6 +175,10 @@ class Normalizer:
                 if isinstance(sugar, tuple):    # tuple(...): a comprehension into a tuple
                     return self.comprehension(name, sugar[1], out, as_tuple=True)
                 return self.assign_to(name, sugar, out)
+            foreign = self.foreign(expr)
+            if foreign is not None and foreign[0] == "generator":
+                out.append(assign(name, self.inline_local(expr, out, foreign[1], generator=True), ln))
+                return
             fn = self.local_function(expr)
             if fn is not None and fn.partial is not None:
                 return self.assign_to(name, self.partial_call(fn, expr), out)
@@ -302,7 +306,34 @@ class Normalizer:
         self.info.extra[fresh] = obj
         return fresh
 
+    def derivative_call(self, f):
+        """``srcad.grad(energy)`` called in the code (``srcad.grad(energy)(z)``): made once, when
+        the code is transformed, as if written at module level (srcad differentiates a derivative's
+        generated code again). A name for it, or None where ``f`` is not such a call."""
+        if not (isinstance(f, gast.Call) and (isinstance(f.func, gast.Name) or
+                                              (isinstance(f.func, gast.Attribute) and self.is_static(f.func)))):
+            return None
+        from srcad.callees import resolve
+        where = resolve(f.func, self.info, self.locals, strict=False)
+        if where is None or where.kind != "static" or getattr(where.obj, "__module__", None) != "srcad.api":
+            return None
+        args = []
+        for a in f.args:
+            w = resolve(a, self.info, self.locals, strict=False) if isinstance(a, (gast.Name, gast.Attribute)) else None
+            if w is None or w.kind != "static":
+                return None
+            args.append(w.obj)
+        if not all(isinstance(k.value, gast.Constant) and k.arg for k in f.keywords):
+            return None
+        made = where.obj(*args, **{k.arg: k.value.value for k in f.keywords})
+        if getattr(made, "__srcad_function__", None) is None:
+            return None
+        return N(self.extra_name(getattr(made, "__name__", "derivative"), made))
+
     def call(self, expr, out):
+        made = self.derivative_call(expr.func)
+        if made is not None:
+            expr = gast.Call(func=made, args=expr.args, keywords=expr.keywords)
         method = self.method_call(expr)
         if method is not None:
             expr = method
@@ -457,10 +488,42 @@ class Normalizer:
                 self.refuse(n, "generator function", "a nested function that yields")
         self.define(s.name, LocalFunction(s.name, s.args, s.body, s.lineno), s)
 
-    def inline_local(self, call, out):
+    def foreign(self, site):
+        """("generator", fn) or ("factory", fn) where ``site`` calls a function of the same module
+        (no closure of its own, so its free names mean here what they mean there) that is a
+        generator (``def unpack(W): ... yield ...``) or returns a function it defines
+        (``def make_layer(s): def layer(h): ...; return layer``); else None. Both are inlined here:
+        the generator's items collected into a list, the factory's function followed where called."""
+        f = site.func
+        if not isinstance(f, gast.Name) or f.id in self.locals or f.id in self.local_fns:
+            return None
+        ok, obj = self.info.resolve(f.id, guard=None)
+        if not isinstance(obj, types.FunctionType) or obj.__closure__ or obj.__globals__ is not self.info.globals:
+            return None
+        import inspect
+        generator = bool(obj.__code__.co_flags & inspect.CO_GENERATOR)
+        if not generator and not any(isinstance(c, types.CodeType) for c in obj.__code__.co_consts):
+            return None
+        from srcad.parse import parse_function
+        try:
+            node = parse_function(obj, generator=generator).node
+        except Exception:   # noqa: BLE001 - not readable: an ordinary call, handled later
+            return None
+        self.info.resolve(f.id)    # noted for the guards: the code relies on what the name is
+        fn = LocalFunction(node.name, node.args, node.body, node.lineno)
+        if generator:
+            return "generator", fn
+        last = node.body[-1] if node.body else None
+        if isinstance(last, gast.Return) and isinstance(last.value, gast.Name) and any(
+                isinstance(st, gast.FunctionDef) and st.name == last.value.id for st in node.body):
+            return "factory", fn
+        return None
+
+    def inline_local(self, call, out, fn=None, generator=False, factory=False):
         """The value of a call to a nested function: its body inlined here, its locals renamed
-        apart. Free names read the enclosing variables as they are now, as Python's closures do."""
-        fn = self.local_function(call)
+        apart. Free names read the enclosing variables as they are now, as Python's closures do.
+        A generator's value is the list of what it yields; a factory's, the function it returns."""
+        fn = fn or self.local_function(call)
         ln = self.lineno
         if fn.name in self.inlining:
             self.refuse(call, "recursive nested function", f"`{fn.name}` calls itself; define it at module level")
@@ -473,10 +536,16 @@ class Normalizer:
                 rename.setdefault(n.name, None)
         for p in bound:
             rename[p] = None
+        inner_binds = {}
+        for n in gast.walk(gast.Module(body=fn.body, type_ignores=[])):
+            if isinstance(n, gast.Name) and isinstance(n.ctx, (gast.Store, gast.Del, gast.Param)):
+                inner_binds[n.id] = inner_binds.get(n.id, 0) + 1
+            elif isinstance(n, gast.FunctionDef):
+                inner_binds[n.name] = inner_binds.get(n.name, 0) + 1
         for k in rename:
             rename[k] = self.namer.fresh(k)
             self.locals.add(rename[k])
-            self.binds[rename[k]] = self.binds.get(k, 1)
+            self.binds[rename[k]] = inner_binds.get(k, 0) + (k in bound)
         for p, value in bound.items():
             self.assign_to(rename[p], value, out)
         result = self.namer.fresh(fn.name.strip("<>") + "_out" if fn.name == "<lambda>" else fn.name)
@@ -485,7 +554,13 @@ class Normalizer:
         for st in gast.walk(gast.Module(body=body, type_ignores=[])):
             if isinstance(st, gast.FunctionDef) and st.name in rename:
                 st.name = rename[st.name]
-        body = self.tail_returns(body, result, fn)
+        if generator:
+            body = self.yields_appended(body, result, fn)
+            out.append(assign(result, gast.List(elts=[], ctx=gast.Load()), ln))
+        elif factory:
+            body = body[:-1]
+        else:
+            body = self.tail_returns(body, result, fn)
         self.inlining.append(fn.name)
         try:
             for st in body:
@@ -493,7 +568,29 @@ class Normalizer:
         finally:
             self.inlining.pop()
         self.lineno = ln
+        if factory:
+            return self.local_fns[rename[fn.body[-1].value.id]]
         return N(result)
+
+    def yields_appended(self, body, result, fn):
+        """A generator's ``yield v`` statements become ``result.append(v)``."""
+        def rewrite(stmts):
+            new = []
+            for st in stmts:
+                if isinstance(st, gast.Expr) and isinstance(st.value, gast.Yield) and st.value.value is not None:
+                    append = gast.Attribute(value=N(result), attr="append", ctx=gast.Load())
+                    new.append(at(gast.Expr(value=gast.Call(func=append, args=[st.value.value], keywords=[])),
+                                  st.lineno))
+                    continue
+                if isinstance(st, gast.Return):
+                    self.refuse(st, "return in a generator function", f"`{fn.name}`")
+                for field in ("body", "orelse"):
+                    sub = getattr(st, field, None)
+                    if isinstance(sub, list) and sub and not isinstance(st, gast.FunctionDef):
+                        setattr(st, field, rewrite(sub))
+                new.append(st)
+            return new
+        return rewrite(body)
 
     def is_partial(self, value):
         if not (isinstance(value, gast.Call) and value.args and not isinstance(value.args[0], gast.Starred)):
@@ -631,6 +728,9 @@ class Normalizer:
                                                        ln), s)
             if self.is_partial(s.value):
                 return self.define(name, self.partial(s.value, out), s)
+            foreign = self.foreign(s.value) if isinstance(s.value, gast.Call) else None
+            if foreign is not None and foreign[0] == "factory":
+                return self.define(name, self.inline_local(s.value, out, foreign[1], factory=True), s)
             if self.binds.get(name) == 1 and isinstance(s.value, (gast.Tuple, gast.List)) and \
                     not any(isinstance(e, gast.Starred) for e in s.value.elts):
                 self.displays[name] = len(s.value.elts)
