@@ -63,6 +63,14 @@ def test_corpus_size():
     assert len(PROGRAMS) >= 25
 
 
+def test_python_docs_current():
+    """docs/python.md lists what the tests check: PYTHONPATH=. python docs/gen_python.py rewrites it."""
+    sys.path.insert(0, str(HERE.parent / "docs"))
+    import gen_python
+    text = gen_python.DOC.read_text()
+    assert gen_python.render(text) == text, "docs/python.md is out of date: run PYTHONPATH=. python docs/gen_python.py"
+
+
 if __name__ == "__main__":
     ok = 0
     for name in PROGRAMS:
@@ -73,3 +81,4 @@ if __name__ == "__main__":
         except Exception as exc:   # a report, not a test: every failure is listed
             print(f"FAIL  {name}: {type(exc).__name__}: {str(exc).splitlines()[0][:110]}")
     print(f"{ok}/{len(PROGRAMS)} programs run in both modes")
+

@@ -65,4 +65,4 @@ for _name, _ufunc in _MATH.items():
 nondiff(math.floor, math.ceil, math.trunc, math.isnan, math.isinf, math.isfinite, why="piecewise constant")
 # the math functions srcad itself covers (rules users add with defvjp are not listed in the docs)
 MATH_KEYS = {getattr(math, n) for n in _MATH} | {math.floor, math.ceil, math.trunc, math.isnan,
-                                                 math.isinf, math.isfinite}
+                                                 math.isinf, math.isfinite, math.fsum}
