@@ -22,7 +22,7 @@ import gast
 import numpy as np
 
 from srcad.callees import resolve as resolve_callee
-from srcad.errors import TransformError, fail_at
+from srcad.errors import InlinedLine, TransformError, fail_at
 from srcad.astutil import N, assign, clone
 from srcad.normalize import user_method
 from srcad.parse import GENERATED
@@ -175,12 +175,17 @@ class Inliner:
                 new.append(assign(rename[p], clone(arg), ln))
         body = [_renamed(s, mapping) for s in cbody]
         ret = body.pop()          # front_end leaves exactly one final ``return name``
-        new += body
-        new.append(assign(stmt.targets[0].id, N(ret.value.id), ln))
+        for n in _walk_nodes(body):
+            if isinstance(n, gast.stmt):
+                # the call's line for every pass; the helper's own line for errors (errors.py)
+                own = getattr(n, "lineno", None) or cinfo.lineno
+                n.lineno = InlinedLine(ln, cinfo, int(own), ln)
         for s in new:
             for n in _walk_nodes([s]):
                 if isinstance(n, gast.stmt):
                     n.lineno = ln
+        new += body
+        new.append(assign(stmt.targets[0].id, N(ret.value.id), ln))
         self.norm.locals.update(v for k, v in rename.items() if not isinstance(mapping.get(k), gast.AST))
         # the inlined code is the caller's now; its own calls are looked up in the callee's scope
         return self.body(new, _ScopeOf(cinfo, mapping, self.env), set(self.norm.locals), depth + 1,
