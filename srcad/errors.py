@@ -48,7 +48,8 @@ def fail_at(info, lineno, message, construct):
             where = site.helper if isinstance(site, InlinedLine) else info
             line = site.line if isinstance(site, InlinedLine) else int(site)
             quoted = where.line_text(line)
-            chain.append(f"{callee} is called at {where.filename}:{line}" + (f" `{quoted}`" if quoted else ""))
+            place = f"line {line}" if where.filename == inner.filename else f"{where.filename}:{line}"
+            chain.append(f"{callee} is called at {place}" + (f" `{quoted}`" if quoted else ""))
             callee = where.name
             site = site.caller if isinstance(site, InlinedLine) else None
         raise TransformError(message + (f": `{text}`" if text else "") + " (" + "; ".join(chain) + ")",
