@@ -1,4 +1,4 @@
-"""Step 4 (reverse mode): inline calls to the user's own functions.
+"""Step 4 (both modes): inline calls to the user's own functions.
 
 A call ``t = helper(a, b)`` to a plain Python function is replaced by the helper's normalized body,
 its locals renamed apart from the caller's, its parameters bound by assignments and its return value
