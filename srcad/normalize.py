@@ -420,6 +420,8 @@ class Normalizer:
             return None
         if self.builtin(f, "list", "tuple") and len(args) == 1:
             it = args[0]
+            if isinstance(it, gast.Call) and self.builtin(it.func, "map"):
+                it = self.desugar(it, out) or it      # list(map(...)): the comprehension itself
             if isinstance(it, (gast.GeneratorExp, gast.ListComp)):
                 comp = gast.ListComp(elt=it.elt, generators=it.generators)
             else:
@@ -433,6 +435,21 @@ class Normalizer:
             return gast.ListComp(elt=gast.Tuple(elts=[N(v) for v in vs], ctx=gast.Load()),
                                  generators=[gast.comprehension(target=target, iter=gast.Call(
                                      func=N("zip"), args=args, keywords=[]), ifs=[], is_async=0)])
+        if self.builtin(f, "map") and len(args) >= 2 and isinstance(args[0], gast.Lambda):
+            lam = args[0]
+            a = lam.args
+            names = [p.id for p in a.posonlyargs + a.args]
+            if a.vararg or a.kwarg or a.kwonlyargs or a.defaults or len(names) != len(args) - 1:
+                return None
+            vs = [self.namer.fresh("item") for _ in names]
+            body = _renamed(lam.body, dict(zip(names, vs)))
+            if len(vs) == 1:
+                target, it = N(vs[0], True), args[1]
+            else:
+                target = gast.Tuple(elts=[N(v, True) for v in vs], ctx=gast.Store())
+                it = gast.Call(func=N("zip"), args=args[1:], keywords=[])
+            return gast.ListComp(elt=body, generators=[gast.comprehension(target=target, iter=it, ifs=[],
+                                                                          is_async=0)])
         if self.builtin(f, "map") and len(args) >= 2 and not isinstance(args[0], gast.Lambda):
             vs = [self.namer.fresh("item") for _ in args[1:]]
             if len(vs) == 1:
@@ -480,13 +497,28 @@ class Normalizer:
                         f"`{name}` is bound {self.binds.get(name, 0)} times; give each function its own name")
         self.local_fns[name] = fn
 
-    def function_def(self, s):
+    def function_def(self, s, out):
         if s.decorator_list:
             self.refuse(s, "decorated nested function")
         for n in gast.walk(s):
             if isinstance(n, (gast.Yield, gast.YieldFrom)):
                 self.refuse(n, "generator function", "a nested function that yields")
-        self.define(s.name, LocalFunction(s.name, s.args, s.body, s.lineno), s)
+        self.define(s.name, LocalFunction(s.name, self.defaults_now(s.args, out), s.body, s.lineno), s)
+
+    def defaults_now(self, args, out):
+        """Defaults are evaluated where the function is defined (``lambda v, c=c: ...`` captures
+        ``c``'s value then): each one that is not a constant goes into a fresh variable here."""
+        def held(d):
+            if d is None or isinstance(d, gast.Constant) or (isinstance(d, gast.Attribute) and self.is_static(d)):
+                return d
+            kept = self.namer.fresh("default")
+            self.locals.add(kept)
+            self.assign_to(kept, d, out)
+            return N(kept)
+        args = clone(args)
+        args.defaults = [held(d) for d in args.defaults]
+        args.kw_defaults = [held(d) for d in args.kw_defaults]
+        return args
 
     def foreign(self, site):
         """("generator", fn) or ("factory", fn) where ``site`` calls a function of the same module
@@ -668,10 +700,7 @@ class Normalizer:
                 bound[p] = keywords.pop(p)
             elif p in defaults:
                 d = defaults[p]
-                if not (isinstance(d, gast.Constant) or (isinstance(d, gast.Attribute) and self.is_static(d))):
-                    self.refuse(d, "nested function default computed at its definition",
-                                "srcad reads defaults of nested functions only when they are constants")
-                bound[p] = d
+                bound[p] = d      # a constant, or the variable it was evaluated into (defaults_now)
             else:
                 self.refuse(call, "call with a missing argument", f"`{p}` of `{fn.name}`")
         if a.vararg is not None:
@@ -717,15 +746,15 @@ class Normalizer:
         self.lineno = getattr(s, "lineno", self.lineno)
         ln = self.lineno
         if isinstance(s, gast.FunctionDef):
-            return self.function_def(s)
+            return self.function_def(s, out)
         if type(s) in REFUSED:
             self.refuse(s, REFUSED[type(s)])
         if isinstance(s, gast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], gast.Name):
             name = s.targets[0].id
             if isinstance(s.value, gast.Lambda):
                 lam = s.value
-                return self.define(name, LocalFunction("<lambda>", lam.args, [at(gast.Return(value=lam.body), ln)],
-                                                       ln), s)
+                body = [at(gast.Return(value=lam.body), ln)]
+                return self.define(name, LocalFunction("<lambda>", self.defaults_now(lam.args, out), body, ln), s)
             if self.is_partial(s.value):
                 return self.define(name, self.partial(s.value, out), s)
             foreign = self.foreign(s.value) if isinstance(s.value, gast.Call) else None
@@ -919,6 +948,10 @@ class Normalizer:
     def for_loop(self, s, out):
         ln = self.lineno
         it = s.iter
+        if isinstance(it, gast.Call) and self.builtin(it.func, "map"):
+            comp = self.desugar(it, out)       # for v in map(f, xs): over the list of results
+            if comp is not None:
+                it = self.atom(comp, out, "seq")
         self.check_inline(it)
         fn = it.func.id if isinstance(it, gast.Call) and isinstance(it.func, gast.Name) else None
         rng = _range_like(it)

@@ -281,10 +281,16 @@ def c_kwargs_display(x):
 
 
 def c_partial_map(x):
-    """`functools.partial(g, ...)`, `map(f, xs)`, `list(...)`"""
+    """`functools.partial(g, ...)`, `map(f, xs)`, `map(lambda v: ..., xs)`, `list(...)`, `lambda v, c=c: ...`"""
     h = functools.partial(helper, b=1.5)
     parts = list(map(np.tanh, [x[:2], x[2:]]))
-    return np.sum(h(x)) + np.sum(parts[0]) * np.sum(parts[1])
+    c = np.sum(x)
+    scaled = lambda v, c=c: v * c  # noqa: E731
+    c = 2.0
+    s = 0.0
+    for w in map(lambda v: np.sin(v) * c, [x[1], x[3]]):
+        s = s + w
+    return np.sum(h(x)) + np.sum(parts[0]) * np.sum(parts[1]) + np.sum(scaled(x)) + s
 
 
 def c_methods_and_objects(x):
