@@ -197,6 +197,14 @@ class Inliner:
         object's bound method), if it names one statically; else None."""
         if not (isinstance(arg, gast.Name) or isinstance(arg, gast.Attribute)):
             return None
+        base = arg
+        while isinstance(base, gast.Attribute):
+            base = base.value
+        if not isinstance(base, gast.Name) or base.id in scope_locals:
+            return None
+        ok, value = scope_info.resolve(base.id, guard=None)   # a value (a batch) is not guarded
+        if not ok or not (_static(value) and not isinstance(value, np.ndarray)):
+            return None
         where = resolve_callee(arg, scope_info, scope_locals, strict=False)
         if where is None or where.kind != "static":
             return None
@@ -269,10 +277,10 @@ class _ScopeOf:
         self.back = {v: k for k, v in mapping.items() if isinstance(v, str)}
         self.env = env
 
-    def resolve(self, name):
+    def resolve(self, name, guard="is"):
         if name not in self.back and name in self.env.objects:
             return True, self.env.objects[name]
-        return self.cinfo.resolve(self.back.get(name, name))
+        return self.cinfo.resolve(self.back.get(name, name), guard=guard)
 
 
 def _base_name(arg):
