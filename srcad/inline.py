@@ -66,7 +66,8 @@ def _literal(value):
 
 
 class Inliner:
-    def __init__(self, info, norm, env, front_end, root):
+    def __init__(self, info, norm, env, front_end, root, forward=False):
+        self.forward = forward
         self.info = info
         self.norm = norm
         self.env = env
@@ -138,6 +139,8 @@ class Inliner:
             return None
         if getattr(obj, "__srcad_function__", None) is not None:
             return None
+        if self.forward and (getattr(obj, "__module__", None) or "").split(".")[0] == "srcad":
+            return None   # forward mode derives srcad's own helpers on their own, as before issue 13
         try:
             cinfo, cnorm, cbody, cret = self.front_end(obj)
         except TransformError:
@@ -315,6 +318,6 @@ def _walk_nodes(stmts):
 
 
 
-def inline_calls(body, info, norm, env, front_end, root):
+def inline_calls(body, info, norm, env, front_end, root, forward=False):
     """Inline the calls to user functions in ``body`` (see the module docstring)."""
-    return Inliner(info, norm, env, front_end, root).body(body, info, set(norm.locals), 0, ())
+    return Inliner(info, norm, env, front_end, root, forward).body(body, info, set(norm.locals), 0, ())

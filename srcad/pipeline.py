@@ -321,7 +321,7 @@ def _generate(fn, key, stages):
     info.extra = env.objects   # names the generated code adds resolve like the user's
     gen_name = None if helper and not forward else \
         norm.namer.fresh(("jvp_" if forward else "grad_") + info.name, numbered=False)
-    body = inline_calls(body, info, norm, env, front_end, fn)   # both modes (issue 13)
+    body = inline_calls(body, info, norm, env, front_end, fn, forward)   # both modes (issue 13)
     require_loop_builtins(info, body, ())   # loops of inlined helpers are written in fn's scope
     if stages is not None:
         stages["inline"] = body
