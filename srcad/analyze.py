@@ -255,7 +255,7 @@ class Facts(RankFacts):
         if tpl is not None:
             internal = (getattr(obj, "__module__", None) or "").split(".")[0] == "srcad"
             return self._rule(tpl, list(call.args), kwargs, describe(obj), internal=internal)
-        if _nondiff(obj):
+        if _nondiff(obj) or (isinstance(obj, types.MethodType) and _nondiff(obj.__func__)):   # log.debug
             return Op("nondiff", list(call.args) + list(kwargs.values()), obj=obj)
         if obj is rt.pop_at and self.mode == "reverse":
             return Op("unknown", list(call.args) + list(kwargs.values()), what=describe(obj), key=None,

@@ -1,4 +1,4 @@
-"""Step 4 (reverse mode): inline calls to the user's own functions.
+"""Step 4 (both modes): inline calls to the user's own functions.
 
 A call ``t = helper(a, b)`` to a plain Python function is replaced by the helper's normalized body,
 its locals renamed apart from the caller's, its parameters bound by assignments and its return value
@@ -19,10 +19,12 @@ import sys
 import types
 
 import gast
+import numpy as np
 
 from srcad.callees import resolve as resolve_callee
-from srcad.errors import TransformError, fail_at
+from srcad.errors import InlinedLine, TransformError, fail_at
 from srcad.astutil import N, assign, clone
+from srcad.normalize import user_method
 from srcad.parse import GENERATED
 from srcad.rules.registry import FORWARD, NONDIFF, REVERSE, library_function
 
@@ -64,7 +66,8 @@ def _literal(value):
 
 
 class Inliner:
-    def __init__(self, info, norm, env, front_end, root):
+    def __init__(self, info, norm, env, front_end, root, forward=False):
+        self.forward = forward
         self.info = info
         self.norm = norm
         self.env = env
@@ -124,12 +127,20 @@ class Inliner:
         call = stmt.value
         where = resolve_callee(call.func, scope_info, scope_locals, strict=False)
         obj = where.obj if where is not None and where.kind == "static" else None
+        if obj is not None and not isinstance(obj, types.FunctionType):
+            fn, _ = user_method(obj)   # ``self.layer(h)`` once ``self`` is the caller's object
+            if fn is not None:
+                receiver = call.func.value if isinstance(obj, types.MethodType) else call.func
+                call = gast.Call(func=call.func, args=[receiver] + list(call.args), keywords=call.keywords)
+                obj = fn
         if not isinstance(obj, types.FunctionType) or _in_table(obj) or obj in GENERATED or library_function(obj):
             return None
         if obj is self.root or obj in active_stack or depth >= MAX_DEPTH:
             return None
         if getattr(obj, "__srcad_function__", None) is not None:
             return None
+        if self.forward and (getattr(obj, "__module__", None) or "").split(".")[0] == "srcad":
+            return None   # forward mode derives srcad's own helpers on their own, as before issue 13
         try:
             cinfo, cnorm, cbody, cret = self.front_end(obj)
         except TransformError:
@@ -155,24 +166,55 @@ class Inliner:
         stored = {n.id for n in _walk_nodes(cbody) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
         for p in params:
             arg = bound[p]
-            if p not in stored and isinstance(arg, (gast.Name, gast.Constant)):
+            fn_arg = self.function_argument(arg, scope_info, scope_locals) if p not in stored else None
+            if fn_arg is not None:
+                # ``apply(x, np.tanh)``: the parameter is that function wherever the body calls it
+                mapping[p] = N(self.env.ref_name(_base_name(arg), fn_arg))
+                self.norm.namer.taken.add(rename[p])
+            elif p not in stored and isinstance(arg, (gast.Name, gast.Constant)):
                 mapping[p] = arg        # read-only parameter: use the argument itself
                 self.norm.namer.taken.add(rename[p])
             else:
                 new.append(assign(rename[p], clone(arg), ln))
         body = [_renamed(s, mapping) for s in cbody]
         ret = body.pop()          # front_end leaves exactly one final ``return name``
-        new += body
-        new.append(assign(stmt.targets[0].id, N(ret.value.id), ln))
+        for n in _walk_nodes(body):
+            if isinstance(n, gast.stmt):
+                # the call's line for every pass; the helper's own line for errors (errors.py)
+                own = getattr(n, "lineno", None) or cinfo.lineno
+                n.lineno = InlinedLine(ln, cinfo, int(own), ln)
         for s in new:
             for n in _walk_nodes([s]):
                 if isinstance(n, gast.stmt):
                     n.lineno = ln
+        new += body
+        new.append(assign(stmt.targets[0].id, N(ret.value.id), ln))
         self.norm.locals.update(v for k, v in rename.items() if not isinstance(mapping.get(k), gast.AST))
         # the inlined code is the caller's now; its own calls are looked up in the callee's scope
-        return self.body(new, _ScopeOf(cinfo, mapping), set(self.norm.locals), depth + 1,
+        return self.body(new, _ScopeOf(cinfo, mapping, self.env), set(self.norm.locals), depth + 1,
                          active_stack + (obj,))
 
+
+    def function_argument(self, arg, scope_info, scope_locals):
+        """The function an argument names (a global or module function, a ufunc, a class, a user
+        object's bound method), if it names one statically; else None."""
+        if not (isinstance(arg, gast.Name) or isinstance(arg, gast.Attribute)):
+            return None
+        base = arg
+        while isinstance(base, gast.Attribute):
+            base = base.value
+        if not isinstance(base, gast.Name) or base.id in scope_locals:
+            return None
+        ok, value = scope_info.resolve(base.id, guard=None)   # a value (a batch) is not guarded
+        if not ok or not (_static(value) and not isinstance(value, np.ndarray)):
+            return None
+        where = resolve_callee(arg, scope_info, scope_locals, strict=False)
+        if where is None or where.kind != "static":
+            return None
+        obj = where.obj
+        if isinstance(obj, (types.FunctionType, types.BuiltinFunctionType, types.MethodType, np.ufunc)):
+            return obj
+        return None
 
     def bind(self, fdef, obj, call):
         """Parameter name -> argument node, bound exactly as Python binds ``call`` to ``obj``.
@@ -230,14 +272,22 @@ class Inliner:
 
 
 class _ScopeOf:
-    """Resolve names of inlined code: renamed free names resolve as the callee saw them."""
+    """Resolve names of inlined code: renamed free names resolve as the callee saw them; names the
+    generated code binds (a function passed as an argument) to what they are bound to."""
 
-    def __init__(self, cinfo, mapping):
+    def __init__(self, cinfo, mapping, env):
         self.cinfo = cinfo
-        self.back = {v: k for k, v in mapping.items()}
+        self.back = {v: k for k, v in mapping.items() if isinstance(v, str)}
+        self.env = env
 
-    def resolve(self, name):
-        return self.cinfo.resolve(self.back.get(name, name))
+    def resolve(self, name, guard="is"):
+        if name not in self.back and name in self.env.objects:
+            return True, self.env.objects[name]
+        return self.cinfo.resolve(self.back.get(name, name), guard=guard)
+
+
+def _base_name(arg):
+    return arg.id if isinstance(arg, gast.Name) else arg.attr
 
 
 def _renamed(stmt, mapping):
@@ -268,6 +318,6 @@ def _walk_nodes(stmts):
 
 
 
-def inline_calls(body, info, norm, env, front_end, root):
+def inline_calls(body, info, norm, env, front_end, root, forward=False):
     """Inline the calls to user functions in ``body`` (see the module docstring)."""
-    return Inliner(info, norm, env, front_end, root).body(body, info, set(norm.locals), 0, ())
+    return Inliner(info, norm, env, front_end, root, forward).body(body, info, set(norm.locals), 0, ())

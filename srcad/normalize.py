@@ -14,12 +14,14 @@ Every statement keeps the line number of the user statement it came from.
 """
 
 
+import types
+
 import gast
 
 from srcad.errors import article, fail_at
 from srcad.names import Namer, names_in
 from srcad.parse import GENERATED
-from srcad.astutil import N, assign, at, call, clone, const, is_atom, names_read, walk_stmts  # noqa: F401
+from srcad.astutil import N, assign, at, clone, const, is_atom, names_read, walk_stmts  # noqa: F401
 
 BINOP_NAMES = {gast.Add: "add", gast.Sub: "sub", gast.Mult: "mul", gast.Div: "div",
                gast.Pow: "pow", gast.MatMult: "matmul", gast.Mod: "mod", gast.FloorDiv: "floordiv",
@@ -36,7 +38,7 @@ REFUSED = {
     gast.ImportFrom: "import statement", gast.Delete: "del statement",
 }
 REFUSED_EXPR = {
-    gast.Lambda: "lambda inside the differentiated function", gast.ListComp: "list comprehension",
+    gast.Lambda: "lambda used as a value", gast.ListComp: "list comprehension",
     gast.SetComp: "set comprehension", gast.DictComp: "dict comprehension",
     gast.GeneratorExp: "generator expression", gast.Yield: "yield", gast.YieldFrom: "yield from",
     gast.Await: "await", gast.NamedExpr: "assignment expression (:=)", gast.Starred: "starred argument",
@@ -53,6 +55,19 @@ class InPlaceAssign(gast.Assign):
 InPlaceAssign.__name__ = InPlaceAssign.__qualname__ = "Assign"
 
 
+class LocalFunction:
+    """A function defined inside the one being normalized (``def``, a lambda bound to a name, or
+    ``functools.partial`` of a function), inlined where it is called."""
+
+    def __init__(self, name, args, body, lineno, partial=None, bound_args=(), bound_keywords=()):
+        self.name, self.args, self.body, self.lineno = name, args, body, lineno
+        self.partial = partial
+        self.bound_args, self.bound_keywords = list(bound_args), list(bound_keywords)
+
+    def node_for_errors(self, lineno):
+        return at(gast.Pass(), self.lineno or lineno)
+
+
 class Normalizer:
     def __init__(self, info):
         self.info = info
@@ -66,6 +81,18 @@ class Normalizer:
             if isinstance(node, gast.Name) and isinstance(node.ctx, (gast.Store, gast.Del)):
                 self.locals.add(node.id)
         self.namer = Namer(names_in(fdef) | self.locals)
+        # how often each name is bound in the function (nested functions and partials are
+        # followed only where their name is bound once), the nested functions and partials seen
+        # so far (name -> LocalFunction) and the tuple/list displays bound once (name -> length)
+        self.binds = {}
+        for node in gast.walk(fdef):
+            if isinstance(node, gast.Name) and isinstance(node.ctx, (gast.Store, gast.Del, gast.Param)):
+                self.binds[node.id] = self.binds.get(node.id, 0) + 1
+            elif isinstance(node, gast.FunctionDef) and node is not fdef:
+                self.binds[node.name] = self.binds.get(node.name, 0) + 1
+        self.local_fns = {}
+        self.displays = {}
+        self.inlining = []
         # srcad's own generated code (grad(f) differentiated again) uses `dv += ...` only on arrays it
         # owns, so rewriting it as `dv = dv + ...` keeps its meaning: no alias checks there.
         self.generated = info.fn in GENERATED
@@ -96,6 +123,7 @@ class Normalizer:
     def atom(self, expr, out, base="t"):
         """Flatten ``expr`` into statements appended to ``out``; return an atom for its value."""
         if isinstance(expr, gast.Name):
+            self.not_escaping(expr)
             return N(expr.id)
         if isinstance(expr, gast.Constant):
             return expr
@@ -139,6 +167,24 @@ class Normalizer:
     def assign_to(self, name, expr, out):
         """Append statements computing ``expr`` into the variable ``name``."""
         ln = self.lineno
+        if isinstance(expr, COMPREHENSIONS):
+            return self.comprehension(name, expr, out)
+        if isinstance(expr, gast.Call):
+            sugar = self.desugar(expr, out)
+            if sugar is not None:
+                if isinstance(sugar, tuple):    # tuple(...): a comprehension into a tuple
+                    return self.comprehension(name, sugar[1], out, as_tuple=True)
+                return self.assign_to(name, sugar, out)
+            foreign = self.foreign(expr)
+            if foreign is not None and foreign[0] == "generator":
+                out.append(assign(name, self.inline_local(expr, out, foreign[1], generator=True), ln))
+                return
+            fn = self.local_function(expr)
+            if fn is not None and fn.partial is not None:
+                return self.assign_to(name, self.partial_call(fn, expr), out)
+            if fn is not None:
+                out.append(assign(name, self.inline_local(expr, out), ln))
+                return
         if type(expr) in REFUSED_EXPR:
             self.refuse(expr, REFUSED_EXPR[type(expr)])
         if is_atom(expr) or (isinstance(expr, gast.Attribute) and self.is_static(expr)):
@@ -182,7 +228,115 @@ class Normalizer:
         else:
             self.refuse(expr, type(expr).__name__ + " expression")
 
+    def comprehension(self, name, expr, out, as_tuple=False):
+        """``[elt for t in it if c]`` (and set, dict and generator forms) as the loop Python runs:
+        a fresh list appended to in a ``for`` loop, one loop per ``for`` clause, the filters as
+        ``if`` statements. A generator expression is evaluated into a list (every consumer srcad
+        differentiates reads it once, in order); a set comprehension is ``set()`` of that list.
+        The loop variables live in the comprehension's own scope: they are renamed apart."""
+        ln = self.lineno
+        rename = {}
+        for gen in expr.generators:
+            if gen.is_async:
+                self.refuse(expr, "async comprehension")
+            for n in gast.walk(gen.target):
+                if isinstance(n, gast.Name):
+                    rename[n.id] = self.namer.fresh(n.id)
+        self.locals.update(rename.values())
+        renamed = [(_renamed(g.target, rename), g.iter if k == 0 else _renamed(g.iter, rename),
+                    [_renamed(c, rename) for c in g.ifs]) for k, g in enumerate(expr.generators)]
+        reads = {n.id for n in gast.walk(expr) if isinstance(n, gast.Name)}
+        acc = name if name not in reads and name not in self.params and not isinstance(expr, gast.SetComp) \
+            else self.namer.fresh("comp")
+        self.locals.add(acc)
+        if isinstance(expr, gast.DictComp):
+            out.append(assign(acc, gast.Dict(keys=[], values=[]), ln))
+            inner = at(gast.Assign(targets=[gast.Subscript(value=N(acc), slice=_renamed(expr.key, rename),
+                                                           ctx=gast.Store())],
+                                   value=_renamed(expr.value, rename), type_comment=None), ln)
+        elif as_tuple:
+            # ``acc = acc + (v,)``: concatenation of tuples (seq_concat), exact in both modes
+            out.append(assign(acc, gast.Tuple(elts=[], ctx=gast.Load()), ln))
+            one = gast.Tuple(elts=[_renamed(expr.elt, rename)], ctx=gast.Load())
+            inner = at(gast.Assign(targets=[N(acc, True)], value=gast.BinOp(left=N(acc), op=gast.Add(), right=one),
+                                   type_comment=None), ln)
+        else:
+            out.append(assign(acc, gast.List(elts=[], ctx=gast.Load()), ln))
+            append = gast.Attribute(value=N(acc), attr="append", ctx=gast.Load())
+            inner = at(gast.Expr(value=gast.Call(func=append, args=[_renamed(expr.elt, rename)], keywords=[])), ln)
+        for target, it, ifs in reversed(renamed):
+            if ifs:
+                test = ifs[0] if len(ifs) == 1 else gast.BoolOp(op=gast.And(), values=ifs)
+                inner = at(gast.If(test=test, body=[inner], orelse=[]), ln)
+            inner = at(gast.For(target=target, iter=it, body=[inner], orelse=[], type_comment=None), ln)
+        self.stmt(inner, out)
+        self.lineno = ln
+        if isinstance(expr, gast.SetComp):
+            self.assign_to(name, gast.Call(func=N("set"), args=[N(acc)], keywords=[]), out)
+        elif acc != name:
+            out.append(assign(name, N(acc), ln))
+
+    def method_call(self, expr):
+        """``model.forward(x)`` on an object the function reads from its module or closure, or
+        ``layer(x)`` on a callable object: ``Model.forward(model, x)``, a call of the plain function
+        (which is then inlined or derived like any helper); None for other calls."""
+        f = expr.func
+        if not (isinstance(f, gast.Name) or (isinstance(f, gast.Attribute) and self.is_static(f))):
+            return None
+        if isinstance(f, gast.Name) and f.id in self.locals:
+            return None
+        from srcad.callees import resolve
+        where = resolve(f, self.info, self.locals, strict=False)
+        if where is None or where.kind != "static":
+            return None
+        fn, receiver = user_method(where.obj)
+        if fn is None:
+            return None
+        receiver = clone(f.value) if isinstance(f, gast.Attribute) and where.obj.__self__ is not None and \
+            isinstance(where.obj, types.MethodType) else clone(f)
+        return gast.Call(func=N(self.extra_name(fn.__name__, fn)), args=[receiver] + list(expr.args),
+                         keywords=list(expr.keywords))
+
+    def extra_name(self, base, obj):
+        """A name under which normalized code refers to ``obj`` (the function of a method)."""
+        for k, v in self.info.extra.items():
+            if v is obj:
+                return k
+        fresh = self.namer.fresh(base.strip("_") or "method")
+        self.info.extra[fresh] = obj
+        return fresh
+
+    def derivative_call(self, f):
+        """``srcad.grad(energy)`` called in the code (``srcad.grad(energy)(z)``): made once, when
+        the code is transformed, as if written at module level (srcad differentiates a derivative's
+        generated code again). A name for it, or None where ``f`` is not such a call."""
+        if not (isinstance(f, gast.Call) and (isinstance(f.func, gast.Name) or
+                                              (isinstance(f.func, gast.Attribute) and self.is_static(f.func)))):
+            return None
+        from srcad.callees import resolve
+        where = resolve(f.func, self.info, self.locals, strict=False)
+        if where is None or where.kind != "static" or getattr(where.obj, "__module__", None) != "srcad.api":
+            return None
+        args = []
+        for a in f.args:
+            w = resolve(a, self.info, self.locals, strict=False) if isinstance(a, (gast.Name, gast.Attribute)) else None
+            if w is None or w.kind != "static":
+                return None
+            args.append(w.obj)
+        if not all(isinstance(k.value, gast.Constant) and k.arg for k in f.keywords):
+            return None
+        made = where.obj(*args, **{k.arg: k.value.value for k in f.keywords})
+        if getattr(made, "__srcad_function__", None) is None:
+            return None
+        return N(self.extra_name(getattr(made, "__name__", "derivative"), made))
+
     def call(self, expr, out):
+        made = self.derivative_call(expr.func)
+        if made is not None:
+            expr = gast.Call(func=made, args=expr.args, keywords=expr.keywords)
+        method = self.method_call(expr)
+        if method is not None:
+            expr = method
         f = expr.func
         if isinstance(f, gast.Name) or (isinstance(f, gast.Attribute) and self.is_static(f)):
             func = f
@@ -191,16 +345,395 @@ class Normalizer:
         else:
             self.refuse(expr, "call of a computed function")
         args = []
-        for a in expr.args:
+        for a in self.spread(expr.args):
             if isinstance(a, gast.Starred):
-                self.refuse(a, "starred argument (*args)")
+                # ``rs.randn(*x.shape)``: the spread value is evaluated once, as Python does
+                args.append(gast.Starred(value=self.atom(a.value, out), ctx=gast.Load()))
+                continue
             args.append(self.atom(a, out))
         keywords = []
-        for k in expr.keywords:
-            if k.arg is None:
-                self.refuse(expr, "keyword unpacking (**kwargs)")
+        for k in self.spread_keywords(expr.keywords, expr):
             keywords.append(gast.keyword(arg=k.arg, value=self.atom(k.value, out)))
         return gast.Call(func=func, args=args, keywords=keywords)
+
+    # ------------------------------------------------------------------ Python's own idioms
+    def spread(self, args):
+        """``f(*args)`` where ``args`` is a tuple or list display bound once in the function (or a
+        display written in the call): its items, as separate arguments."""
+        out = []
+        for a in args:
+            if isinstance(a, gast.Starred):
+                v = a.value
+                if isinstance(v, (gast.Tuple, gast.List)):
+                    out += self.spread(v.elts)
+                    continue
+                if isinstance(v, gast.Name) and v.id in self.displays:
+                    out += [gast.Subscript(value=N(v.id), slice=gast.Constant(value=k, kind=None), ctx=gast.Load())
+                            for k in range(self.displays[v.id])]
+                    continue
+            out.append(a)
+        return out
+
+    def spread_keywords(self, keywords, call):
+        """``f(**opts)`` where ``opts`` is a dict display with string keys bound once in the
+        function (or written in the call): its items, as keyword arguments."""
+        out = []
+        for k in keywords:
+            if k.arg is not None:
+                out.append(k)
+                continue
+            v = k.value
+            items = None
+            if isinstance(v, gast.Dict):
+                items = list(zip(v.keys, v.values))
+            elif isinstance(v, gast.Name) and isinstance(self.displays.get(v.id), list):
+                items = [(gast.Constant(value=key, kind=None),
+                          gast.Subscript(value=N(v.id), slice=gast.Constant(value=key, kind=None), ctx=gast.Load()))
+                         for key in self.displays[v.id]]
+            if items is None or not all(isinstance(key, gast.Constant) and isinstance(key.value, str)
+                                        for key, _ in items):
+                self.refuse(call, "keyword unpacking (**kwargs)",
+                            "of a mapping whose keys srcad cannot see: write the keywords, or unpack a "
+                            "dict display with string keys bound once in the function")
+            out += [gast.keyword(arg=key.value, value=value) for key, value in items]
+        return out
+
+    def builtin(self, func, *names):
+        """Is ``func`` the name of one of the builtins ``names`` (not rebound anywhere)?"""
+        import builtins
+        if not (isinstance(func, gast.Name) and func.id in names and func.id not in self.locals):
+            return False
+        ok, obj = self.info.resolve(func.id)
+        return ok and obj is getattr(builtins, func.id)
+
+    def desugar(self, call, out):
+        """Builtins that iterate, written as the comprehensions Python runs; None for other calls.
+
+        ``list(it)`` -> ``[v for v in it]``; ``tuple(it)`` -> ``("tuple", <comprehension>)``;
+        ``map(f, a, b)`` -> ``[f(v, w) for v, w in zip(a, b)]``; ``zip(a, b)`` outside a ``for``
+        -> ``[(v, w) for v, w in zip(a, b)]``; ``max(a, b)`` -> ``b if b > a else a`` (the first
+        largest, as Python picks it) and ``min`` alike; a call of ``functools.partial(g, ...)``
+        bound once is a call of ``g`` with the bound arguments first."""
+        f = call.func
+        args = self.spread(call.args)
+        if any(isinstance(a, gast.Starred) for a in args) or call.keywords:
+            return None
+        if self.builtin(f, "list", "tuple") and len(args) == 1:
+            it = args[0]
+            if isinstance(it, gast.Call) and self.builtin(it.func, "map"):
+                it = self.desugar(it, out) or it      # list(map(...)): the comprehension itself
+            if isinstance(it, (gast.GeneratorExp, gast.ListComp)):
+                comp = gast.ListComp(elt=it.elt, generators=it.generators)
+            else:
+                v = self.namer.fresh("item")
+                comp = gast.ListComp(elt=N(v), generators=[gast.comprehension(target=N(v, True), iter=it, ifs=[],
+                                                                              is_async=0)])
+            return ("tuple", comp) if f.id == "tuple" else comp
+        if self.builtin(f, "zip") and args:
+            vs = [self.namer.fresh("item") for _ in args]
+            target = gast.Tuple(elts=[N(v, True) for v in vs], ctx=gast.Store())
+            return gast.ListComp(elt=gast.Tuple(elts=[N(v) for v in vs], ctx=gast.Load()),
+                                 generators=[gast.comprehension(target=target, iter=gast.Call(
+                                     func=N("zip"), args=args, keywords=[]), ifs=[], is_async=0)])
+        if self.builtin(f, "map") and len(args) >= 2 and isinstance(args[0], gast.Lambda):
+            lam = args[0]
+            a = lam.args
+            names = [p.id for p in a.posonlyargs + a.args]
+            if a.vararg or a.kwarg or a.kwonlyargs or a.defaults or len(names) != len(args) - 1:
+                return None
+            vs = [self.namer.fresh("item") for _ in names]
+            body = _renamed(lam.body, dict(zip(names, vs)))
+            if len(vs) == 1:
+                target, it = N(vs[0], True), args[1]
+            else:
+                target = gast.Tuple(elts=[N(v, True) for v in vs], ctx=gast.Store())
+                it = gast.Call(func=N("zip"), args=args[1:], keywords=[])
+            return gast.ListComp(elt=body, generators=[gast.comprehension(target=target, iter=it, ifs=[],
+                                                                          is_async=0)])
+        if self.builtin(f, "map") and len(args) >= 2 and not isinstance(args[0], gast.Lambda):
+            vs = [self.namer.fresh("item") for _ in args[1:]]
+            if len(vs) == 1:
+                target, it = N(vs[0], True), args[1]
+            else:
+                target = gast.Tuple(elts=[N(v, True) for v in vs], ctx=gast.Store())
+                it = gast.Call(func=N("zip"), args=args[1:], keywords=[])
+            fn = args[0]
+            if not (isinstance(fn, gast.Name) or (isinstance(fn, gast.Attribute) and self.is_static(fn))):
+                fn = self.atom(fn, out, "fn")
+            return gast.ListComp(elt=gast.Call(func=fn, args=[N(v) for v in vs], keywords=[]),
+                                 generators=[gast.comprehension(target=target, iter=it, ifs=[], is_async=0)])
+        if self.builtin(f, "max", "min") and len(args) >= 2:
+            better = gast.Gt() if f.id == "max" else gast.Lt()
+            best = self.atom(args[0], out, "best")
+            for a in args[1:]:
+                c = self.atom(a, out, "best")
+                pick = gast.IfExp(test=gast.Compare(left=clone(c), ops=[type(better)()], comparators=[clone(best)]),
+                                  body=clone(c), orelse=clone(best))
+                if a is args[-1]:
+                    return pick
+                best = self.atom(pick, out, "best")
+        return None
+
+    # ------------------------------------------------------------------ nested functions
+    def not_escaping(self, name):
+        """A nested function, lambda or partial is followed by inlining it where it is called; used
+        as a value (returned, stored, passed to another function) it would escape: refused."""
+        if name.id in self.local_fns:
+            self.refuse(name, "nested function used as a value",
+                        f"`{name.id}` is returned, stored or passed on; srcad inlines nested functions "
+                        "where they are called: call it here, or define it at module level")
+
+    def local_function(self, call):
+        """The ``LocalFunction`` a call calls, or None."""
+        f = call.func
+        if isinstance(f, gast.Name) and f.id in self.local_fns:
+            return self.local_fns[f.id]
+        return None
+
+    def define(self, name, fn, node):
+        """Note the nested function (or lambda, or partial) ``fn`` bound to ``name`` at ``node``."""
+        if self.binds.get(name, 0) != 1:
+            self.refuse(node, "nested function bound more than once",
+                        f"`{name}` is bound {self.binds.get(name, 0)} times; give each function its own name")
+        self.local_fns[name] = fn
+
+    def function_def(self, s, out):
+        if s.decorator_list:
+            self.refuse(s, "decorated nested function")
+        for n in gast.walk(s):
+            if isinstance(n, (gast.Yield, gast.YieldFrom)):
+                self.refuse(n, "generator function", "a nested function that yields")
+        self.define(s.name, LocalFunction(s.name, self.defaults_now(s.args, out), s.body, s.lineno), s)
+
+    def defaults_now(self, args, out):
+        """Defaults are evaluated where the function is defined (``lambda v, c=c: ...`` captures
+        ``c``'s value then): each one that is not a constant goes into a fresh variable here."""
+        def held(d):
+            if d is None or isinstance(d, gast.Constant) or (isinstance(d, gast.Attribute) and self.is_static(d)):
+                return d
+            kept = self.namer.fresh("default")
+            self.locals.add(kept)
+            self.assign_to(kept, d, out)
+            return N(kept)
+        args = clone(args)
+        args.defaults = [held(d) for d in args.defaults]
+        args.kw_defaults = [held(d) for d in args.kw_defaults]
+        return args
+
+    def foreign(self, site):
+        """("generator", fn) or ("factory", fn) where ``site`` calls a function of the same module
+        (no closure of its own, so its free names mean here what they mean there) that is a
+        generator (``def unpack(W): ... yield ...``) or returns a function it defines
+        (``def make_layer(s): def layer(h): ...; return layer``); else None. Both are inlined here:
+        the generator's items collected into a list, the factory's function followed where called."""
+        f = site.func
+        if not isinstance(f, gast.Name) or f.id in self.locals or f.id in self.local_fns:
+            return None
+        ok, obj = self.info.resolve(f.id, guard=None)
+        if not isinstance(obj, types.FunctionType) or obj.__closure__ or obj.__globals__ is not self.info.globals:
+            return None
+        import inspect
+        generator = bool(obj.__code__.co_flags & inspect.CO_GENERATOR)
+        if not generator and not any(isinstance(c, types.CodeType) for c in obj.__code__.co_consts):
+            return None
+        from srcad.parse import parse_function
+        try:
+            node = parse_function(obj, generator=generator).node
+        except Exception:   # noqa: BLE001 - not readable: an ordinary call, handled later
+            return None
+        self.info.resolve(f.id)    # noted for the guards: the code relies on what the name is
+        fn = LocalFunction(node.name, node.args, node.body, node.lineno)
+        if generator:
+            return "generator", fn
+        last = node.body[-1] if node.body else None
+        if isinstance(last, gast.Return) and isinstance(last.value, gast.Name) and any(
+                isinstance(st, gast.FunctionDef) and st.name == last.value.id for st in node.body):
+            return "factory", fn
+        return None
+
+    def inline_local(self, call, out, fn=None, generator=False, factory=False):
+        """The value of a call to a nested function: its body inlined here, its locals renamed
+        apart. Free names read the enclosing variables as they are now, as Python's closures do.
+        A generator's value is the list of what it yields; a factory's, the function it returns."""
+        fn = fn or self.local_function(call)
+        ln = self.lineno
+        if fn.name in self.inlining:
+            self.refuse(call, "recursive nested function", f"`{fn.name}` calls itself; define it at module level")
+        bound = self.bind_local(fn, call, out)
+        rename = {}
+        for n in gast.walk(gast.Module(body=fn.body, type_ignores=[])):
+            if isinstance(n, gast.Name) and isinstance(n.ctx, (gast.Store, gast.Param, gast.Del)):
+                rename.setdefault(n.id, None)
+            elif isinstance(n, gast.FunctionDef):
+                rename.setdefault(n.name, None)
+        for p in bound:
+            rename[p] = None
+        inner_binds = {}
+        for n in gast.walk(gast.Module(body=fn.body, type_ignores=[])):
+            if isinstance(n, gast.Name) and isinstance(n.ctx, (gast.Store, gast.Del, gast.Param)):
+                inner_binds[n.id] = inner_binds.get(n.id, 0) + 1
+            elif isinstance(n, gast.FunctionDef):
+                inner_binds[n.name] = inner_binds.get(n.name, 0) + 1
+        for k in rename:
+            rename[k] = self.namer.fresh(k)
+            self.locals.add(rename[k])
+            self.binds[rename[k]] = inner_binds.get(k, 0) + (k in bound)
+        for p, value in bound.items():
+            self.assign_to(rename[p], value, out)
+        result = self.namer.fresh(fn.name.strip("<>") + "_out" if fn.name == "<lambda>" else fn.name)
+        self.locals.add(result)
+        body = [_renamed(st, rename) for st in fn.body]
+        for st in gast.walk(gast.Module(body=body, type_ignores=[])):
+            if isinstance(st, gast.FunctionDef) and st.name in rename:
+                st.name = rename[st.name]
+        if generator:
+            body = self.yields_appended(body, result, fn)
+            out.append(assign(result, gast.List(elts=[], ctx=gast.Load()), ln))
+        elif factory:
+            body = body[:-1]
+        else:
+            body = self.tail_returns(body, result, fn)
+        self.inlining.append(fn.name)
+        try:
+            for st in body:
+                self.stmt(st, out)
+        finally:
+            self.inlining.pop()
+        self.lineno = ln
+        if factory:
+            return self.local_fns[rename[fn.body[-1].value.id]]
+        return N(result)
+
+    def yields_appended(self, body, result, fn):
+        """A generator's ``yield v`` statements become ``result.append(v)``."""
+        def rewrite(stmts):
+            new = []
+            for st in stmts:
+                if isinstance(st, gast.Expr) and isinstance(st.value, gast.Yield) and st.value.value is not None:
+                    append = gast.Attribute(value=N(result), attr="append", ctx=gast.Load())
+                    new.append(at(gast.Expr(value=gast.Call(func=append, args=[st.value.value], keywords=[])),
+                                  st.lineno))
+                    continue
+                if isinstance(st, gast.Return):
+                    self.refuse(st, "return in a generator function", f"`{fn.name}`")
+                for field in ("body", "orelse"):
+                    sub = getattr(st, field, None)
+                    if isinstance(sub, list) and sub and not isinstance(st, gast.FunctionDef):
+                        setattr(st, field, rewrite(sub))
+                new.append(st)
+            return new
+        return rewrite(body)
+
+    def is_partial(self, value):
+        if not (isinstance(value, gast.Call) and value.args and not isinstance(value.args[0], gast.Starred)):
+            return False
+        f = value.func
+        if not (isinstance(f, gast.Name) or (isinstance(f, gast.Attribute) and self.is_static(f))):
+            return False
+        from srcad.callees import resolve
+        import functools
+        where = resolve(value.func, self.info, self.locals, strict=False)
+        return where is not None and where.is_(functools.partial)
+
+    def partial(self, value, out):
+        """``act = functools.partial(g, a, k=b)``: the bound arguments are evaluated now (into
+        fresh variables, as ``partial`` holds their values); ``act(x)`` is then ``g(a, x, k=b)``,
+        a call of ``g`` like any other (so ``g`` is inlined or given its rule as usual)."""
+        g, *args = value.args
+        if any(isinstance(a, gast.Starred) for a in args) or any(k.arg is None for k in value.keywords):
+            self.refuse(value, "functools.partial with unpacked arguments")
+        if isinstance(g, gast.Name) and g.id in self.local_fns:
+            self.refuse(value, "functools.partial of a nested function")
+        if not (isinstance(g, gast.Name) or (isinstance(g, gast.Attribute) and self.is_static(g))):
+            g = self.atom(g, out, "fn")
+
+        def held(v):
+            a = self.atom(v, out, "bound")
+            if isinstance(a, gast.Name):
+                kept = self.namer.fresh(a.id + "_bound" if not a.id.startswith("bound") else a.id)
+                self.locals.add(kept)
+                out.append(assign(kept, a, self.lineno))
+                a = N(kept)
+            return a
+        bound = [held(a) for a in args]
+        keywords = [(k.arg, held(k.value)) for k in value.keywords]
+        return LocalFunction("<partial>", None, [], self.lineno, partial=g, bound_args=bound,
+                             bound_keywords=keywords)
+
+    def partial_call(self, fn, call):
+        """The call of the function a partial holds, with its bound arguments first."""
+        keywords = [gast.keyword(arg=k, value=clone(v)) for k, v in fn.bound_keywords]
+        given = {k.arg for k in call.keywords}
+        keywords = [k for k in keywords if k.arg not in given] + list(call.keywords)
+        return gast.Call(func=clone(fn.partial), args=[clone(a) for a in fn.bound_args] + list(call.args),
+                         keywords=keywords)
+
+    def bind_local(self, fn, call, out):
+        """Parameter -> argument expression, as Python binds the call (positional, keywords,
+        defaults, ``*args`` as a tuple display); refused where Python would raise TypeError."""
+        args = self.spread(call.args)
+        keywords = {}
+        for k in self.spread_keywords(call.keywords, call):
+            keywords[k.arg] = k.value
+        a = fn.args
+        if any(isinstance(x, gast.Starred) for x in args):
+            self.refuse(call, "starred argument (*args)", f"to the nested function `{fn.name}`, of a sequence "
+                        "whose length srcad cannot see")
+        positional = [p.id for p in a.posonlyargs + a.args]
+        kwonly = [p.id for p in a.kwonlyargs]
+        bound = {}
+        for p, v in zip(positional, args):
+            bound[p] = v
+        extra = args[len(positional):]
+        if extra and a.vararg is None:
+            self.refuse(call, "call with too many arguments", f"to `{fn.name}`")
+        for k, v in keywords.items():
+            if k in bound or (k not in positional[len(a.posonlyargs):] and k not in kwonly):
+                if a.kwarg is None or k in bound:
+                    self.refuse(call, "call with an unexpected keyword", f"`{k}` to `{fn.name}`")
+        defaults = dict(zip(positional[len(positional) - len(a.defaults):], a.defaults))
+        defaults.update({p.id: d for p, d in zip(a.kwonlyargs, a.kw_defaults) if d is not None})
+        for p in positional + kwonly:
+            if p in bound:
+                continue
+            if p in keywords:
+                bound[p] = keywords.pop(p)
+            elif p in defaults:
+                d = defaults[p]
+                bound[p] = d      # a constant, or the variable it was evaluated into (defaults_now)
+            else:
+                self.refuse(call, "call with a missing argument", f"`{p}` of `{fn.name}`")
+        if a.vararg is not None:
+            bound[a.vararg.id] = gast.Tuple(elts=extra, ctx=gast.Load())
+        if a.kwarg is not None:
+            rest = {k: v for k, v in keywords.items() if k not in bound}
+            bound[a.kwarg.id] = gast.Dict(keys=[gast.Constant(value=k, kind=None) for k in rest],
+                                          values=list(rest.values()))
+        return bound
+
+    def tail_returns(self, body, result, fn):
+        """``return v`` at the end of the body (or at the end of each branch of a final ``if``)
+        becomes ``result = v``; a ``return`` elsewhere in a nested function is refused."""
+        if not body:
+            self.refuse(fn.node_for_errors(self.lineno), "nested function without a return")
+        *head, last = body
+        for st in head:
+            for n in gast.walk(st):
+                if isinstance(n, gast.Return):
+                    self.refuse(n, "early return in a nested function",
+                                f"`{fn.name}` returns before its last statement; write one return at "
+                                "its end, or define it at module level")
+        if isinstance(last, gast.Return):
+            if last.value is None:
+                self.refuse(last, "return without a value")
+            return head + [at(gast.Assign(targets=[N(result, True)], value=last.value, type_comment=None),
+                              last.lineno)]
+        if isinstance(last, gast.If) and last.orelse:
+            last.body = self.tail_returns(last.body, result, fn)
+            last.orelse = self.tail_returns(last.orelse, result, fn)
+            return head + [last]
+        self.refuse(last, "nested function that can end without a return",
+                    f"`{fn.name}` must end in a return (or an if/else whose branches each end in one)")
 
     # ------------------------------------------------------------------ statements
     def body(self, stmts):
@@ -212,8 +745,33 @@ class Normalizer:
     def stmt(self, s, out):
         self.lineno = getattr(s, "lineno", self.lineno)
         ln = self.lineno
+        if isinstance(s, gast.FunctionDef):
+            return self.function_def(s, out)
         if type(s) in REFUSED:
             self.refuse(s, REFUSED[type(s)])
+        if isinstance(s, gast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], gast.Name):
+            name = s.targets[0].id
+            if isinstance(s.value, gast.Lambda):
+                lam = s.value
+                body = [at(gast.Return(value=lam.body), ln)]
+                return self.define(name, LocalFunction("<lambda>", self.defaults_now(lam.args, out), body, ln), s)
+            if self.is_partial(s.value):
+                return self.define(name, self.partial(s.value, out), s)
+            foreign = self.foreign(s.value) if isinstance(s.value, gast.Call) else None
+            if foreign is not None and foreign[0] == "factory":
+                return self.define(name, self.inline_local(s.value, out, foreign[1], factory=True), s)
+            if self.binds.get(name) == 1 and isinstance(s.value, (gast.Tuple, gast.List)) and \
+                    not any(isinstance(e, gast.Starred) for e in s.value.elts):
+                self.displays[name] = len(s.value.elts)
+            elif self.binds.get(name) == 1 and isinstance(s.value, gast.Dict) and all(
+                    isinstance(k, gast.Constant) and isinstance(k.value, str) for k in s.value.keys):
+                self.displays[name] = [k.value for k in s.value.keys]
+        if isinstance(s, gast.Expr) and isinstance(s.value, gast.Call) and self.local_function(s.value):
+            fn = self.local_function(s.value)
+            if fn.partial is not None:
+                return self.stmt(at(gast.Expr(value=self.partial_call(fn, s.value)), ln), out)
+            self.inline_local(s.value, out)
+            return
         if isinstance(s, gast.Expr):
             v = s.value
             if isinstance(v, gast.Constant):
@@ -255,6 +813,7 @@ class Normalizer:
             if s.value is None:
                 self.refuse(s, "return without a value")
             if isinstance(s.value, gast.Name):
+                self.not_escaping(s.value)
                 value = N(s.value.id)
             else:
                 if self.out_name is None:
@@ -389,6 +948,10 @@ class Normalizer:
     def for_loop(self, s, out):
         ln = self.lineno
         it = s.iter
+        if isinstance(it, gast.Call) and self.builtin(it.func, "map"):
+            comp = self.desugar(it, out)       # for v in map(f, xs): over the list of results
+            if comp is not None:
+                it = self.atom(comp, out, "seq")
         self.check_inline(it)
         fn = it.func.id if isinstance(it, gast.Call) and isinstance(it.func, gast.Name) else None
         rng = _range_like(it)
@@ -457,6 +1020,49 @@ class Normalizer:
         body += self.body(s.body)
         rng = gast.Call(func=N("range"), args=[bound], keywords=[])
         out.append(at(gast.For(target=N(index, True), iter=rng, body=body, orelse=[], type_comment=None), ln))
+
+
+def _class_attr(cls, name):
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            return klass.__dict__[name]
+    return None
+
+
+def user_method(obj):
+    """(function, receiver) where calling ``obj`` calls a plain Python function of the user's
+    with ``receiver`` first: a bound method of a user object, or a user object with a
+    ``__call__`` method; (None, None) otherwise (rules, NumPy's and SciPy's own functions)."""
+    from srcad.rules.registry import FORWARD, NONDIFF, REVERSE, library_function
+    if isinstance(obj, types.MethodType):
+        fn, receiver = obj.__func__, obj.__self__
+    elif not isinstance(obj, (type, types.FunctionType, types.BuiltinFunctionType, types.ModuleType)) and \
+            isinstance(_class_attr(type(obj), "__call__"), types.FunctionType):
+        fn, receiver = _class_attr(type(obj), "__call__"), obj
+    else:
+        return None, None
+    if not isinstance(fn, types.FunctionType) or isinstance(receiver, (type, types.ModuleType)):
+        return None, None
+    try:
+        if fn in REVERSE or fn in FORWARD or fn in NONDIFF or library_function(fn):
+            return None, None
+    except TypeError:
+        return None, None
+    if getattr(fn, "__module__", "").split(".")[0] in ("srcad", "numpy", "scipy", "logging", "functools"):
+        return None, None
+    return fn, receiver
+
+
+COMPREHENSIONS = (gast.ListComp, gast.SetComp, gast.DictComp, gast.GeneratorExp)
+
+
+def _renamed(node, mapping):
+    """A copy of ``node`` with the names in ``mapping`` renamed."""
+    node = clone(node)
+    for n in gast.walk(node):
+        if isinstance(n, gast.Name) and n.id in mapping:
+            n.id = mapping[n.id]
+    return node
 
 
 def _dict_view(it):

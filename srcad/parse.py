@@ -132,12 +132,16 @@ def _lambda_node(fn, lines):
     return lam, seg
 
 
-def parse_function(fn):
-    """Parse ``fn`` into a FunctionInfo whose node is a gast.FunctionDef with file line numbers."""
+def parse_function(fn, generator=False):
+    """Parse ``fn`` into a FunctionInfo whose node is a gast.FunctionDef with file line numbers.
+
+    ``generator``: a generator function is read too (normalize inlines one where its items are
+    collected into a list); otherwise it is refused."""
     if isinstance(fn, (types.BuiltinFunctionType, types.MethodWrapperType)) or not hasattr(fn, "__code__"):
         raise TransformError(f"{fn!r} is not a Python function with source", None, None, "source")
     code = fn.__code__
-    if code.co_flags & (inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR):
+    flags = code.co_flags & ~inspect.CO_GENERATOR if generator else code.co_flags
+    if flags & (inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR):
         kind = "generator" if code.co_flags & inspect.CO_GENERATOR else "async function"
         raise TransformError(f"cannot differentiate {article(kind)} ({fn.__qualname__})",
                              code.co_filename, code.co_firstlineno, kind)

@@ -8,8 +8,9 @@
 
 ``front_end`` (parse, normalize, restructure) and ``analyze`` (the ``append`` rewrite, the facts,
 the self-read split) are the same for every mode; ``derive`` caches by code object, mode and
-argument ranks, guarded (guards.py). Inlining runs in reverse mode; forward mode derives each
-helper it calls on its own (mode 'jvp_call'), which keeps its code short.
+argument ranks, guarded (guards.py). Inlining runs in both modes (issue 13: a function passed as
+an argument, a method on ``self``, a helper writing into its caller's array are then read alike);
+a helper that is not inlined (recursion, depth) is derived on its own (modes 'call', 'jvp_call').
 """
 
 import builtins
@@ -324,11 +325,10 @@ def _generate(fn, key, stages):
     info.extra = env.objects   # names the generated code adds resolve like the user's
     gen_name = None if helper and not forward else \
         norm.namer.fresh(("jvp_" if forward else "grad_") + info.name, numbered=False)
-    if not forward:
-        body = inline_calls(body, info, norm, env, front_end, fn)
-        require_loop_builtins(info, body, ())   # loops of inlined helpers are written in fn's scope
-        if stages is not None:
-            stages["inline"] = body
+    body = inline_calls(body, info, norm, env, front_end, fn, forward)   # both modes (issue 13)
+    require_loop_builtins(info, body, ())   # loops of inlined helpers are written in fn's scope
+    if stages is not None:
+        stages["inline"] = body
     param_ranks = {p: r for p, r in zip(params, ranks or ()) if r is not None}
     body, facts = analyze(info, norm, body, wrt_names, forward, param_ranks, helper, env)
     facts.in_place = not getattr(ranks, "foreign", False)   # api._ForeignRanks: Dask or CuPy arguments

@@ -848,6 +848,71 @@ def p_saves(g, env, depth):
     return lines
 
 
+# class "python" (issue 13): comprehensions, generator expressions, nested functions and lambdas
+# closing over the function's values, *args displays: rewritten by normalize into loops and inlined
+# code, so a renaming or scoping slip gives a wrong value or gradient
+def p_python(g, env, depth):
+    lines = []
+    k = g.r.randrange(5)
+    a, b = g.ex(env, 1, None), g.ex(env, 1, None)
+    c = g.pick(CONSTS)
+    if k == 0:     # list comprehension with a filter on the position, summed
+        s = bshape(a.shape, b.shape)
+        if s is None:
+            return None
+        L, v, i = g.fresh("L"), g.fresh("v"), g.fresh("i")
+        lines.append(Line(f"{L} = [np.sin({v}) * {c} for {i}, {v} in enumerate([{a.p}, {b.p}, {a.p}]) if {i} != 1]",
+                          f"{L} = [np.sin({v}) * {c} for {i}, {v} in enumerate([{a.i}, {b.i}, {a.i}]) if {i} != 1]"))
+        env.lists[L] = [a.shape, a.shape]
+        return lines
+    if k == 1:     # generator expression in sum()
+        s = bshape(a.shape, b.shape)
+        if s is None:
+            return None
+        t, v = g.fresh("gs"), g.fresh("v")
+        lines.append(Line(f"{t} = sum(np.tanh({v}) * {c} for {v} in ({a.p}, {b.p}))",
+                          f"{t} = sum(np.tanh({v}) * {c} for {v} in ({a.i}, {b.i}))"))
+        env.drop(t)
+        env.arrays[t] = s
+        return lines
+    if k == 2:     # nested def: its parameter shadows nothing, its body reads a closure value
+        s = bshape(a.shape, b.shape)
+        if s is None:
+            return None
+        fn, u, w = g.fresh("inner"), g.fresh("u"), g.fresh("nw")
+        lines += [Line(f"def {fn}({u}):"),
+                  Line(f"return np.cos({u}) * ({b.p}) + {c}", f"return np.cos({u}) * ({b.i}) + {c}", level=1),
+                  Line(f"{w} = {fn}({a.p}) * {fn}({a.p})", f"{w} = {fn}({a.i}) * {fn}({a.i})")]
+        env.drop(w)
+        env.arrays[w] = s
+        return lines
+    if k == 3:     # lambda closing over a value, called twice
+        s = bshape(a.shape, b.shape)
+        if s is None:
+            return None
+        fn, u, w = g.fresh("lam"), g.fresh("u"), g.fresh("lw")
+        lines += [Line(f"{fn} = lambda {u}: {u} * ({b.p}) - {c}  # noqa: E731",
+                       f"{fn} = lambda {u}: {u} * ({b.i}) - {c}  # noqa: E731"),
+                  Line(f"{w} = {fn}({a.p}) + {fn}({c})", f"{w} = {fn}({a.i}) + {fn}({c})")]
+        env.drop(w)
+        env.arrays[w] = s
+        return lines
+    s = bshape(a.shape, b.shape)          # *args of a tuple display into a variadic helper
+    if s is None:
+        return None
+    T, w = g.fresh("args"), g.fresh("sw")
+    g.helpers["star_helper"] = ("def star_helper(*terms):\n"
+                                "    total = 0.0\n"
+                                "    for t in terms:\n"
+                                "        total = total + np.sin(t)\n"
+                                "    return total\n")
+    lines += [Line(f"{T} = ({a.p}, {b.p})", f"{T} = ({a.i}, {b.i})"),
+              Line(f"{w} = star_helper(*{T})")]
+    env.drop(w)
+    env.arrays[w] = s
+    return lines
+
+
 def p_modules(g, env, depth):
     e = g.ex_module_call(env, 0, None)
     name = g.target_for(env, e.shape, "u")
@@ -857,7 +922,7 @@ def p_modules(g, env, depth):
 
 
 CLASSES = ["base", "rebind_subscript", "shared_adjoint", "view_inplace", "broadcast_write", "mod",
-           "containers", "kwargs", "iteration", "modules", "saves"]
+           "containers", "kwargs", "iteration", "modules", "saves", "python"]
 
 PRODUCTIONS = [
     ("base", 4, p_assign),
@@ -874,6 +939,7 @@ PRODUCTIONS = [
     ("iteration", 0.5, p_iteration),
     ("modules", 0.3, p_modules),
     ("saves", 0.3, p_saves),
+    ("python", 0.5, p_python),
 ]
 
 # argument shapes, many of them broadcasting pairs

@@ -48,17 +48,18 @@ def _make_nonlocal():
 nonlocal_write = _make_nonlocal()
 
 
-def list_comprehension(x):
-    return sum([v * 2 for v in x])
+def returned_closure(x):
+    def scale(v):
+        return v * 2
+    return scale
 
 
 def unknown_c_function(x):
     return math.erf(x)
 
 
-def lambda_inside(x):
-    f = lambda v: v * 2  # noqa: E731
-    return f(x)
+def lambda_passed_on(x):
+    return np.sum(np.apply_along_axis(lambda v: v * 2, 0, x))
 
 
 def attribute_store(x):
@@ -87,5 +88,5 @@ def helper_writes_into_parameter(x):
 
 
 CORPUS = [try_statement, with_statement, generator, async_function, global_write, nonlocal_write,
-          list_comprehension, unknown_c_function, lambda_inside, attribute_store, no_return,
+          returned_closure, unknown_c_function, lambda_passed_on, attribute_store, no_return,
           aliased_inplace_update, helper_writes_into_parameter]

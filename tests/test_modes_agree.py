@@ -2,6 +2,9 @@
 run through ``grad`` and ``jvp`` and checked against central differences; a construct one mode
 refuses, the other must refuse too (today neither refuses any of these)."""
 
+import functools
+import logging
+
 import numpy as np
 import pytest
 
@@ -181,10 +184,162 @@ def c_numpy_scalars(x):
     return a * a + np.float64(2.0) * x[0]
 
 
+# ---------------------------------------------------------------- issue 13: the Python people write
+# Each docstring's first line is the construct as docs/python.md lists it (docs/gen_python.py).
+class _Layer:
+    def __init__(self, w):
+        self.w = w
+
+    def scale(self, h):
+        return h * self.w
+
+    def forward(self, h):
+        return np.tanh(self.scale(h))
+
+    def __call__(self, h):
+        return self.forward(h) + h
+
+
+LOG = logging.getLogger("srcad.tests")
+LAYER = _Layer(np.array([0.5, -1.0, 1.5, 2.0]))
+
+
+def _apply(f, v):
+    return f(v) * 2.0
+
+
+def _total(*terms, **weights):
+    s = 0.0
+    for t in terms:
+        s = s + np.sum(t) * weights.get("w", 1.0)
+    return s
+
+
+def _pieces(v):
+    for k in range(2):
+        yield v[2 * k:2 * k + 2]
+
+
+def _make_scaler(c):
+    def scaler(v):
+        return v * c
+    return scaler
+
+
+def c_list_comprehension(x):
+    """`[f(v) for v in xs if cond]`, nested `for` clauses"""
+    sq = [v * v for v in x if v > -10.0]
+    pairs = [a * b for a in x[:2] for b in x[2:]]
+    return np.sum(np.stack(sq)) + sum(pairs)
+
+
+def c_generator_expression(x):
+    """`sum(w * v for w, v in zip(ws, xs))`, `tuple(... for ...)`"""
+    t = tuple(np.sin(v) for v in x)
+    return sum(w * v for w, v in zip(SCALE, x)) + t[0] * t[-1]
+
+
+def c_dict_set_comprehension(x):
+    """`{k: f(v) for ...}` (and `{... for ...}` of hashable values)"""
+    d = {i: x[i] ** 2 for i in range(len(x))}
+    n = len({int(v > 0) for v in x})
+    return d[0] + d[3] * n
+
+
+def c_nested_def_closure(x):
+    """a nested `def` reading the enclosing function's values (a closure), called in a loop"""
+    c = np.sum(x)
+
+    def update(h, i):
+        return np.tanh(h * c + x[i])
+
+    h = 0.0
+    for i in range(len(x)):
+        h = update(h, i)
+    return h
+
+
+def c_lambda_local(x):
+    """`f = lambda v: ...` inside the function, called"""
+    sq = lambda v: v * np.cos(v)  # noqa: E731
+    return np.sum(sq(x) + sq(x[0]))
+
+
+def c_star_args(x):
+    """`f(*args)` with a tuple display, `def g(*args, **kw)`, `zip(*pairs)`, `rs.randn(*x.shape)`"""
+    args = (x, x * 2.0)
+    pairs = [(x[0], x[1]), (x[2], x[3])]
+    a, b = zip(*pairs)
+    noise = np.random.RandomState(0).randn(*x.shape)
+    return _total(*args, w=0.5) + a[0] * b[1] + np.sum(x * noise)
+
+
+def c_kwargs_display(x):
+    """`f(**opts)` with a dict display of string keys"""
+    opts = {"b": 3.0}
+    return np.sum(helper(x, **opts))
+
+
+def c_partial_map(x):
+    """`functools.partial(g, ...)`, `map(f, xs)`, `map(lambda v: ..., xs)`, `list(...)`, `lambda v, c=c: ...`"""
+    h = functools.partial(helper, b=1.5)
+    parts = list(map(np.tanh, [x[:2], x[2:]]))
+    c = np.sum(x)
+    scaled = lambda v, c=c: v * c  # noqa: E731
+    c = 2.0
+    s = 0.0
+    for w in map(lambda v: np.sin(v) * c, [x[1], x[3]]):
+        s = s + w
+    return np.sum(h(x)) + np.sum(parts[0]) * np.sum(parts[1]) + np.sum(scaled(x)) + s
+
+
+def c_methods_and_objects(x):
+    """`model.forward(x)`, `self.helper(h)`, `self.w`, a callable object (`__call__`)"""
+    return np.sum(LAYER.forward(x) + LAYER(x))
+
+
+def c_function_argument(x):
+    """a function passed to a helper and called there (`apply(f, x)`)"""
+    return np.sum(_apply(np.sin, x) + _apply(SQUARE, x) + _apply(helper, x))
+
+
+def c_generator_and_factory(x):
+    """a generator helper (`yield`), a helper returning a function it defines"""
+    s = 0.0
+    for p in _pieces(x):
+        s = s + np.sum(p * p)
+    f = _make_scaler(3.0)
+    return s + np.sum(f(x))
+
+
+def c_builtins(x):
+    """`min`/`max` of scalars, `print`, `logging`, `len`, `isinstance`"""
+    a = max(x[0], x[1])
+    b = min(x[2], x[3], 0.5)
+    print("a =", a)
+    LOG.debug("b = %s", b)
+    n = len(x) if isinstance(x, np.ndarray) else 1
+    return a * b * n
+
+
+def _energy(v):
+    return np.sum(np.sin(v) * v)
+
+
+def c_grad_inside(x):
+    """`srcad.grad(f)(...)` called inside differentiated code"""
+    return np.sum(srcad.grad(_energy)(x) * x)
+
+
+PYTHON_CONSTRUCTS = [c_list_comprehension, c_generator_expression, c_dict_set_comprehension,
+                     c_nested_def_closure, c_lambda_local, c_star_args, c_kwargs_display, c_partial_map,
+                     c_methods_and_objects, c_function_argument, c_generator_and_factory, c_builtins,
+                     c_grad_inside]
+
 CONSTRUCTS = [c_if_elif, c_ternary_and_or, c_while, c_for_range, c_enumerate_zip, c_nested_break_continue,
               c_return_in_loop, c_zero_trip, c_setitem, c_augassign, c_append_local, c_tuple_unpack,
               c_dict, c_list_literal, c_helpers, c_recursion, c_globals, c_lambda_global, c_fancy_index,
-              c_numpy_scalars]
+              c_numpy_scalars] + PYTHON_CONSTRUCTS
 MATRIX_CONSTRUCTS = [c_for_rows, c_matrix, c_reductions_axes]
 
 

@@ -228,7 +228,7 @@ def test_changed_defaults_of_a_helper(module, shape):
 
 @pytest.mark.parametrize("shape", SHAPES)
 def test_changed_function_default_of_an_inlined_helper(module, shape):
-    """Reverse mode inlines the helper and knows which function the default is."""
+    """Both modes inline the helper and know which function the default is."""
     m = module("""
         import numpy as np
         def helper(x, act=np.tanh):
@@ -237,7 +237,8 @@ def test_changed_function_default_of_an_inlined_helper(module, shape):
             return helper(x) * x
     """)
     x = point(shape)
-    df, vg = srcad.grad(m.f), srcad.value_and_grad(m.f)
+    df, vg, jf = srcad.grad(m.f), srcad.value_and_grad(m.f), srcad.jvp(m.f)
+    t = np.ones_like(np.asarray(x)) if shape else 1.0
     for defaults in [None, (np.sin,), (np.exp,)]:
         if defaults:
             m.helper.__defaults__ = defaults
@@ -245,9 +246,7 @@ def test_changed_function_default_of_an_inlined_helper(module, shape):
         np.testing.assert_allclose(df(x), want, rtol=1e-5, atol=1e-7)
         np.testing.assert_allclose(vg(x)[0], m.f(x), rtol=1e-12)
         np.testing.assert_allclose(vg(x)[1], want, rtol=1e-5, atol=1e-7)
-    # forward mode derives the helper on its own, where ``act`` is a parameter: refused, located
-    with pytest.raises(srcad.TransformError, match="act"):
-        srcad.jvp(m.f, (x,), (np.ones_like(np.asarray(x)) if shape else 1.0,))
+        np.testing.assert_allclose(np.sum(jf(x, t)[1]), np.sum(want * t), rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -452,11 +451,11 @@ def test_a_lambda_per_step_is_transformed_once(shape):
             np.testing.assert_allclose(g, want, rtol=1e-12)
             np.testing.assert_allclose(g2, want, rtol=1e-12)
             np.testing.assert_allclose(tangent, np.sum(want), rtol=1e-12)
-    # the three lambdas' code objects, and loss on its own in forward mode (called, not inlined)
-    assert pipeline.transforms - before == 4
-    assert len(pipeline._cache) == 4   # two keys per mode
+    # the three lambdas' code objects (both modes inline loss since issue 13)
+    assert pipeline.transforms - before == 3
+    assert len(pipeline._cache) == 3   # two keys in reverse mode, one in forward mode
     gc.collect()
-    assert len(parse.GENERATED._by_code) <= generated + 4
+    assert len(parse.GENERATED._by_code) <= generated + 3
 
 
 def test_the_caches_are_bounded(module, monkeypatch):

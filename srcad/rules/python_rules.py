@@ -1,9 +1,14 @@
 """Rules for Python builtins and srcad's own public helpers."""
 
 import builtins
+import logging
+import math
+import warnings
 
 from srcad.rules.registry import elementwise, forward, nondiff, reverse
 from srcad.runtime import is_training, stop_gradient, sum_adjoint, unbroadcast
+
+_LOG = ("debug", "info", "warning", "error", "critical", "exception", "log")
 
 
 @elementwise(builtins.float)
@@ -22,6 +27,19 @@ def sum_(y, iterable, start=0):
     d[y] = builtins.sum(d[iterable]) + d[start]
 
 
+@reverse(math.fsum)
+def fsum(y, iterable):
+    d[iterable] = sum_adjoint(d[y], iterable)
+
+
+@forward(math.fsum)
+def fsum(y, iterable):
+    d[y] = math.fsum(d[iterable])
+
+
+# calls that only report a value (issue 13): run in the forward sweep, no derivative
+nondiff(*(getattr(logging, n) for n in _LOG), *(getattr(logging.Logger, n) for n in _LOG),
+        *(getattr(logging.LoggerAdapter, n) for n in _LOG), warnings.warn, why="output only")
 nondiff(stop_gradient, why="stop_gradient: the derivative is zero by definition")
 nondiff(is_training, builtins.len, builtins.range, builtins.int, builtins.bool, builtins.print,
         builtins.isinstance, builtins.round, builtins.str, builtins.type, builtins.enumerate,
@@ -29,8 +47,6 @@ nondiff(is_training, builtins.len, builtins.range, builtins.int, builtins.bool, 
 
 
 # The math module's functions of floats have NumPy's derivatives: share the NumPy templates.
-import math  # noqa: E402
-
 import numpy as np  # noqa: E402
 
 from srcad.rules.registry import FORWARD, REVERSE  # noqa: E402
@@ -49,4 +65,4 @@ for _name, _ufunc in _MATH.items():
 nondiff(math.floor, math.ceil, math.trunc, math.isnan, math.isinf, math.isfinite, why="piecewise constant")
 # the math functions srcad itself covers (rules users add with defvjp are not listed in the docs)
 MATH_KEYS = {getattr(math, n) for n in _MATH} | {math.floor, math.ceil, math.trunc, math.isnan,
-                                                 math.isinf, math.isfinite}
+                                                 math.isinf, math.isfinite, math.fsum}
