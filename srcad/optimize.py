@@ -7,8 +7,14 @@ top-level statements of the forward sweep:
 
 * a pure assignment whose target is never read is removed;
 * one whose target is only read for its shape is replaced by a stand-in of the same shape: another
-  variable known to have that shape (elementwise operations), or an uninitialised array of the
-  product's shape (``np.empty_like(a, shape=(a.shape[0], b.shape[1]))`` for ``a @ b``).
+  variable known to have that shape (elementwise operations), written in its place where both names
+  keep one value throughout (``unreduce(dout, sin_1, None, False)``), or else assigned under a note
+  that says what it is; for ``a @ b`` a zero-strided view of the product's shape that allocates
+  nothing (``np.broadcast_to(np.empty_like(a, shape=()), (a.shape[0], b.shape[1]))``).
+
+Then ``free_dead`` drops, after the top-level statement that reads them last, the arrays of both
+sweeps nobody reads afterwards (``del exp_1, dexp_1``): Python would keep every local alive to the
+return, so the peak would hold every temporary of the forward sweep and every adjoint at once.
 
 Statements inside branches and loops, calls with effects (anything without a derivative rule,
 ``np.random``), stack operations and assignments into arrays are always kept, and everything they
@@ -21,6 +27,7 @@ import numpy as np
 from srcad import runtime
 from srcad.rules import more_helpers, numpy_helpers
 from srcad.astutil import N, assign
+from srcad.codegen import note
 
 # runtime helpers whose argument at this position is only used for its shape (and dtype)
 _SHAPE_ARG = {"unreduce": 1, "unbroadcast": 1, "grad_like": 1, "zeros_like": 0, "seed": 1,
@@ -61,7 +68,7 @@ def prune_forward(fwd, bwd, result, facts, env):
     full, shape = set(), set()
     _reads(bwd, env, full, shape)
     _reads([result], env, full, shape)
-    out = []
+    out, stand_ins = [], []
     for s in reversed(fwd):
         if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name) and _pure(s.value, facts):
             t = s.targets[0].id
@@ -78,15 +85,55 @@ def prune_forward(fwd, bwd, result, facts, env):
                     _reads([s.value], env, full, shape)
                     out.append(s)
                 else:
-                    value, shape_reads = stand_in
+                    value, shape_reads, what = stand_in
                     shape |= shape_reads
                     new = assign(t, value, s.lineno)
                     out.append(new)
+                    stand_ins.append((new, what))
                 continue
             continue   # dead: nothing reads it
         _reads([s], env, full, shape)
         out.append(s)
     out.reverse()
+    return _place_stand_ins(out, bwd, result, stand_ins)
+
+
+def _stores(nodes):
+    """{name: how many times it is bound} in ``nodes`` (assignments, loop targets, ``del``)."""
+    count = {}
+    for node in nodes:
+        for n in gast.walk(node):
+            if isinstance(n, gast.Name) and isinstance(n.ctx, (gast.Store, gast.Del)):
+                count[n.id] = count.get(n.id, 0) + 1
+    return count
+
+
+def _rename_loads(nodes, old, new):
+    for node in nodes:
+        for n in gast.walk(node):
+            if isinstance(n, gast.Name) and n.id == old and isinstance(n.ctx, gast.Load):
+                n.id = new
+
+
+def _place_stand_ins(fwd, bwd, result, stand_ins):
+    """Write a same-shape stand-in ``t = a`` in place of ``t`` where both names are bound once (``t``
+    is then only read for its shape, and ``a`` has one value wherever ``t`` is read); note the others
+    (and the product stand-ins) for the reader: they look like bugs otherwise."""
+    stores = _stores(fwd + list(bwd) + [result])
+    drop = set()
+    for stmt, what in reversed(stand_ins):   # in program order: a chain t = a; u = t collapses
+        t, value = stmt.targets[0].id, stmt.value
+        if isinstance(value, gast.Name) and stores.get(t) == 1 and stores.get(value.id, 0) <= 1:
+            _rename_loads(fwd + list(bwd) + [result], t, value.id)
+            drop.add(id(stmt))
+    out = []
+    for s in fwd:
+        if id(s) in drop:
+            continue
+        what = next((w for st, w in stand_ins if st is s), None)
+        if what is not None:
+            out.append(note(f"{s.targets[0].id}: only its shape is read; {what}"))
+        out.append(s)
     return out
 
 
@@ -110,7 +157,7 @@ def _stand_in(t, value, facts, env):
     """(expression with ``t``'s shape, names it reads for their shape) or None."""
     for a in _operands(value):
         if isinstance(a, gast.Name) and facts.same_shape(t, a.id):
-            return N(a.id), {a.id}
+            return N(a.id), {a.id}, f"{a.id} has that shape"
     if isinstance(value, gast.BinOp) and isinstance(value.op, gast.MatMult):
         a, b = value.left, value.right
     elif isinstance(value, gast.Call) and len(value.args) == 2 and not value.keywords:
@@ -127,8 +174,11 @@ def _stand_in(t, value, facts, env):
     dim = lambda v, k: gast.Subscript(value=gast.Attribute(value=N(v), attr="shape", ctx=gast.Load()),  # noqa: E731
                                       slice=gast.Constant(value=k, kind=None), ctx=gast.Load())
     shp = gast.Tuple(elts=[dim(a.id, 0), dim(b.id, 1)], ctx=gast.Load())
-    func = gast.Attribute(value=env.ref("np"), attr="empty_like", ctx=gast.Load())
-    return gast.Call(func=func, args=[N(a.id)], keywords=[gast.keyword(arg="shape", value=shp)]), {a.id, b.id}
+    np_attr = lambda name: gast.Attribute(value=env.ref("np"), attr=name, ctx=gast.Load())  # noqa: E731
+    scalar = gast.Call(func=np_attr("empty_like"), args=[N(a.id)],
+                       keywords=[gast.keyword(arg="shape", value=gast.Tuple(elts=[], ctx=gast.Load()))])
+    view = gast.Call(func=np_attr("broadcast_to"), args=[scalar, shp], keywords=[])
+    return view, {a.id, b.id}, "a view of the product's shape that holds no memory"
 
 
 def _operands(value):
@@ -266,3 +316,46 @@ def strip_unbroadcast(e, env):
     if isinstance(e, gast.Call) and isinstance(e.func, gast.Name) and e.func.id == ub:
         return e.args[0]
     return e
+
+
+# ---------------------------------------------------------------------- freeing dead arrays
+
+
+def free_dead(sections, keep, rank_of):
+    """``sections`` (lists of top-level statements run one after another: the two sweeps) with
+    ``del a, b`` after the statement that reads ``a`` and ``b`` last.
+
+    Only names bound by a top-level assignment before that statement (so certainly bound there),
+    that ``rank_of`` (name -> rank or None) knows to be arrays, and not in ``keep`` (what the
+    function returns); nothing after the last statement, where the return frees everything.
+    """
+    stmts = [s for sec in sections for s in sec]
+    bound, last = {}, {}
+    for i, s in enumerate(stmts):
+        for n in gast.walk(s):
+            if isinstance(n, gast.Name):
+                last[n.id] = i
+        if isinstance(s, gast.Assign):
+            for t in s.targets:
+                for n in ([t] if isinstance(t, gast.Name) else getattr(t, "elts", [])):
+                    if isinstance(n, gast.Name):
+                        bound.setdefault(n.id, i)
+    dead = {}
+    for name, i in last.items():
+        if name in keep or name not in bound or bound[name] > i or i >= len(stmts) - 1:
+            continue
+        rank = rank_of(name)
+        if rank is None or rank == 0:
+            continue
+        dead.setdefault(i, []).append(name)
+    out, i = [], 0
+    for sec in sections:
+        new = []
+        for s in sec:
+            new.append(s)
+            if i in dead:
+                new.append(gast.Delete(targets=[gast.Name(id=n, ctx=gast.Del(), annotation=None, type_comment=None)
+                                                for n in sorted(dead[i])]))
+            i += 1
+        out.append(new)
+    return out

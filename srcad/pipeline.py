@@ -30,7 +30,7 @@ from srcad.forward import Forward
 from srcad.inline import inline_calls
 from srcad.names import names_in
 from srcad.normalize import normalize
-from srcad.optimize import prune_forward
+from srcad.optimize import free_dead, prune_forward
 from srcad.parse import parse_function
 from srcad.restructure import restructure
 from srcad.reverse import Reverse
@@ -318,8 +318,8 @@ def _generate(fn, key, stages):
         env.objects[name] = obj
         env.by_id.setdefault(id(obj), name)
     info.extra = env.objects   # names the generated code adds resolve like the user's
-    gen_name = None if helper and not forward else \
-        norm.namer.fresh(("jvp_" if forward else "grad_") + info.name, numbered=False)
+    prefix = "jvp_" if forward else "value_and_grad_" if mode == "value_and_grad" else "grad_"
+    gen_name = None if helper and not forward else norm.namer.fresh(prefix + info.name, numbered=False)
     if not forward:
         body = inline_calls(body, info, norm, env, front_end, fn)
         require_loop_builtins(info, body, ())   # loops of inlined helpers are written in fn's scope
@@ -329,6 +329,9 @@ def _generate(fn, key, stages):
     body, facts = analyze(info, norm, body, wrt_names, forward, param_ranks, helper, env)
     build = _forward if forward else _reverse
     return build(fn, key, info, norm, body, facts, ret_name, wrt_names, env, gen_name, stages)
+
+
+SEED = "dout"
 
 
 def _reverse(fn, key, info, norm, body, facts, ret_name, wrt_names, env, gen_name, stages):
@@ -342,6 +345,9 @@ def _reverse(fn, key, info, norm, body, facts, ret_name, wrt_names, env, gen_nam
         return N(fwd_name), N(bwd_name), sub.seed
 
     rev = Reverse(info, norm, body, facts, ret_name, wrt_names, env, derivative_of_call)
+    # the seed keyword is ``dout`` whatever the function's result is called (``dout_1`` only where
+    # the function itself has a variable ``dout``): the adjoint of the result variable
+    rev.adjoints[ret_name] = norm.namer.fresh(SEED, numbered=SEED in norm.namer.taken)
     rev.seed_name = rev.dname(ret_name)
     pending = Pending(seed=rev.seed_name, fwd=Pending(), bwd=Pending())
     _building[(key, fn)] = pending   # by function too: closures of one code differ
@@ -380,6 +386,9 @@ def _reverse(fn, key, info, norm, body, facts, ret_name, wrt_names, env, gen_nam
         return Derivative(None, fwd_src + "\n" + bwd_src, seed, _positional_params(fdef), ret_name, wrt_names,
                           fwd=fwd_fn, bwd=bwd_fn, pending=pending)
     fwd = prune_forward(fwd, bwd, result, facts, env)
+    primal_of = {d: v for v, d in rev.adjoints.items()}
+    rank_of = lambda name: facts.ranks.get(primal_of.get(name, name))  # noqa: E731
+    fwd, bwd = free_dead([fwd, bwd], names_in(result), rank_of)
     body_out = []
     if fwd:
         body_out += [codegen.note("forward sweep")] + fwd
