@@ -26,7 +26,7 @@ import numpy as np
 
 from srcad import runtime
 from srcad.rules import more_helpers, numpy_helpers
-from srcad.astutil import N, assign
+from srcad.astutil import N, assign, clone
 from srcad.codegen import note
 
 # runtime helpers whose argument at this position is only used for its shape (and dtype)
@@ -321,13 +321,13 @@ def strip_unbroadcast(e, env):
 # ---------------------------------------------------------------------- freeing dead arrays
 
 
-def free_dead(sections, keep, rank_of):
+def free_dead(sections, keep, is_array):
     """``sections`` (lists of top-level statements run one after another: the two sweeps) with
     ``del a, b`` after the statement that reads ``a`` and ``b`` last.
 
     Only names bound by a top-level assignment before that statement (so certainly bound there),
-    that ``rank_of`` (name -> rank or None) knows to be arrays, and not in ``keep`` (what the
-    function returns); nothing after the last statement, where the return frees everything.
+    that ``is_array(name, value it is first bound to)`` says may hold an array, and not in ``keep``
+    (what the function returns); nothing after the last statement, where the return frees everything.
     """
     stmts = [s for sec in sections for s in sec]
     bound, last = {}, {}
@@ -338,14 +338,13 @@ def free_dead(sections, keep, rank_of):
         if isinstance(s, gast.Assign):
             for t in s.targets:
                 for n in ([t] if isinstance(t, gast.Name) else getattr(t, "elts", [])):
-                    if isinstance(n, gast.Name):
-                        bound.setdefault(n.id, i)
+                    if isinstance(n, gast.Name) and n.id not in bound:
+                        bound[n.id] = (i, s.value if t is n else None)
     dead = {}
     for name, i in last.items():
-        if name in keep or name not in bound or bound[name] > i or i >= len(stmts) - 1:
+        if name in keep or name not in bound or bound[name][0] > i or i >= len(stmts) - 1:
             continue
-        rank = rank_of(name)
-        if rank is None or rank == 0:
+        if not is_array(name, bound[name][1]):
             continue
         dead.setdefault(i, []).append(name)
     out, i = [], 0
@@ -359,3 +358,131 @@ def free_dead(sections, keep, rank_of):
             i += 1
         out.append(new)
     return out
+
+
+# ---------------------------------------------------------------------- single-use temporaries
+
+_FUSE_LIMIT = 24   # nodes a statement may grow to by taking in a temporary
+
+
+def _size(node):
+    return sum(1 for _ in gast.walk(node))
+
+
+def _pure_expr(value, pure_call):
+    for n in gast.walk(value):
+        if isinstance(n, (gast.Lambda, gast.NamedExpr, gast.Yield, gast.YieldFrom, gast.Await)):
+            return False
+        if isinstance(n, gast.Call) and not pure_call(n):
+            return False
+    return True
+
+
+def _writes(stmt, fusable_aug):
+    """The names ``stmt`` binds, or None where it may change memory in ways not seen by name."""
+    if type(stmt) is gast.Assign and all(isinstance(t, gast.Name) for t in stmt.targets):
+        return {t.id for t in stmt.targets}
+    if isinstance(stmt, gast.AugAssign) and isinstance(stmt.target, gast.Name) and fusable_aug(stmt.target.id):
+        return {stmt.target.id}
+    if isinstance(stmt, gast.Delete):
+        return {t.id for t in stmt.targets if isinstance(t, gast.Name)}
+    return None
+
+
+def fuse_single_use(sections, result, temporary, pure_call, owned):
+    """Write a temporary read once, by a later simple statement of the same run, into that read
+    (``dmul_2 = dmul_1 * sin_1 * exp_1`` for ``dexp_1 = dmul_1 * sin_1; dmul_2 = dexp_1 * exp_1``).
+
+    ``temporary(name)``: a name srcad made (not the user's, whose names stay); ``pure_call(call)``:
+    a call without effects; ``owned(name)``: an adjoint updated in place (``dx += v``) only in its
+    own memory. The value moves only past plain assignments that rebind none of the names it
+    reads, so it is computed from the same values, in the same order of operations; NumPy then
+    reuses a large intermediate in place (its temporary elision) where a named one stayed alive.
+    A statement grows to at most ``_FUSE_LIMIT`` nodes.
+    """
+    stmts = [s for sec in sections for s in sec]
+    where = [k for k, sec in enumerate(sections) for _ in sec]
+    loads, stores = {}, {}
+    for s in stmts + [result]:
+        for n in gast.walk(s):
+            if isinstance(n, gast.Name):
+                table = loads if isinstance(n.ctx, gast.Load) else stores
+                table[n.id] = table.get(n.id, 0) + 1
+    dropped = set()
+    for i, s in enumerate(stmts):
+        if not (type(s) is gast.Assign and len(s.targets) == 1 and isinstance(s.targets[0], gast.Name)):
+            continue
+        t = s.targets[0].id
+        if temporary(t) and stores.get(t) == 1 and _rematerialise(s.value, stores, stmts[i + 1:], t):
+            # another name for one value, or a cheap operation on values bound once: written
+            # where it is read, so no name holds it from the forward sweep to the backward one
+            for later in stmts[i + 1:] + [result]:
+                _replace_name(later, t, s.value, every=True)
+            dropped.add(i)
+            continue
+        if not temporary(t) or loads.get(t) != 1 or stores.get(t) != 1 or not _pure_expr(s.value, pure_call):
+            continue
+        reads = names_read_expr(s.value)
+        for j in range(i + 1, len(stmts)):
+            if j in dropped:
+                continue
+            use = stmts[j]
+            hit = [n for n in gast.walk(use) if isinstance(n, gast.Name) and n.id == t]
+            if hit:
+                if isinstance(use, (gast.Assign, gast.AugAssign, gast.Return)) and \
+                        _size(use) + _size(s.value) - 1 <= _FUSE_LIMIT:
+                    _replace_name(use, t, s.value)
+                    dropped.add(i)
+                break
+            w = _writes(use, owned)
+            if w is None or w & reads:
+                break
+    out = [[] for _ in sections]
+    for i, s in enumerate(stmts):
+        if i not in dropped:
+            out[where[i]].append(s)
+    return out
+
+
+def _rematerialise(value, stores, later, t):
+    """``value`` is a name bound once (or never: a parameter), or a negation or an operation with a
+    number of one, read (as ``t``) at most three times and only by top-level assignments."""
+    if isinstance(value, gast.UnaryOp) and isinstance(value.op, gast.USub):
+        operand, cheap = value.operand, True
+    elif isinstance(value, gast.BinOp) and isinstance(value.op, (gast.Mult, gast.Add, gast.Sub)) and \
+            (_num(value.left) or _num(value.right)):
+        operand, cheap = value.right if _num(value.left) else value.left, True
+    else:
+        operand, cheap = value, False
+    if not isinstance(operand, gast.Name) or stores.get(operand.id, 0) > 1:
+        return False
+    if not cheap:
+        return True
+    uses = 0
+    for s in later:
+        n = sum(1 for x in gast.walk(s) if isinstance(x, gast.Name) and x.id == t)
+        if n and not isinstance(s, (gast.Assign, gast.AugAssign)):
+            return False
+        uses += n
+    return 0 < uses <= 3
+
+
+def names_read_expr(value):
+    return {n.id for n in gast.walk(value) if isinstance(n, gast.Name)}
+
+
+def _replace_name(tree, name, value, every=False):
+    """Put ``value`` where ``tree`` reads ``name`` (the first read, or a copy at every read)."""
+    for node in list(gast.walk(tree)):
+        for field in node._fields:
+            v = getattr(node, field, None)
+            items = v if isinstance(v, list) else [v]
+            for k, item in enumerate(items):
+                if isinstance(item, gast.Name) and item.id == name and isinstance(item.ctx, gast.Load):
+                    new = clone(value) if every else value
+                    if isinstance(v, list):
+                        v[k] = new
+                    else:
+                        setattr(node, field, new)
+                    if not every:
+                        return

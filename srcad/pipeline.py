@@ -20,8 +20,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import gast
+import numpy as np
 
-from srcad import codegen, guards
+from srcad import codegen, guards, runtime
 from srcad.analyze import Facts
 from srcad.rewrites import appends_as_assignments, split_self_reads
 from srcad.astutil import N, at
@@ -30,7 +31,7 @@ from srcad.forward import Forward
 from srcad.inline import inline_calls
 from srcad.names import names_in
 from srcad.normalize import normalize
-from srcad.optimize import free_dead, prune_forward
+from srcad.optimize import free_dead, fuse_single_use, prune_forward
 from srcad.parse import parse_function
 from srcad.restructure import restructure
 from srcad.reverse import Reverse
@@ -386,9 +387,8 @@ def _reverse(fn, key, info, norm, body, facts, ret_name, wrt_names, env, gen_nam
         return Derivative(None, fwd_src + "\n" + bwd_src, seed, _positional_params(fdef), ret_name, wrt_names,
                           fwd=fwd_fn, bwd=bwd_fn, pending=pending)
     fwd = prune_forward(fwd, bwd, result, facts, env)
-    primal_of = {d: v for v, d in rev.adjoints.items()}
-    rank_of = lambda name: facts.ranks.get(primal_of.get(name, name))  # noqa: E731
-    fwd, bwd = free_dead([fwd, bwd], names_in(result), rank_of)
+    fwd, bwd = fuse_single_use([fwd, bwd], result, *_fusion_tests(rev, info, env))
+    fwd, bwd = free_dead([fwd, bwd], names_in(result), _array_test(rev, facts, key[3]))
     body_out = []
     if fwd:
         body_out += [codegen.note("forward sweep")] + fwd
@@ -402,6 +402,50 @@ def _reverse(fn, key, info, norm, body, facts, ret_name, wrt_names, env, gen_nam
     _link_pending(fnobj)
     pending.resolve(fnobj)
     return Derivative(fnobj, src, seed, _positional_params(fdef), ret_name, wrt_names, stages or {}, pending=pending)
+
+
+def _fusion_tests(rev, info, env):
+    """What ``fuse_single_use`` asks: which names srcad made (temporaries and their adjoints, not
+    the user's variables or theirs), which calls have no effects (NumPy outside ``np.random``, the
+    runtime helpers), which names are adjoints (updated in place only where owned)."""
+    user = names_in(info.node)
+    primal_of = {d: v for v, d in rev.adjoints.items()}
+    helpers = {id(f) for f in runtime.RUNTIME_NAMES.values()} - {id(runtime.Stack)}
+    np_name = env.by_id.get(id(np))
+
+    def temporary(name):
+        return name not in user and primal_of.get(name, name) not in user
+
+    def pure_call(call):
+        f, parts = call.func, []
+        while isinstance(f, gast.Attribute):
+            parts.append(f.attr)
+            f = f.value
+        if not isinstance(f, gast.Name):
+            return False
+        if parts:
+            return f.id == np_name and "random" not in parts
+        return id(env.objects.get(f.id)) in helpers
+
+    return temporary, pure_call, lambda name: name in primal_of
+
+
+def _array_test(rev, facts, ranks):
+    """Whether a variable of the derivative may hold an array worth freeing (``free_dead``): its
+    rank (an adjoint's is its variable's) where known; in a variant specialised on array arguments,
+    also an unknown rank computed by an operation (not a shape, a length or a number)."""
+    primal_of = {d: v for v, d in rev.adjoints.items()}
+    specialised = any(r for r in ranks or ())
+
+    def is_array(name, value):
+        rank = facts.ranks.get(primal_of.get(name, name))
+        if rank is not None:
+            return rank >= 1
+        if not specialised or not isinstance(value, (gast.Call, gast.BinOp, gast.UnaryOp)):
+            return False
+        func = value.func if isinstance(value, gast.Call) else None
+        return not (isinstance(func, gast.Name) and func.id in ("len", "int", "float", "range", "Stack"))
+    return is_array
 
 
 def _forward(fn, key, info, norm, body, facts, ret_name, wrt_names, env, gen_name, stages):
