@@ -16,6 +16,7 @@ srcad cannot read.
 """
 
 import sys
+import os
 import types
 
 import gast
@@ -161,6 +162,8 @@ class Inliner:
             else:
                 new.append(assign(rename[p], clone(arg), ln))
         body = [_renamed(s, mapping) for s in cbody]
+        seen = f"{fdef.name} (line {cinfo.lineno} of {os.path.basename(cinfo.filename)})"
+        self.env.inlined.setdefault(ln, []).append(seen)   # noted in the derivative's text
         ret = body.pop()          # front_end leaves exactly one final ``return name``
         new += body
         new.append(assign(stmt.targets[0].id, N(ret.value.id), ln))

@@ -27,7 +27,7 @@ import numpy as np
 from srcad import runtime
 from srcad.rules import more_helpers, numpy_helpers
 from srcad.astutil import N, assign, clone
-from srcad.codegen import note
+from srcad.codegen import note, note_text
 
 # runtime helpers whose argument at this position is only used for its shape (and dtype)
 _SHAPE_ARG = {"unreduce": 1, "unbroadcast": 1, "grad_like": 1, "zeros_like": 0, "seed": 1,
@@ -108,6 +108,13 @@ def _stores(nodes):
     return count
 
 
+def _bound_once_before(name, stores, before):
+    """``name`` keeps one value from the end of ``before`` on: never bound (a parameter, a global)
+    or bound once, in ``before``."""
+    n = stores.get(name, 0)
+    return n == 0 or (n == 1 and _stores(before).get(name) == 1)
+
+
 def _rename_loads(nodes, old, new):
     for node in nodes:
         for n in gast.walk(node):
@@ -123,7 +130,8 @@ def _place_stand_ins(fwd, bwd, result, stand_ins):
     drop = set()
     for stmt, what in reversed(stand_ins):   # in program order: a chain t = a; u = t collapses
         t, value = stmt.targets[0].id, stmt.value
-        if isinstance(value, gast.Name) and stores.get(t) == 1 and stores.get(value.id, 0) <= 1:
+        if isinstance(value, gast.Name) and stores.get(t) == 1 and \
+                _bound_once_before(value.id, stores, fwd[:fwd.index(stmt)]):
             _rename_loads(fwd + list(bwd) + [result], t, value.id)
             drop.add(id(stmt))
     out = []
@@ -158,6 +166,21 @@ def _stand_in(t, value, facts, env):
     for a in _operands(value):
         if isinstance(a, gast.Name) and facts.same_shape(t, a.id):
             return N(a.id), {a.id}, f"{a.id} has that shape"
+    if isinstance(value, gast.BinOp) and isinstance(value.op, _ELEMENTWISE_BINOPS) and \
+            isinstance(value.left, gast.Name) and isinstance(value.right, gast.Name) and \
+            value.left.id == value.right.id:   # x * x: x's shape
+        return N(value.left.id), {value.left.id}, f"{value.left.id} has that shape"
+    np_attr = lambda name: gast.Attribute(value=env.ref("np"), attr=name, ctx=gast.Load())  # noqa: E731
+    shape_of = lambda v: gast.Call(func=np_attr("shape"), args=[N(v)], keywords=[])  # noqa: E731
+    if isinstance(value, gast.BinOp) and isinstance(value.op, _ELEMENTWISE_BINOPS) and \
+            isinstance(value.left, gast.Name) and isinstance(value.right, gast.Name) and \
+            facts.ranks.get(value.left.id) != 0 and facts.ranks.get(value.right.id) != 0 and \
+            max(facts.ranks.get(value.left.id) or 0, facts.ranks.get(value.right.id) or 0) >= 1:
+        # an elementwise product of arrays (one known to be) whose shapes may differ: their
+        # broadcast shape (for numbers, computing the product is cheaper than describing it)
+        a, b = value.left.id, value.right.id
+        shp = gast.Call(func=np_attr("broadcast_shapes"), args=[shape_of(a), shape_of(b)], keywords=[])
+        return _zero_strided(np_attr, N(b), shp), {a, b}, "a view of the broadcast shape that holds no memory"
     if isinstance(value, gast.BinOp) and isinstance(value.op, gast.MatMult):
         a, b = value.left, value.right
     elif isinstance(value, gast.Call) and len(value.args) == 2 and not value.keywords:
@@ -174,11 +197,17 @@ def _stand_in(t, value, facts, env):
     dim = lambda v, k: gast.Subscript(value=gast.Attribute(value=N(v), attr="shape", ctx=gast.Load()),  # noqa: E731
                                       slice=gast.Constant(value=k, kind=None), ctx=gast.Load())
     shp = gast.Tuple(elts=[dim(a.id, 0), dim(b.id, 1)], ctx=gast.Load())
-    np_attr = lambda name: gast.Attribute(value=env.ref("np"), attr=name, ctx=gast.Load())  # noqa: E731
-    scalar = gast.Call(func=np_attr("empty_like"), args=[N(a.id)],
+    return _zero_strided(np_attr, N(a.id), shp), {a.id, b.id}, "a view of the product's shape that holds no memory"
+
+
+_ELEMENTWISE_BINOPS = (gast.Add, gast.Sub, gast.Mult, gast.Div)
+
+
+def _zero_strided(np_attr, like, shape):
+    """``np.broadcast_to(np.empty_like(like, shape=()), shape)``: ``like``'s dtype, ``shape``, no memory."""
+    scalar = gast.Call(func=np_attr("empty_like"), args=[like],
                        keywords=[gast.keyword(arg="shape", value=gast.Tuple(elts=[], ctx=gast.Load()))])
-    view = gast.Call(func=np_attr("broadcast_to"), args=[scalar, shp], keywords=[])
-    return view, {a.id, b.id}, "a view of the product's shape that holds no memory"
+    return gast.Call(func=np_attr("broadcast_to"), args=[scalar, shape], keywords=[])
 
 
 def _operands(value):
@@ -378,9 +407,10 @@ def _pure_expr(value, pure_call):
     return True
 
 
-def _writes(stmt, fusable_aug):
+def _writes(stmt, fusable_aug, pure_call):
     """The names ``stmt`` binds, or None where it may change memory in ways not seen by name."""
-    if type(stmt) is gast.Assign and all(isinstance(t, gast.Name) for t in stmt.targets):
+    if type(stmt) is gast.Assign and all(isinstance(t, gast.Name) for t in stmt.targets) and \
+            _pure_expr(stmt.value, pure_call):
         return {t.id for t in stmt.targets}
     if isinstance(stmt, gast.AugAssign) and isinstance(stmt.target, gast.Name) and fusable_aug(stmt.target.id):
         return {stmt.target.id}
@@ -408,12 +438,14 @@ def fuse_single_use(sections, result, temporary, pure_call, owned):
             if isinstance(n, gast.Name):
                 table = loads if isinstance(n.ctx, gast.Load) else stores
                 table[n.id] = table.get(n.id, 0) + 1
+    writes_memory = _writes_memory(stmts, owned)
     dropped = set()
     for i, s in enumerate(stmts):
         if not (type(s) is gast.Assign and len(s.targets) == 1 and isinstance(s.targets[0], gast.Name)):
             continue
         t = s.targets[0].id
-        if temporary(t) and stores.get(t) == 1 and _rematerialise(s.value, stores, stmts[i + 1:], t):
+        if temporary(t) and stores.get(t) == 1 and \
+                _rematerialise(s.value, stores, stmts[:i], stmts[i + 1:], t, writes_memory):
             # another name for one value, or a cheap operation on values bound once: written
             # where it is read, so no name holds it from the forward sweep to the backward one
             for later in stmts[i + 1:] + [result]:
@@ -434,9 +466,12 @@ def fuse_single_use(sections, result, temporary, pure_call, owned):
                     _replace_name(use, t, s.value)
                     dropped.add(i)
                 break
-            w = _writes(use, owned)
+            w = _writes(use, owned, pure_call)
             if w is None or w & reads:
                 break
+    for i in sorted(dropped):   # a stand-in's note goes with it
+        if i > 0 and _is_note_on(stmts[i - 1], stmts[i].targets[0].id):
+            dropped.add(i - 1)
     out = [[] for _ in sections]
     for i, s in enumerate(stmts):
         if i not in dropped:
@@ -444,9 +479,43 @@ def fuse_single_use(sections, result, temporary, pure_call, owned):
     return out
 
 
-def _rematerialise(value, stores, later, t):
+def _is_note_on(stmt, name):
+    return (note_text(stmt) or "").startswith(name + ":")
+
+
+_MUTATING_METHODS = {"fill", "sort", "put", "resize", "itemset", "setfield", "partition", "byteswap"}
+
+
+def _writes_memory(stmts, owned):
+    """Whether ``stmts`` may write into an array other than an owned adjoint: an assignment into
+    an element or attribute, ``y op= v`` on an array (``InPlaceAssign``), a helper or method that
+    writes in place. Recomputing ``-x`` later is exact only where nothing can change ``x``'s
+    memory in between."""
+    for s in stmts:
+        for n in gast.walk(s):
+            if isinstance(n, (gast.Subscript, gast.Attribute)) and isinstance(n.ctx, gast.Store):
+                return True
+            if isinstance(n, gast.Assign) and type(n) is not gast.Assign:
+                return True
+            if isinstance(n, gast.AugAssign) and not (isinstance(n.target, gast.Name) and owned(n.target.id)):
+                return True
+            if isinstance(n, gast.Call):
+                f = n.func
+                if isinstance(f, gast.Attribute) and f.attr in _MUTATING_METHODS:
+                    return True
+                if isinstance(f, gast.Name) and f.id.startswith(("restore_item", "copyto")):
+                    return True
+                if isinstance(f, gast.Attribute) and f.attr == "copyto":
+                    return True
+                if any(k.arg == "out" for k in n.keywords):
+                    return True
+    return False
+
+
+def _rematerialise(value, stores, earlier, later, t, writes_memory):
     """``value`` is a name bound once (or never: a parameter), or a negation or an operation with a
-    number of one, read (as ``t``) at most three times and only by top-level assignments."""
+    number of one (where nothing writes into arrays in place), read (as ``t``) at most three times
+    and only by top-level assignments."""
     if isinstance(value, gast.UnaryOp) and isinstance(value.op, gast.USub):
         operand, cheap = value.operand, True
     elif isinstance(value, gast.BinOp) and isinstance(value.op, (gast.Mult, gast.Add, gast.Sub)) and \
@@ -454,10 +523,12 @@ def _rematerialise(value, stores, later, t):
         operand, cheap = value.right if _num(value.left) else value.left, True
     else:
         operand, cheap = value, False
-    if not isinstance(operand, gast.Name) or stores.get(operand.id, 0) > 1:
+    if not isinstance(operand, gast.Name) or not _bound_once_before(operand.id, stores, earlier):
         return False
     if not cheap:
         return True
+    if writes_memory:
+        return False
     uses = 0
     for s in later:
         n = sum(1 for x in gast.walk(s) if isinstance(x, gast.Name) and x.id == t)

@@ -389,6 +389,7 @@ def _reverse(fn, key, info, norm, body, facts, ret_name, wrt_names, env, gen_nam
     fwd = prune_forward(fwd, bwd, result, facts, env)
     fwd, bwd = fuse_single_use([fwd, bwd], result, *_fusion_tests(rev, info, env))
     fwd, bwd = free_dead([fwd, bwd], names_in(result), _array_test(rev, facts, key[3]))
+    fwd = codegen.note_inlined(fwd, env.inlined)
     body_out = []
     if fwd:
         body_out += [codegen.note("forward sweep")] + fwd
