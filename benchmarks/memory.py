@@ -87,7 +87,9 @@ def measure(case):
     # reverse mode cannot know (as for the time target in docs/benchmarks.md)
     row["baseline"] = row.get("hand_ns", row["hand"])
     row["target_ratio"] = row["srcad"] / max(row["baseline"], 1)
-    row["srcad_lines"] = code_lines(srcad.source(grad, *args))
+    text = srcad.source(grad, *args)
+    row["srcad_lines"] = code_lines(text)
+    row["del_lines"] = sum(1 for line in text.splitlines() if line.strip().startswith("del "))
     row["hand_lines"] = hand_lines(case.grad_hand)
     if case.grad_hand_noshortcut is not None:
         row["hand_ns_lines"] = hand_lines(case.grad_hand_noshortcut)
@@ -120,12 +122,13 @@ def report(rows):
     lines = []
     for r in rows:
         ns = r.get("hand_ns_lines", "")
-        lines.append([f"`{r['case']}`", r["hand_lines"], ns, r["srcad_lines"],
-                      f"{r['srcad_lines'] / r['hand_lines']:.1f}"])
+        lines.append([f"`{r['case']}`", r["hand_lines"], ns, r["srcad_lines"], r["del_lines"],
+                      f"{r['srcad_lines'] / r['hand_lines']:.1f}",
+                      f"{r['srcad_lines'] / r['hand_ns_lines']:.1f}" if ns else ""])
     return (md_table(["case", "inputs", "plain f", "hand gradient", "hand (no shortcut)", "srcad gradient",
                       "srcad / hand", "srcad / no shortcut", "against the target's baseline", "agrees"], mem),
-            md_table(["case", "hand lines", "hand (no shortcut) lines", "srcad lines",
-                      "srcad / hand"], lines))
+            md_table(["case", "hand lines", "hand (no shortcut) lines", "srcad lines", "of which `del`",
+                      "srcad / hand", "srcad / no shortcut"], lines))
 
 
 def main(argv=None):

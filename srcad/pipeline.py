@@ -346,20 +346,24 @@ def _reverse(fn, key, info, norm, body, facts, ret_name, wrt_names, env, gen_nam
         return N(fwd_name), N(bwd_name), sub.seed
 
     rev = Reverse(info, norm, body, facts, ret_name, wrt_names, env, derivative_of_call)
-    # the seed keyword is ``dout`` whatever the function's result is called (``dout_1`` only where
-    # the function itself has a variable ``dout``): the adjoint of the result variable
-    rev.adjoints[ret_name] = norm.namer.fresh(SEED, numbered=SEED in norm.namer.taken)
+    # The seed keyword is ``dout`` whatever the function's result is called (``dout_1`` only where
+    # the function has a variable ``dout``). It is the adjoint of a result variable srcad made; a
+    # result the user named keeps its adjoint's name (``dc = seed(dout, c)``).
+    seed = norm.namer.fresh(SEED, numbered=SEED in norm.namer.taken)
+    if ret_name not in names_in(info.node):
+        rev.adjoints[ret_name] = seed
     rev.seed_name = rev.dname(ret_name)
-    pending = Pending(seed=rev.seed_name, fwd=Pending(), bwd=Pending())
+    pending = Pending(seed=seed, fwd=Pending(), bwd=Pending())
     _building[(key, fn)] = pending   # by function too: closures of one code differ
     try:
         fwd, bwd = rev.build()
     finally:
         _building.pop((key, fn), None)
     fwd, bwd, result = rev.returns(mode, fwd, bwd)
-    seed = rev.seed_name
     fdef = info.node
     ln = fdef.body[-1].lineno if fdef.body else info.lineno
+    if rev.seed_name != seed:
+        bwd = _seeded(bwd, rev.seed_name, seed, ln)
     seed_kw = [(seed, gast.Constant(value=1.0, kind=None))]
     if mode == "call":
         fwd = prune_forward(fwd, bwd, gast.Tuple(elts=[result, N(ret_name)], ctx=gast.Load()), facts, env)
@@ -405,13 +409,27 @@ def _reverse(fn, key, info, norm, body, facts, ret_name, wrt_names, env, gen_nam
     return Derivative(fnobj, src, seed, _positional_params(fdef), ret_name, wrt_names, stages or {}, pending=pending)
 
 
+def _seeded(bwd, adjoint, seed, ln):
+    """``bwd`` starting from the seed keyword: ``dc = seed(dout, c)`` for ``dc = seed(dc, c)``, else
+    ``dc = dout`` first."""
+    first = bwd[0] if bwd else None
+    if isinstance(first, gast.Assign) and isinstance(first.targets[0], gast.Name) and \
+            first.targets[0].id == adjoint and isinstance(first.value, gast.Call) and first.value.args and \
+            isinstance(first.value.args[0], gast.Name) and first.value.args[0].id == adjoint:
+        first.value.args[0] = N(seed)
+        return bwd
+    return [at(gast.Assign(targets=[N(adjoint, store=True)], value=N(seed), type_comment=None), ln)] + list(bwd)
+
+
 def _fusion_tests(rev, info, env):
     """What ``fuse_single_use`` asks: which names srcad made (temporaries and their adjoints, not
     the user's variables or theirs), which calls have no effects (NumPy outside ``np.random``, the
     runtime helpers), which names are adjoints (updated in place only where owned)."""
     user = names_in(info.node)
     primal_of = {d: v for v, d in rev.adjoints.items()}
-    helpers = {id(f) for f in runtime.RUNTIME_NAMES.values()} - {id(runtime.Stack)}
+    # helpers that write into an argument (an owned adjoint, a restored item) are not moved
+    writers = {runtime.Stack, runtime.add_at, runtime.pop_at, runtime.restore_item, runtime.owned_tangent}
+    helpers = {id(f) for f in runtime.RUNTIME_NAMES.values()} - {id(f) for f in writers}
     np_name = env.by_id.get(id(np))
 
     def temporary(name):
@@ -425,7 +443,8 @@ def _fusion_tests(rev, info, env):
         if not isinstance(f, gast.Name):
             return False
         if parts:
-            return f.id == np_name and "random" not in parts
+            return f.id == np_name and not {"random", "at", "copyto", "put", "place", "putmask",
+                                            "fill_diagonal"} & set(parts)
         return id(env.objects.get(f.id)) in helpers
 
     return temporary, pure_call, lambda name: name in primal_of

@@ -820,8 +820,22 @@ def p_modules(g, env, depth):
 CLASSES = ["base", "rebind_subscript", "shared_adjoint", "view_inplace", "broadcast_write", "mod",
            "containers", "kwargs", "iteration", "modules"]
 
+# a cheap temporary the backward sweep reads (-w, w * 2.0), then w written in place: the optimizer
+# must not recompute the temporary at its read from the changed w (optimize.fuse_single_use)
+def p_cheap_then_write(g, env, depth):
+    cands = arrays(env, 1, unfrozen=True)
+    if not cands:
+        return None
+    w = g.pick(cands)
+    tmp = g.pick([f"(-{w})", f"({w} * 2.0)", f"({w} + 0.5)"])
+    lines = []
+    g.assign(env, g.fresh("c"), E(f"np.sin({tmp}) * {w}", f"np.sin({tmp}) * {w}", env.arrays[w]), lines)
+    return lines + inplace_on(g, env, w)
+
+
 PRODUCTIONS = [
     ("base", 4, p_assign),
+    ("base", 0.5, p_cheap_then_write),
     ("base", 2, p_aug),
     ("base", 1.5, p_block_if),
     ("base", 1, p_block_for),
