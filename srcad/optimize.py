@@ -108,31 +108,33 @@ def _stores(nodes):
     return count
 
 
-def _bound_once_before(name, stores, before):
-    """``name`` keeps one value from the end of ``before`` on: never bound (a parameter, a global)
-    or bound once, in ``before``."""
-    n = stores.get(name, 0)
-    return n == 0 or (n == 1 and _stores(before).get(name) == 1)
-
-
-def _rename_loads(nodes, old, new):
-    for node in nodes:
-        for n in gast.walk(node):
-            if isinstance(n, gast.Name) and n.id == old and isinstance(n.ctx, gast.Load):
-                n.id = new
-
-
 def _place_stand_ins(fwd, bwd, result, stand_ins):
     """Write a same-shape stand-in ``t = a`` in place of ``t`` where both names are bound once (``t``
     is then only read for its shape, and ``a`` has one value wherever ``t`` is read); note the others
     (and the product stand-ins) for the reader: they look like bugs otherwise."""
+    if not stand_ins:
+        return fwd
     stores = _stores(fwd + list(bwd) + [result])
+    position = {id(s): k for k, s in enumerate(fwd)}
+    first_store = {}
+    for k, s in enumerate(fwd):
+        for n in gast.walk(s):
+            if isinstance(n, gast.Name) and not isinstance(n.ctx, gast.Load):
+                first_store.setdefault(n.id, k)
+    loads = {}
+    for n in gast.walk(gast.Module(body=fwd + list(bwd) + [gast.Expr(value=result)], type_ignores=[])):
+        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
+            loads.setdefault(n.id, []).append(n)
     drop = set()
     for stmt, what in reversed(stand_ins):   # in program order: a chain t = a; u = t collapses
         t, value = stmt.targets[0].id, stmt.value
+        # ``a`` keeps one value from ``t``'s assignment on: never bound, or bound once before it
         if isinstance(value, gast.Name) and stores.get(t) == 1 and \
-                _bound_once_before(value.id, stores, fwd[:fwd.index(stmt)]):
-            _rename_loads(fwd + list(bwd) + [result], t, value.id)
+                (stores.get(value.id, 0) == 0 or
+                 stores[value.id] == 1 and first_store.get(value.id, len(fwd)) < position[id(stmt)]):
+            for n in loads.pop(t, ()):
+                n.id = value.id
+                loads.setdefault(value.id, []).append(n)
             drop.add(id(stmt))
     out = []
     for s in fwd:
@@ -428,52 +430,70 @@ def fuse_single_use(sections, result, temporary, pure_call, owned):
     own memory. The value moves only past plain assignments that rebind none of the names it
     reads, so it is computed from the same values, in the same order of operations; NumPy then
     reuses a large intermediate in place (its temporary elision) where a named one stayed alive.
-    A statement grows to at most ``_FUSE_LIMIT`` nodes.
+    A statement grows to at most ``_FUSE_LIMIT`` nodes. Linear in the code's size but for the
+    statements a value moves past.
     """
-    stmts = [s for sec in sections for s in sec]
+    stmts = [s for sec in sections for s in sec] + [result]
+    last = len(stmts) - 1            # the result expression, read after every statement
     where = [k for k, sec in enumerate(sections) for _ in sec]
-    loads, stores = {}, {}
-    for s in stmts + [result]:
+    loads, stores, first_store, at = {}, {}, {}, {}
+    for j, s in enumerate(stmts):
         for n in gast.walk(s):
             if isinstance(n, gast.Name):
-                table = loads if isinstance(n.ctx, gast.Load) else stores
-                table[n.id] = table.get(n.id, 0) + 1
-    writes_memory = _writes_memory(stmts, owned)
+                at.setdefault(n.id, set()).add(j)
+                if isinstance(n.ctx, gast.Load):
+                    loads[n.id] = loads.get(n.id, 0) + 1
+                else:
+                    stores[n.id] = stores.get(n.id, 0) + 1
+                    first_store.setdefault(n.id, j)
+    memo = []
+
+    def writes_memory():   # computed once, where a cheap value asks
+        if not memo:
+            memo.append(_writes_memory(stmts[:last], owned))
+        return memo[0]
+
+    def bound_once_before(name, i):
+        n = stores.get(name, 0)
+        return n == 0 or (n == 1 and first_store[name] < i)
+
+    def moved(t, value, into):
+        for name in names_read_expr(value):
+            at.setdefault(name, set()).update(into)
+
     dropped = set()
-    for i, s in enumerate(stmts):
+    for i, s in enumerate(stmts[:last]):
         if not (type(s) is gast.Assign and len(s.targets) == 1 and isinstance(s.targets[0], gast.Name)):
             continue
         t = s.targets[0].id
-        if temporary(t) and stores.get(t) == 1 and \
-                _rematerialise(s.value, stores, stmts[:i], stmts[i + 1:], t, writes_memory):
+        if not temporary(t) or stores.get(t) != 1:
+            continue
+        reads_at = sorted(j for j in at.get(t, ()) if j > i)
+        if _rematerialise(s.value, [stmts[j] for j in reads_at if j != last], t, writes_memory,
+                          lambda name, i=i: bound_once_before(name, i)):
             # another name for one value, or a cheap operation on values bound once: written
             # where it is read, so no name holds it from the forward sweep to the backward one
-            for later in stmts[i + 1:] + [result]:
-                _replace_name(later, t, s.value, every=True)
+            for j in reads_at:
+                _replace_name(stmts[j], t, s.value, every=True)
+            moved(t, s.value, reads_at)
             dropped.add(i)
             continue
-        if not temporary(t) or loads.get(t) != 1 or stores.get(t) != 1 or not _pure_expr(s.value, pure_call):
+        if loads.get(t) != 1 or not reads_at or reads_at[0] == last or not _pure_expr(s.value, pure_call):
             continue
-        reads = names_read_expr(s.value)
-        for j in range(i + 1, len(stmts)):
-            if j in dropped:
-                continue
-            use = stmts[j]
-            hit = [n for n in gast.walk(use) if isinstance(n, gast.Name) and n.id == t]
-            if hit:
-                if isinstance(use, (gast.Assign, gast.AugAssign, gast.Return)) and \
-                        _size(use) + _size(s.value) - 1 <= _FUSE_LIMIT:
-                    _replace_name(use, t, s.value)
-                    dropped.add(i)
-                break
-            w = _writes(use, owned, pure_call)
-            if w is None or w & reads:
-                break
+        j = reads_at[0]
+        use = stmts[j]
+        if not isinstance(use, (gast.Assign, gast.AugAssign)) or _size(use) + _size(s.value) - 1 > _FUSE_LIMIT:
+            continue
+        if _may_move_past([stmts[k] for k in range(i + 1, j) if k not in dropped], names_read_expr(s.value),
+                          owned, pure_call):
+            _replace_name(use, t, s.value)
+            moved(t, s.value, [j])
+            dropped.add(i)
     for i in sorted(dropped):   # a stand-in's note goes with it
         if i > 0 and _is_note_on(stmts[i - 1], stmts[i].targets[0].id):
             dropped.add(i - 1)
     out = [[] for _ in sections]
-    for i, s in enumerate(stmts):
+    for i, s in enumerate(stmts[:last]):
         if i not in dropped:
             out[where[i]].append(s)
     return out
@@ -512,10 +532,19 @@ def _writes_memory(stmts, owned):
     return False
 
 
-def _rematerialise(value, stores, earlier, later, t, writes_memory):
+def _may_move_past(stmts, reads, owned, pure_call):
+    """Whether a pure value reading ``reads`` gives the same result after ``stmts``."""
+    for s in stmts:
+        w = _writes(s, owned, pure_call)
+        if w is None or w & reads:
+            return False
+    return True
+
+
+def _rematerialise(value, reads, t, writes_memory, bound_once):
     """``value`` is a name bound once (or never: a parameter), or a negation or an operation with a
     number of one (where nothing writes into arrays in place), read (as ``t``) at most three times
-    and only by top-level assignments."""
+    and only by top-level assignments (``reads``: the statements that read ``t``)."""
     if isinstance(value, gast.UnaryOp) and isinstance(value.op, gast.USub):
         operand, cheap = value.operand, True
     elif isinstance(value, gast.BinOp) and isinstance(value.op, (gast.Mult, gast.Add, gast.Sub)) and \
@@ -523,19 +552,13 @@ def _rematerialise(value, stores, earlier, later, t, writes_memory):
         operand, cheap = value.right if _num(value.left) else value.left, True
     else:
         operand, cheap = value, False
-    if not isinstance(operand, gast.Name) or not _bound_once_before(operand.id, stores, earlier):
+    if not isinstance(operand, gast.Name) or not bound_once(operand.id):
         return False
     if not cheap:
         return True
-    if writes_memory:
+    if not reads or not all(isinstance(s, (gast.Assign, gast.AugAssign)) for s in reads) or writes_memory():
         return False
-    uses = 0
-    for s in later:
-        n = sum(1 for x in gast.walk(s) if isinstance(x, gast.Name) and x.id == t)
-        if n and not isinstance(s, (gast.Assign, gast.AugAssign)):
-            return False
-        uses += n
-    return 0 < uses <= 3
+    return sum(1 for s in reads for x in gast.walk(s) if isinstance(x, gast.Name) and x.id == t) <= 3
 
 
 def names_read_expr(value):
