@@ -484,8 +484,8 @@ def fuse_single_use(sections, result, temporary, pure_call, owned):
         use = stmts[j]
         if not isinstance(use, (gast.Assign, gast.AugAssign)) or _size(use) + _size(s.value) - 1 > _FUSE_LIMIT:
             continue
-        if isinstance(use.value, gast.Name) and temporary(use.targets[0].id if isinstance(use, gast.Assign)
-                                                          and isinstance(use.targets[0], gast.Name) else ""):
+        if type(use) is gast.Assign and isinstance(use.value, gast.Name) and \
+                isinstance(use.targets[0], gast.Name) and temporary(use.targets[0].id):
             continue   # ``u = t``: u is the other name, written as t where it is read (t's name stays)
         if _may_move_past([stmts[k] for k in range(i + 1, j) if k not in dropped], names_read_expr(s.value),
                           owned, pure_call):
