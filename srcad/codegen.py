@@ -36,6 +36,7 @@ class Env:
         self.objects = {}           # injected name -> object (a new closure cell holds it)
         self.cells = {}             # name -> a closure cell shared with an inlined helper (read live)
         self.by_id = {}
+        self.inlined = {}           # the caller's line -> ["helper (line N of file)"] inlined there
 
     def _fresh(self, base):
         """``base``, or ``base_1``...: never a name the generated code already uses, nor one that
@@ -94,6 +95,32 @@ def note(text):
     return gast.Expr(value=gast.Call(func=gast.Name(id=_NOTE, ctx=gast.Load(), annotation=None,
                                                     type_comment=None),
                                      args=[gast.Constant(value=text, kind=None)], keywords=[]))
+
+
+def note_text(stmt):
+    """The text of a ``note`` statement, else None."""
+    if isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Call) and \
+            isinstance(stmt.value.func, gast.Name) and stmt.value.func.id == _NOTE:
+        return stmt.value.args[0].value
+    return None
+
+
+def note_inlined(stmts, inlined, done=None):
+    """A note (``# inlined: dense, line 3 of layers.py``) before the first statement of each line
+    where a helper's body was inlined, nested bodies included."""
+    done = set() if done is None else done
+    out = []
+    for s in stmts:
+        ln = getattr(s, "lineno", None)
+        if ln in inlined and ln not in done:
+            done.add(ln)
+            out.append(note("inlined: " + "; ".join(inlined[ln])))
+        for field in ("body", "orelse"):
+            sub = getattr(s, field, None)
+            if isinstance(sub, list) and sub:
+                setattr(s, field, note_inlined(sub, inlined, done))
+        out.append(s)
+    return out
 
 
 def add_line_markers(stmts):

@@ -16,6 +16,7 @@ srcad cannot read.
 """
 
 import sys
+import os
 import types
 
 import gast
@@ -177,6 +178,8 @@ class Inliner:
             else:
                 new.append(assign(rename[p], clone(arg), ln))
         body = [_renamed(s, mapping) for s in cbody]
+        seen = f"{fdef.name} (line {cinfo.lineno} of {os.path.basename(cinfo.filename)})"
+        self.env.inlined.setdefault(ln, []).append(seen)   # noted in the derivative's text
         ret = body.pop()          # front_end leaves exactly one final ``return name``
         for n in _walk_nodes(body):
             if isinstance(n, gast.stmt):

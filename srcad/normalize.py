@@ -745,6 +745,8 @@ class Normalizer:
     def stmt(self, s, out):
         self.lineno = getattr(s, "lineno", self.lineno)
         ln = self.lineno
+        if isinstance(s, gast.Delete) and all(isinstance(t, gast.Name) for t in s.targets):
+            return  # ``del name`` only frees memory (srcad's own derivatives write it): nothing to follow
         if isinstance(s, gast.FunctionDef):
             return self.function_def(s, out)
         if type(s) in REFUSED:

@@ -7,8 +7,14 @@ top-level statements of the forward sweep:
 
 * a pure assignment whose target is never read is removed;
 * one whose target is only read for its shape is replaced by a stand-in of the same shape: another
-  variable known to have that shape (elementwise operations), or an uninitialised array of the
-  product's shape (``np.empty_like(a, shape=(a.shape[0], b.shape[1]))`` for ``a @ b``).
+  variable known to have that shape (elementwise operations), written in its place where both names
+  keep one value throughout (``unreduce(dout, sin_1, None, False)``), or else assigned under a note
+  that says what it is; for ``a @ b`` a zero-strided view of the product's shape that allocates
+  nothing (``np.broadcast_to(np.empty_like(a, shape=()), (a.shape[0], b.shape[1]))``).
+
+Then ``free_dead`` drops, after the top-level statement that reads them last, the arrays of both
+sweeps nobody reads afterwards (``del exp_1, dexp_1``): Python would keep every local alive to the
+return, so the peak would hold every temporary of the forward sweep and every adjoint at once.
 
 Statements inside branches and loops, calls with effects (anything without a derivative rule,
 ``np.random``), stack operations and assignments into arrays are always kept, and everything they
@@ -20,7 +26,8 @@ import numpy as np
 
 from srcad import runtime
 from srcad.rules import more_helpers, numpy_helpers
-from srcad.astutil import N, assign
+from srcad.astutil import N, assign, clone
+from srcad.codegen import note, note_text
 
 # runtime helpers whose argument at this position is only used for its shape (and dtype)
 _SHAPE_ARG = {"unreduce": 1, "unbroadcast": 1, "grad_like": 1, "zeros_like": 0, "seed": 1,
@@ -61,7 +68,7 @@ def prune_forward(fwd, bwd, result, facts, env):
     full, shape = set(), set()
     _reads(bwd, env, full, shape)
     _reads([result], env, full, shape)
-    out = []
+    out, stand_ins = [], []
     for s in reversed(fwd):
         if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name) and _pure(s.value, facts):
             t = s.targets[0].id
@@ -78,15 +85,65 @@ def prune_forward(fwd, bwd, result, facts, env):
                     _reads([s.value], env, full, shape)
                     out.append(s)
                 else:
-                    value, shape_reads = stand_in
+                    value, shape_reads, what = stand_in
                     shape |= shape_reads
                     new = assign(t, value, s.lineno)
                     out.append(new)
+                    stand_ins.append((new, what))
                 continue
             continue   # dead: nothing reads it
         _reads([s], env, full, shape)
         out.append(s)
     out.reverse()
+    return _place_stand_ins(out, bwd, result, stand_ins)
+
+
+def _stores(nodes):
+    """{name: how many times it is bound} in ``nodes`` (assignments, loop targets, ``del``)."""
+    count = {}
+    for node in nodes:
+        for n in gast.walk(node):
+            if isinstance(n, gast.Name) and isinstance(n.ctx, (gast.Store, gast.Del)):
+                count[n.id] = count.get(n.id, 0) + 1
+    return count
+
+
+def _place_stand_ins(fwd, bwd, result, stand_ins):
+    """Write a same-shape stand-in ``t = a`` in place of ``t`` where both names are bound once (``t``
+    is then only read for its shape, and ``a`` has one value wherever ``t`` is read); note the others
+    (and the product stand-ins) for the reader: they look like bugs otherwise."""
+    if not stand_ins:
+        return fwd
+    stores = _stores(fwd + list(bwd) + [result])
+    position = {id(s): k for k, s in enumerate(fwd)}
+    first_store = {}
+    for k, s in enumerate(fwd):
+        for n in gast.walk(s):
+            if isinstance(n, gast.Name) and not isinstance(n.ctx, gast.Load):
+                first_store.setdefault(n.id, k)
+    loads = {}
+    for n in gast.walk(gast.Module(body=fwd + list(bwd) + [gast.Expr(value=result)], type_ignores=[])):
+        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
+            loads.setdefault(n.id, []).append(n)
+    drop = set()
+    for stmt, what in reversed(stand_ins):   # in program order: a chain t = a; u = t collapses
+        t, value = stmt.targets[0].id, stmt.value
+        # ``a`` keeps one value from ``t``'s assignment on: never bound, or bound once before it
+        if isinstance(value, gast.Name) and stores.get(t) == 1 and \
+                (stores.get(value.id, 0) == 0 or
+                 stores[value.id] == 1 and first_store.get(value.id, len(fwd)) < position[id(stmt)]):
+            for n in loads.pop(t, ()):
+                n.id = value.id
+                loads.setdefault(value.id, []).append(n)
+            drop.add(id(stmt))
+    out = []
+    for s in fwd:
+        if id(s) in drop:
+            continue
+        what = next((w for st, w in stand_ins if st is s), None)
+        if what is not None:
+            out.append(note(f"{s.targets[0].id}: only its shape is read; {what}"))
+        out.append(s)
     return out
 
 
@@ -110,7 +167,22 @@ def _stand_in(t, value, facts, env):
     """(expression with ``t``'s shape, names it reads for their shape) or None."""
     for a in _operands(value):
         if isinstance(a, gast.Name) and facts.same_shape(t, a.id):
-            return N(a.id), {a.id}
+            return N(a.id), {a.id}, f"{a.id} has that shape"
+    if isinstance(value, gast.BinOp) and isinstance(value.op, _ELEMENTWISE_BINOPS) and \
+            isinstance(value.left, gast.Name) and isinstance(value.right, gast.Name) and \
+            value.left.id == value.right.id:   # x * x: x's shape
+        return N(value.left.id), {value.left.id}, f"{value.left.id} has that shape"
+    np_attr = lambda name: gast.Attribute(value=env.ref("np"), attr=name, ctx=gast.Load())  # noqa: E731
+    shape_of = lambda v: gast.Call(func=np_attr("shape"), args=[N(v)], keywords=[])  # noqa: E731
+    if isinstance(value, gast.BinOp) and isinstance(value.op, _ELEMENTWISE_BINOPS) and \
+            isinstance(value.left, gast.Name) and isinstance(value.right, gast.Name) and \
+            facts.ranks.get(value.left.id) != 0 and facts.ranks.get(value.right.id) != 0 and \
+            max(facts.ranks.get(value.left.id) or 0, facts.ranks.get(value.right.id) or 0) >= 1:
+        # an elementwise product of arrays (one known to be) whose shapes may differ: their
+        # broadcast shape (for numbers, computing the product is cheaper than describing it)
+        a, b = value.left.id, value.right.id
+        shp = gast.Call(func=np_attr("broadcast_shapes"), args=[shape_of(a), shape_of(b)], keywords=[])
+        return _zero_strided(np_attr, N(b), shp), {a, b}, "a view of the broadcast shape that holds no memory"
     if isinstance(value, gast.BinOp) and isinstance(value.op, gast.MatMult):
         a, b = value.left, value.right
     elif isinstance(value, gast.Call) and len(value.args) == 2 and not value.keywords:
@@ -127,8 +199,17 @@ def _stand_in(t, value, facts, env):
     dim = lambda v, k: gast.Subscript(value=gast.Attribute(value=N(v), attr="shape", ctx=gast.Load()),  # noqa: E731
                                       slice=gast.Constant(value=k, kind=None), ctx=gast.Load())
     shp = gast.Tuple(elts=[dim(a.id, 0), dim(b.id, 1)], ctx=gast.Load())
-    func = gast.Attribute(value=env.ref("np"), attr="empty_like", ctx=gast.Load())
-    return gast.Call(func=func, args=[N(a.id)], keywords=[gast.keyword(arg="shape", value=shp)]), {a.id, b.id}
+    return _zero_strided(np_attr, N(a.id), shp), {a.id, b.id}, "a view of the product's shape that holds no memory"
+
+
+_ELEMENTWISE_BINOPS = (gast.Add, gast.Sub, gast.Mult, gast.Div)
+
+
+def _zero_strided(np_attr, like, shape):
+    """``np.broadcast_to(np.empty_like(like, shape=()), shape)``: ``like``'s dtype, ``shape``, no memory."""
+    scalar = gast.Call(func=np_attr("empty_like"), args=[like],
+                       keywords=[gast.keyword(arg="shape", value=gast.Tuple(elts=[], ctx=gast.Load()))])
+    return gast.Call(func=np_attr("broadcast_to"), args=[scalar, shape], keywords=[])
 
 
 def _operands(value):
@@ -267,3 +348,239 @@ def strip_unbroadcast(e, env):
     if isinstance(e, gast.Call) and isinstance(e.func, gast.Name) and e.func.id == ub:
         return e.args[0]
     return e
+
+
+# ---------------------------------------------------------------------- freeing dead arrays
+
+
+def free_dead(sections, keep, is_array):
+    """``sections`` (lists of top-level statements run one after another: the two sweeps) with
+    ``del a, b`` after the statement that reads ``a`` and ``b`` last.
+
+    Only names bound by a top-level assignment before that statement (so certainly bound there),
+    that ``is_array(name, value it is first bound to)`` says may hold an array, and not in ``keep``
+    (what the function returns); nothing after the last statement, where the return frees everything.
+    """
+    stmts = [s for sec in sections for s in sec]
+    bound, last = {}, {}
+    for i, s in enumerate(stmts):
+        for n in gast.walk(s):
+            if isinstance(n, gast.Name):
+                last[n.id] = i
+        if isinstance(s, gast.Assign):
+            for t in s.targets:
+                for n in ([t] if isinstance(t, gast.Name) else getattr(t, "elts", [])):
+                    if isinstance(n, gast.Name) and n.id not in bound:
+                        bound[n.id] = (i, s.value if t is n else None)
+    dead = {}
+    for name, i in last.items():
+        if name in keep or name not in bound or bound[name][0] > i or i >= len(stmts) - 1:
+            continue
+        if not is_array(name, bound[name][1]):
+            continue
+        dead.setdefault(i, []).append(name)
+    out, i = [], 0
+    for sec in sections:
+        new = []
+        for s in sec:
+            new.append(s)
+            if i in dead:
+                new.append(gast.Delete(targets=[gast.Name(id=n, ctx=gast.Del(), annotation=None, type_comment=None)
+                                                for n in sorted(dead[i])]))
+            i += 1
+        out.append(new)
+    return out
+
+
+# ---------------------------------------------------------------------- single-use temporaries
+
+_FUSE_LIMIT = 24   # nodes a statement may grow to by taking in a temporary
+
+
+def _size(node):
+    return sum(1 for _ in gast.walk(node))
+
+
+def _pure_expr(value, pure_call):
+    for n in gast.walk(value):
+        if isinstance(n, (gast.Lambda, gast.NamedExpr, gast.Yield, gast.YieldFrom, gast.Await)):
+            return False
+        if isinstance(n, gast.Call) and not pure_call(n):
+            return False
+    return True
+
+
+def _writes(stmt, fusable_aug, pure_call):
+    """The names ``stmt`` binds, or None where it may change memory in ways not seen by name."""
+    if type(stmt) is gast.Assign and all(isinstance(t, gast.Name) for t in stmt.targets) and \
+            _pure_expr(stmt.value, pure_call):
+        return {t.id for t in stmt.targets}
+    if isinstance(stmt, gast.AugAssign) and isinstance(stmt.target, gast.Name) and fusable_aug(stmt.target.id):
+        return {stmt.target.id}
+    if isinstance(stmt, gast.Delete):
+        return {t.id for t in stmt.targets if isinstance(t, gast.Name)}
+    return None
+
+
+def fuse_single_use(sections, result, temporary, pure_call, owned):
+    """Write a temporary read once, by a later simple statement of the same run, into that read
+    (``dmul_2 = dmul_1 * sin_1 * exp_1`` for ``dexp_1 = dmul_1 * sin_1; dmul_2 = dexp_1 * exp_1``).
+
+    ``temporary(name)``: a name srcad made (not the user's, whose names stay); ``pure_call(call)``:
+    a call without effects; ``owned(name)``: an adjoint updated in place (``dx += v``) only in its
+    own memory. The value moves only past plain assignments that rebind none of the names it
+    reads, so it is computed from the same values, in the same order of operations; NumPy then
+    reuses a large intermediate in place (its temporary elision) where a named one stayed alive.
+    A statement grows to at most ``_FUSE_LIMIT`` nodes. Linear in the code's size but for the
+    statements a value moves past.
+    """
+    stmts = [s for sec in sections for s in sec] + [result]
+    last = len(stmts) - 1            # the result expression, read after every statement
+    where = [k for k, sec in enumerate(sections) for _ in sec]
+    loads, stores, first_store, at = {}, {}, {}, {}
+    for j, s in enumerate(stmts):
+        for n in gast.walk(s):
+            if isinstance(n, gast.Name):
+                at.setdefault(n.id, set()).add(j)
+                if isinstance(n.ctx, gast.Load):
+                    loads[n.id] = loads.get(n.id, 0) + 1
+                else:
+                    stores[n.id] = stores.get(n.id, 0) + 1
+                    first_store.setdefault(n.id, j)
+    memo = []
+
+    def writes_memory():   # computed once, where a cheap value asks
+        if not memo:
+            memo.append(_writes_memory(stmts[:last], owned))
+        return memo[0]
+
+    def bound_once_before(name, i):
+        n = stores.get(name, 0)
+        return n == 0 or (n == 1 and first_store[name] < i)
+
+    def moved(t, value, into):
+        for name in names_read_expr(value):
+            at.setdefault(name, set()).update(into)
+
+    dropped = set()
+    for i, s in enumerate(stmts[:last]):
+        if not (type(s) is gast.Assign and len(s.targets) == 1 and isinstance(s.targets[0], gast.Name)):
+            continue
+        t = s.targets[0].id
+        if not temporary(t) or stores.get(t) != 1:
+            continue
+        reads_at = sorted(j for j in at.get(t, ()) if j > i)
+        if _rematerialise(s.value, [stmts[j] for j in reads_at if j != last], t, writes_memory,
+                          lambda name, i=i: bound_once_before(name, i)):
+            # another name for one value, or a cheap operation on values bound once: written
+            # where it is read, so no name holds it from the forward sweep to the backward one
+            for j in reads_at:
+                _replace_name(stmts[j], t, s.value, every=True)
+            moved(t, s.value, reads_at)
+            dropped.add(i)
+            continue
+        if loads.get(t) != 1 or not reads_at or reads_at[0] == last or not _pure_expr(s.value, pure_call):
+            continue
+        j = reads_at[0]
+        use = stmts[j]
+        if not isinstance(use, (gast.Assign, gast.AugAssign)) or _size(use) + _size(s.value) - 1 > _FUSE_LIMIT:
+            continue
+        if type(use) is gast.Assign and isinstance(use.value, gast.Name) and \
+                isinstance(use.targets[0], gast.Name) and temporary(use.targets[0].id):
+            continue   # ``u = t``: u is the other name, written as t where it is read (t's name stays)
+        if _may_move_past([stmts[k] for k in range(i + 1, j) if k not in dropped], names_read_expr(s.value),
+                          owned, pure_call):
+            _replace_name(use, t, s.value)
+            moved(t, s.value, [j])
+            dropped.add(i)
+    for i in sorted(dropped):   # a stand-in's note goes with it
+        if i > 0 and _is_note_on(stmts[i - 1], stmts[i].targets[0].id):
+            dropped.add(i - 1)
+    out = [[] for _ in sections]
+    for i, s in enumerate(stmts[:last]):
+        if i not in dropped:
+            out[where[i]].append(s)
+    return out
+
+
+def _is_note_on(stmt, name):
+    return (note_text(stmt) or "").startswith(name + ":")
+
+
+_MUTATING_METHODS = {"fill", "sort", "put", "resize", "itemset", "setfield", "partition", "byteswap"}
+
+
+def _writes_memory(stmts, owned):
+    """Whether ``stmts`` may write into an array other than an owned adjoint: an assignment into
+    an element or attribute, ``y op= v`` on an array (``InPlaceAssign``), a helper or method that
+    writes in place. Recomputing ``-x`` later is exact only where nothing can change ``x``'s
+    memory in between."""
+    for s in stmts:
+        for n in gast.walk(s):
+            if isinstance(n, (gast.Subscript, gast.Attribute)) and isinstance(n.ctx, gast.Store):
+                return True
+            if isinstance(n, gast.Assign) and type(n) is not gast.Assign:
+                return True
+            if isinstance(n, gast.AugAssign) and not (isinstance(n.target, gast.Name) and owned(n.target.id)):
+                return True
+            if isinstance(n, gast.Call):
+                f = n.func
+                if isinstance(f, gast.Attribute) and f.attr in _MUTATING_METHODS:
+                    return True
+                if isinstance(f, gast.Name) and f.id.startswith(("restore_item", "copyto")):
+                    return True
+                if isinstance(f, gast.Attribute) and f.attr == "copyto":
+                    return True
+                if any(k.arg == "out" for k in n.keywords):
+                    return True
+    return False
+
+
+def _may_move_past(stmts, reads, owned, pure_call):
+    """Whether a pure value reading ``reads`` gives the same result after ``stmts``."""
+    for s in stmts:
+        w = _writes(s, owned, pure_call)
+        if w is None or w & reads:
+            return False
+    return True
+
+
+def _rematerialise(value, reads, t, writes_memory, bound_once):
+    """``value`` is a name bound once (or never: a parameter), or a negation or an operation with a
+    number of one (where nothing writes into arrays in place), read (as ``t``) at most three times
+    and only by top-level assignments (``reads``: the statements that read ``t``)."""
+    if isinstance(value, gast.UnaryOp) and isinstance(value.op, gast.USub):
+        operand, cheap = value.operand, True
+    elif isinstance(value, gast.BinOp) and isinstance(value.op, (gast.Mult, gast.Add, gast.Sub)) and \
+            (_num(value.left) or _num(value.right)):
+        operand, cheap = value.right if _num(value.left) else value.left, True
+    else:
+        operand, cheap = value, False
+    if not isinstance(operand, gast.Name) or not bound_once(operand.id):
+        return False
+    if not cheap:
+        return True
+    if not reads or not all(isinstance(s, (gast.Assign, gast.AugAssign)) for s in reads) or writes_memory():
+        return False
+    return sum(1 for s in reads for x in gast.walk(s) if isinstance(x, gast.Name) and x.id == t) <= 3
+
+
+def names_read_expr(value):
+    return {n.id for n in gast.walk(value) if isinstance(n, gast.Name)}
+
+
+def _replace_name(tree, name, value, every=False):
+    """Put ``value`` where ``tree`` reads ``name`` (the first read, or a copy at every read)."""
+    for node in list(gast.walk(tree)):
+        for field in node._fields:
+            v = getattr(node, field, None)
+            items = v if isinstance(v, list) else [v]
+            for k, item in enumerate(items):
+                if isinstance(item, gast.Name) and item.id == name and isinstance(item.ctx, gast.Load):
+                    new = clone(value) if every else value
+                    if isinstance(v, list):
+                        v[k] = new
+                    else:
+                        setattr(node, field, new)
+                    if not every:
+                        return

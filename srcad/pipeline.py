@@ -22,8 +22,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import gast
+import numpy as np
 
-from srcad import codegen, guards
+from srcad import codegen, guards, runtime
 from srcad.analyze import Facts
 from srcad.rewrites import appends_as_assignments, split_self_reads
 from srcad.astutil import N, at
@@ -32,7 +33,7 @@ from srcad.forward import Forward
 from srcad.inline import inline_calls
 from srcad.names import names_in
 from srcad.normalize import normalize
-from srcad.optimize import prune_forward
+from srcad.optimize import free_dead, fuse_single_use, prune_forward
 from srcad.parse import parse_function
 from srcad.restructure import restructure
 from srcad.reverse import Reverse
@@ -323,8 +324,8 @@ def _generate(fn, key, stages):
         env.objects[name] = obj
         env.by_id.setdefault(id(obj), name)
     info.extra = env.objects   # names the generated code adds resolve like the user's
-    gen_name = None if helper and not forward else \
-        norm.namer.fresh(("jvp_" if forward else "grad_") + info.name, numbered=False)
+    prefix = "jvp_" if forward else "value_and_grad_" if mode == "value_and_grad" else "grad_"
+    gen_name = None if helper and not forward else norm.namer.fresh(prefix + info.name, numbered=False)
     body = inline_calls(body, info, norm, env, front_end, fn, forward)   # both modes (issue 13)
     require_loop_builtins(info, body, ())   # loops of inlined helpers are written in fn's scope
     if stages is not None:
@@ -334,6 +335,9 @@ def _generate(fn, key, stages):
     facts.in_place = not getattr(ranks, "foreign", False)   # api._ForeignRanks: Dask or CuPy arguments
     build = _forward if forward else _reverse
     return build(fn, key, info, norm, body, facts, ret_name, wrt_names, env, gen_name, stages)
+
+
+SEED = "dout"
 
 
 def _reverse(fn, key, info, norm, body, facts, ret_name, wrt_names, env, gen_name, stages):
@@ -347,17 +351,24 @@ def _reverse(fn, key, info, norm, body, facts, ret_name, wrt_names, env, gen_nam
         return N(fwd_name), N(bwd_name), sub.seed
 
     rev = Reverse(info, norm, body, facts, ret_name, wrt_names, env, derivative_of_call)
+    # The seed keyword is ``dout`` whatever the function's result is called (``dout_1`` only where
+    # the function has a variable ``dout``). It is the adjoint of a result variable srcad made; a
+    # result the user named keeps its adjoint's name (``dc = seed(dout, c)``).
+    seed = norm.namer.fresh(SEED, numbered=SEED in norm.namer.taken)
+    if ret_name not in names_in(info.node):
+        rev.adjoints[ret_name] = seed
     rev.seed_name = rev.dname(ret_name)
-    pending = Pending(seed=rev.seed_name, fwd=Pending(), bwd=Pending())
+    pending = Pending(seed=seed, fwd=Pending(), bwd=Pending())
     _building[(key, fn)] = pending   # by function too: closures of one code differ
     try:
         fwd, bwd = rev.build()
     finally:
         _building.pop((key, fn), None)
     fwd, bwd, result = rev.returns(mode, fwd, bwd)
-    seed = rev.seed_name
     fdef = info.node
     ln = fdef.body[-1].lineno if fdef.body else info.lineno
+    if rev.seed_name != seed:
+        bwd = _seeded(bwd, rev.seed_name, seed, ln)
     seed_kw = [(seed, gast.Constant(value=1.0, kind=None))]
     if mode == "call":
         fwd = prune_forward(fwd, bwd, gast.Tuple(elts=[result, N(ret_name)], ctx=gast.Load()), facts, env)
@@ -385,6 +396,9 @@ def _reverse(fn, key, info, norm, body, facts, ret_name, wrt_names, env, gen_nam
         return Derivative(None, fwd_src + "\n" + bwd_src, seed, _positional_params(fdef), ret_name, wrt_names,
                           fwd=fwd_fn, bwd=bwd_fn, pending=pending)
     fwd = prune_forward(fwd, bwd, result, facts, env)
+    fwd, bwd = fuse_single_use([fwd, bwd], result, *_fusion_tests(rev, info, env))
+    fwd, bwd = free_dead([fwd, bwd], names_in(result), _array_test(rev, facts, key[3]))
+    fwd = codegen.note_inlined(fwd, env.inlined)
     body_out = []
     if fwd:
         body_out += [codegen.note("forward sweep")] + fwd
@@ -398,6 +412,65 @@ def _reverse(fn, key, info, norm, body, facts, ret_name, wrt_names, env, gen_nam
     _link_pending(fnobj)
     pending.resolve(fnobj)
     return Derivative(fnobj, src, seed, _positional_params(fdef), ret_name, wrt_names, stages or {}, pending=pending)
+
+
+def _seeded(bwd, adjoint, seed, ln):
+    """``bwd`` starting from the seed keyword: ``dc = seed(dout, c)`` for ``dc = seed(dc, c)``, else
+    ``dc = dout`` first."""
+    first = bwd[0] if bwd else None
+    if isinstance(first, gast.Assign) and isinstance(first.targets[0], gast.Name) and \
+            first.targets[0].id == adjoint and isinstance(first.value, gast.Call) and first.value.args and \
+            isinstance(first.value.args[0], gast.Name) and first.value.args[0].id == adjoint:
+        first.value.args[0] = N(seed)
+        return bwd
+    return [at(gast.Assign(targets=[N(adjoint, store=True)], value=N(seed), type_comment=None), ln)] + list(bwd)
+
+
+def _fusion_tests(rev, info, env):
+    """What ``fuse_single_use`` asks: which names srcad made (temporaries and their adjoints, not
+    the user's variables or theirs), which calls have no effects (NumPy outside ``np.random``, the
+    runtime helpers), which names are adjoints (updated in place only where owned)."""
+    user = names_in(info.node)
+    primal_of = {d: v for v, d in rev.adjoints.items()}
+    # helpers that write into an argument (an owned adjoint, a restored item) are not moved
+    writers = {runtime.Stack, runtime.add_at, runtime.pop_at, runtime.restore_item, runtime.owned_tangent}
+    helpers = {id(f) for f in runtime.RUNTIME_NAMES.values()} - {id(f) for f in writers}
+    np_name = env.by_id.get(id(np))
+
+    def temporary(name):
+        return name not in user and primal_of.get(name, name) not in user
+
+    def pure_call(call):
+        f, parts = call.func, []
+        while isinstance(f, gast.Attribute):
+            parts.append(f.attr)
+            f = f.value
+        if not isinstance(f, gast.Name):
+            return False
+        if parts:
+            return f.id == np_name and not {"random", "at", "copyto", "put", "place", "putmask",
+                                            "fill_diagonal"} & set(parts)
+        return id(env.objects.get(f.id)) in helpers
+
+    return temporary, pure_call, lambda name: name in primal_of
+
+
+def _array_test(rev, facts, ranks):
+    """Whether a variable of the derivative may hold an array worth freeing (``free_dead``): its
+    rank (an adjoint's is its variable's) where known; in a variant specialised on array arguments,
+    also an unknown rank computed by an operation (not a shape, a length or a number)."""
+    primal_of = {d: v for v, d in rev.adjoints.items()}
+    specialised = any(r for r in ranks or ())
+
+    def is_array(name, value):
+        rank = facts.ranks.get(primal_of.get(name, name))
+        if rank is not None:
+            return rank >= 1
+        if not specialised or not isinstance(value, (gast.Call, gast.BinOp, gast.UnaryOp)):
+            return False
+        func = value.func if isinstance(value, gast.Call) else None
+        return not (isinstance(func, gast.Name) and func.id in ("len", "int", "float", "range", "Stack"))
+    return is_array
 
 
 def _forward(fn, key, info, norm, body, facts, ret_name, wrt_names, env, gen_name, stages):

@@ -192,6 +192,14 @@ class RankFacts:
             if obj in _REDUCTIONS or (isinstance(obj, tuple) and obj[1] in _REDUCING_METHODS):
                 if _const_kw(op.kwargs, "axis") and len(args) < 2:
                     return 0  # a full reduction is a scalar whatever its input
+                keep, axis = op.kwargs.get("keepdims"), op.kwargs.get("axis")
+                r = self._atom_rank(args[0], ranks) if args else None
+                if not isinstance(r, int) or len(args) > 1 or obj is np.linalg.norm:
+                    return r if r is _UNSET else None
+                if isinstance(keep, gast.Constant) and keep.value is True:
+                    return r              # keepdims: the input's rank
+                if keep is None and isinstance(axis, gast.Constant) and isinstance(axis.value, int) and r >= 1:
+                    return r - 1          # one axis reduced away
                 return None
             if obj is np.transpose or obj == ("method", "transpose") and len(args) == 1:
                 return self._atom_rank(args[0], ranks)

@@ -402,7 +402,7 @@ class Gen:
     def statement(self, env, depth):
         table = []
         for cls, w, fn in PRODUCTIONS:
-            if fn.__name__.startswith("p_block") and depth >= 2:
+            if fn.__name__.startswith("p_block") and depth >= 2 or cls in FOCUS_ONLY and cls != self.focus:
                 continue
             table.append((fn, w * (FOCUS_WEIGHT if cls == self.focus else 1)))
         for _ in range(20):
@@ -922,10 +922,27 @@ def p_modules(g, env, depth):
 
 
 CLASSES = ["base", "rebind_subscript", "shared_adjoint", "view_inplace", "broadcast_write", "mod",
-           "containers", "kwargs", "iteration", "modules", "saves", "python"]
+           "containers", "kwargs", "iteration", "modules", "saves", "python", "cheap_write"]
+# classes whose productions appear only in programs of that focus (the other classes' programs,
+# and so their seeds, stay what they were before the class was added)
+FOCUS_ONLY = {"cheap_write"}
+
+# a cheap temporary the backward sweep reads (-w, w * 2.0), then w written in place: the optimizer
+# must not recompute the temporary at its read from the changed w (optimize.fuse_single_use)
+def p_cheap_then_write(g, env, depth):
+    cands = arrays(env, 1, unfrozen=True)
+    if not cands:
+        return None
+    w = g.pick(cands)
+    tmp = g.pick([f"(-{w})", f"({w} * 2.0)", f"({w} + 0.5)"])
+    lines = []
+    g.assign(env, g.fresh("c"), E(f"np.sin({tmp}) * {w}", f"np.sin({tmp}) * {w}", env.arrays[w]), lines)
+    return lines + inplace_on(g, env, w)
+
 
 PRODUCTIONS = [
     ("base", 4, p_assign),
+    ("cheap_write", 1, p_cheap_then_write),
     ("base", 2, p_aug),
     ("base", 1.5, p_block_if),
     ("base", 1, p_block_for),

@@ -27,7 +27,7 @@ def doc():
 def test_shown_second_derivative_compiles_and_is_right(doc):
     marker = doc.index("<!-- second-derivative-source -->")
     src = blocks(doc[marker:])[0]
-    assert src.startswith("def grad_grad_f(x, *, dout=1.0, ddx=1.0):")
+    assert src.startswith("def grad_grad_f(x, *, dout=1.0, dout_1=1.0):")
     ns = dict(RUNTIME_NAMES, np=np)
     exec(compile(src, "<docs/chapter.md>", "exec"), ns)
     for x in (0.5, -1.2, 2.0):

@@ -46,7 +46,7 @@ def test_function_defined_in_a_cell_is_differentiated(shell):
     x = 0.7
     # f(x) = x * sin(x)^3: f'(x) = sin^3 + 3 x sin^2 cos
     assert ns["g"] == pytest.approx(np.sin(x) ** 3 + 3 * x * np.sin(x) ** 2 * np.cos(x))
-    assert ns["src"].startswith("def grad_f(x, *, dy=1.0):")
+    assert ns["src"].startswith("def grad_f(x, *, dout=1.0):")   # the seed is dout, whatever f returns
 
 
 def test_cell_functions_match_closed_forms_and_second_order(shell):
