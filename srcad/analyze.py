@@ -23,6 +23,7 @@ from srcad.parse import GENERATED
 from srcad.astutil import walk_stmts
 from srcad.rules.registry import FORWARD, NONDIFF, REVERSE, library_function, library_hint
 from srcad import runtime as rt
+from srcad.rules import more_helpers as _mh, numpy_helpers as _nh
 
 BINOP_UFUNC = {gast.Add: np.add, gast.Sub: np.subtract, gast.Mult: np.multiply,
                gast.Div: np.true_divide, gast.Pow: np.power, gast.MatMult: np.matmul,
@@ -114,7 +115,12 @@ _CONTAINER_HELPERS = {rt.add_at: (0, 1), rt.put_at: (1,), rt.copy_adjoint: (0,),
                       rt.pop_at_adjoint: (1,), rt.grad_like: (1,), rt.owned_tangent: (1,),
                       rt.seq_part: "always", rt.seq_placed: "always", rt.seq_fold: "always",
                       rt.seq_times: "always", rt.seq_repeated: "always", rt.seq_scaled: "always",
-                      rt.loop_seq_adjoint: "always", rt.loop_seq_tangent: "always"}
+                      rt.loop_seq_adjoint: "always", rt.loop_seq_tangent: "always",
+                      # rule helpers: the adjoint of a list of arrays, the tangent of a tuple result
+                      _nh.concat_adjoint: (1,), _nh.stack_adjoint: (1,), _mh.select_adjoint: (2,),
+                      _mh.sorted_adjoint: (1,), _mh.sorted_tangent: "always", _mh.eigh_tangent: "always",
+                      _mh.eig_tangent: "always", _nh.slogdet_tangent: "always",
+                      _mh.lstsq_tangent_a: "always", _mh.lstsq_tangent_b: "always"}
 _REAL_OF_COMPLEX = {abs, np.abs, np.real, np.imag, np.angle}
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 import gast
+import numpy as np
 
 from srcad import runtime
 from srcad.adjoints import Live, loop_fixpoint, merge
@@ -122,6 +123,10 @@ def _owned_expr(e):
 # ---------------------------------------------------------------------- the sweep
 
 
+# helpers (besides ufuncs) that take the 0.0 placeholder for an array adjoint
+_TAKE_SCALAR = (runtime.unbroadcast, runtime.unreduce, np.real, np.imag, np.conj)
+
+
 class Backward:
     """The backward sweep of ``Reverse``: adjoint code for its records."""
 
@@ -224,7 +229,9 @@ class Backward:
     def _push(self, r, state):
         popped = attr_call(self.dname(r.stack), "pop", [])
         if self.facts.is_active(r.value):
-            return self.accumulate(r.value.id, popped, state, r.ln, owned=False)
+            # what the pop's adjoint pushed may be the 0.0 placeholder (a value read for its shape)
+            return self.accumulate(r.value.id, popped, state, r.ln, owned=False,
+                                   maybe_zero=self.facts.ranks.get(r.value.id) != 0)
         # a value with no derivative (a decision, a shape): its adjoint slot is taken off, as an
         # assignment so that the next order sees a pop (``_assign``), not a call for its effect
         return [assign(self.namer.fresh("unused"), popped, r.ln)]
@@ -294,7 +301,12 @@ class Backward:
 
         def run(entry):
             work = dict(entry)
-            return (self.sweep(records, work), work), [work]
+            code = self.sweep(records, work)
+            for name, st in sorted(entry.items()):   # reset where the body ended the adjoint:
+                if st is not None and work.get(name) is None:   # the next pass starts alike
+                    stmt, work[name] = self.zero(name, pos, ln)
+                    code.append(stmt)
+            return (code, work), [work]
 
         (body, work), _ = loop_fixpoint(entry, run, materialize_before, self.namer,
                                         lambda: self.adjoints.values(), (self.info, ln))
@@ -312,9 +324,6 @@ class Backward:
                 entry[name] = Live(True, entry[name].maybe_zero)
             (body, work), _ = loop_fixpoint(entry, run, materialize_before, self.namer,
                                             lambda: self.adjoints.values(), (self.info, ln))
-        for name, st in sorted(entry.items()):
-            if st is not None and work.get(name) is None:
-                body.append(self.zero(name, pos, ln)[0])
         state.clear()
         state.update(entry)
         return before, body
@@ -391,6 +400,11 @@ class Backward:
                 contribs.append((a.id, dt, False))
         elif kind == "rule":
             contribs, pre = self._rule_adjoint(t, op, dt)
+            if mz and not self._takes_placeholder(pre, [e for _, e, _ in contribs], dt.id):
+                # dt may be the 0.0 placeholder and the rule needs its shape (np.reshape, @):
+                # make it zeros shaped like t (the backward sweep keeps t's shape for this)
+                pre.insert(0, assign(dt.id, call(self.env.ref("grad_like"), [N(dt.id), N(t)]), ln))
+                mz = False
         elif kind == "getitem":
             x = op.args[0]
             if self.facts.is_active(x):
@@ -431,6 +445,52 @@ class Backward:
                 e = gast.BinOp(left=e, op=gast.Add(), right=e2)
             out += self.accumulate(t, e, state, ln, owned=_owned_expr(e), maybe_zero=mz)
         return out
+
+    def _takes_placeholder(self, pre, exprs, d):
+        """Does the rule code (``pre`` statements, then ``exprs``) run with the 0.0 placeholder in
+        ``d``? Yes where ``d`` (and temporaries made from it) only meets elementwise arithmetic,
+        ufuncs and the helpers that broadcast a scalar (``unbroadcast``, ``unreduce``)."""
+        tainted = {d}
+
+        def ok(tree):
+            parents = {id(c): n for n in gast.walk(tree) for c in gast.iter_child_nodes(n)}
+            for node in gast.walk(tree):
+                if not (isinstance(node, gast.Name) and node.id in tainted):
+                    continue
+                cur = node
+                while id(cur) in parents:
+                    p = parents[id(cur)]
+                    if isinstance(p, gast.UnaryOp) or isinstance(p, gast.BinOp) and \
+                            not isinstance(p.op, gast.MatMult):
+                        pass
+                    elif not (isinstance(p, gast.Call) and cur is not p.func and self._broadcasts(p.func)):
+                        return False
+                    cur = p
+            return True
+
+        for s in pre:
+            if not (isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name)):
+                if names_read([s]) & tainted:
+                    return False
+                continue
+            if not ok(s.value):
+                return False
+            if names_read([s.value]) & tainted:
+                tainted.add(s.targets[0].id)
+        return all(ok(e) for e in exprs)
+
+    def _broadcasts(self, func):
+        """Is ``func`` (a call's function node) one that takes a scalar where an array may be?"""
+        path = []
+        while isinstance(func, gast.Attribute):
+            path.append(func.attr)
+            func = func.value
+        if not isinstance(func, gast.Name):
+            return False
+        obj = self.env.objects.get(func.id, self.env.info.globals.get(func.id))
+        for a in reversed(path):
+            obj = getattr(obj, a, None)
+        return isinstance(obj, np.ufunc) or obj in _TAKE_SCALAR
 
     def _rule_adjoint(self, t, op, dt):
         """The reverse template of ``op`` spliced for the active inputs: (contributions, statements)."""

@@ -168,12 +168,12 @@ class Reverse(Backward):
 
     def _note_reads(self, pos, stmts):
         """Record the primal variables that backward code at ``pos`` reads (and which of them it
-        reads only for their shape: the second argument of ``unbroadcast``)."""
-        unbroadcast = self.env.ref_name("unbroadcast")
+        reads only for their shape: the second argument of ``unbroadcast`` and ``grad_like``)."""
+        shapers = {self.env.ref_name("unbroadcast"), self.env.ref_name("grad_like")}
         shape_only = set()
         for s in stmts:
             for n in gast.walk(s):
-                if isinstance(n, gast.Call) and isinstance(n.func, gast.Name) and n.func.id == unbroadcast \
+                if isinstance(n, gast.Call) and isinstance(n.func, gast.Name) and n.func.id in shapers \
                         and len(n.args) == 2 and isinstance(n.args[1], gast.Name):
                     shape_only.add(id(n.args[1]))
         for s in stmts:

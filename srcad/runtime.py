@@ -161,6 +161,8 @@ def zeros_like(x):
 
 def grad_like(dx, x):
     """The final gradient for ``x``: ``dx``, or zeros shaped like ``x`` where ``dx`` stayed 0.0."""
+    if isinstance(x, Shape):   # a value kept only for its shape (see ``shape_of``)
+        return dx if _shape(dx) == x.shape else np.zeros(x.shape, dtype=np.result_type(dx, 0.0)) + dx
     if isinstance(x, (tuple, list)):
         if isinstance(dx, (tuple, list)):
             return type(x)(grad_like(d, v) for d, v in zip(dx, x))

@@ -495,3 +495,43 @@ def test_product_rank_pairs(kind, ra, rb):
     a, b = u(*_A[ra]), u(*_B[rb])
     srcad.check_grad(PRODUCTS[kind], a, b, wrt=(0, 1))
     check_jvp(PRODUCTS[kind], [a, b], (0, 1))
+
+
+
+# Shape-changing functions whose result a loop overwrites and the code after the loop reads: the
+# backward sweep resets the result's adjoint to the 0.0 placeholder between passes, and the rule
+# must still see an adjoint of the right shape (issue 14: np.reshape and @ raised)
+RESHAPERS = [
+    ("reshape", lambda x: np.reshape(x, (3, 2))), ("ravel-F", lambda x: np.ravel(x, order="F")),
+    ("method-reshape", lambda x: x.reshape((6, 1))), ("T", lambda x: x.T),
+    ("transpose", lambda x: np.transpose(x)), ("matmul", lambda x: x @ x.T),
+    ("dot", lambda x: np.dot(x.T, x)), ("concatenate", lambda x: np.concatenate([x, x], axis=1)),
+    ("stack", lambda x: np.stack([x, 2.0 * x])), ("index", lambda x: x[1:, ::-1]),
+    ("flip", lambda x: np.flip(x, 0)), ("roll", lambda x: np.roll(x, 1, axis=1)),
+    ("tile", lambda x: np.tile(x, (2, 1))), ("repeat", lambda x: np.repeat(x, 2, axis=0)),
+    ("pad", lambda x: np.pad(x, 1)), ("sum-axis", lambda x: np.sum(x, axis=0)),
+    ("cumsum", lambda x: np.cumsum(x, axis=1)), ("sort", lambda x: np.sort(x, axis=1)),
+    ("outer", lambda x: np.outer(x, x)), ("kron", lambda x: np.kron(x, x)),
+    ("einsum", lambda x: np.einsum("ij,kj->ik", x, x)), ("expand_dims", lambda x: np.expand_dims(x, 0)),
+    ("swapaxes", lambda x: np.swapaxes(x, 0, 1)), ("tril", lambda x: np.tril(x)),
+    ("diagonal", lambda x: np.diagonal(x @ x.T)), ("max-axis", lambda x: np.max(x, axis=1)),
+    ("broadcast_to", lambda x: np.broadcast_to(x, (4, 2, 3))), ("where", lambda x: np.where(x > 0, x, 0.0)),
+]
+
+
+def _overwritten_in_loop(op):
+    def f(x):
+        for _ in range(2):
+            z = op(x)
+        return weigh(z * z)
+    return f
+
+
+@pytest.mark.parametrize("op", [c[1] for c in RESHAPERS], ids=[c[0] for c in RESHAPERS])
+def test_result_overwritten_in_loop(op):
+    f, x = _overwritten_in_loop(op), u(2, 3)
+    srcad.check_grad(f, x, rtol=1e-5, atol=1e-6)
+    check_jvp(f, [x], (0,))
+    # reverse over reverse against forward over reverse
+    np.testing.assert_allclose(srcad.jacobian(srcad.grad(f), mode="reverse")(x),
+                               srcad.jacobian(srcad.grad(f))(x), rtol=1e-7, atol=1e-9)

@@ -48,7 +48,7 @@ def broadcast_like_(y, g, x):
 
 @reverse(rt.unreduce)
 def unreduce_(y, g, x, axis=None, keepdims=False):
-    d[g] = np.reshape(reduce_like(d[y], x, axis, keepdims), np.shape(g))
+    d[g] = unbroadcast(reduce_like(d[y], x, axis, keepdims), g)   # g may be the 0.0 placeholder
 
 
 @forward(rt.unreduce)
