@@ -123,12 +123,23 @@ def _owned_expr(e):
 # ---------------------------------------------------------------------- the sweep
 
 
-# helpers (besides ufuncs) that take the 0.0 placeholder for an array adjoint
+# functions (besides ufuncs) that take the 0.0 placeholder for an array adjoint in any argument;
+# runtime.TAKES_ZERO: helpers that take it as their first argument
 _TAKE_SCALAR = (runtime.unbroadcast, runtime.unreduce, np.real, np.imag, np.conj)
+
+
+def _hashable(obj):
+    try:
+        hash(obj)
+    except TypeError:
+        return False
+    return True
 
 
 class Backward:
     """The backward sweep of ``Reverse``: adjoint code for its records."""
+
+    _shaped_zero = None   # the ``dt = grad_like(dt, t)`` adjoint_of put first, if it did
 
     def sweep(self, records, state):
         """Adjoint code of ``records`` (one block), last statement first; updates ``state``."""
@@ -149,11 +160,13 @@ class Backward:
             out.append(self.pop(t, ln))
         if t in self.facts.active and state.get(t) is not None:
             code = self.adjoint_of(t, op, r.value, state, ln)
-            code = self.recompute(code, ln) + code
-            self._note_reads(r.pos, code)
+            # ``dt = grad_like(dt, t)`` reads the value t = ... made: before t's old value is back
+            first = [code.pop(0)] if code and code[0] is self._shaped_zero else []
+            code = self.recompute(first + code, ln) + code
+            self._note_reads(r.pos, first + code)
             if self_ref and t in names_read(code):
                 self.log.self_reads.add((t, r.pos))
-            out += code
+            out = first + out + code
         elif op.kind == "pop" and op.args[0].id in self.facts.active:
             # Differentiating generated code again (third order): the adjoint of every push onto
             # an active stack pops the adjoint stack, so the adjoint of every pop must push, a zero
@@ -403,7 +416,8 @@ class Backward:
             if mz and not self._takes_placeholder(pre, [e for _, e, _ in contribs], dt.id):
                 # dt may be the 0.0 placeholder and the rule needs its shape (np.reshape, @):
                 # make it zeros shaped like t (the backward sweep keeps t's shape for this)
-                pre.insert(0, assign(dt.id, call(self.env.ref("grad_like"), [N(dt.id), N(t)]), ln))
+                self._shaped_zero = assign(dt.id, call(self.env.ref("grad_like"), [N(dt.id), N(t)]), ln)
+                pre.insert(0, self._shaped_zero)
                 mz = False
         elif kind == "getitem":
             x = op.args[0]
@@ -463,7 +477,7 @@ class Backward:
                     if isinstance(p, gast.UnaryOp) or isinstance(p, gast.BinOp) and \
                             not isinstance(p.op, gast.MatMult):
                         pass
-                    elif not (isinstance(p, gast.Call) and cur is not p.func and self._broadcasts(p.func)):
+                    elif not (isinstance(p, gast.Call) and cur is not p.func and self._takes_zero(p, cur)):
                         return False
                     cur = p
             return True
@@ -479,9 +493,9 @@ class Backward:
                 tainted.add(s.targets[0].id)
         return all(ok(e) for e in exprs)
 
-    def _broadcasts(self, func):
-        """Is ``func`` (a call's function node) one that takes a scalar where an array may be?"""
-        path = []
+    def _takes_zero(self, call, arg):
+        """Does ``call`` take the 0.0 placeholder in ``arg`` where an array may be?"""
+        path, func = [], call.func
         while isinstance(func, gast.Attribute):
             path.append(func.attr)
             func = func.value
@@ -490,7 +504,9 @@ class Backward:
         obj = self.env.objects.get(func.id, self.env.info.globals.get(func.id))
         for a in reversed(path):
             obj = getattr(obj, a, None)
-        return isinstance(obj, np.ufunc) or obj in _TAKE_SCALAR
+        if isinstance(obj, np.ufunc) or obj in _TAKE_SCALAR:
+            return True
+        return _hashable(obj) and obj in runtime.TAKES_ZERO and bool(call.args) and call.args[0] is arg
 
     def _rule_adjoint(self, t, op, dt):
         """The reverse template of ``op`` spliced for the active inputs: (contributions, statements)."""

@@ -827,3 +827,11 @@ def sum_spread(r, g):
 
 RUNTIME_NAMES.update(sum_spread=sum_spread, index_adjoint=index_adjoint, pop_at_adjoint=pop_at_adjoint, put_at=put_at,
                      spread_adjoint=spread_adjoint, appended_part=appended_part)
+
+
+# helpers that take the 0.0 zero placeholder as their first argument (an adjoint or tangent) and
+# give a zero back: the backward sweep passes them a maybe-zero adjoint without making it an array
+# first (backward.Backward._takes_placeholder); the rule helper modules add theirs
+TAKES_ZERO = {sum_adjoint, loop_seq_adjoint, seq_part, seq_fold, seq_times, seq_part_adjoint, list_head,
+              tuple_get, add, owned_tangent, index_adjoint, pop_at_adjoint, put_at, spread_adjoint,
+              appended_part, sum_spread, grad_like}

@@ -179,7 +179,7 @@ class Gen:
                  ("list read", 2 if env.lists or env.tuples or env.dicts else 0),
                  ("kw call", 4 if self.focus == "kwargs" else 0.5),
                  ("module call", 6 if self.focus == "modules" else 0.5),
-                 ("memory order", 1)]
+                 ("memory order", 1), ("reshaping", 4 if self.focus == "shapes" else 0)]
         k = self.weighted(table)
         return getattr(self, "ex_" + k.replace(" ", "_"))(env, depth, fit)
 
@@ -309,6 +309,37 @@ class Gen:
                           "({a}).reshape({r}, order='C').reshape({s}, order='F')"])
         r = (int(np.prod(s)),) if len(s) == 1 else s[::-1]
         return E(form.format(a=a.p, s=s, r=r), form.format(a=a.i, s=s, r=r), s)
+
+    def ex_reshaping(self, env, depth, fit):
+        """A function whose result has another shape than its input (class "shapes"): a loop that
+        overwrites such a result resets its adjoint to the 0.0 placeholder between backward
+        passes, and the rule (np.reshape, @, np.concatenate...) must still see an adjoint of the
+        right shape; reverse over reverse once added the adjoint lists of np.concatenate with +."""
+        a = self.ex(env, depth + 1, None)
+        s = tuple(a.shape)
+        if not s:
+            return self.leaf(env, fit)
+        n0, last = s[0], s[-1]
+        forms = [("np.transpose({a})", s[::-1]), ("({a}).T", s[::-1]),
+                 ("np.concatenate([{a}, {a} * 0.5], axis=0)", (2 * n0,) + s[1:]),
+                 ("np.stack([{a}, np.sin({a})])", (2,) + s), ("np.flip({a}, 0)", s),
+                 ("np.roll({a}, 1, axis=-1)", s), ("np.cumsum({a}, axis=0)", s),
+                 ("np.tile({a}, 2)", s[:-1] + (2 * last,)), ("np.repeat({a}, 2, axis=0)", (2 * n0,) + s[1:]),
+                 ("np.expand_dims({a}, 0)", (1,) + s), ("np.pad({a}, 1)", tuple(k + 2 for k in s)),
+                 ("np.sort({a}, axis=-1)", s), ("np.reshape({a}, (-1,))", (int(np.prod(s)),))]
+        if len(s) == 1:
+            forms += [("np.outer({a}, {a})", (n0, n0)), ("({a}) @ ({a})", ()), ("np.dot({a}, {a})", ())]
+        if len(s) == 2:
+            forms += [("({a}) @ ({a}).T", (n0, n0)), ("np.dot(({a}).T, {a})", (last, last)),
+                      ("np.swapaxes({a}, 0, 1)", s[::-1]), ("np.hstack([{a}, {a}])", (n0, 2 * last)),
+                      ("np.einsum('ij,kj->ik', {a}, {a})", (n0, n0)), ("np.tril({a})", s)]
+        forms = [f for f in forms if fits(f[1], fit)]
+        if not forms:
+            return self.leaf(env, fit)
+        form, shape = self.pick(forms)
+        self.stats["reshaping " + form.split("(")[0]] += 1
+        form = f"({form})" if "@" in form else form     # binds like *: (t * a) @ b otherwise
+        return E(form.format(a=a.p), form.format(a=a.i), shape)
 
     def ex_kw_call(self, env, depth, fit):
         a = self.ex(env, depth + 1, fit)
@@ -922,13 +953,37 @@ def p_modules(g, env, depth):
 
 
 CLASSES = ["base", "rebind_subscript", "shared_adjoint", "view_inplace", "broadcast_write", "mod",
-           "containers", "kwargs", "iteration", "modules", "saves", "python", "cheap_write"]
+           "containers", "kwargs", "iteration", "modules", "saves", "python", "cheap_write",
+           "shapes"]
 # classes whose productions appear only in programs of that focus (the other classes' programs,
 # and so their seeds, stay what they were before the class was added)
-FOCUS_ONLY = {"cheap_write"}
+FOCUS_ONLY = {"cheap_write", "shapes"}
 
 # a cheap temporary the backward sweep reads (-w, w * 2.0), then w written in place: the optimizer
 # must not recompute the temporary at its read from the changed w (optimize.fuse_single_use)
+# class "shapes": a loop whose body gives a fresh name a value of another shape than its inputs
+# (ex_reshaping), read after the loop: its adjoint is reset between the backward passes
+def p_loop_overwrite(g, env, depth):
+    if env.in_loop:
+        return None
+    i = g.fresh("i")
+    body_env = env.copy()
+    body_env.frozen |= set(env.arrays) | set(env.lists) | set(env.tuples) | set(env.dicts)
+    body_env.in_loop = True
+    body_env.loop_vars.append(i)
+    e = g.ex_reshaping(body_env, 1, None)
+    t = g.fresh("t")
+    body = []
+    g.assign(body_env, t, e, body)
+    if g.chance(0.5):
+        g.assign(body_env, t, E(f"np.tanh({t}) * {g.pick(CONSTS)}", f"np.tanh({t}) * {g.pick(CONSTS)}",
+                                e.shape), body)
+    env.merge_from(body_env)
+    env.drop(t)
+    env.arrays[t] = e.shape     # the loop runs at least twice: t is bound after it
+    return [Line(f"for {i} in range({g.r.randint(2, 3)}):")] + indent(body)
+
+
 def p_cheap_then_write(g, env, depth):
     cands = arrays(env, 1, unfrozen=True)
     if not cands:
@@ -943,6 +998,7 @@ def p_cheap_then_write(g, env, depth):
 PRODUCTIONS = [
     ("base", 4, p_assign),
     ("cheap_write", 1, p_cheap_then_write),
+    ("shapes", 1, p_loop_overwrite),
     ("base", 2, p_aug),
     ("base", 1.5, p_block_if),
     ("base", 1, p_block_for),

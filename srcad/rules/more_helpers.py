@@ -15,6 +15,7 @@ and the adjoint of a real value is the real part of what arrives. ``np.real``, `
 
 import numpy as np
 
+from srcad import runtime as _rt
 from srcad.rules import numpy_helpers as _h
 from srcad.rules.numpy_helpers import _is_zero
 from srcad.runtime import unbroadcast
@@ -805,3 +806,7 @@ def power_slope(x1, x2):
     if not plain or np.any(np.equal(x1, 0)):
         return x2 * np.power(x1, np.where(np.equal(x2, 0), 1.0, x2 - 1))
     return x2 * x1 ** (x2 - 1)
+
+
+_rt.TAKES_ZERO.update({drop_row, drop_col, c2c_adjoint, rfft_adjoint, irfft_adjoint, append_piece, column_parts,
+                      diff_adjoint, gradient_adjoint, cross_adjoint, partition_adjoint, select_adjoint, sorted_adjoint})   # they take the 0.0 placeholder for g (runtime.TAKES_ZERO)

@@ -12,6 +12,7 @@ a zero adjoint or tangent.
 
 import numpy as np
 
+from srcad import runtime as _rt
 from srcad.runtime import count, is_array, scatter_add, unreduce
 
 
@@ -946,3 +947,6 @@ def outer_like(u, v, b):
     if _solve_vector(b):
         return np.expand_dims(u, -1) * np.expand_dims(v, -2)
     return np.matmul(u, np.swapaxes(v, -1, -2))
+
+
+_rt.TAKES_ZERO.update({weights_sum, slogdet_adjoint})   # they take the 0.0 placeholder for g (runtime.TAKES_ZERO)
