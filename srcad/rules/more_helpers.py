@@ -808,5 +808,6 @@ def power_slope(x1, x2):
     return x2 * x1 ** (x2 - 1)
 
 
+# they take the 0.0 placeholder for g (runtime.TAKES_ZERO)
 _rt.TAKES_ZERO.update({drop_row, drop_col, c2c_adjoint, rfft_adjoint, irfft_adjoint, append_piece, column_parts,
-                      diff_adjoint, gradient_adjoint, cross_adjoint, partition_adjoint, select_adjoint, sorted_adjoint})   # they take the 0.0 placeholder for g (runtime.TAKES_ZERO)
+                      diff_adjoint, gradient_adjoint, cross_adjoint, partition_adjoint, select_adjoint, sorted_adjoint})
