@@ -114,8 +114,12 @@ def unbroadcast(g, x):
 def broadcast_like(g, x):
     """Broadcast ``g`` back up to the shape of ``x`` (the adjoint of ``unbroadcast``)."""
     xshape = _shape(x)
-    if _shape(g) == xshape:
+    gshape = _shape(g)
+    if gshape == xshape:
         return g
+    if len(gshape) > len(xshape) or any(a != b and a != 1 for a, b in zip(gshape[::-1], xshape[::-1])):
+        # g is larger: x was the 0.0 placeholder that ``unbroadcast`` spread (its first pass)
+        return unbroadcast(g, x)
     return np.broadcast_to(g, xshape)
 
 

@@ -954,10 +954,10 @@ def p_modules(g, env, depth):
 
 CLASSES = ["base", "rebind_subscript", "shared_adjoint", "view_inplace", "broadcast_write", "mod",
            "containers", "kwargs", "iteration", "modules", "saves", "python", "cheap_write",
-           "shapes"]
+           "shapes", "control"]
 # classes whose productions appear only in programs of that focus (the other classes' programs,
 # and so their seeds, stay what they were before the class was added)
-FOCUS_ONLY = {"cheap_write", "shapes"}
+FOCUS_ONLY = {"cheap_write", "shapes", "control"}
 
 # a cheap temporary the backward sweep reads (-w, w * 2.0), then w written in place: the optimizer
 # must not recompute the temporary at its read from the changed w (optimize.fuse_single_use)
@@ -984,6 +984,42 @@ def p_loop_overwrite(g, env, depth):
     return [Line(f"for {i} in range({g.r.randint(2, 3)}):")] + indent(body)
 
 
+# class "control": data-dependent while loops, break/continue, early returns, with array values
+# (the old grammar has them on small scalar programs only): the forward sweep records each
+# decision and the backward sweep must replay it with the adjoints of the values then live
+def p_control(g, env, depth):
+    if depth >= 2:
+        return None
+    k = g.r.randrange(4)
+    if k == 3 and not env.in_loop and depth == 0 and env.arrays:
+        tp, ti = g.test(env)
+        n = g.pick(list(env.arrays))
+        term = return_term(g, n)
+        return [Line(f"if {tp}:", f"if {ti}:"), Line(f"return {term}", level=1)]
+    body_env = env.copy()
+    body_env.in_loop = True
+    if k == 0:      # while with a data test and a bound
+        n = g.fresh("n")
+        tp, ti = g.test(env)
+        body_env.frozen |= set(env.arrays) | set(env.lists) | set(env.tuples) | set(env.dicts)
+        body = g.block(body_env, depth + 1, g.r.randint(1, 2))
+        env.merge_from(body_env)
+        return [Line(f"{n} = 0"), Line(f"while {tp} and {n} < 3:", f"while {ti} and {n} < 3:")] + \
+            indent(body + [Line(f"{n} += 1")])
+    i = g.fresh("i")
+    body_env.loop_vars.append(i)
+    body_env.frozen |= set(env.arrays) | set(env.lists) | set(env.tuples) | set(env.dicts)
+    first = g.block(body_env, depth + 1, g.r.randint(1, 2))
+    tp, ti = g.test(body_env)
+    jump = "break" if k == 1 else "continue"
+    after_env = body_env.copy()
+    second = g.block(after_env, depth + 1, 1)
+    body_env.merge_from(after_env)
+    env.merge_from(body_env)
+    return [Line(f"for {i} in range({g.r.randint(2, 4)}):")] + indent(
+        first + [Line(f"if {tp}:", f"if {ti}:"), Line(jump, level=1)] + second)
+
+
 def p_cheap_then_write(g, env, depth):
     cands = arrays(env, 1, unfrozen=True)
     if not cands:
@@ -999,6 +1035,7 @@ PRODUCTIONS = [
     ("base", 4, p_assign),
     ("cheap_write", 1, p_cheap_then_write),
     ("shapes", 1, p_loop_overwrite),
+    ("control", 1, p_control),
     ("base", 2, p_aug),
     ("base", 1.5, p_block_if),
     ("base", 1, p_block_for),
