@@ -27,7 +27,9 @@ import base64
 import builtins
 import heapq
 import inspect
+import keyword
 import os
+import pathlib
 import re
 import symtable
 import sys
@@ -46,6 +48,11 @@ _ARRAY_LITERAL_MAX = 64     # larger (or non-finite) arrays are written as base6
 _LABEL = re.compile(r"^<srcad (\S+) of (.*):(\d+) #\d+>$")
 _LINE_NOTE = re.compile(r"#\s*line (\d+)\s*$")
 _ALIASES = {"grad": "grad", "value_and_grad": "value_and_grad", "vjp": "vjp", "jvp": "jvp"}
+
+
+class ExportError(TransformError):
+    """A derivative that cannot be written as a standalone module (a ``TransformError``): the
+    message names the user's line and what the derivative reads there that cannot be brought along."""
 
 
 class _Refused(Exception):
@@ -275,6 +282,21 @@ def _import_path(obj):
     return None
 
 
+def _installed(mod):
+    """Whether ``mod`` is an installed library (in site-packages), not the user's own module."""
+    path = getattr(mod, "__file__", None) or ""
+    return any(part in ("site-packages", "dist-packages") for part in pathlib.PurePath(path).parts)
+
+
+def _library_of(obj):
+    """The installed library a function or object comes from (``scipy.special``), else None."""
+    modname = getattr(obj, "__module__", None) or getattr(type(obj), "__module__", None)
+    if not isinstance(modname, str) or _allowed_module(modname) or modname == "builtins":
+        return None
+    mod = sys.modules.get(modname)
+    return modname if mod is not None and _installed(mod) else None
+
+
 def _is_dispatcher(obj):
     return type(obj).__module__.startswith("numba") and hasattr(obj, "py_func") and \
         isinstance(getattr(obj, "py_func", None), types.FunctionType)
@@ -299,7 +321,7 @@ class _Writer:
         base = re.sub(r"\W", "_", base).strip("_") or "value"
         name, k = base, 0
         while name in self.names or name in _BUILTIN_NAMES or name in avoid or \
-                __import__("keyword").iskeyword(name):
+                keyword.iskeyword(name):
             k += 1
             name = f"{base}_{k}"
         return name
@@ -314,12 +336,12 @@ class _Writer:
             obj = obj.fn
         shareable = not _atom(obj)
         canonical = self.by_id.get(id(obj)) if shareable else None
-        if self.names.get(preferred) is obj and shareable:
+        have = self.names.get(preferred, _RESERVED)
+        if have is obj and shareable or not shareable and type(have) is type(obj) and have == obj:
             name = preferred
-        elif preferred not in self.names and preferred not in _BUILTIN_NAMES and \
-                not __import__("keyword").iskeyword(preferred):
+        elif preferred not in self.names and preferred not in _BUILTIN_NAMES and not keyword.iskeyword(preferred):
             name = preferred
-            if canonical is not None and not isinstance(obj, types.ModuleType):
+            if canonical is not None and not (isinstance(obj, types.ModuleType) and _allowed_module(obj.__name__)):
                 self._alias(name, canonical, obj)
             else:
                 self.define(obj, name)
@@ -372,6 +394,10 @@ class _Writer:
             u = self._unit(name, "value")
             u.text = f"{name} = object()"
             return
+        library = _library_of(obj)
+        if library is not None:
+            raise _Refused(f"{getattr(obj, '__qualname__', type(obj).__qualname__)} from {library}, a library "
+                           "the exported module does not import", f"{library}.{getattr(obj, '__name__', '?')}")
         if not _literal(obj):
             what = type(obj).__module__ + "." + type(obj).__qualname__
             raise _Refused(f"an object of type {what}, which cannot be written into a module", what)
@@ -391,6 +417,8 @@ class _Writer:
                 line = f"import {modname}" + ("" if modname == name else f" as {name}")
             self.imports[line] = None
             return
+        if _installed(mod):
+            raise _Refused(f"the module {modname}, a library the exported module does not import", modname)
         # the user's own module, read through its attributes: a namespace of what is read
         u = self._unit(name, "namespace")
         self.namespaces[id(mod)] = (u, mod, {})
@@ -792,11 +820,10 @@ def export(df, path=None, *, ranks=None):
         filename, line = _user_line(target, first)
         chain = " -> ".join(f"`{n}`" for _, n in writer.stack[1:])
         quoted = _user_line_text(filename, line) if filename and line else ""
-        msg = (f"cannot export {name}: it reads {chain}" if chain else f"cannot export {name}") + \
-            f" ({exc.message}); the exported module imports only NumPy" + \
-            (" and Numba" if writer.uses_numba else "") + " and cannot bring it along" + \
-            (f": `{quoted}`" if quoted else "")
-        raise TransformError(msg, filename, line, exc.construct) from None
+        msg = f"{name} cannot be exported: " + (f"it reads {chain}, " if chain else "") + exc.message + \
+            (f", at `{quoted}`" if quoted else "") + "; the exported module imports only NumPy" + \
+            (" and Numba" if writer.uses_numba else "") + " and the standard library"
+        raise ExportError(msg, filename, line, exc.construct) from None
     writer.names.pop(alias, None)
     body = []
     prev_one = False
