@@ -132,6 +132,10 @@ def _target(df, ranks):
         return _Target(df.fn, kind, df, df.root, (), None)
     inner = getattr(df, "py_func", df)
     if inner in GENERATED:
+        for (_, wrt, mode, key), variants in list(pipeline._cache.items()):
+            for d in variants:
+                if d.fn is not None and d.fn.__code__ is inner.__code__ and mode in _ALIASES:
+                    return _Target(df, mode, d, d.root, wrt, None if key is None else tuple(key))
         name = inner.__name__
         kind = next((k for k in ("value_and_grad", "grad", "jvp") if name.startswith(k + "_")), "grad")
         return _Target(df, kind)
@@ -318,7 +322,7 @@ class _Writer:
     # -- naming
 
     def fresh(self, base, avoid=()):
-        base = re.sub(r"\W", "_", base).strip("_") or "value"
+        base = re.sub(r"\W", "_", base) or "value"
         name, k = base, 0
         while name in self.names or name in _BUILTIN_NAMES or name in avoid or \
                 keyword.iskeyword(name):
@@ -721,6 +725,8 @@ def _user_line_text(filename, line):
 
 
 def _describe_ranks(target, params):
+    if target.ranks is None and target.derivative is None:
+        return "(not recorded)"
     if target.ranks is None:
         return "any (the generic variant: no assumption on the arguments' shapes)"
     parts = []
@@ -729,64 +735,62 @@ def _describe_ranks(target, params):
     return ", ".join(parts) if parts else "none"
 
 
-def _header(target, name, alias, writer):
+def _header(target, name, alias, writer, module):
     import srcad
     d = target.derivative
     fn = getattr(target.fn, "py_func", target.fn)
     user = target.user_fn
     params = list(d.params) if d is not None else list(fn.__code__.co_varnames[:fn.__code__.co_argcount])
-    if user is not None:
-        code = getattr(user, "__code__", None)
-        where = f"function {user.__qualname__}, line {code.co_firstlineno} of {code.co_filename}" if code else \
-            f"function {getattr(user, '__qualname__', user)!r}"
+    code = getattr(user, "__code__", None)
+    if code is not None:
+        where = f"function {user.__qualname__}, line {code.co_firstlineno} of {code.co_filename}"
     else:
         m = _LABEL.match(GENERATED[fn][1])
         where = f"{m.group(2)}, line {m.group(3)}" if m else "(unknown)"
     wrt_names = list(d.wrt_names) if d is not None else []
-    wrt = ", ".join(f"{w} ({n})" for w, n in zip(target.wrt, wrt_names)) if target.wrt else ", ".join(wrt_names)
+    wrt = ", ".join(f"{w} ({n})" if isinstance(w, int) else str(n) for w, n in zip(target.wrt, wrt_names))
     args = ", ".join(params)
-    mode = {"grad": "grad (reverse mode)", "value_and_grad": "value_and_grad (reverse mode)",
-            "vjp": "vjp (reverse mode, with a cotangent)", "jvp": "jvp (forward mode)"}[target.kind]
+    seed = d.seed if d is not None and d.seed else "dout"
     several = len(wrt_names) > 1
-    out = "the gradients, a tuple in the order of wrt" if several else "the gradient"
-    if target.kind == "grad":
-        usage = [f"    g = {alias}({args})            # {out}",
-                 f"    g = {alias}({args}, {d.seed if d else 'dout'}=dy)    # a non-scalar output: the "
-                 "vector-Jacobian product with dy"]
-    elif target.kind == "value_and_grad":
-        usage = [f"    value, g = {alias}({args})     # the value and {out}"]
-    elif target.kind == "vjp":
-        usage = [f"    g = {alias}({args}, {d.seed if d else 'dout'}=dy)    # the cotangent dy "
-                 "(shaped like the output) pulled back"]
-    else:
-        tans = ", ".join(f"{t}=t{p}" for t, p in zip(d.tangent_names, wrt_names)) if d else "..."
-        usage = [f"    value, tangent = {alias}({args}, {tans})   # J @ tangent(s)"]
+    out = "the gradients, a tuple in wrt's order" if several else "the gradient"
+    mode, usage = {
+        "grad": ("grad (reverse mode)",
+                 [(f"g = {alias}({args})", out),
+                  (f"g = {alias}({args}, {seed}=dy)", "a non-scalar output: the vector-Jacobian product")]),
+        "value_and_grad": ("value_and_grad (reverse mode)", [(f"value, g = {alias}({args})", f"the value and {out}")]),
+        "vjp": ("vjp (reverse mode)", [(f"g = {alias}({args}, {seed}=dy)", "dy shaped like the output")]),
+        "jvp": ("jvp (forward mode)",
+                [(f"value, tangent = {alias}({args}, "
+                  + ", ".join(f"{t}=t{p}" for t, p in zip(d.tangent_names or (), wrt_names)) + ")",
+                  "J @ the tangents") if d is not None else (f"value, tangent = {alias}(...)", "")]),
+    }[target.kind]
+    width = max(len(c) for c, _ in usage) + 2
+    usage = [f"    {c.ljust(width)}# {note}" if note else f"    {c}" for c, note in usage]
+    of = user.__name__ if user is not None else name
     lines = [
-        f'"""{name}: {mode.split(" ")[0]} of {user.__name__ if user else name}, exported by srcad '
-        f"{srcad.__version__} (`srcad export`).",
+        f'"""{name}: the {target.kind} of {of}, exported by srcad {srcad.__version__} (`srcad export`).',
         "",
-        f"Generated from: {where}",
-        f"Mode:           {mode}",
-        f"With respect to: {wrt or '(see the signature)'}",
-        f"Specialised for argument ranks: {_describe_ranks(target, params)}",
+        f"Generated from:  {where}",
+        f"Mode:            {mode}",
+        f"With respect to: {wrt or '(not recorded)'}",
+        f"Argument ranks:  {_describe_ranks(target, params)}",
         "",
-        "Usage (srcad need not be installed; this file needs NumPy"
-        + (" and Numba" if writer.uses_numba else "") + "):",
+        "Usage (needs NumPy" + (" and Numba" if writer.uses_numba else "") + "; srcad need not be installed):",
         "",
-        f"    from {name.replace('-', '_')} import {alias}   # the same function as {name}",
+        f"    from {module} import {alias}   # {name} under a name that does not depend on the function's",
         *usage,
         "",
-        "Arguments are passed as the function takes them; differentiated ones must already be floats "
-        "or float",
-        "arrays (srcad.grad casts ints; this function does not), and a one-element tuple wrt gives the",
-        "bare gradient. Global values the code reads are copied in as they were when exported;",
-        "srcad's runtime helpers it calls are copied in below the derivative.",
     ]
+    notes = ("The function runs as srcad generated it: pass floats or float arrays where srcad.grad would cast "
+             "ints" + (", and a one-element tuple wrt gives the bare gradient" if target.kind != "jvp" else "") +
+             ". Global values it reads are copied in as they were when exported; srcad's helpers it calls are "
+             "copied in below it.")
     if target.ranks is not None:
-        lines.append("Other argument ranks need another export (srcad export --ranks ...).")
+        notes += " Arguments of other ranks need another export (srcad export --ranks ...)."
     if writer.uses_numba:
-        lines.append("Functions decorated @numba.njit(cache=True) compile on their first call and cache the "
-                     "machine code in __pycache__ next to this file: later processes load it.")
+        notes += (" Functions decorated @numba.njit(cache=True) are compiled on their first call and their "
+                  "machine code cached in __pycache__ next to this file, where later processes load it.")
+    lines += textwrap.wrap(notes, 96)
     lines.append('"""')
     return "\n".join(lines)
 
@@ -833,7 +837,8 @@ def export(df, path=None, *, ranks=None):
                     (u.comment + "\n" if u.comment else "") + u.text)
         prev_one = one
     imports = sorted(writer.imports, key=lambda s: (not s.startswith("import "), s))
-    text = _header(target, name, alias, writer) + "\n\n" + \
+    module = os.path.splitext(os.path.basename(path))[0] if path is not None else name
+    text = _header(target, name, alias, writer, module) + "\n\n" + \
         ("\n".join(imports) + "\n\n\n" if imports else "\n") + "".join(body) + f"\n\n\n{alias} = {name}\n"
     compile(text, path or "<srcad export>", "exec")     # what is written is valid Python
     if path is not None:
