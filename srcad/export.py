@@ -301,6 +301,15 @@ def _library_of(obj):
     return modname if mod is not None and _installed(mod) else None
 
 
+def _module_label(globs):
+    """The module a function's globals belong to, as a reader knows it (the file's name for a file
+    the command line loaded)."""
+    name = globs.get("__name__", "?")
+    if name.startswith("_srcad_cli_") and globs.get("__file__"):
+        return os.path.splitext(os.path.basename(globs["__file__"]))[0]
+    return name
+
+
 def _is_dispatcher(obj):
     return type(obj).__module__.startswith("numba") and hasattr(obj, "py_func") and \
         isinstance(getattr(obj, "py_func", None), types.FunctionType)
@@ -316,6 +325,7 @@ class _Writer:
         self.namespaces = {}  # id(module) -> (unit, module, {attr: expression})
         self.uses_numba = False
         self.stack = []       # (snippet label, name) being resolved, for refusals
+        self.origin = None    # where the name being resolved was read from (a comment on values)
         for name in reserved:
             self.names[name] = _RESERVED
 
@@ -406,8 +416,9 @@ class _Writer:
             what = type(obj).__module__ + "." + type(obj).__qualname__
             raise _Refused(f"an object of type {what}, which cannot be written into a module", what)
         u = self._unit(name, "value")
+        origin = self.origin
         expr = self.expr(obj, name, u)
-        u.text = f"{name} = {expr}"
+        u.text = f"{name} = {expr}" + (f"  # {origin}" if origin and "\n" not in expr else "")
 
     def _module(self, mod, name):
         modname = mod.__name__
@@ -440,7 +451,9 @@ class _Writer:
                 raise _Refused(f"`{name}.{attr}`, which module {mod.__name__} does not define", f"{name}.{attr}")
             table[attr] = None     # claimed first: a cycle through the module ends here
             self.stack.append((mod.__name__, attr))
+            self.origin = f"{mod.__name__}.{attr}"
             table[attr] = self.ref(getattr(mod, attr), attr)
+            self.origin = None
             self.stack.pop()
 
     def _source_of(self, obj, what):
@@ -474,7 +487,10 @@ class _Writer:
             if isinstance(obj, types.ModuleType) and not _allowed_module(obj.__name__) and attrs is None:
                 raise _Refused(f"`{name}`, the module {obj.__name__}, used other than as `{name}.attribute`; "
                                "the exported module imports only NumPy", name)
+            self.origin = f"a closure cell of {label}" if name in closure else \
+                f"{_module_label(globs)}.{name}" if name in globs else None
             new = self.ref(obj, name, avoid, attrs)
+            self.origin = None
             self.stack.pop()
             if new != name:
                 renames[name] = new

@@ -316,8 +316,8 @@ def test_kept_helpers_closures_globals_and_modules(batch):
     clash = batch.texts["user-clash"]
     # the user's `_shape` and `seed` keep their names; srcad's helpers of those names are renamed,
     # their callers too
-    assert "\n_shape = 0.5\n" in clash and "\ndef _shape_1(x):" in clash and "if _shape_1(d) == yshape" in clash
-    assert "\nseed = 3\n" in clash and "\ndef seed_1(d, y):" in clash
+    assert "\n_shape = 0.5  # user_export._shape\n" in clash and "\ndef _shape_1(x):" in clash and "if _shape_1(d) == yshape" in clash
+    assert "\nseed = 3  # user_export.seed\n" in clash and "\ndef seed_1(d, y):" in clash
 
 
 def test_header_says_what_and_how(batch):
