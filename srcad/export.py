@@ -319,6 +319,7 @@ class _Writer:
     def __init__(self, reserved):
         self.names = {}       # module-level name -> object (or a placeholder for reserved names)
         self.by_id = {}       # id(object) -> its first module-level name
+        self.atoms = {}       # (name read, type, repr) of a number or string -> its module-level name
         self.keep = []        # the objects named (so ids stay theirs while writing)
         self.units = []
         self.imports = {}     # import line -> None (ordered set)
@@ -349,7 +350,8 @@ class _Writer:
                 raise _Refused(f"`{preferred}` is a derivative still being built", preferred)
             obj = obj.fn
         shareable = not _atom(obj)
-        canonical = self.by_id.get(id(obj)) if shareable else None
+        # an immutable value is found by its name and text: the same global read by two functions
+        canonical = self.by_id.get(id(obj)) if shareable else self.atoms.get((preferred, type(obj), repr(obj)))
         have = self.names.get(preferred, _RESERVED)
         if have is obj and shareable or not shareable and type(have) is type(obj) and repr(have) == repr(obj):
             name = preferred
@@ -363,16 +365,18 @@ class _Writer:
             name = canonical
         else:
             name = self.fresh(preferred, avoid)
-            self.define(obj, name)
+            self.define(obj, name, preferred)
         if isinstance(obj, types.ModuleType) and attrs is not None:
             self._namespace_attrs(obj, attrs, name)
         return name
 
-    def _claim(self, name, obj):
+    def _claim(self, name, obj, preferred=None):
         self.names[name] = obj
         self.keep.append(obj)
         if not _atom(obj):
             self.by_id.setdefault(id(obj), name)
+        else:
+            self.atoms.setdefault((preferred or name, type(obj), repr(obj)), name)
 
     def _unit(self, name, kind):
         u = _Unit(name, kind, len(self.units))
@@ -387,8 +391,8 @@ class _Writer:
 
     # -- definitions
 
-    def define(self, obj, name):
-        self._claim(name, obj)
+    def define(self, obj, name, preferred=None):
+        self._claim(name, obj, preferred)
         if isinstance(obj, types.ModuleType):
             return self._module(obj, name)
         builtin = getattr(obj, "__name__", None)

@@ -145,6 +145,12 @@ USER = textwrap.dedent('''\
 
 
     mag = abs
+    OFFSET = 1.0
+
+
+    def kept_elsewhere(x):
+        # a recursive helper of another module: its fwd_/bwd_ read that module's OFFSET
+        return np.sum(lib.lib_power(x, 2)) + OFFSET * np.sum(x)
 
 
     def clash(x, y):
@@ -159,6 +165,15 @@ LIB = textwrap.dedent('''\
 
     def h(x):
         return np.sin(x) * SCALE
+
+
+    OFFSET = 0.25
+
+
+    def lib_power(x, n):
+        if n == 0:
+            return OFFSET
+        return np.sin(x) * lib_power(x, n - 1)
     ''')
 
 
@@ -277,6 +292,8 @@ def batch(tmp_path_factory, user_module):
     b.add_grad("user-g-n", u.g, (0.4, 5), 0)
     b.add_grad("user-uses-lib", u.uses_lib, (x3,), 0)
     b.add_grad("user-clash", u.clash, (x3, 0.7), (0, 1), ranks=None)
+    b.add_grad("user-kept-elsewhere", u.kept_elsewhere, (x3,), 0)
+    b.add_jvp("user-kept-elsewhere-jvp", u.kept_elsewhere, (x3,), 0, rng)
     df = srcad.vjp(u.uses_lib, wrt=0)
     b.add("user-vjp", df, (x3,), "vjp", (1,), srcad.grad(u.uses_lib)(x3) * 2.0, kwargs={"dout": 2.0})
     b.add("user-generated-name", srcad.grad(u.uses_lib), (x3,), "grad", None, srcad.grad(u.uses_lib)(x3),
@@ -322,6 +339,10 @@ def test_kept_helpers_closures_globals_and_modules(batch):
     assert "\n_shape = 0.5  # user_export._shape\n" in clash and "\ndef _shape_1(x):" in clash and "if _shape_1(d) == yshape" in clash
     assert "\nseed = 3  # user_export.seed\n" in clash and "\ndef seed_1(d, y):" in clash
     assert "\nmag = abs  # user_export.mag\n" in clash
+    kept = batch.texts["user-kept-elsewhere"]
+    assert "OFFSET = 1.0  # user_export.OFFSET" in kept and "OFFSET_1 = 0.25  # lib_export.OFFSET" in kept
+    assert kept.count("\nOFFSET_1 = ") == 1
+    assert "out = OFFSET_1  # line 15" in kept.split("def fwd_lib_power(")[1]     # renamed in generated code
 
 
 def test_header_says_what_and_how(batch):
@@ -340,9 +361,12 @@ def test_header_says_what_and_how(batch):
         assert "srcad" not in "".join(line for line in text.split("\n") if line.startswith(("import", "from")))
 
 
-def test_export_is_deterministic(user_module):
+def test_export_is_deterministic(user_module, tmp_path):
     df = srcad.grad(user_module.f, wrt=(0, 1))
     first = srcad.export(df, ranks=(1, 0))
+    written = srcad.export(df, tmp_path / "my_grad.py", ranks=(1, 0))
+    assert (tmp_path / "my_grad.py").read_text() == written
+    assert written == first.replace("from grad_f import grad", "from my_grad import grad")
     srcad.clear_cache()        # generated again: other labels and cells, the same text
     assert srcad.export(srcad.grad(user_module.f, wrt=(0, 1)), ranks=(1, 0)) == first
     assert srcad.export(df, ranks=(1, 0)) == first
