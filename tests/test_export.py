@@ -6,9 +6,10 @@ imported there (checked), nor the user's modules, so everything the derivative r
 been written into the module. All modules of one test run go through one subprocess (the batch),
 and their results are compared with what srcad computes here: every benchmark case
 (benchmarks/cases.py) in grad (specialised and generic), value_and_grad and jvp, a bounded set of
-random programs (tests/fuzz_programs.py, two of each grammar class), and programs with the
-constructs the exporter walks (recursive helpers kept as fwd_/bwd_ and jvp_ calls, closures,
-helpers from another module read as ``lib.name``, globals of several types, defaults).
+random programs (tests/fuzz_programs.py, two of each grammar class; forty with SRCAD_LONG=1), and
+programs with the constructs the exporter walks (recursive helpers kept as fwd_/bwd_ and jvp_
+calls, closures, helpers from another module read as ``lib.name``, globals of several types,
+defaults, names that clash with srcad's helpers, a gradient of a gradient).
 """
 
 import importlib.util
@@ -30,7 +31,7 @@ from srcad.export import ExportError
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SITE = os.path.dirname(os.path.dirname(np.__file__))    # the folder NumPy (and Numba) live in
-PROGRAMS_PER_CLASS = 2
+PROGRAMS_PER_CLASS = 40 if os.environ.get("SRCAD_LONG") else 2
 
 RUNNER = textwrap.dedent('''\
     import importlib, pickle, sys, time
@@ -271,7 +272,7 @@ def batch(tmp_path_factory, user_module):
     b.programs = []
     for focus in fuzz_programs.CLASSES:
         found, seed = 0, 0
-        while found < PROGRAMS_PER_CLASS and seed < 40:
+        while found < PROGRAMS_PER_CLASS and seed < 20 * PROGRAMS_PER_CLASS:
             prog = fuzz_programs.generate(1000 + seed, focus)
             seed += 1
             args = _differentiable(prog, np.random.default_rng(seed))
@@ -290,6 +291,7 @@ def batch(tmp_path_factory, user_module):
     b.add_jvp("user-f-jvp", u.f, (x3, 0.7), 1, rng)
     b.add_grad("user-g", u.g, (0.4,), 0)
     b.add_grad("user-g-n", u.g, (0.4, 5), 0)
+    b.add_grad("user-grad-grad", srcad.grad(u.g), (0.4,), 0)        # generated code differentiated again
     b.add_grad("user-uses-lib", u.uses_lib, (x3,), 0)
     b.add_grad("user-clash", u.clash, (x3, 0.7), (0, 1), ranks=None)
     b.add_grad("user-kept-elsewhere", u.kept_elsewhere, (x3,), 0)
