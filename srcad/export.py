@@ -539,14 +539,17 @@ class _Writer:
         if node.decorator_list:
             edit.replace(min(d.lineno for d in node.decorator_list), 0, node.lineno, 0, "")
         defaults = list(fn.__defaults__ or ())
-        pairs = list(zip(node.args.defaults, defaults[len(defaults) - len(node.args.defaults):]))
+        positional = node.args.posonlyargs + node.args.args
+        pairs = list(zip(positional[len(positional) - len(node.args.defaults):], node.args.defaults,
+                         defaults[len(defaults) - len(node.args.defaults):]))
         kwdefaults = fn.__kwdefaults__ or {}
-        pairs += [(d, kwdefaults[a.arg]) for a, d in zip(node.args.kwonlyargs, node.args.kw_defaults)
+        pairs += [(a, d, kwdefaults[a.arg]) for a, d in zip(node.args.kwonlyargs, node.args.kw_defaults)
                   if d is not None and a.arg in kwdefaults]
-        for arg_node, value in pairs:
+        for arg, arg_node, value in pairs:
             if not _same_literal(arg_node, value):
                 self.stack.append((label, f"default {ast.unparse(arg_node)}"))
-                text = self.expr(value, "default", u)
+                own = getattr(value, "__name__", None)
+                text = self.expr(value, own if isinstance(own, str) and own.isidentifier() else arg.arg, u)
                 self.stack.pop()
                 edit.replace(arg_node.lineno, arg_node.col_offset, arg_node.end_lineno, arg_node.end_col_offset,
                              text)
@@ -561,8 +564,8 @@ class _Writer:
         if dispatcher is not None:
             numba_name = self.ref(sys.modules["numba"], "numba")
             options = {k: v for k, v in sorted(getattr(dispatcher, "targetoptions", {}).items())
-                       if k not in ("nopython", "cache") and isinstance(v, (bool, int, float, str))}
-            extra = "".join(f", {k}={v!r}" for k, v in options.items())
+                       if k not in ("nopython", "cache") and v is not None and _literal(v)}
+            extra = "".join(f", {k}={self.expr(v, k, u)}" for k, v in options.items())
             edit.replace(node.lineno, 0, node.lineno, 0, f"@{numba_name}.njit(cache=True{extra})\n")
             deps.add(numba_name)
             self.uses_numba = True
