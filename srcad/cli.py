@@ -2,10 +2,14 @@
 
     srcad show FILE.py:FUNC [--wrt 0,1] [--mode reverse|forward] [--color auto|always|never]
     srcad check FILE.py:FUNC --args "1.0, [1, 2, 3]" [--wrt 0] [--rtol R] [--atol A] [--eps E]
+    srcad export FILE.py:FUNC [--wrt 0] [--mode grad|value_and_grad|vjp|jvp] [--ranks 0,1] [-o OUT.py]
 
 ``show`` prints the derivative srcad generates for ``FUNC`` (syntax-highlighted on a terminal when
 Pygments is installed). ``check`` compares srcad's gradient with central finite differences and
-prints the worst absolute error.
+prints the worst absolute error. ``export`` writes the derivative as a standalone module that
+imports only NumPy (docs/export.md), to ``OUT.py`` or standard output; ``--ranks`` gives one
+``ndim`` per positional argument (0 for a float, ``none`` for unknown) to export the variant srcad
+runs for such arguments.
 
 ``FILE.py`` is loaded as a module (its own directory first on ``sys.path``), so its functions keep
 their source and its imports work. ``--args`` is read with ``ast.literal_eval`` only, never run as
@@ -27,6 +31,7 @@ import numpy as np
 import srcad
 from srcad import pipeline
 from srcad.errors import TransformError
+from srcad.export import ExportError
 
 EXIT_OK, EXIT_MISMATCH, EXIT_ERROR = 0, 1, 2
 
@@ -145,6 +150,45 @@ def cmd_show(opts):
     return EXIT_OK
 
 
+def parse_ranks(text):
+    """``"0,1"`` -> (0, 1); ``none`` (or ``-``) for an argument of unknown rank."""
+    out = []
+    for part in text.split(","):
+        part = part.strip().lower()
+        if part in ("none", "-", "?"):
+            out.append(None)
+            continue
+        try:
+            r = int(part)
+        except ValueError:
+            r = -1
+        if r < 0:
+            raise CliError(f"--ranks must be comma-separated ranks (ndim) such as 0,1 or 2,none, got {text!r}")
+        out.append(r)
+    return tuple(out)
+
+
+def cmd_export(opts):
+    fn = load_function(opts.target)
+    wrt = parse_wrt(opts.wrt)
+    ranks = parse_ranks(opts.ranks) if opts.ranks is not None else None
+    if opts.mode == "jvp":
+        df = srcad.jvp(fn, wrt=wrt)
+    else:
+        df = {"grad": srcad.grad, "value_and_grad": srcad.value_and_grad, "vjp": srcad.vjp}[opts.mode](fn, wrt=wrt)
+    text = srcad.export(df, ranks=ranks)
+    if opts.output in (None, "-"):
+        sys.stdout.write(text)
+        return EXIT_OK
+    try:
+        with open(opts.output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise CliError(f"cannot write {opts.output}: {exc.strerror}") from None
+    print(f"wrote {opts.output}", file=sys.stderr)
+    return EXIT_OK
+
+
 def _fmt(value):
     if isinstance(value, (tuple, list)):
         return "(" + ", ".join(_fmt(v) for v in value) + ")"
@@ -196,8 +240,8 @@ def cmd_check(opts):
 
 def build_parser():
     p = argparse.ArgumentParser(prog="srcad", description="Source-transformation automatic "
-                                "differentiation: show or check the derivative of a function in a file.")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{show,check}")
+                                "differentiation: show, check or export the derivative of a function in a file.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{show,check,export}")
     show = sub.add_parser("show", help="print the generated derivative source")
     show.add_argument("target", metavar="FILE.py:FUNC")
     show.add_argument("--wrt", default="0", help="argument positions, e.g. 0 or 0,1 (default 0)")
@@ -213,6 +257,15 @@ def build_parser():
     check.add_argument("--atol", type=float, default=1e-6)
     check.add_argument("--eps", type=float, default=1e-6, help="finite-difference step")
     check.set_defaults(run=cmd_check)
+    export = sub.add_parser("export", help="write the derivative as a standalone module (NumPy only)")
+    export.add_argument("target", metavar="FILE.py:FUNC")
+    export.add_argument("--wrt", default="0", help="argument positions, e.g. 0 or 0,1 (default 0)")
+    export.add_argument("--mode", choices=("grad", "value_and_grad", "vjp", "jvp"), default="grad")
+    export.add_argument("--ranks", default=None,
+                        help="the ndim of each positional argument, e.g. 0,1 (0: a float; none: unknown); "
+                             "default: the generic variant")
+    export.add_argument("-o", "--output", default=None, help="the module to write (default: standard output)")
+    export.set_defaults(run=cmd_export)
     return p
 
 
@@ -228,7 +281,8 @@ def main(argv=None):
     except CliError as exc:
         print(f"srcad: error: {exc}", file=sys.stderr)
     except TransformError as exc:
-        print(f"srcad: cannot differentiate: {_one_line(exc)}", file=sys.stderr)
+        what = "" if isinstance(exc, ExportError) else "cannot differentiate: "
+        print(f"srcad: {what}{_one_line(exc)}", file=sys.stderr)
     except KeyboardInterrupt:
         print("srcad: interrupted", file=sys.stderr)
     except Exception as exc:        # the user's function failed while running: one line, no traceback
