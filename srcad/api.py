@@ -140,6 +140,22 @@ def _ranks(args):
     return _ForeignRanks(ranks) if any(_foreign(a) for a in args) else ranks
 
 
+def numba_backend():
+    """srcad.numba_backend, imported the first time a derivative is compiled (Numba is optional)."""
+    global _numba_backend
+    if _numba_backend is None:
+        from srcad import numba_backend as module
+        _numba_backend = module
+    return _numba_backend
+
+
+_numba_backend = None
+
+
+def _compile_option(compile):
+    return compile and numba_backend().check_option(compile)
+
+
 def _split_method(fun):
     """A bound method ``obj.f`` is differentiated as ``f`` with ``obj`` passed first: returns
     (function, arguments to put in front)."""
@@ -168,9 +184,12 @@ class _Transformed:
 
     mode = "grad"
 
-    def __init__(self, fun, wrt=0):
+    def __init__(self, fun, wrt=0, compile=None):
         if not callable(fun):
             raise TypeError(f"srcad needs a function, got {fun!r}")
+        self.compile = _compile_option(compile)
+        self.backend = None            # "numba" or "numpy": what ran the last call (compile=)
+        self._compiled_calls = {}      # ranks -> (generation, guard, Numba dispatcher, backend)
         functools.update_wrapper(self, fun, updated=())
         _wrt_tuple(wrt)
         fun, self._prefix = _split_method(fun)
@@ -201,6 +220,12 @@ class _Transformed:
         d = pipeline.reverse_derivative(_unwrap(self.fun), self.wrt, self.mode, ranks=ranks)
         self._variants[ranks] = (pipeline.generation, d, d.guard.bound(d.root))
         return d
+
+    def compiled(self, *args):
+        """The Numba-compiled derivative for arguments like ``args`` (an object made with
+        ``compile=``): its ``dispatcher`` is the compiled function itself (no srcad wrapper), its
+        ``source`` and ``namespace`` what it runs."""
+        return numba_backend().compiled_for(self.specialized(self._prefix + args))
 
     def __srcad_function__(self):
         """The generated function behind this derivative (so srcad can differentiate it again)."""
@@ -239,16 +264,18 @@ class grad(_Transformed):
 
     mode = "grad"
 
-    def __new__(cls, fun=None, wrt=0):
+    def __new__(cls, fun=None, wrt=0, compile=None):
         if fun is None:
-            return functools.partial(cls, wrt=wrt)
+            return functools.partial(cls, wrt=wrt, compile=compile)
         return super().__new__(cls)
 
-    def __init__(self, fun=None, wrt=0):
-        super().__init__(fun, wrt)
+    def __init__(self, fun=None, wrt=0, compile=None):
+        super().__init__(fun, wrt, compile)
         self.__name__ = f"grad_{getattr(fun, '__name__', 'f')}"
 
     def __call__(self, *args, **kwargs):
+        if self.compile:
+            return self._tuple(numba_backend().call(self, args, kwargs))
         if self._prefix:
             args = self._prefix + args
         # The fast path for the common case (float scalars and float arrays, a derivative already
@@ -296,11 +323,14 @@ class value_and_grad(grad):
 
     mode = "value_and_grad"
 
-    def __init__(self, fun=None, wrt=0):
-        super().__init__(fun, wrt)
+    def __init__(self, fun=None, wrt=0, compile=None):
+        super().__init__(fun, wrt, compile)
         self.__name__ = f"value_and_grad_{getattr(fun, '__name__', 'f')}"
 
     def __call__(self, *args, **kwargs):
+        if self.compile:
+            value, g = numba_backend().call(self, args, kwargs)
+            return value, self._tuple(g)
         d, args = self._prepare(self._prefix + args)
         value, g = self._run(d.fn, args, kwargs)
         return value, self._tuple(_own(g, args))
@@ -326,6 +356,9 @@ class vjp(_Transformed):
             _check_cotangent(dy, value)
             kw = dict(kwargs)
             kw[d.seed] = dy
+            if self.compile:
+                g, self.backend = numba_backend().run(d, args, kw, self.compile)
+                return self._tuple(_own(g, args + [dy]))
             return self._tuple(_own(self._run(d.fn, args, kw), args + [dy]))
         return value, pullback
 
@@ -359,6 +392,8 @@ def source(df, *args):
     With example arguments, the variant srcad runs for arguments of those ranks.
     """
     if isinstance(df, _Transformed):
+        if df.compile:   # the form Numba compiles
+            return numba_backend().source(df, args)
         return df.specialized(args).source if args else df.derivative.source
     if isinstance(df, _Matrix):   # jacobian / hessian: the forward-mode code they run
         return df.__srcad_source__()
@@ -393,7 +428,7 @@ def _tangent_like(t, x, position, fname):
     return t
 
 
-def jvp(fun, primals=None, tangents=None, *, wrt=None, **kwargs):
+def jvp(fun, primals=None, tangents=None, *, wrt=None, compile=None, **kwargs):
     """Forward mode: ``(fun(*primals), J @ tangents)`` (JAX's signature).
 
     ``primals`` and ``tangents`` are tuples over all positional arguments; a tangent of ``None``
@@ -401,7 +436,11 @@ def jvp(fun, primals=None, tangents=None, *, wrt=None, **kwargs):
 
     Also ``jvp(fun, wrt=w)(*args, *tangents_of_wrt)``: a function taking the positional arguments
     followed by one tangent per position in ``wrt`` (an int or a tuple of ints).
+
+    ``compile="numba"`` runs the forward-mode derivative compiled by Numba (``"auto"``: where
+    Numba can compile it), as for ``grad``.
     """
+    _compile_option(compile)
     if primals is None and tangents is None:
         ws, _ = _wrt_tuple(0 if wrt is None else wrt)
 
@@ -412,7 +451,7 @@ def jvp(fun, primals=None, tangents=None, *, wrt=None, **kwargs):
             tans = [None] * len(prim)
             for i, t in zip(ws, args[len(args) - len(ws):]):
                 tans[i] = t
-            return jvp(fun, prim, tans, **kw)
+            return jvp(fun, prim, tans, compile=compile, **kw)
         # what srcad reads where jvp_fun is differentiated again (grad over jvp, jvp of jvp)
         jvp_fun.__srcad_function__ = lambda: compose.jvp_function(_unwrap(fun), ws, f"jvp_{fun.__name__}")
         return jvp_fun
@@ -435,7 +474,10 @@ def jvp(fun, primals=None, tangents=None, *, wrt=None, **kwargs):
         kw = dict(kwargs)
         for i, tn in zip(wrt, d.tangent_names):
             kw[tn] = _tangent_like(tangents[i], args[i], i, name)
-        value, tout = d.fn(*args, **kw)
+        if compile:
+            (value, tout), _ = numba_backend().run(d, args, kw, compile)
+        else:
+            value, tout = d.fn(*args, **kw)
     finally:
         _training.reset(token)
     check_output(value)

@@ -156,8 +156,9 @@ class Backward:
         t, op, ln = r.target, r.op, r.ln
         self_ref = t in names_read([r.value])
         out = []
+        saved_as = "shape" if (t, r.pos) in self.shaped else "value"
         if r.saves and self_ref:
-            out.append(self.pop(t, ln))
+            out.append(self.pop(t, ln, self.stacks[saved_as, t]))
         if t in self.facts.active and state.get(t) is not None:
             code = self.adjoint_of(t, op, r.value, state, ln)
             # ``dt = grad_like(dt, t)`` reads the value t = ... made: before t's old value is back
@@ -174,9 +175,9 @@ class Backward:
             self.adj_stacks.add(op.args[0].id)
             out.append(expr_stmt(attr_call(self.dname(op.args[0].id), "append", [const(FLOAT_ZERO)]), ln))
         if r.saves and not self_ref:
-            out.append(self.pop(t, ln))
+            out.append(self.pop(t, ln, self.stacks[saved_as, t]))
         if r.saves_tape is not None:
-            out.append(self.pop(r.saves_tape, ln))
+            out.append(self.pop(r.saves_tape, ln, self.stacks["value", r.saves_tape]))
         return out
 
     def recompute(self, code, ln):
@@ -226,12 +227,12 @@ class Backward:
                 out.append(expr_stmt(take, ln))
             self._note_reads(r.pos, out)
         if r.saves and r.container:
-            popped = attr_call(self.stack_name(), "pop", [])
+            popped = attr_call(self.stacks["item", x], "pop", [])
             restore = self.env.ref("restore_item", runtime.restore_item)
             out.append(expr_stmt(call(restore, [N(x), index_value(index, self.env.ref), popped]), ln))
         elif r.saves:
             tmp = gast.Subscript(value=N(x), slice=clone(index), ctx=gast.Store())
-            out.append(at(gast.Assign(targets=[tmp], value=attr_call(self.stack_name(), "pop", []),
+            out.append(at(gast.Assign(targets=[tmp], value=attr_call(self.stacks["item", x], "pop", []),
                                       type_comment=None), ln))
         if r.saves:
             # the restore writes into the array x held here: later rebindings of x must be
@@ -250,11 +251,11 @@ class Backward:
         return [assign(self.namer.fresh("unused"), popped, r.ln)]
 
     def _restore(self, r, state):
-        return [self.pop(r.name, r.ln)]
+        return [self.pop(r.name, r.ln, self.stacks["value", r.name])]
 
     # ------------------------------------------------------------------ control flow
     def _if(self, r, state):
-        out = [self.pop(r.cond, r.ln)] if r.in_loop else []
+        out = [self.pop(r.cond, r.ln, self.stacks["value", r.cond])] if r.in_loop else []
         s1, s2 = dict(state), dict(state)
         b1 = self.sweep(r.body, s1)
         b2 = self.sweep(r.orelse, s2)
@@ -271,7 +272,7 @@ class Backward:
         return out
 
     def _while(self, r, state):
-        out = [self.pop(r.count, r.ln)] if r.in_loop else []
+        out = [self.pop(r.count, r.ln, self.stacks["value", r.count])] if r.in_loop else []
         pre, body = self.loop_body(r.body, state, r.ln, r.pos)
         out += pre
         out.append(at(gast.For(target=N(r.it, True), iter=call(N("range"), [N(r.count)]),
@@ -279,7 +280,7 @@ class Backward:
         return out
 
     def _for(self, r, state):
-        out = [self.pop(r.count, r.ln)] if r.count is not None and r.in_loop else []
+        out = [self.pop(r.count, r.ln, self.stacks["value", r.count])] if r.count is not None and r.in_loop else []
         it = clone(r.iter)
         self._note_reads(r.pos, [gast.Expr(value=it)])
         if r.count is not None:
@@ -290,9 +291,9 @@ class Backward:
         out.append(at(gast.For(target=N(r.target, True), iter=call(N("reversed"), [it]),
                                body=body or [gast.Pass()], orelse=[], type_comment=None), r.ln))
         if r.saves_rng is not None:
-            out.append(self.pop(r.saves_rng, r.ln))
+            out.append(self.pop(r.saves_rng, r.ln, self.stacks["value", r.saves_rng]))
         if r.saves_target:
-            out.append(self.pop(r.target, r.ln))
+            out.append(self.pop(r.target, r.ln, self.stacks["value", r.target]))
         return out
 
     _EMIT = {AssignRecord: _assign, SetitemRecord: _setitem, PushRecord: _push, RestoreRecord: _restore,

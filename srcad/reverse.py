@@ -70,12 +70,12 @@ class Reverse(Backward):
         self.env = env
         self.derivative_of_call = derivative_of_call
         self.adjoints = {}
-        self.stack = None
+        self.stacks = {}        # (what, name) -> stack name, in the order they were made
+        self.stack_types = {}   # stack name -> float, int, bool or None (any value)
         self.saved = set()
         self.recomputed = {}   # name -> (Position of its one definition, value): evaluated again
         self.same_ifs = set()  # Positions of ifs whose two branches have the same adjoint code
         self.same_branches = set()
-        self.shaped = set()    # saved (name, Position)s the backward sweep reads only the shape of
         self.shaped = set()    # saved (name, Position)s the backward sweep reads only the shape of
         self._calls = {}   # id(call node) -> what the backward sweep of a kept call needs
 
@@ -88,16 +88,43 @@ class Reverse(Backward):
             self.adjoints[name] = self.namer.adjoint(name)
         return self.adjoints[name]
 
-    def stack_name(self):
-        if self.stack is None:
-            self.stack = self.namer.fresh("stack", numbered=False)
-        return self.stack
+    # ------------------------------------------------------------------ stacks
+    # One stack per saved variable (``stack_y``; ``shapes_y`` for its shape, ``items_x`` for the old
+    # entries of ``x[i] = v``), created before the forward sweep. The backward sweep mirrors the
+    # forward sweep, so the pops of one stack undo its pushes in reverse order whatever the other
+    # stacks do. Where the value's type is known the stack is typed: ``Stack(float)`` keeps 8 bytes
+    # per scalar (``runtime.Stack``), decisions are ``Stack(bool)``, trip counts ``Stack(int)``.
+    _PREFIX = {"value": "stack_", "shape": "shapes_", "item": "items_"}
 
-    def push(self, value, lineno):
-        return expr_stmt(_attr_call(self.stack_name(), "append", [value]), lineno)
+    def stack_for(self, what, name, typ=None):
+        """The name of the stack that holds the saved ``what`` of ``name`` (made on first use)."""
+        key = (what, name)
+        st = self.stacks.get(key)
+        if st is None:
+            st = self.namer.fresh(self._PREFIX[what] + name, numbered=False)
+            self.stacks[key] = st
+            self.stack_types[st] = typ
+        return st
 
-    def pop(self, name, lineno):
-        return assign(name, _attr_call(self.stack_name(), "pop", []), lineno)
+    @property
+    def stack(self):
+        """The first stack made (None where nothing is recorded)."""
+        return next(iter(self.stacks.values()), None)
+
+    def scalar_type(self, name):
+        """``float`` where ``name`` certainly holds a float scalar (a differentiated number: inputs
+        are cast to float; not for other libraries' 0-d arrays), ``int`` for an integer variable."""
+        if name in self.facts.int_vars:
+            return int
+        if self.facts.ranks.get(name) == 0 and name in self.facts.active and getattr(self.facts, "in_place", True):
+            return float
+        return None
+
+    def push(self, value, lineno, stack):
+        return expr_stmt(_attr_call(stack, "append", [value]), lineno)
+
+    def pop(self, name, lineno, stack):
+        return assign(name, _attr_call(stack, "pop", []), lineno)
 
     # ------------------------------------------------------------------ driver
     def build(self):
@@ -108,10 +135,10 @@ class Reverse(Backward):
         need (saves.py). A restore (``x[i] = stack.pop()``) reads ``x`` itself, which may need
         further saves of ``x``, so the passes repeat until the saved set no longer grows.
         """
-        snapshot = (self.namer.snapshot(), dict(self.adjoints), self.stack)
+        snapshot = (self.namer.snapshot(), dict(self.adjoints))
         saved, recomputed, same, differ = set(), {}, set(), set()
         for _ in range(100):
-            self.adjoints, self.stack = dict(snapshot[1]), snapshot[2]
+            self.adjoints, self.stacks, self.stack_types = dict(snapshot[1]), {}, {}
             self.namer.restore(snapshot[0], self.adjoints.values())
             self.saved, self.recomputed, self.same_ifs = saved, recomputed, same
             self.log = SaveLog()
@@ -157,14 +184,19 @@ class Reverse(Backward):
             if name not in self.norm.params and (first is None or first >= dpos[0].index):
                 inits.add(name)
         for n in sorted(inits):
-            prelude.append(assign(n, _const(None), self.info.lineno))
+            # a typed placeholder where the stack is typed (it is pushed, popped back, never read)
+            typ = self.stack_types.get(self.stacks.get(("value", n)))
+            prelude.append(assign(n, _const(typ() if typ is not None else None), self.info.lineno))
         for n in sorted(self.facts.mutated & set(self.norm.params)):
             prelude.append(assign(n, _call(self.env.ref("owned_copy"), [N(n)]), self.info.lineno))
         for st in sorted(self.adj_stacks):
             prelude.append(assign(self.dname(st), _call(self.env.ref("Stack"), []), self.info.lineno))
-        if self.stack is not None:
-            prelude.insert(0, assign(self.stack, _call(self.env.ref("Stack"), []), self.info.lineno))
-        return prelude + fwd, bwd
+        made = []
+        for st in self.stacks.values():
+            typ = self.stack_types[st]
+            args = [self.env.ref(typ.__name__, typ)] if typ is not None else []
+            made.append(assign(st, _call(self.env.ref("Stack"), args), self.info.lineno))
+        return made + prelude + fwd, bwd
 
     def _note_reads(self, pos, stmts):
         """Record the primal variables that backward code at ``pos`` reads (and which of them it
@@ -254,8 +286,10 @@ class Reverse(Backward):
         saves = (t, pos) in self.saved
         pre = []
         if saves:
-            kept = _call(self.env.ref("shape_of"), [N(t)]) if (t, pos) in self.shaped else N(t)
-            pre.append(self.push(kept, ln))
+            if (t, pos) in self.shaped:
+                pre.append(self.push(_call(self.env.ref("shape_of"), [N(t)]), ln, self.stack_for("shape", t)))
+            else:
+                pre.append(self.push(N(t), ln, self.stack_for("value", t, self.scalar_type(t))))
         saves_tape = None
         if active_t and op.kind == "unknown" and any(self.facts.is_active(a) for a in op.args):
             hint = op.hint or (
@@ -265,7 +299,7 @@ class Reverse(Backward):
         if active_t and op.kind == "call":
             s, tape = self._call_forward(t, op, value, pos, ln)
             if (tape, pos) in self.saved:
-                pre.insert(0, self.push(N(tape), ln))   # popped after t's old value (backward.py)
+                pre.insert(0, self.push(N(tape), ln, self.stack_for("value", tape)))   # popped after t's old value
                 saves_tape = tape
         return pre + [s], AssignRecord(t, op, value, pos, ln, saves, saves_tape)
 
@@ -324,11 +358,11 @@ class Reverse(Backward):
         if saves and container:
             # a dict key may not exist yet: save_item/restore_item remember and undo its absence
             save = self.env.ref("save_item", runtime.save_item)
-            pre.append(self.push(_call(save, [N(x), index_value(index, self.env.ref)]), ln))
+            pre.append(self.push(_call(save, [N(x), index_value(index, self.env.ref)]), ln, self.stack_for("item", x)))
         elif saves:
             # owned_copy, not np.copy: it copies in the array's own library (Dask has no np.copy)
             old = gast.Subscript(value=N(x), slice=clone(index), ctx=gast.Load())
-            pre.append(self.push(_call(self.env.ref("owned_copy"), [old]), ln))
+            pre.append(self.push(_call(self.env.ref("owned_copy"), [old]), ln, self.stack_for("item", x)))
         return pre + [s], SetitemRecord(x, index, s.value, pos, ln, saves, container)
 
     def fwd_if(self, s, pos, ln):
@@ -347,9 +381,10 @@ class Reverse(Backward):
                at(gast.If(test=N(cond), body=body_f or [gast.Pass()], orelse=else_f), ln)]
         same = pos in self.same_ifs
         if in_loop and not same:
-            fwd.append(self.push(N(cond), ln))
+            taken = self.stack_for("value", cond, bool)
+            fwd.append(self.push(N(cond), ln, taken))
             for slot in slots:
-                slot.stmts.append(self.push(N(cond), ln))
+                slot.stmts.append(self.push(N(cond), ln, taken))
         return fwd, IfRecord(cond, in_loop and not same, body_records, else_records, pos, ln, same)
 
     def decision(self, test):
@@ -373,7 +408,7 @@ class Reverse(Backward):
         body_f = [assign(n, gast.BinOp(left=N(n), op=gast.Add(), right=_const(1)), ln)] + body_f
         fwd = [assign(n, _const(0), ln), at(gast.While(test=s.test, body=body_f, orelse=[]), ln)]
         if in_loop:
-            fwd.append(self.push(N(n), ln))
+            fwd.append(self.push(N(n), ln, self.stack_for("value", n, int)))
         it = "_" if "_" not in self.namer.taken else self.namer.fresh("it")
         self.namer.reserve(it)
         return fwd, WhileRecord(n, in_loop, records, pos, ln, it)
@@ -388,7 +423,7 @@ class Reverse(Backward):
         self.open_ifs.pop()
         has_break = any(isinstance(n, gast.Break) for st in s.body for n in self._own_breaks(st))
         saves = (target, pos) in self.saved
-        pre = [self.push(N(target), ln)] if saves else []
+        pre = [self.push(N(target), ln, self.stack_for("value", target, self.scalar_type(target)))] if saves else []
         if not records:
             return pre + [s], (RestoreRecord(target, ln) if saves else None)
         iter_expr = s.iter
@@ -401,7 +436,7 @@ class Reverse(Backward):
             self.norm.locals.add(rng)
             self.log.define(rng, pos)
             if (rng, pos) in self.saved:
-                pre.append(self.push(N(rng), ln))
+                pre.append(self.push(N(rng), ln, self.stack_for("value", rng)))
                 saves_rng = rng
             pre.append(assign(rng, iter_expr, ln))
             iter_expr = N(rng)
@@ -414,7 +449,7 @@ class Reverse(Backward):
         fwd.append(at(gast.For(target=N(target, True), iter=clone(iter_expr), body=body_f, orelse=[],
                                type_comment=None), ln))
         if has_break and in_loop:
-            fwd.append(self.push(N(count), ln))
+            fwd.append(self.push(N(count), ln, self.stack_for("value", count, int)))
         return fwd, ForRecord(target, iter_expr, count, in_loop, records, pos, ln, saves, saves_rng)
 
     def _changed_in_place(self):

@@ -5,18 +5,61 @@ Each helper is a plain function over NumPy-like arrays: it never forces arrays b
 rules in ``srcad.rules.runtime_rules`` so generated code can be differentiated again.
 """
 
+import array
 import contextvars
 
 import numpy as np
 
 
 class Stack(list):
-    """The per-call record of control-flow decisions and overwritten values.
+    """The per-call record of one saved variable (or decision, or trip count).
 
-    A plain list: ``stack.append(v)`` in the forward sweep, ``v = stack.pop()`` in the backward sweep.
+    ``stack_y.append(v)`` in the forward sweep, ``v = stack_y.pop()`` in the backward sweep.
+    ``Stack()`` is a plain list (any value: arrays, shapes, ``None``); ``Stack(float)``,
+    ``Stack(int)`` and ``Stack(bool)`` are typed stacks (``array.array``) for values the derivative
+    knows to be float scalars, integers or decisions: 8 bytes per float where a list of
+    ``np.float64`` objects costs 40. A typed stack gives back Python ``float``/``int`` values.
     """
 
     __slots__ = ()
+
+    def __new__(cls, typ=None):
+        if typ is None:
+            return super().__new__(cls)
+        return _TYPED[typ]()
+
+    def __init__(self, typ=None):
+        super().__init__()
+
+
+class FloatStack(array.array):
+    """``Stack(float)``: float scalars, 8 bytes each."""
+
+    __slots__ = ()
+
+    def __new__(cls):
+        return super().__new__(cls, "d")
+
+
+class IntStack(array.array):
+    """``Stack(int)``: trip counts and integer loop variables."""
+
+    __slots__ = ()
+
+    def __new__(cls):
+        return super().__new__(cls, "q")
+
+
+class BoolStack(array.array):
+    """``Stack(bool)``: branch decisions, one byte each (popped as 0 or 1)."""
+
+    __slots__ = ()
+
+    def __new__(cls):
+        return super().__new__(cls, "b")
+
+
+_TYPED = {float: FloatStack, int: IntStack, bool: BoolStack}
 
 
 class Shape(tuple):

@@ -17,16 +17,25 @@ from test_second_order import second_order
 
 
 class _Tape(runtime.Stack):
-    """A stack that keeps what was pushed (type and bytes) for the tests to count."""
+    """A stack that keeps what was pushed (with the stack's type) for the tests to count. A typed
+    stack (``Stack(float)``) is counted as the ``array.array`` it stands for would hold it."""
 
     instances = []
 
-    def __init__(self, *a):
-        super().__init__(*a)
+    def __new__(cls, typ=None):
+        return list.__new__(cls)
+
+    def __init__(self, typ=None):
+        super().__init__()
+        self.typ = typ
         self.pushed = []
         _Tape.instances.append(self)
 
     def append(self, v):
+        if self.typ is not None:
+            typed = runtime.Stack(self.typ)
+            typed.append(v)      # what the typed stack would keep (and refuse)
+            v = typed.pop()
         super().append(v)
         self.pushed.append(v)
 
@@ -45,6 +54,13 @@ def _pushed(fn, *args, wrt=0, monkeypatch):
 def _bytes(values):
     """Bytes a list of pushed values costs: a pointer each, and the object unless it is shared."""
     return sum(8 + (sys.getsizeof(v) if not isinstance(v, np.ndarray) else v.nbytes + 112) for v in values)
+
+
+def _tape_bytes():
+    """Bytes the stacks of the last ``_pushed`` hold: 8 a float or int of a typed stack, 1 a
+    decision, and what ``_bytes`` counts for a plain one."""
+    size = {float: 8, int: 8, bool: 1}
+    return sum(len(s.pushed) * size[s.typ] if s.typ is not None else _bytes(s.pushed) for s in _Tape.instances)
 
 
 def _check(fn, args, wrt):
@@ -218,7 +234,7 @@ def same_backward_branches(x):
 def test_decision_not_recorded_when_both_backward_branches_are_the_same(monkeypatch):
     for x in (0.3, 0.8):
         pushed = _pushed(same_backward_branches, x, monkeypatch=monkeypatch)
-        assert len(pushed) == 10 and not any(isinstance(v, (bool, np.bool_)) for v in pushed)
+        assert len(pushed) == 10 and not any(s.typ is bool for s in _Tape.instances)
         _check(same_backward_branches, [x], 0)
 
 
@@ -233,8 +249,8 @@ def different_backward_branches(x):
 
 
 def test_decision_still_recorded_when_branches_differ(monkeypatch):
-    pushed = _pushed(different_backward_branches, 0.7, monkeypatch=monkeypatch)
-    assert sum(isinstance(v, (bool, np.bool_)) for v in pushed) == 6
+    _pushed(different_backward_branches, 0.7, monkeypatch=monkeypatch)
+    assert sum(len(s.pushed) for s in _Tape.instances if s.typ is bool) == 6
     _check(different_backward_branches, [0.7], 0)
 
 
@@ -273,8 +289,9 @@ def test_shape_stand_in():
 def test_tape_bytes_per_iteration(monkeypatch):
     """Tape bytes per pass of the 200-step scalar loop, against a hand-written gradient's (which
     keeps x per pass in a list of floats): printed, and bounded by what srcad records today."""
-    pushed = _pushed(scalar_temps, 0.6, 0.3, wrt=(0, 1), monkeypatch=monkeypatch)
-    per_pass = _bytes(pushed) / 200
+    _pushed(scalar_temps, 0.6, 0.3, wrt=(0, 1), monkeypatch=monkeypatch)
+    per_pass = _tape_bytes() / 200
     hand = _bytes([0.6] * 200) / 200
     print(f"tape bytes per pass: srcad {per_pass:.0f}, hand {hand:.0f}")
-    assert per_pass <= 2 * (8 + 32)    # two values a pass (was three)
+    assert all(s.typ is float for s in _Tape.instances)   # the scalars go to typed stacks
+    assert per_pass == 2 * 8    # two floats a pass (was three objects of 32 bytes and their pointers)

@@ -1,0 +1,233 @@
+"""Compiled derivatives (issue 17): ``srcad.grad(f, compile="numba")`` and its relatives.
+
+* every Numba twin of a runtime helper (``srcad.numba_runtime.TWINS``) against the NumPy helper,
+  on scalars, vectors, matrices and broadcasting pairs;
+* benchmark cases (benchmarks/cases.py) compiled and not compiled give the same gradient; the
+  chapter's ``while`` compiles;
+* a bounded corpus of random programs (tests/fuzz_programs.py): every program whose plain function
+  Numba compiles either compiles and agrees with srcad's NumPy gradient or is refused with a
+  TransformError; none disagrees. ``SRCAD_LONG=1`` runs 100 programs and every benchmark case;
+* refusals name the user's line; ``compile="auto"`` falls back and says which one ran.
+
+Compilation takes 0.3-5 s a signature, so the sets are small (about a minute on two cores).
+"""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+numba = pytest.importorskip("numba", reason="Numba is optional (pip install 'srcad[numba]')")
+
+import srcad  # noqa: E402
+from srcad import numba_backend, numba_runtime, runtime  # noqa: E402
+from srcad.rules import numpy_helpers  # noqa: E402
+
+from chapter_function import chapter_f  # noqa: E402
+
+LONG = bool(os.environ.get("SRCAD_LONG"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
+
+import cases  # noqa: E402
+
+rng = np.random.default_rng(0)
+S, V, M, C, R = 0.7, rng.normal(size=3), rng.normal(size=(2, 3)), rng.normal(size=(2, 1)), rng.normal(size=(1, 3))
+
+# ------------------------------------------------------------------ twins against the helpers
+
+# helper -> argument tuples (each one Numba signature)
+PARITY = {
+    runtime.seed: [(1.5, S), (2.0, V), (np.ones(3), V)],
+    runtime.zeros_like: [(S,), (M,)],
+    runtime.grad_like: [(0.0, V), (V, V), (0.5, S)],
+    runtime.unbroadcast: [(M, V), (M, C), (M, R), (M, S), (M, M), (S, S), (np.ones((4, 2, 3)), C)],
+    runtime.broadcast_like: [(V, M), (S, S)],
+    runtime.copy_adjoint: [(V,), (S,)],
+    runtime.owned_copy: [(M,), (S,)],
+    runtime.contiguous: [(M.T,)],
+    runtime.shape_of: [(S,)],
+    runtime.check_output: [(S,)],
+    runtime.add_at: [(np.zeros(3), V, 1, 2.0), (0.0, M, 1, V)],
+    runtime.read_at: [(M, 1), (M, 1, R), (V, 2)],
+    runtime.pop_at: [(M.copy(), 0)],
+    runtime.count: [(M,), (M, 1)],
+    runtime.unreduce: [(2.0, M), (V, M, 0), (np.ones(2), M, 1)],
+    runtime.reduce_like: [(M, M), (M, M, 0)],
+    runtime.matmul_adjoint_a: [(np.ones((2, 2)), M, M.T), (np.ones(2), M, V), (2.0, V, V)],
+    runtime.matmul_adjoint_b: [(np.ones((2, 2)), M, M.T), (np.ones(3), V, M.T), (2.0, V, V)],
+    runtime.dot_adjoint_a: [(np.ones((2, 2)), M, M.T), (V, S, V)],
+    runtime.dot_adjoint_b: [(np.ones((2, 2)), M, M.T), (V, V, S)],
+    runtime.owned_tangent: [(0.0, M), (V, M), (S, S)],
+    runtime.loop_seq: [(M,), (V,)],
+    runtime.loop_seq_adjoint: [(V, V)],
+    numpy_helpers.extreme_adjoint: [(1.0, M, np.max(M)), (np.ones(2), M, np.max(M, axis=1), 1, False),
+                                    (np.ones((2, 1)), M, np.max(M, axis=1, keepdims=True), 1, True)],
+}
+
+
+def test_every_twin_has_parity_cases():
+    assert set(PARITY) == set(numba_runtime.TWINS)
+
+
+def _in_numba(twin, n):
+    names = ", ".join(f"a{k}" for k in range(n))
+    ns = {"twin": twin}
+    exec(f"def call({names}):\n    return twin({names})\n", ns)
+    return numba.njit(ns["call"])
+
+
+@pytest.mark.parametrize("helper", list(PARITY), ids=lambda h: h.__name__)
+def test_twin_parity(helper):
+    twin = numba_runtime.TWINS[helper]
+    for args in PARITY[helper]:
+        expect = helper(*[a.copy() if isinstance(a, np.ndarray) else a for a in args])
+        got = _in_numba(twin, len(args))(*[a.copy() if isinstance(a, np.ndarray) else a for a in args])
+        np.testing.assert_allclose(np.asarray(got, dtype=float), np.asarray(expect, dtype=float),
+                                   rtol=1e-12, atol=1e-14, err_msg=f"{helper.__name__}{tuple(map(np.shape, args))}")
+        assert np.shape(got) == np.shape(expect)
+
+
+def test_number_methods_and_norm_of_a_number():
+    @numba.njit
+    def f(x):
+        return x.sum() + x.max() + np.linalg.norm(x)
+    assert f(-1.5) == pytest.approx(-1.5 - 1.5 + 1.5)
+
+
+# ------------------------------------------------------------------ compiled against not compiled
+
+def _agree(got, ref):
+    got = got if isinstance(got, tuple) else (got,)
+    ref = ref if isinstance(ref, tuple) else (ref,)
+    assert len(got) == len(ref)
+    for a, b in zip(got, ref):
+        assert np.shape(a) == np.shape(b)
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+
+
+QUICK = ["chapter_while", "scalar_for", "horner", "horner_xc", "scalar_temps", "vector_while"]
+REFUSED = {"mlp": "np.max", "logsumexp": "np.max"}   # np.max(..., keepdims=True): not in Numba
+
+
+@pytest.mark.parametrize("case", [c for c in cases.CASES if LONG or c.name in QUICK or c.name in REFUSED],
+                         ids=lambda c: c.name)
+def test_benchmark_case(case):
+    args = case.inputs()
+    ref = srcad.grad(case.f, wrt=case.wrt)(*args)
+    g = srcad.grad(case.f, wrt=case.wrt, compile="numba")
+    if case.name in REFUSED:
+        with pytest.raises(srcad.TransformError, match=REFUSED[case.name]) as info:
+            g(*args)
+        assert info.value.filename == cases.__file__ and info.value.lineno is not None
+        auto = srcad.grad(case.f, wrt=case.wrt, compile="auto")
+        _agree(auto(*args), ref)
+        assert auto.backend == "numpy"
+        return
+    _agree(g(*args), ref)
+    assert g.backend == "numba"
+    _agree(g(*args), ref)     # the fast path
+
+
+def test_chapter_while_compiled():
+    g = srcad.grad(chapter_f, compile="numba")
+    for a in (np.float64(0.3), np.float64(-0.8), np.array([0.4, -0.1, 0.2])):
+        expect = chapter_f(a) / a
+        np.testing.assert_allclose(g(a), expect, rtol=1e-12)
+    assert g.backend == "numba"
+    src = srcad.source(g, np.float64(0.3))
+    assert "reversed(" not in src and "Stack(" not in src and "dout=1.0)" in src
+
+
+def loop(x, w):
+    y = x
+    for i in range(50):
+        y = y * w + np.sin(y) * 0.5
+    return y
+
+
+def test_modes_and_the_compiled_function():
+    x, w = 0.3, 0.9
+    ref_v, ref_g = srcad.value_and_grad(loop, wrt=(0, 1))(x, w)
+    v, g = srcad.value_and_grad(loop, wrt=(0, 1), compile="numba")(x, w)
+    assert v == pytest.approx(ref_v, rel=1e-14)
+    _agree(g, ref_g)
+    value, pullback = srcad.vjp(loop, compile="numba")(np.array([0.2, 0.4]), w)
+    _agree(pullback(np.array([1.0, -2.0])), srcad.vjp(loop)(np.array([0.2, 0.4]), w)[1](np.array([1.0, -2.0])))
+    _agree(srcad.jvp(loop, (x, w), (1.0, 0.5), compile="numba"), srcad.jvp(loop, (x, w), (1.0, 0.5)))
+    df = srcad.grad(loop, compile="numba")
+    compiled = df.compiled(x, w)
+    _agree(compiled.dispatcher(x, w), srcad.grad(loop)(x, w))
+    # what an exporter copies: the source Numba compiled and the namespace it runs in
+    assert "def grad_loop(x, w, dout=1.0):" in compiled.source
+    assert compiled.source == srcad.source(df, x, w)
+    assert all(name in compiled.namespace for name in ("np",))
+    assert compiled.py_func.__name__ == "grad_loop"
+
+
+def uses_a_dict(x):
+    d = {"a": x * 2.0, "b": np.sin(x)}
+    return d["a"] * d["b"]
+
+
+def test_refusal_names_the_line_and_auto_falls_back():
+    x = 0.4
+    with pytest.raises(srcad.TransformError) as info:
+        srcad.grad(uses_a_dict, compile="numba")(x)
+    assert isinstance(info.value, numba_backend.CompileError)
+    assert info.value.filename == __file__
+    assert info.value.construct
+    auto = srcad.grad(uses_a_dict, compile="auto")
+    _agree(auto(x), srcad.grad(uses_a_dict)(x))
+    assert auto.backend == "numpy"
+    with pytest.raises(ValueError):
+        srcad.grad(loop, compile="jit")
+
+
+def walk(x, n):
+    if n == 0:
+        return x
+    return np.sin(walk(x, n - 1)) * x
+
+
+def test_kept_call_is_refused_with_its_line():
+    with pytest.raises(srcad.TransformError, match="called rather than inlined"):
+        srcad.grad(walk, compile="numba")(0.5, 3)
+
+
+# ------------------------------------------------------------------ random programs
+
+CORPUS = range(100) if LONG else [19, 20, 21, 25]
+
+
+def test_random_programs():
+    """Every program whose plain function Numba compiles: compiled and agrees, or refused (a
+    TransformError); never a different gradient. The tally is printed."""
+    import fuzz_programs as fp
+    tally = {"agree": 0, "refused": 0, "plain not compiled": 0, "no point": 0, "srcad refuses": 0}
+    for seed in CORPUS:
+        prog = fp.generate(seed)
+        r = np.random.default_rng(seed)
+        args = next((a for a in (fp.random_args(prog, r) for _ in range(10)) if fp.usable(prog, a)), None)
+        if args is None:
+            tally["no point"] += 1
+            continue
+        try:
+            ref = srcad.grad(prog.f, wrt=(0, 1))(*[fp._copy(v) for v in args])
+        except srcad.TransformError:
+            tally["srcad refuses"] += 1
+            continue
+        try:
+            numba.njit(prog.f)(*[fp._copy(v) for v in args])
+        except Exception:
+            tally["plain not compiled"] += 1
+            continue
+        try:
+            got = srcad.grad(prog.f, wrt=(0, 1), compile="numba")(*[fp._copy(v) for v in args])
+        except srcad.TransformError:
+            tally["refused"] += 1
+            continue
+        _agree(got, ref)
+        tally["agree"] += 1
+    print("numba corpus:", tally)
+    assert tally["agree"] >= 1
