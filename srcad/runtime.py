@@ -504,9 +504,10 @@ def read_at(dx, index, v=None):
     if _is_zero(dx):
         return 0.0
     g = dx[index]
-    g = g.copy() if isinstance(g, np.ndarray) else g
-    if _fancy(index) and np.size(g) > 1:
-        writes = np.arange(np.size(g)).reshape(np.shape(g))
+    # a copy in every library: Dask's ``dx[:]`` is ``dx`` itself, which ``dx[index] = 0.0`` changes next
+    g = g.copy() if is_array(g) else g
+    if _fancy(index) and _size(g) > 1:
+        writes = np.arange(_size(g)).reshape(np.shape(g))
         owner = np.full(np.shape(dx), -1)
         owner[index] = writes          # the same assignment NumPy made: the kept write wins
         g = np.where(owner[index] == writes, g, 0.0)

@@ -242,10 +242,14 @@ def test_random_programs(backend):
 def test_fuzz_programs(backend):
     """The second generator (tests/fuzz_programs.py: broadcasting, subscript writes with repeated
     indices, views, containers): the first 30 seeds that srcad differentiates and Dask runs."""
+    assert _fuzz_checked(backend, range(30), None) >= 10
+
+
+def _fuzz_checked(backend, seeds, focus):
     import fuzz_programs as fp
     checked = 0
-    for seed in range(30):
-        p = fp.generate(seed)
+    for seed in seeds:
+        p = fp.generate(seed, focus=focus)
         rng = np.random.default_rng(seed)
         args = next((a for a in (fp.random_args(p, rng) for _ in range(30)) if fp.usable(p, a)), None)
         if args is None:
@@ -255,10 +259,43 @@ def test_fuzz_programs(backend):
         except srcad.TransformError:
             continue
         if backend.name == "dask" and _plain_runs(p.f, args):
-            continue                       # Dask does not implement a call the program makes
+            continue
         check(backend, p.f, args, (0, 1), expect_lazy=False, label=p.full_source())
         checked += 1
-    assert checked >= 10
+    return checked
+
+
+def test_fuzz_programs_cheap_temporaries_then_writes(backend):
+    """The generator's ``cheap_write`` class (a cheap temporary, then a write into the array it was
+    made from, ``c[:] = c``): seeds 8 and 51 gave wrong Dask gradients, because ``read_at`` kept
+    Dask's ``dx[:]`` (``dx`` itself) uncopied and the next ``dx[:] = 0.0`` zeroed it."""
+    assert _fuzz_checked(backend, [8, 51] + list(range(0, 40, 5)), "cheap_write") >= 6
+
+
+def self_write(x):
+    c = np.sin(x) * x
+    c[:] = c
+    return np.sum(c * c)
+
+
+def write_whole(x, y):
+    c = np.cos(x) * y
+    c[...] = c * 2.0
+    c[:, :] = np.tanh(c)
+    return np.sum(c * x)
+
+
+def test_whole_array_writes_keep_their_adjoint(backend):
+    x = np.linspace(-1.0, 1.0, 6).reshape(2, 3)
+    check(backend, self_write, (x,))
+    check(backend, write_whole, (x, x[::-1]), wrt=(0, 1))
+
+
+def test_read_at_copies_a_whole_slice():
+    dx = da.from_array(np.arange(4.0), chunks=2)
+    got = rt.read_at(dx, slice(None, None))
+    dx[:] = 0.0
+    assert got is not dx and got.compute().tolist() == [0.0, 1.0, 2.0, 3.0]
 
 
 # ---------------------------------------------------------------- the model tests
