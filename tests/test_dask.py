@@ -14,6 +14,7 @@ skipped, with the reason, where CuPy or a GPU is absent.
 """
 
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -443,3 +444,76 @@ def test_local_cluster_two_worker_processes():
         assert isinstance(g[0], da.Array)
         got = client.compute(list(g), sync=True)
     _same(got, want)
+
+
+# ---------------------------------------------------------------- data the function reads itself
+
+R_DATA = np.random.default_rng(11)
+X_NP, Y_NP = R_DATA.normal(size=(40, 3)), R_DATA.normal(size=40)
+X_DATA, Y_DATA = X_NP, Y_NP       # module-level data, NumPy or Dask, rebound by the tests
+
+
+def global_data_loss(w):
+    r = X_DATA @ w - Y_DATA
+    return np.mean(r * r) + 0.1 * np.sum(w * w)       # dw: a NumPy term, then a Dask one
+
+
+def global_data_two(w, b):
+    z = np.tanh(X_DATA * w + b)
+    return np.sum(z) + np.sum(b ** 2)
+
+
+def _set_data(x, y):
+    global X_DATA, Y_DATA
+    X_DATA, Y_DATA = x, y
+
+
+def test_module_level_dask_data_with_numpy_parameters(monkeypatch):
+    """A loss that reads module-level Dask data while its parameters are NumPy: the gradient stays
+    lazy (a Dask array, nothing computed) and equals NumPy's. The variant is the foreign one (its
+    adjoints accumulate as ``d = d + e``; ``dw += e`` would ask NumPy to add a Dask array into a
+    NumPy one in place, which raised NotImplementedError), decided at each call from the values the
+    function reads: the same ``grad`` object follows the data from NumPy to Dask and back."""
+    w, b = np.array([0.3, -0.2, 0.5]), np.array([0.1, 0.2, 0.3])
+    df = srcad.grad(global_data_loss)
+    df2 = srcad.grad(global_data_two, wrt=(0, 1))
+    here = sys.modules[__name__]
+    monkeypatch.setattr(here, "X_DATA", X_NP)          # restored after the test
+    monkeypatch.setattr(here, "Y_DATA", Y_NP)
+    want, want2 = df(w), df2(w, b)
+    assert "dw +=" in srcad.source(df, w)
+    lazy = (da.from_array(X_NP, chunks=10), da.from_array(Y_NP, chunks=10))
+    for _ in range(2):
+        _set_data(*lazy)
+        with dask.config.set(scheduler="sync"), Computes() as c:
+            got, got2, vg = df(w), df2(w, b), srcad.value_and_grad(global_data_loss)(w)
+            value, pullback = srcad.vjp(global_data_loss)(w)
+            pulled = pullback(1.0)
+        assert c.n == 0 and isinstance(got, da.Array) and isinstance(got2[0], da.Array)
+        assert isinstance(vg[1], da.Array) and isinstance(pulled, da.Array)
+        _same(got.compute(), want)
+        _same(dask.compute(got2)[0], want2)
+        _same(vg[1].compute(), want)
+        _same(pulled.compute(), want)
+        _set_data(X_NP, Y_NP)                      # back to NumPy: the in-place variant again
+        _same(df(w), want)
+
+
+def test_closure_held_dask_data():
+    X, Y = da.from_array(X_NP, chunks=10), da.from_array(Y_NP, chunks=10)
+    w = np.array([0.3, -0.2, 0.5])
+
+    def loss(w):
+        r = np.tanh(X @ w) - Y
+        return np.sum(r * r) + np.sum(w ** 4)
+
+    def on(data):
+        return lambda w: np.sum(np.sin(data[0] @ w) * data[1]) + np.sum(w * w)
+
+    want = srcad.grad(lambda w: np.sum((np.tanh(X_NP @ w) - Y_NP) ** 2) + np.sum(w ** 4))(w)
+    with dask.config.set(scheduler="sync"), Computes() as c:
+        got = srcad.grad(loss)(w)
+        got_in_list = srcad.grad(on([X, Y]))(w)
+    assert c.n == 0 and isinstance(got, da.Array) and isinstance(got_in_list, da.Array)
+    _same(got.compute(), want)
+    _same(got_in_list.compute(), srcad.grad(on([X_NP, Y_NP]))(w))
