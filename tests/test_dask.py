@@ -517,3 +517,81 @@ def test_closure_held_dask_data():
     assert c.n == 0 and isinstance(got, da.Array) and isinstance(got_in_list, da.Array)
     _same(got.compute(), want)
     _same(got_in_list.compute(), srcad.grad(on([X_NP, Y_NP]))(w))
+
+
+# ---------------------------------------------------------------- boolean-mask reads (unknown chunk sizes)
+
+
+def mask_whole(x):
+    m = x[x > 0]
+    return np.sum(m * m) + np.mean(np.sin(x[x < 0.5]))
+
+
+def mask_rows(x):
+    y = x[x[:, 0] > 0]
+    return np.sum(np.tanh(y) * y)
+
+
+def mask_columns(x):
+    y = x[:, x[0] > -0.5]
+    return np.sum(y ** 3)
+
+
+def mask_numpy(x):
+    y = x[np.array([True, False, True, True])]
+    return np.sum(np.exp(y))
+
+
+def mask_then_reduce(x):
+    y = x[x > 0.2] * 2.0
+    return np.mean(y) + np.max(y) + np.sum(np.exp(-y) * y)
+
+
+MASKS = [(mask_whole, (20,)), (mask_whole, (6, 4)), (mask_rows, (6, 4)), (mask_columns, (4, 6)),
+         (mask_numpy, (4, 3)), (mask_then_reduce, (6, 4)), (mask_then_reduce, (9,))]
+
+
+@pytest.mark.parametrize("fn,shape", MASKS, ids=[f"{f.__name__}-{len(s)}d" for f, s in MASKS])
+def test_boolean_mask_reads_both_modes(fn, shape):
+    """``x[mask]`` of a Dask array has unknown chunk sizes: the adjoint puts each block of the
+    masked array's adjoint back into its block of ``x`` (in the graph, nothing computed), and
+    forward mode reads the tangent with the same mask."""
+    R = np.random.default_rng(len(shape) * 7 + 1)
+    x = R.normal(size=shape)
+    t = np.cos(np.arange(x.size)).reshape(shape)
+    X, T = da.from_array(x, chunks=2), da.from_array(t, chunks=2)
+    with dask.config.set(scheduler="sync"), Computes() as c:
+        g = srcad.grad(fn)(X)
+        value, tangent = srcad.jvp(fn, (X,), (T,))
+    assert c.n == 0 and isinstance(g, da.Array) and isinstance(tangent, da.Array)
+    _same(g.compute(), srcad.grad(fn)(x))
+    _same(dask.compute(value, tangent), srcad.jvp(fn, (x,), (t,)))
+    assert srcad.check_grad(fn, x) < 1e-6
+
+
+def test_mask_adjoint_blocks():
+    """rt._place_masked directly: mask chunks other than x's, an adjoint of other blocks (joined
+    into one block, still lazily), and one whose blocks do not follow the mask (an error when it
+    runs, never a broadcast into the wrong places)."""
+    x = np.arange(12.0).reshape(3, 4) - 5
+    m = x > 0
+    X = da.from_array(x, chunks=((1, 2), (4,)))
+    M = da.from_array(m, chunks=((2, 1), (4,)))
+    with Computes() as c:
+        follows = rt._place_masked(X, M, X[M] * 1.0)
+        joined = rt._place_masked(X, M, da.from_array(x[m] * 2.0, chunks=5))
+        cols = x[0] > -4
+        C = da.from_array(cols, chunks=2)
+        by_column = rt._place_masked(X, (slice(None), C), X[:, C] * 3.0)
+        by_column_joined = rt._place_masked(X, (slice(None), C), da.from_array(x[:, cols] * 3.0, chunks=1))
+        wrong = rt._place_masked(X, M, da.from_array(x[m], chunks=2))   # 3 blocks of 2: not M's 0, 2, 4
+    assert c.n == 0
+    np.testing.assert_array_equal(follows.compute(), np.where(m, x, 0.0))
+    np.testing.assert_array_equal(joined.compute(), np.where(m, 2.0 * x, 0.0))
+    want = np.zeros_like(x)
+    want[:, cols] = 3.0 * x[:, cols]
+    np.testing.assert_array_equal(by_column.compute(), want)
+    np.testing.assert_array_equal(by_column_joined.compute(), want)
+    assert follows.chunks == X.chunks
+    with pytest.raises(ValueError, match="do not follow"):
+        wrong.compute()
