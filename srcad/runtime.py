@@ -731,6 +731,10 @@ def _spread(g, x, axis):
         axes = axis if isinstance(axis, tuple) else (axis,)
         axes = {a % x.ndim for a in axes}
         g = np.expand_dims(g, tuple(sorted(axes)))
+    if np.ndim(g) == 0 and _is_dask(x) and not _is_dask(g) and not any(n != n for n in x.shape):
+        # a number over a Dask array: each block a read-only broadcast view (no memory, no pass)
+        import dask.array as da
+        return da.broadcast_to(np.asarray(g, dtype=np.result_type(_float_dtype(x), g)), x.shape, chunks=x.chunks)
     return np.zeros_like(x, dtype=_float_dtype(x)) + g
 
 

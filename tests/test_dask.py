@@ -595,3 +595,16 @@ def test_mask_adjoint_blocks():
     assert follows.chunks == X.chunks
     with pytest.raises(ValueError, match="do not follow"):
         wrong.compute()
+
+
+def test_unreduce_of_a_number_is_a_broadcast_per_block():
+    """The adjoint of ``np.sum(x)`` spread over a Dask ``x``: each block a zero-strided view of the
+    number (no memory, no pass over it), in ``x``'s chunks and floating dtype."""
+    X = da.ones((6, 4), chunks=(2, 4), dtype=np.float32)
+    with Computes() as c:
+        g = rt.unreduce(2.0, X)
+    assert c.n == 0 and g.chunks == X.chunks and g.dtype == np.float32
+    block = g.to_delayed()[1, 0].compute()     # the block itself (compute() of an array copies)
+    assert block.strides == (0, 0) and np.all(block == 2.0)
+    masked = X[X > 0]                        # unknown length: the general path
+    assert rt.unreduce(2.0, masked).compute().tolist() == [2.0] * 24
