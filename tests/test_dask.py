@@ -109,6 +109,8 @@ def _same(got, want, rtol=1e-9, atol=1e-12):
         for a, b in zip(got, want):
             _same(a, b, rtol, atol)
     else:
+        # an array's gradient is an array (a list of rows, with the same shape, is not)
+        assert isinstance(got, (list, tuple)) == isinstance(want, (list, tuple)), (type(got), type(want))
         assert np.shape(got) == np.shape(want)
         np.testing.assert_allclose(np.asarray(got, dtype=float), np.asarray(want, dtype=float), rtol=rtol,
                                    atol=atol)
