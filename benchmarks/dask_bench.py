@@ -459,8 +459,8 @@ def report(res, argv):
         lines += [f"### Linear model over {big['gb']:.1f} GB of lazily generated data", "",
                   f"`mean((X @ w - y) ** 2)`, gradient w.r.t. `w` ({big['features']} weights); `X` is "
                   f"{big['rows']:,} x {big['features']} float64 in {big['blocks']} blocks of "
-                  f"{big['block_rows']:,} rows, each generated from its own seeded generator when computed (never held at once); threaded "
-                  "scheduler, one process.", "",
+                  f"{big['block_rows']:,} rows, each generated from its own seeded generator when computed "
+                  "(never held at once); threaded scheduler, one process.", "",
                   "| data | time | peak RSS of the process | RSS above the start of the call "
                   "| computes before `.compute()` |",
                   "|---:|---:|---:|---:|---:|",
