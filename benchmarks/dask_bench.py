@@ -26,7 +26,8 @@ Three parts:
   a dataset generated lazily block by block (each block of rows from its own seeded generator, as
   examples/dask_regression.py does): 10 GB of float64 features by default (``--big-gb``), in a
   fresh subprocess on the threaded scheduler; the peak resident set size of the whole process
-  (``ru_maxrss``: imports, Python and everything) and the sampled peak above the start of the call.
+  (the kernel's ``VmHWM``: imports, Python and everything; not ``ru_maxrss``, which on Linux also
+  counts the parent the process was forked from) and the peak above the start of the call.
 """
 
 import argparse
@@ -274,6 +275,7 @@ def child_big(gb):
     df = srcad.grad(linear_loss)
     Xs, ys = lazy_linear_data(100, d, 30)
     df(w, Xs, ys).compute()                      # the variant generated before measuring
+    before = RssPeak.hwm()                       # the peak so far: imports, setup
     with dask.config.set(scheduler="threads"), Computes() as c:
         t0 = time.perf_counter()
         with RssPeak() as rss:
@@ -283,7 +285,10 @@ def child_big(gb):
         t = time.perf_counter() - t0
     return {"gb": X.nbytes / 1e9, "rows": n, "features": d, "block_rows": BLOCK_ROWS, "blocks": X.numblocks[0],
             "seconds": t, "rss_above_start": rss.above, "rss_start": rss.start,
-            "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            # the process's peak: the kernel's VmHWM (ru_maxrss would also count the memory of the
+            # parent this process was forked from: Linux carries it over exec)
+            "maxrss": max(before, rss.peak) if rss.kernel else
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
             "computes_before": built, "grad_norm": float(np.linalg.norm(g)),
             "threads": os.cpu_count()}
 
@@ -432,12 +437,13 @@ def _mb(b):
     return f"{b / 1e6:,.0f} MB"
 
 
-def report(res, argv):
+def report(res):
+    runs = ", then ".join(f"`{r}`" for r in res.get("runs", []))
     lines = [MARK_BEGIN, "## Dask", "",
-             f"Generated {datetime.date.today()} by `python benchmarks/dask_bench.py {' '.join(argv)}`"
-             f" (dask {dask.__version__}, numpy {np.__version__}, {os.cpu_count()} CPUs, "
-             f"{platform.machine()}). The machine was shared with other jobs while it ran (load average "
-             f"{os.getloadavg()[0]:.1f} at the end): times are noisy; ratios are taken within a round.", ""]
+             f"Generated {datetime.date.today()} by {runs} (dask {dask.__version__}, numpy {np.__version__}, "
+             f"{os.cpu_count()} CPUs, {platform.machine()}). The machine was shared with other jobs while it ran "
+             f"(load average {os.getloadavg()[0]:.1f} when the report was written): times are noisy; ratios "
+             "are taken within a round.", ""]
     lz = res.get("laziness")
     if lz:
         p, f, t = lz["programs"], lz["fuzz"], lz["rule_table"]
@@ -468,9 +474,10 @@ def report(res, argv):
                   f"on `da.from_array(x, chunks=({ew['chunk_rows']}, {width}))`, srcad's generated code building "
                   "the graph and Dask's threaded scheduler computing it. Peak memory above the start of the "
                   f"call, median of {ew['repeats']} fresh processes each: tracemalloc (NumPy reports every "
-                  "buffer to it, from every thread: Dask's workers included) and the resident set sampled every "
-                  f"millisecond. The {_mb(ew['result_bytes'])} result is counted in every row.", "",
-                  "| peak memory | tracemalloc | / NumPy | sampled RSS | / NumPy |", "|---|---:|---:|---:|---:|"]
+                  "buffer to it, from every thread: Dask's workers included) and the resident set (the kernel's "
+                  "VmHWM, reset when the call starts; it also holds what the allocator keeps after a free). "
+                  f"The {_mb(ew['result_bytes'])} result is counted in every row.", "",
+                  "| peak memory | tracemalloc | / NumPy | RSS | / NumPy |", "|---|---:|---:|---:|---:|"]
         for kind, label in KINDS.items():
             tmr, rss = m[kind]["tracemalloc"], m[kind]["rss"]
             lines.append(f"| {label} | {_mb(tmr)} | {tmr / m['numpy']['tracemalloc']:.2f} | {_mb(rss)} | "
@@ -545,6 +552,7 @@ def main(argv=None):
     if args.merge:
         with open(args.merge) as f:
             res = json.load(f)
+    res["runs"] = res.get("runs", []) + [" ".join(["python benchmarks/dask_bench.py"] + argv)]
     if "laziness" in parts:
         res["laziness"] = laziness(args.programs)
         print(json.dumps(res["laziness"], indent=1), flush=True)
@@ -554,7 +562,7 @@ def main(argv=None):
     if "big" in parts:
         res["big"] = run_child("big", args.big_gb, timeout=3600)
         print(json.dumps(res["big"], indent=1), flush=True)
-    text = report(res, argv)
+    text = report(res)
     print(text)
     if args.json:
         with open(args.json, "w") as f:
