@@ -3,6 +3,7 @@
 import functools
 import numbers
 import types
+import weakref
 
 import numpy as np
 
@@ -135,9 +136,78 @@ def _foreign(a):
     return not isinstance(a, np.ndarray) and runtime.is_array(a)
 
 
-def _ranks(args):
+def _ranks(args, data=()):
+    """The variant key of a call: the arguments' ranks, foreign (``_ForeignRanks``) where an
+    argument, or a module-level or closure value the function reads (``data``, from
+    ``_data_refs``), is another library's array."""
     ranks = tuple(_rank(a) for a in args)
-    return _ForeignRanks(ranks) if any(_foreign(a) for a in args) else ranks
+    return _ForeignRanks(ranks) if any(_foreign(a) for a in args) or _reads_foreign(data) else ranks
+
+
+def _data_refs(fun, seen=None):
+    """Where ``fun``, and the user's functions it names, read a module-level or closure value that
+    holds arrays: ``(namespace, name)`` pairs and closure cells. A loss over module-level Dask
+    data (``X @ w - Y`` with a NumPy ``w``) gets the foreign variant, whose adjoints accumulate as
+    ``d = d + e``: NumPy cannot add a Dask contribution into a NumPy adjoint in place. The values
+    are read at each call (a global rebound from a NumPy array to a Dask one is seen); which
+    globals hold arrays is found once per code object (a lambda made in a training loop costs a
+    lookup), closure cells once per function."""
+    seen = set() if seen is None else seen
+    code = getattr(fun, "__code__", None)
+    if code is None or code in seen or len(seen) > 64:
+        return []
+    seen.add(code)
+    ns = fun.__globals__
+    hit = _GLOBAL_REFS.get(code)
+    if hit is None or hit[0] is not ns:
+        refs = []
+        names, stack = set(), [code]
+        while stack:
+            c = stack.pop()
+            names.update(c.co_names)
+            stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+        for n in sorted(names):
+            if n in ns:
+                refs.extend(_data_ref(ns[n], (ns, n), seen))
+        hit = (ns, refs)
+        _GLOBAL_REFS[code] = hit
+    refs = list(hit[1])
+    for cell in fun.__closure__ or ():
+        try:
+            refs.extend(_data_ref(cell.cell_contents, cell, seen))
+        except ValueError:          # an empty cell
+            pass
+    return refs
+
+
+def _data_ref(v, ref, seen):
+    if runtime.is_array(v) or isinstance(v, (list, tuple, dict)):
+        return [ref]
+    if isinstance(v, types.FunctionType) and not _library(v):
+        return _data_refs(v, seen)
+    return []
+
+
+_GLOBAL_REFS = weakref.WeakKeyDictionary()   # code object -> (its globals, the refs found there)
+
+
+def _library(fn):
+    mod = getattr(fn, "__module__", None) or ""
+    return mod.split(".")[0] in ("numpy", "scipy", "srcad", "dask", "cupy")
+
+
+def _reads_foreign(refs):
+    for ref in refs:
+        if type(ref) is tuple:
+            v = ref[0].get(ref[1])
+        else:
+            try:
+                v = ref.cell_contents
+            except ValueError:
+                continue
+        if type(v) is not _ndarray and _foreign(v):
+            return True
+    return False
 
 
 def numba_backend():
@@ -200,6 +270,7 @@ class _Transformed:
         # fast path; the guard says whether the code that would run now is still the code the
         # derivative was generated from (guards.py)
         self._variants = {}
+        self._data = _data_refs(fun)   # module-level and closure arrays it reads (_ForeignRanks)
         self._max_wrt = max(self.wrt) if self.wrt and min(self.wrt) >= 0 else 10 ** 9
 
     @property
@@ -213,7 +284,7 @@ class _Transformed:
         Knowing which arguments are scalars lets srcad drop shape bookkeeping (``unbroadcast``)
         wherever every operand is a scalar; one variant is cached per combination of ranks.
         """
-        ranks = _ranks(args)
+        ranks = _ranks(args, self._data)
         hit = self._variants.get(ranks)
         if hit is not None and hit[0] == pipeline.generation and hit[2]():
             return hit[1]
@@ -292,7 +363,9 @@ class grad(_Transformed):
             else:
                 ranks += (_rank(a),)
                 foreign = foreign or _foreign(a)
-        if foreign:   # Dask / CuPy arrays get their own variant (no in-place accumulation)
+        if foreign or (self._data and _reads_foreign(self._data)):
+            # Dask / CuPy arrays (arguments, or data the function reads) get their own variant
+            # (no in-place accumulation)
             ranks = _ForeignRanks(ranks)
         hit = self._variants.get(ranks)
         if hit is not None and hit[0] == pipeline.generation and len(args) > self._max_wrt and hit[2]():

@@ -469,12 +469,99 @@ def add_at(dx, x, index, g):
     dx = _meet(dx, g)
     if _fancy(index):
         return scatter_add(dx, index, g)
+    if _lazy_mask(index):
+        return dx + _place_masked(x if _is_dask(x) else dx, index, g)
     if isinstance(dx, np.ndarray):
         dx[index] += g
         return dx
     index, g = _without_newaxis(index, g)
     dx[index] = dx[index] + g
     return dx
+
+
+def _lazy_mask(index):
+    """Whether ``index`` holds a boolean Dask array: ``x[mask]`` has unknown chunk sizes, which
+    ``dx[mask] = dx[mask] + g`` cannot broadcast into."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return any(_is_dask(p) and p.dtype == bool for p in parts)
+
+
+def _is_dask(a):
+    return type(a).__module__.startswith("dask.") and is_array(a)
+
+
+def _place_masked(like, index, g):
+    """Zeros shaped and chunked like ``like`` (the array read) with ``g`` (the adjoint of
+    ``like[index]``) put back where the boolean Dask mask in ``index`` is true: the adjoint of
+    ``x[mask]``, built block by block in the graph (nothing computed). Dask's ``x[mask]`` has one
+    block of unknown length per block of ``x`` (``x`` and a whole-shape mask raveled, chunks
+    unified with the mask's): a ``g`` made from it elementwise has the same blocks, placed one to
+    one (each block checks its length when it runs); a ``g`` of other blocks is joined into one
+    block first."""
+    import dask.array as da
+
+    parts = index if isinstance(index, tuple) else (index,)
+    dtype = np.result_type(_float_dtype(like), getattr(g, "dtype", np.float64))
+    if not _is_dask(g):
+        g = da.from_array(np.asarray(g)) if np.ndim(g) else g
+    if len(parts) == 1 and parts[0].ndim == like.ndim and like.ndim > 0:
+        # a whole-shape mask: Dask ravels x and the mask (known shapes) and takes blocks of that
+        flat = da.zeros_like(like, dtype=bool).ravel() if like.ndim > 1 else da.zeros_like(like, dtype=bool)
+        mask = parts[0].ravel() if like.ndim > 1 else parts[0]
+        _, (flat, mask) = da.core.unify_chunks(flat, "i", mask, "i")
+        if np.ndim(g) == 1 and g.numblocks != mask.numblocks:
+            g, mask = _one_block(g), mask.rechunk(-1)
+        out = da.blockwise(_put_block, "i", mask, "i", g, "i", dtype=dtype, align_arrays=False,
+                           meta=np.empty((0,), dtype))
+        out._chunks = mask.chunks          # blockwise may take g's: unknown lengths
+        return out.reshape(like.shape).rechunk(like.chunks)
+    # a mask along one axis (``x[m]`` of a matrix by rows, ``x[:, m]``), whole slices elsewhere
+    axes = [k for k, p in enumerate(parts) if _is_dask(p) and p.dtype == bool]
+    if len(axes) != 1 or parts[axes[0]].ndim != 1 or np.ndim(g) != like.ndim or any(
+            not (isinstance(p, slice) and p == slice(None)) for k, p in enumerate(parts) if k != axes[0]):
+        raise NotImplementedError("srcad: the adjoint of this boolean-mask read of a Dask array (a mask "
+                                  "of several axes, or mixed with other indices) is not implemented; "
+                                  "compute the mask's chunk sizes first (mask.compute_chunk_sizes())")
+    k = axes[0]
+    ind = tuple(range(like.ndim))
+    tmpl = da.zeros_like(like, dtype=dtype)
+    _, (tmpl, mask) = da.core.unify_chunks(tmpl, ind, parts[k], (k,))
+    if g.numblocks != tmpl.numblocks:
+        g, tmpl, mask = _one_block(g), tmpl.rechunk(-1), mask.rechunk(-1)
+    out = da.blockwise(_put_axis, ind, g, ind, tmpl, ind, mask, (k,), axis=k, dtype=dtype,
+                       align_arrays=False, meta=np.empty((0,) * like.ndim, dtype))
+    out._chunks = tmpl.chunks          # blockwise may take g's: unknown lengths
+    return out.rechunk(like.chunks)
+
+
+def _one_block(g):
+    """``g`` (blocks of unknown lengths) as one block, lazily: its blocks joined in one task."""
+    import dask
+    import dask.array as da
+
+    joined = dask.delayed(np.block)(g.to_delayed().tolist())
+    return da.from_delayed(joined, shape=tuple(np.nan for _ in g.shape), dtype=g.dtype)
+
+
+def _put_block(mask, g):
+    _same_count(mask, g, 0)
+    out = np.zeros(mask.shape, dtype=np.result_type(g.dtype, 0.0))
+    out[mask] = g
+    return out
+
+
+def _put_axis(g, tmpl, mask, axis):
+    _same_count(mask, g, axis)
+    out = np.zeros(tmpl.shape, dtype=tmpl.dtype)
+    out[(slice(None),) * axis + (mask,)] = g
+    return out
+
+
+def _same_count(mask, g, axis):
+    if np.ndim(g) and np.shape(g)[axis] != np.count_nonzero(mask):   # never broadcast a wrong block
+        raise ValueError(f"srcad: a block of the adjoint of a boolean-mask read has {np.shape(g)[axis]} "
+                         f"entries where its mask selects {np.count_nonzero(mask)}: the adjoint's "
+                         "blocks do not follow the masked array's")
 
 
 def _meet(a, b):
@@ -553,9 +640,10 @@ def read_at(dx, index, v=None):
     if _is_zero(dx):
         return 0.0
     g = dx[index]
-    g = g.copy() if isinstance(g, np.ndarray) else g
-    if _fancy(index) and np.size(g) > 1:
-        writes = np.arange(np.size(g)).reshape(np.shape(g))
+    # a copy in every library: Dask's ``dx[:]`` is ``dx`` itself, which ``dx[index] = 0.0`` changes next
+    g = g.copy() if is_array(g) else g
+    if _fancy(index) and _size(g) > 1:
+        writes = np.arange(_size(g)).reshape(np.shape(g))
         owner = np.full(np.shape(dx), -1)
         owner[index] = writes          # the same assignment NumPy made: the kept write wins
         g = np.where(owner[index] == writes, g, 0.0)
@@ -692,6 +780,10 @@ def _spread(g, x, axis):
         axes = axis if isinstance(axis, tuple) else (axis,)
         axes = {a % x.ndim for a in axes}
         g = np.expand_dims(g, tuple(sorted(axes)))
+    if np.ndim(g) == 0 and _is_dask(x) and not _is_dask(g) and not any(n != n for n in x.shape):
+        # a number over a Dask array: each block a read-only broadcast view (no memory, no pass)
+        import dask.array as da
+        return da.broadcast_to(np.asarray(g, dtype=np.result_type(_float_dtype(x), g)), x.shape, chunks=x.chunks)
     return np.zeros_like(x, dtype=_float_dtype(x)) + g
 
 

@@ -177,3 +177,36 @@ def test_sin_derivative_default_path(tmp_path):
     proc = run_example("sin_derivative.py", cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "sin_derivative.png").exists()
+
+
+def test_dask_regression_small():
+    """examples/dask_regression.py with 8,000 rows (blocks of 1,000) and 3 steps: the loss falls at
+    every step and the fit points the way of the true weights. In-process, the same functions: the
+    data is generated block by block and the gradient equals NumPy's on the computed arrays."""
+    pytest.importorskip("dask.array")
+    env = dict(os.environ, SRCAD_EXAMPLE_ROWS="8000", PYTHONPATH=ROOT)   # this checkout's srcad
+    proc = subprocess.run([sys.executable, os.path.join(EXAMPLES, "dask_regression.py"), "--steps", "3"],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "8000 x 20 float64" in out and "in 8 blocks of at most 1000 rows" in out
+    losses = [float(v) for v in re.findall(r"^step +\d+/3 \[[#.]+\] loss (\S+)", out, re.M)]
+    assert len(losses) == 3 and all(a > b for a, b in zip(losses, losses[1:]))
+    assert losses[0] == pytest.approx(np.log(2.0), abs=1e-6)           # zero weights: log 2
+    assert number_after(out, "cosine(fitted w, true w) =") > 0.9
+    assert "def value_and_grad_loss(w, b, X, y, lam, *, dout=1.0):" in out
+
+    import dask
+    import srcad
+    ex = import_example("dask_regression")
+    X, y = ex.lazy_data(3000, 5, 700)
+    assert X.chunks[0] == (700, 700, 700, 700, 200)
+    x_np, y_np = dask.compute(X, y)
+    np.testing.assert_array_equal(x_np[700:1400], ex.features_block(1, 700, 5))   # block by block
+    w, b = np.linspace(-0.5, 0.5, 5), 0.2
+    g = srcad.grad(ex.loss, wrt=(0, 1))(w, b, X, y, 0.01)
+    assert isinstance(g[0], dask.array.Array)
+    want = srcad.grad(ex.loss, wrt=(0, 1))(w, b, x_np, y_np, 0.01)
+    np.testing.assert_allclose(dask.compute(g)[0][0], want[0], rtol=1e-10)
+    assert float(dask.compute(g)[0][1]) == pytest.approx(want[1], rel=1e-10)
+    assert srcad.check_grad(lambda w: ex.loss(w, b, x_np, y_np, 0.01), w) < 1e-6

@@ -624,8 +624,8 @@ def _fill(ts, xs):
 
 def _like(out, arrays):
     """The adjoints ``out`` of the items of ``arrays`` in ``arrays``' own form: a tuple, a list, or
-    (for an array whose rows were the items) an array."""
-    if isinstance(arrays, np.ndarray):
+    (for an array whose rows were the items) an array, in the array's library."""
+    if is_array(arrays):
         return np.reshape(np.stack(out), np.shape(arrays)) if len(out) else np.zeros_like(arrays, dtype=float)
     return tuple(out) if isinstance(arrays, tuple) else list(out)
 
