@@ -612,6 +612,9 @@ def main(argv=None):
                    help="also measure srcad's first-call transform time of a ~30-line function")
     p.add_argument("--transform-repeats", type=int, default=None,
                    help="repeats for --transform-time (default 10, quick 3)")
+    p.add_argument("--generic", action="store_true",
+                   help="srcad without its whole-expression patterns (srcad/patterns.py): the before "
+                        "of issue 15 item 6")
     args = p.parse_args(argv)
     if args.rounds is None:
         args.rounds = 3 if args.quick else 7
@@ -631,6 +634,9 @@ def main(argv=None):
 
     started = time.perf_counter()
     env = Env()
+    if args.generic and env.srcad is not None:
+        from srcad import patterns
+        patterns.enabled = False
     for lib, err in env.errors.items():
         print(f"note: {lib}: {err}", file=sys.stderr)
 
