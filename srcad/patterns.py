@@ -23,6 +23,7 @@ import gast
 import numpy as np
 
 from srcad import runtime as rt
+from srcad.astutil import N, assign
 from srcad.callees import resolve
 from srcad.errors import TransformError
 
@@ -31,8 +32,11 @@ enabled = True   # tests switch the pass off to compare with the generic path (c
 _MAX = (np.max, np.amax)
 
 
-def shift_invariant(body, info, local_names, env):
-    """``body`` with the shift of each recognised logsumexp / log-softmax / softmax stopped."""
+def shift_invariant(body, info, local_names, env, namer):
+    """``body`` with the shift of each recognised logsumexp / log-softmax / softmax stopped:
+    ``m = np.max(...)`` becomes ``max_1 = np.max(...)`` and ``m = stop_gradient(max_1)`` (one
+    operation per statement, as the later passes expect; the fusion of single-use temporaries
+    writes it back as one line)."""
     if not enabled:
         return body
     index = _Index(body)
@@ -44,14 +48,17 @@ def shift_invariant(body, info, local_names, env):
                 continue
             name, axis, keepdims = shift
             if index.single(name) and _covered(name, axis, keepdims, block, pos, index, info, local_names):
-                stopped.append(s)
+                stopped.append((block, s))
     if not stopped:
         return body
     helper = env.ref_name("stop_gradient", rt.stop_gradient)
     info.extra.setdefault(helper, rt.stop_gradient)
-    for s in stopped:
-        s.value = gast.Call(func=gast.Name(id=helper, ctx=gast.Load(), annotation=None, type_comment=None),
-                            args=[s.value], keywords=[])
+    for block, s in stopped:
+        tmp = namer.fresh("max")
+        local_names.add(tmp)
+        at = next(i for i, b in enumerate(block) if b is s)
+        block.insert(at, assign(tmp, s.value, s.lineno))
+        s.value = gast.Call(func=N(helper), args=[N(tmp)], keywords=[])
     return body
 
 

@@ -293,7 +293,7 @@ def analyze(info, norm, body, wrt_names, forward, ranks, helper, env):
     (analyze.Facts: activity, rules, ranks, aliasing), and ``x = exp(x)`` whose rule reads its
     output split through a temporary (the facts are then those of the split body)."""
     body = appends_as_assignments(body, info, norm.params, env)
-    body = shift_invariant(body, info, norm.locals, env)   # logsumexp, log-softmax: stop the shift
+    body = shift_invariant(body, info, norm.locals, env, norm.namer)   # logsumexp, log-softmax: stop the shift
     if "scipy.stats" in sys.modules:    # norm(mu, s).logpdf(x) as norm.logpdf(x, mu, s)
         from srcad.rules.scipy_rules import unfreeze
         body = unfreeze(body, info, norm.locals, env)
