@@ -274,14 +274,17 @@ def verify(case, impls, status):
 # Timing
 # ---------------------------------------------------------------------------------------------
 
+CLOCK = time.perf_counter   # --cpu-time: time.thread_time (a loaded machine's waits excluded)
+
+
 def _time(call, number):
     gc_was = gc.isenabled()
     gc.disable()
     try:
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         for _ in range(number):
             call()
-        return time.perf_counter() - t0
+        return CLOCK() - t0
     finally:
         if gc_was:
             gc.enable()
@@ -408,7 +411,8 @@ def render(results, env, args, transform, notes):
                  f"{machine['cpu_count']} CPUs (every library limited to 1 thread)")
     lines.append("- Versions: " + ", ".join(f"{k} {v}" for k, v in env.versions.items()))
     lines.append(f"- {args.rounds} interleaved rounds, inner loop sized to ~{args.budget_ms:g} ms "
-                 "per implementation per round; float64 throughout; torch eager on CPU")
+                 "per implementation per round; float64 throughout; torch eager on CPU"
+                 + ("; times are the thread's CPU time (`--cpu-time`)" if args.cpu_time else ""))
     lines.append("")
 
     if results:
@@ -612,6 +616,12 @@ def main(argv=None):
                    help="also measure srcad's first-call transform time of a ~30-line function")
     p.add_argument("--transform-repeats", type=int, default=None,
                    help="repeats for --transform-time (default 10, quick 3)")
+    p.add_argument("--cpu-time", action="store_true",
+                   help="time with the thread's CPU time instead of the wall clock: on a machine "
+                        "loaded by other work, the time the benchmark waits for a core is left out")
+    p.add_argument("--generic", action="store_true",
+                   help="srcad without its whole-expression patterns (srcad/patterns.py): the before "
+                        "of issue 15 item 6")
     args = p.parse_args(argv)
     if args.rounds is None:
         args.rounds = 3 if args.quick else 7
@@ -629,8 +639,14 @@ def main(argv=None):
         if unknown:
             p.error(f"unknown case(s) {', '.join(unknown)}; known: {', '.join(C.CASES_BY_NAME)}")
 
+    global CLOCK
+    if args.cpu_time:
+        CLOCK = time.thread_time
     started = time.perf_counter()
     env = Env()
+    if args.generic and env.srcad is not None:
+        from srcad import patterns
+        patterns.enabled = False
     for lib, err in env.errors.items():
         print(f"note: {lib}: {err}", file=sys.stderr)
 

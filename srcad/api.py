@@ -1,5 +1,6 @@
 """The public API: grad, value_and_grad, vjp, source, check_grad."""
 
+import builtins
 import functools
 import numbers
 import types
@@ -75,8 +76,13 @@ def _own(g, args):
     convention in docs/rules.md), which is what is returned."""
     if type(g) is float or type(g) is np.float64:
         return g
-    if type(g) is tuple and all(type(v) is float for v in g):
-        return g
+    if type(g) is tuple:
+        return tuple([_own(v, args) for v in g])
+    if type(g) is np.ndarray and g.base is None and g.dtype.kind != "c" and g.flags.writeable:
+        for a in args:
+            if a is g or getattr(a, "base", None) is g:
+                return np.array(g)
+        return g    # it owns its memory and no argument is it or a view of it
     if isinstance(g, np.ndarray):
         if g.dtype.kind == "c":
             return np.ascontiguousarray(g.real)
@@ -271,7 +277,7 @@ class _Transformed:
         # derivative was generated from (guards.py)
         self._variants = {}
         self._data = _data_refs(fun)   # module-level and closure arrays it reads (_ForeignRanks)
-        self._max_wrt = max(self.wrt) if self.wrt and min(self.wrt) >= 0 else 10 ** 9
+        self._fast = {}   # argument types -> what grad's fast path needs (grad._remember)
 
     @property
     def derivative(self):
@@ -349,46 +355,101 @@ class grad(_Transformed):
             return self._tuple(numba_backend().call(self, args, kwargs))
         if self._prefix:
             args = self._prefix + args
-        # The fast path for the common case (float scalars and float arrays, a derivative already
-        # built for these ranks): a few hundred nanoseconds matter for small functions called in
-        # loops, so the ranks key is built inline and the checks are the cheapest that decide.
-        ranks = ()
-        foreign = False
-        for a in args:
-            t = type(a)
-            if t is float:
-                ranks += _RANK0
-            elif t is _ndarray:
-                ranks += (a.ndim or None,)
-            else:
-                ranks += (_rank(a),)
-                foreign = foreign or _foreign(a)
-        if foreign or (self._data and _reads_foreign(self._data)):
-            # Dask / CuPy arrays (arguments, or data the function reads) get their own variant
-            # (no in-place accumulation)
-            ranks = _ForeignRanks(ranks)
-        hit = self._variants.get(ranks)
-        if hit is not None and hit[0] == pipeline.generation and len(args) > self._max_wrt and hit[2]():
-            for i in self.wrt:
-                a = args[i]
-                t = type(a)
-                if t is not float and (t is not _ndarray or a.dtype.kind != "f"):
-                    break
-            else:
-                token = _training.set(True)
-                try:
-                    g = hit[1].fn(*args, **kwargs) if kwargs else hit[1].fn(*args)
-                finally:
-                    _training.reset(token)
+        # The fast path (issue 15 item 7): keyed on the arguments' types, a derivative already built
+        # for them; a few hundred nanoseconds matter for small functions called in loops.
+        # Data the function reads from globals or closures that is a Dask/CuPy array takes the
+        # checked path (its own variant, without in-place accumulation)
+        hit = self._fast.get(type(args[0]) if len(args) == 1 else tuple(map(type, args)))
+        if hit is not None and hit[0] == pipeline.generation and not (self._data and _reads_foreign(self._data)):
+            _, fn, guard, arrays, ndims, floats, flag = hit
+            if arrays:
+                for i, n in zip(arrays, ndims):
+                    if args[i].ndim != n:
+                        break
+                else:
+                    for i in floats:
+                        if args[i].dtype.kind != "f":
+                            break
+                    else:
+                        arrays = ()
+            if not arrays and guard():
+                if flag:
+                    token = _training.set(True)
+                    try:
+                        g = fn(*args, **kwargs) if kwargs else fn(*args)
+                    finally:
+                        _training.reset(token)
+                else:
+                    g = fn(*args, **kwargs) if kwargs else fn(*args)
                 if type(g) is float:
                     return (g,) if self.tuple_out and len(self.wrt) == 1 else g
                 return self._tuple(_own(g, args))
         d, args = self._prepare(args)
+        self._remember(args, d)
         return self._tuple(_own(self._run(d.fn, args, kwargs), args))
 
+    def _remember(self, args, d):
+        """Key the variant ``d`` just used on the arguments' types, where they settle its ranks
+        (Python and NumPy scalars, NumPy arrays of known ndim, None, strings; containers and other
+        libraries' arrays are ranked by their contents: they take the checked path each call)."""
+        arrays = tuple(i for i, a in enumerate(args) if type(a) is _ndarray)
+        if not all(type(a) in _SCALAR_TYPES or isinstance(a, np.generic) for i, a in enumerate(args)
+                   if i not in arrays):
+            return
+        if any(i not in arrays and not issubclass(type(args[i]), (float, np.floating)) for i in self.wrt):
+            return   # an int to differentiate is cast on the checked path
+        hit = self._variants.get(_ranks(args))
+        if hit is None or hit[1] is not d:
+            return
+        if len(self._fast) > 16:
+            self._fast.clear()
+        self._fast[type(args[0]) if len(args) == 1 else tuple(map(type, args))] = (
+            hit[0], d.fn, hit[2], arrays, tuple(args[i].ndim for i in arrays),
+            tuple(i for i in self.wrt if i in arrays), _may_read_training(d.fn))
 
-_RANK0 = (0,)
+
 _ndarray = np.ndarray
+_SCALAR_TYPES = {float, int, bool, type(None), str}
+_VALUE_TYPES = (int, float, complex, str, bytes, type(None), np.ndarray, np.generic, np.dtype)
+
+
+def _may_read_training(fn):
+    """Whether running the generated ``fn`` may read ``srcad.is_training()``: unless everything
+    its code names (globals, closure cells, nested code) is NumPy, SciPy, srcad's helpers, a
+    builtin or a plain value, the fast path sets the training flag around the call, as every
+    other path does (setting it costs a few hundred nanoseconds)."""
+    def harmless(obj):
+        if isinstance(obj, _VALUE_TYPES) or obj is np:
+            return True
+        if isinstance(obj, tuple):
+            return all(harmless(v) for v in obj)
+        if obj is runtime.is_training or obj is _training:
+            return False
+        mod = obj.__name__ if isinstance(obj, types.ModuleType) else getattr(obj, "__module__", None)
+        if isinstance(obj, types.ModuleType):
+            return mod.split(".")[0] in ("numpy", "scipy", "math")
+        if not callable(obj) or not isinstance(mod, str):
+            return False
+        top = mod.split(".")[0]
+        return top in ("numpy", "scipy", "math", "builtins", "_operator") or \
+            mod in ("srcad.runtime", "srcad.rules.numpy_helpers", "srcad.rules.more_helpers",
+                    "srcad.rules.norm_helpers")
+
+    def reads(code):
+        for name in code.co_names:
+            if name in ("is_training", "_training"):
+                return True
+            if name in fn.__globals__:
+                if not harmless(fn.__globals__[name]):
+                    return True
+            elif name in builtins.__dict__ and not harmless(builtins.__dict__[name]):
+                return True
+        return any(reads(c) for c in code.co_consts if isinstance(c, types.CodeType))
+
+    try:
+        return reads(fn.__code__) or not all(harmless(c.cell_contents) for c in fn.__closure__ or ())
+    except Exception:
+        return True
 
 
 class value_and_grad(grad):

@@ -35,6 +35,7 @@ from srcad.names import names_in
 from srcad.normalize import normalize
 from srcad.optimize import free_dead, fuse_single_use, prune_forward
 from srcad.parse import parse_function
+from srcad.patterns import shift_invariant
 from srcad.restructure import restructure
 from srcad.reverse import Reverse
 from srcad.tape import split_sweeps, tape_signature
@@ -292,6 +293,7 @@ def analyze(info, norm, body, wrt_names, forward, ranks, helper, env):
     (analyze.Facts: activity, rules, ranks, aliasing), and ``x = exp(x)`` whose rule reads its
     output split through a temporary (the facts are then those of the split body)."""
     body = appends_as_assignments(body, info, norm.params, env)
+    body = shift_invariant(body, info, norm.locals, env, norm.namer)   # logsumexp, log-softmax: stop the shift
     if "scipy.stats" in sys.modules:    # norm(mu, s).logpdf(x) as norm.logpdf(x, mu, s)
         from srcad.rules.scipy_rules import unfreeze
         body = unfreeze(body, info, norm.locals, env)

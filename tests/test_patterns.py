@@ -1,0 +1,247 @@
+"""Whole-expression patterns (srcad/patterns.py, issue 15 item 6): the shift of a stable logsumexp,
+log-softmax or softmax is stopped where every read of it lies in such an expression.
+
+Each case is checked, over several shapes, against central differences in float64 and against the
+generic path (the pass switched off), in reverse mode, forward mode and to second order; the cases
+the pass must leave alone are checked to keep the generic path (and to be right)."""
+
+import numpy as np
+import pytest
+import scipy.special
+
+import srcad
+from srcad import patterns, pipeline
+
+
+def lse_rows(x):
+    m = np.max(x, axis=1, keepdims=True)
+    return np.sum(np.sin(m[:, 0] + np.log(np.sum(np.exp(x - m), axis=1))))
+
+
+def lse_keep(x):
+    m = np.max(x, axis=-1, keepdims=True)
+    r = m + np.log(np.sum(np.exp(x - m), axis=-1, keepdims=True))
+    return np.sum(np.cos(r))
+
+
+def lse_all(x):
+    m = np.max(x)
+    return np.log(np.sum(np.exp(x - m))) + m
+
+
+def log_softmax(x):
+    m = x.max(axis=1, keepdims=True)
+    s = x - m
+    logp = s - np.log(np.sum(np.exp(s), axis=1, keepdims=True))
+    return np.sum(np.sin(x) * logp)
+
+
+def softmax(x):
+    m = np.amax(x, axis=0, keepdims=True)
+    e = np.exp(x - m)
+    p = e / np.sum(e, axis=0, keepdims=True)
+    return np.sum(p * p * np.cos(x))
+
+
+def xent(Z, Y):
+    m = np.max(Z, axis=1, keepdims=True)
+    S = Z - m
+    logp = S - np.log(np.sum(np.exp(S), axis=1, keepdims=True))
+    return -np.sum(Y * logp) / Z.shape[0]
+
+
+def lse_in_loop(x):
+    total = 0.0
+    for i in range(3):
+        m = np.max(x * (i + 1.0), axis=1, keepdims=True)
+        total = total + np.sum(m[:, 0] + np.log(np.sum(np.exp(x * (i + 1.0) - m), axis=1)))
+    return total
+
+
+# ---- left alone: the shift is read elsewhere, the axes differ, the shift is part of x ----------
+
+def shift_read_elsewhere(x):
+    m = np.max(x, axis=1, keepdims=True)
+    lse = m[:, 0] + np.log(np.sum(np.exp(x - m), axis=1))
+    return np.sum(lse) + np.sum(m * m)
+
+
+def other_axis(x):
+    m = np.max(x, axis=0, keepdims=True)
+    return np.sum(np.log(np.sum(np.exp(x - m), axis=1, keepdims=True)) + m)
+
+
+def shifted_input_depends_on_shift(x):
+    m = np.max(x, axis=1, keepdims=True)
+    y = x + m
+    return np.sum(m[:, 0] + np.log(np.sum(np.exp(y - m), axis=1)))
+
+
+def no_keepdims_softmax(x):
+    m = np.max(x, axis=1)
+    e = np.exp(x - m)
+    return np.sum(e / np.sum(e, axis=1))
+
+
+def intermediate_read_elsewhere(x):
+    m = np.max(x, axis=1, keepdims=True)
+    e = np.exp(x - m)
+    p = e / np.sum(e, axis=1, keepdims=True)
+    return np.sum(p * np.sin(x)) + np.sum(e)
+
+
+FIRES = [
+    (lse_rows, [(3, 4), (1, 5), (4, 1), (2, 6)]),
+    (lse_keep, [(5,), (3, 4), (2, 3, 4)]),
+    (lse_all, [(), (5,), (2, 3)]),
+    (log_softmax, [(3, 4), (1, 3), (5, 1)]),
+    (softmax, [(4,), (3, 4), (2, 2, 3)]),
+    (lse_in_loop, [(2, 3), (3, 1)]),
+]
+LEFT_ALONE = [
+    (shift_read_elsewhere, [(3, 4)]),
+    (other_axis, [(3, 4), (4, 4)]),
+    (shifted_input_depends_on_shift, [(3, 4)]),
+    (no_keepdims_softmax, [(4, 4)]),
+    (intermediate_read_elsewhere, [(3, 4)]),
+]
+
+
+def point(shape, seed=0):
+    r = np.random.default_rng(seed + len(shape))
+    x = r.normal(0.0, 1.5, size=shape)
+    return float(x) if shape == () else x
+
+
+def numeric_grad(f, x, eps=1e-6):
+    x = np.asarray(x, dtype=np.float64)
+    g = np.zeros_like(x)
+    for i in np.ndindex(*x.shape):
+        e = np.zeros_like(x)
+        e[i] = eps
+        xp, xm = (x + e, x - e) if x.shape else (float(x + e), float(x - e))
+        g[i] = (f(xp) - f(xm)) / (2 * eps)
+    return g
+
+
+def numeric_jacobian(g, x, eps=1e-5):
+    x = np.asarray(x, dtype=np.float64)
+    cols = []
+    for i in np.ndindex(*x.shape):
+        e = np.zeros_like(x)
+        e[i] = eps
+        xp, xm = (x + e, x - e) if x.shape else (float(x + e), float(x - e))
+        cols.append((np.asarray(g(xp)) - np.asarray(g(xm))) / (2 * eps))
+    return np.stack(cols, axis=-1).reshape(x.shape + x.shape) if x.shape else cols[0]
+
+
+def generic(thunk):
+    """``thunk()`` with the pattern pass off (and the cache cleared around it)."""
+    patterns.enabled = False
+    pipeline.clear_cache()
+    try:
+        return thunk()
+    finally:
+        patterns.enabled = True
+        pipeline.clear_cache()
+
+
+def stopped(f, x):
+    return "stop_gradient(" in srcad.source(srcad.grad(f), x)
+
+
+CASES = [(f, s) for f, shapes in FIRES for s in shapes]
+ALONE = [(f, s) for f, shapes in LEFT_ALONE for s in shapes]
+
+
+@pytest.mark.parametrize("f,shape", CASES, ids=[f"{f.__name__}-{s}" for f, s in CASES])
+def test_reverse_matches_differences_and_generic_path(f, shape):
+    x = point(shape)
+    g = srcad.grad(f)(x)
+    assert stopped(f, x), "the pattern was not recognised"
+    np.testing.assert_allclose(g, numeric_grad(f, x), rtol=1e-6, atol=1e-8)
+    ref = generic(lambda: srcad.grad(f)(x))
+    np.testing.assert_allclose(g, ref, rtol=1e-12, atol=1e-13)
+    assert np.shape(g) == np.shape(x)
+
+
+@pytest.mark.parametrize("f,shape", CASES, ids=[f"{f.__name__}-{s}" for f, s in CASES])
+def test_forward_matches_reverse(f, shape):
+    x = point(shape)
+    v = point(shape, seed=7)
+    _, t = srcad.jvp(f, (x,), (v,))
+    assert "stop_gradient(" in srcad.forward_source(f)
+    np.testing.assert_allclose(t, np.sum(srcad.grad(f)(x) * v), rtol=1e-10, atol=1e-12)
+    ref = generic(lambda: srcad.jvp(f, (x,), (v,))[1])
+    np.testing.assert_allclose(t, ref, rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("f,shape", [c for c in CASES if c[0] is not lse_in_loop],
+                         ids=[f"{f.__name__}-{s}" for f, s in CASES if f is not lse_in_loop])
+def test_second_order(f, shape):
+    x = point(shape)
+    h = srcad.hessian(f)(x)
+    np.testing.assert_allclose(h, numeric_jacobian(srcad.grad(f), x), rtol=1e-6, atol=1e-7)
+    ref = generic(lambda: srcad.hessian(f)(x))
+    np.testing.assert_allclose(h, ref, rtol=1e-10, atol=1e-12)
+    rr = srcad.hessian(f, mode="reverse")(x)
+    np.testing.assert_allclose(rr, h, rtol=1e-10, atol=1e-12)
+
+
+def test_cross_entropy_in_both_arguments():
+    r = np.random.default_rng(3)
+    Z = r.normal(size=(6, 4))
+    Y = np.eye(4)[r.integers(0, 4, size=6)] * 0.7 + 0.075
+    dZ, dY = srcad.grad(xent, wrt=(0, 1))(Z, Y)
+    assert "stop_gradient(" in srcad.source(srcad.grad(xent, wrt=(0, 1)), Z, Y)
+    np.testing.assert_allclose(dZ, numeric_grad(lambda z: xent(z, Y), Z), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(dY, numeric_grad(lambda y: xent(Z, y), Y), rtol=1e-6, atol=1e-9)
+    P = np.exp(Z) / np.sum(np.exp(Z), axis=1, keepdims=True)
+    np.testing.assert_allclose(dZ, (P * Y.sum(axis=1, keepdims=True) - Y) / 6, rtol=1e-12, atol=1e-15)
+    ref = generic(lambda: srcad.grad(xent, wrt=(0, 1))(Z, Y))
+    for a, b in zip((dZ, dY), ref):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+
+
+def test_same_gradient_as_scipy_logsumexp():
+    def with_scipy(x):
+        return np.sum(np.sin(scipy.special.logsumexp(x, axis=1)))
+    x = point((4, 5))
+    np.testing.assert_allclose(srcad.grad(lse_rows)(x), srcad.grad(with_scipy)(x), rtol=1e-12, atol=1e-14)
+
+
+def test_large_values_stay_finite():
+    x = np.array([[1000.0, 999.0, 0.0], [-1000.0, -1001.0, -1000.5]])
+    g = srcad.grad(lse_rows)(x)
+    assert np.all(np.isfinite(g))
+    lse = scipy.special.logsumexp(x, axis=1)
+    np.testing.assert_allclose(g, np.cos(lse)[:, None] * np.exp(x - lse[:, None]), rtol=1e-12)
+
+
+@pytest.mark.parametrize("f,shape", ALONE, ids=[f"{f.__name__}-{s}" for f, s in ALONE])
+def test_left_to_the_generic_path(f, shape):
+    x = point(shape)
+    assert not stopped(f, x)
+    assert "stop_gradient(" not in srcad.forward_source(f)
+    np.testing.assert_allclose(srcad.grad(f)(x), numeric_grad(f, x), rtol=1e-6, atol=1e-8)
+    _, t = srcad.jvp(f, (x,), (np.ones_like(x),))
+    np.testing.assert_allclose(t, np.sum(numeric_grad(f, x)), rtol=1e-6, atol=1e-8)
+
+
+def test_the_benchmark_cases_take_the_pattern():
+    import os
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
+    import cases
+    for name in ("mlp", "logsumexp"):
+        case = cases.CASES_BY_NAME[name]
+        args = case.inputs()
+        g = srcad.grad(case.f, wrt=case.wrt)
+        src = srcad.source(g, *args)
+        assert "stop_gradient(" in src and "extreme_adjoint" not in src, src
+        got = g(*args)
+        got = got if isinstance(got, tuple) else (got,)
+        hand = case.grad_hand(*args)
+        hand = hand if isinstance(hand, tuple) else (hand,)
+        for a, b in zip(got, hand):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
