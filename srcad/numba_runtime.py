@@ -73,6 +73,12 @@ def seed(d, y):
     return lambda d, y: d
 
 
+@twin(runtime.stop_gradient)
+def stop_gradient(x):
+    """Identity in value (its derivative, zero, is the transformation's business)."""
+    return lambda x: x
+
+
 @twin(runtime.zeros_like)
 def zeros_like(x):
     if _arr(x):

@@ -40,6 +40,7 @@ S, V, M, C, R = 0.7, rng.normal(size=3), rng.normal(size=(2, 3)), rng.normal(siz
 PARITY = {
     runtime.seed: [(1.5, S), (2.0, V), (np.ones(3), V)],
     runtime.zeros_like: [(S,), (M,)],
+    runtime.stop_gradient: [(S,), (M,)],
     runtime.grad_like: [(0.0, V), (V, V), (0.5, S)],
     runtime.unbroadcast: [(M, V), (M, C), (M, R), (M, S), (M, M), (S, S), (np.ones((4, 2, 3)), C)],
     runtime.broadcast_like: [(V, M), (S, S)],
