@@ -9,6 +9,8 @@ import contextvars
 
 import numpy as np
 
+from srcad.errors import TransformError
+
 
 class Stack(list):
     """The per-call record of control-flow decisions and overwritten values.
@@ -119,22 +121,32 @@ def broadcast_like(g, x):
     return np.broadcast_to(g, xshape)
 
 
-def check_output(y):
-    """``y``, the differentiated function's result, if it can have a derivative: boolean and
-    complex results are refused (a TypeError) instead of being given a zero or a wrong gradient."""
+def check_output(y, complex_ok=False):
+    """``y``, the differentiated function's result, if it can have a derivative: boolean results
+    are refused (a TypeError) instead of being given a zero; complex ones where ``complex_ok`` is
+    false (``grad``: a gradient needs a real output; a ``ComplexOutputError``)."""
     dt = getattr(y, "dtype", None)
     if isinstance(y, (bool, np.bool_)) or (dt is not None and getattr(dt, "kind", None) == "b"):
         raise TypeError("srcad: the differentiated function returned a boolean value; it has no "
                         "derivative (differentiate the numeric quantity it tests instead)")
-    if isinstance(y, (complex, np.complexfloating)) or (dt is not None and getattr(dt, "kind", None) == "c"):
-        raise TypeError("srcad: the differentiated function returned a complex value; srcad "
-                        "differentiates real-valued functions (return np.real/np.imag parts or abs)")
+    if not complex_ok and (isinstance(y, (complex, np.complexfloating))
+                           or (dt is not None and getattr(dt, "kind", None) == "c")):
+        raise ComplexOutputError("srcad: grad needs a real scalar output, and the differentiated function "
+                                 "returned a complex value; differentiate a real part (np.real, np.abs), or "
+                                 "use srcad.vjp with a complex cotangent or srcad.jvp (docs/complex.md)",
+                                 None, None, "complex output")
     return y
 
 
+class ComplexOutputError(TransformError, TypeError):
+    """``grad`` of a function whose result is complex: a TransformError (and, as srcad raised
+    before complex inputs were supported, a TypeError)."""
+
+
 def seed(d, y):
-    """The starting adjoint of the output ``y``: ``d`` spread over ``y``'s shape."""
-    check_output(y)
+    """The starting adjoint of the output ``y``: ``d`` spread over ``y``'s shape (a complex ``y``
+    needs a complex ``d``: a cotangent given to ``vjp``)."""
+    check_output(y, complex_ok=np.iscomplexobj(d))
     if y is None or isinstance(y, (str, bytes)) or (isinstance(y, (tuple, list, dict))
                                                     and not isinstance(d, (tuple, list, dict))):
         raise TypeError(f"srcad: the differentiated function returned {type(y).__name__}; a gradient "
@@ -626,8 +638,10 @@ def unreduce(g, x, axis=None, keepdims=False):
         g = np.reshape(g, tuple(1 if k in axes else n for k, n in enumerate(x.shape)))
     if x.size > _VIEW_ABOVE:
         return np.broadcast_to(g, x.shape)   # a read-only view: no pass over a large array
-    out = np.empty_like(x) if x.dtype.kind == "f" else np.empty_like(x, dtype=np.float64)
-    out[...] = g
+    kind = x.dtype.kind
+    out = np.empty_like(x) if kind in "fc" else np.empty_like(x, dtype=np.float64)
+    # a complex adjoint of a real value: its real part is the adjoint (docs/complex.md)
+    out[...] = g if kind == "c" or not np.iscomplexobj(g) else np.real(g)
     return out
 
 

@@ -101,6 +101,22 @@ def abs_tangent(t, x):
     return t * np.sign(x)
 
 
+def real_adjoint(g, z):
+    """Adjoint of ``np.real(z)``: ``Re(g)``, complex where ``z`` is (an adjoint has its value's dtype)."""
+    if np.iscomplexobj(z):
+        return np.real(g) * np.ones_like(z)
+    return np.real(g)
+
+
+def base_log(x1):
+    """``log(x1)``, the factor of ``x1 ** x2``'s derivative in ``x2``: 0 where the real base is not
+    positive (no derivative there; ``x1 ** x2`` is real only for whole ``x2``), the principal
+    logarithm of a non-zero complex base."""
+    if np.iscomplexobj(x1):
+        return np.log(np.where(x1 == 0, 1.0, x1))
+    return np.log(np.where(x1 > 0, x1, 1.0))
+
+
 def imag_adjoint(g, z):
     """Adjoint of ``np.imag(z)``: ``-i Re(g)`` (zero for a real ``z``, whose imaginary part is 0)."""
     if np.iscomplexobj(z):

@@ -461,6 +461,8 @@ def det_cofactor(a):
     """
     u, s, vt = np.linalg.svd(a)
     sign = np.linalg.det(u) * np.linalg.det(vt)
+    if np.iscomplexobj(a):   # a^-T = conj(u) s^-1 conj(vt) for a unitary u, vt
+        u, vt = np.conj(u), np.conj(vt)
     return np.expand_dims(sign, (-1, -2)) * np.matmul(u * np.expand_dims(prod_others(s, -1), -2), vt)
 
 
