@@ -505,6 +505,9 @@ class _Matrix:
             raise TypeError(f"{self.__name__}: wrt={self.wrt} but only {len(args)} positional arguments "
                             "were given")
         args[self.wrt] = _check_input(args[self.wrt], self.wrt, self.__name__)
+        if _is_complex(args[self.wrt]):
+            raise TypeError(f"{self.__name__}: argument {self.wrt} is complex; jacobian and hessian build "
+                            "real matrices (use srcad.jvp or srcad.vjp for complex inputs, docs/complex.md)")
         if not isinstance(args[self.wrt], (float, np.floating, np.ndarray)):
             raise TypeError(f"{self.__name__}: argument {self.wrt} must be a float or an array")
         return args

@@ -287,7 +287,15 @@ LINALG = [
     ("solve", lambda a, b: np.linalg.solve(a, b), lambda: [well(3), c(3, 2)]),
     ("solve-vec", lambda a, b: np.linalg.solve(a, b), lambda: [well(3), c(3)]),
     ("matrix_power", lambda a: np.linalg.matrix_power(a, 3), lambda: [c(3, 3)]),
+    ("slogdet", lambda a: np.linalg.slogdet(a)[1], lambda: [well(3)]),
+    ("slogdet-sign", lambda a: np.linalg.slogdet(a)[0], lambda: [well(3)]),
+    ("slogdet-both", lambda a: np.linalg.slogdet(a)[0] * np.linalg.slogdet(a)[1], lambda: [well(2, (2,))]),
     ("norm", lambda a: np.linalg.norm(a), lambda: [c(3)]),
+    ("norm-1", lambda a: np.linalg.norm(a, 1), lambda: [c(3)]),
+    ("norm-3", lambda a: np.linalg.norm(a, 3), lambda: [c(3)]),
+    ("norm-inf", lambda a: np.linalg.norm(a, np.inf), lambda: [c(3)]),
+    ("norm-2-matrix", lambda a: np.linalg.norm(a, 2), lambda: [c(3, 2)]),
+    ("norm-nuc", lambda a: np.linalg.norm(a, "nuc"), lambda: [c(3, 2)]),
     ("norm-fro", lambda a: np.linalg.norm(a, axis=(0, 1)), lambda: [c(2, 3)]),
     ("norm-axis", lambda a: np.linalg.norm(a, axis=1), lambda: [c(2, 3)]),
 ]
@@ -296,6 +304,59 @@ LINALG = [
 @pytest.mark.parametrize("name,fn,make", LINALG, ids=[x[0] for x in LINALG])
 def test_linalg(name, fn, make):
     check(fn, make())
+
+
+def herm(n):
+    a = c(n, n)
+    return a @ np.conj(a.T) + n * np.eye(n)
+
+
+REAL_ONLY = [
+    ("np.linalg.cholesky", lambda a: np.linalg.cholesky(a), herm),
+    ("np.linalg.eigh", lambda a: np.linalg.eigh(a)[0], herm),
+    ("np.linalg.svd", lambda a: np.linalg.svd(a)[1], lambda n: c(n, 2)),
+    ("np.linalg.svd", lambda a: np.linalg.svd(a, compute_uv=False), lambda n: c(n, 2)),
+    ("np.linalg.qr", lambda a: np.linalg.qr(a)[1], lambda n: c(n, 2)),
+    ("np.linalg.pinv", lambda a: np.linalg.pinv(a), lambda n: c(n, 2)),
+    ("np.linalg.lstsq", lambda a: np.linalg.lstsq(a, np.ones(3))[0], lambda n: c(n, 2)),
+    ("np.linalg.eig", lambda a: np.linalg.eig(a)[0], lambda n: c(n, n)),
+    ("np.var", lambda a: np.var(a), lambda n: c(n)),
+    ("np.var / np.std", lambda a: np.std(a, axis=0), lambda n: c(n, 2)),
+]
+
+
+@pytest.mark.parametrize("what,fn,make", REAL_ONLY, ids=[f"{r[0]}-{i}" for i, r in enumerate(REAL_ONLY)])
+def test_rules_for_real_values_refuse_complex_ones(what, fn, make):
+    """A rule written for real values raises on complex ones, in both modes, instead of a wrong value."""
+    a = make(3)
+    loss = _loss1(fn)
+    with pytest.raises(TypeError, match=f"derivative of {what.split(' ')[0]}.*real values only"):
+        srcad.grad(loss)(a)
+    with pytest.raises(TypeError, match="real values only"):
+        srcad.jvp(loss, (a,), (np.ones_like(a),))
+
+
+CASTS = [
+    ("to-complex", lambda z: z.astype(np.complex128) * z),
+    ("real-to-complex", lambda z: np.real(z).astype(complex) * z),
+    ("complex-to-real", lambda z: np.abs(z).astype(np.float64) * z),
+]
+
+
+@pytest.mark.parametrize("name,fn", CASTS, ids=[x[0] for x in CASTS])
+def test_casts(name, fn):
+    check(fn, [c(3)])
+
+
+def cast_real_input(x):
+    return np.sum(np.abs(x.astype(complex) * np.exp(x.astype(np.complex128))) ** 2)
+
+
+def test_cast_of_a_real_input_to_complex_has_a_real_gradient():
+    x = R.uniform(-1, 1, size=3)
+    g = srcad.grad(cast_real_input)(x)
+    assert np.isrealobj(g)
+    np.testing.assert_allclose(g, fd_grad(cast_real_input, [x], 0), atol=1e-6)
 
 
 # ---------------------------------------------------------------- conventions and errors

@@ -16,7 +16,7 @@ and the adjoint of a real value is the real part of what arrives. ``np.real``, `
 import numpy as np
 
 from srcad.rules import numpy_helpers as _h
-from srcad.rules.numpy_helpers import _is_zero
+from srcad.rules.numpy_helpers import _is_zero, refuse_complex
 from srcad.runtime import unbroadcast
 
 NEG_I = -1j
@@ -183,6 +183,7 @@ def _svd_square(a, full_matrices, what="np.linalg.svd"):
 
 def svd_adjoint(g, a, y, full_matrices=True, compute_uv=True):
     """Adjoint of ``np.linalg.svd(a)`` for distinct non-zero singular values (real ``a``)."""
+    refuse_complex(a, "np.linalg.svd")
     if not compute_uv:
         u, s, vh = np.linalg.svd(a, full_matrices=False)
         return np.matmul(u * _row(g), vh)
@@ -214,6 +215,7 @@ def svd_adjoint(g, a, y, full_matrices=True, compute_uv=True):
 
 def svd_tangent(t, a, y, full_matrices=True, compute_uv=True):
     """Tangent of ``np.linalg.svd(a)`` along ``t`` (distinct non-zero singular values)."""
+    refuse_complex(a, "np.linalg.svd")
     if not compute_uv:
         u, s, vh = np.linalg.svd(a, full_matrices=False)
         return np.sum(u * np.matmul(t, _t(vh)), axis=-2)
@@ -242,6 +244,7 @@ def eigh_adjoint(g, a, y, UPLO="L"):
     eigh reads one triangle of ``a``: the adjoint is exact for that function of all of ``a`` (the
     other triangle gets zero, the off-diagonal entries read count twice).
     """
+    refuse_complex(a, "np.linalg.eigh")
     w, v = y[0], y[1]
     gw, gv = g[0], g[1]
     inner = 0.0
@@ -256,6 +259,7 @@ def eigh_adjoint(g, a, y, UPLO="L"):
 
 def eigh_tangent(t, a, y, UPLO="L"):
     """Tangent of ``np.linalg.eigh(a, UPLO)`` along ``t`` (distinct eigenvalues)."""
+    refuse_complex(a, "np.linalg.eigh")
     w, v = y[0], y[1]
     low = _triangle(t, UPLO)
     ts = low + _t(low) - _triangle(_triangle(t, "L"), "U")
@@ -273,6 +277,7 @@ def _eig_real(w):
 
 def eig_adjoint(g, a, y):
     """Adjoint of ``np.linalg.eig(a)`` for real, distinct eigenvalues (unit eigenvectors)."""
+    refuse_complex(a, "np.linalg.eig")
     w, v = y[0], y[1]
     _eig_real(w)
     gw, gv = g[0], g[1]
@@ -287,6 +292,7 @@ def eig_adjoint(g, a, y):
 
 def eig_tangent(t, a, y):
     """Tangent of ``np.linalg.eig(a)`` along ``t`` (real, distinct eigenvalues)."""
+    refuse_complex(a, "np.linalg.eig")
     w, v = y[0], y[1]
     _eig_real(w)
     p = np.matmul(np.linalg.inv(v), np.matmul(t, v))
@@ -304,6 +310,7 @@ def _pinv_parts(a, x):
 
 def pinv_adjoint(g, a, x):
     """Adjoint of ``x = np.linalg.pinv(a)`` (where the rank of ``a`` does not change)."""
+    refuse_complex(a, "np.linalg.pinv")
     p, q = _pinv_parts(a, x)
     xt = _t(x)
     gt = _t(g)
@@ -313,6 +320,7 @@ def pinv_adjoint(g, a, x):
 
 def pinv_tangent(t, a, x):
     """Tangent of ``x = np.linalg.pinv(a)`` along ``t``."""
+    refuse_complex(a, "np.linalg.pinv")
     p, q = _pinv_parts(a, x)
     tt = _t(t)
     return (-np.matmul(x, np.matmul(t, x)) + np.matmul(np.matmul(x, _t(x)), np.matmul(tt, p))
@@ -338,6 +346,7 @@ def _right_rinv(x, r):
 
 def qr_adjoint(g, a, y, mode="reduced"):
     """Adjoint of ``np.linalg.qr(a, mode)`` (full column rank, rows >= columns)."""
+    refuse_complex(a, "np.linalg.qr")
     _qr_check(a, mode)
     if mode == "r":
         q, r = np.linalg.qr(a)
@@ -355,6 +364,7 @@ def qr_adjoint(g, a, y, mode="reduced"):
 
 def qr_tangent(t, a, y, mode="reduced"):
     """Tangent of ``np.linalg.qr(a, mode)`` along ``t``."""
+    refuse_complex(a, "np.linalg.qr")
     _qr_check(a, mode)
     if mode == "r":
         q, r = np.linalg.qr(a)
@@ -383,6 +393,8 @@ def _lstsq_parts(g, a, b, y):
 
 def lstsq_adjoint_a(g, a, b, y, rcond=None):
     """Adjoint of ``a`` in ``np.linalg.lstsq(a, b)`` from the adjoints of (x, residuals, rank, s)."""
+    refuse_complex(a, "np.linalg.lstsq")
+    refuse_complex(b, "np.linalg.lstsq")
     x, gx, gres, gs = _lstsq_parts(g, a, b, y)
     total = 0.0
     if not _is_zero(gx):
@@ -399,6 +411,8 @@ def lstsq_adjoint_a(g, a, b, y, rcond=None):
 
 def lstsq_adjoint_b(g, a, b, y, rcond=None):
     """Adjoint of ``b`` in ``np.linalg.lstsq(a, b)``."""
+    refuse_complex(a, "np.linalg.lstsq")
+    refuse_complex(b, "np.linalg.lstsq")
     x, gx, gres, gs = _lstsq_parts(g, a, b, y)
     total = 0.0
     if not _is_zero(gx):
@@ -430,6 +444,8 @@ def slot(g, k, n):
 
 def lstsq_tangent_a(ta, a, b, y, rcond=None):
     """Tangent of ``np.linalg.lstsq(a, b)`` = (x, residuals, rank, s) along ``a``'s tangent."""
+    refuse_complex(a, "np.linalg.lstsq")
+    refuse_complex(b, "np.linalg.lstsq")
     x, res = y[0], y[1]
     xm = _as_matrix(x)
     dx = np.matmul(pinv_tangent(ta, a, np.linalg.pinv(a)), _as_matrix(b))
@@ -444,6 +460,8 @@ def lstsq_tangent_a(ta, a, b, y, rcond=None):
 
 def lstsq_tangent_b(tb, a, b, y, rcond=None):
     """Tangent of ``np.linalg.lstsq(a, b)`` along ``b``'s tangent."""
+    refuse_complex(a, "np.linalg.lstsq")
+    refuse_complex(b, "np.linalg.lstsq")
     x, res = y[0], y[1]
     dx = np.matmul(np.linalg.pinv(a), _as_matrix(tb))
     if np.size(res) > 0:
