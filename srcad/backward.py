@@ -390,7 +390,7 @@ class Backward:
             if self.facts.is_active(a):
                 contribs.append((a.id, dt, False))
         elif kind == "rule":
-            contribs, pre = self._rule_adjoint(t, op, dt)
+            contribs, pre = self._rule_adjoint(t, op, dt, ln)
         elif kind == "getitem":
             x = op.args[0]
             if self.facts.is_active(x):
@@ -432,13 +432,13 @@ class Backward:
             out += self.accumulate(t, e, state, ln, owned=_owned_expr(e), maybe_zero=mz)
         return out
 
-    def _rule_adjoint(self, t, op, dt):
+    def _rule_adjoint(self, t, op, dt, ln=None):
         """The reverse template of ``op`` spliced for the active inputs: (contributions, statements)."""
         tpl = op.template
         wanted = {p for p, a in op.bound.items() if p in tpl.diff_params and self.facts.is_active(a)}
         values = dict(op.bound)
         values[tpl.out] = N(t)
-        pre, exprs = splice_reverse(tpl, values, dt, wanted, self.namer.fresh, self.env.ref)
+        pre, exprs = splice_reverse(tpl, values, dt, wanted, self.namer.fresh, self.env.ref, (self.info, ln))
         contribs = []
         for p in tpl.diff_params:
             if p not in exprs:
