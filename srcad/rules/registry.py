@@ -260,7 +260,8 @@ def _refuse_higher(tpl, expr, where=None):
         filename, lineno, text = user_line(info.filename, int(line), info.source_lines)
         if filename == info.filename:
             fail_at(info, line, message, what)
-        raise TransformError(message + (f": `{text}`" if text else "") + f" (met in differentiating the generated derivative {info.name} again)",
+        raise TransformError(message + (f": `{text}`" if text else "")
+                             + f" (met in differentiating the generated derivative {info.name} again)",
                              filename, lineno, what)
 
 
