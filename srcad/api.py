@@ -419,7 +419,8 @@ def _tangent_like(t, x, position, fname):
     if isinstance(t, np.ndarray):
         # float64, or the primal's own floating dtype (a float32 input gets float32 tangents, a
         # complex input complex ones)
-        dtype = x.dtype if isinstance(x, np.ndarray) and x.dtype.kind in "fc" else \
+        kind = getattr(getattr(x, "dtype", None), "kind", "")
+        dtype = x.dtype if isinstance(x, (np.ndarray, np.generic)) and kind in "fc" else \
             np.complex128 if _is_complex(x) else np.float64
         return t if t.dtype == dtype else t.astype(dtype)
     if np.ndim(t) == 0 and not hasattr(t, "shape"):

@@ -47,6 +47,15 @@ def extreme_weights(a, y, axis=None, keepdims=False):
     return mask / np.sum(mask, axis=axis, keepdims=True)
 
 
+def _weak(g, *like):
+    """``g``, where it is a Python number, as a 0-d array of the dtype it takes next to ``like``:
+    NumPy treats a Python float as weakly typed (``1.0 * float32`` is float32), but an array made
+    from one is float64 and would upcast a float32 derivative."""
+    if isinstance(g, (float, int)) and not isinstance(g, bool):
+        return np.asarray(g, dtype=_rtype(g, *like, 0.0))
+    return g
+
+
 def _kept(v, a, axis):
     """``v`` (reduced over ``axis`` without keepdims) reshaped to broadcast against ``a``."""
     if axis is None or np.ndim(v) == np.ndim(a) or np.ndim(v) == 0:   # 0-d: a zero placeholder
@@ -62,7 +71,7 @@ def extreme_adjoint(g, a, y, axis=None, keepdims=False):
     to ``a``'s shape separately. Linear in ``g``.
     """
     mask = a == _kept(y, a, axis)
-    count = np.sum(mask, axis=axis, keepdims=True)
+    count = np.sum(mask, axis=axis, keepdims=True, dtype=_rtype(a, 0.0))   # float32 stays float32
     return mask * (_kept(g, a, axis) / count)
 
 
@@ -437,7 +446,7 @@ def einsum_tangent(p, t, *args):
 
 def trace_adjoint(g, a, offset=0, axis1=0, axis2=1):
     """Adjoint of ``np.trace(a, offset, axis1, axis2)``."""
-    return diagonal_adjoint(np.expand_dims(g, -1) * np.ones_like(np.diagonal(a, offset, axis1, axis2)),
+    return diagonal_adjoint(np.expand_dims(_weak(g, a), -1) * np.ones_like(np.diagonal(a, offset, axis1, axis2)),
                             a, offset, axis1, axis2)
 
 
@@ -827,7 +836,8 @@ def linspace_weight(start, stop, num=50, endpoint=True, retstep=False, dtype=Non
     if retstep:
         raise NotImplementedError("srcad: no derivative for np.linspace(..., retstep=True); "
                                   "compute the step as (stop - start) / (num - 1)")
-    zero = 0.0 * (np.asarray(start, dtype=np.float64) + np.asarray(stop, dtype=np.float64))
+    dt = _rtype(start, stop, 0.0) if dtype is None or np.dtype(dtype).kind not in "fc" else np.dtype(dtype)
+    zero = 0.0 * (np.asarray(start, dtype=dt) + np.asarray(stop, dtype=dt))
     w = np.linspace(zero, zero + 1.0, num, endpoint=endpoint, axis=axis)
     if dtype is not None and np.dtype(dtype).kind not in "fc":
         return w * 0.0
