@@ -154,7 +154,8 @@ def seed(d, y):
                         "cotangent for other outputs)")
     yshape = getattr(y, "shape", None)
     if not yshape:
-        return d
+        # the default seed 1.0 of a float32 (complex64) scalar output takes its dtype
+        return y.dtype.type(d) if type(d) is float and isinstance(y, (np.float32, np.float16, np.complex64)) else d
     if _shape(d) == yshape:
         return d
     return d * np.ones_like(y)

@@ -108,13 +108,14 @@ def real_adjoint(g, z):
     return np.real(g)
 
 
-def base_log(x1):
+def base_log(x1, x2):
     """``log(x1)``, the factor of ``x1 ** x2``'s derivative in ``x2``: 0 where the real base is not
     positive (no derivative there; ``x1 ** x2`` is real only for whole ``x2``), the principal
     logarithm of a non-zero complex base."""
+    # the 1s take x2's dtype: a Python base (2.0 ** x) gives a float32 factor for a float32 x
     if np.iscomplexobj(x1):
-        return np.log(np.where(x1 == 0, 1.0, x1))
-    return np.log(np.where(x1 > 0, x1, 1.0))
+        return np.log(np.where(x1 == 0, np.ones_like(x2), x1))
+    return np.log(np.where(x1 > 0, x1, np.ones_like(x2)))
 
 
 def imag_adjoint(g, z):
@@ -837,5 +838,7 @@ def power_slope(x1, x2):
     numpy = (np.ndarray, np.generic, float, int)
     plain = isinstance(x1, numpy) and isinstance(x2, numpy)
     if not plain or np.any(np.equal(x1, 0)):
+        if isinstance(x2, (int, float)):   # a Python exponent stays a Python number: no float64 array
+            return x2 * np.power(x1, 1.0 if x2 == 0 else x2 - 1)
         return x2 * np.power(x1, np.where(np.equal(x2, 0), 1.0, x2 - 1))
     return x2 * x1 ** (x2 - 1)

@@ -78,12 +78,12 @@ def true_divide(y, x1, x2):
 @reverse(np.power)
 def power(y, x1, x2):
     d[x1] = unbroadcast(d[y] * power_slope(x1, x2), x1)
-    d[x2] = unbroadcast(d[y] * y * base_log(x1), x2)
+    d[x2] = unbroadcast(d[y] * y * base_log(x1, x2), x2)
 
 
 @forward(np.power)
 def power(y, x1, x2):
-    d[y] = d[x1] * power_slope(x1, x2) + d[x2] * y * base_log(x1)
+    d[y] = d[x1] * power_slope(x1, x2) + d[x2] * y * base_log(x1, x2)
 
 
 # ---------------------------------------------------------------- one-input elementwise functions
