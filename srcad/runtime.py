@@ -325,6 +325,7 @@ class SeqTangent(list):
         return SeqTangent(add(u, v) for u, v in zip(self, other))
 
     __radd__ = __add__
+    __iadd__ = __add__   # ``d += e`` adds too (list's own += would extend)
 
 
 def _seq_zeros(x):
@@ -797,7 +798,10 @@ def put_at(r, c, k):
     ``tuple_get(c, k)`` (its transpose is ``tuple_get``)."""
     if _is_zero(r) or _is_zero(c):
         return 0.0
-    return add_at(0.0, c, k, r)
+    out = add_at(0.0, c, k, r)
+    # two reads of one container add their adjoints element-wise: ``+`` of plain lists (or tuples)
+    # would join them (reverse over reverse of ``np.concatenate([x, x ** 2])``, tests/test_list_rr.py)
+    return SeqTangent(out) if isinstance(out, (list, tuple)) else out
 
 
 def spread_adjoint(r, t):

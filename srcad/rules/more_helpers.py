@@ -306,7 +306,8 @@ def eig_tangent(t, a, y):
 def _pinv_parts(a, x):
     """``I - a x`` and ``I - x a`` for ``x = pinv(a)``."""
     m, n = np.shape(a)[-2], np.shape(a)[-1]
-    return np.eye(m) - np.matmul(a, x), np.eye(n) - np.matmul(x, a)
+    dt = _rtype(a, x, 0.0)   # float32 stays float32
+    return np.eye(m, dtype=dt) - np.matmul(a, x), np.eye(n, dtype=dt) - np.matmul(x, a)
 
 
 def pinv_adjoint(g, a, x):
@@ -550,7 +551,7 @@ def irfft_adjoint(g, a, n, axis, norm):
     scale = {None: 1.0 / nn, "backward": 1.0 / nn, "ortho": 1.0 / np.sqrt(nn), "forward": 1.0}[norm]
     shape = [1] * np.ndim(a)
     shape[ax] = m
-    w = np.reshape(_irfft_weights(m, nn), shape) * scale
+    w = (np.reshape(_irfft_weights(m, nn), shape) * scale).astype(np.real(np.zeros((), _rtype(g, 0.0))).dtype)
     r = _fit(np.conj(np.fft.rfft(np.real(g), nn, ax)) * w, np.shape(a), (ax,))
     return r if np.iscomplexobj(a) else np.real(r)
 
@@ -630,8 +631,9 @@ def diff_adjoint(g, a, n=1, axis=-1, prepend=None, append=None):
     if _is_zero(g):
         return g
     ax = axis % np.ndim(a)
+    zero = np.zeros((), dtype=_rtype(g, 0.0))   # a float 0.0 pad would be float64
     for _ in range(n):
-        g = -np.diff(g, axis=ax, prepend=0.0, append=0.0)
+        g = -np.diff(g, axis=ax, prepend=zero, append=zero)
     start = 0 if prepend is None else _edge_shape(a, ax, prepend)[ax]
     return np.take(g, np.arange(start, start + np.shape(a)[ax]), axis=ax)
 
@@ -652,9 +654,9 @@ def _gradient_axes(f, axis):
     return tuple(a % np.ndim(f) for a in ((axis,) if isinstance(axis, (int, np.integer)) else axis))
 
 
-def _gradient_matrix(n, spacing, edge_order):
+def _gradient_matrix(n, spacing, edge_order, dtype=np.float64):
     """The matrix of ``np.gradient`` along one axis of length ``n`` (column j: the gradient of e_j)."""
-    return np.gradient(np.eye(n), spacing, axis=0, edge_order=edge_order)
+    return np.gradient(np.eye(n, dtype=dtype), spacing, axis=0, edge_order=edge_order)
 
 
 def gradient_adjoint(g, f, varargs, axis=None, edge_order=1):
@@ -672,7 +674,7 @@ def gradient_adjoint(g, f, varargs, axis=None, edge_order=1):
         if _is_zero(gk):
             continue
         spacing = 1.0 if len(varargs) == 0 else varargs[0] if len(varargs) == 1 else varargs[k]
-        m = _gradient_matrix(np.shape(f)[ax], spacing, edge_order)
+        m = _gradient_matrix(np.shape(f)[ax], spacing, edge_order, _rtype(f, 0.0))
         total = total + np.moveaxis(np.tensordot(m, gk, axes=([0], [ax])), 0, ax)
     return total
 

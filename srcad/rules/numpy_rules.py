@@ -415,12 +415,12 @@ def where(z, condition, x=None, y=None):
 
 @reverse(np.heaviside, constant=("x1",))
 def heaviside(y, x1, x2):
-    d[x2] = unbroadcast(d[y] * np.where(x1 == 0, 1.0, 0.0), x2)
+    d[x2] = unbroadcast(d[y] * np.equal(x1, 0), x2)   # a boolean mask keeps float32 float32
 
 
 @forward(np.heaviside, constant=("x1",))
 def heaviside(y, x1, x2):
-    d[y] = broadcast_like(d[x2] * np.where(x1 == 0, 1.0, 0.0), y)
+    d[y] = broadcast_like(d[x2] * np.equal(x1, 0), y)
 
 
 # ================================================================ more reductions

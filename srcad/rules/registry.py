@@ -185,8 +185,19 @@ class Template:
         return out
 
     def bind(self, args, kwargs):
-        """Map the call's positional and keyword argument nodes to the rule's parameters."""
+        """Map the call's positional and keyword argument nodes to the rule's parameters.
+
+        A starred argument (``f(*xs)`` where ``xs`` is not a display srcad spelled out) cannot be
+        matched to parameters: bound to one it would leave the others unbound and their
+        derivatives silently zero (``np.einsum(s, *([x] * 3))``); a TypeError."""
         bound = self.signature.bind(*args, **kwargs)
+        for name, val in bound.arguments.items():
+            kind = self.signature.parameters[name].kind
+            vals = val if kind == inspect.Parameter.VAR_POSITIONAL else (val,)
+            if any(isinstance(v, gast.Starred) for v in vals) and \
+                    (kind != inspect.Parameter.VAR_POSITIONAL or name in self.diff_params):
+                raise TypeError("a starred argument (*args) cannot be matched to the rule's parameters; "
+                                "pass the arguments one by one")
         out = {}
         for name, param in self.signature.parameters.items():
             if name in bound.arguments:
