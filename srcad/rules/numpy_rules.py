@@ -491,7 +491,8 @@ def cumprod(y, a, axis=None, dtype=None, out=None):
 
 @reverse(np.average)
 def average(y, a, axis=None, weights=None, returned=False, keepdims=False):
-    d[a] = unreduce(d[y], a, axis, keepdims) * average_weights(a, axis, weights, returned)
+    # the weights first: they refuse returned=True (whose tuple adjoint unreduce cannot spread)
+    d[a] = average_weights(a, axis, weights, returned) * unreduce(d[y], a, axis, keepdims)
     d[weights] = average_adjoint_w(d[y], a, y, axis, weights, keepdims, returned)
 
 
