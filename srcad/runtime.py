@@ -146,7 +146,8 @@ class ComplexOutputError(TransformError, TypeError):
 def seed(d, y):
     """The starting adjoint of the output ``y``: ``d`` spread over ``y``'s shape (a complex ``y``
     needs a complex ``d``: a cotangent given to ``vjp``)."""
-    check_output(y, complex_ok=np.iscomplexobj(d))
+    check_output(y, complex_ok=isinstance(d, (complex, np.complexfloating))
+                 or getattr(getattr(d, "dtype", None), "kind", None) == "c")
     if y is None or isinstance(y, (str, bytes)) or (isinstance(y, (tuple, list, dict))
                                                     and not isinstance(d, (tuple, list, dict))):
         raise TypeError(f"srcad: the differentiated function returned {type(y).__name__}; a gradient "
