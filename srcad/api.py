@@ -72,13 +72,18 @@ def _own(g, args, like=None):
     real input (a real value multiplied by a complex one on the way, ``x * H``) carries ``dL/dx`` in
     its real part, which is what is returned."""
     if type(g) is float or type(g) is np.float64:
-        # the seed passed straight through (``return x``) for a float32 scalar input
+        # the seed passed straight through (``return x``) for a float32 scalar input; a complex
+        # input's gradient is complex even where it has no imaginary part
+        if like is not None and _is_complex(like):
+            return complex(g)
         return like.dtype.type(g) if type(g) is float and isinstance(like, (np.float32, np.float16)) else g
     if type(g) is tuple and all(type(v) is float for v in g):
         return g
     if isinstance(g, np.ndarray):
         if g.dtype.kind == "c" and not _is_complex(like):
             return np.ascontiguousarray(g.real)
+        if g.dtype.kind == "f" and like is not None and _is_complex(like) and not isinstance(like, (list, tuple, dict)):
+            return g.astype(np.result_type(g, np.complex64))
         if g.base is None and g.flags.writeable and \
                 all(a is not g and getattr(a, "base", None) is not g for a in args):
             return g    # it owns its memory and no argument is it or a view of it
