@@ -644,7 +644,8 @@ def unreduce(g, x, axis=None, keepdims=False):
     kind = x.dtype.kind
     out = np.empty_like(x) if kind in "fc" else np.empty_like(x, dtype=np.float64)
     # a complex adjoint of a real value: its real part is the adjoint (docs/complex.md)
-    out[...] = g if kind == "c" or not np.iscomplexobj(g) else np.real(g)
+    cplx = type(g) is complex or getattr(getattr(g, "dtype", None), "kind", "") == "c"   # cheaper than np.iscomplexobj
+    out[...] = np.real(g) if cplx and kind != "c" else g
     return out
 
 
