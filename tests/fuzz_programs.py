@@ -179,7 +179,7 @@ class Gen:
                  ("list read", 2 if env.lists or env.tuples or env.dicts else 0),
                  ("kw call", 4 if self.focus == "kwargs" else 0.5),
                  ("module call", 6 if self.focus == "modules" else 0.5),
-                 ("memory order", 1), ("list stack", 1)]
+                 ("list stack", 4 if self.focus == "list_stack" else 0), ("memory order", 1)]
         k = self.weighted(table)
         return getattr(self, "ex_" + k.replace(" ", "_"))(env, depth, fit)
 
@@ -935,10 +935,10 @@ def p_modules(g, env, depth):
 
 
 CLASSES = ["base", "rebind_subscript", "shared_adjoint", "view_inplace", "broadcast_write", "mod",
-           "containers", "kwargs", "iteration", "modules", "saves", "python", "cheap_write"]
+           "containers", "kwargs", "iteration", "modules", "saves", "python", "cheap_write", "list_stack"]
 # classes whose productions appear only in programs of that focus (the other classes' programs,
 # and so their seeds, stay what they were before the class was added)
-FOCUS_ONLY = {"cheap_write"}
+FOCUS_ONLY = {"cheap_write", "list_stack"}
 
 # a cheap temporary the backward sweep reads (-w, w * 2.0), then w written in place: the optimizer
 # must not recompute the temporary at its read from the changed w (optimize.fuse_single_use)
