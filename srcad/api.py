@@ -31,27 +31,25 @@ def _wrt_tuple(wrt):
 
 
 def _check_input(x, position, fname):
-    """Differentiated inputs must be real floating point (ints are cast; others refused)."""
+    """Differentiated inputs must be floating point, real or complex (ints are cast; others refused).
+
+    The gradient of a complex input follows autograd's and JAX's convention (docs/complex.md)."""
     if isinstance(x, bool) or (isinstance(x, np.ndarray) and x.dtype == bool):
-        raise TypeError(f"{fname}: argument {position} is boolean; srcad differentiates real "
-                        "floating-point inputs only")
-    if isinstance(x, (float, np.floating)):
+        raise TypeError(f"{fname}: argument {position} is boolean; srcad differentiates "
+                        "floating-point (real or complex) inputs only")
+    if isinstance(x, (float, np.floating, complex, np.complexfloating)):
         return x
     if isinstance(x, numbers.Integral):
         return float(x)
     if isinstance(x, np.ndarray):
-        if x.dtype.kind == "f":
+        if x.dtype.kind in "fc":
             return x
         if x.dtype.kind in "iu":
             return x.astype(np.float64)
-        if x.dtype.kind == "c" or x.dtype.kind == "O":
-            kind = "complex" if x.dtype.kind == "c" else "object"
-            raise TypeError(f"{fname}: argument {position} is a {kind} array; srcad differentiates "
-                            "real floating-point inputs only")
+        if x.dtype.kind == "O":
+            raise TypeError(f"{fname}: argument {position} is a object array; srcad differentiates "
+                            "floating-point (real or complex) inputs only")
         raise TypeError(f"{fname}: argument {position} has dtype {x.dtype}; expected floating point")
-    if isinstance(x, (complex, np.complexfloating)):
-        raise TypeError(f"{fname}: argument {position} is complex; srcad differentiates real "
-                        "floating-point inputs only")
     if isinstance(x, (list, tuple)):
         return type(x)(_check_input(v, position, fname) for v in x)
     if isinstance(x, dict):
@@ -59,33 +57,42 @@ def _check_input(x, position, fname):
     if hasattr(x, "shape") and hasattr(x, "dtype"):
         # another array library (Dask, CuPy): its dtype is read without computing it
         kind = np.dtype(x.dtype).kind
-        if kind == "f":
+        if kind in "fc":
             return x
         if kind in "iu":
             return x.astype(np.float64)
         raise TypeError(f"{fname}: argument {position} is a {type(x).__name__} of dtype {x.dtype}; "
-                        "srcad differentiates real floating-point inputs only")
+                        "srcad differentiates floating-point (real or complex) inputs only")
     raise TypeError(f"{fname}: argument {position} is {type(x).__name__}, not a number or array")
 
 
-def _own(g, args):
+def _own(g, args, like=None):
     """Gradients handed to users are writable and never alias their inputs.
 
-    Differentiated inputs are real, so their derivatives are too: a complex adjoint (a real value
-    multiplied by a complex one on the way, ``x * H``) carries ``dL/dx`` in its real part (the
-    convention in docs/rules.md), which is what is returned."""
+    ``like`` is what ``g`` is the derivative of (the differentiated argument, or the tuple of them;
+    None: real inputs). A complex gradient of a complex input is kept (docs/complex.md); that of a
+    real input (a real value multiplied by a complex one on the way, ``x * H``) carries ``dL/dx`` in
+    its real part, which is what is returned."""
     if type(g) is float or type(g) is np.float64:
-        return g
-    if type(g) is tuple:
-        return tuple([_own(v, args) for v in g])
-    if type(g) is np.ndarray and g.base is None and g.dtype.kind != "c" and g.flags.writeable:
+        if like is None:
+            return g
+        # the seed passed straight through (``return x``) for a float32 scalar input; a complex
+        # input's gradient is complex even where it has no imaginary part
+        if _is_complex(like):
+            return complex(g)
+        return like.dtype.type(g) if type(g) is float and isinstance(like, (np.float32, np.float16)) else g
+    if like is None and type(g) is np.ndarray and g.base is None and g.dtype.kind == "f" and g.flags.writeable:
         for a in args:
             if a is g or getattr(a, "base", None) is g:
                 return np.array(g)
         return g    # it owns its memory and no argument is it or a view of it
+    if type(g) is tuple and all(type(v) is float for v in g):
+        return g
     if isinstance(g, np.ndarray):
-        if g.dtype.kind == "c":
+        if g.dtype.kind == "c" and not _is_complex(like):
             return np.ascontiguousarray(g.real)
+        if g.dtype.kind == "f" and like is not None and _is_complex(like) and not isinstance(like, (list, tuple, dict)):
+            return g.astype(np.result_type(g, np.complex64))
         if g.base is None and g.flags.writeable and \
                 all(a is not g and getattr(a, "base", None) is not g for a in args):
             return g    # it owns its memory and no argument is it or a view of it
@@ -94,12 +101,25 @@ def _own(g, args):
             return np.array(g)
         return g
     if isinstance(g, (complex, np.complexfloating)) or (runtime.is_array(g) and np.dtype(g.dtype).kind == "c"):
-        return g.real
+        return g if _is_complex(like) else g.real
     if isinstance(g, (list, tuple)):
+        if isinstance(like, (list, tuple)) and len(like) == len(g):
+            return type(g)(_own(v, args, p) for v, p in zip(g, like))
         return type(g)(_own(v, args) for v in g)
     if isinstance(g, dict):
+        if isinstance(like, dict):
+            return {k: _own(v, args, like.get(k)) for k, v in g.items()}
         return {k: _own(v, args) for k, v in g.items()}
     return g
+
+
+def _is_complex(x):
+    """Whether ``x`` is, or holds, a complex number or array (read from dtypes: nothing is computed)."""
+    if isinstance(x, (list, tuple)):
+        return any(_is_complex(v) for v in x)
+    if isinstance(x, dict):
+        return any(_is_complex(v) for v in x.values())
+    return isinstance(x, (complex, np.complexfloating)) or getattr(getattr(x, "dtype", None), "kind", "") == "c"
 
 
 def _rank(a):
@@ -324,6 +344,10 @@ class _Transformed:
         the bare gradient; tests/test_bad_inputs.py::test_wrt_one_tuple_gives_a_tuple)."""
         return (g,) if self.tuple_out and len(self.wrt) == 1 else g
 
+    def _like(self, args):
+        """What the derivative function's result is the derivative of (for ``_own``)."""
+        return args[self.wrt[0]] if len(self.wrt) == 1 else tuple(args[i] for i in self.wrt)
+
     def _run(self, fn, args, kwargs):
         token = _training.set(True)
         try:
@@ -385,8 +409,15 @@ class grad(_Transformed):
                     return (g,) if self.tuple_out and len(self.wrt) == 1 else g
                 return self._tuple(_own(g, args))
         d, args = self._prepare(args)
+        if any(_is_complex(args[i]) for i in self.wrt):
+            # a complex input may give a complex output, which has no gradient: checked on the value
+            # (generated code checks only an array output's, in ``seed``)
+            d = pipeline.reverse_derivative(_unwrap(self.fun), self.wrt, "value_and_grad", ranks=_ranks(args))
+            value, g = self._run(d.fn, args, kwargs)
+            check_output(value)
+            return self._tuple(_own(g, args, self._like(args)))
         self._remember(args, d)
-        return self._tuple(_own(self._run(d.fn, args, kwargs), args))
+        return self._tuple(_own(self._run(d.fn, args, kwargs), args, self._like(args)))
 
     def _remember(self, args, d):
         """Key the variant ``d`` just used on the arguments' types, where they settle its ranks
@@ -467,7 +498,8 @@ class value_and_grad(grad):
             return value, self._tuple(g)
         d, args = self._prepare(self._prefix + args)
         value, g = self._run(d.fn, args, kwargs)
-        return value, self._tuple(_own(g, args))
+        check_output(value)
+        return value, self._tuple(_own(g, args, self._like(args)))
 
 
 class vjp(_Transformed):
@@ -487,37 +519,45 @@ class vjp(_Transformed):
             _training.reset(token)
 
         def pullback(dy):
-            _check_cotangent(dy, value)
+            dy = _check_cotangent(dy, value)
             kw = dict(kwargs)
             kw[d.seed] = dy
             if self.compile:
                 g, self.backend = numba_backend().run(d, args, kw, self.compile)
-                return self._tuple(_own(g, args + [dy]))
-            return self._tuple(_own(self._run(d.fn, args, kw), args + [dy]))
+                return self._tuple(_own(g, args + [dy], self._like(args)))
+            return self._tuple(_own(self._run(d.fn, args, kw), args + [dy], self._like(args)))
         return value, pullback
 
 
-def _check_real(v, what):
-    """A cotangent or tangent leaf must be a real number or array (not None, str, bool, complex)."""
+def _check_real(v, what, primal=None):
+    """A cotangent or tangent leaf must be a real number or array (not None, str, bool), or a
+    complex one where its ``primal`` is complex."""
+    if _is_complex(primal) and _is_complex(v):
+        return
     kind = getattr(getattr(v, "dtype", None), "kind", None)
     if v is None or isinstance(v, (str, bytes, bool, complex, np.bool_, np.complexfloating)) \
             or (kind is not None and kind not in "fiu") \
             or (kind is None and not isinstance(v, numbers.Real) and not hasattr(v, "shape")):
         desc = f"an array of dtype {v.dtype}" if kind is not None else type(v).__name__
-        raise TypeError(f"{what} is {desc}; srcad needs a real floating-point number or array")
+        raise TypeError(f"{what} is {desc}; srcad needs a real floating-point number or array"
+                        + (" (complex only where its primal is complex)" if kind == "c" or isinstance(v, complex)
+                           else ""))
 
 
 def _check_cotangent(dy, value):
+    """``dy``, checked against the output ``value``; a real cotangent of a complex output is made
+    complex (the seed of a complex output must be complex: a real one is ``grad``'s)."""
     if isinstance(value, (tuple, list)):
         if not isinstance(dy, (tuple, list)) or len(dy) != len(value):
             raise ValueError(f"cotangent must be a {type(value).__name__} of {len(value)} items")
-        for a, b in zip(dy, value):
-            _check_cotangent(a, b)
-        return
-    _check_real(dy, "the cotangent")
+        return type(dy)(_check_cotangent(a, b) for a, b in zip(dy, value))
+    _check_real(dy, "the cotangent", value)
     vshape, dshape = np.shape(value), np.shape(dy)
     if dshape != vshape:
         raise ValueError(f"cotangent has shape {dshape} but the function's output has shape {vshape}")
+    if _is_complex(value) and not _is_complex(dy):
+        return dy + 0j
+    return dy
 
 
 def source(df, *args):
@@ -549,16 +589,19 @@ def _tangent_like(t, x, position, fname):
         if not isinstance(t, dict) or set(t) != set(x):
             raise ValueError(f"{fname}: tangent {position} must be a dict with keys {sorted(x)}")
         return {k: _tangent_like(t[k], x[k], position, fname) for k in x}
-    _check_real(t, f"{fname}: tangent {position}")
+    _check_real(t, f"{fname}: tangent {position}", x)
     if np.shape(t) != np.shape(x):
         raise ValueError(f"{fname}: tangent {position} has shape {np.shape(t)} but its primal has shape "
                          f"{np.shape(x)}")
     if isinstance(t, np.ndarray):
-        # float64, or the primal's own floating dtype (a float32 input gets float32 tangents)
-        dtype = x.dtype if isinstance(x, np.ndarray) and x.dtype.kind == "f" else np.float64
+        # float64, or the primal's own floating dtype (a float32 input gets float32 tangents, a
+        # complex input complex ones)
+        kind = getattr(getattr(x, "dtype", None), "kind", "")
+        dtype = x.dtype if isinstance(x, (np.ndarray, np.generic)) and kind in "fc" else \
+            np.complex128 if _is_complex(x) else np.float64
         return t if t.dtype == dtype else t.astype(dtype)
     if np.ndim(t) == 0 and not hasattr(t, "shape"):
-        return float(t)
+        return complex(t) if _is_complex(x) else float(t)
     return t
 
 
@@ -614,8 +657,8 @@ def jvp(fun, primals=None, tangents=None, *, wrt=None, compile=None, **kwargs):
             value, tout = d.fn(*args, **kw)
     finally:
         _training.reset(token)
-    check_output(value)
-    return value, _own(tout, args + [tangents[i] for i in wrt])
+    check_output(value, complex_ok=True)
+    return value, _own(tout, args + [tangents[i] for i in wrt], value)
 
 
 def _basis(shape):
@@ -647,6 +690,9 @@ class _Matrix:
             raise TypeError(f"{self.__name__}: wrt={self.wrt} but only {len(args)} positional arguments "
                             "were given")
         args[self.wrt] = _check_input(args[self.wrt], self.wrt, self.__name__)
+        if _is_complex(args[self.wrt]):
+            raise TypeError(f"{self.__name__}: argument {self.wrt} is complex; jacobian and hessian build "
+                            "real matrices (use srcad.jvp or srcad.vjp for complex inputs, docs/complex.md)")
         if not isinstance(args[self.wrt], (float, np.floating, np.ndarray)):
             raise TypeError(f"{self.__name__}: argument {self.wrt} must be a float or an array")
         return args

@@ -413,7 +413,7 @@ class Backward:
             if self.facts.is_active(a):
                 contribs.append((a.id, dt, False))
         elif kind == "rule":
-            contribs, pre = self._rule_adjoint(t, op, dt)
+            contribs, pre = self._rule_adjoint(t, op, dt, ln)
             if mz and not self._takes_placeholder(pre, [e for _, e, _ in contribs], dt.id):
                 # dt may be the 0.0 placeholder and the rule needs its shape (np.reshape, @):
                 # make it zeros shaped like t (the backward sweep keeps t's shape for this)
@@ -509,13 +509,13 @@ class Backward:
             return True
         return _hashable(obj) and obj in runtime.TAKES_ZERO and bool(call.args) and call.args[0] is arg
 
-    def _rule_adjoint(self, t, op, dt):
+    def _rule_adjoint(self, t, op, dt, ln=None):
         """The reverse template of ``op`` spliced for the active inputs: (contributions, statements)."""
         tpl = op.template
         wanted = {p for p, a in op.bound.items() if p in tpl.diff_params and self.facts.is_active(a)}
         values = dict(op.bound)
         values[tpl.out] = N(t)
-        pre, exprs = splice_reverse(tpl, values, dt, wanted, self.namer.fresh, self.env.ref)
+        pre, exprs = splice_reverse(tpl, values, dt, wanted, self.namer.fresh, self.env.ref, (self.info, ln))
         contribs = []
         for p in tpl.diff_params:
             if p not in exprs:

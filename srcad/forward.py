@@ -281,7 +281,7 @@ class Forward(GeneratedCode):
                 return [], None, None
             values = dict(op.bound)
             values[tpl.out] = N(t)
-            stmts, expr = splice_forward(tpl, values, tangents, self.namer.fresh, self.env.ref)
+            stmts, expr = splice_forward(tpl, values, tangents, self.namer.fresh, self.env.ref, (self.info, ln))
             if expr is None:
                 return [], None, None
             expr = simplify(expr, self.env, lambda a: self.facts.ranks.get(a.id) if isinstance(a, gast.Name) else None)

@@ -10,6 +10,8 @@ import contextvars
 
 import numpy as np
 
+from srcad.errors import TransformError
+
 
 class Stack(list):
     """The per-call record of one saved variable (or decision, or trip count).
@@ -166,22 +168,33 @@ def broadcast_like(g, x):
     return np.broadcast_to(g, xshape)
 
 
-def check_output(y):
-    """``y``, the differentiated function's result, if it can have a derivative: boolean and
-    complex results are refused (a TypeError) instead of being given a zero or a wrong gradient."""
+def check_output(y, complex_ok=False):
+    """``y``, the differentiated function's result, if it can have a derivative: boolean results
+    are refused (a TypeError) instead of being given a zero; complex ones where ``complex_ok`` is
+    false (``grad``: a gradient needs a real output; a ``ComplexOutputError``)."""
     dt = getattr(y, "dtype", None)
     if isinstance(y, (bool, np.bool_)) or (dt is not None and getattr(dt, "kind", None) == "b"):
         raise TypeError("srcad: the differentiated function returned a boolean value; it has no "
                         "derivative (differentiate the numeric quantity it tests instead)")
-    if isinstance(y, (complex, np.complexfloating)) or (dt is not None and getattr(dt, "kind", None) == "c"):
-        raise TypeError("srcad: the differentiated function returned a complex value; srcad "
-                        "differentiates real-valued functions (return np.real/np.imag parts or abs)")
+    if not complex_ok and (isinstance(y, (complex, np.complexfloating))
+                           or (dt is not None and getattr(dt, "kind", None) == "c")):
+        raise ComplexOutputError("srcad: grad needs a real scalar output, and the differentiated function "
+                                 "returned a complex value; differentiate a real part (np.real, np.abs), or "
+                                 "use srcad.vjp with a complex cotangent or srcad.jvp (docs/complex.md)",
+                                 None, None, "complex output")
     return y
 
 
+class ComplexOutputError(TransformError, TypeError):
+    """``grad`` of a function whose result is complex: a TransformError (and, as srcad raised
+    before complex inputs were supported, a TypeError)."""
+
+
 def seed(d, y):
-    """The starting adjoint of the output ``y``: ``d`` spread over ``y``'s shape."""
-    check_output(y)
+    """The starting adjoint of the output ``y``: ``d`` spread over ``y``'s shape (a complex ``y``
+    needs a complex ``d``: a cotangent given to ``vjp``)."""
+    check_output(y, complex_ok=isinstance(d, (complex, np.complexfloating))
+                 or getattr(getattr(d, "dtype", None), "kind", None) == "c")
     if y is None or isinstance(y, (str, bytes)) or (isinstance(y, (tuple, list, dict))
                                                     and not isinstance(d, (tuple, list, dict))):
         raise TypeError(f"srcad: the differentiated function returned {type(y).__name__}; a gradient "
@@ -189,7 +202,8 @@ def seed(d, y):
                         "cotangent for other outputs)")
     yshape = getattr(y, "shape", None)
     if not yshape:
-        return d
+        # the default seed 1.0 of a float32 (complex64) scalar output takes its dtype
+        return y.dtype.type(d) if type(d) is float and isinstance(y, (np.float32, np.float16, np.complex64)) else d
     if _shape(d) == yshape:
         return d
     return d * np.ones_like(y)
@@ -361,6 +375,7 @@ class SeqTangent(list):
         return SeqTangent(add(u, v) for u, v in zip(self, other))
 
     __radd__ = __add__
+    __iadd__ = __add__   # ``d += e`` adds too (list's own += would extend)
 
 
 def _seq_zeros(x):
@@ -763,8 +778,11 @@ def unreduce(g, x, axis=None, keepdims=False):
         g = np.reshape(g, tuple(1 if k in axes else n for k, n in enumerate(x.shape)))
     if x.size > _VIEW_ABOVE:
         return np.broadcast_to(g, x.shape)   # a read-only view: no pass over a large array
-    out = np.empty_like(x) if x.dtype.kind == "f" else np.empty_like(x, dtype=np.float64)
-    out[...] = g
+    kind = x.dtype.kind
+    out = np.empty_like(x) if kind in "fc" else np.empty_like(x, dtype=np.float64)
+    # a complex adjoint of a real value: its real part is the adjoint (docs/complex.md)
+    cplx = type(g) is complex or getattr(getattr(g, "dtype", None), "kind", "") == "c"   # cheaper than np.iscomplexobj
+    out[...] = np.real(g) if cplx and kind != "c" else g
     return out
 
 
@@ -923,7 +941,10 @@ def put_at(r, c, k):
     ``tuple_get(c, k)`` (its transpose is ``tuple_get``)."""
     if _is_zero(r) or _is_zero(c):
         return 0.0
-    return add_at(0.0, c, k, r)
+    out = add_at(0.0, c, k, r)
+    # two reads of one container add their adjoints element-wise: ``+`` of plain lists (or tuples)
+    # would join them (reverse over reverse of ``np.concatenate([x, x ** 2])``, tests/test_list_rr.py)
+    return SeqTangent(out) if isinstance(out, (list, tuple)) else out
 
 
 def spread_adjoint(r, t):

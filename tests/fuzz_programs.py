@@ -179,7 +179,8 @@ class Gen:
                  ("list read", 2 if env.lists or env.tuples or env.dicts else 0),
                  ("kw call", 4 if self.focus == "kwargs" else 0.5),
                  ("module call", 6 if self.focus == "modules" else 0.5),
-                 ("memory order", 1), ("reshaping", 4 if self.focus == "shapes" else 0)]
+                 ("list stack", 4 if self.focus == "list_stack" else 0), ("memory order", 1),
+                 ("reshaping", 4 if self.focus == "shapes" else 0)]
         k = self.weighted(table)
         return getattr(self, "ex_" + k.replace(" ", "_"))(env, depth, fit)
 
@@ -294,6 +295,19 @@ class Gen:
         text, s = self.pick(opts)
         self.stats["container read"] += 1
         return E(text, text, s)
+
+    def ex_list_stack(self, env, depth, fit):
+        """A list that holds one value twice (``[a, f(a)]``) stacked or concatenated and summed back:
+        reverse over reverse adds the adjoints of the list's two reads (they were joined as lists,
+        a silently wrong second derivative)."""
+        a = self.ex(env, depth + 1, fit)
+        self.stats["list stack"] += 1
+        if a.shape and self.chance(0.5):
+            n = a.shape[-1]
+            form = "np.concatenate([{a}, np.sin({a})], axis=-1)[..., :{n}] + np.concatenate([{a}, {a} ** 2], axis=-1)[..., {n}:]"
+            return E(form.format(a=a.p, n=n), form.format(a=a.i, n=n), a.shape)
+        form = "np.sum(np.stack([{a}, np.sin({a}), {a}]) ** 2, axis=0)"
+        return E(form.format(a=a.p), form.format(a=a.i), a.shape)
 
     def ex_memory_order(self, env, depth, fit):
         """The same elements in another order, through reshape/ravel/flatten with ``order=``
@@ -954,10 +968,10 @@ def p_modules(g, env, depth):
 
 CLASSES = ["base", "rebind_subscript", "shared_adjoint", "view_inplace", "broadcast_write", "mod",
            "containers", "kwargs", "iteration", "modules", "saves", "python", "cheap_write",
-           "shapes", "control"]
+           "shapes", "control", "list_stack"]
 # classes whose productions appear only in programs of that focus (the other classes' programs,
 # and so their seeds, stay what they were before the class was added)
-FOCUS_ONLY = {"cheap_write", "shapes", "control"}
+FOCUS_ONLY = {"cheap_write", "shapes", "control", "list_stack"}
 
 # a cheap temporary the backward sweep reads (-w, w * 2.0), then w written in place: the optimizer
 # must not recompute the temporary at its read from the changed w (optimize.fuse_single_use)

@@ -14,7 +14,7 @@ from srcad.rules import numpy_helpers as _nh
 from srcad.rules.more_helpers import (
     angle_adjoint, angle_tangent, append_embed, append_piece, column_join, column_parts, cross_adjoint,
     diff_adjoint, diff_tangent, gradient_adjoint, gradient_tangent, imag_adjoint, kron_shapes,
-    partition_adjoint, partition_tangent, rollaxis_order, select_adjoint, select_default_adjoint,
+    partition_adjoint, partition_tangent, real_adjoint, rollaxis_order, select_adjoint, select_default_adjoint,
     select_default_tangent, select_tangent, sorted_adjoint, sorted_tangent, split_axis)
 from srcad.rules.numpy_helpers import inverse_axes, split_adjoint
 from srcad.rules.registry import FORWARD, REVERSE, attribute, elementwise, forward, method, nondiff, reverse
@@ -54,7 +54,7 @@ def nan_to_num(y, x, copy=True, nan=0.0, posinf=None, neginf=None):
 
 @reverse(np.real, attribute("real"))
 def real(y, val):
-    d[val] = np.real(d[y])
+    d[val] = real_adjoint(d[y], val)
 
 
 @forward(np.real, attribute("real"))

@@ -91,7 +91,7 @@ def lstsq(y, a, b, rcond=None):
     d[y] = lstsq_tangent_a(d[a], a, b, y, rcond) + lstsq_tangent_b(d[b], a, b, y, rcond)
 
 
-nondiff(_h.refuse_repeated, _h._svd_square, _h._qr_check, _h._eig_real,
+nondiff(_h.refuse_repeated, _h.refuse_complex, _h._svd_square, _h._qr_check, _h._eig_real,
         why="checks that raise where the derivative is not defined")
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from srcad import runtime as _rt
 from srcad.rules import numpy_helpers as _h
-from srcad.rules.numpy_helpers import _is_zero
+from srcad.rules.numpy_helpers import _is_zero, refuse_complex
 from srcad.runtime import unbroadcast
 
 NEG_I = -1j
@@ -102,6 +102,23 @@ def abs_tangent(t, x):
     return t * np.sign(x)
 
 
+def real_adjoint(g, z):
+    """Adjoint of ``np.real(z)``: ``Re(g)``, complex where ``z`` is (an adjoint has its value's dtype)."""
+    if np.iscomplexobj(z):
+        return np.real(g) * np.ones_like(z)
+    return np.real(g)
+
+
+def base_log(x1, x2):
+    """``log(x1)``, the factor of ``x1 ** x2``'s derivative in ``x2``: 0 where the real base is not
+    positive (no derivative there; ``x1 ** x2`` is real only for whole ``x2``), the principal
+    logarithm of a non-zero complex base."""
+    # the 1s take x2's dtype: a Python base (2.0 ** x) gives a float32 factor for a float32 x
+    if np.iscomplexobj(x1):
+        return np.log(np.where(x1 == 0, np.ones_like(x2), x1))
+    return np.log(np.where(x1 > 0, x1, np.ones_like(x2)))
+
+
 def imag_adjoint(g, z):
     """Adjoint of ``np.imag(z)``: ``-i Re(g)`` (zero for a real ``z``, whose imaginary part is 0)."""
     if np.iscomplexobj(z):
@@ -168,6 +185,7 @@ def _svd_square(a, full_matrices, what="np.linalg.svd"):
 
 def svd_adjoint(g, a, y, full_matrices=True, compute_uv=True):
     """Adjoint of ``np.linalg.svd(a)`` for distinct non-zero singular values (real ``a``)."""
+    refuse_complex(a, "np.linalg.svd")
     if not compute_uv:
         u, s, vh = np.linalg.svd(a, full_matrices=False)
         return np.matmul(u * _row(g), vh)
@@ -199,6 +217,7 @@ def svd_adjoint(g, a, y, full_matrices=True, compute_uv=True):
 
 def svd_tangent(t, a, y, full_matrices=True, compute_uv=True):
     """Tangent of ``np.linalg.svd(a)`` along ``t`` (distinct non-zero singular values)."""
+    refuse_complex(a, "np.linalg.svd")
     if not compute_uv:
         u, s, vh = np.linalg.svd(a, full_matrices=False)
         return np.sum(u * np.matmul(t, _t(vh)), axis=-2)
@@ -227,6 +246,7 @@ def eigh_adjoint(g, a, y, UPLO="L"):
     eigh reads one triangle of ``a``: the adjoint is exact for that function of all of ``a`` (the
     other triangle gets zero, the off-diagonal entries read count twice).
     """
+    refuse_complex(a, "np.linalg.eigh")
     w, v = y[0], y[1]
     gw, gv = g[0], g[1]
     inner = 0.0
@@ -241,6 +261,7 @@ def eigh_adjoint(g, a, y, UPLO="L"):
 
 def eigh_tangent(t, a, y, UPLO="L"):
     """Tangent of ``np.linalg.eigh(a, UPLO)`` along ``t`` (distinct eigenvalues)."""
+    refuse_complex(a, "np.linalg.eigh")
     w, v = y[0], y[1]
     low = _triangle(t, UPLO)
     ts = low + _t(low) - _triangle(_triangle(t, "L"), "U")
@@ -258,6 +279,7 @@ def _eig_real(w):
 
 def eig_adjoint(g, a, y):
     """Adjoint of ``np.linalg.eig(a)`` for real, distinct eigenvalues (unit eigenvectors)."""
+    refuse_complex(a, "np.linalg.eig")
     w, v = y[0], y[1]
     _eig_real(w)
     gw, gv = g[0], g[1]
@@ -272,6 +294,7 @@ def eig_adjoint(g, a, y):
 
 def eig_tangent(t, a, y):
     """Tangent of ``np.linalg.eig(a)`` along ``t`` (real, distinct eigenvalues)."""
+    refuse_complex(a, "np.linalg.eig")
     w, v = y[0], y[1]
     _eig_real(w)
     p = np.matmul(np.linalg.inv(v), np.matmul(t, v))
@@ -284,11 +307,13 @@ def eig_tangent(t, a, y):
 def _pinv_parts(a, x):
     """``I - a x`` and ``I - x a`` for ``x = pinv(a)``."""
     m, n = np.shape(a)[-2], np.shape(a)[-1]
-    return np.eye(m) - np.matmul(a, x), np.eye(n) - np.matmul(x, a)
+    dt = _rtype(a, x, 0.0)   # float32 stays float32
+    return np.eye(m, dtype=dt) - np.matmul(a, x), np.eye(n, dtype=dt) - np.matmul(x, a)
 
 
 def pinv_adjoint(g, a, x):
     """Adjoint of ``x = np.linalg.pinv(a)`` (where the rank of ``a`` does not change)."""
+    refuse_complex(a, "np.linalg.pinv")
     p, q = _pinv_parts(a, x)
     xt = _t(x)
     gt = _t(g)
@@ -298,6 +323,7 @@ def pinv_adjoint(g, a, x):
 
 def pinv_tangent(t, a, x):
     """Tangent of ``x = np.linalg.pinv(a)`` along ``t``."""
+    refuse_complex(a, "np.linalg.pinv")
     p, q = _pinv_parts(a, x)
     tt = _t(t)
     return (-np.matmul(x, np.matmul(t, x)) + np.matmul(np.matmul(x, _t(x)), np.matmul(tt, p))
@@ -323,6 +349,7 @@ def _right_rinv(x, r):
 
 def qr_adjoint(g, a, y, mode="reduced"):
     """Adjoint of ``np.linalg.qr(a, mode)`` (full column rank, rows >= columns)."""
+    refuse_complex(a, "np.linalg.qr")
     _qr_check(a, mode)
     if mode == "r":
         q, r = np.linalg.qr(a)
@@ -340,6 +367,7 @@ def qr_adjoint(g, a, y, mode="reduced"):
 
 def qr_tangent(t, a, y, mode="reduced"):
     """Tangent of ``np.linalg.qr(a, mode)`` along ``t``."""
+    refuse_complex(a, "np.linalg.qr")
     _qr_check(a, mode)
     if mode == "r":
         q, r = np.linalg.qr(a)
@@ -368,6 +396,8 @@ def _lstsq_parts(g, a, b, y):
 
 def lstsq_adjoint_a(g, a, b, y, rcond=None):
     """Adjoint of ``a`` in ``np.linalg.lstsq(a, b)`` from the adjoints of (x, residuals, rank, s)."""
+    refuse_complex(a, "np.linalg.lstsq")
+    refuse_complex(b, "np.linalg.lstsq")
     x, gx, gres, gs = _lstsq_parts(g, a, b, y)
     total = 0.0
     if not _is_zero(gx):
@@ -384,6 +414,8 @@ def lstsq_adjoint_a(g, a, b, y, rcond=None):
 
 def lstsq_adjoint_b(g, a, b, y, rcond=None):
     """Adjoint of ``b`` in ``np.linalg.lstsq(a, b)``."""
+    refuse_complex(a, "np.linalg.lstsq")
+    refuse_complex(b, "np.linalg.lstsq")
     x, gx, gres, gs = _lstsq_parts(g, a, b, y)
     total = 0.0
     if not _is_zero(gx):
@@ -415,6 +447,8 @@ def slot(g, k, n):
 
 def lstsq_tangent_a(ta, a, b, y, rcond=None):
     """Tangent of ``np.linalg.lstsq(a, b)`` = (x, residuals, rank, s) along ``a``'s tangent."""
+    refuse_complex(a, "np.linalg.lstsq")
+    refuse_complex(b, "np.linalg.lstsq")
     x, res = y[0], y[1]
     xm = _as_matrix(x)
     dx = np.matmul(pinv_tangent(ta, a, np.linalg.pinv(a)), _as_matrix(b))
@@ -429,6 +463,8 @@ def lstsq_tangent_a(ta, a, b, y, rcond=None):
 
 def lstsq_tangent_b(tb, a, b, y, rcond=None):
     """Tangent of ``np.linalg.lstsq(a, b)`` along ``b``'s tangent."""
+    refuse_complex(a, "np.linalg.lstsq")
+    refuse_complex(b, "np.linalg.lstsq")
     x, res = y[0], y[1]
     dx = np.matmul(np.linalg.pinv(a), _as_matrix(tb))
     if np.size(res) > 0:
@@ -516,7 +552,7 @@ def irfft_adjoint(g, a, n, axis, norm):
     scale = {None: 1.0 / nn, "backward": 1.0 / nn, "ortho": 1.0 / np.sqrt(nn), "forward": 1.0}[norm]
     shape = [1] * np.ndim(a)
     shape[ax] = m
-    w = np.reshape(_irfft_weights(m, nn), shape) * scale
+    w = (np.reshape(_irfft_weights(m, nn), shape) * scale).astype(np.real(np.zeros((), _rtype(g, 0.0))).dtype)
     r = _fit(np.conj(np.fft.rfft(np.real(g), nn, ax)) * w, np.shape(a), (ax,))
     return r if np.iscomplexobj(a) else np.real(r)
 
@@ -596,8 +632,9 @@ def diff_adjoint(g, a, n=1, axis=-1, prepend=None, append=None):
     if _is_zero(g):
         return g
     ax = axis % np.ndim(a)
+    zero = np.zeros((), dtype=_rtype(g, 0.0))   # a float 0.0 pad would be float64
     for _ in range(n):
-        g = -np.diff(g, axis=ax, prepend=0.0, append=0.0)
+        g = -np.diff(g, axis=ax, prepend=zero, append=zero)
     start = 0 if prepend is None else _edge_shape(a, ax, prepend)[ax]
     return np.take(g, np.arange(start, start + np.shape(a)[ax]), axis=ax)
 
@@ -618,9 +655,9 @@ def _gradient_axes(f, axis):
     return tuple(a % np.ndim(f) for a in ((axis,) if isinstance(axis, (int, np.integer)) else axis))
 
 
-def _gradient_matrix(n, spacing, edge_order):
+def _gradient_matrix(n, spacing, edge_order, dtype=np.float64):
     """The matrix of ``np.gradient`` along one axis of length ``n`` (column j: the gradient of e_j)."""
-    return np.gradient(np.eye(n), spacing, axis=0, edge_order=edge_order)
+    return np.gradient(np.eye(n, dtype=dtype), spacing, axis=0, edge_order=edge_order)
 
 
 def gradient_adjoint(g, f, varargs, axis=None, edge_order=1):
@@ -638,7 +675,7 @@ def gradient_adjoint(g, f, varargs, axis=None, edge_order=1):
         if _is_zero(gk):
             continue
         spacing = 1.0 if len(varargs) == 0 else varargs[0] if len(varargs) == 1 else varargs[k]
-        m = _gradient_matrix(np.shape(f)[ax], spacing, edge_order)
+        m = _gradient_matrix(np.shape(f)[ax], spacing, edge_order, _rtype(f, 0.0))
         total = total + np.moveaxis(np.tensordot(m, gk, axes=([0], [ax])), 0, ax)
     return total
 
@@ -804,6 +841,8 @@ def power_slope(x1, x2):
     numpy = (np.ndarray, np.generic, float, int)
     plain = isinstance(x1, numpy) and isinstance(x2, numpy)
     if not plain or np.any(np.equal(x1, 0)):
+        if isinstance(x2, (int, float)):   # a Python exponent stays a Python number: no float64 array
+            return x2 * np.power(x1, 1.0 if x2 == 0 else x2 - 1)
         return x2 * np.power(x1, np.where(np.equal(x2, 0), 1.0, x2 - 1))
     return x2 * x1 ** (x2 - 1)
 

@@ -82,7 +82,12 @@ def norm_weights(x, y, ord=None, axis=None, keepdims=False):
 
 
 def norm_adjoint(g, x, y, ord=None, axis=None, keepdims=False):
-    """Adjoint of ``np.linalg.norm(x, ord, axis, keepdims)`` (vector and matrix norms)."""
+    """Adjoint of ``np.linalg.norm(x, ord, axis, keepdims)`` (vector and matrix norms).
+
+    A complex ``x`` has a real norm: its adjoint is ``Re(g) conj(w)`` for the weights ``w`` with
+    ``d norm = Re(sum(conj(w) dx))`` (docs/complex.md)."""
+    if np.iscomplexobj(x):
+        return np.real(_norm_expand(g, axis, keepdims, x)) * np.conj(norm_weights(x, y, ord, axis, keepdims))
     if _norm_smooth(x, ord, axis):
         g = _norm_expand(g, axis, keepdims, x)
         y = _norm_expand(y, axis, keepdims, x)
@@ -93,6 +98,8 @@ def norm_adjoint(g, x, y, ord=None, axis=None, keepdims=False):
 def norm_tangent(t, x, y, ord=None, axis=None, keepdims=False):
     """Tangent of ``np.linalg.norm`` for the input tangent ``t`` (linear in ``t``)."""
     w = norm_weights(x, y, ord, axis, keepdims)
+    if np.iscomplexobj(x):
+        return np.real(np.sum(np.conj(w) * t, axis=None if axis is None else axis, keepdims=keepdims))
     return np.sum(w * t, axis=None if axis is None else axis, keepdims=keepdims)
 
 

@@ -48,6 +48,15 @@ def extreme_weights(a, y, axis=None, keepdims=False):
     return mask / np.sum(mask, axis=axis, keepdims=True)
 
 
+def _weak(g, *like):
+    """``g``, where it is a Python number, as a 0-d array of the dtype it takes next to ``like``:
+    NumPy treats a Python float as weakly typed (``1.0 * float32`` is float32), but an array made
+    from one is float64 and would upcast a float32 derivative."""
+    if isinstance(g, (float, int)) and not isinstance(g, bool):
+        return np.asarray(g, dtype=_rtype(g, *like, 0.0))
+    return g
+
+
 def _kept(v, a, axis):
     """``v`` (reduced over ``axis`` without keepdims) reshaped to broadcast against ``a``."""
     if axis is None or np.ndim(v) == np.ndim(a) or np.ndim(v) == 0:   # 0-d: a zero placeholder
@@ -63,7 +72,7 @@ def extreme_adjoint(g, a, y, axis=None, keepdims=False):
     to ``a``'s shape separately. Linear in ``g``.
     """
     mask = a == _kept(y, a, axis)
-    count = np.sum(mask, axis=axis, keepdims=True)
+    count = np.sum(mask, axis=axis, keepdims=True, dtype=_rtype(a, 0.0))   # float32 stays float32
     return mask * (_kept(g, a, axis) / count)
 
 
@@ -99,8 +108,17 @@ def _inverse(perm):
     return tuple(int(i) for i in np.argsort(perm))
 
 
+def refuse_complex(x, what):
+    """Raise where ``x`` is complex and the rule of ``what`` is written for real values only (its
+    derivative would be silently wrong); the dtype is known only when the derivative runs."""
+    if np.iscomplexobj(x):
+        raise TypeError(f"srcad: the derivative of {what} is given for real values only, and this one "
+                        "is complex (docs/complex.md lists the rules that take complex values)")
+
+
 def var_weights(a, axis=None, ddof=0):
     """d var(a) / d a: ``2 (a - mean) / (n - ddof)``."""
+    refuse_complex(a, "np.var / np.std")
     mean = np.mean(a, axis=axis, keepdims=True)
     n = count(a, axis)   # from the shape: np.size would compute a Dask array
     return 2.0 * (a - mean) / (n - ddof)
@@ -429,7 +447,7 @@ def einsum_tangent(p, t, *args):
 
 def trace_adjoint(g, a, offset=0, axis1=0, axis2=1):
     """Adjoint of ``np.trace(a, offset, axis1, axis2)``."""
-    return diagonal_adjoint(np.expand_dims(g, -1) * np.ones_like(np.diagonal(a, offset, axis1, axis2)),
+    return diagonal_adjoint(np.expand_dims(_weak(g, a), -1) * np.ones_like(np.diagonal(a, offset, axis1, axis2)),
                             a, offset, axis1, axis2)
 
 
@@ -462,6 +480,8 @@ def det_cofactor(a):
     """
     u, s, vt = np.linalg.svd(a)
     sign = np.linalg.det(u) * np.linalg.det(vt)
+    if np.iscomplexobj(a):   # a^-T = conj(u) s^-1 conj(vt) for a unitary u, vt
+        u, vt = np.conj(u), np.conj(vt)
     return np.expand_dims(sign, (-1, -2)) * np.matmul(u * np.expand_dims(prod_others(s, -1), -2), vt)
 
 
@@ -518,6 +538,13 @@ def slogdet_adjoint(g, a):
     if _is_zero(g):
         return 0.0
     gl = g[1]
+    if np.iscomplexobj(a):
+        # logabsdet = Re(log det), sign = det / |det|: with tau = tr(a^-1 da), d logabsdet = Re(tau)
+        # and d sign = i sign Im(tau), so the adjoint is (Re(gl) + i Im(gs sign)) a^-T
+        gs = g[0]
+        coef = (0.0 if _is_zero(gl) else np.real(gl)) + \
+            (0.0 if _is_zero(gs) else 1j * np.imag(gs * np.linalg.slogdet(a)[0]))
+        return np.expand_dims(coef, (-1, -2)) * np.swapaxes(np.linalg.inv(a), -1, -2)
     if _is_zero(gl):
         return 0.0
     return np.expand_dims(gl, (-1, -2)) * np.swapaxes(np.linalg.inv(a), -1, -2)
@@ -526,6 +553,8 @@ def slogdet_adjoint(g, a):
 def slogdet_tangent(t, a):
     """Tangent of ``np.linalg.slogdet(a)``: (0 for the sign, trace(inv(a) t))."""
     dl = np.sum(np.swapaxes(np.linalg.inv(a), -1, -2) * t, axis=(-1, -2))
+    if np.iscomplexobj(dl):   # (i sign Im(tau), Re(tau)) for tau = tr(a^-1 t)
+        return (1j * np.linalg.slogdet(a)[0] * np.imag(dl), np.real(dl))
     return (np.zeros_like(dl), dl)
 
 
@@ -598,6 +627,7 @@ def cholesky_adjoint(g, L):
     ``S = L^-T phi(L^T g) L^-1``, returned as ``(S + S^T) / 2`` (the derivative along symmetric
     perturbations, which is what a symmetric ``a`` admits).
     """
+    refuse_complex(L, "np.linalg.cholesky")
     Lt = np.swapaxes(L, -1, -2)
     p = _phi(np.matmul(Lt, g))
     s = np.linalg.solve(Lt, np.swapaxes(np.linalg.solve(Lt, np.swapaxes(p, -1, -2)), -1, -2))
@@ -606,6 +636,7 @@ def cholesky_adjoint(g, L):
 
 def cholesky_tangent(t, L):
     """Tangent of ``np.linalg.cholesky``: ``L phi(L^-1 t L^-T)`` (``t`` symmetrised first)."""
+    refuse_complex(L, "np.linalg.cholesky")
     t = 0.5 * (t + np.swapaxes(t, -1, -2))
     x = np.linalg.solve(L, np.swapaxes(np.linalg.solve(L, np.swapaxes(t, -1, -2)), -1, -2))
     return np.matmul(L, _phi(x))
@@ -781,19 +812,20 @@ def inverse_axes(axes):
 
 
 def cast_adjoint(g, a, dtype):
-    """Adjoint (or tangent) through ``a.astype(dtype)``: ``g`` for floating dtypes, else zero.
+    """Adjoint (or tangent) through ``a.astype(dtype)``: ``g`` for floating and complex dtypes, else
+    zero.
 
-    ``g`` takes ``a``'s floating dtype (the adjoint of a float32 input is float32).
+    ``g`` takes ``a``'s dtype (the adjoint of a float32 input is float32); where ``a`` is real and
+    ``g`` complex (a cast to complex, or the tangent of a cast from complex to real), its real part.
     """
-    if np.dtype(dtype).kind == "c":
-        raise TypeError("srcad: a cast to a complex dtype in differentiated code is not supported "
-                        "(srcad differentiates real-valued computations)")
-    if np.dtype(dtype).kind != "f":
+    if np.dtype(dtype).kind not in "fc":
         return g * 0.0
     dt = getattr(a, "dtype", None)
+    if dt is None and isinstance(a, (float, int)) and isinstance(g, complex):
+        return g.real
     if dt is not None and dt.kind in "fc" and isinstance(g, (np.ndarray, np.generic)) and g.dtype != dt \
             and g.dtype.kind in "fc":
-        return g.astype(dt)
+        return (np.real(g) if dt.kind == "f" else g).astype(dt)
     return g
 
 
@@ -805,7 +837,8 @@ def linspace_weight(start, stop, num=50, endpoint=True, retstep=False, dtype=Non
     if retstep:
         raise NotImplementedError("srcad: no derivative for np.linspace(..., retstep=True); "
                                   "compute the step as (stop - start) / (num - 1)")
-    zero = 0.0 * (np.asarray(start, dtype=np.float64) + np.asarray(stop, dtype=np.float64))
+    dt = _rtype(start, stop, 0.0) if dtype is None or np.dtype(dtype).kind not in "fc" else np.dtype(dtype)
+    zero = 0.0 * (np.asarray(start, dtype=dt) + np.asarray(stop, dtype=dt))
     w = np.linspace(zero, zero + 1.0, num, endpoint=endpoint, axis=axis)
     if dtype is not None and np.dtype(dtype).kind not in "fc":
         return w * 0.0

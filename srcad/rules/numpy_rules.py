@@ -25,7 +25,7 @@ from srcad.rules.numpy_helpers import (
 from srcad.rules import numpy_helpers as _h
 from srcad.runtime import (count, dot_adjoint_a, dot_adjoint_b, matmul_adjoint_a, matmul_adjoint_b, tuple_get,
                            unbroadcast, unreduce)
-from srcad.rules.more_helpers import abs_adjoint, abs_tangent, power_slope, slot
+from srcad.rules.more_helpers import abs_adjoint, abs_tangent, base_log, power_slope, slot
 
 # ---------------------------------------------------------------- elementwise arithmetic
 
@@ -78,12 +78,12 @@ def true_divide(y, x1, x2):
 @reverse(np.power)
 def power(y, x1, x2):
     d[x1] = unbroadcast(d[y] * power_slope(x1, x2), x1)
-    d[x2] = unbroadcast(d[y] * y * np.log(np.where(x1 > 0, x1, 1.0)), x2)
+    d[x2] = unbroadcast(d[y] * y * base_log(x1, x2), x2)
 
 
 @forward(np.power)
 def power(y, x1, x2):
-    d[y] = d[x1] * power_slope(x1, x2) + d[x2] * y * np.log(np.where(x1 > 0, x1, 1.0))
+    d[y] = d[x1] * power_slope(x1, x2) + d[x2] * y * base_log(x1, x2)
 
 
 # ---------------------------------------------------------------- one-input elementwise functions
@@ -415,12 +415,12 @@ def where(z, condition, x=None, y=None):
 
 @reverse(np.heaviside, constant=("x1",))
 def heaviside(y, x1, x2):
-    d[x2] = unbroadcast(d[y] * np.where(x1 == 0, 1.0, 0.0), x2)
+    d[x2] = unbroadcast(d[y] * np.equal(x1, 0), x2)   # a boolean mask keeps float32 float32
 
 
 @forward(np.heaviside, constant=("x1",))
 def heaviside(y, x1, x2):
-    d[y] = broadcast_like(d[x2] * np.where(x1 == 0, 1.0, 0.0), y)
+    d[y] = broadcast_like(d[x2] * np.equal(x1, 0), y)
 
 
 # ================================================================ more reductions
@@ -491,7 +491,8 @@ def cumprod(y, a, axis=None, dtype=None, out=None):
 
 @reverse(np.average)
 def average(y, a, axis=None, weights=None, returned=False, keepdims=False):
-    d[a] = unreduce(d[y], a, axis, keepdims) * average_weights(a, axis, weights, returned)
+    # the weights first: they refuse returned=True (whose tuple adjoint unreduce cannot spread)
+    d[a] = average_weights(a, axis, weights, returned) * unreduce(d[y], a, axis, keepdims)
     d[weights] = average_adjoint_w(d[y], a, y, axis, weights, keepdims, returned)
 
 
@@ -516,8 +517,9 @@ def nansum(y, a, axis=None, dtype=None, out=None, keepdims=False):
 
 @reverse(np.vdot)
 def vdot(y, a, b):
-    d[a] = vdot_adjoint(d[y], b, a)
-    d[b] = vdot_adjoint(d[y], a, b)
+    # np.vdot(a, b) = sum(conj(a) * b): conjugate-linear in a (the conjugates vanish for real a)
+    d[a] = np.conjugate(vdot_adjoint(d[y], b, a))
+    d[b] = vdot_adjoint(d[y], np.conjugate(a), b)
 
 
 @forward(np.vdot)

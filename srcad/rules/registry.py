@@ -28,6 +28,8 @@ Most rules are declared once for both modes, which makes the same templates::
 
 import builtins
 import inspect
+import linecache
+import re
 import sys
 import textwrap
 import types
@@ -183,8 +185,19 @@ class Template:
         return out
 
     def bind(self, args, kwargs):
-        """Map the call's positional and keyword argument nodes to the rule's parameters."""
+        """Map the call's positional and keyword argument nodes to the rule's parameters.
+
+        A starred argument (``f(*xs)`` where ``xs`` is not a display srcad spelled out) cannot be
+        matched to parameters: bound to one it would leave the others unbound and their
+        derivatives silently zero (``np.einsum(s, *([x] * 3))``); a TypeError."""
         bound = self.signature.bind(*args, **kwargs)
+        for name, val in bound.arguments.items():
+            kind = self.signature.parameters[name].kind
+            vals = val if kind == inspect.Parameter.VAR_POSITIONAL else (val,)
+            if any(isinstance(v, gast.Starred) for v in vals) and \
+                    (kind != inspect.Parameter.VAR_POSITIONAL or name in self.diff_params):
+                raise TypeError("a starred argument (*args) cannot be matched to the rule's parameters; "
+                                "pass the arguments one by one")
         out = {}
         for name, param in self.signature.parameters.items():
             if name in bound.arguments:
@@ -238,25 +251,61 @@ def _temps_used(tpl, stmt):
     return hit
 
 
-def _refuse_higher(tpl, expr):
+def _refuse_higher(tpl, expr, where=None):
     """A rule's ``no_higher_derivative(..., what)`` term that would run: refused now, when the
-    derivative is generated, rather than when it runs (a third derivative srcad does not give)."""
-    from srcad.errors import TransformError
+    derivative is generated, rather than when it runs (a third derivative srcad does not give).
+
+    ``where`` is (FunctionInfo, line) of the statement the rule is spliced for: the error names
+    the user's line that statement was generated from (see ``user_line``)."""
+    from srcad.errors import TransformError, fail_at
     from srcad.runtime import no_higher_derivative
     if isinstance(expr, gast.Call) and isinstance(expr.func, gast.Name) and \
             tpl.free.get(expr.func.id) is no_higher_derivative:
         what = expr.args[1].value if len(expr.args) > 1 and isinstance(expr.args[1], gast.Constant) else tpl.name
-        raise TransformError(f"srcad gives no derivative of {what}: it arises at third or higher order "
-                             "(a derivative of a derivative's own helper); differentiate fewer times or "
-                             "give the function a rule with @srcad.defvjp/@srcad.defjvp", None, None, what)
+        message = (f"srcad gives no derivative of {what}: it arises at third or higher order "
+                   "(a derivative of a derivative's own helper); differentiate fewer times or "
+                   "give the function a rule with @srcad.defvjp/@srcad.defjvp")
+        if where is None:
+            raise TransformError(message, None, None, what)
+        info, line = where
+        filename, lineno, text = user_line(info.filename, int(line), info.source_lines)
+        if filename == info.filename:
+            fail_at(info, line, message, what)
+        raise TransformError(message + (f": `{text}`" if text else "")
+                             + f" (met in differentiating the generated derivative {info.name} again)",
+                             filename, lineno, what)
 
 
-def splice_reverse(tpl, values, dy, wanted, fresh, ref):
+_LINK = re.compile(r"#\s*line (\d+)\s*$")
+_LABEL = re.compile(r"^<srcad \S+ of (.*):(\d+) #\d+>$")
+
+
+def user_line(filename, lineno, lines=None):
+    """The user's (file, line, text) behind ``lineno`` of ``filename``: generated code (a file named
+    ``<srcad NAME of FILE:LINE #k>``) is followed through its ``# line N`` links to the code it was
+    generated from, derivatives of derivatives included."""
+    from srcad.parse import GENERATED
+    for _ in range(16):
+        label = _LABEL.match(filename)
+        text = lines[lineno - 1] if lines and 0 < lineno <= len(lines) else ""
+        # the link is written where the user's line changes: the nearest one at or above
+        link = next((m for m in (_LINK.search(lines[k]) for k in range(lineno - 1, -1, -1)) if m), None) \
+            if label is not None and text else None
+        if label is None or link is None:
+            return filename, lineno, text.split("#")[0].strip() if label else text.strip()
+        filename, lineno = label.group(1), int(link.group(1))
+        generated = [src for src, name in GENERATED._by_code.values() if name == filename]
+        lines = generated[0].splitlines() if generated else linecache.getlines(filename)
+    return filename, lineno, ""
+
+
+def splice_reverse(tpl, values, dy, wanted, fresh, ref, where=None):
     """Instantiate a reverse template.
 
     ``values`` maps parameter and output names to expression nodes, ``dy`` is the output adjoint
     node, ``wanted`` the inputs whose contributions are needed, ``fresh(base)`` gives temporaries and
-    ``ref(name, obj)`` the node naming a free object. Returns (temp statements, {param: expr}).
+    ``ref(name, obj)`` the node naming a free object; ``where`` (FunctionInfo, line) places errors.
+    Returns (temp statements, {param: expr}).
     """
     needed = set()
     keep = []
@@ -272,7 +321,7 @@ def splice_reverse(tpl, values, dy, wanted, fresh, ref):
     dvalues = {tpl.out: dy}
     stmts, contribs = [], {}
     for dname, temp, stmt in keep:
-        _refuse_higher(tpl, stmt.value)
+        _refuse_higher(tpl, stmt.value, where)
         expr = _subst(stmt.value, allvalues, dvalues, temps)
         if dname is not None:
             contribs[dname] = expr
@@ -291,7 +340,7 @@ def _terms(expr, sign=1):
     return [(sign, expr)]
 
 
-def splice_forward(tpl, values, tangents, fresh, ref):
+def splice_forward(tpl, values, tangents, fresh, ref, where=None):
     """Instantiate a forward template: ``tangents`` maps active inputs to their tangent nodes.
 
     Returns (temp statements, expression of the output tangent) or (stmts, None) when every
@@ -304,7 +353,7 @@ def splice_forward(tpl, values, tangents, fresh, ref):
         if len(used) != 1:
             raise RuleError(f"forward rule {tpl.name}: each term must use one tangent")
         if used[0] in tangents:
-            _refuse_higher(tpl, term)
+            _refuse_higher(tpl, term, where)
             terms.append((sign, term))
     if not terms:
         return [], None
