@@ -142,6 +142,7 @@ class Facts(RankFacts):
         self._scan(body, False, 0)
         self.active = self._activity(body, set(wrt))
         self._refuse_complex(body)
+        self.makes_complex = self._makes_complex(body)
         self._refuse_underived(body)
         self.ranks = self._ranks(body, ranks or {})
         self.shape_class = self._shape_classes(body)
@@ -400,6 +401,28 @@ class Facts(RankFacts):
             return True
         return any(i < len(call.args) and isinstance(call.args[i], gast.Name) and
                    call.args[i].id in self.containers for i in positions)
+
+    def _makes_complex(self, body):
+        """Can the code make a complex value from real ones (``np.fft``, ``np.emath``, a complex
+        dtype)? Then a scalar output is checked at run time (``seed``): ``grad`` of a complex
+        output is refused, not given the gradient of its real part."""
+        for n in gast.walk(gast.Module(body=body, type_ignores=[])):
+            if isinstance(n, gast.keyword) and n.arg == "dtype" or \
+                    isinstance(n, gast.Attribute) and n.attr in ("astype", "view"):
+                return True
+            if isinstance(n, gast.Call):
+                try:
+                    where = self.callee(n.func)
+                except TransformError:
+                    continue
+                if where is None or where.kind != "static":
+                    continue
+                obj = where.obj
+                mod = getattr(obj, "__module__", None) or ""
+                if obj is complex or mod.startswith(("numpy.fft", "numpy.lib.scimath", "scipy.fft")) or \
+                        getattr(obj, "__name__", "") in ("eig", "eigvals", "roots", "astype"):
+                    return True
+        return False
 
     def _refuse_complex(self, body):
         """A differentiated value combined with a complex number is refused at its line.

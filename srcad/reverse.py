@@ -172,7 +172,7 @@ class Reverse(Backward):
         ln = self.body[-1].lineno if self.body else self.info.lineno
         self.seed_name = self.dname(ret)
         if ret in self.facts.active:
-            if self.facts.ranks.get(ret) != 0:
+            if self.facts.ranks.get(ret) != 0 or getattr(self.facts, "makes_complex", False):
                 bwd.append(assign(self.seed_name, _call(self.env.ref("seed"), [N(self.seed_name), N(ret)]), ln))
             state[ret] = Live(False)
         bwd += self.sweep(self.records, state)
