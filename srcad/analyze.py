@@ -121,7 +121,6 @@ _CONTAINER_HELPERS = {rt.add_at: (0, 1), rt.put_at: (1,), rt.copy_adjoint: (0,),
                       _mh.sorted_adjoint: (1,), _mh.sorted_tangent: "always", _mh.eigh_tangent: "always",
                       _mh.eig_tangent: "always", _nh.slogdet_tangent: "always",
                       _mh.lstsq_tangent_a: "always", _mh.lstsq_tangent_b: "always"}
-_REAL_OF_COMPLEX = {abs, np.abs, np.real, np.imag, np.angle}
 
 
 class Facts(RankFacts):
@@ -141,7 +140,6 @@ class Facts(RankFacts):
             self.defs[p] = [(False, 0)]
         self._scan(body, False, 0)
         self.active = self._activity(body, set(wrt))
-        self._refuse_complex(body)
         self.makes_complex = self._makes_complex(body)
         self._refuse_underived(body)
         self.ranks = self._ranks(body, ranks or {})
@@ -407,7 +405,8 @@ class Facts(RankFacts):
         dtype)? Then a scalar output is checked at run time (``seed``): ``grad`` of a complex
         output is refused, not given the gradient of its real part."""
         for n in gast.walk(gast.Module(body=body, type_ignores=[])):
-            if isinstance(n, gast.keyword) and n.arg == "dtype" or \
+            if isinstance(n, gast.Constant) and isinstance(n.value, complex) or \
+                    isinstance(n, gast.keyword) and n.arg == "dtype" or \
                     isinstance(n, gast.Attribute) and n.attr in ("astype", "view"):
                 return True
             if isinstance(n, gast.Call):
@@ -423,50 +422,6 @@ class Facts(RankFacts):
                         getattr(obj, "__name__", "") in ("eig", "eigvals", "roots", "astype"):
                     return True
         return False
-
-    def _refuse_complex(self, body):
-        """A differentiated value combined with a complex number is refused at its line.
-
-        Complex intermediates of a real function (``abs(x * (1 + 1j))``) would need complex
-        adjoints (conjugates) that the real rules do not give: the result would be silently wrong.
-        Complex numbers are the literals ``1j`` and the variables computed from them.
-        """
-        stmts = list(walk_stmts(body))
-        cplx = set()
-
-        def complex_in(value):
-            if isinstance(value, gast.Attribute) and value.attr in ("real", "imag"):
-                return False
-            if isinstance(value, gast.Call):
-                try:
-                    where = self.callee(value.func)
-                except TransformError:
-                    where = None
-                if where and where.kind == "static" and _hashable(where.obj) and where.obj in _REAL_OF_COMPLEX:
-                    return False
-            for n in gast.walk(value):
-                if isinstance(n, gast.Constant) and isinstance(n.value, complex):
-                    return True
-                if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load) and n.id in cplx:
-                    return True
-            return False
-        changed = True
-        while changed:
-            changed = False
-            for st in stmts:
-                if isinstance(st, gast.Assign) and isinstance(st.targets[0], gast.Name) and \
-                        st.targets[0].id not in cplx and complex_in(st.value):
-                    cplx.add(st.targets[0].id)
-                    changed = True
-        for st in stmts:
-            if isinstance(st, gast.Assign) and complex_in(st.value):
-                t = st.targets[0]
-                name = t.id if isinstance(t, gast.Name) else getattr(t.value, "id", None)
-                reads_active = any(isinstance(n, gast.Name) and n.id in self.active
-                                   for n in gast.walk(st.value))
-                if name in self.active and reads_active:
-                    fail_at(self.info, st.lineno, "complex numbers in differentiated code are not "
-                            "supported (srcad differentiates real-valued computations)", "complex number")
 
     def _refuse_underived(self, body):
         """A differentiated value passed to an argument the rule has no derivative for (``ord`` of

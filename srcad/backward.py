@@ -552,8 +552,10 @@ class Backward:
         d = self.dname(x)
         st = state.get(x)
         if (not zero_in and x not in self.facts.containers and st.owned and not st.maybe_zero
-                and (self.facts.ranks.get(x) or 0) >= 1 and self._int_index(index)):
-            # an owned array of x's shape and one integer index: ``dx[i] += g`` in place
+                and (self.facts.ranks.get(x) or 0) >= 1 and self._int_index(index)
+                and not self.facts.makes_complex):
+            # an owned array of x's shape and one integer index: ``dx[i] += g`` in place (not where
+            # g may be complex and dx real: add_at takes its real part)
             elt = gast.Subscript(value=N(d), slice=clone(index), ctx=gast.Store())
             out.append(at(gast.AugAssign(target=elt, op=gast.Add(), value=N(self.dname(t))), ln))
             state[t] = None

@@ -334,7 +334,9 @@ def _generate(fn, key, stages):
         stages["inline"] = body
     param_ranks = {p: r for p, r in zip(params, ranks or ()) if r is not None}
     body, facts = analyze(info, norm, body, wrt_names, forward, param_ranks, helper, env)
-    facts.in_place = not getattr(ranks, "foreign", False)   # api._ForeignRanks: Dask or CuPy arguments
+    # Dask or CuPy arguments (api._ForeignRanks), or complex values made from real ones (a real
+    # adjoint would take a complex contribution in place): adjoints accumulate as d = d + e
+    facts.in_place = not getattr(ranks, "foreign", False) and not facts.makes_complex
     build = _forward if forward else _reverse
     return build(fn, key, info, norm, body, facts, ret_name, wrt_names, env, gen_name, stages)
 

@@ -499,6 +499,9 @@ class Reverse(Backward):
                 grads.append(_call(env.ref("grad_like"), [N(self.dname(w)), arg]))
             else:
                 grads.append(N(self.dname(w)))
+            if st is not None and facts.makes_complex and w not in facts.containers:
+                # complex values made on the way: a real argument's gradient is the real part
+                grads[-1] = _call(env.ref("real_like"), [grads[-1], arg])
         fwd = arg_refs + list(fwd)
         result = grads[0] if len(grads) == 1 and mode != "call" else gast.Tuple(elts=grads, ctx=gast.Load())
         if mode == "value_and_grad":

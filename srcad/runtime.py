@@ -241,6 +241,15 @@ def grad_like(dx, x):
     return np.zeros_like(x, dtype=_float_dtype(x)) + dx
 
 
+def real_like(g, x):
+    """``x``'s gradient ``g``: its real part where ``x`` is real (a real value's derivative is
+    real: docs/complex.md), ``g`` itself where ``x`` is complex. Generated code applies it to the
+    gradients of a function that can make complex values, so higher derivatives see it too."""
+    if np.iscomplexobj(x) or not np.iscomplexobj(g):
+        return g
+    return np.real(g)
+
+
 def copy_adjoint(d):
     """A copy of ``d`` that may be changed in place."""
     if is_array(d):
@@ -482,6 +491,12 @@ def add_at(dx, x, index, g):
             base = base + dx
         dx = base
     dx = _meet(dx, g)
+    if getattr(g, "dtype", None) is not None and g.dtype.kind == "c" and not np.iscomplexobj(dx) or \
+            type(g) is complex:
+        # a real place's adjoint is the real part (docs/complex.md); dx is the real x's adjoint
+        g = np.real(g) if not np.iscomplexobj(x) else g
+        if np.iscomplexobj(g):
+            dx = dx.astype(np.result_type(dx, g))
     if _fancy(index):
         return scatter_add(dx, index, g)
     if _lazy_mask(index):
@@ -744,6 +759,7 @@ RUNTIME_NAMES = {
     "check_output": check_output,
     "zeros_like": zeros_like,
     "grad_like": grad_like,
+    "real_like": real_like,
     "copy_adjoint": copy_adjoint,
     "shape_of": shape_of,
     "contiguous": contiguous,
@@ -994,4 +1010,4 @@ RUNTIME_NAMES.update(sum_spread=sum_spread, index_adjoint=index_adjoint, pop_at_
 # first (backward.Backward._takes_placeholder); the rule helper modules add theirs
 TAKES_ZERO = {sum_adjoint, loop_seq_adjoint, seq_part, seq_fold, seq_times, seq_part_adjoint, list_head,
               tuple_get, add, owned_tangent, index_adjoint, pop_at_adjoint, put_at, spread_adjoint,
-              appended_part, sum_spread, grad_like}
+              appended_part, sum_spread, grad_like, real_like}

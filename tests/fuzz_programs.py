@@ -968,10 +968,10 @@ def p_modules(g, env, depth):
 
 CLASSES = ["base", "rebind_subscript", "shared_adjoint", "view_inplace", "broadcast_write", "mod",
            "containers", "kwargs", "iteration", "modules", "saves", "python", "cheap_write",
-           "shapes", "control", "list_stack"]
+           "shapes", "control", "list_stack", "complex"]
 # classes whose productions appear only in programs of that focus (the other classes' programs,
 # and so their seeds, stay what they were before the class was added)
-FOCUS_ONLY = {"cheap_write", "shapes", "control", "list_stack"}
+FOCUS_ONLY = {"cheap_write", "shapes", "control", "list_stack", "complex"}
 
 # a cheap temporary the backward sweep reads (-w, w * 2.0), then w written in place: the optimizer
 # must not recompute the temporary at its read from the changed w (optimize.fuse_single_use)
@@ -1034,6 +1034,21 @@ def p_control(g, env, depth):
         first + [Line(f"if {tp}:", f"if {ti}:"), Line(jump, level=1)] + second)
 
 
+# class "complex": complex intermediates of a real function (a complex constant, np.exp(1j * v)),
+# back to real through abs/real/imag/angle/conj: the rules' conjugates (docs/complex.md)
+def p_complex(g, env, depth):
+    a = g.ex(env, 1, None)
+    c, w = g.fresh("c"), g.fresh("w")
+    make = g.pick(["({a}) * (0.5 + 0.3j)", "np.exp(1j * ({a}))", "({a}) + 1j * np.sin({a})",
+                   "np.sqrt(({a}) * ({a}) + 1.0 + 0.5j)", "(({a}) + 2j) ** 2"])
+    back = g.pick(["np.abs({c} + 2.0)", "np.real({c} * np.conj({c}))", "np.imag({c}) * 2.0",
+                   "np.angle({c} + 3.0 + 0.5j)", "np.real(np.exp({c}) / ({c} + 3.0))"])
+    env.drop(w)
+    env.arrays[w] = a.shape
+    return [Line(f"{c} = " + make.format(a=a.p), f"{c} = " + make.format(a=a.i)),
+            Line(f"{w} = " + back.format(c=c))]
+
+
 def p_cheap_then_write(g, env, depth):
     cands = arrays(env, 1, unfrozen=True)
     if not cands:
@@ -1050,6 +1065,7 @@ PRODUCTIONS = [
     ("cheap_write", 1, p_cheap_then_write),
     ("shapes", 1, p_loop_overwrite),
     ("control", 1, p_control),
+    ("complex", 1, p_complex),
     ("base", 2, p_aug),
     ("base", 1.5, p_block_if),
     ("base", 1, p_block_for),

@@ -169,6 +169,7 @@ HELPER_CASES = [
     ("reduce_like", lambda g: w(rt.reduce_like(g, T3, 1, True)), [u(2, 3, 4)], 0, False),
     ("seed", lambda s: w(rt.seed(s, X)), [0.7], 0, False),
     ("grad_like", lambda g: w(rt.grad_like(g, X)), [u(3)], 0, False),
+    ("real_like", lambda g: w(rt.real_like(g, X)), [u(2, 3)], 0, False),
     ("add", lambda a, b: w(rt.add(a, b) * a), [u(2, 3), u(2, 3)], (0, 1), True),
     ("add_at", lambda dx, g: w(rt.add_at(dx * 1.0, X, IDX, g) * dx), [u(2, 3), u(2, 3)], (0, 1), True),
     ("add_at-scalar", lambda dx, g: w(rt.add_at(dx * 1.0, X, 1, g)), [u(2, 3), u()], (0, 1), False),

@@ -13,7 +13,8 @@ from srcad.rules.norm_helpers import (norm_adjoint, norm_adjoint_dx, norm_adjoin
 from srcad.runtime import (broadcast_like, list_head, reduce_like, unbroadcast, unreduce)
 from srcad.runtime import (appended, loop_seq_adjoint, loop_seq_tangent, seq_fold, seq_part, seq_placed, seq_repeated,
                            seq_scaled, seq_times)
-from srcad.runtime import (add_at, contiguous, copy_adjoint, dot_adjoint_a, dot_adjoint_b, grad_like, matmul_adjoint_a,
+from srcad.runtime import (add_at, contiguous, copy_adjoint, dot_adjoint_a, dot_adjoint_b, grad_like, real_like,
+                           matmul_adjoint_a,
                            matmul_adjoint_b, owned_copy, owned_tangent, pop_at, read_at, tuple_get)
 from srcad.runtime import (appended_part, index_adjoint, no_higher_derivative, pop_at_adjoint, put_at, spread_adjoint)
 from srcad.rules import numpy_helpers as _h
@@ -64,6 +65,16 @@ def seed_(y, d_, y_):
 @forward(rt.seed)
 def seed_(y, d_, y_):
     d[y] = d[d_] * np.ones_like(y)
+
+
+@reverse(rt.real_like)
+def real_like_(y, g, x):
+    d[g] = d[y]   # Re(g) of a real x: its adjoint is real, and passes to g unchanged
+
+
+@forward(rt.real_like)
+def real_like_(y, g, x):
+    d[y] = real_like(d[g], x)
 
 
 @reverse(rt.grad_like)
