@@ -27,7 +27,7 @@ import numpy as np
 from srcad import codegen, guards, runtime
 from srcad.analyze import Facts
 from srcad.rewrites import appends_as_assignments, split_self_reads
-from srcad.astutil import N, at
+from srcad.astutil import N, assign, at
 from srcad.errors import TransformError
 from srcad.forward import Forward
 from srcad.inline import inline_calls
@@ -158,8 +158,10 @@ def _positional_params(fdef):
     return [a.id for a in fdef.args.posonlyargs + fdef.args.args]
 
 
-def front_end(fn, stages=None):
-    """parse, normalize, restructure: returns (info, norm, body, ret_name)."""
+def front_end(fn, stages=None, inlined=False):
+    """parse, normalize, restructure: returns (info, norm, body, ret_name). ``inlined``: for a
+    helper inlined into its caller, where a body without a return (a method that only sets
+    attributes of an object made in the caller, inline.py) returns None, as Python's does."""
     refused = getattr(fn, "__srcad_refused__", None)
     if refused is not None:
         raise TransformError(*refused)
@@ -169,10 +171,16 @@ def front_end(fn, stages=None):
         stages["normalize"] = body
     if not body or not isinstance(body[-1], gast.Return):
         has_return = any(isinstance(n, gast.Return) for s in body for n in gast.walk(s))
-        if not has_return:
+        if not has_return and not inlined:
             raise TransformError(f"{info.name} has no return statement: there is nothing to differentiate",
                                  info.filename, info.lineno, "missing return")
-        body = body + [at(gast.Return(value=gast.Constant(value=None, kind=None)), info.lineno)]
+        if not has_return:
+            none = norm.namer.fresh("none")
+            norm.locals.add(none)
+            body = body + [assign(none, gast.Constant(value=None, kind=None), info.lineno)]
+            body = body + [at(gast.Return(value=N(none)), info.lineno)]
+        else:
+            body = body + [at(gast.Return(value=gast.Constant(value=None, kind=None)), info.lineno)]
     body, ret_name = restructure(body, norm.namer, norm.out_name, info.lineno)
     # A result variable restructure made (``out = v`` at each return): once assigned, the code after
     # it is skipped, so it never sees an in-place write (what the alias analysis needs to know).
