@@ -94,7 +94,7 @@ class Inliner:
                 sub = getattr(s, field, None)
                 if isinstance(sub, list) and sub:
                     setattr(s, field, self.body(sub, scope_info, scope_locals, depth, active_stack))
-            if self.objects or isinstance(s, gast.Assign):
+            if self.objects:
                 s = self.object_reads(s)
                 if s is None:
                     continue
@@ -287,6 +287,10 @@ class Inliner:
                 value = gast.Call(func=self.env.ref(f.name + "_factory", f.default_factory), args=[], keywords=[])
             else:
                 continue
+            if isinstance(value, gast.Call) and not value.args and value.func.id in self.env.objects and \
+                    self.env.objects[value.func.id] in (list, dict):
+                # ``field(default_factory=list)``: a list made here (its appends become assignments)
+                value = gast.List(elts=[], ctx=gast.Load()) if f.default_factory is list else gast.Dict(keys=[], values=[])
             out.append(assign(self.field(o, f.name), clone(value), ln))
         post = _class_attr(o.cls, "__post_init__")
         if isinstance(post, types.FunctionType):
@@ -336,19 +340,8 @@ class Inliner:
     def object_reads(self, s):
         """``s`` with the attributes of objects made here read and written as their variables;
         ``t = m`` where ``m`` holds such an object makes ``t`` another name of it (None: the
-        statement is gone); ``t = m.prop`` of a property calls its getter."""
-        if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name) and \
-                isinstance(s.value, gast.Name) and s.value.id in self.objects:
-            t, o = s.targets[0].id, self.objects[s.value.id]
-            if t in self.banned:
-                return s
-            if t in self.objects and self.objects[t] is not o:
-                raise _Escape(self.objects[t].names | o.names)
-            self.objects[t] = o
-            o.names.add(t)
-            return None
-        if not self.objects:
-            return s
+        statement is gone; ``self.layer = Dense(...)`` so makes an attribute's variable a name of
+        the inner object); ``t = m.prop`` of a property calls its getter."""
         if isinstance(s, gast.Assign) and isinstance(s.value, gast.Attribute) and \
                 isinstance(s.value.value, gast.Name) and s.value.value.id in self.objects:
             o, attr = self.objects[s.value.value.id], s.value.attr
@@ -365,12 +358,19 @@ class Inliner:
                     raise _Escape(o.names)  # Python raises FrozenInstanceError
                 # (``self.h += v`` stays an InPlaceAssign: NumPy writes into the variable's array)
                 s.targets[0] = N(self.field(o, s.targets[0].attr), True)
-                s.value = self.read_fields(s.value)
-                return s
         for field in s._fields:
-            if field in ("body", "orelse"):
-                continue
-            setattr(s, field, self.read_fields(getattr(s, field)))
+            if field not in ("body", "orelse"):
+                setattr(s, field, self.read_fields(getattr(s, field)))
+        if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name) and \
+                isinstance(s.value, gast.Name) and s.value.id in self.objects:
+            t, o = s.targets[0].id, self.objects[s.value.id]
+            if t in self.banned:
+                return s
+            if t in self.objects and self.objects[t] is not o:
+                raise _Escape(self.objects[t].names | o.names)
+            self.objects[t] = o
+            o.names.add(t)
+            return None
         return s
 
     def read_fields(self, node):

@@ -296,6 +296,25 @@ class Normalizer:
         return gast.Call(func=N(self.extra_name(fn.__name__, fn)), args=[receiver] + list(expr.args),
                          keywords=list(expr.keywords))
 
+    def logger_of(self, f):
+        """``logging.getLogger("name").info`` (a logger looked up where it is used): the logger
+        is found now (``getLogger`` returns the one logger of that name), so the call is a Logger
+        method like ``log.info`` on a module-level logger; None for other callees."""
+        if not (isinstance(f, gast.Attribute) and isinstance(f.value, gast.Call)):
+            return None
+        get = f.value
+        if not (self.is_static(get.func) and all(isinstance(a, gast.Constant) for a in get.args)
+                and not get.keywords):
+            return None
+        import logging
+        from srcad.callees import resolve
+        where = resolve(get.func, self.info, self.locals, strict=False)
+        if where is None or not where.is_(logging.getLogger):
+            return None
+        logger = logging.getLogger(*(a.value for a in get.args))
+        base = "log_" + "".join(ch if ch.isalnum() else "_" for ch in logger.name) if get.args else "root_logger"
+        return gast.Attribute(value=N(self.extra_name(base, logger)), attr=f.attr, ctx=gast.Load())
+
     def extra_name(self, base, obj):
         """A name under which normalized code refers to ``obj`` (the function of a method)."""
         for k, v in self.info.extra.items():
@@ -336,6 +355,9 @@ class Normalizer:
         method = self.method_call(expr)
         if method is not None:
             expr = method
+        logger = self.logger_of(expr.func)
+        if logger is not None:
+            expr = gast.Call(func=logger, args=expr.args, keywords=expr.keywords)
         f = expr.func
         if isinstance(f, gast.Name) or (isinstance(f, gast.Attribute) and self.is_static(f)):
             func = f
