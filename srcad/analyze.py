@@ -477,9 +477,10 @@ class Facts(RankFacts):
             spread = [a.value for a in call.args if isinstance(a, gast.Starred)]
             spread += [k.value for k in call.keywords if k.arg is None]
             if any(self.is_active(v) for v in spread) and self.classify(call).kind != "nondiff":
-                fail_at(self.info, st.lineno, "srcad cannot differentiate a differentiated value spread with * or ** "
-                        f"into {self.classify(call).what or 'a call'}: srcad sees the items of a tuple, list or dict display "
-                        "bound once in the function; pass the arguments one by one", "starred argument (*args)")
+                what = self.classify(call).what or "a call"
+                fail_at(self.info, st.lineno, "srcad cannot differentiate a differentiated value spread with * or "
+                        f"** into {what}: srcad sees the items of a tuple, list or dict display bound once in "
+                        "the function; pass the arguments one by one", "starred argument (*args)")
 
     def is_active(self, atom):
         return isinstance(atom, gast.Name) and atom.id in self.active

@@ -290,7 +290,8 @@ class Inliner:
             if isinstance(value, gast.Call) and not value.args and value.func.id in self.env.objects and \
                     self.env.objects[value.func.id] in (list, dict):
                 # ``field(default_factory=list)``: a list made here (its appends become assignments)
-                value = gast.List(elts=[], ctx=gast.Load()) if f.default_factory is list else gast.Dict(keys=[], values=[])
+                empty = gast.List(elts=[], ctx=gast.Load()) if f.default_factory is list else None
+                value = empty or gast.Dict(keys=[], values=[])
             out.append(assign(self.field(o, f.name), clone(value), ln))
         post = _class_attr(o.cls, "__post_init__")
         if isinstance(post, types.FunctionType):
