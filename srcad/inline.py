@@ -217,9 +217,12 @@ class Inliner:
         self.env.inlined.setdefault(ln, []).append(seen)   # noted in the derivative's text
         ret = body.pop()          # front_end leaves exactly one final ``return name``
         for n in _walk_nodes(body):
-            if isinstance(n, gast.stmt):
-                # the call's line for every pass; the helper's own line for errors (errors.py)
+            if isinstance(n, gast.stmt) or getattr(n, "lineno", None) is not None:
+                # the call's line for every pass; the helper's own line for errors (errors.py),
+                # expressions too (a typo ``np.exq`` is found when the call is resolved)
                 own = getattr(n, "lineno", None) or cinfo.lineno
+                if isinstance(own, InlinedLine):
+                    own = own.line if own.helper is cinfo else int(own)
                 n.lineno = InlinedLine(ln, cinfo, int(own), ln)
         for s in new:
             for n in _walk_nodes([s]):

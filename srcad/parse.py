@@ -94,6 +94,10 @@ class FunctionInfo:
         return False, None
 
 
+_STALE = (" (where the file was edited after its module was imported, the lines Python compiled are "
+          "elsewhere now: reload the module with importlib.reload, or re-run the cell)")
+
+
 def _no_source(fn, why):
     where = getattr(fn.__code__, "co_filename", "<unknown>")
     hint = ""
@@ -130,6 +134,37 @@ def _lambda_node(fn, lines):
     lam = candidates[0]
     seg = ast.get_source_segment(text, lam)
     return lam, seg
+
+
+def _signature_of(code):
+    """What a function's code object is made of, as far as its text decides it: its local names,
+    the global and attribute names it reads, its constants (nested functions by the same measure)."""
+    consts = tuple(_signature_of(c) if isinstance(c, types.CodeType) else (type(c).__name__, repr(c))
+                   for c in code.co_consts)
+    return code.co_varnames, frozenset(code.co_names) - frozenset(code.co_freevars), consts
+
+
+def _require_current(fn, src, filename, start):
+    """The source srcad read must be the source of the code that runs: a file edited after its
+    module was imported (a typo fixed, a line added, and no reload) would be differentiated as
+    the new text, and errors would name the new lines. Compiled on its own, the text read must
+    give a code object of the same names and constants as the function's."""
+    code = fn.__code__
+    try:
+        module = compile(src, filename, "exec", dont_inherit=True)
+    except SyntaxError:
+        return
+    made = [c for c in module.co_consts if isinstance(c, types.CodeType) and c.co_name == code.co_name]
+    if not made:
+        return
+    old, new = _signature_of(code), _signature_of(made[0])
+    # a nested function compiled on its own reads its free variables as globals
+    new = (new[0], new[1] - frozenset(code.co_freevars), new[2])
+    if old != new:
+        raise TransformError(f"the source of {fn.__qualname__} in {filename} has changed since it was "
+                             "imported (srcad reads the file, Python runs the code it compiled then): "
+                             "reload the module (importlib.reload) or re-run the cell",
+                             filename, start, "changed source")
 
 
 def parse_function(fn, generator=False):
@@ -186,13 +221,14 @@ def parse_function(fn, generator=False):
     try:
         tree = gast.parse(src)
     except SyntaxError:
-        raise _no_source(fn, "its source does not parse on its own") from None
+        raise _no_source(fn, "its source does not parse on its own" + _STALE) from None
     node = tree.body[0]
     if not isinstance(node, (gast.FunctionDef, gast.AsyncFunctionDef)):
-        raise _no_source(fn, "its source is not a function definition")
+        raise _no_source(fn, "its source is not a function definition" + _STALE)
     if isinstance(node, gast.AsyncFunctionDef):
         raise TransformError(f"cannot differentiate an async function ({fn.__qualname__})",
                              filename, start, "async def")
+    _require_current(fn, src, filename, start)
     node.decorator_list = []
     offset = max(start, 1) - 1
     for n in gast.walk(node):

@@ -28,7 +28,7 @@ from srcad import codegen, guards, runtime
 from srcad.analyze import Facts
 from srcad.rewrites import appends_as_assignments, split_self_reads
 from srcad.astutil import N, assign, at
-from srcad.errors import TransformError
+from srcad.errors import TransformError, called_from
 from srcad.forward import Forward
 from srcad.inline import inline_calls
 from srcad.names import names_in
@@ -352,7 +352,10 @@ def _reverse(fn, key, info, norm, body, facts, ret_name, wrt_names, env, gen_nam
     mode = key[2]
 
     def derivative_of_call(callee, positions, lineno):
-        sub = _sub_derivative(callee, positions, "call", None)
+        try:
+            sub = _sub_derivative(callee, positions, "call", None)
+        except TransformError as err:
+            raise called_from(err, info, lineno, callee) from None
         base = callee.__name__.strip("<>")
         fwd_name = env.ref_name("fwd_" + base, sub.fwd)
         bwd_name = env.ref_name("bwd_" + base, sub.bwd)
@@ -483,7 +486,10 @@ def _array_test(rev, facts, ranks):
 
 def _forward(fn, key, info, norm, body, facts, ret_name, wrt_names, env, gen_name, stages):
     def derivative_of_call(callee, positions, lineno, arg_ranks=None):
-        sub = _sub_derivative(callee, positions, "jvp_call", arg_ranks)
+        try:
+            sub = _sub_derivative(callee, positions, "jvp_call", arg_ranks)
+        except TransformError as err:
+            raise called_from(err, info, lineno, callee) from None
         obj = sub if isinstance(sub, Pending) else sub.fn
         name = env.ref_name("jvp_" + callee.__name__.strip("<>"), obj)
         return N(name), sub.tangent_names

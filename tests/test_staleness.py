@@ -496,3 +496,33 @@ def test_same_code_other_globals_regenerates(module):
     m.act = np.tanh
     np.testing.assert_allclose(srcad.grad(m.f)(0.3), numeric_grad(m.f, 0.3), rtol=1e-6)
     np.testing.assert_allclose(srcad.grad(fn)(0.3), numeric_grad(fn, 0.3), rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["grad", "jvp"])
+def test_source_edited_after_import_is_refused_not_misread(module, tmp_path, mode):
+    """A file edited after its module was imported (no reload): srcad reads the file, Python runs
+    the code compiled before. Same line numbers (sin -> cos) and shifted lines are both refused,
+    with the way out, instead of differentiating the new text (which gave cos' derivative of sin)."""
+    mod = module("""
+        import numpy as np
+
+
+        def f(x):
+            return np.sum(np.sin(x))
+        """)
+    path = tmp_path / f"{mod.__name__}.py"
+    x = np.array([0.1, 0.2])
+    run = (lambda: srcad.grad(mod.f)(x)) if mode == "grad" else (lambda: srcad.jvp(mod.f)(x, np.ones(2)))
+    path.write_text(path.read_text().replace("np.sin(x)", "np.cos(x)"))
+    linecache.checkcache(str(path))
+    with pytest.raises(srcad.TransformError, match="changed since it was imported") as info:
+        run()
+    assert info.value.construct == "changed source" and "importlib.reload" in str(info.value)
+    path.write_text(path.read_text().replace("import numpy as np\n", "import numpy as np\n# a line\n\n"))
+    linecache.checkcache(str(path))
+    with pytest.raises(srcad.TransformError, match="reload"):
+        run()
+    importlib.reload(mod)
+    want = -np.sin(x) if mode == "grad" else np.sum(-np.sin(x))
+    got = run() if mode == "grad" else run()[1]
+    np.testing.assert_allclose(got, want)
