@@ -33,6 +33,12 @@ class InlinedLine(int):
     def __reduce__(self):   # copy.deepcopy of the tree keeps the origin
         return InlinedLine, (int(self), self.helper, self.line, self.caller)
 
+    def __deepcopy__(self, memo):   # immutable: shared, not copied (its helper holds modules)
+        return self
+
+    def __copy__(self):
+        return self
+
 
 def _chain(info, site, callee, inner_filename):
     """``callee is called at line N `text`; ...``: the calls that led to ``callee``, innermost

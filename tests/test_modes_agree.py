@@ -449,3 +449,32 @@ def test_both_modes_accept_the_same_construct(f):
     want = numeric_grad(f, x)
     np.testing.assert_allclose(g, want, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(jt, np.sum(want * t), rtol=1e-6, atol=1e-7)
+
+
+def _stand_in_loop(x, y):
+    for _ in range(3):
+        w = x[...] * np.maximum(-0.7, 2.0)
+    return np.sum(np.tanh(w * 0.25)) + np.sum(y * y)
+
+
+@pytest.mark.parametrize("shape", [(2, 3), (3,), (3, 1)])
+def test_shape_stand_in_meets_a_materialized_zero(shape):
+    """tests/fuzz_programs.py class "python", seed 6812472 (minimised): ``w = x[...] * c`` in a loop
+    is read by the backward sweep only for its shape, so only its shape is pushed (a ``Shape``);
+    the loop's adjoint of ``w`` is a materialized 0.0 on the later passes, and ``unbroadcast(0.0,
+    shape)`` made zeros_like of the shape tuple (shape (2,), a crash or a wrong sum). Reverse over
+    reverse then summed the adjoint of that spread 0.0 with ``broadcast_like`` (a crash)."""
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=shape), rng.normal(size=3)
+    f = lambda x: _stand_in_loop(x, y)  # noqa: E731
+    want = numeric_grad(f, x)
+    np.testing.assert_allclose(srcad.grad(_stand_in_loop)(x, y), want, rtol=1e-6, atol=1e-8)
+    t = rng.normal(size=shape)
+    _, jt = srcad.jvp(f)(x, t)
+    np.testing.assert_allclose(jt, np.sum(want * t), rtol=1e-6, atol=1e-8)
+    g = srcad.grad(f)
+    eps = 1e-5
+    hv = (g(x + eps * t) - g(x - eps * t)) / (2 * eps)
+    np.testing.assert_allclose(srcad.jvp(g)(x, t)[1], hv, rtol=1e-5, atol=1e-7)   # forward over reverse
+    _, pull = srcad.vjp(g)(x)
+    np.testing.assert_allclose(pull(t), hv, rtol=1e-5, atol=1e-7)                   # reverse over reverse
