@@ -969,8 +969,8 @@ def p_python_objects(g, env, k, a, b, c):
                   Line(f"{w} = {d}.mix() + {d}.u * {c}")]
     elif k == 7:
         lines += [Line("import logging"),
-                  Line(f"logging.getLogger('fuzz').debug('%s %s', np.sum({a.p}) * {c}, f'{{np.max({b.p}):.2f}}')",
-                       f"logging.getLogger('fuzz').debug('%s %s', np.sum({a.i}) * {c}, f'{{np.max({b.i}):.2f}}')"),
+                  Line(f"logging.getLogger('fuzz').debug('%s %s', np.sum({a.p}) * {c}, f\"{{np.max({b.p}):.2f}}\")",
+                       f"logging.getLogger('fuzz').debug('%s %s', np.sum({a.i}) * {c}, f\"{{np.max({b.i}):.2f}}\")"),
                   Line(f"{w} = np.tanh({a.p}) * ({b.p})", f"{w} = np.tanh({a.i}) * ({b.i})")]
     else:
         fn, e = g.fresh("act"), g.fresh("exp")
