@@ -85,6 +85,7 @@ class Inliner:
         self.front_end = front_end
         self.root = root
         self.objects = {}           # a name that holds an object made here -> its _Object
+        self.supers = {}            # ``t = super(C, m)`` of such an object -> (its _Object, C)
         self.banned = set()         # names whose objects escape: made as Python makes them
 
     def body(self, stmts, scope_info, scope_locals, depth, active_stack):
@@ -319,6 +320,18 @@ class Inliner:
         """(function, the call of it with the object first) for ``m.method(...)`` and ``m(...)``
         on an object made here; None for other calls."""
         f = call.func
+        if isinstance(f, gast.Attribute) and isinstance(f.value, gast.Name) and f.value.id in self.supers:
+            # ``super().__init__(...)``: the method found after C in the object's class's MRO
+            o, start = self.supers[f.value.id]
+            mro = o.cls.__mro__
+            after = mro[mro.index(start) + 1:] if start in mro else ()
+            meth = next((k.__dict__[f.attr] for k in after if f.attr in k.__dict__), None)
+            if meth is object.__init__ and not call.args and not call.keywords:
+                meth = _object_init
+            if not isinstance(meth, types.FunctionType):
+                return None
+            return meth, gast.Call(func=self.env.ref(meth.__name__.strip("_") or "method", meth),
+                                   args=[N(o.name)] + list(call.args), keywords=list(call.keywords))
         if isinstance(f, gast.Attribute) and isinstance(f.value, gast.Name) and f.value.id in self.objects:
             o, attr, receiver = self.objects[f.value.id], f.attr, f.value.id
         elif isinstance(f, gast.Name) and f.id in self.objects:
@@ -365,6 +378,16 @@ class Inliner:
         for field in s._fields:
             if field not in ("body", "orelse"):
                 setattr(s, field, self.read_fields(getattr(s, field)))
+        v = s.value if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name) else None
+        if isinstance(v, gast.Call) and isinstance(v.func, gast.Name) and len(v.args) == 2 and \
+                isinstance(v.args[1], gast.Name) and v.args[1].id in self.objects and \
+                isinstance(v.args[0], gast.Name) and self.env.objects.get(v.func.id, super) is super:
+            # ``super(__class__, self)`` (parse.py makes ``super()`` explicit) of an object made here
+            start = self.env.objects.get(v.args[0].id)
+            ok, sup = self.info.resolve(v.func.id, guard=None)
+            if isinstance(start, type) and (v.func.id in self.env.objects or (ok and sup is super)):
+                self.supers[s.targets[0].id] = (self.objects[v.args[1].id], start)
+                return None
         if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name) and \
                 isinstance(s.value, gast.Name) and s.value.id in self.objects:
             t, o = s.targets[0].id, self.objects[s.value.id]
@@ -588,6 +611,11 @@ def _followable(cls):
     return init is object.__init__ or isinstance(init, types.FunctionType)
 
 
+def _object_init(self):
+    """``object.__init__`` (``super().__init__()`` reaching ``object``): nothing to do."""
+    return None
+
+
 def _writes_attributes(stmts):
     return any(isinstance(n, gast.Assign) and isinstance(n.targets[0], gast.Attribute)
                for n in _walk_nodes(stmts))
@@ -610,9 +638,10 @@ def inline_calls(body, info, norm, env, front_end, root, forward=False):
         inliner.banned = banned
         try:
             out = inliner.body(body, info, set(norm.locals), 0, ())
-            left = {n.id for n in _walk_nodes(out) if isinstance(n, gast.Name) and n.id in inliner.objects}
+            held = {**inliner.objects, **{t: o for t, (o, _) in inliner.supers.items()}}
+            left = {n.id for n in _walk_nodes(out) if isinstance(n, gast.Name) and n.id in held}
             if left:
-                raise _Escape(set().union(*(inliner.objects[n].names for n in left)))
+                raise _Escape(set().union(*(held[n].names for n in left)))
         except _Escape as escape:
             if escape.names <= banned:
                 fail_at(info, info.lineno, "srcad cannot follow the objects " + ", ".join(sorted(escape.names)),
