@@ -142,6 +142,7 @@ class Facts(RankFacts):
         self.active = self._activity(body, set(wrt))
         self.makes_complex = self._makes_complex(body)
         self._refuse_underived(body)
+        self._refuse_spread(body)
         self.ranks = self._ranks(body, ranks or {})
         self.shape_class = self._shape_classes(body)
         # which names may share memory; in-place writes another name would see are refused here
@@ -170,6 +171,17 @@ class Facts(RankFacts):
                 if op.kind == "call" or (op.kind == "rule" and isinstance(v.func, gast.Name) and
                                          self.callee(v.func).obj in (sum, rt.loop_seq)):
                     found |= {a.id for a in op.args if isinstance(a, gast.Name)}
+        # ``g = gates`` copies a name: where the copy may hold a list, so may the original (the
+        # copy's adjoint is added into the original's), and the other way round
+        copies = [(s.targets[0].id, s.value.id) for s in walk_stmts(body) if isinstance(s, gast.Assign)
+                  and isinstance(s.targets[0], gast.Name) and isinstance(s.value, gast.Name)]
+        changed = True
+        while changed:
+            changed = False
+            for a, b in copies:
+                if (a in found) != (b in found):
+                    found |= {a, b}
+                    changed = True
         return {n for n in found if not isinstance(self.ranks.get(n), int)}
 
     # ------------------------------------------------------------------ callee resolution
@@ -437,6 +449,22 @@ class Facts(RankFacts):
                     fail_at(self.info, st.lineno, f"{op.what} has no derivative with respect to its "
                             f"argument '{pname}', which depends on the differentiated inputs",
                             op.what)
+
+    def _refuse_spread(self, body):
+        """``f(*args)`` or ``f(**kw)`` whose spread value is differentiated, where srcad could not
+        see its items (normalize.py spreads displays bound once): refused at its line, since no
+        rule or kept call follows a derivative through it (it was given zero, silently)."""
+        for st in walk_stmts(body):
+            if not isinstance(st, (gast.Assign, gast.Expr)) or not isinstance(st.value, gast.Call):
+                continue
+            call = st.value
+            spread = [a.value for a in call.args if isinstance(a, gast.Starred)]
+            spread += [k.value for k in call.keywords if k.arg is None]
+            if any(self.is_active(v) for v in spread) and self.classify(call).kind != "nondiff":
+                what = self.classify(call).what or "a call"
+                fail_at(self.info, st.lineno, "srcad cannot differentiate a differentiated value spread with * or "
+                        f"** into {what}: srcad sees the items of a tuple, list or dict display bound once in "
+                        "the function; pass the arguments one by one", "starred argument (*args)")
 
     def is_active(self, atom):
         return isinstance(atom, gast.Name) and atom.id in self.active

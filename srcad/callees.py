@@ -16,7 +16,7 @@ from typing import Any, Optional
 import gast
 
 from srcad import guards
-from srcad.errors import TransformError
+from srcad.errors import TransformError, fail_at
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,11 @@ def resolve(func, info, local_names, strict=True):
 
 
 def _undefined(strict, message, info, node, construct):
+    """A name or attribute that does not exist (a typo: ``np.exq``): refused at the user's line,
+    quoted (inside an inlined helper: the helper's line, then the calls that led there)."""
     if strict:
-        raise TransformError(message, info.filename, getattr(node, "lineno", None), construct)
+        lineno = getattr(node, "lineno", None)
+        if lineno is None:
+            raise TransformError(message, info.filename, None, construct)
+        fail_at(info, lineno, message, construct)
     return None

@@ -33,6 +33,62 @@ class InlinedLine(int):
     def __reduce__(self):   # copy.deepcopy of the tree keeps the origin
         return InlinedLine, (int(self), self.helper, self.line, self.caller)
 
+    def __deepcopy__(self, memo):   # immutable: shared, not copied (its helper holds modules)
+        return self
+
+    def __copy__(self):
+        return self
+
+
+def _chain(info, site, callee, inner_filename):
+    """``callee is called at line N `text`; ...``: the calls that led to ``callee``, innermost
+    first, from the call ``site`` (an int line of ``info``'s function, or an InlinedLine)."""
+    chain = []
+    while site is not None:
+        where = site.helper if isinstance(site, InlinedLine) else info
+        line = site.line if isinstance(site, InlinedLine) else int(site)
+        quoted = where.line_text(line)
+        place = f"line {line}" if where.filename == inner_filename else f"{where.filename}:{line}"
+        chain.append(f"{callee} is called at {place}" + (f" `{quoted}`" if quoted else ""))
+        callee = where.name
+        site = site.caller if isinstance(site, InlinedLine) else None
+    return chain
+
+
+def library_source(filename):
+    """Is ``filename`` a library's source (the standard library, an installed package) rather than
+    the user's own code?"""
+    import os
+    import sysconfig
+    if not filename:
+        return False
+    path = os.path.realpath(filename)
+    roots = {sysconfig.get_paths()[k] for k in ("stdlib", "purelib", "platlib")}
+    return "site-packages" in path.split(os.sep) or "dist-packages" in path.split(os.sep) or any(
+        path.startswith(os.path.realpath(r) + os.sep) for r in roots if r)
+
+
+def called_from(err, info, lineno, callee):
+    """The TransformError ``err``, raised while deriving ``callee`` on its own (a call srcad keeps),
+    extended with the calls that led there from ``info``'s function (its line ``lineno``), and,
+    where the refusal is in a library's source, the way out: a rule for the call the user made."""
+    name = getattr(callee, "__name__", "helper")
+    chain = _chain(info, lineno, name, err.filename)
+    # the user's innermost call: the last call made from a file that is not a library's
+    hint = ""
+    if library_source(err.filename):
+        outer = callee
+        site = lineno
+        while isinstance(site, InlinedLine) and library_source(site.helper.filename):
+            outer, site = site.helper.fn, site.caller
+        label = f"{getattr(outer, '__module__', '')}.{getattr(outer, '__qualname__', name)}".lstrip(".")
+        hint = (f"; srcad reads {label}'s source, which is a library's: give it a derivative with "
+                f"@srcad.defvjp (see docs/rules.md)")
+    message = err.reason + " (" + "; ".join(chain) + ")" + hint
+    new = TransformError(message, err.filename, err.lineno, err.construct)
+    new.chain = chain
+    return new
+
 
 def fail_at(info, lineno, message, construct):
     """Raise a TransformError at ``lineno`` of the function ``info``, quoting the user's line.
@@ -42,16 +98,7 @@ def fail_at(info, lineno, message, construct):
     if isinstance(lineno, InlinedLine):
         inner = lineno.helper
         text = inner.line_text(lineno.line)
-        chain = []
-        site, callee = lineno.caller, inner.name
-        while site is not None:
-            where = site.helper if isinstance(site, InlinedLine) else info
-            line = site.line if isinstance(site, InlinedLine) else int(site)
-            quoted = where.line_text(line)
-            place = f"line {line}" if where.filename == inner.filename else f"{where.filename}:{line}"
-            chain.append(f"{callee} is called at {place}" + (f" `{quoted}`" if quoted else ""))
-            callee = where.name
-            site = site.caller if isinstance(site, InlinedLine) else None
+        chain = _chain(info, lineno.caller, inner.name, inner.filename)
         raise TransformError(message + (f": `{text}`" if text else "") + " (" + "; ".join(chain) + ")",
                              inner.filename, lineno.line, construct)
     text = info.line_text(lineno)

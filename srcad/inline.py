@@ -13,8 +13,18 @@ differentiated through a forward and a backward function of their own) for recur
 deeper than ``MAX_DEPTH``, calls with a ``**mapping`` argument or that Python would refuse, helpers
 that assign into an argument (``x[i] = ...`` would then change the caller's array too) and helpers
 srcad cannot read.
+
+Objects of the user's classes made in the function (``m = Model(W)``, a dataclass instance) are
+followed without being made: each attribute is a variable (``m.W`` is ``m_W``), ``__init__`` and
+the methods are inlined with ``self`` standing for the object, and attribute writes inside them
+(``self.h = h``) are assignments to those variables. An object that escapes (returned, stored in a
+container, passed to a function srcad does not inline, rebound to something else) is made as
+Python makes it instead (``inline_calls`` starts again with that object left real), and then its
+methods are calls srcad can only keep.
 """
 
+import copy
+import dataclasses
 import sys
 import os
 import types
@@ -74,6 +84,9 @@ class Inliner:
         self.env = env
         self.front_end = front_end
         self.root = root
+        self.objects = {}           # a name that holds an object made here -> its _Object
+        self.supers = {}            # ``t = super(C, m)`` of such an object -> (its _Object, C)
+        self.banned = set()         # names whose objects escape: made as Python makes them
 
     def body(self, stmts, scope_info, scope_locals, depth, active_stack):
         out = []
@@ -82,9 +95,22 @@ class Inliner:
                 sub = getattr(s, field, None)
                 if isinstance(sub, list) and sub:
                     setattr(s, field, self.body(sub, scope_info, scope_locals, depth, active_stack))
+            if self.objects:
+                s = self.object_reads(s)
+                if s is None:
+                    continue
             if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name) and \
                     isinstance(s.value, gast.Call):
                 new = self.try_inline(s, scope_info, scope_locals, depth, active_stack)
+                if new is not None:
+                    out += new
+                    continue
+            elif isinstance(s, gast.Expr) and isinstance(s.value, gast.Call) and \
+                    self.object_method(s.value) is not None:
+                # ``m.update(x)`` on an object made here: inlined, its value (None, mostly) unused
+                target = gast.Assign(targets=[N("_", True)], value=s.value, type_comment=None)
+                target.lineno = s.lineno
+                new = self.try_inline(target, scope_info, scope_locals, depth, active_stack, discard=True)
                 if new is not None:
                     out += new
                     continue
@@ -124,10 +150,20 @@ class Inliner:
         prologue.append(assign(local, read, ln))
         return local
 
-    def try_inline(self, stmt, scope_info, scope_locals, depth, active_stack):
+    def try_inline(self, stmt, scope_info, scope_locals, depth, active_stack, discard=False):
         call = stmt.value
-        where = resolve_callee(call.func, scope_info, scope_locals, strict=False)
-        obj = where.obj if where is not None and where.kind == "static" else None
+        made = None
+        method = self.object_method(call)
+        if method is not None:
+            obj, call = method
+        else:
+            where = resolve_callee(call.func, scope_info, scope_locals, strict=False)
+            obj = where.obj if where is not None and where.kind == "static" else None
+            made = self.construct(stmt, obj, call)
+            if made is not None:
+                if made[0] is None:     # a dataclass: its fields bound here
+                    return self.body(made[1], scope_info, scope_locals, depth, active_stack)
+                obj, call = made
         if obj is not None and not isinstance(obj, types.FunctionType):
             fn, _ = user_method(obj)   # ``self.layer(h)`` once ``self`` is the caller's object
             if fn is not None:
@@ -143,7 +179,7 @@ class Inliner:
         if self.forward and (getattr(obj, "__module__", None) or "").split(".")[0] == "srcad":
             return None   # forward mode derives srcad's own helpers on their own, as before issue 13
         try:
-            cinfo, cnorm, cbody, cret = self.front_end(obj)
+            cinfo, cnorm, cbody, cret = self.front_end(obj, inlined=True)
         except TransformError:
             return None   # kept as a call: an error is raised only if a derivative flows through it
         fdef = cinfo.node
@@ -182,20 +218,216 @@ class Inliner:
         self.env.inlined.setdefault(ln, []).append(seen)   # noted in the derivative's text
         ret = body.pop()          # front_end leaves exactly one final ``return name``
         for n in _walk_nodes(body):
-            if isinstance(n, gast.stmt):
-                # the call's line for every pass; the helper's own line for errors (errors.py)
+            if isinstance(n, gast.stmt) or getattr(n, "lineno", None) is not None:
+                # the call's line for every pass; the helper's own line for errors (errors.py),
+                # expressions too (a typo ``np.exq`` is found when the call is resolved)
                 own = getattr(n, "lineno", None) or cinfo.lineno
+                if isinstance(own, InlinedLine):
+                    own = own.line if own.helper is cinfo else int(own)
                 n.lineno = InlinedLine(ln, cinfo, int(own), ln)
         for s in new:
             for n in _walk_nodes([s]):
                 if isinstance(n, gast.stmt):
                     n.lineno = ln
         new += body
-        new.append(assign(stmt.targets[0].id, N(ret.value.id), ln))
+        if made is None and not discard:
+            new.append(assign(stmt.targets[0].id, clone(ret.value), ln))
         self.norm.locals.update(v for k, v in rename.items() if not isinstance(mapping.get(k), gast.AST))
         # the inlined code is the caller's now; its own calls are looked up in the callee's scope
-        return self.body(new, _ScopeOf(cinfo, mapping, self.env), set(self.norm.locals), depth + 1,
+        done = self.body(new, _ScopeOf(cinfo, mapping, self.env), set(self.norm.locals), depth + 1,
                          active_stack + (obj,))
+        if made is None and _writes_attributes(done):
+            return None   # a helper that writes an attribute of an object from outside: kept
+        return done
+
+    # ------------------------------------------------------------------ objects made here
+    def construct(self, stmt, cls, call):
+        """``m = C(...)`` of a user class whose objects srcad can follow: registers ``m`` and
+        returns (``C.__init__``, the call of it with ``m`` first), or (None, the statements that
+        bind a dataclass's fields); None for other calls."""
+        name = stmt.targets[0].id
+        if not isinstance(cls, type) or name in self.banned or not _followable(cls):
+            return None
+        if any(isinstance(a, gast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+            return None
+        have = self.objects.get(name)
+        if have is not None and (have.cls is not cls or len(have.names) > 1):
+            raise _Escape(have.names)       # rebound to another object while aliased: made for real
+        o = have or _Object(cls, name)
+        self.objects[name] = o
+        if dataclasses.is_dataclass(cls) and _generated_init(cls):
+            return None, self.dataclass_fields(o, call, stmt.lineno)
+        init = _class_attr(cls, "__init__")
+        if init is object.__init__:
+            if call.args or call.keywords:
+                raise _Escape(o.names)      # Python raises TypeError: let it
+            return None, []
+        return init, gast.Call(func=call.func, args=[N(name)] + list(call.args), keywords=list(call.keywords))
+
+    def dataclass_fields(self, o, call, ln):
+        """The assignments a dataclass's generated ``__init__`` makes, as variables, then
+        ``__post_init__`` called as a method."""
+        init = o.cls.__init__
+        code = init.__code__
+        names = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
+        fdef_args = gast.arguments(
+            args=[N(n, True) for n in names[:code.co_argcount]], posonlyargs=[], vararg=None,
+            kwonlyargs=[N(n, True) for n in names[code.co_argcount:]], kw_defaults=[], kwarg=None, defaults=[])
+        bound = self.bind(gast.FunctionDef(name="__init__", args=fdef_args, body=[], decorator_list=[],
+                                           returns=None, type_comment=None),
+                          init, gast.Call(func=call.func, args=[N(o.name)] + list(call.args),
+                                          keywords=list(call.keywords)))
+        if bound is None:
+            raise _Escape(o.names)
+        out = []
+        for f in dataclasses.fields(o.cls):
+            if f.init:
+                value = bound[f.name]
+                if value is _FACTORY:
+                    value = gast.Call(func=self.env.ref(f.name + "_factory", f.default_factory), args=[], keywords=[])
+            elif f.default is not dataclasses.MISSING:
+                value = _literal(f.default) or self.env.ref(f.name + "_default", f.default)
+            elif f.default_factory is not dataclasses.MISSING:
+                value = gast.Call(func=self.env.ref(f.name + "_factory", f.default_factory), args=[], keywords=[])
+            else:
+                continue
+            if isinstance(value, gast.Call) and not value.args and value.func.id in self.env.objects and \
+                    self.env.objects[value.func.id] in (list, dict):
+                # ``field(default_factory=list)``: a list made here (its appends become assignments)
+                empty = gast.List(elts=[], ctx=gast.Load()) if f.default_factory is list else None
+                value = empty or gast.Dict(keys=[], values=[])
+            out.append(assign(self.field(o, f.name), clone(value), ln))
+        post = _class_attr(o.cls, "__post_init__")
+        if isinstance(post, types.FunctionType):
+            t = self.norm.namer.fresh("post_init")
+            self.norm.locals.add(t)
+            out.append(at_line(gast.Assign(targets=[N(t, True)], value=gast.Call(
+                func=gast.Attribute(value=N(o.name), attr="__post_init__", ctx=gast.Load()), args=[], keywords=[]),
+                type_comment=None), ln))
+        return out
+
+    def field(self, o, attr):
+        """The variable that holds the attribute ``attr`` of the object ``o``."""
+        if attr not in o.fields:
+            if attr in o.class_reads:
+                raise _Escape(o.names)      # read from the class, then set on the object: kept real
+            name = self.norm.namer.fresh(f"{o.name}_{attr}".replace("__", "_"), numbered=False)
+            self.norm.locals.add(name)
+            o.fields[attr] = name
+        return o.fields[attr]
+
+    def object_method(self, call):
+        """(function, the call of it with the object first) for ``m.method(...)`` and ``m(...)``
+        on an object made here; None for other calls."""
+        f = call.func
+        if isinstance(f, gast.Attribute) and isinstance(f.value, gast.Name) and f.value.id in self.supers:
+            # ``super().__init__(...)``: the method found after C in the object's class's MRO
+            o, start = self.supers[f.value.id]
+            mro = o.cls.__mro__
+            after = mro[mro.index(start) + 1:] if start in mro else ()
+            meth = next((k.__dict__[f.attr] for k in after if f.attr in k.__dict__), None)
+            if meth is object.__init__ and not call.args and not call.keywords:
+                meth = _object_init
+            if not isinstance(meth, types.FunctionType):
+                return None
+            return meth, gast.Call(func=self.env.ref(meth.__name__.strip("_") or "method", meth),
+                                   args=[N(o.name)] + list(call.args), keywords=list(call.keywords))
+        if isinstance(f, gast.Attribute) and isinstance(f.value, gast.Name) and f.value.id in self.objects:
+            o, attr, receiver = self.objects[f.value.id], f.attr, f.value.id
+        elif isinstance(f, gast.Name) and f.id in self.objects:
+            o, attr, receiver = self.objects[f.id], "__call__", f.id
+        else:
+            return None
+        if attr in o.fields:
+            return None
+        meth = _class_attr(o.cls, attr)
+        if isinstance(meth, staticmethod):
+            fn, first = meth.__func__, []
+        elif isinstance(meth, classmethod):
+            fn, first = meth.__func__, [self.env.ref(o.cls.__name__, o.cls)]
+        elif isinstance(meth, types.FunctionType):
+            fn, first = meth, [N(receiver)]
+        else:
+            return None
+        if not isinstance(fn, types.FunctionType):
+            return None
+        return fn, gast.Call(func=self.env.ref(fn.__name__.strip("_") or "method", fn),
+                             args=first + list(call.args), keywords=list(call.keywords))
+
+    def object_reads(self, s):
+        """``s`` with the attributes of objects made here read and written as their variables;
+        ``t = m`` where ``m`` holds such an object makes ``t`` another name of it (None: the
+        statement is gone; ``self.layer = Dense(...)`` so makes an attribute's variable a name of
+        the inner object); ``t = m.prop`` of a property calls its getter."""
+        if isinstance(s, gast.Assign) and isinstance(s.value, gast.Attribute) and \
+                isinstance(s.value.value, gast.Name) and s.value.value.id in self.objects:
+            o, attr = self.objects[s.value.value.id], s.value.attr
+            prop = _class_attr(o.cls, attr) if attr not in o.fields else None
+            if isinstance(prop, property) and isinstance(prop.fget, types.FunctionType):
+                s.value = gast.Call(func=self.env.ref(prop.fget.__name__, prop.fget), args=[s.value.value],
+                                    keywords=[])
+                return s
+        if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Attribute):
+            base = s.targets[0].value
+            if isinstance(base, gast.Name) and base.id in self.objects:
+                o = self.objects[base.id]
+                if o.frozen:
+                    raise _Escape(o.names)  # Python raises FrozenInstanceError
+                # (``self.h += v`` stays an InPlaceAssign: NumPy writes into the variable's array)
+                s.targets[0] = N(self.field(o, s.targets[0].attr), True)
+        for field in s._fields:
+            if field not in ("body", "orelse"):
+                setattr(s, field, self.read_fields(getattr(s, field)))
+        v = s.value if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name) else None
+        if isinstance(v, gast.Call) and isinstance(v.func, gast.Name) and len(v.args) == 2 and \
+                isinstance(v.args[1], gast.Name) and v.args[1].id in self.objects and \
+                isinstance(v.args[0], gast.Name) and self.env.objects.get(v.func.id, super) is super:
+            # ``super(__class__, self)`` (parse.py makes ``super()`` explicit) of an object made here
+            start = self.env.objects.get(v.args[0].id)
+            ok, sup = self.info.resolve(v.func.id, guard=None)
+            if isinstance(start, type) and (v.func.id in self.env.objects or (ok and sup is super)):
+                self.supers[s.targets[0].id] = (self.objects[v.args[1].id], start)
+                return None
+        if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name) and \
+                isinstance(s.value, gast.Name) and s.value.id in self.objects:
+            t, o = s.targets[0].id, self.objects[s.value.id]
+            if t in self.banned:
+                return s
+            if t in self.objects and self.objects[t] is not o:
+                raise _Escape(self.objects[t].names | o.names)
+            self.objects[t] = o
+            o.names.add(t)
+            return None
+        return s
+
+    def read_fields(self, node):
+        """``m.W`` -> ``m_W`` in an expression; a class attribute that is a value is read from the
+        class. The callee of a call is left to ``object_method``."""
+        if isinstance(node, list):
+            return [self.read_fields(n) for n in node]
+        if not isinstance(node, gast.AST):
+            return node
+        if isinstance(node, gast.Call):
+            if not (isinstance(node.func, gast.Attribute) and isinstance(node.func.value, gast.Name)
+                    and node.func.value.id in self.objects and node.func.attr not in
+                    self.objects[node.func.value.id].fields):
+                node.func = self.read_fields(node.func)
+            node.args = self.read_fields(node.args)
+            node.keywords = self.read_fields(node.keywords)
+            return node
+        if isinstance(node, gast.Attribute) and isinstance(node.value, gast.Name) and \
+                node.value.id in self.objects and isinstance(node.ctx, gast.Load):
+            o, attr = self.objects[node.value.id], node.attr
+            if attr in o.fields:
+                return N(o.fields[attr])
+            value = _class_attr(o.cls, attr)
+            if value is None or callable(value) or isinstance(value, (staticmethod, classmethod, property)):
+                raise _Escape(o.names)   # a method used as a value, or no such attribute
+            o.class_reads.add(attr)
+            return gast.Attribute(value=self.env.ref(o.cls.__name__, o.cls), attr=attr, ctx=gast.Load())
+        for f in node._fields:
+            setattr(node, f, self.read_fields(getattr(node, f)))
+        return node
 
 
     def function_argument(self, arg, scope_info, scope_locals):
@@ -270,6 +502,8 @@ class Inliner:
         return bound
 
     def _default(self, p, value):
+        if value is _HAS_FACTORY and _HAS_FACTORY is not None:
+            return _FACTORY     # a dataclass field's default_factory, called where it is bound
         lit = _literal(value)
         return lit if lit is not None else self.env.ref(f"{p}_default", value)
 
@@ -321,6 +555,108 @@ def _walk_nodes(stmts):
 
 
 
+class _Object:
+    """An object of a user class made in the function: its class, the names that hold it, and
+    the variable of each attribute set so far (``fields``)."""
+
+    def __init__(self, cls, name):
+        self.cls = cls
+        self.name = name            # the first name: the variables are named after it (``m_W``)
+        self.names = {name}
+        self.fields = {}
+        self.class_reads = set()
+        params = getattr(cls, "__dataclass_params__", None)
+        self.frozen = bool(params is not None and params.frozen)
+
+
+class _Escape(Exception):
+    """An object made in the function is used as a value: start again with it made for real."""
+
+    def __init__(self, names):
+        super().__init__(sorted(names))
+        self.names = set(names)
+
+
+_HAS_FACTORY = getattr(dataclasses, "_HAS_DEFAULT_FACTORY", None)
+_FACTORY = gast.Constant(value=None, kind="default_factory")
+
+
+def _class_attr(cls, name):
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            return klass.__dict__[name]
+    return None
+
+
+def _generated_init(cls):
+    init = cls.__dict__.get("__init__")
+    return isinstance(init, types.FunctionType) and init.__code__.co_filename.startswith("<")
+
+
+def _followable(cls):
+    """A plain class of the user's: made by ``object.__new__``, attributes in an instance dict
+    read and written as Python does by default, and an ``__init__`` srcad can read."""
+    if type(cls) not in (type, __import__("abc").ABCMeta) or cls.__module__ == "builtins":
+        return False
+    frozen = getattr(getattr(cls, "__dataclass_params__", None), "frozen", False)
+    for klass in cls.__mro__[:-1]:
+        if klass.__module__ == "builtins" or library_function(klass) or \
+                (getattr(klass, "__module__", "") or "").split(".")[0] in ("numpy", "scipy", "srcad"):
+            return False
+        for special in ("__new__", "__getattr__", "__getattribute__", "__setattr__", "__delattr__",
+                        "__slots__", "__class_getitem__"):
+            if special in klass.__dict__ and not (frozen and special in ("__setattr__", "__delattr__")):
+                return False
+    init = _class_attr(cls, "__init__")
+    return init is object.__init__ or isinstance(init, types.FunctionType)
+
+
+def _object_init(self):
+    """``object.__init__`` (``super().__init__()`` reaching ``object``): nothing to do."""
+    return None
+
+
+def _writes_attributes(stmts):
+    return any(isinstance(n, gast.Assign) and isinstance(n.targets[0], gast.Attribute)
+               for n in _walk_nodes(stmts))
+
+
+def at_line(node, ln):
+    node.lineno = ln
+    return node
+
+
 def inline_calls(body, info, norm, env, front_end, root, forward=False):
-    """Inline the calls to user functions in ``body`` (see the module docstring)."""
-    return Inliner(info, norm, env, front_end, root, forward).body(body, info, set(norm.locals), 0, ())
+    """Inline the calls to user functions in ``body`` (see the module docstring). Where an object
+    made in the function turns out to escape, inlining starts again with it made for real."""
+    banned = set()
+    original = copy.deepcopy(body)
+    state = (norm.namer.snapshot(), set(norm.locals), dict(env.objects), dict(env.cells), dict(env.by_id),
+             {k: list(v) for k, v in env.inlined.items()})
+    while True:
+        inliner = Inliner(info, norm, env, front_end, root, forward)
+        inliner.banned = banned
+        try:
+            out = inliner.body(body, info, set(norm.locals), 0, ())
+            held = {**inliner.objects, **{t: o for t, (o, _) in inliner.supers.items()}}
+            left = {n.id for n in _walk_nodes(out) if isinstance(n, gast.Name) and n.id in held}
+            if left:
+                raise _Escape(set().union(*(held[n].names for n in left)))
+        except _Escape as escape:
+            if escape.names <= banned:
+                fail_at(info, info.lineno, "srcad cannot follow the objects " + ", ".join(sorted(escape.names)),
+                        "object")
+            banned |= escape.names
+            body = copy.deepcopy(original)
+            norm.namer.restore(state[0])
+            norm.locals.clear()
+            norm.locals.update(state[1])
+            for have, saved in zip((env.objects, env.cells, env.by_id, env.inlined), state[2:]):
+                have.clear()
+                have.update(saved)
+            continue
+        for st in _walk_nodes(out):
+            if isinstance(st, gast.Assign) and isinstance(st.targets[0], gast.Attribute):
+                fail_at(info, st.lineno, "srcad cannot differentiate an assignment to an attribute",
+                        "assignment to an attribute")
+        return out

@@ -34,8 +34,7 @@ REFUSED = {
     gast.Try: "try statement", gast.With: "with statement", gast.AsyncWith: "async with",
     gast.AsyncFor: "async for", gast.Global: "global statement", gast.Nonlocal: "nonlocal statement",
     gast.ClassDef: "class definition", gast.FunctionDef: "nested function definition",
-    gast.AsyncFunctionDef: "nested async function", gast.Import: "import statement",
-    gast.ImportFrom: "import statement", gast.Delete: "del statement",
+    gast.AsyncFunctionDef: "nested async function", gast.Delete: "del statement",
 }
 REFUSED_EXPR = {
     gast.Lambda: "lambda used as a value", gast.ListComp: "list comprehension",
@@ -297,6 +296,25 @@ class Normalizer:
         return gast.Call(func=N(self.extra_name(fn.__name__, fn)), args=[receiver] + list(expr.args),
                          keywords=list(expr.keywords))
 
+    def logger_of(self, f):
+        """``logging.getLogger("name").info`` (a logger looked up where it is used): the logger
+        is found now (``getLogger`` returns the one logger of that name), so the call is a Logger
+        method like ``log.info`` on a module-level logger; None for other callees."""
+        if not (isinstance(f, gast.Attribute) and isinstance(f.value, gast.Call)):
+            return None
+        get = f.value
+        if not (self.is_static(get.func) and all(isinstance(a, gast.Constant) for a in get.args)
+                and not get.keywords):
+            return None
+        import logging
+        from srcad.callees import resolve
+        where = resolve(get.func, self.info, self.locals, strict=False)
+        if where is None or not where.is_(logging.getLogger):
+            return None
+        logger = logging.getLogger(*(a.value for a in get.args))
+        base = "log_" + "".join(ch if ch.isalnum() else "_" for ch in logger.name) if get.args else "root_logger"
+        return gast.Attribute(value=N(self.extra_name(base, logger)), attr=f.attr, ctx=gast.Load())
+
     def extra_name(self, base, obj):
         """A name under which normalized code refers to ``obj`` (the function of a method)."""
         for k, v in self.info.extra.items():
@@ -337,6 +355,9 @@ class Normalizer:
         method = self.method_call(expr)
         if method is not None:
             expr = method
+        logger = self.logger_of(expr.func)
+        if logger is not None:
+            expr = gast.Call(func=logger, args=expr.args, keywords=expr.keywords)
         f = expr.func
         if isinstance(f, gast.Name) or (isinstance(f, gast.Attribute) and self.is_static(f)):
             func = f
@@ -736,6 +757,39 @@ class Normalizer:
                     f"`{fn.name}` must end in a return (or an if/else whose branches each end in one)")
 
     # ------------------------------------------------------------------ statements
+    def import_stmt(self, s):
+        """``import numpy as np``, ``from math import exp`` inside the function: the module or
+        object is imported now, as Python's import statement would import it, and the name means
+        it wherever the function reads it (generated code reads it as a name of its own). The name
+        must not be bound otherwise in the function."""
+        import importlib
+        for alias in s.names:
+            if alias.name == "*":
+                self.refuse(s, "import *")
+            try:
+                if isinstance(s, gast.Import):
+                    local = alias.asname or alias.name.partition(".")[0]
+                    module = importlib.import_module(alias.name)
+                    obj = module if alias.asname else importlib.import_module(alias.name.partition(".")[0])
+                else:
+                    if s.level:
+                        package = self.info.globals.get("__package__") or ""
+                        module = importlib.import_module("." * s.level + (s.module or ""), package)
+                    else:
+                        module = importlib.import_module(s.module)
+                    local = alias.asname or alias.name
+                    if hasattr(module, alias.name):
+                        obj = getattr(module, alias.name)
+                    else:
+                        obj = importlib.import_module(module.__name__ + "." + alias.name)
+            except ImportError as exc:
+                self.refuse(s, "import statement", f"it fails when srcad runs it: {exc}")
+            if self.binds.get(local, 0) or (self.info.extra.get(local, obj) is not obj):
+                self.refuse(s, "import of a name the function also binds",
+                            f"`{local}` is bound elsewhere in the function; give the import its own name")
+            self.locals.discard(local)
+            self.info.extra[local] = obj
+
     def body(self, stmts):
         out = []
         for s in stmts:
@@ -749,6 +803,8 @@ class Normalizer:
             return  # ``del name`` only frees memory (srcad's own derivatives write it): nothing to follow
         if isinstance(s, gast.FunctionDef):
             return self.function_def(s, out)
+        if isinstance(s, (gast.Import, gast.ImportFrom)):
+            return self.import_stmt(s)
         if type(s) in REFUSED:
             self.refuse(s, REFUSED[type(s)])
         if isinstance(s, gast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], gast.Name):
@@ -808,6 +864,15 @@ class Normalizer:
                 new = self.atom(gast.BinOp(left=old, op=s.op, right=s.value), out)
                 out.append(at(gast.Assign(targets=[gast.Subscript(value=base, slice=index, ctx=gast.Store())],
                                           value=new, type_comment=None), ln))
+                self.mark_in_place(out[-1])
+            elif isinstance(t, gast.Attribute) and isinstance(t.value, gast.Name):
+                # ``self.h += v``: ``self.h = self.h + v`` where NumPy writes into the array
+                # ``self.h`` holds; read only on an object made in the function (inline.py), where
+                # ``self.h`` is a variable and this is ``h = h + v`` in place
+                v = self.atom(s.value, out)
+                old = gast.Attribute(value=N(t.value.id), attr=t.attr, ctx=gast.Load())
+                out.append(at(gast.Assign(targets=[gast.Attribute(value=N(t.value.id), attr=t.attr, ctx=gast.Store())],
+                                          value=gast.BinOp(left=old, op=s.op, right=v), type_comment=None), ln))
                 self.mark_in_place(out[-1])
             else:
                 self.refuse(s, "augmented assignment to an attribute")
@@ -903,6 +968,12 @@ class Normalizer:
             out.append(at(gast.Assign(targets=[gast.Subscript(value=N(target.value.id), slice=index,
                                                               ctx=gast.Store())],
                                       value=v, type_comment=None), ln))
+        elif isinstance(target, gast.Attribute) and isinstance(target.value, gast.Name):
+            # ``self.W = W``: kept as written; inline.py reads it on objects made in the function
+            # (where attributes are variables) and refuses it elsewhere
+            v = self.atom(value, out)
+            out.append(at(gast.Assign(targets=[gast.Attribute(value=N(target.value.id), attr=target.attr,
+                                                              ctx=gast.Store())], value=v, type_comment=None), ln))
         elif isinstance(target, gast.Attribute):
             self.refuse(target, "assignment to an attribute")
         else:

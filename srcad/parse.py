@@ -94,6 +94,10 @@ class FunctionInfo:
         return False, None
 
 
+_STALE = (" (where the file was edited after its module was imported, the lines Python compiled are "
+          "elsewhere now: reload the module with importlib.reload, or re-run the cell)")
+
+
 def _no_source(fn, why):
     where = getattr(fn.__code__, "co_filename", "<unknown>")
     hint = ""
@@ -130,6 +134,79 @@ def _lambda_node(fn, lines):
     lam = candidates[0]
     seg = ast.get_source_segment(text, lam)
     return lam, seg
+
+
+def _signature_of(code, free):
+    """What a function's code object is made of, as far as its text decides it: its local names,
+    the global and attribute names it reads, its constants (nested functions by the same measure).
+    Names in ``free`` (the closure's, which code compiled on its own reads as globals) and
+    private names (``self.__w``, mangled inside a class body only) are left out."""
+    keep = lambda names: tuple(n for n in names if n not in free and "__" not in n)  # noqa: E731
+    consts = tuple(_signature_of(c, free) if isinstance(c, types.CodeType) else (type(c).__name__, repr(c))
+                   for c in code.co_consts)
+    return keep(code.co_varnames), frozenset(keep(code.co_names)), consts
+
+
+def _free_names(code):
+    names = set(code.co_freevars)
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            names |= _free_names(c)
+    return names
+
+
+def _require_current(fn, src, filename, start):
+    """The source srcad read must be the source of the code that runs: a file edited after its
+    module was imported (a typo fixed, a line added, and no reload) would be differentiated as
+    the new text, and errors would name the new lines. Compiled on its own (with the module's
+    ``from __future__`` flags), the text read must give a code object of the same names and
+    constants as the function's."""
+    import __future__
+    code = fn.__code__
+    futures = 0
+    for feature in __future__.all_feature_names:
+        futures |= getattr(__future__, feature).compiler_flag
+    try:
+        module = compile(src, filename, "exec", flags=code.co_flags & futures, dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return
+    made = [c for c in module.co_consts if isinstance(c, types.CodeType) and c.co_name == code.co_name]
+    if not made:
+        return
+    free = _free_names(code)
+    if _signature_of(code, free) != _signature_of(made[0], free):
+        raise TransformError(f"the source of {fn.__qualname__} in {filename} has changed since it was "
+                             "imported (srcad reads the file, Python runs the code it compiled then): "
+                             "reload the module (importlib.reload) or re-run the cell",
+                             filename, start, "changed source")
+
+
+def _mangle_private(node, qualname):
+    """``self.__w`` in a method is ``self._Model__w`` (Python mangles private names inside a class
+    body): the generated code, outside the class, reads the mangled name Python stored."""
+    parts = qualname.split(".")
+    if len(parts) < 2 or parts[-2] == "<locals>":
+        return
+    owner = parts[-2].lstrip("_")
+    if not owner:
+        return
+    for n in gast.walk(node):
+        if isinstance(n, gast.Attribute) and n.attr.startswith("__") and not n.attr.endswith("__"):
+            n.attr = f"_{owner}{n.attr}"
+
+
+def _explicit_super(node, code):
+    """``super()`` in a method is ``super(__class__, self)``: Python passes both implicitly, from
+    the method's ``__class__`` cell and its first argument, which the method's code only has where
+    it is compiled in its class (not inlined into a caller, not in generated code)."""
+    args = node.args.posonlyargs + node.args.args
+    if "__class__" not in code.co_freevars or not args:
+        return
+    for n in gast.walk(node):
+        if isinstance(n, gast.Call) and isinstance(n.func, gast.Name) and n.func.id == "super" and \
+                not n.args and not n.keywords:
+            n.args = [gast.Name(id="__class__", ctx=gast.Load(), annotation=None, type_comment=None),
+                      gast.Name(id=args[0].id, ctx=gast.Load(), annotation=None, type_comment=None)]
 
 
 def parse_function(fn, generator=False):
@@ -186,13 +263,16 @@ def parse_function(fn, generator=False):
     try:
         tree = gast.parse(src)
     except SyntaxError:
-        raise _no_source(fn, "its source does not parse on its own") from None
+        raise _no_source(fn, "its source does not parse on its own" + _STALE) from None
     node = tree.body[0]
     if not isinstance(node, (gast.FunctionDef, gast.AsyncFunctionDef)):
-        raise _no_source(fn, "its source is not a function definition")
+        raise _no_source(fn, "its source is not a function definition" + _STALE)
     if isinstance(node, gast.AsyncFunctionDef):
         raise TransformError(f"cannot differentiate an async function ({fn.__qualname__})",
                              filename, start, "async def")
+    _require_current(fn, src, filename, start)
+    _mangle_private(node, fn.__qualname__)
+    _explicit_super(node, code)
     node.decorator_list = []
     offset = max(start, 1) - 1
     for n in gast.walk(node):

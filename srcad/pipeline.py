@@ -27,8 +27,8 @@ import numpy as np
 from srcad import codegen, guards, runtime
 from srcad.analyze import Facts
 from srcad.rewrites import appends_as_assignments, split_self_reads
-from srcad.astutil import N, at
-from srcad.errors import TransformError
+from srcad.astutil import N, assign, at
+from srcad.errors import TransformError, called_from
 from srcad.forward import Forward
 from srcad.inline import inline_calls
 from srcad.names import names_in
@@ -159,8 +159,10 @@ def _positional_params(fdef):
     return [a.id for a in fdef.args.posonlyargs + fdef.args.args]
 
 
-def front_end(fn, stages=None):
-    """parse, normalize, restructure: returns (info, norm, body, ret_name)."""
+def front_end(fn, stages=None, inlined=False):
+    """parse, normalize, restructure: returns (info, norm, body, ret_name). ``inlined``: for a
+    helper inlined into its caller, where a body without a return (a method that only sets
+    attributes of an object made in the caller, inline.py) returns None, as Python's does."""
     refused = getattr(fn, "__srcad_refused__", None)
     if refused is not None:
         raise TransformError(*refused)
@@ -170,10 +172,16 @@ def front_end(fn, stages=None):
         stages["normalize"] = body
     if not body or not isinstance(body[-1], gast.Return):
         has_return = any(isinstance(n, gast.Return) for s in body for n in gast.walk(s))
-        if not has_return:
+        if not has_return and not inlined:
             raise TransformError(f"{info.name} has no return statement: there is nothing to differentiate",
                                  info.filename, info.lineno, "missing return")
-        body = body + [at(gast.Return(value=gast.Constant(value=None, kind=None)), info.lineno)]
+        if not has_return:
+            none = norm.namer.fresh("none")
+            norm.locals.add(none)
+            body = body + [assign(none, gast.Constant(value=None, kind=None), info.lineno)]
+            body = body + [at(gast.Return(value=N(none)), info.lineno)]
+        else:
+            body = body + [at(gast.Return(value=gast.Constant(value=None, kind=None)), info.lineno)]
     body, ret_name = restructure(body, norm.namer, norm.out_name, info.lineno)
     # A result variable restructure made (``out = v`` at each return): once assigned, the code after
     # it is skipped, so it never sees an in-place write (what the alias analysis needs to know).
@@ -348,7 +356,10 @@ def _reverse(fn, key, info, norm, body, facts, ret_name, wrt_names, env, gen_nam
     mode = key[2]
 
     def derivative_of_call(callee, positions, lineno):
-        sub = _sub_derivative(callee, positions, "call", None)
+        try:
+            sub = _sub_derivative(callee, positions, "call", None)
+        except TransformError as err:
+            raise called_from(err, info, lineno, callee) from None
         base = callee.__name__.strip("<>")
         fwd_name = env.ref_name("fwd_" + base, sub.fwd)
         bwd_name = env.ref_name("bwd_" + base, sub.bwd)
@@ -479,7 +490,10 @@ def _array_test(rev, facts, ranks):
 
 def _forward(fn, key, info, norm, body, facts, ret_name, wrt_names, env, gen_name, stages):
     def derivative_of_call(callee, positions, lineno, arg_ranks=None):
-        sub = _sub_derivative(callee, positions, "jvp_call", arg_ranks)
+        try:
+            sub = _sub_derivative(callee, positions, "jvp_call", arg_ranks)
+        except TransformError as err:
+            raise called_from(err, info, lineno, callee) from None
         obj = sub if isinstance(sub, Pending) else sub.fn
         name = env.ref_name("jvp_" + callee.__name__.strip("<>"), obj)
         return N(name), sub.tangent_names

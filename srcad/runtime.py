@@ -210,7 +210,11 @@ def seed(d, y):
 
 
 def zeros_like(x):
-    """A zero adjoint for ``x``: an array like ``x``, 0.0 for scalars, nested for containers."""
+    """A zero adjoint for ``x``: an array like ``x``, 0.0 for scalars, nested for containers.
+    A ``Shape`` (the stand-in the backward sweep keeps of a value read for its shape) is the
+    shape of an array, not a tuple of numbers: zeros of that shape."""
+    if isinstance(x, Shape):
+        return np.zeros(tuple(x)) if len(x) else 0.0
     if isinstance(x, (tuple, list)):
         return type(x)(zeros_like(v) for v in x)
     if isinstance(x, dict):

@@ -899,8 +899,12 @@ def p_saves(g, env, depth):
 def p_python(g, env, depth):
     lines = []
     k = g.r.randrange(5)
+    if g.focus == "python" and g.chance(0.5):
+        k = 5 + g.r.randrange(4)   # issue 13's objects, side-effect calls, imports (python focus only)
     a, b = g.ex(env, 1, None), g.ex(env, 1, None)
     c = g.pick(CONSTS)
+    if k >= 5:
+        return p_python_objects(g, env, k, a, b, c)
     if k == 0:     # list comprehension with a filter on the position, summed
         s = bshape(a.shape, b.shape)
         if s is None:
@@ -953,6 +957,70 @@ def p_python(g, env, depth):
                                 "    return total\n")
     lines += [Line(f"{T} = ({a.p}, {b.p})", f"{T} = ({a.i}, {b.i})"),
               Line(f"{w} = star_helper(*{T})")]
+    env.drop(w)
+    env.arrays[w] = s
+    return lines
+
+
+PY_AFFINE = """class Affine:
+    def __init__(self, w, b):
+        self.w = w
+        self.b = b
+        self.calls = 0
+
+    def __call__(self, v):
+        self.calls += 1
+        return np.sin(v) * self.w + self.b
+
+    def shifted(self, v):
+        return self(v) - self.b * 0.5
+
+
+def apply_obj(o, v):
+    return o.shifted(v) + o.w * 0.25
+"""
+
+PY_PAIR = """from dataclasses import dataclass
+
+
+@dataclass
+class Pair:
+    u: object
+    v: object = 0.5
+
+    def mix(self):
+        return self.u * self.v
+"""
+
+
+def p_python_objects(g, env, k, a, b, c):
+    """Objects made in the function (a class with ``__call__`` and a method that calls it, passed
+    to a helper; a dataclass with a default), calls for a side effect on temporaries (logging with
+    an f-string) and imports inside the function."""
+    s = bshape(a.shape, b.shape)
+    if s is None:
+        return None
+    lines = []
+    w = g.fresh("pw")
+    if k == 5:
+        o = g.fresh("obj")
+        g.helpers["py_affine"] = PY_AFFINE
+        lines += [Line(f"{o} = Affine({a.p}, {c})", f"{o} = Affine({a.i}, {c})"),
+                  Line(f"{w} = apply_obj({o}, {b.p}) + {o}.w * {o}.calls", f"{w} = apply_obj({o}, {b.i}) + {o}.w * {o}.calls")]
+    elif k == 6:
+        d = g.fresh("pair")
+        g.helpers["py_pair"] = PY_PAIR
+        lines += [Line(f"{d} = Pair({b.p}, v={a.p})", f"{d} = Pair({b.i}, v={a.i})"),
+                  Line(f"{w} = {d}.mix() + {d}.u * {c}")]
+    elif k == 7:
+        lines += [Line("import logging"),
+                  Line(f"logging.getLogger('fuzz').debug('%s %s', np.sum({a.p}) * {c}, f\"{{np.max({b.p}):.2f}}\")",
+                       f"logging.getLogger('fuzz').debug('%s %s', np.sum({a.i}) * {c}, f\"{{np.max({b.i}):.2f}}\")"),
+                  Line(f"{w} = np.tanh({a.p}) * ({b.p})", f"{w} = np.tanh({a.i}) * ({b.i})")]
+    else:
+        fn, e = g.fresh("act"), g.fresh("exp")
+        lines += [Line(f"from numpy import tanh as {fn}"), Line(f"from math import exp as {e}"),
+                  Line(f"{w} = {fn}({a.p}) * {e}({c}) + ({b.p})", f"{w} = {fn}({a.i}) * {e}({c}) + ({b.i})")]
     env.drop(w)
     env.arrays[w] = s
     return lines

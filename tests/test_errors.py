@@ -88,3 +88,106 @@ def test_message_names_the_construct_and_source_text():
         srcad.grad(rc.returned_closure)(np.ones(2))
     assert info.value.construct == "nested function used as a value"
     assert "return scale" in str(info.value)
+
+
+# ------------------------------------------------------------------------------------------------
+# issue 13: refusals in other modules and libraries name the user's call; typos; spread values
+
+LIB = '''
+import numpy as np
+
+
+def deep(v):
+    try:
+        return np.sin(v)
+    except ValueError:
+        return v
+
+
+def mid(v):
+    return deep(v) * 2.0
+
+
+def typo(v):
+    return np.exq(v)
+'''
+
+USER = '''
+import numpy as np
+import {lib} as lib
+
+
+def through_library(x):
+    h = x * 2.0
+    return np.sum(lib.mid(h))
+
+
+def typo_in_helper(x):
+    return np.sum(lib.typo(x))
+'''
+
+
+@pytest.fixture
+def modules(tmp_path, monkeypatch):
+    """A user module calling a helper module that lives in a site-packages folder (a library)."""
+    import importlib
+    import sys
+    site = tmp_path / "site-packages"
+    site.mkdir()
+    (site / "fakelib13.py").write_text(LIB)
+    (tmp_path / "user13.py").write_text(USER.format(lib="fakelib13"))
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    for name in ("fakelib13", "user13"):
+        sys.modules.pop(name, None)
+    yield importlib.import_module("user13"), importlib.import_module("fakelib13")
+    for name in ("fakelib13", "user13"):
+        sys.modules.pop(name, None)
+
+
+def _run(mode, f):
+    x = np.array([0.3, 0.5])
+    return srcad.grad(f)(x) if mode == "grad" else srcad.jvp(f)(x, np.ones(2))
+
+
+@pytest.mark.parametrize("mode", ["grad", "jvp"])
+def test_refusal_in_a_library_names_its_line_the_users_call_and_defvjp(modules, mode):
+    user, lib = modules
+    with pytest.raises(srcad.TransformError) as info:
+        _run(mode, user.through_library)
+    err, msg = info.value, str(info.value)
+    assert err.filename == lib.__file__ and err.lineno == _line_of(lib.deep, "try:")
+    assert f"deep is called at line {_line_of(lib.mid, 'deep(v)')}" in msg
+    assert f"mid is called at {user.__file__}:{_line_of(user.through_library, 'lib.mid')}" in msg
+    assert msg.index("deep is called") < msg.index("mid is called")
+    assert "@srcad.defvjp" in msg and f"{lib.__name__}.mid" in msg   # the call the user made
+
+
+@pytest.mark.parametrize("mode", ["grad", "jvp"])
+def test_typo_in_a_helper_of_another_module_names_the_helpers_file_and_line(modules, mode):
+    user, lib = modules
+    with pytest.raises(srcad.TransformError) as info:
+        _run(mode, user.typo_in_helper)
+    err = info.value
+    assert err.filename == lib.__file__ and err.lineno == _line_of(lib.typo, "np.exq")
+    assert "exq" in str(err) and "`return np.exq(v)`" in str(err)
+    assert f"typo is called at {user.__file__}:{_line_of(user.typo_in_helper, 'lib.typo')}" in str(err)
+
+
+def _pair_product(a, b):
+    return a * b
+
+
+def spread_into_helper(x):
+    d = {"a": (x, 2.0)}
+    return np.sum(_pair_product(*d["a"]))
+
+
+@pytest.mark.parametrize("mode", ["grad", "jvp"])
+def test_differentiated_value_spread_with_star_is_refused_not_zero(mode):
+    """It was given a zero derivative, silently: a kept call's ``*args`` hid the activity."""
+    with pytest.raises(srcad.TransformError) as info:
+        _run(mode, spread_into_helper)
+    assert info.value.construct == "starred argument (*args)"
+    assert info.value.lineno == _line_of(spread_into_helper, "_pair_product(*")

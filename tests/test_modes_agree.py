@@ -2,6 +2,7 @@
 run through ``grad`` and ``jvp`` and checked against central differences; a construct one mode
 refuses, the other must refuse too (today neither refuses any of these)."""
 
+import dataclasses
 import functools
 import logging
 
@@ -331,10 +332,96 @@ def c_grad_inside(x):
     return np.sum(srcad.grad(_energy)(x) * x)
 
 
+class _Cell:
+    """A state object: made inside the function, updated by a method, read by a property."""
+
+    scale = 0.5
+
+    def __init__(self, w, h0):
+        self.w = w
+        self.h = h0
+        self.steps = 0
+
+    def step(self, v):
+        self.h = np.tanh(self.w * self.h + v) * self.scale
+        self.steps += 1
+
+    @property
+    def energy(self):
+        return np.sum(self.h ** 2)
+
+
+class _Pair:
+    def __init__(self, x):
+        self.inner = _Cell(x[0], x[1:])
+
+    def __call__(self, v):
+        self.inner.step(v)
+        return self.inner.h
+
+
+def _run_cell(cell, v):
+    cell.step(v)
+    return cell.energy
+
+
+def c_local_objects(x):
+    """`m = Model(W); m.forward(x)` on an object made in the function (its attributes read and
+    written by its methods, a property, a class attribute), passed to a helper, held in another
+    object's attribute"""
+    c = _Cell(x[0], x[1:] * 0.5)
+    c.step(x[1:])
+    e = _run_cell(c, x[:3])
+    p = _Pair(x * 0.3)
+    return e + c.steps * c.energy + np.sum(p(x[1:]) * c.h)
+
+
+@dataclasses.dataclass
+class _Prior:
+    mean: np.ndarray
+    log_scale: float = 0.0
+
+    def __post_init__(self):
+        self.precision = np.exp(-2.0 * self.log_scale)
+
+    def nll(self, z):
+        return 0.5 * self.precision * np.sum((z - self.mean) ** 2)
+
+
+def c_dataclass_inside(x):
+    """a dataclass instance made in the function from differentiated values (defaults, `__post_init__`)"""
+    p = _Prior(x[:2] * 2.0, log_scale=x[3])
+    q = _Prior(np.zeros(2))
+    return p.nll(x[1:3]) + q.nll(x[:2]) + q.log_scale
+
+
+def c_side_effects_on_temporaries(x):
+    """`print(np.sum(h))`, f-strings, `logging.info("%s", loss)`, `logging.getLogger(name).debug(...)`
+    on expressions: run once, in the forward sweep, no derivative"""
+    h = np.sin(x)
+    print("sum", np.sum(h), f"max {np.max(h):.3f}")
+    logging.info("%s %s", np.sum(h) * 2.0, h[0])
+    logging.getLogger("srcad.tests").debug("h = %s", h * 3.0)
+    return np.sum(h ** 2)
+
+
+def _imports_helper(v):
+    from numpy import tanh as act
+    return act(v)
+
+
+def c_imports_inside(x):
+    """`import numpy as np`, `from math import exp` inside the function or a helper"""
+    import numpy as npx
+    from math import exp
+    return npx.sum(_imports_helper(x) * exp(0.5))
+
+
 PYTHON_CONSTRUCTS = [c_list_comprehension, c_generator_expression, c_dict_set_comprehension,
                      c_nested_def_closure, c_lambda_local, c_star_args, c_kwargs_display, c_partial_map,
                      c_methods_and_objects, c_function_argument, c_generator_and_factory, c_builtins,
-                     c_grad_inside]
+                     c_grad_inside, c_local_objects, c_dataclass_inside, c_side_effects_on_temporaries,
+                     c_imports_inside]
 
 CONSTRUCTS = [c_if_elif, c_ternary_and_or, c_while, c_for_range, c_enumerate_zip, c_nested_break_continue,
               c_return_in_loop, c_zero_trip, c_setitem, c_augassign, c_append_local, c_tuple_unpack,
@@ -362,3 +449,32 @@ def test_both_modes_accept_the_same_construct(f):
     want = numeric_grad(f, x)
     np.testing.assert_allclose(g, want, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(jt, np.sum(want * t), rtol=1e-6, atol=1e-7)
+
+
+def _stand_in_loop(x, y):
+    for _ in range(3):
+        w = x[...] * np.maximum(-0.7, 2.0)
+    return np.sum(np.tanh(w * 0.25)) + np.sum(y * y)
+
+
+@pytest.mark.parametrize("shape", [(2, 3), (3,), (3, 1)])
+def test_shape_stand_in_meets_a_materialized_zero(shape):
+    """tests/fuzz_programs.py class "python", seed 6812472 (minimised): ``w = x[...] * c`` in a loop
+    is read by the backward sweep only for its shape, so only its shape is pushed (a ``Shape``);
+    the loop's adjoint of ``w`` is a materialized 0.0 on the later passes, and ``unbroadcast(0.0,
+    shape)`` made zeros_like of the shape tuple (shape (2,), a crash or a wrong sum). Reverse over
+    reverse then summed the adjoint of that spread 0.0 with ``broadcast_like`` (a crash)."""
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=shape), rng.normal(size=3)
+    f = lambda x: _stand_in_loop(x, y)  # noqa: E731
+    want = numeric_grad(f, x)
+    np.testing.assert_allclose(srcad.grad(_stand_in_loop)(x, y), want, rtol=1e-6, atol=1e-8)
+    t = rng.normal(size=shape)
+    _, jt = srcad.jvp(f)(x, t)
+    np.testing.assert_allclose(jt, np.sum(want * t), rtol=1e-6, atol=1e-8)
+    g = srcad.grad(f)
+    eps = 1e-5
+    hv = (g(x + eps * t) - g(x - eps * t)) / (2 * eps)
+    np.testing.assert_allclose(srcad.jvp(g)(x, t)[1], hv, rtol=1e-5, atol=1e-7)   # forward over reverse
+    _, pull = srcad.vjp(g)(x)
+    np.testing.assert_allclose(pull(t), hv, rtol=1e-5, atol=1e-7)                   # reverse over reverse

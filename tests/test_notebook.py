@@ -110,3 +110,48 @@ def test_exec_code_explains_there_is_no_source():
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("ERR: <string> source")
     assert "define it in a file or a Jupyter/IPython cell" in proc.stdout
+
+
+def test_typo_in_a_helper_of_an_earlier_cell_names_that_cell_and_line(shell):
+    cell(shell, """
+        def typo_helper(v):
+            w = v * 2.0
+            return np.exq(w)
+        """)
+    ns = cell(shell, """
+        def uses_typo(x):
+            return np.sum(typo_helper(x))
+
+        try:
+            srcad.grad(uses_typo)(np.ones(2))
+            err = None
+        except srcad.TransformError as e:
+            err = e
+        """)
+    err = ns["err"]
+    import linecache
+    assert err is not None and "exq" in str(err)
+    assert linecache.getline(err.filename, err.lineno).strip() == "return np.exq(w)"   # the helper's cell
+    assert err.filename == ns["typo_helper"].__code__.co_filename
+    assert "typo_helper is called at" in str(err) and "return np.sum(typo_helper(x))" in str(err)
+
+
+def test_object_of_a_class_typed_in_a_cell_is_followed(shell):
+    ns = cell(shell, """
+        class Scaler:
+            def __init__(self, w):
+                self.w = w
+
+            def __call__(self, v):
+                return np.sin(v) * self.w
+
+        def loss_obj(x):
+            s = Scaler(x[0])
+            return np.sum(s(x))
+
+        g_obj = srcad.grad(loss_obj)(np.array([0.3, 0.7]))
+        """)
+    x = np.array([0.3, 0.7])
+    want = np.cos(x) * x[0]
+    want[0] += np.sum(np.sin(x))
+    np.testing.assert_allclose(ns["g_obj"], want)

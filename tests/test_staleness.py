@@ -496,3 +496,89 @@ def test_same_code_other_globals_regenerates(module):
     m.act = np.tanh
     np.testing.assert_allclose(srcad.grad(m.f)(0.3), numeric_grad(m.f, 0.3), rtol=1e-6)
     np.testing.assert_allclose(srcad.grad(fn)(0.3), numeric_grad(fn, 0.3), rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["grad", "jvp"])
+def test_source_edited_after_import_is_refused_not_misread(module, tmp_path, mode):
+    """A file edited after its module was imported (no reload): srcad reads the file, Python runs
+    the code compiled before. Same line numbers (sin -> cos) and shifted lines are both refused,
+    with the way out, instead of differentiating the new text (which gave cos' derivative of sin)."""
+    mod = module("""
+        import numpy as np
+
+
+        def f(x):
+            return np.sum(np.sin(x))
+        """)
+    path = tmp_path / f"{mod.__name__}.py"
+    x = np.array([0.1, 0.2])
+    run = (lambda: srcad.grad(mod.f)(x)) if mode == "grad" else (lambda: srcad.jvp(mod.f)(x, np.ones(2)))
+    path.write_text(path.read_text().replace("np.sin(x)", "np.cos(x)"))
+    linecache.checkcache(str(path))
+    with pytest.raises(srcad.TransformError, match="changed since it was imported") as info:
+        run()
+    assert info.value.construct == "changed source" and "importlib.reload" in str(info.value)
+    path.write_text(path.read_text().replace("import numpy as np\n", "import numpy as np\n# a line\n\n"))
+    linecache.checkcache(str(path))
+    with pytest.raises(srcad.TransformError, match="reload"):
+        run()
+    importlib.reload(mod)
+    want = -np.sin(x) if mode == "grad" else np.sum(-np.sin(x))
+    got = run() if mode == "grad" else run()[1]
+    np.testing.assert_allclose(got, want)
+
+
+def test_unchanged_source_is_read_whatever_its_compiled_form(module):
+    """The staleness check compares the text compiled on its own with the function's code: closures
+    reading an enclosing function's variables two levels up, ``from __future__`` flags, private
+    names (mangled in a class body: ``self.__w`` is read as ``self._Scaled__w``) and ``super()``
+    are not mistaken for an edit."""
+    mod = module("""
+        from __future__ import annotations
+        import numpy as np
+
+
+        class Base:
+            def __init__(self, w):
+                self.w = w
+
+            def f(self, x):
+                return np.sum(x) * 0.0
+
+
+        class Scaled(Base):
+            def __init__(self, w):
+                super().__init__(w * 0.5)
+                self.__w = w
+
+            def f(self, x):
+                y: float = 2.0
+                return np.sum(x * self.__w) * y + super().f(x) + self.w * 0.0
+
+
+        class Plain:
+            def __init__(self, w):
+                self.__w = w
+
+            def f(self, x):
+                return np.sum(x * self.__w) * 2.0
+
+
+        def outer(a):
+            def f(x):
+                def g(v):
+                    return v * a
+                return np.sum(g(x))
+            return f
+
+
+        def loss(x):
+            s = Scaled(x[0])
+            return s.f(x)
+        """)
+    x = np.array([0.3, 0.5])
+    np.testing.assert_allclose(srcad.grad(mod.Plain(3.0).f)(x), [6.0, 6.0])
+    np.testing.assert_allclose(srcad.grad(mod.outer(2.0))(x), [2.0, 2.0])
+    want = numeric_grad(mod.loss, x)
+    np.testing.assert_allclose(srcad.grad(mod.loss)(x), want, rtol=1e-6)
+    np.testing.assert_allclose(srcad.jvp(mod.loss)(x, np.ones(2))[1], np.sum(want), rtol=1e-6)
