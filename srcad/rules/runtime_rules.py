@@ -29,8 +29,7 @@ from srcad.rules.numpy_helpers import mat_apply, outer_like, solve_adjoint_a, so
 
 @reverse(rt.unbroadcast)
 def unbroadcast_(y, g, x):
-    # g with fewer axes than x (a 0.0 adjoint a loop materialized, spread to x's shape): summed
-    d[g] = broadcast_like(d[y], g) if np.ndim(d[y]) <= np.ndim(g) else unbroadcast(d[y], g)
+    d[g] = broadcast_like(d[y], g)   # sums d[y] down where g was a 0.0 placeholder spread to x
 
 
 @forward(rt.unbroadcast)
