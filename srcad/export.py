@@ -360,6 +360,7 @@ class _Writer:
         self.namespaces = {}  # id(module) -> (unit, module, {attr: expression})
         self.uses_numba = False
         self.compiled_texts = []   # sources compiled by Numba (which number overloads they need)
+        self.twins = []            # the Numba twins copied
         self.stack = []       # (snippet label, name) being resolved, for refusals
         self.origin = None    # where the name being resolved was read from (a comment on values)
         for name in reserved:
@@ -443,6 +444,7 @@ class _Writer:
             self.imports[f"from {module} import {attr}" + ("" if attr == name else f" as {name}")] = None
             return
         if _is_twin(obj):
+            self.twins.append(name)
             impl = self.fresh(name + "_impl")
             self._claim(impl, obj.typing)
             return self._function(obj.typing, impl, twin_of=name)
@@ -913,7 +915,7 @@ def _header(target, name, alias, writer, module):
     notes = ("The function runs as srcad generated it: pass floats or float arrays where srcad.grad would cast "
              "ints" + (", and a one-element tuple wrt gives the bare gradient" if target.kind != "jvp" else "") +
              ". Global values it reads are copied in as they were when exported; srcad's helpers it calls are "
-             "copied in below it" + (" (their Numba twins: a stub and the overload that types it)" if compiled
+             "copied in below it" + (" (their Numba twins: a stub and the overload that types it)" if writer.twins
                                      else "") + ".")
     if target.ranks is not None:
         notes += " Arguments of other ranks need another export (srcad export --ranks ...)."
