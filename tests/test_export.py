@@ -558,7 +558,11 @@ def test_compiled_exports_run_without_srcad_and_load_from_the_cache(tmp_path):
     cases = {c.name: c for c in load_cases().CASES}
     folder = tmp_path / "compiled"
     folder.mkdir()
-    jobs = [("import-numba", "numba", "typeof", (1.0,), {})]     # so the timed calls exclude it
+    # Numba's set-up in a process (importing it, its target's registries: SciPy's BLAS where SciPy is
+    # installed) comes first, so the timed first calls are the exported code's own
+    (folder / "numba_setup.py").write_text("def setup():\n    from numba.core.registry import cpu_target\n"
+                                           "    cpu_target.target_context.refresh()\n")
+    jobs = [("numba-setup", "numba_setup", "setup", (), {})]
     expected, texts = {}, {}
     rng = np.random.default_rng(5)
 
@@ -617,10 +621,10 @@ def test_compiled_exports_run_without_srcad_and_load_from_the_cache(tmp_path):
         assert second["numba"][k] == (n, 0), k                     # loaded from the cache
     timed = {k: r[2] for k, r in second["results"].items() if k in texts}
     compiled = {k: r[2] for k, r in first["results"].items() if k in texts}
-    print("first call in a second process (import + cache load + call), ms:",
+    print("\nfirst call in a second process (import + cache load + call), ms:",
           {k: round(1e3 * t, 1) for k, t in timed.items()},
           "; with compilation:", {k: round(1e3 * t) for k, t in compiled.items()})
-    assert sum(timed.values()) < sum(compiled.values())
+    assert all(timed[k] < compiled[k] for k in timed), (timed, compiled)
 
 
 def _close_compiled(a, b):
