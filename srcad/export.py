@@ -17,6 +17,11 @@ transitively, the names each copied definition reads:
   a literal of the value they have now (globals are copied as they are when exporting);
 * another module of the user's, read as ``lib.name``: a namespace holding the attributes read.
 
+A derivative made with ``compile="numba"`` (or ``"auto"``, where srcad can compile it) is written in
+the form ``numba_backend`` compiles, under ``@numba.njit(cache=True, nogil=True)``; the runtime
+helpers it calls are their Numba twins (``numba_runtime``): a stub and its ``overload`` typing
+function, copied with what they read, and the overloads for numbers' methods where used.
+
 Anything else (SciPy, an object of a class from a third-party library, a module used other than
 through its attributes, a lambda) is refused with a ``TransformError`` naming the user's line and
 the name. The output is deterministic: walks go in sorted name order and nothing depends on ids.
@@ -962,6 +967,7 @@ def export(df, path=None, *, ranks=None):
 
     ``ranks`` (a tuple with one ``ndim`` per positional argument, 0 for a float, None for unknown)
     exports the variant srcad runs for arguments of those ranks; None exports the generic one.
+    A derivative made with ``compile="numba"`` is exported in the form Numba compiles.
     The module defines the derivative under its generated name (``grad_f``) and a stable alias
     (``grad``, ``value_and_grad``, ``vjp`` or ``jvp``). Raises ``TransformError`` naming the line
     and the name where something the derivative reads cannot be written into a module that imports
