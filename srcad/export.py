@@ -80,7 +80,7 @@ class _Target:
         self.fn, self.kind, self.derivative = fn, kind, derivative
         self.user_fn, self.wrt, self.ranks = user_fn, wrt, ranks
         self.compile = compile      # "numba" or "auto": export the form numba_backend compiles
-        self.numba = None           # that form: (source, name, namespace), where it is exported
+        self.numba = None           # that form (a _NumbaForm), where it is exported
 
 
 def _ranks_key(ranks):
