@@ -2,14 +2,16 @@
 
     srcad show FILE.py:FUNC [--wrt 0,1] [--mode reverse|forward] [--color auto|always|never]
     srcad check FILE.py:FUNC --args "1.0, [1, 2, 3]" [--wrt 0] [--rtol R] [--atol A] [--eps E]
-    srcad export FILE.py:FUNC [--wrt 0] [--mode grad|value_and_grad|vjp|jvp] [--ranks 0,1] [-o OUT.py]
+    srcad export FILE.py:FUNC [--wrt 0] [--mode grad|value_and_grad|vjp|jvp] [--ranks 0,1]
+                 [--compile numba|auto] [-o OUT.py]
 
 ``show`` prints the derivative srcad generates for ``FUNC`` (syntax-highlighted on a terminal when
 Pygments is installed). ``check`` compares srcad's gradient with central finite differences and
 prints the worst absolute error. ``export`` writes the derivative as a standalone module that
 imports only NumPy (docs/export.md), to ``OUT.py`` or standard output; ``--ranks`` gives one
 ``ndim`` per positional argument (0 for a float, ``none`` for unknown) to export the variant srcad
-runs for such arguments.
+runs for such arguments; ``--compile numba`` writes the form ``compile="numba"`` runs, under
+``@numba.njit(cache=True)`` (docs/numba.md; ``auto``: the NumPy form where srcad cannot compile it).
 
 ``FILE.py`` is loaded as a module (its own directory first on ``sys.path``), so its functions keep
 their source and its imports work. ``--args`` is read with ``ast.literal_eval`` only, never run as
@@ -173,9 +175,10 @@ def cmd_export(opts):
     wrt = parse_wrt(opts.wrt)
     ranks = parse_ranks(opts.ranks) if opts.ranks is not None else None
     if opts.mode == "jvp":
-        df = srcad.jvp(fn, wrt=wrt)
+        df = srcad.jvp(fn, wrt=wrt, compile=opts.compile)
     else:
-        df = {"grad": srcad.grad, "value_and_grad": srcad.value_and_grad, "vjp": srcad.vjp}[opts.mode](fn, wrt=wrt)
+        make = {"grad": srcad.grad, "value_and_grad": srcad.value_and_grad, "vjp": srcad.vjp}[opts.mode]
+        df = make(fn, wrt=wrt, compile=opts.compile)
     text = srcad.export(df, ranks=ranks)
     if opts.output in (None, "-"):
         sys.stdout.write(text)
@@ -264,6 +267,9 @@ def build_parser():
     export.add_argument("--ranks", default=None,
                         help="the ndim of each positional argument, e.g. 0,1 (0: a float; none: unknown); "
                              "default: the generic variant")
+    export.add_argument("--compile", choices=("numba", "auto"), default=None,
+                        help="write the form Numba compiles, under @numba.njit(cache=True) (needs Numba; "
+                             "auto: the NumPy form where srcad cannot compile it)")
     export.add_argument("-o", "--output", default=None, help="the module to write (default: standard output)")
     export.set_defaults(run=cmd_export)
     return p

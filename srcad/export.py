@@ -17,6 +17,11 @@ transitively, the names each copied definition reads:
   a literal of the value they have now (globals are copied as they are when exporting);
 * another module of the user's, read as ``lib.name``: a namespace holding the attributes read.
 
+A derivative made with ``compile="numba"`` (or ``"auto"``, where srcad can compile it) is written in
+the form ``numba_backend`` compiles, under ``@numba.njit(cache=True, nogil=True)``; the runtime
+helpers it calls are their Numba twins (``numba_runtime``): a stub and its ``overload`` typing
+function, copied with what they read, and the overloads for numbers' methods where used.
+
 Anything else (SciPy, an object of a class from a third-party library, a module used other than
 through its attributes, a lambda) is refused with a ``TransformError`` naming the user's line and
 the name. The output is deterministic: walks go in sorted name order and nothing depends on ids.
@@ -43,7 +48,8 @@ from srcad.errors import TransformError
 from srcad.parse import GENERATED
 
 _BUILTIN_NAMES = frozenset(dir(builtins))
-_KIND_ORDER = {"value": 0, "generated": 1, "class": 2, "function": 3, "namespace": 4, "alias": 5}
+_KIND_ORDER = {"value": 0, "generated": 1, "class": 2, "function": 3, "namespace": 4, "alias": 5,
+               "registration": 6}
 _ARRAY_LITERAL_MAX = 64     # larger (or non-finite) arrays are written as base64 of their bytes
 _LABEL = re.compile(r"^<srcad (\S+) of (.*):(\d+) #\d+>$")
 _LINE_NOTE = re.compile(r"#\s*line (\d+)\s*$")
@@ -70,9 +76,11 @@ class _Refused(Exception):
 class _Target:
     """The generated function to export and what the header says about it."""
 
-    def __init__(self, fn, kind, derivative=None, user_fn=None, wrt=(), ranks=None):
+    def __init__(self, fn, kind, derivative=None, user_fn=None, wrt=(), ranks=None, compile=None):
         self.fn, self.kind, self.derivative = fn, kind, derivative
         self.user_fn, self.wrt, self.ranks = user_fn, wrt, ranks
+        self.compile = compile      # "numba" or "auto": export the form numba_backend compiles
+        self.numba = None           # that form (a _NumbaForm), where it is exported
 
 
 def _ranks_key(ranks):
@@ -100,7 +108,7 @@ def _jvp_parts(df):
     except TypeError:
         return None
     if "fun" in cells and "ws" in cells:
-        return cells["fun"], tuple(cells["ws"])
+        return cells["fun"], tuple(cells["ws"]), cells.get("compile")
     return None
 
 
@@ -115,16 +123,16 @@ def _target(df, ranks):
             "grad" if isinstance(df, api.grad) else "vjp"
         fun = api._unwrap(df.fun)
         d = pipeline.reverse_derivative(fun, df.wrt, df.mode, ranks=key)
-        return _Target(d.fn, kind, d, fun, df.wrt, key)
+        return _Target(d.fn, kind, d, fun, df.wrt, key, df.compile)
     if isinstance(df, api._Matrix):
         raise TypeError(f"srcad.export exports what grad, value_and_grad, vjp and jvp return; "
                         f"{type(df).__name__} runs its derivative from a Python loop in srcad")
     parts = _jvp_parts(df) if callable(df) and getattr(df, "__srcad_function__", None) else None
     if parts is not None:
-        fun, wrt = parts
+        fun, wrt, compile = parts
         fun = api._unwrap(fun)
         d = pipeline.forward_derivative(fun, wrt, ranks=key)
-        return _Target(d.fn, "jvp", d, fun, wrt, key)
+        return _Target(d.fn, "jvp", d, fun, wrt, key, compile)
     if isinstance(df, pipeline.Derivative):
         if df.fn is None:
             raise TypeError("srcad.export: this derivative is a fwd_/bwd_ pair; export the caller's")
@@ -135,7 +143,9 @@ def _target(df, ranks):
         for (_, wrt, mode, key), variants in list(pipeline._cache.items()):
             for d in variants:
                 if d.fn is not None and d.fn.__code__ is inner.__code__ and mode in _ALIASES:
-                    return _Target(df, mode, d, d.root, wrt, None if key is None else tuple(key))
+                    # a Numba dispatcher over a generated derivative: the form Numba compiles
+                    return _Target(df, mode, d, d.root, wrt, None if key is None else tuple(key),
+                                   "numba" if df is not inner else None)
         name = inner.__name__
         kind = next((k for k in ("value_and_grad", "grad", "jvp") if name.startswith(k + "_")), "grad")
         return _Target(df, kind)
@@ -310,6 +320,35 @@ def _module_label(globs):
     return name
 
 
+def _numba_runtime():
+    from srcad import numba_runtime
+    return numba_runtime
+
+
+def _is_twin(obj):
+    """A Numba twin of a runtime helper (``numba_runtime.twin``): a stub with a typing function."""
+    return isinstance(obj, types.FunctionType) and obj.__module__ == "srcad.numba_runtime" and \
+        isinstance(getattr(obj, "typing", None), types.FunctionType)
+
+
+class _NumbaForm:
+    """The derivative in the form ``numba_backend`` compiles: its source, the function made from
+    it (its globals: what the source reads) and the comment above it."""
+
+    def __init__(self, d, source, name, namespace):
+        self.source = source
+        freevars = d.fn.__code__.co_freevars
+        ns = dict(namespace)
+        exec(compile(source, "<srcad export>", "exec"), ns)
+        self.fn = ns.pop(name)
+        # the generated function's closure cells, holding what the Numba form reads (twins swapped in)
+        self.closure = {v: types.CellType(ns.pop(v)) for v in freevars if v in ns}
+        m = _LABEL.match(GENERATED[d.fn][1]) if d.fn in GENERATED else None
+        of = re.sub(r"^(value_and_grad|grad|jvp|fwd|bwd)_", "", m.group(1)) if m else ""
+        self.comment = (f"# generated by srcad from {of} ({os.path.basename(m.group(2))}, line {m.group(3)}), "
+                        "in the form Numba compiles" if m else "# generated by srcad, in the form Numba compiles")
+
+
 def _is_dispatcher(obj):
     return type(obj).__module__.startswith("numba") and hasattr(obj, "py_func") and \
         isinstance(getattr(obj, "py_func", None), types.FunctionType)
@@ -325,6 +364,8 @@ class _Writer:
         self.imports = {}     # import line -> None (ordered set)
         self.namespaces = {}  # id(module) -> (unit, module, {attr: expression})
         self.uses_numba = False
+        self.compiled_texts = []   # sources compiled by Numba (which number overloads they need)
+        self.twins = []            # the Numba twins copied
         self.stack = []       # (snippet label, name) being resolved, for refusals
         self.origin = None    # where the name being resolved was read from (a comment on values)
         for name in reserved:
@@ -407,6 +448,11 @@ class _Writer:
                 self.uses_numba = True
             self.imports[f"from {module} import {attr}" + ("" if attr == name else f" as {name}")] = None
             return
+        if _is_twin(obj):
+            self.twins.append(name)
+            impl = self.fresh(name + "_impl")
+            self._claim(impl, obj.typing)
+            return self._function(obj.typing, impl, twin_of=name)
         if _is_dispatcher(obj):
             return self._function(obj.py_func, name, dispatcher=obj)
         if isinstance(obj, types.FunctionType):
@@ -506,8 +552,12 @@ class _Writer:
         deps = {renames.get(n, n) for n in at_def}
         return renames, deps
 
-    def _function(self, fn, name, dispatcher=None):
-        generated = fn in GENERATED
+    def _function(self, fn, name, dispatcher=None, numba_form=None, decorators=(), twin_of=None):
+        """Copy function ``fn`` as ``name``: its source (the text srcad generated for a generated
+        function; ``numba_form``, a ``_NumbaForm``, for the derivative exported compiled), under
+        ``decorators`` (lines of text); ``twin_of``: ``fn`` is the typing function of the Numba
+        twin named that (the twin is written before it)."""
+        generated = fn in GENERATED or numba_form is not None
         label = fn.__qualname__ if not generated else fn.__name__
         if fn.__name__ == "<lambda>":
             raise _Refused(f"the lambda at line {fn.__code__.co_firstlineno} of {fn.__code__.co_filename}; "
@@ -515,7 +565,8 @@ class _Writer:
         if getattr(fn, "__wrapped__", None) is not None:
             raise _Refused(f"{fn.__qualname__}, a function made by a decorator (functools.wraps), whose "
                            "source is not the code that runs", "decorated function")
-        src = GENERATED[fn][0] if generated else self._source_of(fn, fn.__qualname__)
+        src = numba_form.source if numba_form is not None else GENERATED[fn][0] if generated else \
+            self._source_of(fn, fn.__qualname__)
         u = self._unit(name, "generated" if generated else "function")
         tree = ast.parse(src)
         node = tree.body[0] if len(tree.body) == 1 else None
@@ -524,7 +575,9 @@ class _Writer:
                            "a decorator)", fn.__qualname__)
         if any(isinstance(n, ast.Nonlocal) for n in ast.walk(node)):
             raise _Refused(f"{fn.__qualname__}, which assigns `nonlocal` variables", "nonlocal")
-        if generated:
+        if numba_form is not None:
+            u.comment = numba_form.comment
+        elif generated:
             m = _LABEL.match(GENERATED[fn][1])
             of = re.sub(r"^(value_and_grad|grad|jvp|fwd|bwd)_", "", m.group(1)) if m else ""
             u.comment = f"# generated by srcad from {of} ({os.path.basename(m.group(2))}, line {m.group(3)})" \
@@ -533,6 +586,8 @@ class _Writer:
             u.comment = f"# {fn.__module__}.{fn.__qualname__}" if dispatcher is None else \
                 f"# {fn.__module__}.{fn.__qualname__} (compiled by Numba)"
         closure = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
+        if numba_form is not None:
+            closure = numba_form.closure
         # decorators applied where the function was defined are not applied again, and defaults
         # are the values the function has (their expressions were evaluated where it was made)
         edit = _Edit(src)
@@ -569,7 +624,28 @@ class _Writer:
             edit.replace(node.lineno, 0, node.lineno, 0, f"@{numba_name}.njit(cache=True{extra})\n")
             deps.add(numba_name)
             self.uses_numba = True
+        if numba_form is not None or twin_of is not None:
+            self.compiled_texts.append(src)
+        decorators = list(decorators)
+        if numba_form is not None:
+            numba_name = self.ref(sys.modules["numba"], "numba")
+            decorators.append(f"@{numba_name}.njit(cache=True, nogil=True)")
+            deps.add(numba_name)
+        if twin_of is not None:
+            overload = self.ref(_numba_runtime().overload, "overload")
+            optional = self.ref(_numba_runtime().optional_types, "optional_types")
+            decorators += [f"@{overload}({twin_of})", f"@{optional}"]
+            deps |= {overload, optional}
+        if decorators:
+            edit.replace(node.lineno, 0, node.lineno, 0, "".join(d + "\n" for d in decorators))
         u.text = edit.text().rstrip("\n")
+        if twin_of is not None:
+            params = ast.unparse(node.args)
+            u.text = (f"def {twin_of}({params}):\n"
+                      f'    """Compiled code only: Numba compiles what {name} returns for the argument types."""\n'
+                      f"    raise NotImplementedError({twin_of + ' runs only in code compiled by Numba'!r})\n"
+                      "\n\n" + u.text)
+            u.comment = f"# the Numba twin of srcad's helper {twin_of} (srcad.numba_runtime)"
         u.deps |= deps
 
     def _class(self, cls, name):
@@ -653,6 +729,33 @@ class _Writer:
         body = "\n    ".join(repr(c) for c in chunks)
         return (f"{npn}.frombuffer({b64_name}.b64decode(\n    {body}), dtype={a.dtype.str!r})"
                 f".reshape({tuple(a.shape)!r}).copy()")
+
+    def number_overloads(self):
+        """The overloads ``numba_runtime`` registers for NumPy forms Numba lacks on numbers
+        (``x.sum()`` of a float, ``np.linalg.norm`` of a float), where compiled code may use them."""
+        text = "\n".join(self.compiled_texts)
+        nr = _numba_runtime()
+        methods = [m for m in nr.NUMBER_METHODS if re.search(r"\.\s*" + m + r"\(", text)]
+        if methods:
+            self.stack.append(("srcad.numba_runtime", "number_method"))
+            method = self.ref(nr.number_method, "number_method")
+            overload_method = self.ref(nr.overload_method, "overload_method")
+            numba_types = self.ref(nr.types, "types")
+            self.stack.pop()
+            u = self._unit(self.fresh("number_methods"), "registration")
+            u.comment = f"# {', '.join(f'x.{m}()' for m in methods)} of a number (Numba's numbers have no such methods)"
+            u.text = "\n".join(f"{overload_method}({numba_types}.{t}, {m!r})({method})"
+                                for m in methods for t in ("Float", "Integer"))
+            u.deps = {method, overload_method, numba_types}
+        if re.search(r"\bnorm\(", text):
+            self.stack.append(("srcad.numba_runtime", "_norm_of_a_number"))
+            overload = self.ref(nr.overload, "overload")
+            npn = self.ref(np, "np")
+            name = self.fresh("norm_of_a_number")
+            self._claim(name, nr._norm_of_a_number)
+            self._function(nr._norm_of_a_number, name, decorators=[f"@{overload}({npn}.linalg.norm)"])
+            next(u for u in self.units if u.name == name).deps |= {overload, npn}
+            self.stack.pop()
 
     # -- output
 
@@ -796,11 +899,15 @@ def _header(target, name, alias, writer, module):
     width = max(len(c) for c, _ in usage) + 2
     usage = [f"    {c.ljust(width)}# {note}" if note else f"    {c}" for c, note in usage]
     of = user.__name__ if user is not None else name
+    compiled = target.numba is not None
     lines = [
-        f'"""{name}: the {target.kind} of {of}, exported by srcad {srcad.__version__} (`srcad export`).',
+        f'"""{name}: the {target.kind} of {of}' + (", compiled by Numba," if compiled else ",") +
+        f' exported by srcad {srcad.__version__} (`srcad export`).',
         "",
         f"Generated from:  {where}",
         f"Mode:            {mode}",
+        *(["Compiled:        by Numba, @numba.njit(cache=True), the form srcad's compile=\"numba\" runs"]
+          if compiled else []),
         f"With respect to: {wrt or '(not recorded)'}",
         f"Argument ranks:  {_describe_ranks(target, params)}",
         "",
@@ -813,12 +920,18 @@ def _header(target, name, alias, writer, module):
     notes = ("The function runs as srcad generated it: pass floats or float arrays where srcad.grad would cast "
              "ints" + (", and a one-element tuple wrt gives the bare gradient" if target.kind != "jvp" else "") +
              ". Global values it reads are copied in as they were when exported; srcad's helpers it calls are "
-             "copied in below it.")
+             "copied in below it" + (" (their Numba twins: a stub and the overload that types it)" if writer.twins
+                                     else "") + ".")
     if target.ranks is not None:
         notes += " Arguments of other ranks need another export (srcad export --ranks ...)."
     if writer.uses_numba:
         notes += (" Functions decorated @numba.njit(cache=True) are compiled on their first call and their "
                   "machine code cached in __pycache__ next to this file, where later processes load it.")
+    if compiled:
+        passed = "The tangents" if target.kind == "jvp" else seed
+        notes += f" {passed} may also be passed by position (Numba has no keyword-only parameters)."
+        notes += (" Numba compiles for the types of the first call's arguments: a type it cannot take "
+                  "is refused then, with Numba's message.")
     lines += textwrap.wrap(notes, 96)
     lines.append('"""')
     return "\n".join(lines)
@@ -828,12 +941,33 @@ def _header(target, name, alias, writer, module):
 # the entry
 
 
+def _numba_form(target):
+    """The form ``numba_backend`` compiles of a derivative made with ``compile=``, else None (where
+    ``compile="auto"`` and srcad cannot compile it: the NumPy form is exported)."""
+    if not target.compile or target.derivative is None or target.derivative.fn is None:
+        return None
+    from srcad import numba_backend
+    d = target.derivative
+    try:
+        met = numba_backend._COMPILED.get(d.fn)
+        if isinstance(met, numba_backend.CompileError):
+            raise met           # Numba refused it when srcad compiled it in this process
+        source, name, namespace = numba_backend.numba_source(d)
+    except numba_backend.CompileError as exc:
+        if target.compile == "auto":
+            target.compile = None
+            return None
+        raise exc from None
+    return _NumbaForm(d, source, name, namespace)
+
+
 def export(df, path=None, *, ranks=None):
     """The source of a standalone module computing the derivative ``df`` (what ``srcad.grad``,
     ``value_and_grad``, ``vjp`` or ``jvp(f, wrt=...)`` return); written to ``path`` if given.
 
     ``ranks`` (a tuple with one ``ndim`` per positional argument, 0 for a float, None for unknown)
     exports the variant srcad runs for arguments of those ranks; None exports the generic one.
+    A derivative made with ``compile="numba"`` is exported in the form Numba compiles.
     The module defines the derivative under its generated name (``grad_f``) and a stable alias
     (``grad``, ``value_and_grad``, ``vjp`` or ``jvp``). Raises ``TransformError`` naming the line
     and the name where something the derivative reads cannot be written into a module that imports
@@ -842,10 +976,16 @@ def export(df, path=None, *, ranks=None):
     fn = getattr(target.fn, "py_func", target.fn)
     name = fn.__name__
     alias = _ALIASES[target.kind]
+    form = target.numba = _numba_form(target)
     writer = _Writer(reserved=(alias,))
     try:
         writer.stack.append((name, name))
-        writer.ref(target.fn, name)
+        if form is not None:
+            writer._claim(name, target.fn)
+            writer._function(form.fn, name, numba_form=form)
+            writer.number_overloads()
+        else:
+            writer.ref(target.fn, name)
         writer.stack.pop()
         writer.finish_namespaces()
     except _Refused as exc:

@@ -41,6 +41,19 @@ def _none(t):
     return t is None or isinstance(t, (types.NoneType, types.Omitted))
 
 
+def optional_types(typing):
+    """``typing`` called with optional types unwrapped: an optional value (``v = None`` before a
+    loop, an array inside it) is typed as what it holds when it is read (the placeholder itself is
+    never read); while Numba still sees only the placeholder (a plain ``none``), no implementation
+    is offered."""
+    @functools.wraps(typing)
+    def unwrapped(*args, **kwargs):
+        if any(isinstance(a, types.NoneType) for a in args[:2]):
+            return None
+        return typing(*[_plain(a) for a in args], **{k: _plain(v) for k, v in kwargs.items()})
+    return unwrapped
+
+
 def twin(helper):
     """Declare the Numba twin of ``helper``: the decorated typing function picks the
     implementation from the Numba types of the arguments (``overload``)."""
@@ -50,15 +63,7 @@ def twin(helper):
     stub.__doc__ = f"Numba twin of ``srcad.runtime.{helper.__name__}`` (the NumPy helper, called from Python)."
 
     def register(typing):
-        @functools.wraps(typing)
-        def unwrapped(*args, **kwargs):
-            # an optional value (``v = None`` before a loop, an array inside it) is typed as
-            # what it holds when it is read: the placeholder itself is never read; while Numba
-            # still sees only the placeholder (a plain ``none``), no implementation is offered
-            if any(isinstance(a, types.NoneType) for a in args[:2]):
-                return None
-            return typing(*[_plain(a) for a in args], **{k: _plain(v) for k, v in kwargs.items()})
-        overload(stub)(unwrapped)
+        overload(stub)(optional_types(typing))
         stub.typing = typing
         TWINS[helper] = stub
         return stub
@@ -333,18 +338,18 @@ def extreme_adjoint(g, a, y, axis=None, keepdims=False):
     return over_axis
 
 
-def _number_reduction(name):
+NUMBER_METHODS = ("sum", "mean", "max", "min", "prod", "item")
+
+
+def number_method(x):
     """``x.sum()`` (``mean``, ``max``, ...) of a number: the number (NumPy scalars have these
     methods, Numba's floats do not; a rank-0 value where the user's code reduces an array)."""
-    @overload_method(types.Float, name)
-    @overload_method(types.Integer, name)
-    def method(x):
-        return lambda x: x
-    return method
+    return lambda x: x
 
 
-for _name in ("sum", "mean", "max", "min", "prod", "item"):
-    _number_reduction(_name)
+for _name in NUMBER_METHODS:
+    overload_method(types.Float, _name)(number_method)
+    overload_method(types.Integer, _name)(number_method)
 
 
 @overload(np.linalg.norm)

@@ -532,16 +532,159 @@ def test_numba_dispatchers_cache_in_the_exported_file(tmp_path):
 
 
 def test_a_compiled_derivative_exports_compiled():
-    """A Numba dispatcher over a generated derivative (what ``compile="numba"`` hands out) is exported
-    as the generated text under ``@numba.njit(cache=True)``, its header filled in from srcad's cache.
-    (Running it needs the compiled form of the generated code, issue 17 item 1: today's keeps the seed
-    keyword-only, which Numba does not take.)"""
+    """A Numba dispatcher over a generated derivative is exported in the form ``compile="numba"``
+    compiles (the seed a positional parameter), its header filled in from srcad's cache."""
     numba = pytest.importorskip("numba")
 
     def h(x):
         return x * x + np.sin(x) * 3.0
     d = srcad.grad(h).specialized([0.5])
     text = srcad.export(numba.njit(d.fn))
-    assert "\n@numba.njit(cache=True)\ndef grad_h(x, *, dout=1.0):\n" in text
+    assert "\n@numba.njit(cache=True, nogil=True)\ndef grad_h(x, dout=1.0):\n" in text
     assert "function test_a_compiled_derivative_exports_compiled.<locals>.h, line" in text
     assert "Argument ranks:  x: a float (rank 0)" in text and "import numba\n" in text
+    assert text == srcad.export(srcad.grad(h, compile="numba"), ranks=(0,))
+
+
+FUZZ_COMPILED = (23, 31)     # programs whose derivatives compiled when this was written
+COMPILED_CASES = ("chapter_while", "scalar_for", "horner", "horner_xc", "scalar_temps", "vector_while")
+
+
+def test_compiled_exports_run_without_srcad_and_load_from_the_cache(tmp_path):
+    """``srcad.export(srcad.grad(f, compile="numba"), ranks=...)`` writes the Numba form: the
+    benchmark cases that compile run in the process that cannot import srcad, agree with srcad,
+    and a second process loads every compiled function from Numba's cache next to the files (its
+    first call is timed: docs/export.md)."""
+    pytest.importorskip("numba")
+    cases = {c.name: c for c in load_cases().CASES}
+    folder = tmp_path / "compiled"
+    folder.mkdir()
+    # Numba's set-up in a process (importing it, its target's registries: SciPy's BLAS where SciPy is
+    # installed) comes first, so the timed first calls are the exported code's own
+    (folder / "numba_setup.py").write_text("def setup():\n    from numba.core.registry import cpu_target\n"
+                                           "    cpu_target.target_context.refresh()\n")
+    jobs = [("numba-setup", "numba_setup", "setup", (), {})]
+    expected, texts = {}, {}
+    rng = np.random.default_rng(5)
+
+    def add(key, df, ranks, args, kind, want, kwargs=None):
+        text = srcad.export(df, ranks=ranks)
+        module = "exp_" + key.replace("-", "_")
+        (folder / f"{module}.py").write_text(text)
+        texts[key], expected[key] = text, want
+        jobs.append((key, module, kind, tuple(args), kwargs or {}))
+
+    for name in COMPILED_CASES:
+        case = cases[name]
+        args, ranks = case.inputs(), api._ranks(case.inputs())
+        add(name, srcad.grad(case.f, wrt=case.wrt, compile="numba"), ranks, args, "grad",
+            srcad.grad(case.f, wrt=case.wrt)(*args))
+    case = cases["scalar_for"]
+    args = case.inputs()
+    want = srcad.grad(case.f, wrt=case.wrt)(*args)
+    # the seed is a positional parameter: the same export, called with it
+    jobs.append(("scalar_for-dout", "exp_scalar_for", "grad", tuple(args) + (2.0,), {}))
+    expected["scalar_for-dout"] = tuple(2.0 * g for g in want)
+    add("scalar_for-vg", srcad.value_and_grad(case.f, wrt=case.wrt, compile="numba"), (0, 0), args,
+        "value_and_grad", srcad.value_and_grad(case.f, wrt=case.wrt)(*args))
+    case = cases["horner_xc"]
+    args = case.inputs()
+    tangents = (float(rng.normal()), rng.normal(size=args[1].shape))
+    names = pipeline.forward_derivative(case.f, (0, 1), ranks=(0, 1)).tangent_names
+    add("horner_xc-jvp", srcad.jvp(case.f, wrt=(0, 1), compile="numba"), (0, 1), args, "jvp",
+        srcad.jvp(case.f, args, tangents), dict(zip(names, tangents)))
+
+    # random programs (tests/fuzz_programs.py) srcad can compile: each agrees, or Numba refuses it at
+    # the first call (its type inference or lowering), as compile="numba" would; never a different value
+    programs = []
+    for seed in FUZZ_COMPILED:
+        prog = fuzz_programs.generate(seed)
+        r = np.random.default_rng(seed)
+        args = next((a for a in (fuzz_programs.random_args(prog, r) for _ in range(10))
+                     if fuzz_programs.usable(prog, a)), None)
+        if args is None:
+            continue
+        try:
+            want = srcad.grad(prog.f, wrt=(0, 1))(*[fuzz_programs._copy(v) for v in args])
+            df = srcad.grad(prog.f, wrt=(0, 1), compile="numba")
+            add(f"fuzz-{seed}", df, api._ranks(args), args, "grad", want)
+        except srcad.TransformError:
+            continue
+        programs.append(f"fuzz-{seed}")
+
+    for key, text in texts.items():
+        assert ", compiled by Numba, exported by srcad" in text and "import numba\n" in text
+        assert re.search(r"^@numba\.njit\(cache=True, nogil=True\)\ndef \w+\(.*(dout=1\.0|=0\.0)\):$",
+                         text, re.M), text
+        assert "Stack" not in text and "reversed(" not in text and "*," not in text
+    assert "def unbroadcast(g, x):" in texts["vector_while"] and "@overload(unbroadcast)" in texts["vector_while"]
+    assert "@overload(np.linalg.norm)" in texts["chapter_while"]
+    assert "overload_method(types.Float, 'sum')(number_method)" in texts["chapter_while"]
+    assert "overload" not in texts["scalar_for"].split('"""')[2]           # nothing of srcad's is called: nothing copied
+    srcad.clear_cache()                                    # generated again: the same text
+    case = cases["vector_while"]
+    assert srcad.export(srcad.grad(case.f, wrt=case.wrt, compile="numba"), ranks=(1,)) == texts["vector_while"]
+
+    first = run_isolated(folder, jobs)
+    second = run_isolated(folder, jobs)
+    numba_refused = set()
+    for out in (first, second):
+        for key, want in expected.items():
+            status, value, _, _ = out["results"][key]
+            if key in programs and status == "error" and \
+                    value.startswith(("TypingError", "NotImplementedError", "LoweringError")):
+                numba_refused.add(key)
+                continue
+            assert status == "ok", f"{key}: {value}\n{texts.get(key, '')}"
+            _close_compiled(value, want)
+    assert len(numba_refused) < len(programs), "no random program compiled"
+    ran = [("exp_" + k.replace("-", "_")) for k in texts if k not in numba_refused]
+    derivatives = {k: v for k, v in first["numba"].items()
+                   if re.match(r"exp_\w+\.(grad|value_and_grad|jvp)_", k) and k.split(".")[0] in ran}
+    assert len(derivatives) == len(ran)
+    for k, (hits, misses) in derivatives.items():
+        n = 2 if k.startswith("exp_scalar_for.grad_") else 1       # two signatures: dout omitted, given
+        assert (hits, misses) == (0, n), k                         # compiled, written to the cache
+        assert second["numba"][k] == (n, 0), k                     # loaded from the cache
+    timed = {k: r[2] for k, r in second["results"].items() if k in texts and k not in numba_refused}
+    compiled = {k: r[2] for k, r in first["results"].items() if k in texts}
+    print("\nfirst call in a second process (import + cache load + call), ms:",
+          {k: round(1e3 * t, 1) for k, t in timed.items()},
+          "; with compilation:", {k: round(1e3 * t) for k, t in compiled.items()})
+    assert all(timed[k] < compiled[k] for k in timed), (timed, compiled)
+
+
+def _close_compiled(a, b):
+    if isinstance(a, (tuple, list)):
+        assert isinstance(b, (tuple, list)) and len(a) == len(b), (a, b)
+        for u, v in zip(a, b):
+            _close_compiled(u, v)
+        return
+    assert np.shape(a) == np.shape(b), (np.shape(a), np.shape(b))
+    np.testing.assert_allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float), rtol=1e-10, atol=1e-13)
+
+
+def test_compile_refusals_and_auto(tmp_path):
+    """compile="numba" that srcad cannot compile is refused when exporting (a TransformError naming the
+    user's line); compile="auto" exports the NumPy form."""
+    pytest.importorskip("numba")
+    from srcad import numba_backend
+    path = tmp_path / "dicts_export.py"
+    path.write_text("import numpy as np\n\n\ndef uses_a_dict(x):\n    d = {'a': x * 2.0, 'b': np.sin(x)}\n"
+                    "    return d['a'] * d['b']\n\n\ndef f(x, w):\n    return np.sum(np.sin(x) * w)\n")
+    fn = cli.load_function(f"{path}:uses_a_dict")
+    with pytest.raises(srcad.TransformError) as e:
+        srcad.export(srcad.grad(fn, compile="numba"), ranks=(0,))
+    assert isinstance(e.value, numba_backend.CompileError) and e.value.filename == str(path)
+    assert e.value.lineno in (5, 6)
+    text = srcad.export(srcad.grad(fn, compile="auto"), ranks=(0,))
+    assert text == srcad.export(srcad.grad(fn), ranks=(0,)) and "numba" not in text
+    # the command line
+    out = tmp_path / "gf.py"
+    assert cli.main(["export", f"{path}:f", "--wrt", "1", "--ranks", "1,1", "--compile", "numba", "-o", str(out)]) == 0
+    f = cli.load_function(f"{path}:f")
+    assert out.read_text() == srcad.export(srcad.grad(f, wrt=1, compile="numba"), ranks=(1, 1))
+    assert "\n@numba.njit(cache=True, nogil=True)\ndef grad_f(x, w, dout=1.0):\n" in out.read_text()
+    assert cli.main(["export", f"{path}:uses_a_dict", "--compile", "numba", "--ranks", "0"]) == 2
+    assert cli.main(["export", f"{path}:uses_a_dict", "--compile", "auto", "--ranks", "0", "-o", str(out)]) == 0
+    assert "numba" not in out.read_text()
