@@ -10,6 +10,7 @@ import numpy as np
 
 from srcad import compose, pipeline, runtime
 from srcad.parse import GENERATED
+from srcad.inline import object_arg
 from srcad.runtime import _training, check_output, owned_copy, zeros_like
 
 
@@ -132,7 +133,7 @@ def _rank(a):
         return 0
     if isinstance(a, np.ndarray) or runtime.is_array(a):
         return a.ndim or None      # Dask and CuPy arrays are specialised as NumPy's are
-    return None
+    return object_arg(a)           # an object of a user class: specialised on its class (issue 13)
 
 
 class _ForeignRanks(tuple):

@@ -24,6 +24,7 @@ methods are calls srcad can only keep.
 """
 
 import copy
+import weakref
 import dataclasses
 import sys
 import os
@@ -421,6 +422,10 @@ class Inliner:
             if attr in o.fields:
                 return N(o.fields[attr])
             value = _class_attr(o.cls, attr)
+            if o.param and not (callable(value) or isinstance(value, (staticmethod, classmethod, property))):
+                # an argument's attribute: read from the object once, at the function's start
+                o.from_param.add(attr)
+                return N(self.field(o, attr))
             if value is None or callable(value) or isinstance(value, (staticmethod, classmethod, property)):
                 raise _Escape(o.names)   # a method used as a value, or no such attribute
             o.class_reads.add(attr)
@@ -565,6 +570,8 @@ class _Object:
         self.names = {name}
         self.fields = {}
         self.class_reads = set()
+        self.param = False          # an argument of the function (ObjectArg): its attributes are
+        self.from_param = set()     # read from it at the start (these), never written
         params = getattr(cls, "__dataclass_params__", None)
         self.frozen = bool(params is not None and params.frozen)
 
@@ -626,9 +633,49 @@ def at_line(node, ln):
     return node
 
 
-def inline_calls(body, info, norm, env, front_end, root, forward=False):
+class ObjectArg:
+    """The rank key of an argument that is an object of a user class srcad can follow: its class
+    (``api._rank``). The derivative is specialised on it, so ``model.forward(x)`` of an argument
+    ``model`` (and ``self.f(x)`` of a method differentiated as ``grad(obj.loss)``) is inlined."""
+
+    __slots__ = ("cls",)
+
+    def __init__(self, cls):
+        self.cls = cls
+
+    def __eq__(self, other):
+        return type(other) is ObjectArg and other.cls is self.cls
+
+    def __hash__(self):
+        return hash((ObjectArg, id(self.cls)))
+
+    def __repr__(self):
+        return f"an object of {self.cls.__qualname__}"
+
+
+_OBJECT_ARGS = weakref.WeakKeyDictionary()   # class -> its ObjectArg, or False
+
+
+def object_arg(a):
+    """``ObjectArg`` for an argument whose class srcad can follow, else None."""
+    cls = type(a)
+    if cls.__module__ == "builtins" or isinstance(a, (list, tuple, dict)):
+        return None
+    try:
+        have = _OBJECT_ARGS.get(cls)
+    except TypeError:
+        return None
+    if have is None:
+        have = _OBJECT_ARGS[cls] = ObjectArg(cls) if _followable(cls) else False
+    return have or None
+
+
+def inline_calls(body, info, norm, env, front_end, root, forward=False, param_objects=None):
     """Inline the calls to user functions in ``body`` (see the module docstring). Where an object
-    made in the function turns out to escape, inlining starts again with it made for real."""
+    made in the function turns out to escape, inlining starts again with it made for real.
+    ``param_objects``: {parameter: class} of arguments that are objects of user classes, whose
+    methods are inlined like those of objects made here; their attributes are read at the start."""
+    param_objects = param_objects or {}
     banned = set()
     original = copy.deepcopy(body)
     state = (norm.namer.snapshot(), set(norm.locals), dict(env.objects), dict(env.cells), dict(env.by_id),
@@ -636,6 +683,10 @@ def inline_calls(body, info, norm, env, front_end, root, forward=False):
     while True:
         inliner = Inliner(info, norm, env, front_end, root, forward)
         inliner.banned = banned
+        for p, cls in sorted(param_objects.items()):
+            if p not in banned:
+                inliner.objects[p] = _Object(cls, p)
+                inliner.objects[p].param = True
         try:
             out = inliner.body(body, info, set(norm.locals), 0, ())
             held = {**inliner.objects, **{t: o for t, (o, _) in inliner.supers.items()}}
@@ -659,4 +710,18 @@ def inline_calls(body, info, norm, env, front_end, root, forward=False):
             if isinstance(st, gast.Assign) and isinstance(st.targets[0], gast.Attribute):
                 fail_at(info, st.lineno, "srcad cannot differentiate an assignment to an attribute",
                         "assignment to an attribute")
-        return out
+        prologue = []
+        for p, o in sorted(inliner.objects.items()):
+            if not o.param or p != o.name:
+                continue
+            written = {v: a for a, v in o.fields.items()}
+            for st in _walk_nodes(out):
+                t = st.targets[0] if isinstance(st, gast.Assign) else getattr(st, "target", None)
+                if isinstance(t, gast.Name) and t.id in written:
+                    fail_at(info, getattr(st, "lineno", info.lineno),
+                            f"srcad cannot differentiate a write to the attribute {written[t.id]} of the "
+                            f"argument {p} (the caller's object would change)", "assignment to an attribute")
+            for attr in sorted(o.from_param):
+                prologue.append(assign(o.fields[attr], gast.Attribute(
+                    value=N(p), attr=attr, ctx=gast.Load()), info.lineno))
+        return prologue + out

@@ -30,7 +30,7 @@ from srcad.rewrites import appends_as_assignments, split_self_reads
 from srcad.astutil import N, assign, at
 from srcad.errors import TransformError, called_from
 from srcad.forward import Forward
-from srcad.inline import inline_calls
+from srcad.inline import ObjectArg, inline_calls
 from srcad.names import names_in
 from srcad.normalize import normalize
 from srcad.optimize import free_dead, fuse_single_use, prune_forward
@@ -336,11 +336,12 @@ def _generate(fn, key, stages):
     info.extra = env.objects   # names the generated code adds resolve like the user's
     prefix = "jvp_" if forward else "value_and_grad_" if mode == "value_and_grad" else "grad_"
     gen_name = None if helper and not forward else norm.namer.fresh(prefix + info.name, numbered=False)
-    body = inline_calls(body, info, norm, env, front_end, fn, forward)   # both modes (issue 13)
+    objects = {p: r.cls for p, r in zip(params, ranks or ()) if isinstance(r, ObjectArg)}
+    body = inline_calls(body, info, norm, env, front_end, fn, forward, objects)   # both modes (issue 13)
     require_loop_builtins(info, body, ())   # loops of inlined helpers are written in fn's scope
     if stages is not None:
         stages["inline"] = body
-    param_ranks = {p: r for p, r in zip(params, ranks or ()) if r is not None}
+    param_ranks = {p: r for p, r in zip(params, ranks or ()) if r is not None and not isinstance(r, ObjectArg)}
     body, facts = analyze(info, norm, body, wrt_names, forward, param_ranks, helper, env)
     # Dask or CuPy arguments (api._ForeignRanks), or complex values made from real ones (a real
     # adjoint would take a complex contribution in place): adjoints accumulate as d = d + e
