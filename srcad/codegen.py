@@ -10,6 +10,8 @@ import ast
 import itertools
 import linecache
 import re
+import sys
+import traceback
 import types
 
 import astunparse
@@ -275,8 +277,21 @@ def to_source(fdef, line_prefix="line"):
     return "\n".join(out)
 
 
+def _show_generated_lines(exc_type, value, tb):
+    """``sys.excepthook`` while it would be Python's own: the same report, through ``traceback``,
+    which reads the generated code's lines from ``linecache`` (Python's own hook reads files from
+    disk only, so an error inside a derivative showed no line there)."""
+    traceback.print_exception(exc_type, value, tb)
+
+
+def _install_excepthook():
+    if sys.excepthook is sys.__excepthook__:
+        sys.excepthook = _show_generated_lines
+
+
 def compile_function(src, name, env, info, label):
     """Compile the text of one function definition into a live function object."""
+    _install_excepthook()
     freevars = sorted(set(env.objects) | set(env.cells) | set(info.closure))
     body = "\n".join("    " + line if line else line for line in src.split("\n"))
     factory = f"def __srcad_factory__({', '.join(freevars)}):\n{body}\n    return {name}\n"
