@@ -7,8 +7,8 @@ are measured with tracemalloc (NumPy reports its buffers to it) on arrays above 
 temporary-elision threshold (256 KiB), against careful hand-written gradients.
 """
 
-import gc
-import tracemalloc
+import os
+import sys
 
 import numpy as np
 import pytest
@@ -16,19 +16,13 @@ import pytest
 import srcad
 from fd_points import numeric_grad
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
+from memory import peak_bytes  # noqa: E402
+
 
 def peak(fn, *args):
-    gc.collect()
-    tracemalloc.start()
-    try:
-        start, _ = tracemalloc.get_traced_memory()
-        tracemalloc.reset_peak()
-        out = fn(*args)
-        _, top = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    del out
-    return top - start
+    """tracemalloc peak of ``fn(*args)`` above what was allocated before (benchmarks/memory.py)."""
+    return peak_bytes(fn, args)
 
 
 def ew(x):

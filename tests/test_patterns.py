@@ -11,6 +11,7 @@ import scipy.special
 
 import srcad
 from srcad import patterns, pipeline
+from fd_points import numeric_grad
 
 
 def lse_rows(x):
@@ -111,17 +112,6 @@ def point(shape, seed=0):
     r = np.random.default_rng(seed + len(shape))
     x = r.normal(0.0, 1.5, size=shape)
     return float(x) if shape == () else x
-
-
-def numeric_grad(f, x, eps=1e-6):
-    x = np.asarray(x, dtype=np.float64)
-    g = np.zeros_like(x)
-    for i in np.ndindex(*x.shape):
-        e = np.zeros_like(x)
-        e[i] = eps
-        xp, xm = (x + e, x - e) if x.shape else (float(x + e), float(x - e))
-        g[i] = (f(xp) - f(xm)) / (2 * eps)
-    return g
 
 
 def numeric_jacobian(g, x, eps=1e-5):
