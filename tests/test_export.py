@@ -5,7 +5,7 @@ standard library, a temporary folder and the folder NumPy is installed in: srcad
 imported there (checked), nor the user's modules, so everything the derivative reads must have
 been written into the module. All modules of one test run go through one subprocess (the batch),
 and their results are compared with what srcad computes here: every benchmark case
-(benchmarks/cases.py) in grad (specialised) and jvp, and three of them also generic and in
+(benchmarks/cases.py) in grad (specialised) and jvp, and four of them also generic and in
 value_and_grad (all of them with SRCAD_LONG=1), random programs (tests/fuzz_programs.py, one of
 each grammar class; forty with SRCAD_LONG=1), and
 programs with the constructs the exporter walks (recursive helpers kept as fwd_/bwd_ and jvp_
@@ -268,7 +268,7 @@ def batch(tmp_path_factory, user_module):
     for case in cases.CASES:
         args = case.inputs()
         b.add_grad(f"case-{case.name}", case.f, args, case.wrt)
-        if LONG or case.name in ("chapter_while", "mlp", "rnn_in"):   # every case with SRCAD_LONG=1
+        if LONG or case.name in ("chapter_while", "scalar_for", "mlp", "rnn_in"):   # all: SRCAD_LONG=1
             b.add_grad(f"case-{case.name}-generic", case.f, args, case.wrt, ranks=None)
             b.add_grad(f"case-{case.name}-vg", case.f, args, case.wrt, kind="value_and_grad")
         b.add_jvp(f"case-{case.name}-jvp", case.f, args, case.wrt, rng)
@@ -317,7 +317,7 @@ def _check(batch, keys):
 
 def test_benchmark_cases_run_without_srcad(batch):
     keys = [k for k in batch.expected if k.startswith("case-")]
-    assert len(keys) == (4 if LONG else 2) * len(load_cases().CASES) + (0 if LONG else 6)
+    assert len(keys) == (4 if LONG else 2) * len(load_cases().CASES) + (0 if LONG else 8)
     _check(batch, keys)
 
 

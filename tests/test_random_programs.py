@@ -157,7 +157,7 @@ def test_random_programs_forward(prog, seed):
 # the second grammar (tests/fuzz_programs.py)
 
 LONG = bool(os.environ.get("SRCAD_LONG"))
-NEW_EXAMPLES = 1000 if LONG else 3      # per class: 17,000 programs with SRCAD_LONG=1
+NEW_EXAMPLES = 1000 if LONG else 2      # per class: 17,000 programs with SRCAD_LONG=1
 NEW_POINTS = 2 if LONG else 1           # a checked program costs ~0.5 s, mostly its six transforms
 NEW_RETRIES = 8     # programs tried per example until one is checked at a point
 
