@@ -208,7 +208,7 @@ def _data_refs(fun, seen=None):
 
 
 def _data_ref(v, ref, seen):
-    if runtime.is_array(v) or isinstance(v, (list, tuple, dict)):
+    if runtime.is_array(v) or isinstance(v, (list, tuple, dict, complex, np.complexfloating)):
         return [ref]
     if isinstance(v, types.FunctionType) and not _library(v):
         return _data_refs(v, seen)
@@ -223,16 +223,34 @@ def _library(fn):
     return mod.split(".")[0] in ("numpy", "scipy", "srcad", "dask", "cupy")
 
 
-def _reads_foreign(refs):
+def _ref_values(refs):
     for ref in refs:
         if type(ref) is tuple:
-            v = ref[0].get(ref[1])
+            yield ref[0].get(ref[1])
         else:
             try:
-                v = ref.cell_contents
+                yield ref.cell_contents
             except ValueError:
                 continue
-        if type(v) is not _ndarray and _foreign(v):
+
+
+def _reads_foreign(refs):
+    return any(type(v) is not _ndarray and _foreign(v) for v in _ref_values(refs))
+
+
+def _reads_complex(refs):
+    """Whether a global or closure value the function reads is complex: its output may be
+    complex although every argument is real (``np.sum(x * H)``), so it is checked."""
+    return any(_is_complex(v) for v in _ref_values(refs))
+
+
+def _reads_special(refs):
+    """The fast path's test: foreign (Dask/CuPy) or complex data read from globals/closures."""
+    for v in _ref_values(refs):
+        if type(v) is _ndarray:
+            if v.dtype.kind == "c":
+                return True
+        elif _foreign(v) or _is_complex(v):
             return True
     return False
 
@@ -385,11 +403,11 @@ class grad(_Transformed):
         # Data the function reads from globals or closures that is a Dask/CuPy array takes the
         # checked path (its own variant, without in-place accumulation)
         hit = self._fast.get(type(args[0]) if len(args) == 1 else tuple(map(type, args)))
-        if hit is not None and hit[0] == pipeline.generation and not (self._data and _reads_foreign(self._data)):
+        if hit is not None and hit[0] == pipeline.generation and not (self._data and _reads_special(self._data)):
             _, fn, guard, arrays, ndims, floats, flag = hit
             if arrays:
                 for i, n in zip(arrays, ndims):
-                    if args[i].ndim != n:
+                    if args[i].ndim != n or args[i].dtype.kind == "c":
                         break
                 else:
                     for i in floats:
@@ -410,9 +428,10 @@ class grad(_Transformed):
                     return (g,) if self.tuple_out and len(self.wrt) == 1 else g
                 return self._tuple(_own(g, args))
         d, args = self._prepare(args)
-        if any(_is_complex(args[i]) for i in self.wrt):
-            # a complex input may give a complex output, which has no gradient: checked on the value
-            # (generated code checks only an array output's, in ``seed``)
+        if any(_is_complex(a) for a in args) or (self._data and _reads_complex(self._data)):
+            # a complex argument (differentiated or not: ``np.sum(x * c)`` with a complex ``c``)
+            # may give a complex output, which has no gradient: checked on the value (generated
+            # code checks only an array output's, in ``seed``); never on the fast path
             d = pipeline.reverse_derivative(_unwrap(self.fun), self.wrt, "value_and_grad", ranks=_ranks(args))
             value, g = self._run(d.fn, args, kwargs)
             check_output(value)
@@ -425,6 +444,9 @@ class grad(_Transformed):
         (Python and NumPy scalars, NumPy arrays of known ndim, None, strings; containers and other
         libraries' arrays are ranked by their contents: they take the checked path each call)."""
         arrays = tuple(i for i, a in enumerate(args) if type(a) is _ndarray)
+        if any(args[i].dtype.kind == "c" for i in arrays) or any(isinstance(a, (complex, np.complexfloating))
+                                                                for a in args):
+            return   # a complex argument: the output is checked on the slow path each call
         if not all(type(a) in _SCALAR_TYPES or isinstance(a, np.generic) for i, a in enumerate(args)
                    if i not in arrays):
             return

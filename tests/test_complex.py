@@ -512,3 +512,47 @@ def test_complex_scalar_output_of_real_input_is_refused(fn):
 def test_real_output_through_fft_still_differentiates():
     x = np.linspace(0.1, 1.0, 4)
     srcad.check_grad(_fft_real, x)
+
+
+_H = np.array([1 + 1j, 2.0 - 0.5j, 0.5j])
+
+
+def _times_arg(x, c):
+    return np.sum(x * c)
+
+
+def _times_global(x):
+    return np.sum(x * _H)
+
+
+def _times_closure():
+    c = 2.0 + 1j
+
+    def f(x):
+        return np.sum(x) * c
+    return f
+
+
+@pytest.mark.parametrize("make", ["arg array", "arg scalar", "arg numpy scalar", "global", "closure"])
+@pytest.mark.parametrize("transform", [srcad.grad, srcad.value_and_grad])
+def test_complex_scalar_output_from_complex_data_is_refused(make, transform):
+    # a complex value that is not differentiated (an argument, a global, a closure cell) made the
+    # scalar output complex: grad gave the gradient of the real part, silently
+    x = np.linspace(0.1, 1.0, 3)
+    fn, args = {"arg array": (_times_arg, (x, _H)), "arg scalar": (_times_arg, (x, 1j)),
+                "arg numpy scalar": (_times_arg, (x, np.complex128(2 - 1j))),
+                "global": (_times_global, (x,)), "closure": (_times_closure(), (x,))}[make]
+    df = transform(fn)
+    for _ in range(2):   # the second call may take the fast path
+        with pytest.raises(srcad.TransformError, match="complex"):
+            df(*args)
+    if make.startswith("arg"):   # the same derivative with real data still runs (and after it, refuses)
+        assert np.allclose(srcad.grad(fn)(x, np.ones(3)), 1.0)
+
+
+def test_real_output_from_complex_global_differentiates():
+    def f(x):
+        return np.sum(np.abs(x * _H) ** 2)
+    x = np.linspace(0.1, 1.0, 3)
+    for _ in range(2):
+        assert np.allclose(srcad.grad(f)(x), 2 * x * np.abs(_H) ** 2)
