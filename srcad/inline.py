@@ -88,6 +88,9 @@ class Inliner:
         self.objects = {}           # a name that holds an object made here -> its _Object
         self.supers = {}            # ``t = super(C, m)`` of such an object -> (its _Object, C)
         self.banned = set()         # names whose objects escape: made as Python makes them
+        self.static_aliases = {}    # ``t = M.layer`` (once) of a global/closure object -> ``M.layer``
+        self.stored = set()         # names stored so far (a second store ends an alias)
+        self.static_supers = {}     # ``t = super(C, M)`` of such an object -> (``M``, C)
 
     def body(self, stmts, scope_info, scope_locals, depth, active_stack):
         out = []
@@ -100,6 +103,8 @@ class Inliner:
                 s = self.object_reads(s)
                 if s is None:
                     continue
+            if self.note_static_alias(s, scope_info, scope_locals):
+                continue
             if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name) and \
                     isinstance(s.value, gast.Call):
                 new = self.try_inline(s, scope_info, scope_locals, depth, active_stack)
@@ -117,6 +122,81 @@ class Inliner:
                     continue
             out.append(s)
         return out
+
+    def note_static_alias(self, s, scope_info, scope_locals):
+        """``first_1 = M.first`` (the normalizer's name for an attribute of a global or closure
+        object that holds a user object): calls through ``first_1`` resolve as calls through
+        ``M.first``. Only a name stored once: a second store anywhere ends the alias."""
+        for n in _walk_nodes([s]):
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
+                if n.id in self.stored:
+                    self.static_aliases.pop(n.id, None)
+                    self.stored.add(n.id + "\0banned")
+                self.stored.add(n.id)
+        if not (isinstance(s, gast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], gast.Name)) \
+                or s.targets[0].id + "\0banned" in self.stored:
+            return False
+        v = s.value
+        if isinstance(v, gast.Call) and isinstance(v.func, gast.Name) and len(v.args) == 2 and not v.keywords \
+                and isinstance(v.args[0], gast.Name):
+            # ``super(__class__, self)`` where ``self`` is a global or closure object (or one it holds)
+            sup = resolve_callee(v.func, scope_info, scope_locals, strict=False)
+            start = resolve_callee(v.args[0], scope_info, scope_locals, strict=False)
+            receiver = self.through_alias(gast.Call(func=v.args[1], args=[], keywords=[])).func
+            if sup is not None and sup.kind == "static" and sup.obj is super and start is not None and \
+                    start.kind == "static" and isinstance(start.obj, type) and \
+                    (self.static_object_expr(receiver, scope_info, scope_locals) or
+                     isinstance(receiver, gast.Name) and receiver.id not in scope_locals and
+                     object_arg(getattr(resolve_callee(receiver, scope_info, scope_locals, strict=False),
+                                        "obj", None)) is not None):
+                self.static_supers[s.targets[0].id] = (receiver, start.obj)
+                return True   # only its methods are called (else refused in inline_calls)
+            return False
+        if not isinstance(v, gast.Attribute):
+            return False
+        value = self.through_alias(gast.Call(func=v, args=[], keywords=[])).func
+        where = resolve_callee(value, scope_info, scope_locals, strict=False)
+        if where is not None and where.kind == "static" and object_arg(where.obj) is not None:
+            self.static_aliases[s.targets[0].id] = value
+        return False
+
+    def static_super_method(self, call, scope_info, scope_locals):
+        """(function, call with the receiver first) for ``t.m(...)`` where ``t = super(C, M)``."""
+        f = call.func
+        if not (isinstance(f, gast.Attribute) and isinstance(f.value, gast.Name) and f.value.id in self.static_supers):
+            return None
+        receiver, start = self.static_supers[f.value.id]
+        where = resolve_callee(receiver, scope_info, scope_locals, strict=False)
+        if where is None or where.kind != "static":
+            return None
+        mro = type(where.obj).__mro__
+        after = mro[mro.index(start) + 1:] if start in mro else ()
+        meth = next((k.__dict__[f.attr] for k in after if f.attr in k.__dict__), None)
+        if not isinstance(meth, types.FunctionType):
+            return None
+        return meth, gast.Call(func=self.env.ref(meth.__name__.strip("_") or "method", meth),
+                               args=[clone(receiver)] + list(call.args), keywords=list(call.keywords))
+
+    def static_object_expr(self, node, scope_info, scope_locals):
+        """Whether ``node`` is ``M.layer`` (an attribute chain from a global or closure name) that
+        holds an object of a user class: read again where it is used, it stays resolvable."""
+        base = node
+        while isinstance(base, gast.Attribute):
+            base = base.value
+        if node is base or not isinstance(base, gast.Name) or base.id in scope_locals:
+            return False
+        where = resolve_callee(node, scope_info, scope_locals, strict=False)
+        return where is not None and where.kind == "static" and object_arg(where.obj) is not None
+
+    def through_alias(self, call):
+        """``call`` with a callee read through a static alias written as the attribute it is."""
+        f = call.func
+        base = f.value if isinstance(f, gast.Attribute) else f
+        if not (isinstance(base, gast.Name) and base.id in self.static_aliases):
+            return call
+        held = clone(self.static_aliases[base.id])
+        func = gast.Attribute(value=held, attr=f.attr, ctx=gast.Load()) if isinstance(f, gast.Attribute) else held
+        return gast.Call(func=func, args=call.args, keywords=call.keywords)
 
     def bind_free(self, cinfo, node, ln, prologue):
         """The name under which the inlined body of ``cinfo``'s function reads the free name
@@ -155,9 +235,13 @@ class Inliner:
         call = stmt.value
         made = None
         method = self.object_method(call)
+        if method is None and self.static_supers:
+            method = self.static_super_method(call, scope_info, scope_locals)
         if method is not None:
             obj, call = method
         else:
+            if self.static_aliases:
+                call = self.through_alias(call)
             where = resolve_callee(call.func, scope_info, scope_locals, strict=False)
             obj = where.obj if where is not None and where.kind == "static" else None
             made = self.construct(stmt, obj, call)
@@ -209,7 +293,8 @@ class Inliner:
                 # ``apply(x, np.tanh)``: the parameter is that function wherever the body calls it
                 mapping[p] = N(self.env.ref_name(_base_name(arg), fn_arg))
                 self.norm.namer.taken.add(rename[p])
-            elif p not in stored and isinstance(arg, (gast.Name, gast.Constant)):
+            elif p not in stored and (isinstance(arg, (gast.Name, gast.Constant)) or
+                                      self.static_object_expr(arg, scope_info, scope_locals)):
                 mapping[p] = arg        # read-only parameter: use the argument itself
                 self.norm.namer.taken.add(rename[p])
             else:
@@ -235,7 +320,7 @@ class Inliner:
             new.append(assign(stmt.targets[0].id, clone(ret.value), ln))
         self.norm.locals.update(v for k, v in rename.items() if not isinstance(mapping.get(k), gast.AST))
         # the inlined code is the caller's now; its own calls are looked up in the callee's scope
-        done = self.body(new, _ScopeOf(cinfo, mapping, self.env), set(self.norm.locals), depth + 1,
+        done = self.body(new, _ScopeOf(cinfo, mapping, self.env, scope_info), set(self.norm.locals), depth + 1,
                          active_stack + (obj,))
         if made is None and _writes_attributes(done):
             return None   # a helper that writes an attribute of an object from outside: kept
@@ -411,7 +496,8 @@ class Inliner:
         if isinstance(node, gast.Call):
             if not (isinstance(node.func, gast.Attribute) and isinstance(node.func.value, gast.Name)
                     and node.func.value.id in self.objects and node.func.attr not in
-                    self.objects[node.func.value.id].fields):
+                    self.objects[node.func.value.id].fields and node.func.attr not in
+                    self.objects[node.func.value.id].sub):
                 node.func = self.read_fields(node.func)
             node.args = self.read_fields(node.args)
             node.keywords = self.read_fields(node.keywords)
@@ -421,6 +507,14 @@ class Inliner:
             o, attr = self.objects[node.value.id], node.attr
             if attr in o.fields:
                 return N(o.fields[attr])
+            if attr in o.sub:
+                # an object the argument holds (``self.layer``): an object argument of its own,
+                # read from its holder at the start
+                o.from_param.add(attr)
+                var = self.field(o, attr)
+                if var not in self.objects:
+                    self.objects[var] = _param_object(o.sub[attr], var)
+                return N(var)
             value = _class_attr(o.cls, attr)
             if o.param and not (callable(value) or isinstance(value, (staticmethod, classmethod, property))):
                 # an argument's attribute: read from the object once, at the function's start
@@ -517,15 +611,28 @@ class _ScopeOf:
     """Resolve names of inlined code: renamed free names resolve as the callee saw them; names the
     generated code binds (a function passed as an argument) to what they are bound to."""
 
-    def __init__(self, cinfo, mapping, env):
+    def __init__(self, cinfo, mapping, env, outer=None):
         self.cinfo = cinfo
         self.back = {v: k for k, v in mapping.items() if isinstance(v, str)}
         self.env = env
+        # names the caller passed as arguments (``M`` of ``M.forward(x)``: the callee's ``self``)
+        # resolve where the caller's code reads them
+        self.outer = outer
+        self.atoms = {_chain_base(v) for v in mapping.values() if isinstance(v, (gast.Name, gast.Attribute))}
+        self.atoms -= set(self.back) | {None}
 
     def resolve(self, name, guard="is"):
         if name not in self.back and name in self.env.objects:
             return True, self.env.objects[name]
+        if name in self.atoms and self.outer is not None:
+            return self.outer.resolve(name, guard=guard)
         return self.cinfo.resolve(self.back.get(name, name), guard=guard)
+
+
+def _chain_base(node):
+    while isinstance(node, gast.Attribute):
+        node = node.value
+    return node.id if isinstance(node, gast.Name) else None
 
 
 def _base_name(arg):
@@ -572,6 +679,7 @@ class _Object:
         self.class_reads = set()
         self.param = False          # an argument of the function (ObjectArg): its attributes are
         self.from_param = set()     # read from it at the start (these), never written
+        self.sub = {}               # attribute -> ObjectArg of the objects an argument holds
         params = getattr(cls, "__dataclass_params__", None)
         self.frozen = bool(params is not None and params.frozen)
 
@@ -635,28 +743,34 @@ def at_line(node, ln):
 
 class ObjectArg:
     """The rank key of an argument that is an object of a user class srcad can follow: its class
-    (``api._rank``). The derivative is specialised on it, so ``model.forward(x)`` of an argument
-    ``model`` (and ``self.f(x)`` of a method differentiated as ``grad(obj.loss)``) is inlined."""
+    (``api._rank``), and the ObjectArg of each instance attribute that is itself such an object
+    (``attrs``: ``model.layer`` of a ``Dense``). The derivative is specialised on them, so
+    ``model.forward(x)`` of an argument ``model`` (and ``self.f(x)`` of a method differentiated as
+    ``grad(obj.loss)``, and ``self.layer(x)`` inside it) is inlined. Rebinding ``model.layer`` to
+    an object of another class gives another key, so another derivative."""
 
-    __slots__ = ("cls",)
+    __slots__ = ("cls", "attrs")
 
-    def __init__(self, cls):
+    def __init__(self, cls, attrs=()):
         self.cls = cls
+        self.attrs = attrs          # ((attribute name, ObjectArg), ...) sorted by name
 
     def __eq__(self, other):
-        return type(other) is ObjectArg and other.cls is self.cls
+        return type(other) is ObjectArg and other.cls is self.cls and other.attrs == self.attrs
 
     def __hash__(self):
-        return hash((ObjectArg, id(self.cls)))
+        return hash((ObjectArg, id(self.cls), self.attrs))
 
     def __repr__(self):
-        return f"an object of {self.cls.__qualname__}"
+        inner = "".join(f", .{k}: {v!r}" for k, v in self.attrs)
+        return f"an object of {self.cls.__qualname__}{inner}"
 
 
 _OBJECT_ARGS = weakref.WeakKeyDictionary()   # class -> its ObjectArg, or False
+_NESTED_DEPTH = 4                            # objects held in objects, followed this deep
 
 
-def object_arg(a):
+def object_arg(a, depth=0, seen=None):
     """``ObjectArg`` for an argument whose class srcad can follow, else None."""
     cls = type(a)
     if cls.__module__ == "builtins" or isinstance(a, (list, tuple, dict)):
@@ -667,14 +781,39 @@ def object_arg(a):
         return None
     if have is None:
         have = _OBJECT_ARGS[cls] = ObjectArg(cls) if _followable(cls) else False
-    return have or None
+    if not have:
+        return None
+    fields = getattr(a, "__dict__", None)
+    if not fields or depth >= _NESTED_DEPTH:
+        return have
+    seen = set() if seen is None else seen
+    if id(a) in seen:
+        return None          # an object that holds itself: not followed (its class is not kept)
+    seen.add(id(a))
+    attrs = []
+    for k, v in fields.items():
+        if type(v).__module__ == "builtins" or isinstance(v, np.ndarray) or type(v).__module__.startswith("numpy"):
+            continue
+        sub = object_arg(v, depth + 1, seen)
+        if sub is not None:
+            attrs.append((k, sub))
+    seen.discard(id(a))
+    return ObjectArg(cls, tuple(sorted(attrs, key=lambda kv: kv[0]))) if attrs else have
+
+
+def _param_object(arg, name):
+    o = _Object(arg.cls, name)
+    o.param = True
+    o.sub = dict(arg.attrs)
+    return o
 
 
 def inline_calls(body, info, norm, env, front_end, root, forward=False, param_objects=None):
     """Inline the calls to user functions in ``body`` (see the module docstring). Where an object
     made in the function turns out to escape, inlining starts again with it made for real.
-    ``param_objects``: {parameter: class} of arguments that are objects of user classes, whose
-    methods are inlined like those of objects made here; their attributes are read at the start."""
+    ``param_objects``: {parameter: ObjectArg} of arguments that are objects of user classes, whose
+    methods are inlined like those of objects made here; their attributes are read at the start
+    (an object held in an attribute, ``model.layer``, becomes an object of its own)."""
     param_objects = param_objects or {}
     banned = set()
     original = copy.deepcopy(body)
@@ -683,12 +822,15 @@ def inline_calls(body, info, norm, env, front_end, root, forward=False, param_ob
     while True:
         inliner = Inliner(info, norm, env, front_end, root, forward)
         inliner.banned = banned
-        for p, cls in sorted(param_objects.items()):
+        for p, arg in sorted(param_objects.items()):
             if p not in banned:
-                inliner.objects[p] = _Object(cls, p)
-                inliner.objects[p].param = True
+                inliner.objects[p] = _param_object(arg, p)
         try:
             out = inliner.body(body, info, set(norm.locals), 0, ())
+            for n in _walk_nodes(out):
+                if isinstance(n, gast.Name) and n.id in inliner.static_supers:
+                    fail_at(info, getattr(n, "lineno", None) or info.lineno,
+                            "srcad follows super() only to call its methods", "super()")
             held = {**inliner.objects, **{t: o for t, (o, _) in inliner.supers.items()}}
             left = {n.id for n in _walk_nodes(out) if isinstance(n, gast.Name) and n.id in held}
             if left:

@@ -336,7 +336,7 @@ def _generate(fn, key, stages):
     info.extra = env.objects   # names the generated code adds resolve like the user's
     prefix = "jvp_" if forward else "value_and_grad_" if mode == "value_and_grad" else "grad_"
     gen_name = None if helper and not forward else norm.namer.fresh(prefix + info.name, numbered=False)
-    objects = {p: r.cls for p, r in zip(params, ranks or ()) if isinstance(r, ObjectArg)}
+    objects = {p: r for p, r in zip(params, ranks or ()) if isinstance(r, ObjectArg)}
     body = inline_calls(body, info, norm, env, front_end, fn, forward, objects)   # both modes (issue 13)
     require_loop_builtins(info, body, ())   # loops of inlined helpers are written in fn's scope
     if stages is not None:
