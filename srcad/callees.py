@@ -44,8 +44,8 @@ def resolve(func, info, local_names, strict=True):
             return _undefined(strict, f"name '{func.id}' is not defined", info, func, "name")
         return Callee("static", obj=obj)
     chain, node = [], func
-    while isinstance(node, gast.Attribute):
-        chain.append(node.attr)
+    while isinstance(node, gast.Attribute) or isinstance(node, gast.Subscript) and _index(node.slice) is not None:
+        chain.append(node.attr if isinstance(node, gast.Attribute) else _index(node.slice))
         node = node.value
     if not isinstance(node, gast.Name) or node.id in local_names:
         if isinstance(func, gast.Attribute):
@@ -55,11 +55,28 @@ def resolve(func, info, local_names, strict=True):
     if not ok:
         return _undefined(strict, f"name '{node.id}' is not defined", info, node, "name")
     for attr in reversed(chain):
+        if type(attr) is int:
+            # ``M.layers[0]``: an element of a global's list, guarded with the list's length
+            if type(obj) not in (list, tuple) or not -len(obj) <= attr < len(obj):
+                return None if isinstance(func, gast.Subscript) or not strict else \
+                    _undefined(strict, f"{node.id}: no element {attr}", info, node, "subscript")
+            obj = guards.item_noted(obj, attr)
+            continue
         try:
             obj = guards.getattr_noted(obj, attr)
         except AttributeError:
             return _undefined(strict, f"{node.id} has no attribute {attr}", info, node, "attribute")
     return Callee("static", obj=obj)
+
+
+def _index(node):
+    """The int a subscript ``0`` or ``-1`` spells, else None."""
+    if isinstance(node, gast.Constant) and type(node.value) is int:
+        return node.value
+    if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub) and isinstance(node.operand, gast.Constant) \
+            and type(node.operand.value) is int:
+        return -node.operand.value
+    return None
 
 
 def _undefined(strict, message, info, node, construct):

@@ -18,6 +18,7 @@ A fact is ``(location, how, expected)``; a location is one of
 * ``("item", d, key)``: ``d[key]`` (a module's globals, the builtins);
 * ``("absent", d, key)``: ``key not in d`` (a name that fell through to the builtins);
 * ``("cell", cell)``: ``cell.cell_contents``;
+* ``("len", seq)``: ``len(seq)`` of a list read by index (``M.layers[0]``);
 * ``("attr", obj, name)``: ``obj.name`` (``np.sin``, ``lib.inner``, ``f.__code__``);
 * ``("path", base, names)``: an attribute chain read from a location (``cfg.lr`` read from the
   global ``cfg`` each time), ``base`` an ``item``, a ``cell`` or ``("const", obj)``;
@@ -107,6 +108,15 @@ def getattr_noted(obj, name, how="is"):
     return value
 
 
+def item_noted(seq, k):
+    """``seq[k]`` of a list or tuple, noted with the sequence's length (a derivative unrolled
+    over a global's list of layers is stale once the list grows)."""
+    note(("len", seq), "==", len(seq))
+    value = seq[k]
+    note(("item", seq, k), "is", value)
+    return value
+
+
 def later(pending):
     """The guard of a derivative still being generated (a recursive call reached it), as a
     function of the callee: checked once the derivative exists (``pipeline.finish`` sets
@@ -186,6 +196,8 @@ def compile_guard(rec, root):
             return f"fn.__closure__[{i}].cell_contents" if i is not None else f"{k(loc[1])}.cell_contents"
         if kind == "const":
             return k(loc[1])
+        if kind == "len":
+            return f"len({k(loc[1])})"
         if kind == "attr":
             base = "fn" if loc[1] is root else k(loc[1])
             return _attr(base, loc[2])

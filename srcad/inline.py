@@ -91,10 +91,18 @@ class Inliner:
         self.static_aliases = {}    # ``t = M.layer`` (once) of a global/closure object -> ``M.layer``
         self.stored = set()         # names stored so far (a second store ends an alias)
         self.static_supers = {}     # ``t = super(C, M)`` of such an object -> (``M``, C)
+        self.object_lists = {}      # a name holding a list of objects an argument holds ->
+                                    # (its ObjectList, the variable read from the argument)
+        self.elements = {}          # (that name, k) -> the element's _Object
 
     def body(self, stmts, scope_info, scope_locals, depth, active_stack):
         out = []
         for s in stmts:
+            if self.object_lists and isinstance(s, gast.For):
+                unrolled = self.unroll_objects(s, scope_info, scope_locals, depth, active_stack)
+                if unrolled is not None:
+                    out += unrolled
+                    continue
             for field in ("body", "orelse"):
                 sub = getattr(s, field, None)
                 if isinstance(sub, list) and sub:
@@ -103,6 +111,8 @@ class Inliner:
                 s = self.object_reads(s)
                 if s is None:
                     continue
+            if self.object_lists and self.list_alias(s):
+                continue
             if self.note_static_alias(s, scope_info, scope_locals):
                 continue
             if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name) and \
@@ -121,6 +131,93 @@ class Inliner:
                     out += new
                     continue
             out.append(s)
+        return out
+
+    def element(self, seq, k):
+        """The _Object of element ``k`` of the list of objects held in the variable ``seq``."""
+        held, seq = self.object_lists[seq]
+        key = (seq, k)
+        if key not in self.elements:
+            name = self.norm.namer.fresh(f"{seq}_{k}", numbered=False)
+            self.norm.locals.add(name)
+            o = _param_object(held[k], name)
+            o.origin = gast.Subscript(value=N(seq), slice=gast.Constant(value=k, kind=None), ctx=gast.Load())
+            self.objects[name] = self.elements[key] = o
+        return self.elements[key]
+
+    def list_alias(self, s):
+        """``t = layers`` and ``t = loop_seq(layers)`` of a list of objects an argument holds name
+        the list again; ``layer = layers[k]`` names its element k. True: ``s`` is gone."""
+        lists = self.object_lists
+        if isinstance(s, gast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], gast.Name):
+            t, v = s.targets[0].id, s.value
+            if isinstance(v, gast.Call) and isinstance(v.func, gast.Name) and len(v.args) == 1 and \
+                    self.env.objects.get(v.func.id) is runtime_loop_seq():
+                v = v.args[0]
+            if isinstance(v, gast.Name) and v.id in lists and t not in self.banned:
+                lists[t] = lists[v.id]
+                return False   # kept: ``len(layers_1)`` may read it
+            k = _const_int(v.slice) if isinstance(v, gast.Subscript) else None
+            if k is not None and isinstance(v.value, gast.Name) and v.value.id in lists and t not in self.banned:
+                seq, where = lists[v.value.id]
+                if -len(seq) <= k < len(seq) and not isinstance(where, str):
+                    # a global's or closure's list: the element is read for real and its calls
+                    # resolve through ``M.layers[k]``
+                    self.static_aliases[t] = gast.Subscript(value=clone(where), slice=gast.Constant(
+                        value=k % len(seq), kind=None), ctx=gast.Load())
+                    return False
+                if -len(seq) <= k < len(seq):
+                    o = self.element(v.value.id, k % len(seq))
+                    self.objects[t] = o
+                    o.names.add(t)
+                    return True
+        return False
+
+    def unroll_objects(self, s, scope_info, scope_locals, depth, active_stack):
+        """``for i in range(len(layers)): layer = layers[i]; ...`` (what the front end makes of
+        ``for layer in self.layers``) over a list of objects an argument holds: one copy of the
+        body per element, ``layer`` naming that element. None: not such a loop."""
+        lists = self.object_lists
+        if s.orelse or not isinstance(s.target, gast.Name):
+            return None
+        it = s.iter
+        if not (isinstance(it, gast.Call) and isinstance(it.func, gast.Name) and len(it.args) == 1
+                and isinstance(it.args[0], gast.Call) and isinstance(it.args[0].func, gast.Name)
+                and len(it.args[0].args) == 1 and isinstance(it.args[0].args[0], gast.Name)
+                and it.args[0].args[0].id in lists):
+            return None
+        i = s.target.id
+        lead = 0   # ``i = i_1`` of ``enumerate`` comes first
+        while lead < len(s.body) - 1 and isinstance(s.body[lead], gast.Assign) and \
+                isinstance(s.body[lead].value, gast.Name) and s.body[lead].value.id == i:
+            lead += 1
+        first = s.body[lead] if s.body else None
+        if not (isinstance(first, gast.Assign) and isinstance(first.targets[0], gast.Name) and
+                isinstance(first.value, gast.Subscript) and isinstance(first.value.slice, gast.Name) and
+                first.value.slice.id == i and isinstance(first.value.value, gast.Name) and
+                first.value.value.id == it.args[0].args[0].id) or first.targets[0].id in self.banned or \
+                any(isinstance(n, (gast.Break, gast.Continue)) for n in _walk_nodes(s.body)):
+            return None
+        seq = first.value.value.id
+        layer = first.targets[0].id
+        rest = s.body[:lead] + s.body[lead + 1:]
+        reads_i = any(isinstance(n, gast.Name) and n.id == i for n in _walk_nodes(rest))
+        out = []
+        held, where = lists[seq]
+        for k in range(len(held)):
+            if isinstance(where, str):
+                o = self.element(seq, k)
+                self.objects[layer] = o
+                o.names.add(layer)
+            else:
+                # a global's or closure's list: ``layer = M.layers[k]``, its calls resolved there
+                elem = gast.Subscript(value=clone(where), slice=gast.Constant(value=k, kind=None), ctx=gast.Load())
+                out.append(at_line(assign(layer, clone(elem), s.lineno), s.lineno))
+                self.static_aliases[layer] = elem
+            copy_ = copy.deepcopy(rest)
+            if reads_i:
+                out.append(at_line(assign(i, gast.Constant(value=k, kind=None), s.lineno), s.lineno))
+            out += self.body(copy_, scope_info, scope_locals, depth, active_stack)
         return out
 
     def note_static_alias(self, s, scope_info, scope_locals):
@@ -156,8 +253,14 @@ class Inliner:
             return False
         value = self.through_alias(gast.Call(func=v, args=[], keywords=[])).func
         where = resolve_callee(value, scope_info, scope_locals, strict=False)
-        if where is not None and where.kind == "static" and object_arg(where.obj) is not None:
+        if where is None or where.kind != "static":
+            return False
+        if object_arg(where.obj) is not None:
             self.static_aliases[s.targets[0].id] = value
+        elif type(where.obj) in (list, tuple) and 0 < len(where.obj) <= _MAX_OBJECT_LIST and \
+                all(object_arg(e) is not None for e in where.obj):
+            # a global's or closure's list of objects (``MODEL.layers``): a loop over it is unrolled
+            self.object_lists[s.targets[0].id] = (ObjectList(object_arg(e) for e in where.obj), value)
         return False
 
     def static_super_method(self, call, scope_info, scope_locals):
@@ -509,11 +612,15 @@ class Inliner:
                 return N(o.fields[attr])
             if attr in o.sub:
                 # an object the argument holds (``self.layer``): an object argument of its own,
-                # read from its holder at the start
+                # read from its holder at the start; a list of them (``self.layers``): each
+                # element is one, and a loop over the list is unrolled (``unroll_objects``)
                 o.from_param.add(attr)
                 var = self.field(o, attr)
-                if var not in self.objects:
-                    self.objects[var] = _param_object(o.sub[attr], var)
+                held = o.sub[attr]
+                if isinstance(held, ObjectList):
+                    self.object_lists.setdefault(var, (held, var))
+                elif var not in self.objects:
+                    self.objects[var] = _param_object(held, var)
                 return N(var)
             value = _class_attr(o.cls, attr)
             if o.param and not (callable(value) or isinstance(value, (staticmethod, classmethod, property))):
@@ -679,7 +786,8 @@ class _Object:
         self.class_reads = set()
         self.param = False          # an argument of the function (ObjectArg): its attributes are
         self.from_param = set()     # read from it at the start (these), never written
-        self.sub = {}               # attribute -> ObjectArg of the objects an argument holds
+        self.sub = {}               # attribute -> ObjectArg (ObjectList) of the objects an argument holds
+        self.origin = None          # an element of such a list: ``model_layers[0]``, read at the start
         params = getattr(cls, "__dataclass_params__", None)
         self.frozen = bool(params is not None and params.frozen)
 
@@ -766,6 +874,19 @@ class ObjectArg:
         return f"an object of {self.cls.__qualname__}{inner}"
 
 
+class ObjectList(tuple):
+    """The key of a list or tuple of objects srcad can follow, held in an argument's attribute
+    (``self.layers``): the ObjectArg of each element. A loop over it is unrolled (inline.py)."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return "a list of " + ", ".join(map(repr, self))
+
+
+_MAX_OBJECT_LIST = 32                        # longer lists of objects are not unrolled
+
+
 _OBJECT_ARGS = weakref.WeakKeyDictionary()   # class -> its ObjectArg, or False
 _NESTED_DEPTH = 4                            # objects held in objects, followed this deep
 
@@ -792,6 +913,12 @@ def object_arg(a, depth=0, seen=None):
     seen.add(id(a))
     attrs = []
     for k, v in fields.items():
+        if type(v) in (list, tuple) and 0 < len(v) <= _MAX_OBJECT_LIST and \
+                type(v[0]).__module__ != "builtins" and not isinstance(v[0], np.ndarray):
+            items = [object_arg(e, depth + 1, seen) for e in v]
+            if all(isinstance(e, ObjectArg) for e in items):
+                attrs.append((k, ObjectList(items)))
+            continue
         if type(v).__module__ == "builtins" or isinstance(v, np.ndarray) or type(v).__module__.startswith("numpy"):
             continue
         sub = object_arg(v, depth + 1, seen)
@@ -799,6 +926,21 @@ def object_arg(a, depth=0, seen=None):
             attrs.append((k, sub))
     seen.discard(id(a))
     return ObjectArg(cls, tuple(sorted(attrs, key=lambda kv: kv[0]))) if attrs else have
+
+
+def _const_int(node):
+    """The int a subscript ``0`` or ``-1`` spells, else None."""
+    if isinstance(node, gast.Constant) and type(node.value) is int:
+        return node.value
+    if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub) and isinstance(node.operand, gast.Constant) \
+            and type(node.operand.value) is int:
+        return -node.operand.value
+    return None
+
+
+def runtime_loop_seq():
+    from srcad.runtime import loop_seq
+    return loop_seq
 
 
 def _param_object(arg, name):
@@ -863,6 +1005,8 @@ def inline_calls(body, info, norm, env, front_end, root, forward=False, param_ob
                     fail_at(info, getattr(st, "lineno", info.lineno),
                             f"srcad cannot differentiate a write to the attribute {written[t.id]} of the "
                             f"argument {p} (the caller's object would change)", "assignment to an attribute")
+            if o.origin is not None:
+                prologue.append(assign(p, o.origin, info.lineno))
             for attr in sorted(o.from_param):
                 prologue.append(assign(o.fields[attr], gast.Attribute(
                     value=N(p), attr=attr, ctx=gast.Load()), info.lineno))

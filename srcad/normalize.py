@@ -363,6 +363,10 @@ class Normalizer:
             func = f
         elif isinstance(f, gast.Attribute):
             func = gast.Attribute(value=self.atom(f.value, out), attr=f.attr, ctx=gast.Load())
+        elif isinstance(f, gast.Subscript):
+            # ``self.layers[0](x)``: the element is named (an object of a list the function's
+            # argument holds is followed by inline.py; other callees are refused there, named)
+            func = self.atom(f, out)
         else:
             self.refuse(expr, "call of a computed function")
         args = []

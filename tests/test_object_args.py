@@ -180,3 +180,99 @@ def test_held_objects_of_a_global_and_a_closure():
     g = srcad.grad(loss_of_global)
     Hn = np.array([(g(X + 1e-5 * e) - g(X - 1e-5 * e)) / 2e-5 for e in np.eye(3)])
     np.testing.assert_allclose(H, Hn, rtol=1e-5, atol=1e-7)
+
+
+class Sequential:
+    """A list of layer objects in an attribute, looped over and indexed."""
+
+    def __init__(self, layers):
+        self.layers = layers
+        self.scale = 0.5
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = np.tanh(layer(x)) * self.scale
+        return x
+
+    def first_and_last(self, x):
+        h = self.layers[0](x)
+        return self.layers[-1](np.sin(h))
+
+    def enumerated(self, x):
+        total = 0.0
+        for i, layer in enumerate(self.layers):
+            total = total + (i + 1.0) * np.sum(layer(x) ** 2)
+        return total
+
+
+class Affine:
+    def __init__(self, W, b):
+        self.W = W
+        self.b = b
+
+    def __call__(self, x):
+        return x @ self.W + self.b
+
+
+SEQ = Sequential([Affine(R.normal(size=(3, 3)) * 0.6, R.normal(size=3) * 0.1) for _ in range(3)])
+
+
+def loss_seq(x, model):
+    return np.sum(model.forward(x) ** 2)
+
+
+def loss_ends(x, model):
+    return np.sum(model.first_and_last(x))
+
+
+def loss_enum(x, model):
+    return model.enumerated(x)
+
+
+@pytest.mark.parametrize("fn", [loss_seq, loss_ends, loss_enum])
+def test_a_list_of_objects_held_in_an_argument(fn):
+    # ``for layer in self.layers`` is unrolled over the list the argument holds (the variant is
+    # specialised on the list's length and its elements' classes)
+    srcad.check_grad(fn, X, SEQ)
+    t = R.normal(size=3)
+    _, tangent = srcad.jvp(fn, (X, SEQ), (t, None))
+    num = (fn(X + 1e-6 * t, SEQ) - fn(X - 1e-6 * t, SEQ)) / 2e-6
+    assert tangent == pytest.approx(num, rel=1e-6, abs=1e-9)
+    H = srcad.hessian(fn)(X, SEQ)
+    g = srcad.grad(fn)
+    Hn = np.array([(g(X + 1e-5 * e, SEQ) - g(X - 1e-5 * e, SEQ)) / 2e-5 for e in np.eye(3)])
+    np.testing.assert_allclose(H, Hn, rtol=1e-5, atol=1e-7)
+
+
+def test_a_longer_list_of_objects_gets_its_own_derivative():
+    g = srcad.grad(loss_seq)
+    short = Sequential(SEQ.layers[:2])
+    srcad.check_grad(loss_seq, X, short)
+    srcad.check_grad(loss_seq, X, SEQ)
+    assert "model_layers_2" in srcad.source(g, X, SEQ) and "model_layers_2" not in srcad.source(g, X, short)
+
+
+GLOBAL_SEQ = Sequential([Affine(R.normal(size=(3, 3)) * 0.6, R.normal(size=3) * 0.1) for _ in range(2)])
+
+
+def loss_global_seq(x):
+    return np.sum(GLOBAL_SEQ.forward(x) ** 2) + np.sum(GLOBAL_SEQ.first_and_last(x))
+
+
+def test_a_list_of_objects_held_by_a_global():
+    # ``for layer in self.layers`` of a module-level model: unrolled; the derivative is guarded on
+    # the list's length and elements, so a layer appended later gives a new derivative
+    g = srcad.grad(loss_global_seq)
+    srcad.check_grad(loss_global_seq, X)
+    before = g(X)
+    GLOBAL_SEQ.layers.append(Affine(R.normal(size=(3, 3)) * 0.6, R.normal(size=3) * 0.1))
+    try:
+        after = g(X)
+        srcad.check_grad(loss_global_seq, X)
+        assert not np.allclose(before, after)
+        H = srcad.hessian(loss_global_seq)(X)
+        Hn = np.array([(g(X + 1e-5 * e) - g(X - 1e-5 * e)) / 2e-5 for e in np.eye(3)])
+        np.testing.assert_allclose(H, Hn, rtol=1e-5, atol=1e-7)
+    finally:
+        GLOBAL_SEQ.layers.pop()
+    np.testing.assert_allclose(g(X), before)
