@@ -92,7 +92,8 @@ class Inliner:
         self.stored = set()         # names stored so far (a second store ends an alias)
         self.static_supers = {}     # ``t = super(C, M)`` of such an object -> (``M``, C)
         self.object_lists = {}      # a name holding a list of objects an argument holds ->
-                                    # (its ObjectList, the variable read from the argument)
+                                    # (its ObjectList, the variable read from the argument (an
+                                    # expression: a global's list), the elements' places in it)
         self.elements = {}          # (that name, k) -> the element's _Object
 
     def body(self, stmts, scope_info, scope_locals, depth, active_stack):
@@ -135,12 +136,13 @@ class Inliner:
 
     def element(self, seq, k):
         """The _Object of element ``k`` of the list of objects held in the variable ``seq``."""
-        held, seq = self.object_lists[seq]
+        held, seq, idx = self.object_lists[seq]
+        held, k = held[k], idx[k]          # its place in the list the argument holds
         key = (seq, k)
         if key not in self.elements:
             name = self.norm.namer.fresh(f"{seq}_{k}", numbered=False)
             self.norm.locals.add(name)
-            o = _param_object(held[k], name)
+            o = _param_object(held, name)
             o.origin = gast.Subscript(value=N(seq), slice=gast.Constant(value=k, kind=None), ctx=gast.Load())
             self.objects[name] = self.elements[key] = o
         return self.elements[key]
@@ -157,14 +159,19 @@ class Inliner:
             if isinstance(v, gast.Name) and v.id in lists and t not in self.banned:
                 lists[t] = lists[v.id]
                 return False   # kept: ``len(layers_1)`` may read it
+            sl = _const_slice(v.slice) if isinstance(v, gast.Subscript) else None
+            if sl is not None and isinstance(v.value, gast.Name) and v.value.id in lists and t not in self.banned:
+                held, where, idx = lists[v.value.id]      # ``self.layers[:-1]``
+                lists[t] = (held[sl], where, idx[sl])
+                return False
             k = _const_int(v.slice) if isinstance(v, gast.Subscript) else None
             if k is not None and isinstance(v.value, gast.Name) and v.value.id in lists and t not in self.banned:
-                seq, where = lists[v.value.id]
+                seq, where, idx = lists[v.value.id]
                 if -len(seq) <= k < len(seq) and not isinstance(where, str):
                     # a global's or closure's list: the element is read for real and its calls
                     # resolve through ``M.layers[k]``
                     self.static_aliases[t] = gast.Subscript(value=clone(where), slice=gast.Constant(
-                        value=k % len(seq), kind=None), ctx=gast.Load())
+                        value=idx[k % len(seq)], kind=None), ctx=gast.Load())
                     return False
                 if -len(seq) <= k < len(seq):
                     o = self.element(v.value.id, k % len(seq))
@@ -203,7 +210,7 @@ class Inliner:
         rest = s.body[:lead] + s.body[lead + 1:]
         reads_i = any(isinstance(n, gast.Name) and n.id == i for n in _walk_nodes(rest))
         out = []
-        held, where = lists[seq]
+        held, where, idx = lists[seq]
         for k in range(len(held)):
             if isinstance(where, str):
                 o = self.element(seq, k)
@@ -211,7 +218,7 @@ class Inliner:
                 o.names.add(layer)
             else:
                 # a global's or closure's list: ``layer = M.layers[k]``, its calls resolved there
-                elem = gast.Subscript(value=clone(where), slice=gast.Constant(value=k, kind=None), ctx=gast.Load())
+                elem = gast.Subscript(value=clone(where), slice=gast.Constant(value=idx[k], kind=None), ctx=gast.Load())
                 out.append(at_line(assign(layer, clone(elem), s.lineno), s.lineno))
                 self.static_aliases[layer] = elem
             copy_ = copy.deepcopy(rest)
@@ -260,7 +267,8 @@ class Inliner:
         elif type(where.obj) in (list, tuple) and 0 < len(where.obj) <= _MAX_OBJECT_LIST and \
                 all(object_arg(e) is not None for e in where.obj):
             # a global's or closure's list of objects (``MODEL.layers``): a loop over it is unrolled
-            self.object_lists[s.targets[0].id] = (ObjectList(object_arg(e) for e in where.obj), value)
+            self.object_lists[s.targets[0].id] = (ObjectList(object_arg(e) for e in where.obj), value,
+                                                  tuple(range(len(where.obj))))
         return False
 
     def static_super_method(self, call, scope_info, scope_locals):
@@ -618,7 +626,7 @@ class Inliner:
                 var = self.field(o, attr)
                 held = o.sub[attr]
                 if isinstance(held, ObjectList):
-                    self.object_lists.setdefault(var, (held, var))
+                    self.object_lists.setdefault(var, (held, var, tuple(range(len(held)))))
                 elif var not in self.objects:
                     self.objects[var] = _param_object(held, var)
                 return N(var)
@@ -936,6 +944,22 @@ def _const_int(node):
             and type(node.operand.value) is int:
         return -node.operand.value
     return None
+
+
+def _const_slice(node):
+    """The slice ``a:b:c`` of constant ints (or omitted bounds) spells, else None."""
+    if not isinstance(node, gast.Slice):
+        return None
+    parts = []
+    for part in (node.lower, node.upper, node.step):
+        if part is None:
+            parts.append(None)
+        else:
+            k = _const_int(part)
+            if k is None:
+                return None
+            parts.append(k)
+    return slice(*parts)
 
 
 def runtime_loop_seq():

@@ -198,6 +198,12 @@ class Sequential:
         h = self.layers[0](x)
         return self.layers[-1](np.sin(h))
 
+    def tail(self, x):
+        h = self.layers[0](x)
+        for layer in self.layers[1:]:
+            h = h + layer(h)
+        return h
+
     def enumerated(self, x):
         total = 0.0
         for i, layer in enumerate(self.layers):
@@ -229,7 +235,11 @@ def loss_enum(x, model):
     return model.enumerated(x)
 
 
-@pytest.mark.parametrize("fn", [loss_seq, loss_ends, loss_enum])
+def loss_tail(x, model):
+    return np.sum(np.sin(model.tail(x)))
+
+
+@pytest.mark.parametrize("fn", [loss_seq, loss_ends, loss_enum, loss_tail])
 def test_a_list_of_objects_held_in_an_argument(fn):
     # ``for layer in self.layers`` is unrolled over the list the argument holds (the variant is
     # specialised on the list's length and its elements' classes)
