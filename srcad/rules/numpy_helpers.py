@@ -1033,3 +1033,11 @@ def softmax_xent_adjoint(g, s, y, axis):
         return e
     gy = _rt.unbroadcast(g * y + np.zeros_like(s), s)
     return log_softmax_adjoint(gy, log_softmax(s, axis), axis)
+
+
+def softmax_xent_labels_adjoint(g, s, y, axis):
+    """The adjoint of ``softmax_xent(s, y, axis)`` sent to the labels ``y``: ``g * log_softmax(s)``,
+    summed down to ``y``'s shape where ``y`` broadcast against ``s``."""
+    if np.shape(y) == np.shape(s):
+        return g * log_softmax(s, axis)
+    return _rt.unbroadcast(g * log_softmax(s, axis) + np.zeros_like(y), y)

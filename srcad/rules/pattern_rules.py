@@ -11,7 +11,7 @@ import numpy as np
 
 from srcad.rules.registry import forward, reverse
 from srcad.rules.numpy_helpers import (log_softmax, log_softmax_adjoint, log_softmax_tangent, softmax_xent,
-                                       softmax_xent_adjoint)
+                                       softmax_xent_adjoint, softmax_xent_labels_adjoint)
 from srcad.runtime import unbroadcast
 
 
@@ -50,7 +50,7 @@ def log_softmax_tangent_(r, t, ly, axis):
 @reverse(softmax_xent)
 def softmax_xent_(y, s, labels, axis):
     d[s] = softmax_xent_adjoint(d[y], s, labels, axis)
-    d[labels] = unbroadcast(d[y] * log_softmax(s, axis) + np.zeros_like(labels), labels)
+    d[labels] = softmax_xent_labels_adjoint(d[y], s, labels, axis)
 
 
 @forward(softmax_xent)
@@ -75,3 +75,17 @@ def softmax_xent_adjoint_(r, g, s, labels, axis):
     d[r] = softmax_xent_adjoint(d[g], s, labels, axis) + softmax_xent_adjoint(g, s, d[labels], axis) - \
         log_softmax_tangent(d[s], log_softmax(s, axis), axis) * np.exp(log_softmax(s, axis)) * \
         np.sum(unbroadcast(g * labels + np.zeros_like(s), s), axis=axis, keepdims=True)
+
+
+# softmax_xent_labels_adjoint(g, s, y) = g * log_softmax(s) summed to y's shape: linear in g; y gives
+# only its shape
+@reverse(softmax_xent_labels_adjoint, constant=("labels",))
+def softmax_xent_labels_adjoint_(r, g, s, labels, axis):
+    d[g] = np.sum(d[r] * log_softmax(s, axis))
+    d[s] = log_softmax_adjoint(g * unbroadcast(d[r] + np.zeros_like(s), s), log_softmax(s, axis), axis)
+
+
+@forward(softmax_xent_labels_adjoint, constant=("labels",))
+def softmax_xent_labels_adjoint_(r, g, s, labels, axis):
+    d[r] = softmax_xent_labels_adjoint(d[g], s, labels, axis) + \
+        unbroadcast(g * log_softmax_tangent(d[s], log_softmax(s, axis), axis) + np.zeros_like(labels), labels)
