@@ -257,6 +257,13 @@ def ce_axis0(Z, Y):
     return np.sum(Y * logp).sum() * 0.5
 
 
+def ce_shift_other_axis(Z, Y):
+    m = np.max(Z, axis=0, keepdims=True)     # not constant along the softmax's axis: not stopped
+    S = Z - m
+    logp = S - np.log(np.sum(np.exp(S), axis=1, keepdims=True))
+    return -np.sum(Y * logp)
+
+
 def ce_method_sum(Z, Y):
     logp = Z - np.log(np.exp(Z).sum(axis=1, keepdims=True))
     return -(Y * logp).sum()
@@ -308,6 +315,7 @@ WHOLE = [   # (function, helper expected in the source, [(Z shape, Y shape)])
     (ce_plain_swapped, "softmax_xent", [((5,), (5,)), ((2, 3), (2, 3)), ((2, 3, 4), (3, 1))]),
     (ce_axis0, "softmax_xent", [((3, 4), (3, 4)), ((4, 2), (1, 2))]),
     (ce_method_sum, "softmax_xent", [((3, 4), (3, 4))]),
+    (ce_shift_other_axis, "softmax_xent", [((3, 4), (3, 4))]),
     (ls_read_elsewhere, "log_softmax", [((3, 4), (3, 4))]),
     (ls_all, "log_softmax", [((3, 4), (3, 4)), ((5,), ())]),
     (ls_row_sums, "log_softmax", [((3, 4), (3, 4))]),
@@ -335,6 +343,8 @@ def test_whole_expression_both_modes(f, helper, zs, ys):
     assert helper in src, src
     if helper == "log_softmax":
         assert "softmax_xent" not in src
+    if f is ce_shift_other_axis:
+        assert "stop_gradient" not in src and "extreme_adjoint" in src
     dZ, dY = df(Z, Y)
     np.testing.assert_allclose(dZ, numeric_grad(lambda z: f(z, Y), Z), rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(dY, numeric_grad(lambda y: f(Z, y), Y), rtol=1e-6, atol=1e-8)
