@@ -192,8 +192,8 @@ def _stand_in(t, value, facts, env):
             a = value.args[0].id    # np.log(s): s's shape (and a real or complex dtype as s's)
             return N(a), {a}, f"{a} has that shape"
     np_attr = lambda name: gast.Attribute(value=env.ref("np"), attr=name, ctx=gast.Load())  # noqa: E731
-    def shape_of(v):   # ``v.shape`` where v is known to be an array, else ``np.shape(v)``
-        if (facts.ranks.get(v) or 0) >= 1:
+    def shape_of(v):   # ``v.shape`` where v is an array made here, else ``np.shape(v)`` (a list argument)
+        if (facts.ranks.get(v) or 0) >= 1 and v not in facts.params:
             return gast.Attribute(value=N(v), attr="shape", ctx=gast.Load())
         return gast.Call(func=np_attr("shape"), args=[N(v)], keywords=[])
     if isinstance(value, gast.BinOp) and isinstance(value.op, _ELEMENTWISE_BINOPS) and \
