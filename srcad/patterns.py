@@ -404,6 +404,8 @@ def _from_shifted(m, ss, s_name, axis, keepdims, defined, index, info, local_nam
 #     p = y * logp (or logp * y); q = np.sum(p)       (logp and p read nowhere else)
 #         -> q = softmax_xent(s, y, a)
 #
+#     p = a @ b; q = np.sum(p)   (p read nowhere else)  -> q = sum_matmul(a, b)
+#
 # The helpers compute the same operations in the same order (the same numbers); their rules take
 # fewer passes (rules/pattern_rules.py). ``e``, ``t`` and ``l`` must be assigned once and read only
 # in the expression, ``s`` (and ``y``) not assigned in between, all in one block; ``keepdims=True``
@@ -418,9 +420,17 @@ def _whole_expressions(body, info, local_names, env):
             m = _log_softmax_at(block, pos, index, info, local_names)
             if m is not None:
                 found.append((block, m, _xent_after(block, m, index, info, local_names)))
-    if not found:
+    sums = [(block, mm) for block in index.blocks for pos in range(len(block))
+            for mm in [_sum_of_product_at(block, pos, index, info, local_names)] if mm is not None]
+    if not found and not sums:
         return body
     from srcad.rules import numpy_helpers as nh
+    for block, (mul, total, a, b) in sums:
+        helper = env.ref_name("sum_matmul", nh.sum_matmul)
+        info.extra.setdefault(helper, nh.sum_matmul)
+        block[total].value = gast.Call(func=N(helper), args=[N(a), N(b)], keywords=[])
+        gone = block[mul]
+        block[:] = [s for s in block if s is not gone]
     for block, m, xent in found:
         drop = {id(block[i]) for i in m["parts"]}
         if xent is None:
@@ -522,3 +532,24 @@ def _xent_after(block, m, index, info, local_names):
     if red is None or red[0] != p_name or red[1] is not None or red[2]:
         return None
     return {"mul": at, "sum": k, "y": y}
+
+
+def _sum_of_product_at(block, pos, index, info, local_names):
+    """``p = a @ b`` at ``block[pos]`` summed whole by the only statement that reads ``p``, later
+    in the block (``a`` and ``b`` not assigned in between): (positions, ``a``, ``b``), or None."""
+    stmt = block[pos]
+    p = _target(stmt)
+    pair = _binop(stmt.value, gast.MatMult) if p is not None else None
+    if pair is None or p in pair or not index.single(p) or len(index.readers(p)) != 1:
+        return None
+    total = index.readers(p)[0]
+    k = next((i for i, s in enumerate(block) if s is total), None)
+    if k is None or k < pos or _target(total) is None:
+        return None
+    red = _reduction(total.value, info, local_names, (np.sum,), "sum")
+    if red is None or red[0] != p or red[1] is not None or red[2]:
+        return None
+    a, b = pair
+    if _assigned_between(a, block, pos, k) or _assigned_between(b, block, pos, k):
+        return None
+    return pos, k, a, b

@@ -12,13 +12,13 @@ import numpy as np
 from srcad import guards, runtime as rt
 from srcad.astutil import walk_stmts
 from srcad.errors import TransformError
-from srcad.rules.numpy_helpers import softmax_xent
+from srcad.rules.numpy_helpers import softmax_xent, sum_matmul
 
 
 _REDUCTIONS = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.var, np.std,
                np.linalg.norm, np.nansum, np.average}
 _REDUCING_METHODS = {"sum", "mean", "prod", "max", "min", "var", "std"}
-_SCALAR_RESULTS = {softmax_xent}   # whole expressions (srcad/patterns.py) whose value is a scalar
+_SCALAR_RESULTS = {softmax_xent, sum_matmul}   # whole expressions (srcad/patterns.py) whose value is a scalar
 _UNSET = object()
 
 

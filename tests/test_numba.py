@@ -62,6 +62,8 @@ PARITY = {
     runtime.owned_tangent: [(0.0, M), (V, M), (S, S)],
     runtime.loop_seq: [(M,), (V,)],
     runtime.loop_seq_adjoint: [(V, V)],
+    numpy_helpers.sum_matmul_adjoint_a: [(0.5, M, M.T), (0.5, V, M.T), (0.5, M, V), (0.5, V, V)],
+    numpy_helpers.sum_matmul_adjoint_b: [(0.5, M, M.T), (0.5, V, M.T), (0.5, M, V), (0.5, V, V)],
     numpy_helpers.extreme_adjoint: [(1.0, M, np.max(M)), (np.ones(2), M, np.max(M, axis=1), 1, False),
                                     (np.ones((2, 1)), M, np.max(M, axis=1, keepdims=True), 1, True)],
 }

@@ -424,3 +424,70 @@ def test_xent_adjoint_keeps_dtype_and_never_writes_its_inputs():
     np.testing.assert_array_equal(Y, Y0)
     fast = nh.softmax_xent_adjoint(-0.5, S.astype(np.float64), Y, 1)
     np.testing.assert_allclose(fast, got, rtol=1e-5, atol=1e-7)   # float32 logits against float64
+
+
+# ---- the sum of a product, sum(a @ b), as one call (sum_matmul): no product of the adjoint ------
+
+def summed_chain(A, B):
+    return np.sum(np.tanh(A) @ B) * 0.5
+
+
+def summed_product(A, B):
+    P = A @ B
+    return P.sum() + np.sum(A * A)
+
+
+def product_read_elsewhere(A, B):
+    P = A @ B
+    return np.sum(P) + np.sum(np.sin(P))
+
+
+def product_summed_along_axis(A, B):
+    return np.sum(np.sum(A @ B, axis=0) ** 2)
+
+
+SUMMED = [(summed_chain, (3, 4), (4, 2)), (summed_chain, (2, 3), (3,)), (summed_chain, (3,), (3, 2)),
+          (summed_chain, (2, 2, 3), (3, 4)), (summed_product, (2, 3), (3, 5)), (summed_product, (1, 3), (3, 1))]
+SUMMED_ALONE = [(product_read_elsewhere, (2, 3), (3, 2)), (product_summed_along_axis, (3, 2), (2, 4))]
+
+
+@pytest.mark.parametrize("f,sa,sb", SUMMED + SUMMED_ALONE, ids=[f"{f.__name__}-{a}-{b}" for f, a, b in SUMMED + SUMMED_ALONE])
+def test_sum_of_a_product(f, sa, sb):
+    A, B = point(sa), point(sb, seed=3)
+    df = srcad.grad(f, wrt=(0, 1))
+    src = srcad.source(df, A, B)
+    fires = (f, sa, sb) in SUMMED
+    assert ("sum_matmul" in src) == fires, src
+    if fires and len(sa) == len(sb) == 2:
+        assert src.count("@") == 0, src        # no product in the gradient at all
+    dA, dB = df(A, B)
+    np.testing.assert_allclose(dA, numeric_grad(lambda a: f(a, B), A), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dB, numeric_grad(lambda b: f(A, b), B), rtol=1e-6, atol=1e-8)
+    ref = generic(lambda: srcad.grad(f, wrt=(0, 1))(A, B))
+    for a, b in zip((dA, dB), ref):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+        assert np.shape(a) == np.shape(b)
+    vA, vB = point(sa, seed=5), point(sb, seed=6)
+    val, t = srcad.jvp(f, (A, B), (vA, vB))
+    assert val == f(A, B)
+    np.testing.assert_allclose(t, np.sum(dA * vA) + np.sum(dB * vB), rtol=1e-10, atol=1e-12)
+    if fires and len(sa) <= 2 and len(sb) <= 2:
+        h = srcad.hessian(lambda a: f(a, B))(A)
+        np.testing.assert_allclose(h, numeric_jacobian(srcad.grad(lambda a: f(a, B)), A), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(srcad.hessian(lambda a: f(a, B), mode="reverse")(A), h, rtol=1e-10, atol=1e-12)
+        def mixed(b):   # d/dB of (d/dA) . cos(A): through the adjoint's other matrix
+            return np.sum(srcad.grad(f)(A, b) * np.cos(A))
+        np.testing.assert_allclose(srcad.grad(mixed)(B), numeric_grad(mixed, B), rtol=1e-6, atol=1e-8)
+
+
+def test_matmul_chain_benchmark_makes_no_third_product():
+    import os
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
+    import cases
+    case = cases.CASES_BY_NAME["matmul_chain"]
+    args = case.inputs()
+    g = srcad.grad(case.f, wrt=case.wrt)
+    src = srcad.source(g, *args)
+    assert src.count("@") == 2 and "sum_matmul_adjoint_a(" in src, src   # A @ B and the one for dA
+    np.testing.assert_allclose(g(*args), case.grad_hand(*args), rtol=1e-10, atol=1e-12)

@@ -1041,3 +1041,34 @@ def softmax_xent_labels_adjoint(g, s, y, axis):
     if np.shape(y) == np.shape(s):
         return g * log_softmax(s, axis)
     return _rt.unbroadcast(g * log_softmax(s, axis) + np.zeros_like(y), y)
+
+
+def sum_matmul(a, b):
+    """``np.sum(a @ b)``, written as the user wrote it."""
+    return np.sum(a @ b)
+
+
+def _plain_pair(g, a, b):
+    """2-D float arrays of one dtype and a real number ``g``: the fast paths below."""
+    return type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2 and \
+        a.dtype == b.dtype and a.dtype.kind == "f" and np.ndim(g) == 0 and not np.iscomplexobj(g)
+
+
+def sum_matmul_adjoint_a(g, a, b):
+    """The adjoint of ``sum(a @ b)`` sent to ``a``: ``g * ones @ b.T``, every row ``g`` times ``b``'s
+    row sums (no product formed)."""
+    if _plain_pair(g, a, b):
+        out = np.empty_like(a)
+        out[...] = g * np.sum(b, axis=1)
+        return out
+    return _rt.matmul_adjoint_a(g * np.ones_like(a @ b), a, b)
+
+
+def sum_matmul_adjoint_b(g, a, b):
+    """The adjoint of ``sum(a @ b)`` sent to ``b``: ``g * a.T @ ones``, every column ``g`` times
+    ``a``'s column sums."""
+    if _plain_pair(g, a, b):
+        out = np.empty_like(b)
+        out[...] = (g * np.sum(a, axis=0))[:, None]
+        return out
+    return _rt.matmul_adjoint_b(g * np.ones_like(a @ b), a, b)

@@ -5,13 +5,16 @@ the helpers those rules call, so every order can be taken.
 ``g - softmax * sum(g)`` reads the output (``softmax = exp(log_softmax)``) and its tangent is the
 transpose, ``t - sum(softmax * t)``. ``softmax_xent(s, y, axis)`` is ``sum(y * log_softmax(s))``:
 its adjoint to ``s`` is ``g * (y - softmax(s) * sum(y, axis))``, formed in one owned array.
+``sum_matmul(a, b)`` is ``sum(a @ b)``: its adjoints are ``g`` times ``b``'s row sums in every row of
+``a``'s shape and ``a``'s column sums in every column of ``b``'s (no product of the adjoint).
 """
 
 import numpy as np
 
 from srcad.rules.registry import forward, reverse
 from srcad.rules.numpy_helpers import (log_softmax, log_softmax_adjoint, log_softmax_tangent, softmax_xent,
-                                       softmax_xent_adjoint, softmax_xent_labels_adjoint)
+                                       softmax_xent_adjoint, softmax_xent_labels_adjoint, sum_matmul,
+                                       sum_matmul_adjoint_a, sum_matmul_adjoint_b)
 from srcad.runtime import unbroadcast
 
 
@@ -89,3 +92,38 @@ def softmax_xent_labels_adjoint_(r, g, s, labels, axis):
 def softmax_xent_labels_adjoint_(r, g, s, labels, axis):
     d[r] = softmax_xent_labels_adjoint(d[g], s, labels, axis) + \
         unbroadcast(g * log_softmax_tangent(d[s], log_softmax(s, axis), axis) + np.zeros_like(labels), labels)
+
+
+@reverse(sum_matmul)
+def sum_matmul_(y, a, b):
+    d[a] = sum_matmul_adjoint_a(d[y], a, b)
+    d[b] = sum_matmul_adjoint_b(d[y], a, b)
+
+
+@forward(sum_matmul)
+def sum_matmul_(y, a, b):
+    d[y] = sum_matmul(d[a], b) + sum_matmul(a, d[b])
+
+
+# sum_matmul_adjoint_a(g, a, b) = g * ones @ b.T: linear in g and in b, a gives only its shape
+# (and sum_matmul_adjoint_b the same with the roles swapped): each one's transpose is the other's
+@reverse(sum_matmul_adjoint_a, constant=("a",))
+def sum_matmul_adjoint_a_(r, g, a, b):
+    d[g] = np.sum(d[r] * sum_matmul_adjoint_a(1.0, a, b))
+    d[b] = sum_matmul_adjoint_b(g, d[r], b)
+
+
+@forward(sum_matmul_adjoint_a, constant=("a",))
+def sum_matmul_adjoint_a_(r, g, a, b):
+    d[r] = sum_matmul_adjoint_a(d[g], a, b) + sum_matmul_adjoint_a(g, a, d[b])
+
+
+@reverse(sum_matmul_adjoint_b, constant=("b",))
+def sum_matmul_adjoint_b_(r, g, a, b):
+    d[g] = np.sum(d[r] * sum_matmul_adjoint_b(1.0, a, b))
+    d[a] = sum_matmul_adjoint_a(g, a, d[r])
+
+
+@forward(sum_matmul_adjoint_b, constant=("b",))
+def sum_matmul_adjoint_b_(r, g, a, b):
+    d[r] = sum_matmul_adjoint_b(d[g], a, b) + sum_matmul_adjoint_b(g, d[a], b)
