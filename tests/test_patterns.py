@@ -490,4 +490,11 @@ def test_matmul_chain_benchmark_makes_no_third_product():
     g = srcad.grad(case.f, wrt=case.wrt)
     src = srcad.source(g, *args)
     assert src.count("@") == 2 and "sum_matmul_adjoint_a(" in src, src   # A @ B and the one for dA
-    np.testing.assert_allclose(g(*args), case.grad_hand(*args), rtol=1e-10, atol=1e-12)
+    got = g(*args)      # 256 x 256: the adjoint is a broadcast view inside, the gradient the caller's own
+    np.testing.assert_allclose(got, case.grad_hand(*args), rtol=1e-10, atol=1e-12)
+    assert got.flags.writeable
+    from srcad.rules import numpy_helpers as nh
+    A, C = args[0], args[2]
+    for s in (0.5, -2.0):
+        np.testing.assert_allclose(nh.sum_matmul_adjoint_a(s, A, C), s * np.ones((256, 256)) @ C.T, rtol=1e-12)
+        np.testing.assert_allclose(nh.sum_matmul_adjoint_b(s, A, C), s * A.T @ np.ones((256, 256)), rtol=1e-12)

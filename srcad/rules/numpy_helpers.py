@@ -1058,9 +1058,7 @@ def sum_matmul_adjoint_a(g, a, b):
     """The adjoint of ``sum(a @ b)`` sent to ``a``: ``g * ones @ b.T``, every row ``g`` times ``b``'s
     row sums (no product formed)."""
     if _plain_pair(g, a, b):
-        out = np.empty_like(a)
-        out[...] = g * np.sum(b, axis=1)
-        return out
+        return _rows_like(g * np.sum(b, axis=1), a)
     return _rt.matmul_adjoint_a(g * np.ones_like(a @ b), a, b)
 
 
@@ -1068,7 +1066,15 @@ def sum_matmul_adjoint_b(g, a, b):
     """The adjoint of ``sum(a @ b)`` sent to ``b``: ``g * a.T @ ones``, every column ``g`` times
     ``a``'s column sums."""
     if _plain_pair(g, a, b):
-        out = np.empty_like(b)
-        out[...] = (g * np.sum(a, axis=0))[:, None]
-        return out
+        return _rows_like((g * np.sum(a, axis=0))[:, None], b)
     return _rt.matmul_adjoint_b(g * np.ones_like(a @ b), a, b)
+
+
+def _rows_like(v, x):
+    """``v`` spread to ``x``'s shape: a fresh array where ``x`` is small, a read-only broadcast view
+    (no memory, no pass) where it is large, as ``runtime.unreduce`` does."""
+    if x.size > _rt._VIEW_ABOVE:
+        return np.broadcast_to(v, x.shape)
+    out = np.empty_like(x)
+    out[...] = v
+    return out
