@@ -17,6 +17,14 @@ adjoint (``extreme_adjoint``) per call. Where every read of ``m`` lies inside su
 operations as before, and the derivative (reverse, forward, higher order) is the generic rules'
 without the zero path. Anything else (``m`` read elsewhere, another axis, no ``keepdims`` where the
 shape needs it, a name assigned twice) keeps the generic path.
+
+Then three whole expressions become one call each (``_whole_expressions``), whose helper computes
+the same NumPy operations in the same order and whose rules (rules/pattern_rules.py, exact to
+every order) take fewer passes than the parts': log-softmax ``s - log(sum(exp(s), a, keepdims))``
+as ``log_softmax(s, a)``; its cross-entropy ``sum(y * logp)`` as ``softmax_xent(s, y, a)`` (the
+adjoint ``g * (y - softmax(s) * sum(y, a))`` in one owned array: no log, no array of ones); and
+``sum(a @ b)`` as ``sum_matmul(a, b)`` (row and column sums: no product of the adjoint). Each
+intermediate must be read only inside its expression.
 """
 
 import gast
