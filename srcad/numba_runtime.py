@@ -363,3 +363,26 @@ def _norm_of_a_number(x, ord=None):
     return None
 
 
+
+
+# twins of the helpers of srcad/patterns.py's whole expressions (vectors and matrices)
+@twin(numpy_helpers.sum_matmul_adjoint_a)
+def sum_matmul_adjoint_a(g, a, b):
+    """Adjoint of ``a`` in ``sum(a @ b)``: ``g`` times ``b``'s row sums in every row of ``a``."""
+    if _arr(g) or a.ndim > 2 or b.ndim > 2:
+        return None
+    if b.ndim == 2:
+        return lambda g, a, b: np.ones_like(a) * (g * b.sum(axis=1))
+    return lambda g, a, b: np.ones_like(a) * (g * b)
+
+
+@twin(numpy_helpers.sum_matmul_adjoint_b)
+def sum_matmul_adjoint_b(g, a, b):
+    """Adjoint of ``b`` in ``sum(a @ b)``: ``g`` times ``a``'s column sums in every column of ``b``."""
+    if _arr(g) or a.ndim > 2 or b.ndim > 2:
+        return None
+    col = (lambda a: a.sum(axis=0)) if a.ndim == 2 else (lambda a: a)
+    col = njit(col)
+    if b.ndim == 2:
+        return lambda g, a, b: np.ones_like(b) * np.expand_dims(g * col(a), 1)
+    return lambda g, a, b: np.ones_like(b) * (g * col(a))

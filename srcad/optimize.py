@@ -50,6 +50,9 @@ def _reads(nodes, env, full, shape):
             if isinstance(node.ctx, gast.Load):
                 (shape if shape_only else full).add(node.id)
             return
+        if _shape_read(node, env):   # ``np.shape(v)``, ``v.shape``: v only for its shape
+            shape.add((node.args[0] if isinstance(node, gast.Call) else node.value).id)
+            return
         if isinstance(node, gast.Call) and isinstance(node.func, gast.Name) and node.func.id in helpers:
             pos = helpers[node.func.id]
             for k, a in enumerate(node.args):
@@ -61,6 +64,16 @@ def _reads(nodes, env, full, shape):
             visit(getattr(node, f, None))
 
     visit(nodes)
+
+
+def _shape_read(node, env):
+    if isinstance(node, gast.Attribute) and node.attr == "shape" and isinstance(node.value, gast.Name) and \
+            isinstance(node.ctx, gast.Load):
+        return True
+    return isinstance(node, gast.Call) and len(node.args) == 1 and not node.keywords and \
+        isinstance(node.args[0], gast.Name) and isinstance(node.func, gast.Attribute) and \
+        node.func.attr == "shape" and isinstance(node.func.value, gast.Name) and \
+        node.func.value.id == env.by_id.get(id(np))
 
 
 def prune_forward(fwd, bwd, result, facts, env):
@@ -172,8 +185,17 @@ def _stand_in(t, value, facts, env):
             isinstance(value.left, gast.Name) and isinstance(value.right, gast.Name) and \
             value.left.id == value.right.id:   # x * x: x's shape
         return N(value.left.id), {value.left.id}, f"{value.left.id} has that shape"
+    if isinstance(value, gast.Call) and len(value.args) == 1 and not value.keywords and \
+            isinstance(value.args[0], gast.Name):
+        where = facts.callee(value.func)
+        if where.kind == "static" and any(where.obj is f for f in _SHAPE_KEEPING):
+            a = value.args[0].id    # np.log(s): s's shape (and a real or complex dtype as s's)
+            return N(a), {a}, f"{a} has that shape"
     np_attr = lambda name: gast.Attribute(value=env.ref("np"), attr=name, ctx=gast.Load())  # noqa: E731
-    shape_of = lambda v: gast.Call(func=np_attr("shape"), args=[N(v)], keywords=[])  # noqa: E731
+    def shape_of(v):   # ``v.shape`` where v is an array made here, else ``np.shape(v)`` (a list argument)
+        if (facts.ranks.get(v) or 0) >= 1 and v not in facts.params:
+            return gast.Attribute(value=N(v), attr="shape", ctx=gast.Load())
+        return gast.Call(func=np_attr("shape"), args=[N(v)], keywords=[])
     if isinstance(value, gast.BinOp) and isinstance(value.op, _ELEMENTWISE_BINOPS) and \
             isinstance(value.left, gast.Name) and isinstance(value.right, gast.Name) and \
             facts.ranks.get(value.left.id) != 0 and facts.ranks.get(value.right.id) != 0 and \
@@ -203,6 +225,10 @@ def _stand_in(t, value, facts, env):
 
 
 _ELEMENTWISE_BINOPS = (gast.Add, gast.Sub, gast.Mult, gast.Div)
+# one-input ufuncs whose result has the input's shape, and a float (or complex) dtype like a float
+# (or complex) input's: a stand-in of the input serves shape reads and the dtype of an adjoint
+_SHAPE_KEEPING = (np.exp, np.log, np.log1p, np.expm1, np.sin, np.cos, np.tan, np.tanh, np.sinh, np.cosh,
+                  np.sqrt, np.arctan, np.negative, np.square, np.reciprocal)
 
 
 def _zero_strided(np_attr, like, shape):

@@ -17,6 +17,14 @@ adjoint (``extreme_adjoint``) per call. Where every read of ``m`` lies inside su
 operations as before, and the derivative (reverse, forward, higher order) is the generic rules'
 without the zero path. Anything else (``m`` read elsewhere, another axis, no ``keepdims`` where the
 shape needs it, a name assigned twice) keeps the generic path.
+
+Then three whole expressions become one call each (``_whole_expressions``), whose helper computes
+the same NumPy operations in the same order and whose rules (rules/pattern_rules.py, exact to
+every order) take fewer passes than the parts': log-softmax ``s - log(sum(exp(s), a, keepdims))``
+as ``log_softmax(s, a)``; its cross-entropy ``sum(y * logp)`` as ``softmax_xent(s, y, a)`` (the
+adjoint ``g * (y - softmax(s) * sum(y, a))`` in one owned array: no log, no array of ones); and
+``sum(a @ b)`` as ``sum_matmul(a, b)`` (row and column sums: no product of the adjoint). Each
+intermediate must be read only inside its expression.
 """
 
 import gast
@@ -36,9 +44,15 @@ def shift_invariant(body, info, local_names, env, namer):
     """``body`` with the shift of each recognised logsumexp / log-softmax / softmax stopped:
     ``m = np.max(...)`` becomes ``max_1 = np.max(...)`` and ``m = stop_gradient(max_1)`` (one
     operation per statement, as the later passes expect; the fusion of single-use temporaries
-    writes it back as one line)."""
+    writes it back as one line); then log-softmax and softmax cross-entropy become one call each
+    (``_whole_expressions``)."""
     if not enabled:
         return body
+    body = _stop_shifts(body, info, local_names, env, namer)
+    return _whole_expressions(body, info, local_names, env)
+
+
+def _stop_shifts(body, info, local_names, env, namer):
     index = _Index(body)
     stopped = []
     for block in index.blocks:
@@ -389,3 +403,161 @@ def _from_shifted(m, ss, s_name, axis, keepdims, defined, index, info, local_nam
         if not _only_read_by(name, stmts, index):
             return None
     return stmts
+
+
+# ---------------------------------------------------------------- log-softmax, cross-entropy
+#
+#     e = np.exp(s); t = np.sum(e, axis=a, keepdims=True); l = np.log(t); logp = s - l
+#         -> logp = log_softmax(s, a)
+#     p = y * logp (or logp * y); q = np.sum(p)       (logp and p read nowhere else)
+#         -> q = softmax_xent(s, y, a)
+#
+#     p = a @ b; q = np.sum(p)   (p read nowhere else)  -> q = sum_matmul(a, b)
+#
+# The helpers compute the same operations in the same order (the same numbers); their rules take
+# fewer passes (rules/pattern_rules.py). ``e``, ``t`` and ``l`` must be assigned once and read only
+# in the expression, ``s`` (and ``y``) not assigned in between, all in one block; ``keepdims=True``
+# where an axis is reduced (else the shapes do not broadcast as log-softmax's).
+
+
+def _whole_expressions(body, info, local_names, env):
+    index = _Index(body)
+    found = []
+    for block in index.blocks:
+        for pos, s in enumerate(block):
+            m = _log_softmax_at(block, pos, index, info, local_names)
+            if m is not None:
+                found.append((block, m, _xent_after(block, m, index, info, local_names)))
+    sums = [(block, mm) for block in index.blocks for pos in range(len(block))
+            for mm in [_sum_of_product_at(block, pos, index, info, local_names)] if mm is not None]
+    if not found and not sums:
+        return body
+    from srcad.rules import numpy_helpers as nh
+    for block, (mul, total, a, b) in sums:
+        helper = env.ref_name("sum_matmul", nh.sum_matmul)
+        info.extra.setdefault(helper, nh.sum_matmul)
+        block[total].value = gast.Call(func=N(helper), args=[N(a), N(b)], keywords=[])
+        gone = block[mul]
+        block[:] = [s for s in block if s is not gone]
+    for block, m, xent in found:
+        drop = {id(block[i]) for i in m["parts"]}
+        if xent is None:
+            helper = env.ref_name("log_softmax", nh.log_softmax)
+            info.extra.setdefault(helper, nh.log_softmax)
+            stmt = block[m["at"]]
+            stmt.value = gast.Call(func=N(helper), args=[N(m["s"]), _axis_node(m["axis"])], keywords=[])
+        else:
+            helper = env.ref_name("softmax_xent", nh.softmax_xent)
+            info.extra.setdefault(helper, nh.softmax_xent)
+            drop |= {id(block[m["at"]]), id(block[xent["mul"]])}
+            stmt = block[xent["sum"]]
+            stmt.value = gast.Call(func=N(helper), args=[N(m["s"]), N(xent["y"]), _axis_node(m["axis"])],
+                                   keywords=[])
+        block[:] = [b for b in block if id(b) not in drop]
+    return body
+
+
+def _axis_node(axis):
+    if axis is None:
+        return gast.Constant(value=None, kind=None)
+    if axis < 0:
+        return gast.UnaryOp(op=gast.USub(), operand=gast.Constant(value=-axis, kind=None))
+    return gast.Constant(value=axis, kind=None)
+
+
+def _assigned_between(name, block, lo, hi):
+    """Is ``name`` assigned (or touched by a compound statement) in ``block[lo + 1:hi]``?"""
+    for s in block[lo + 1:hi]:
+        targets = s.targets if isinstance(s, gast.Assign) else [s]
+        for tgt in targets:
+            for n in gast.walk(tgt):
+                if isinstance(n, gast.Name) and n.id == name and (not isinstance(s, gast.Assign) or
+                                                                   isinstance(n.ctx, gast.Store)):
+                    return True
+    return False
+
+
+def _log_softmax_at(block, pos, index, info, local_names):
+    """``logp = s - l`` at ``block[pos]`` closing a log-softmax: its parts' positions, or None."""
+    stmt = block[pos]
+    name = _target(stmt)
+    sub = _binop(stmt.value, gast.Sub) if name is not None else None
+    if sub is None or sub[0] == sub[1]:
+        return None
+    s_name, l_name = sub
+    where = {_target(b): i for i, b in enumerate(block[:pos]) if _target(b) is not None}
+    if l_name not in where:
+        return None
+    li = where[l_name]
+    t_name = _is_call_of(block[li].value, np.log, info, local_names)
+    if t_name is None or t_name not in where:
+        return None
+    ti = where[t_name]
+    red = _reduction(block[ti].value, info, local_names, (np.sum,), "sum")
+    if red is None:
+        return None
+    e_name, axis, keepdims = red
+    if (axis is not None and not keepdims) or isinstance(axis, tuple) or e_name not in where:
+        return None
+    ei = where[e_name]
+    if _is_call_of(block[ei].value, np.exp, info, local_names) != s_name or not ei < ti < li < pos:
+        return None
+    parts = (ei, ti, li)
+    ids = {id(block[i]) for i in parts + (pos,)}
+    for n in (e_name, t_name, l_name):
+        if not _only_read_by(n, ids, index) or n == s_name:
+            return None
+    if s_name in (e_name, t_name, l_name, name) or _assigned_between(s_name, block, ei, pos):
+        return None
+    return {"at": pos, "parts": parts, "s": s_name, "axis": axis, "name": name}
+
+
+def _xent_after(block, m, index, info, local_names):
+    """``p = y * logp; q = np.sum(p)`` right after the log-softmax ``m`` (``logp`` and ``p`` read
+    only there): the positions and ``y``, or None."""
+    logp, pos = m["name"], m["at"]
+    if not index.single(logp) or len(index.readers(logp)) != 1:
+        return None
+    reader = index.readers(logp)[0]
+    at = next((i for i, b in enumerate(block) if b is reader), None)
+    if at is None or at < pos:
+        return None
+    pair = _binop(reader.value, gast.Mult)
+    p_name = _target(reader)
+    if pair is None or p_name is None or pair[0] == pair[1]:
+        return None
+    y = pair[0] if pair[1] == logp else pair[1]
+    if y in (m["s"], p_name) or _assigned_between(y, block, pos, at) or \
+            _assigned_between(m["s"], block, pos, at):
+        return None
+    if not index.single(p_name) or len(index.readers(p_name)) != 1:
+        return None
+    total = index.readers(p_name)[0]
+    k = next((i for i, b in enumerate(block) if b is total), None)
+    if k is None or _target(total) is None:
+        return None
+    red = _reduction(total.value, info, local_names, (np.sum,), "sum")
+    if red is None or red[0] != p_name or red[1] is not None or red[2]:
+        return None
+    return {"mul": at, "sum": k, "y": y}
+
+
+def _sum_of_product_at(block, pos, index, info, local_names):
+    """``p = a @ b`` at ``block[pos]`` summed whole by the only statement that reads ``p``, later
+    in the block (``a`` and ``b`` not assigned in between): (positions, ``a``, ``b``), or None."""
+    stmt = block[pos]
+    p = _target(stmt)
+    pair = _binop(stmt.value, gast.MatMult) if p is not None else None
+    if pair is None or p in pair or not index.single(p) or len(index.readers(p)) != 1:
+        return None
+    total = index.readers(p)[0]
+    k = next((i for i, s in enumerate(block) if s is total), None)
+    if k is None or k < pos or _target(total) is None:
+        return None
+    red = _reduction(total.value, info, local_names, (np.sum,), "sum")
+    if red is None or red[0] != p or red[1] is not None or red[2]:
+        return None
+    a, b = pair
+    if _assigned_between(a, block, pos, k) or _assigned_between(b, block, pos, k):
+        return None
+    return pos, k, a, b

@@ -12,11 +12,13 @@ import numpy as np
 from srcad import guards, runtime as rt
 from srcad.astutil import walk_stmts
 from srcad.errors import TransformError
+from srcad.rules.numpy_helpers import softmax_xent, sum_matmul
 
 
 _REDUCTIONS = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.var, np.std,
                np.linalg.norm, np.nansum, np.average}
 _REDUCING_METHODS = {"sum", "mean", "prod", "max", "min", "var", "std"}
+_SCALAR_RESULTS = {softmax_xent, sum_matmul}   # whole expressions (srcad/patterns.py) whose value is a scalar
 _UNSET = object()
 
 
@@ -189,6 +191,8 @@ class RankFacts:
         if isinstance(value, gast.Call):
             if _hashable(obj) and (obj in (np.dot, np.matmul) or obj == ("method", "dot")):
                 return self._product_rank(args, ranks)
+            if _hashable(obj) and obj in _SCALAR_RESULTS:
+                return 0
             if obj in _REDUCTIONS or (isinstance(obj, tuple) and obj[1] in _REDUCING_METHODS):
                 if _const_kw(op.kwargs, "axis") and len(args) < 2:
                     return 0  # a full reduction is a scalar whatever its input

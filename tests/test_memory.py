@@ -190,3 +190,33 @@ def test_matrix_chain_both_arguments_and_second_order():
     d2 = srcad.grad(srcad.grad(lambda s: np.sum(np.sin(s) * np.exp(-s * s) + s ** 2)))(0.3)
     num3 = (ew_hand(0.3 + 1e-6) - ew_hand(0.3 - 1e-6)) / 2e-6
     assert d2 == pytest.approx(num3, rel=1e-6)
+
+
+# Values read only for their shape (optimize.py's stand-ins): ``np.shape(v)`` and ``v.shape`` are
+# shape reads, and a one-input ufunc's result stands in by its input.
+
+def read_for_shape(x):
+    h = np.exp(x)
+    return np.sum(np.sin(x) * h.shape[0])
+
+
+def log_for_shape(x):
+    s = np.sum(np.exp(x), axis=1)
+    return np.sum(np.log(s) + x[:, 0])
+
+
+@pytest.mark.parametrize("f, shapes", [
+    (read_for_shape, [(3,), (2, 3)]),
+    (log_for_shape, [(3, 4), (1, 5), (4, 1)]),
+    (lse, [(3, 4), (5, 1)]),
+])
+def test_shape_only_reads_compute_nothing(f, shapes):
+    rng = np.random.default_rng(5)
+    for shape in shapes:
+        x = rng.uniform(0.2, 0.9, size=shape)
+        src = srcad.source(srcad.grad(f), x)
+        fwd = src.split("# backward sweep")[0]
+        assert "np.log(" not in fwd and ("np.exp(" not in fwd or f is not read_for_shape), src
+        np.testing.assert_allclose(srcad.grad(f)(x), numeric_grad(f, x), rtol=1e-6, atol=1e-8)
+        x32 = x.astype(np.float32)   # the stand-in keeps the adjoint's dtype
+        assert srcad.grad(f)(x32).dtype == np.float32

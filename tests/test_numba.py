@@ -62,6 +62,8 @@ PARITY = {
     runtime.owned_tangent: [(0.0, M), (V, M), (S, S)],
     runtime.loop_seq: [(M,), (V,)],
     runtime.loop_seq_adjoint: [(V, V)],
+    numpy_helpers.sum_matmul_adjoint_a: [(0.5, M, M.T), (0.5, V, M.T), (0.5, M, V), (0.5, V, V)],
+    numpy_helpers.sum_matmul_adjoint_b: [(0.5, M, M.T), (0.5, V, M.T), (0.5, M, V), (0.5, V, V)],
     numpy_helpers.extreme_adjoint: [(1.0, M, np.max(M)), (np.ones(2), M, np.max(M, axis=1), 1, False),
                                     (np.ones((2, 1)), M, np.max(M, axis=1, keepdims=True), 1, True)],
 }
@@ -108,7 +110,7 @@ def _agree(got, ref):
 
 
 QUICK = ["chapter_while", "scalar_for", "horner", "horner_xc", "scalar_temps", "vector_while"]
-REFUSED = {"mlp": "np.max", "logsumexp": "np.max"}   # np.max(..., keepdims=True): not in Numba
+REFUSED = {"mlp": "np.max|softmax_xent", "logsumexp": "np.max"}   # np.max(..., keepdims=True), the log-softmax cross-entropy: not in Numba
 
 
 @pytest.mark.parametrize("case", [c for c in cases.CASES if LONG or c.name in QUICK or c.name in REFUSED],

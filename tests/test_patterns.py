@@ -235,3 +235,266 @@ def test_the_benchmark_cases_take_the_pattern():
         hand = hand if isinstance(hand, tuple) else (hand,)
         for a, b in zip(got, hand):
             np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
+
+
+# ---- log-softmax and softmax cross-entropy as one call each (log_softmax, softmax_xent) ---------
+# Each fires case takes (Z, Y) and is differentiated w.r.t. Z (and Y where the labels are active).
+
+def ce_shifted(Z, Y):
+    m = np.max(Z, axis=1, keepdims=True)
+    S = Z - m
+    logp = S - np.log(np.sum(np.exp(S), axis=1, keepdims=True))
+    return -np.sum(Y * logp) / Z.shape[0]
+
+
+def ce_plain_swapped(Z, Y):
+    logp = Z - np.log(np.sum(np.exp(Z), axis=-1, keepdims=True))
+    return -np.sum(logp * Y)
+
+
+def ce_axis0(Z, Y):
+    logp = Z - np.log(np.sum(np.exp(Z), axis=0, keepdims=True))
+    return np.sum(Y * logp).sum() * 0.5
+
+
+def ce_shift_other_axis(Z, Y):
+    m = np.max(Z, axis=0, keepdims=True)     # not constant along the softmax's axis: not stopped
+    S = Z - m
+    logp = S - np.log(np.sum(np.exp(S), axis=1, keepdims=True))
+    return -np.sum(Y * logp)
+
+
+def ce_method_sum(Z, Y):
+    logp = Z - np.log(np.exp(Z).sum(axis=1, keepdims=True))
+    return -(Y * logp).sum()
+
+
+def ls_read_elsewhere(Z, Y):
+    logp = Z - np.log(np.sum(np.exp(Z), axis=1, keepdims=True))
+    return np.sum(Y * logp) + np.sum(np.sin(logp))
+
+
+def ls_all(Z, Y):
+    logp = Z - np.log(np.sum(np.exp(Z)))
+    return np.sum(np.cos(logp) * Y)
+
+
+def ls_row_sums(Z, Y):
+    logp = Z - np.log(np.sum(np.exp(Z), axis=1, keepdims=True))
+    return np.sum(np.sum(Y * logp, axis=1) ** 2)
+
+
+# left alone: an intermediate read elsewhere, keepdims False, the input changed in between
+def ls_exp_read_elsewhere(Z, Y):
+    e = np.exp(Z)
+    logp = Z - np.log(np.sum(e, axis=1, keepdims=True))
+    return np.sum(Y * logp) + np.sum(e)
+
+
+def ls_keepdims_false(Z, Y):
+    logp = Z - np.log(np.sum(np.exp(Z), axis=1))   # broadcasts along the other axis: not log-softmax
+    return np.sum(Y * logp)
+
+
+def ls_input_changed(Z, Y):
+    e = np.exp(Z)
+    Z = Z * 2.0
+    logp = Z - np.log(np.sum(e, axis=1, keepdims=True))
+    return np.sum(Y * logp)
+
+
+def ce_labels_changed(Z, Y):
+    logp = Z - np.log(np.sum(np.exp(Z), axis=1, keepdims=True))
+    Y = Y * 2.0
+    return np.sum(Y * logp)
+
+
+LABELS_SAME = "same"
+WHOLE = [   # (function, helper expected in the source, [(Z shape, Y shape)])
+    (ce_shifted, "softmax_xent", [((3, 4), (3, 4)), ((1, 5), (1, 5)), ((4, 1), (4, 1)), ((3, 4), (4,))]),
+    (ce_plain_swapped, "softmax_xent", [((5,), (5,)), ((2, 3), (2, 3)), ((2, 3, 4), (3, 1))]),
+    (ce_axis0, "softmax_xent", [((3, 4), (3, 4)), ((4, 2), (1, 2))]),
+    (ce_method_sum, "softmax_xent", [((3, 4), (3, 4))]),
+    (ce_shift_other_axis, "softmax_xent", [((3, 4), (3, 4))]),
+    (ls_read_elsewhere, "log_softmax", [((3, 4), (3, 4))]),
+    (ls_all, "log_softmax", [((3, 4), (3, 4)), ((5,), ())]),
+    (ls_row_sums, "log_softmax", [((3, 4), (3, 4))]),
+]
+WHOLE_ALONE = [
+    (ls_exp_read_elsewhere, [((3, 4), (3, 4))]),
+    (ls_keepdims_false, [((4, 4), (4, 4))]),
+    (ls_input_changed, [((3, 4), (3, 4))]),
+    (ce_labels_changed, [((3, 4), (3, 4))]),   # log_softmax, but not the cross-entropy
+]
+WCASES = [(f, h, zs, ys) for f, h, shapes in WHOLE for zs, ys in shapes]
+
+
+def labels(shape, seed=4):
+    r = np.random.default_rng(seed)
+    y = r.uniform(0.1, 1.0, size=shape)
+    return float(y) if shape == () else y
+
+
+@pytest.mark.parametrize("f,helper,zs,ys", WCASES, ids=[f"{f.__name__}-{z}-{y}" for f, _, z, y in WCASES])
+def test_whole_expression_both_modes(f, helper, zs, ys):
+    Z, Y = point(zs), labels(ys)
+    df = srcad.grad(f, wrt=(0, 1))
+    src = srcad.source(df, Z, Y)
+    assert helper in src, src
+    if helper == "log_softmax":
+        assert "softmax_xent" not in src
+    if f is ce_shift_other_axis:
+        assert "stop_gradient" not in src and "extreme_adjoint" in src
+    dZ, dY = df(Z, Y)
+    np.testing.assert_allclose(dZ, numeric_grad(lambda z: f(z, Y), Z), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dY, numeric_grad(lambda y: f(Z, y), Y), rtol=1e-6, atol=1e-8)
+    ref = generic(lambda: srcad.grad(f, wrt=(0, 1))(Z, Y))
+    for a, b in zip((dZ, dY), ref):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+        assert np.shape(a) == np.shape(b)
+    np.testing.assert_allclose(srcad.value_and_grad(f)(Z, Y)[0], f(Z, Y), rtol=0, atol=0)
+    # forward mode, both inputs
+    vZ, vY = point(zs, seed=7), labels(ys, seed=8)
+    val, t = srcad.jvp(f, (Z, Y), (vZ, vY))
+    assert helper in srcad.forward_source(f)
+    assert val == f(Z, Y)
+    np.testing.assert_allclose(t, np.sum(dZ * vZ) + np.sum(dY * vY), rtol=1e-10, atol=1e-12)
+    ref = generic(lambda: srcad.jvp(f, (Z, Y), (vZ, vY))[1])
+    np.testing.assert_allclose(t, ref, rtol=1e-11, atol=1e-12)
+
+
+WSECOND = [c for c in WCASES if np.prod(c[2]) <= 12 and c[3] == c[2]][:5] + [WCASES[3]]
+
+
+@pytest.mark.parametrize("f,helper,zs,ys", WSECOND, ids=[f"{f.__name__}-{z}-{y}" for f, _, z, y in WSECOND])
+def test_whole_expression_second_order(f, helper, zs, ys):
+    Z, Y = point(zs), labels(ys)
+    h = srcad.hessian(lambda z: f(z, Y))(Z)
+    np.testing.assert_allclose(h, numeric_jacobian(srcad.grad(lambda z: f(z, Y)), Z), rtol=1e-6, atol=1e-7)
+    ref = generic(lambda: srcad.hessian(lambda z: f(z, Y))(Z))
+    np.testing.assert_allclose(h, ref, rtol=1e-10, atol=1e-12)
+    rr = srcad.hessian(lambda z: f(z, Y), mode="reverse")(Z)
+    np.testing.assert_allclose(rr, h, rtol=1e-10, atol=1e-12)
+    # the mixed second derivative d/dY (d/dZ), through the adjoint's labels argument
+    def dz_dot(y):
+        return np.sum(srcad.grad(f)(Z, y) * np.cos(Z))
+    np.testing.assert_allclose(srcad.grad(dz_dot)(Y), numeric_grad(dz_dot, Y), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("f,shapes", WHOLE_ALONE, ids=[f.__name__ for f, _ in WHOLE_ALONE])
+def test_whole_expression_left_alone(f, shapes):
+    (zs, ys), = shapes
+    Z, Y = point(zs), labels(ys)
+    src = srcad.source(srcad.grad(f, wrt=(0, 1)), Z, Y)
+    assert "softmax_xent" not in src
+    if f is not ce_labels_changed:
+        assert "log_softmax" not in src
+    else:
+        assert "log_softmax" in src
+    dZ, dY = srcad.grad(f, wrt=(0, 1))(Z, Y)
+    np.testing.assert_allclose(dZ, numeric_grad(lambda z: f(z, Y), Z), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dY, numeric_grad(lambda y: f(Z, y), Y), rtol=1e-6, atol=1e-8)
+    _, t = srcad.jvp(f, (Z, Y), (np.ones_like(Z), np.zeros_like(Y)))
+    np.testing.assert_allclose(t, np.sum(dZ), rtol=1e-8, atol=1e-10)
+
+
+def test_mlp_makes_no_more_passes_than_the_hand_gradient():
+    """The MLP's loss: from the logits, one exp, two sums and three in-place passes in one array
+    (``softmax_xent_adjoint``); the hand gradient takes an exp, a sum and three passes (it knows
+    the rows of Y sum to one, which srcad cannot). No log, no array of ones, no extreme_adjoint."""
+    import os
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
+    import cases
+    case = cases.CASES_BY_NAME["mlp"]
+    args = case.inputs()
+    src = srcad.source(srcad.grad(case.f, wrt=case.wrt), *args)
+    assert "softmax_xent_adjoint(" in src and "np.log" not in src and "unreduce" not in src, src
+    assert src.count("np.exp") == 0 and "extreme_adjoint" not in src
+
+
+def test_xent_adjoint_keeps_dtype_and_never_writes_its_inputs():
+    from srcad.rules import numpy_helpers as nh
+    S = point((3, 4)).astype(np.float32)
+    Y = labels((3, 4))
+    S0, Y0 = S.copy(), Y.copy()
+    got = nh.softmax_xent_adjoint(-0.5, S, Y, 1)     # mixed dtypes: the broadcasting path
+    assert got.dtype == np.result_type(S, Y)
+    np.testing.assert_array_equal(S, S0)
+    np.testing.assert_array_equal(Y, Y0)
+    fast = nh.softmax_xent_adjoint(-0.5, S.astype(np.float64), Y, 1)
+    np.testing.assert_allclose(fast, got, rtol=1e-5, atol=1e-7)   # float32 logits against float64
+
+
+# ---- the sum of a product, sum(a @ b), as one call (sum_matmul): no product of the adjoint ------
+
+def summed_chain(A, B):
+    return np.sum(np.tanh(A) @ B) * 0.5
+
+
+def summed_product(A, B):
+    P = A @ B
+    return P.sum() + np.sum(A * A)
+
+
+def product_read_elsewhere(A, B):
+    P = A @ B
+    return np.sum(P) + np.sum(np.sin(P))
+
+
+def product_summed_along_axis(A, B):
+    return np.sum(np.sum(A @ B, axis=0) ** 2)
+
+
+SUMMED = [(summed_chain, (3, 4), (4, 2)), (summed_chain, (2, 3), (3,)), (summed_chain, (3,), (3, 2)),
+          (summed_chain, (2, 2, 3), (3, 4)), (summed_product, (2, 3), (3, 5)), (summed_product, (1, 3), (3, 1))]
+SUMMED_ALONE = [(product_read_elsewhere, (2, 3), (3, 2)), (product_summed_along_axis, (3, 2), (2, 4))]
+
+
+@pytest.mark.parametrize("f,sa,sb", SUMMED + SUMMED_ALONE, ids=[f"{f.__name__}-{a}-{b}" for f, a, b in SUMMED + SUMMED_ALONE])
+def test_sum_of_a_product(f, sa, sb):
+    A, B = point(sa), point(sb, seed=3)
+    df = srcad.grad(f, wrt=(0, 1))
+    src = srcad.source(df, A, B)
+    fires = (f, sa, sb) in SUMMED
+    assert ("sum_matmul" in src) == fires, src
+    if fires and len(sa) == len(sb) == 2:
+        assert src.count("@") == 0, src        # no product in the gradient at all
+    dA, dB = df(A, B)
+    np.testing.assert_allclose(dA, numeric_grad(lambda a: f(a, B), A), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dB, numeric_grad(lambda b: f(A, b), B), rtol=1e-6, atol=1e-8)
+    ref = generic(lambda: srcad.grad(f, wrt=(0, 1))(A, B))
+    for a, b in zip((dA, dB), ref):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+        assert np.shape(a) == np.shape(b)
+    vA, vB = point(sa, seed=5), point(sb, seed=6)
+    val, t = srcad.jvp(f, (A, B), (vA, vB))
+    assert val == f(A, B)
+    np.testing.assert_allclose(t, np.sum(dA * vA) + np.sum(dB * vB), rtol=1e-10, atol=1e-12)
+    if fires and len(sa) <= 2 and len(sb) <= 2:
+        h = srcad.hessian(lambda a: f(a, B))(A)
+        np.testing.assert_allclose(h, numeric_jacobian(srcad.grad(lambda a: f(a, B)), A), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(srcad.hessian(lambda a: f(a, B), mode="reverse")(A), h, rtol=1e-10, atol=1e-12)
+        def mixed(b):   # d/dB of (d/dA) . cos(A): through the adjoint's other matrix
+            return np.sum(srcad.grad(f)(A, b) * np.cos(A))
+        np.testing.assert_allclose(srcad.grad(mixed)(B), numeric_grad(mixed, B), rtol=1e-6, atol=1e-8)
+
+
+def test_matmul_chain_benchmark_makes_no_third_product():
+    import os
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
+    import cases
+    case = cases.CASES_BY_NAME["matmul_chain"]
+    args = case.inputs()
+    g = srcad.grad(case.f, wrt=case.wrt)
+    src = srcad.source(g, *args)
+    assert src.count("@") == 2 and "sum_matmul_adjoint_a(" in src, src   # A @ B and the one for dA
+    got = g(*args)      # 256 x 256: the adjoint is a broadcast view inside, the gradient the caller's own
+    np.testing.assert_allclose(got, case.grad_hand(*args), rtol=1e-10, atol=1e-12)
+    assert got.flags.writeable
+    from srcad.rules import numpy_helpers as nh
+    A, C = args[0], args[2]
+    for s in (0.5, -2.0):
+        np.testing.assert_allclose(nh.sum_matmul_adjoint_a(s, A, C), s * np.ones((256, 256)) @ C.T, rtol=1e-12)
+        np.testing.assert_allclose(nh.sum_matmul_adjoint_b(s, A, C), s * A.T @ np.ones((256, 256)), rtol=1e-12)

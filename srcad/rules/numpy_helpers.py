@@ -983,3 +983,98 @@ def outer_like(u, v, b):
 
 
 _rt.TAKES_ZERO.update({weights_sum, slogdet_adjoint})   # they take the 0.0 placeholder for g (runtime.TAKES_ZERO)
+
+
+# ---------------------------------------------------------------- whole expressions (srcad/patterns.py)
+# ``log_softmax`` and ``softmax_xent`` stand for the user's own statements, recognised after
+# normalisation; each computes its value with the same NumPy operations in the same order (so the
+# numbers are the user's), and their rules (rules/pattern_rules.py) need fewer passes than the parts'.
+
+def log_softmax(s, axis):
+    """``s - log(sum(exp(s), axis, keepdims=True))``, written as the user wrote it."""
+    return s - np.log(np.sum(np.exp(s), axis=axis, keepdims=True))
+
+
+def softmax_xent(s, y, axis):
+    """``sum(y * log_softmax(s, axis))``: the (negated) softmax cross-entropy's sum."""
+    return np.sum(y * log_softmax(s, axis))
+
+
+def _spread_to(g, x):
+    """``g`` spread to ``x``'s shape where it is a 0-d placeholder (a zero adjoint or tangent)."""
+    return g if np.shape(g) == np.shape(x) else np.broadcast_to(g, np.shape(x))
+
+
+def log_softmax_adjoint(g, ly, axis):
+    """The adjoint of ``ly = log_softmax(s)`` sent to ``s``: ``g - softmax * sum(g)``."""
+    g = _spread_to(g, ly)
+    return g - np.exp(ly) * np.sum(g, axis=axis, keepdims=True)
+
+
+def log_softmax_tangent(t, ly, axis):
+    """The tangent of ``ly = log_softmax(s)``: ``t - sum(softmax * t)``."""
+    t = _spread_to(t, ly)
+    return t - np.sum(np.exp(ly) * t, axis=axis, keepdims=True)
+
+
+def softmax_xent_adjoint(g, s, y, axis):
+    """The adjoint of ``softmax_xent(s, y, axis)`` sent to ``s``: ``g * (y - softmax(s) * sum(y))``.
+
+    Where ``y`` has ``s``'s shape (labels of the same shape as the logits) it takes one ``exp``, two
+    sums and three passes, all in one owned array; otherwise ``y`` broadcasts against ``s`` and the
+    log-softmax adjoint of ``g * y`` (summed down to ``s``'s shape) is taken."""
+    if type(s) is np.ndarray and type(y) is np.ndarray and y.shape == s.shape and y.dtype == s.dtype and \
+            s.dtype.kind == "f" and np.ndim(g) == 0 and not np.iscomplexobj(g):
+        e = np.exp(s)
+        col = np.sum(y, axis=axis, keepdims=True) / np.sum(e, axis=axis, keepdims=True)
+        e *= col
+        e -= y
+        e *= -g
+        return e
+    gy = _rt.unbroadcast(g * y + np.zeros_like(s), s)
+    return log_softmax_adjoint(gy, log_softmax(s, axis), axis)
+
+
+def softmax_xent_labels_adjoint(g, s, y, axis):
+    """The adjoint of ``softmax_xent(s, y, axis)`` sent to the labels ``y``: ``g * log_softmax(s)``,
+    summed down to ``y``'s shape where ``y`` broadcast against ``s``."""
+    if np.shape(y) == np.shape(s):
+        return g * log_softmax(s, axis)
+    return _rt.unbroadcast(g * log_softmax(s, axis) + np.zeros_like(y), y)
+
+
+def sum_matmul(a, b):
+    """``np.sum(a @ b)``, written as the user wrote it."""
+    return np.sum(a @ b)
+
+
+def _plain_pair(g, a, b):
+    """2-D float arrays of one dtype and a real number ``g``: the fast paths below."""
+    return type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2 and \
+        a.dtype == b.dtype and a.dtype.kind == "f" and np.ndim(g) == 0 and not np.iscomplexobj(g)
+
+
+def sum_matmul_adjoint_a(g, a, b):
+    """The adjoint of ``sum(a @ b)`` sent to ``a``: ``g * ones @ b.T``, every row ``g`` times ``b``'s
+    row sums (no product formed)."""
+    if _plain_pair(g, a, b):
+        return _rows_like(g * np.sum(b, axis=1), a)
+    return _rt.matmul_adjoint_a(g * np.ones_like(a @ b), a, b)
+
+
+def sum_matmul_adjoint_b(g, a, b):
+    """The adjoint of ``sum(a @ b)`` sent to ``b``: ``g * a.T @ ones``, every column ``g`` times
+    ``a``'s column sums."""
+    if _plain_pair(g, a, b):
+        return _rows_like((g * np.sum(a, axis=0))[:, None], b)
+    return _rt.matmul_adjoint_b(g * np.ones_like(a @ b), a, b)
+
+
+def _rows_like(v, x):
+    """``v`` spread to ``x``'s shape: a fresh array where ``x`` is small, a read-only broadcast view
+    (no memory, no pass) where it is large, as ``runtime.unreduce`` does."""
+    if x.size > _rt._VIEW_ABOVE:
+        return np.broadcast_to(v, x.shape)
+    out = np.empty_like(x)
+    out[...] = v
+    return out
