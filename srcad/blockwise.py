@@ -291,7 +291,7 @@ def gradient(g, args, kwargs):
     dtype = np.result_type(*dtypes)
     meta = meta_from_array(first, ndim=first.ndim + (len(g.wrt) > 1), dtype=dtype)   # CuPy blocks stay CuPy
     out = da.map_blocks(_block, *blocks, dtype=dtype, meta=meta,
-                        fn=fn, wrt=g.wrt, arrays=tuple(arrays), scalars=scalars, n=len(args),
+                        fn=fn, wrt=g.wrt, arrays=tuple(arrays), scalars=scalars, n=len(args), out_dtype=dtype,
                         total=int(np.prod(first.shape)) if kinds[0] == "mean" else None, **_new_axis(g, first))
     if len(g.wrt) == 1:
         return out
@@ -329,38 +329,46 @@ def _numpy_grad(fn, wrt):
         return per[wrt]
 
 
-def _block(*blocks, fn, wrt, arrays, scalars, n, total):
-    """The gradient of ``fn`` at one block of its arrays: the NumPy derivative on ``TILE``-sized
-    pieces of the block (rows of it), written into the block's gradient (stacked along a new first
+def _pieces(shape):
+    """Index tuples that cover an array of ``shape`` in pieces of at most ``TILE`` elements (one
+    element where a single one is larger): whole trailing axes, a run along the axis before them,
+    runs of one along the axes before that (slices: a piece has the block's rank)."""
+    axis, trailing = len(shape), 1
+    while axis > 0 and trailing * shape[axis - 1] <= TILE:
+        axis -= 1
+        trailing *= shape[axis]
+    if axis == 0:
+        yield ()
+        return
+    step = max(1, TILE // trailing)
+    for lead in np.ndindex(*shape[:axis - 1]):
+        for start in range(0, shape[axis - 1], step):
+            yield tuple(slice(i, i + 1) for i in lead) + (slice(start, start + step),)
+
+
+def _block(*blocks, fn, wrt, arrays, scalars, n, total, out_dtype):
+    """The gradient of ``fn`` at one block of its arrays: the NumPy derivative on pieces of the
+    block (``_pieces``), written into the block's gradient (``out_dtype``; stacked along a new first
     axis for several ``wrt``). ``total``: the count of the mean the function returns (None: sums),
     each piece's seed its share of it."""
     df = _numpy_grad(fn, wrt)
     shape = blocks[0].shape
-    rows = max(1, TILE // max(1, int(np.prod(shape[1:]))))
+    out = np.empty_like(blocks[0], dtype=out_dtype, shape=shape if len(wrt) == 1 else (len(wrt),) + shape)
+    if 0 in shape:
+        return out
     args = [None] * n
     for i, v in scalars.items():
         args[i] = v
-    out = None
-    for start in range(0, shape[0], rows):
-        piece = slice(start, start + rows)
+    for piece in _pieces(shape):
         for k, i in enumerate(arrays):
             args[i] = blocks[k][piece]
-        count = int(np.prod(args[arrays[0]].shape))
-        if count == 0:
-            break
+        seed = {} if total is None else {"dout": int(np.prod(args[arrays[0]].shape)) / total}
         with _LOCK:
             d = df.specialized(args)
-        got = df._run(d.fn, args, {} if total is None else {"dout": count / total})
+        got = df._run(d.fn, args, seed)
         if len(wrt) == 1:
-            if out is None:
-                out = np.empty_like(blocks[0], dtype=got.dtype)
             out[piece] = got
         else:
-            if out is None:
-                out = np.empty_like(blocks[0], dtype=np.result_type(*(v.dtype for v in got)), shape=(len(wrt),) + shape)
             for k in range(len(wrt)):
-                out[k, piece] = got[k]
-    if out is None:        # an empty block
-        dt = np.result_type(blocks[0].dtype, 0.0)
-        return np.zeros_like(blocks[0], dtype=dt, shape=shape if len(wrt) == 1 else (len(wrt),) + shape)
+                out[(k,) + piece] = got[k]
     return out

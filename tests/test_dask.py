@@ -40,23 +40,42 @@ class Computes(Callback):
         self.n += 1
 
 
-def _cupy():
+def _cupy_or_reason():
+    """The ``cupy`` module where CuPy and a GPU are usable, else why not (a string)."""
     try:
         import cupy
     except ImportError:
-        pytest.skip("CuPy is not installed")
+        return "CuPy is not installed"
     try:
         if cupy.cuda.runtime.getDeviceCount() < 1:
-            pytest.skip("CuPy is installed but no GPU is present")
+            return "CuPy is installed but no GPU is present"
     except Exception as e:  # noqa: BLE001 - CUDA reports a missing driver or device this way
-        pytest.skip(f"CuPy is installed but no GPU is usable: {e}")
+        return f"CuPy is installed but no GPU is usable: {e}"
     return cupy
 
 
+_CUPY_SAID = []
+
+
+def _cupy(config=None):
+    """The ``cupy`` module, or a skip whose reason is also printed on the terminal once (a plain
+    ``pytest -q`` shows skip reasons only with ``-rs``)."""
+    got = _cupy_or_reason()
+    if not isinstance(got, str):
+        return got
+    reporter = config.pluginmanager.get_plugin("terminalreporter") if config is not None else None
+    if reporter is not None and not _CUPY_SAID:
+        _CUPY_SAID.append(got)
+        with config.pluginmanager.get_plugin("capturemanager").global_and_fixture_disabled():
+            reporter.ensure_newline()
+            reporter.write_line(f"tests/test_dask.py: the CuPy tests are skipped: {got}")
+    pytest.skip(got)
+
+
 class Backend:
-    def __init__(self, name):
+    def __init__(self, name, config=None):
         self.name = name
-        self.cp = _cupy() if name == "cupy" else None
+        self.cp = _cupy(config) if name == "cupy" else None
 
     def to(self, a):
         """``a`` (an array, or a dict/list/tuple of them) in this backend; numbers stay numbers."""
@@ -96,7 +115,7 @@ def _tree(v, fn):
 @pytest.fixture(params=["dask", "cupy"])
 def backend(request):
     with dask.config.set(scheduler="sync"):   # small graphs: the threaded pool's overhead dominates
-        yield Backend(request.param)
+        yield Backend(request.param, request.config)
 
 
 def _same(got, want, rtol=1e-9, atol=1e-12):
@@ -166,7 +185,8 @@ def _plain_runs(fn, args):
 
 # Dask's graph building costs about 0.2 s a case: the normal suite runs every sixth case of the
 # table (the module stays under a minute), SRCAD_LONG=1 all of them
-_TABLE = T.CASES if os.environ.get("SRCAD_LONG") else T.CASES[::6]
+LONG = bool(os.environ.get("SRCAD_LONG"))
+_TABLE = T.CASES if LONG else T.CASES[::6]
 
 
 @pytest.mark.parametrize("fn,args,wrt", [c[1:] for c in _TABLE], ids=[c[0] for c in _TABLE])
@@ -221,7 +241,7 @@ _CORPUS = []
 
 def test_random_programs(backend):
     if not _CORPUS:
-        _CORPUS.extend(_corpus())
+        _CORPUS.extend(_corpus(100 if LONG else 20))
     assert len(_CORPUS) >= 16
     done, refused, mixed = 0, 0, 0
     for p, x, t in _CORPUS:
@@ -244,8 +264,9 @@ def test_random_programs(backend):
 
 def test_fuzz_programs(backend):
     """The second generator (tests/fuzz_programs.py: broadcasting, subscript writes with repeated
-    indices, views, containers): the first 30 seeds that srcad differentiates and Dask runs."""
-    assert _fuzz_checked(backend, range(30), None) >= 10
+    indices, views, containers): of its first 30 seeds (100 with SRCAD_LONG=1: issue 16's count,
+    benchmarks/dask_bench.py), those that srcad differentiates and Dask runs."""
+    assert _fuzz_checked(backend, range(100 if LONG else 30), None) >= (40 if LONG else 10)
 
 
 def _fuzz_checked(backend, seeds, focus):
