@@ -250,6 +250,9 @@ def test_random_programs(backend):
         except srcad.TransformError:
             refused += 1
             continue
+        if backend.name == "dask" and _plain_runs(p.f, (x, t)):
+            refused += 1             # Dask cannot run the program itself (SRCAD_LONG=1 meets some)
+            continue
         try:
             check(backend, p.f, (x, t), p.wrt, expect_lazy=False, label=p.source)
         except NotImplementedError as e:
