@@ -161,8 +161,18 @@ def _elementwise_inputs(shape):
     return x, da.from_array(x, chunks=(min(CHUNK_ROWS, shape[0]),) + shape[1:])
 
 
+def _generic_only():
+    """srcad's generic path on Dask arrays (the generated code run on them, one task an operation
+    and block) instead of the block-by-block one (srcad/blockwise.py): the 'before' rows."""
+    from srcad import blockwise
+    blockwise.gradient = lambda *args: None
+
+
 def child_elementwise(kind, shape):
     """One memory measurement in this (fresh) process: the NumPy or the Dask gradient."""
+    if kind.startswith("generic-"):
+        _generic_only()
+        kind = kind[len("generic-"):]
     x, X = _elementwise_inputs(shape)
     df = srcad.grad(elementwise)
     small_x, small_X = _elementwise_inputs((8, 4))
@@ -187,7 +197,8 @@ def _stored(g):
 
 
 KINDS = {"numpy": "NumPy", "dask": "Dask, `.compute()`", "dask-store": "Dask, `da.store` into a new array",
-         "dask-1thread": "Dask, `.compute()` on one worker thread"}
+         "dask-1thread": "Dask, `.compute()` on one worker thread",
+         "generic-dask": "Dask, generic path, `.compute()`", "generic-dask-store": "Dask, generic path, `da.store`"}
 
 
 def elementwise_times(shape, rounds):
@@ -197,7 +208,9 @@ def elementwise_times(shape, rounds):
     got = df(X).compute()
     assert np.allclose(got, want, rtol=1e-12, atol=1e-12)
     del got, want
-    t_np, t_dk, ratios = [], [], []
+    from srcad import blockwise
+    blockwise_gradient = blockwise.gradient
+    t_np, t_dk, t_gen, ratios, gen_ratios = [], [], [], [], []
     for _ in range(rounds):
         gc.collect()
         t0 = time.perf_counter()
@@ -209,14 +222,26 @@ def elementwise_times(shape, rounds):
         g = df(X).compute()
         t3 = time.perf_counter()
         del g
+        gc.collect()
+        blockwise.gradient = lambda *args: None           # the generic path, the same round
+        try:
+            t4 = time.perf_counter()
+            g = df(X).compute()
+            t5 = time.perf_counter()
+        finally:
+            blockwise.gradient = blockwise_gradient
+        del g
         t_np.append(t1 - t0)
         t_dk.append(t3 - t2)
+        t_gen.append(t5 - t4)
         ratios.append((t3 - t2) / (t1 - t0))
+        gen_ratios.append((t5 - t4) / (t1 - t0))
     t0 = time.perf_counter()
     lazy = df(X)
     build = time.perf_counter() - t0
     return {"numpy_s": float(np.median(t_np)), "dask_s": float(np.median(t_dk)),
             "ratio": float(np.median(ratios)), "ratio_min": float(min(ratios)), "ratio_max": float(max(ratios)),
+            "generic_s": float(np.median(t_gen)), "generic_ratio": float(np.median(gen_ratios)),
             "build_s": build, "tasks": len(lazy.dask), "rounds": rounds}
 
 
@@ -307,22 +332,31 @@ def _plain_ok(fn, args):
 
 
 FAILED_ON_NUMPY = []
+SKIPPED = {}      # corpus -> {why a case was left out: count}
 
 
-def _lazy_check(fn, args, dargs, wrt):
+def _left_out(corpus, why):
+    SKIPPED.setdefault(corpus, {})
+    SKIPPED[corpus][why] = SKIPPED[corpus].get(why, 0) + 1
+
+
+def _lazy_check(fn, args, dargs, wrt, corpus=None):
     """(plain computes, gradient computes, equal to NumPy's) or None where Dask cannot run the
-    plain call or srcad refuses the function."""
+    plain call or srcad refuses the function (counted in ``SKIPPED[corpus]``)."""
     try:
         want = srcad.grad(fn, wrt=wrt)(*args)
     except srcad.TransformError:
+        _left_out(corpus, "srcad refuses it (TransformError, on NumPy too)")
         return None
     except Exception as e:  # noqa: BLE001 - srcad fails on NumPy too: not a Dask question
         FAILED_ON_NUMPY.append(f"{type(e).__name__}: {e}")
+        _left_out(corpus, "srcad fails on NumPy")
         return None
     with dask.config.set(scheduler="sync"):
         plain = Computes()
         with plain:
             if not _plain_ok(fn, dargs()):
+                _left_out(corpus, "Dask cannot run the plain call")
                 return None
         during = Computes()
         with warnings.catch_warnings():
@@ -392,7 +426,7 @@ def laziness(n_programs):
     for k, p in enumerate(progs[:n_programs]):
         rng = np.random.default_rng(k)
         x, t = rng.normal(size=4), float(rng.normal())
-        corpus.append(_lazy_check(p.f, (x.copy(), t), lambda x=x, t=t: (_to_dask(x), t), p.wrt))
+        corpus.append(_lazy_check(p.f, (x.copy(), t), lambda x=x, t=t: (_to_dask(x), t), p.wrt, "programs"))
     fuzz = []
     for seed in range(n_programs):
         p = fp.generate(seed)
@@ -400,9 +434,10 @@ def laziness(n_programs):
         args = next((a for a in (fp.random_args(p, rng) for _ in range(30)) if fp.usable(p, a)), None)
         if args is None:
             fuzz.append(None)
+            _left_out("fuzz", "no point where the program runs")
             continue
         fuzz.append(_lazy_check(p.f, [fp._copy(a) for a in args],
-                                lambda args=args: _to_dask([fp._copy(a) for a in args]), (0, 1)))
+                                lambda args=args: _to_dask([fp._copy(a) for a in args]), (0, 1), "fuzz"))
     import test_numpy_rules as T
 
     def lazy_weigh(y):
@@ -427,7 +462,7 @@ def laziness(n_programs):
     tally["eager_in_dask"] = eager
     tally["cases"] = len(T.CASES)
     return {"programs": _tally(corpus), "fuzz": _tally(fuzz), "rule_table": tally,
-            "srcad_failed_on_numpy": FAILED_ON_NUMPY}
+            "srcad_failed_on_numpy": FAILED_ON_NUMPY, "left_out": SKIPPED}
 
 
 # ---------------------------------------------------------------------------------------- report
@@ -435,6 +470,14 @@ def laziness(n_programs):
 
 def _mb(b):
     return f"{b / 1e6:,.0f} MB"
+
+
+def _left_out_text(left):
+    parts = []
+    for name, key in (("tests/programs.py", "programs"), ("tests/fuzz_programs.py", "fuzz")):
+        if left.get(key):
+            parts.append(f"{name}: " + ", ".join(f"{why}: {n}" for why, n in sorted(left[key].items())))
+    return "; ".join(parts) + "." if parts else "none."
 
 
 def report(res):
@@ -460,6 +503,7 @@ def report(res):
                   f"{f['lazy_and_equal']} | {f['wrong']} | {f['computed_more']} | {f['mixed_in_place']} |",
                   f"| rule table, lazily implemented by Dask | {t['programs']} | {t['ran']} | "
                   f"{t['lazy_and_equal']} | {t['wrong']} | {t['computed_more']} | {t['mixed_in_place']} |", "",
+                  "Left out (not a question about Dask): " + _left_out_text(lz.get("left_out", {})), "",
                   f"Rule table: {t['cases']} cases; {t['eager_in_dask']} whose plain call Dask computes "
                   "(NumPy functions Dask does not implement lazily) are left out, as are those Dask cannot run. "
                   + (f"Not passing: {', '.join(t['not_lazy'])}." if t["not_lazy"]
@@ -471,8 +515,10 @@ def report(res):
         rows, width = ew["shape"][0], ew["shape"][1]
         lines += [f"### Elementwise gradient, ({rows}, {width}) float64, chunks of {ew['chunk_rows']} rows", "",
                   "`sum(sin(x) * exp(-x * x) + x ** 2)`: the NumPy gradient on the array against the gradient "
-                  f"on `da.from_array(x, chunks=({ew['chunk_rows']}, {width}))`, srcad's generated code building "
-                  "the graph and Dask's threaded scheduler computing it. Peak memory above the start of the "
+                  f"on `da.from_array(x, chunks=({ew['chunk_rows']}, {width}))`: srcad builds the graph (an "
+                  "elementwise loss: one `map_blocks` of its NumPy derivative, srcad/blockwise.py; the generic "
+                  "rows run the generated code on the Dask arrays instead, the path before it and of every "
+                  "other function) and Dask's threaded scheduler computes it. Peak memory above the start of the "
                   f"call, median of {ew['repeats']} fresh processes each: tracemalloc (NumPy reports every "
                   "buffer to it, from every thread: Dask's workers included) and the resident set (the kernel's "
                   "VmHWM, reset when the call starts; it also holds what the allocator keeps after a free). "
@@ -482,20 +528,28 @@ def report(res):
             tmr, rss = m[kind]["tracemalloc"], m[kind]["rss"]
             lines.append(f"| {label} | {_mb(tmr)} | {tmr / m['numpy']['tracemalloc']:.2f} | {_mb(rss)} | "
                          f"{rss / m['numpy']['rss']:.2f} |")
-        lines += ["", "| time | NumPy | Dask (`.compute()`) | Dask / NumPy (range over rounds) |",
-                  "|---|---:|---:|---:|",
+        block = _mb(ew["chunk_rows"] * width * 8)
+        lines += ["", "| time | NumPy | Dask (`.compute()`) | Dask / NumPy (range over rounds) "
+                  "| Dask, generic path | / NumPy |",
+                  "|---|---:|---:|---:|---:|---:|",
                   f"| median of {tm['rounds']} interleaved rounds | {tm['numpy_s']:.2f} s | {tm['dask_s']:.2f} s | "
-                  f"{tm['ratio']:.2f} ({tm['ratio_min']:.2f}-{tm['ratio_max']:.2f}) |", "",
-                  f"Building the graph (the generated code run on Dask arrays) takes {tm['build_s'] * 1e3:.0f} ms "
-                  f"({tm['tasks']} tasks before Dask's optimisation). Targets: time <= 1.2x, memory <= 0.35x.", "",
-                  "Where the memory goes: Dask runs each block's whole derivative as one fused task, and inside it "
-                  "every intermediate (`sin(x)`, `exp(-x * x)`, the products of the backward sweep) is a "
-                  "block-sized array held by Dask's task cache until its last reader has run; NumPy running the "
-                  "same generated code frees each temporary after its last read (`del`) and reuses temporaries in "
-                  "place (its temporary elision), which Dask's tasks cannot. The one-thread row shows the working "
-                  f"set of one block's task ({_mb(ew['chunk_rows'] * width * 8)} a block) on top of the result; "
-                  "the threaded row has two of them, plus `.compute()`'s join of the blocks into the result "
-                  "(`da.store` writes them into it instead).", ""]
+                  f"{tm['ratio']:.2f} ({tm['ratio_min']:.2f}-{tm['ratio_max']:.2f}) | "
+                  f"{tm.get('generic_s', float('nan')):.2f} s | {tm.get('generic_ratio', float('nan')):.2f} |", "",
+                  f"Building the graph takes {tm['build_s'] * 1e3:.0f} ms ({tm['tasks']} tasks before Dask's "
+                  "optimisation). Targets: time <= 1.2x, memory <= 0.35x.", "",
+                  "Where the memory goes. On the generic path Dask runs each block's whole derivative as one "
+                  "fused task, and inside it every intermediate (`sin(x)`, `exp(-x * x)`, the products of the "
+                  "backward sweep) is a block-sized array held until its last reader has run (NumPy running the "
+                  "same code frees each temporary after its last read and reuses temporaries in place, which "
+                  "Dask's tasks cannot): about seven blocks a task. Block by block, a task runs the NumPy "
+                  "derivative over pieces of 65,536 elements of its block (the temporaries stay in the CPU's "
+                  f"cache) written into the block's gradient: one block ({block}) and the small pieces a task, "
+                  "so `da.store` (each block written into the result as it is made) holds the result and about "
+                  "one block a thread. `.compute()` cannot go below twice the result whatever the graph: Dask "
+                  "keeps every block of the result until the last one is made, then joins them into a new array "
+                  "(`dask.array.core.concatenate3`; a one-block result is copied): "
+                  f"{2 * ew['result_bytes'] / m['numpy']['tracemalloc']:.2f}x NumPy's peak here, the blocks of "
+                  "the result and their join.", ""]
     big = res.get("big")
     if big:
         lines += [f"### Linear model over {big['gb']:.1f} GB of lazily generated data", "",

@@ -8,7 +8,7 @@ import weakref
 
 import numpy as np
 
-from srcad import compose, pipeline, runtime
+from srcad import blockwise, compose, pipeline, runtime
 from srcad.parse import GENERATED
 from srcad.inline import object_arg
 from srcad.runtime import _training, check_output, owned_copy, zeros_like
@@ -427,6 +427,10 @@ class grad(_Transformed):
                 if type(g) is float:
                     return (g,) if self.tuple_out and len(self.wrt) == 1 else g
                 return self._tuple(_own(g, args))
+        if any(blockwise.is_dask(a) for a in args):
+            g = blockwise.gradient(self, args, kwargs)    # an elementwise loss: block by block
+            if g is not None:
+                return self._tuple(g)
         d, args = self._prepare(args)
         if any(_is_complex(a) for a in args) or (self._data and _reads_complex(self._data)):
             # a complex argument (differentiated or not: ``np.sum(x * c)`` with a complex ``c``)

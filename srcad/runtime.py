@@ -830,6 +830,29 @@ def reduce_like(g, x, axis=None, keepdims=False):
     return np.sum(g, axis=axis, keepdims=keepdims)
 
 
+def reverse_cumsum(g, axis):
+    """Cumulative sums of ``g`` from the end along ``axis`` (the adjoint of ``np.cumsum``). Along a
+    Dask axis of unknown length (after a boolean mask), which Dask's ``flip`` cannot index and whose
+    ``cumsum`` fails on an empty block before the last, block by block: each block's own sums from
+    its end plus the totals of the blocks after it (Dask's ``cumsum`` scheme, from the other end)."""
+    if not (_is_dask(g) and any(n != n for n in g.chunks[axis])):
+        return np.flip(np.cumsum(np.flip(g, axis), axis=axis), axis)
+    import dask.array as da
+    axis %= g.ndim
+    nb = g.numblocks[axis]
+    at = (slice(None),) * axis
+    ones = tuple((1,) * nb if k == axis else c for k, c in enumerate(g.chunks))
+    totals = g.map_blocks(np.sum, axis=axis, keepdims=True, chunks=ones, dtype=g.dtype)
+    later = da.concatenate([totals[at + (slice(1, None),)], np.zeros_like(totals[at + (slice(0, 1),)])], axis=axis)
+    after = np.flip(np.cumsum(np.flip(later, axis), axis=axis), axis).rechunk(ones)
+    return da.map_blocks(_reverse_cumsum_block, g, after, axis=axis, dtype=g.dtype,
+                         chunks=g.chunks)
+
+
+def _reverse_cumsum_block(b, after, axis):
+    return np.flip(np.cumsum(np.flip(b, axis), axis=axis), axis) + after
+
+
 def count(x, axis=None):
     """How many elements a reduction of ``x`` over ``axis`` combines."""
     shape = _shape(x)

@@ -192,9 +192,9 @@ def average_tangent_w(t, a, y, axis=None, weights=None, keepdims=False, returned
 def rev_cumsum(g, a, axis=None):
     """Adjoint of ``np.cumsum(a, axis)``: cumulative sums from the end, shaped like ``a``."""
     if axis is None:
-        g = np.ravel(g)
-        axis = 0
-    return np.reshape(np.flip(np.cumsum(np.flip(g, axis), axis=axis), axis), np.shape(a))
+        r = rev_cumsum(np.ravel(g), None, 0)
+        return r if np.ndim(a) == 1 else np.reshape(r, np.shape(a))
+    return _rt.reverse_cumsum(g, axis)       # also along a Dask axis of unknown length
 
 
 def clip_mask(a, lo, hi, lo2=None, hi2=None):
