@@ -124,7 +124,7 @@ class _Rewrite(ast.NodeTransformer):
         self.generic_visit(node)
         if _is_name_of(node.func, self.ns, runtime.Stack):
             return ast.copy_location(ast.List(elts=[], ctx=ast.Load()), node)
-        stand_in = self._shape_stand_in(node)
+        stand_in = self._shape_stand_in(node) or self._reduction(node)
         if stand_in is not None:
             return stand_in
         if isinstance(node.func, ast.Name) and node.func.id in self.ns:
@@ -150,6 +150,41 @@ class _Rewrite(ast.NodeTransformer):
             return None
         empty = ast.Attribute(value=f.value, attr="empty", ctx=ast.Load())
         return ast.copy_location(ast.Call(func=empty, args=[node.args[1]], keywords=[]), node)
+
+    def _reduction(self, node):
+        """``np.max(Z, axis=1, keepdims=True)`` (``sum``, ``mean``, ``min``, ``prod``; also the
+        method ``Z.max(axis=1)``) becomes ``reduce_max(Z, 1, True)``: Numba has no ``keepdims``
+        and reduces over an axis only in ``np.sum`` (``numba_runtime.NUMPY_FORMS``)."""
+        f = node.func
+        if not isinstance(f, ast.Attribute) or f.attr not in _REDUCTIONS:
+            return None
+        if isinstance(f.value, ast.Name) and self.ns.get(f.value.id) is np:
+            fn = getattr(np, f.attr)
+            args = node.args
+        elif f.attr in _METHODS:
+            fn = getattr(np, f.attr)
+            args = [f.value] + node.args
+        else:
+            return None
+        form = _forms().get(fn)
+        kw = {k.arg: k.value for k in node.keywords}
+        if form is None or len(args) + len(kw) < 2 or len(args) > 3 or set(kw) - {"axis", "keepdims"} \
+                or any(k is None for k in kw):
+            return None
+        names = ("a", "axis", "keepdims")
+        given = dict(zip(names, args))
+        if set(given) & set(kw):
+            return None
+        given.update(kw)
+        name = form.__name__
+        self.ns.setdefault(name, form)
+        if self.ns[name] is not form:
+            return None
+        call_args = [given["a"], given.get("axis", ast.Constant(value=None))]
+        if "keepdims" in given:
+            call_args.append(given["keepdims"])
+        return ast.copy_location(ast.Call(func=ast.Name(id=name, ctx=ast.Load()), args=call_args,
+                                          keywords=[]), node)
 
     def visit_For(self, node):
         self.generic_visit(node)
@@ -178,6 +213,15 @@ class _Rewrite(ast.NodeTransformer):
             ast.BinOp(left=start, op=ast.Sub(), right=ast.Constant(value=1))
         minus1 = ast.UnaryOp(op=ast.USub(), operand=ast.Constant(value=1))
         return ast.Call(func=ast.Name(id="range", ctx=ast.Load()), args=[last, before, minus1], keywords=[])
+
+
+_REDUCTIONS = ("max", "amax", "min", "amin", "sum", "mean", "prod")
+_METHODS = ("max", "min", "sum", "mean", "prod")
+
+
+def _forms():
+    from srcad import numba_runtime
+    return numba_runtime.NUMPY_FORMS
 
 
 def _twins():

@@ -15,9 +15,11 @@ Imported only when a derivative is compiled: Numba is an optional dependency (``
 
 import functools
 
+import numba
 import numpy as np
 from numba import njit, types
 from numba.extending import overload, overload_method
+from numba.np.unsafe.ndarray import to_fixed_tuple
 
 from srcad import runtime
 from srcad.rules import numpy_helpers
@@ -363,3 +365,153 @@ def _norm_of_a_number(x, ord=None):
     return None
 
 
+
+
+# ---------------------------------------------------------------------- NumPy forms Numba lacks
+
+# NumPy function -> the stand-in the compiled form calls (numba_backend rewrites the call)
+NUMPY_FORMS = {}
+
+
+def numpy_form(fn, prefer_literal=False):
+    """Declare the stand-in for NumPy's ``fn`` in compiled code, where Numba lacks a form of it
+    (``np.max(Z, axis=1, keepdims=True)``): like ``twin``, a plain function (called from Python it
+    runs ``fn``) with an ``overload`` whose typing function picks the implementation."""
+    def register(typing):
+        def stub(*args, **kwargs):
+            return fn(*args, **kwargs)
+        stub.__name__ = stub.__qualname__ = typing.__name__
+        stub.__doc__ = f"Numba form of ``np.{fn.__name__}`` with ``axis``/``keepdims`` (NumPy's, called from Python)."
+        overload(stub, prefer_literal=prefer_literal)(optional_types(typing))
+        stub.typing = typing
+        NUMPY_FORMS[fn] = stub
+        return stub
+    return register
+
+
+def _keep(keepdims):
+    """``keepdims`` as a Python bool where Numba knows it when compiling; None where it does not."""
+    if keepdims is False or _none(keepdims):
+        return False
+    if isinstance(keepdims, types.BooleanLiteral):
+        return keepdims.literal_value
+    if isinstance(keepdims, types.IntegerLiteral):
+        return bool(keepdims.literal_value)
+    return None
+
+
+def _result_dtype(kind, t):
+    """The NumPy scalar type of a reduction ``kind`` over elements of Numba type ``t``."""
+    if kind == "mean":
+        return t.dtype if isinstance(t, types.Float) else np.float64
+    if kind in ("sum", "prod") and not isinstance(t, (types.Float, types.Complex)):
+        return np.int64
+    return numba.np.numpy_support.as_dtype(t).type
+
+
+def _axis_reduction(kind, whole):
+    """The typing function of ``np.<kind>(a, axis, keepdims)``: ``whole`` reduces an array to one
+    value (Numba's own); over one axis, a loop over the axis of ``a`` seen as (before, n, after)."""
+    def typing(a, axis=None, keepdims=False):
+        keep = _keep(keepdims)
+        if keep is None:
+            return None
+        if not _arr(a):
+            if keep:
+                return None
+            return lambda a, axis=None, keepdims=False: whole(np.asarray(a))
+        nd = a.ndim
+        if _none(axis):
+            if not keep:
+                return lambda a, axis=None, keepdims=False: whole(a)
+            ones = (1,) * nd
+            return lambda a, axis=None, keepdims=False: np.full(ones, whole(a))
+        if not isinstance(axis, types.Integer):
+            return None
+        if nd == 1 and not keep:
+            def vector(a, axis=None, keepdims=False):
+                if axis != 0 and axis != -1:
+                    raise ValueError("axis out of bounds")
+                return whole(a)
+            return vector
+        dtype = _result_dtype(kind, a.dtype)
+        out_nd = nd if keep else nd - 1
+
+        def impl(a, axis=None, keepdims=False):
+            ax = axis + nd if axis < 0 else axis
+            if ax < 0 or ax >= nd:
+                raise ValueError("axis out of bounds")
+            c = np.ascontiguousarray(a)
+            before = 1
+            after = 1
+            for k in range(ax):
+                before *= c.shape[k]
+            for k in range(ax + 1, nd):
+                after *= c.shape[k]
+            n = c.shape[ax]
+            if n == 0 and (kind == "max" or kind == "min"):
+                raise ValueError("zero-size array to reduction operation which has no identity")
+            v = c.reshape((before, n, after))
+            out = np.empty((before, after), dtype=dtype)
+            for i in range(before):
+                for j in range(after):
+                    if kind == "max" or kind == "min":
+                        acc = v[i, 0, j]
+                        for k in range(1, n):
+                            x = v[i, k, j]
+                            if np.isnan(acc):
+                                break
+                            if (x > acc if kind == "max" else x < acc) or np.isnan(x):
+                                acc = x
+                        out[i, j] = acc
+                    elif kind == "prod":
+                        p = dtype(1)
+                        for k in range(n):
+                            p *= v[i, k, j]
+                        out[i, j] = p
+                    else:
+                        s = dtype(0)
+                        for k in range(n):
+                            s += v[i, k, j]
+                        out[i, j] = s / n if kind == "mean" else s
+            dims = np.empty(out_nd, np.int64)
+            m = 0
+            for k in range(nd):
+                if k != ax:
+                    dims[m] = c.shape[k]
+                    m += 1
+                elif keep:
+                    dims[m] = 1
+                    m += 1
+            return out.reshape(to_fixed_tuple(dims, out_nd))
+        return impl
+    typing.__name__ = typing.__qualname__ = f"reduce_{kind}"
+    return typing
+
+
+def _whole_max(a):
+    return np.max(a)
+
+
+def _whole_min(a):
+    return np.min(a)
+
+
+def _whole_sum(a):
+    return np.sum(a)
+
+
+def _whole_mean(a):
+    return np.mean(a)
+
+
+def _whole_prod(a):
+    return np.prod(a)
+
+
+for _kind, _fns, _whole in (("max", (np.max, np.amax), _whole_max), ("min", (np.min, np.amin), _whole_min),
+                            ("sum", (np.sum,), _whole_sum), ("mean", (np.mean,), _whole_mean),
+                            ("prod", (np.prod,), _whole_prod)):
+    _typing = _axis_reduction(_kind, njit(cache=False)(_whole))
+    for _fn in _fns:
+        numpy_form(_fn, prefer_literal=True)(_typing)
