@@ -198,6 +198,18 @@ class _Rewrite(ast.NodeTransformer):
         if isinstance(seq, ast.Subscript) and isinstance(seq.slice, ast.Slice) and seq.slice.lower is None \
                 and seq.slice.step is None and seq.slice.upper is not None:
             seq, cut = seq.value, seq.slice.upper
+        if isinstance(seq, ast.Name) and cut is None:
+            # a range evaluated once in the forward sweep (``rng_1 = range(len(lst))``)
+            def attr(a):
+                return ast.Attribute(value=ast.Name(id=seq.id, ctx=ast.Load()), attr=a, ctx=ast.Load())
+            length = ast.Call(func=ast.Name(id="len", ctx=ast.Load()), args=[ast.Name(id=seq.id, ctx=ast.Load())],
+                              keywords=[])
+            last = ast.BinOp(left=attr("start"), op=ast.Add(), right=ast.BinOp(
+                left=ast.BinOp(left=length, op=ast.Sub(), right=ast.Constant(value=1)), op=ast.Mult(),
+                right=attr("step")))
+            before = ast.BinOp(left=attr("start"), op=ast.Sub(), right=attr("step"))
+            return ast.Call(func=ast.Name(id="range", ctx=ast.Load()),
+                            args=[last, before, ast.UnaryOp(op=ast.USub(), operand=attr("step"))], keywords=[])
         if not (isinstance(seq, ast.Call) and isinstance(seq.func, ast.Name) and seq.func.id == "range"
                 and 1 <= len(seq.args) <= 2 and not seq.keywords):
             self.refuse("a loop replayed over a sequence that is not a plain range(stop) or "
@@ -312,9 +324,19 @@ def compile_derivative(d, fn=None):
 
 def _compiling_error(e):
     """Did Numba fail to compile (rather than the compiled code raise as it ran)? Typing and
-    lowering errors, and the NotImplementedError some lowerings raise."""
+    lowering errors, the NotImplementedError some lowerings raise, and any other exception raised
+    inside Numba's compiler (its own bugs: an AttributeError in a typing template). Compiled code
+    raises from the dispatcher's C code, with no frame of Numba's compiler."""
     from numba.core.errors import NumbaError
-    return isinstance(e, (NumbaError, NotImplementedError))
+    if isinstance(e, (NumbaError, NotImplementedError)):
+        return True
+    tb = e.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename.replace("\\", "/")
+        if "/numba/core/" in name and not name.endswith("/numba/core/dispatcher.py"):
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def _translate(compiled, err):
