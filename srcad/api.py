@@ -286,7 +286,7 @@ class _Transformed:
             raise TypeError(f"srcad needs a function, got {fun!r}")
         self.compile = _compile_option(compile)
         self.backend = None            # "numba" or "numpy": what ran the last call (compile=)
-        self._compiled_calls = {}      # ranks -> (generation, guard, Numba dispatcher, backend)
+        self._compiled_calls = {}      # argument types -> (generation, guard, Numba dispatcher, rank checks)
         functools.update_wrapper(self, fun, updated=())
         _wrt_tuple(wrt)
         fun, self._prefix = _split_method(fun)
@@ -377,7 +377,7 @@ class grad(_Transformed):
 
     def __call__(self, *args, **kwargs):
         if self.compile:
-            return self._tuple(numba_backend().call(self, args, kwargs))
+            return numba_backend().call(self, args, kwargs)
         if self._prefix:
             args = self._prefix + args
         # The fast path (issue 15 item 7): keyed on the arguments' types, a derivative already built
