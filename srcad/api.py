@@ -606,6 +606,14 @@ def _tangent_like(t, x, position, fname):
     return t
 
 
+def jit(fun=None, wrt=0):
+    """``grad(fun, wrt, compile="numba")``: the gradient compiled by Numba (docs/numba.md). Also a
+    decorator: ``@srcad.jit`` or ``@srcad.jit(wrt=(0, 1))``."""
+    if fun is None:
+        return functools.partial(jit, wrt=wrt)
+    return grad(fun, wrt=wrt, compile="numba")
+
+
 def jvp(fun, primals=None, tangents=None, *, wrt=None, compile=None, **kwargs):
     """Forward mode: ``(fun(*primals), J @ tangents)`` (JAX's signature).
 

@@ -556,12 +556,10 @@ def _owned(g, args):
     ``base`` is Numba's memory, not an array) or, where the code returned an input or a view of
     one, that array: only those are copied (``api._own`` asks more of NumPy results)."""
     t = type(g)
-    if t is float or t is _float64:
-        return g
     if t is tuple:
-        return tuple(_owned(v, args) for v in g)
+        return tuple([_owned(v, args) for v in g])
     if t is _ndarray:
-        if type(g.base) is _ndarray or not g.flags.writeable:
+        if type(g.base) is _ndarray:
             return g.copy()
         for a in args:
             if a is g:
