@@ -363,6 +363,58 @@ def _preallocate(fdef, ns):
         top.insert(top.index(fwd), ast.copy_location(make, fwd))
 
 
+def _unstack(fdef, ns):
+    """A stack whose pushes and pops are all statements of the function's own body (straight-line
+    code, no loop or branch) holds one value per push: each push becomes a variable of its own
+    (``stack_x.append(x)`` -> ``saved_x_1 = x``, the matching pop ``x = saved_x_1``), so a variable
+    saved once as a number and once as an array (or with two ranks) needs no list of one type."""
+    names = {n.id for n in ast.walk(fdef) if isinstance(n, ast.Name)} | {a.arg for a in ast.walk(fdef)
+                                                                          if isinstance(a, ast.arg)}
+    top = fdef.body
+    for stmt in list(top):
+        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
+                and isinstance(stmt.value, ast.Call) and _is_name_of(stmt.value.func, ns, runtime.Stack)):
+            continue
+        name = stmt.targets[0].id
+        order = []   # ("push" | "pop", statement), in program order
+        for s in top:
+            call = s.value if isinstance(s, (ast.Expr, ast.Assign)) else None
+            if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) \
+                    and isinstance(call.func.value, ast.Name) and call.func.value.id == name:
+                if call.func.attr == "append" and isinstance(s, ast.Expr) and len(call.args) == 1:
+                    order.append(("push", s))
+                elif call.func.attr == "pop" and isinstance(s, ast.Assign) and not call.args:
+                    order.append(("pop", s))
+        uses = sum(1 for n in ast.walk(fdef) if isinstance(n, ast.Name) and n.id == name)
+        dels = sum(1 for n in ast.walk(fdef) if isinstance(n, ast.Delete)
+                   for t in n.targets if isinstance(t, ast.Name) and t.id == name)
+        if not order or uses != 1 + len(order) + dels:
+            continue
+        pending, pairs = [], []
+        for kind, s in order:
+            if kind == "push":
+                pending.append(s)
+            elif pending:
+                pairs.append((pending.pop(), s))
+            else:
+                break
+        else:
+            k = 0
+            base = "saved_" + name[len("stack_"):] if name.startswith("stack_") else name
+            for push, pop in sorted(pairs, key=lambda pair: top.index(pair[0])):
+                k += 1
+                while f"{base}_{k}" in names:
+                    k += 1
+                var = f"{base}_{k}"
+                names.add(var)
+                top[top.index(push)] = ast.copy_location(
+                    ast.Assign(targets=[ast.Name(id=var, ctx=ast.Store())], value=push.value.args[0]), push)
+                pop.value = ast.Name(id=var, ctx=ast.Load())
+            for push in pending:   # pushed and never popped
+                top[top.index(push)] = ast.copy_location(ast.Expr(value=push.value.args[0]), push)
+            top.remove(stmt)
+
+
 def _twins():
     from srcad import numba_runtime
     return numba_runtime.TWINS
@@ -402,6 +454,7 @@ def numba_source(d, fn=None):
 
     _signature(fdef, refuse)
     _preallocate(fdef, ns)
+    _unstack(fdef, ns)
     fdef = _Rewrite(ns, refuse).visit(fdef)
     for name, obj in list(ns.items()):
         if callable(obj) and not isinstance(obj, type) and obj in twins:
