@@ -245,6 +245,23 @@ def test_modes_and_the_compiled_function():
     _agree(jitted(x, w), df(x, w))
 
 
+def ranks_change(x, w):
+    x = np.sin(x) * w
+    x = np.sum(x * x)
+    x = np.tanh(x) * w
+    return np.sum(x * np.cos(x))
+
+
+def test_values_saved_with_two_ranks():
+    """x is saved as a vector and as a number: straight-line saves are variables, not one list."""
+    v, w = np.array([0.3, -0.5, 0.8]), np.array([1.2, 0.7, -0.4])
+    numba.njit(ranks_change)(v, w)   # the plain function compiles
+    g = srcad.grad(ranks_change, wrt=(0, 1), compile="numba")
+    _agree(g(v, w), srcad.grad(ranks_change, wrt=(0, 1))(v, w))
+    src = srcad.source(g, v, w)
+    assert "saved_x_1 = x" in src and "Stack(" not in src and ".append(" not in src
+
+
 def uses_a_dict(x):
     d = {"a": x * 2.0, "b": np.sin(x)}
     return d["a"] * d["b"]
