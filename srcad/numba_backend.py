@@ -135,7 +135,8 @@ class _Rewrite(ast.NodeTransformer):
         self.generic_visit(node)
         c = node.value
         if isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute) and c.func.attr == "append" \
-                and isinstance(c.func.value, ast.Name) and c.func.value.id in self.untyped and len(c.args) == 1:
+                and isinstance(c.func.value, ast.Name) and c.func.value.id in self.untyped and len(c.args) == 1 \
+                and isinstance(c.args[0], ast.Name):
             form = _forms()[_saved_key()]
             self.ns.setdefault(form.__name__, form)
             if self.ns[form.__name__] is form:
