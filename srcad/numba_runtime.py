@@ -588,7 +588,7 @@ def _norm_of_a_number(x, ord=None):
 NUMPY_FORMS = {}
 
 
-def numpy_form(fn, prefer_literal=False):
+def numpy_form(fn, prefer_literal=False, values=1):
     """Declare the stand-in for NumPy's ``fn`` in compiled code, where Numba lacks a form of it
     (``np.max(Z, axis=1, keepdims=True)``): like ``twin``, a plain function (called from Python it
     runs ``fn``) with an ``overload`` whose typing function picks the implementation."""
@@ -597,8 +597,8 @@ def numpy_form(fn, prefer_literal=False):
             return fn(*args, **kwargs)
         stub.__name__ = stub.__qualname__ = typing.__name__
         stub.__doc__ = f"Numba form of ``np.{fn.__name__}`` with ``axis``/``keepdims`` (NumPy's, called from Python)."
-        overload(stub, prefer_literal=prefer_literal)(optional_types(typing, values=1))
-        typing.overload_options = (1, prefer_literal)
+        overload(stub, prefer_literal=prefer_literal)(optional_types(typing, values=values))
+        typing.overload_options = (values, prefer_literal)
         stub.typing = typing
         NUMPY_FORMS[fn] = stub
         return stub
@@ -610,7 +610,7 @@ def _saved(v):
     return v
 
 
-@numpy_form(_saved)
+@numpy_form(_saved, values=0)
 def saved(v):
     """A value pushed onto an untyped stack (arrays): contiguous, so that every push has one Numba
     type (a list takes the type of its first element; a view's layout differs from an array's)."""
