@@ -116,39 +116,14 @@ class _Rewrite(ast.NodeTransformer):
     def __init__(self, ns, refuse):
         self.ns = ns
         self.refuse = refuse
-        self.untyped = set()    # names of untyped stacks (``Stack()``: arrays, shapes)
 
     def visit_Delete(self, node):
         return None
 
-    def visit_Assign(self, node):
-        self.generic_visit(node)
-        v = node.value
-        if isinstance(v, ast.List) and not v.elts and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
-                and getattr(v, "untyped_stack", False):
-            self.untyped.add(node.targets[0].id)
-        return node
-
-    def visit_Expr(self, node):
-        """``stack_y.append(y)`` onto an untyped stack (arrays) pushes ``saved(y)``, a contiguous
-        array (``numba_runtime.saved``)."""
-        self.generic_visit(node)
-        c = node.value
-        if isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute) and c.func.attr == "append" \
-                and isinstance(c.func.value, ast.Name) and c.func.value.id in self.untyped and len(c.args) == 1 \
-                and isinstance(c.args[0], ast.Name):
-            form = _forms()[_saved_key()]
-            self.ns.setdefault(form.__name__, form)
-            if self.ns[form.__name__] is form:
-                c.args = [ast.Call(func=ast.Name(id=form.__name__, ctx=ast.Load()), args=c.args, keywords=[])]
-        return node
-
     def visit_Call(self, node):
         self.generic_visit(node)
         if _is_name_of(node.func, self.ns, runtime.Stack):
-            stack = ast.copy_location(ast.List(elts=[], ctx=ast.Load()), node)
-            stack.untyped_stack = not node.args
-            return stack
+            return ast.copy_location(ast.List(elts=[], ctx=ast.Load()), node)
         stand_in = self._shape_stand_in(node) or self._reduction(node)
         if stand_in is not None:
             return stand_in
@@ -255,11 +230,6 @@ class _Rewrite(ast.NodeTransformer):
 
 _REDUCTIONS = ("max", "amax", "min", "amin", "sum", "mean", "prod")
 _METHODS = ("max", "min", "sum", "mean", "prod")
-
-
-def _saved_key():
-    from srcad import numba_runtime
-    return numba_runtime._saved
 
 
 def _forms():

@@ -605,20 +605,6 @@ def numpy_form(fn, prefer_literal=False, values=1):
     return register
 
 
-def _saved(v):
-    """Called from Python: the value itself."""
-    return v
-
-
-@numpy_form(_saved, values=0)
-def saved(v):
-    """A value pushed onto an untyped stack (arrays): contiguous, so that every push has one Numba
-    type (a list takes the type of its first element; a view's layout differs from an array's)."""
-    if _arr(v):
-        return lambda v: np.ascontiguousarray(v)
-    return lambda v: v
-
-
 def _keep(keepdims):
     """``keepdims`` as a Python bool where Numba knows it when compiling; None where it does not."""
     if keepdims is False or _none(keepdims):
