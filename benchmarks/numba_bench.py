@@ -13,8 +13,11 @@ of ``--repeat`` timings of ``--number`` calls each:
 * ``jax_jit``: ``jax.jit(jax.grad(f, argnums))`` (float64), blocked until ready.
 
 ``first call``: a fresh ``grad`` object after ``srcad.clear_cache()``: transform and compile.
+``cached``: the derivative exported (``srcad.export``, ``@numba.njit(cache=True)``) and run in two
+fresh processes: the second one's first call, from Numba's on-disk cache (after importing NumPy
+and Numba and the module, whose times are printed apart).
 
-    python3 benchmarks/numba_bench.py [--repeat 15] [--number 2000]
+    python3 benchmarks/numba_bench.py [--repeat 15] [--number 2000] [--no-export]
 """
 
 import argparse
@@ -108,15 +111,58 @@ def _jax(case, args):
     return call, None
 
 
+CHILD = """
+import pickle, sys, time
+t0 = time.perf_counter()
+import numpy, numba
+from numba.core.registry import cpu_target
+cpu_target.target_context.refresh()   # Numba's own set-up in a process (SciPy's BLAS, registries)
+cpu_target.typing_context.refresh()
+t1 = time.perf_counter()
+sys.path.insert(0, sys.argv[1])
+import {module} as m
+t2 = time.perf_counter()
+with open(sys.argv[2], "rb") as fh:
+    args = pickle.load(fh)
+t3 = time.perf_counter()
+m.grad(*args)
+t4 = time.perf_counter()
+print(t1 - t0, t2 - t1, t4 - t3)
+"""
+
+
+def _second_process(case, g, args):
+    """(import NumPy and Numba and its set-up, import the module, first call) in seconds, in the second fresh
+    process running the exported derivative (the first one compiles and fills the cache)."""
+    import pickle
+    import subprocess
+    import tempfile
+    from srcad import api
+    folder = tempfile.mkdtemp(prefix="srcad_numba_bench_")
+    module = f"grad_{case.name}_exported"
+    srcad.export(g, os.path.join(folder, module + ".py"), ranks=tuple(api._rank(a) for a in args))
+    with open(os.path.join(folder, "args.pkl"), "wb") as fh:
+        pickle.dump(args, fh)
+    child = os.path.join(folder, "child.py")
+    with open(child, "w") as fh:
+        fh.write(CHILD.format(module=module))
+    env = dict(os.environ, PYTHONPATH="")
+    for _ in range(2):
+        out = subprocess.run([sys.executable, child, folder, os.path.join(folder, "args.pkl")], env=env,
+                             capture_output=True, text=True, check=True, cwd=folder)
+    return tuple(float(v) for v in out.stdout.split())
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--repeat", type=int, default=15)
     p.add_argument("--number", type=int, default=2000)
+    p.add_argument("--no-export", action="store_true", help="skip the second-process (cache) timing")
     opts = p.parse_args(argv)
     print(f"numba {numba.__version__}, numpy {np.__version__}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f}")
     header = f"{'case':<14}{'numpy':>10}{'numba':>10}{'dispatch':>10}{'hand':>10}{'jax_jit':>10}" \
-             f"{'first call':>12}   ratios"
+             f"{'first call':>12}{'cached':>10}   ratios"
     print(header)
     rows = {}
     for name in NAMES:
@@ -141,13 +187,22 @@ def main(argv=None):
         jcall, why = _jax(case, args)
         r["jax_jit"] = _median_us(jcall, opts.repeat, opts.number) if jcall else why
         r["first"] = first
+        r["second_process"] = None if opts.no_export else _second_process(case, g, args)
         rows[name] = r
         jx = f"{r['jax_jit']:>10.2f}" if jcall else f"{why:>10}"
-        ratios = f"numpy/numba {r['numpy'] / r['numba']:.1f}x, numba/hand {r['numba'] / r['hand']:.2f}x"
+        ratios = f"numpy/numba {r['numpy'] / r['numba']:.1f}x, numba/hand {r['numba'] / r['hand']:.2f}x, " \
+                 f"api-dispatch {r['numba'] - r['dispatch']:.2f} us"
         if jcall:
             ratios += f", jax_jit/numba {r['jax_jit'] / r['numba']:.1f}x"
+        sp = r["second_process"]
+        cached = f"{sp[2] * 1e3:>8.1f}ms" if sp else f"{'-':>10}"
         print(f"{name:<14}{r['numpy']:>10.2f}{r['numba']:>10.2f}{r['dispatch']:>10.2f}{r['hand']:>10.2f}"
-              f"{jx}{first:>11.2f}s   {ratios}")
+              f"{jx}{first:>11.2f}s{cached}   {ratios}", flush=True)
+    for name, r in rows.items():
+        if r["second_process"]:
+            imp, mod, call = r["second_process"]
+            print(f"second process, {name}: import numpy+numba and Numba's set-up {imp:.2f} s, import the module "
+                  f"{mod * 1e3:.0f} ms, first call {call * 1e3:.1f} ms (from the cache)")
     return rows
 
 

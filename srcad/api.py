@@ -304,7 +304,7 @@ class _Transformed:
             raise TypeError(f"srcad needs a function, got {fun!r}")
         self.compile = _compile_option(compile)
         self.backend = None            # "numba" or "numpy": what ran the last call (compile=)
-        self._compiled_calls = {}      # ranks -> (generation, guard, Numba dispatcher, backend)
+        self._compiled_calls = {}      # argument types -> (generation, guard, Numba dispatcher, rank checks)
         functools.update_wrapper(self, fun, updated=())
         _wrt_tuple(wrt)
         fun, self._prefix = _split_method(fun)
@@ -395,7 +395,7 @@ class grad(_Transformed):
 
     def __call__(self, *args, **kwargs):
         if self.compile:
-            return self._tuple(numba_backend().call(self, args, kwargs))
+            return numba_backend().call(self, args, kwargs)
         if self._prefix:
             args = self._prefix + args
         # The fast path (issue 15 item 7): keyed on the arguments' types, a derivative already built
@@ -630,6 +630,14 @@ def _tangent_like(t, x, position, fname):
     if np.ndim(t) == 0 and not hasattr(t, "shape"):
         return complex(t) if _is_complex(x) else float(t)
     return t
+
+
+def jit(fun=None, wrt=0):
+    """``grad(fun, wrt, compile="numba")``: the gradient compiled by Numba (docs/numba.md). Also a
+    decorator: ``@srcad.jit`` or ``@srcad.jit(wrt=(0, 1))``."""
+    if fun is None:
+        return functools.partial(jit, wrt=wrt)
+    return grad(fun, wrt=wrt, compile="numba")
 
 
 def jvp(fun, primals=None, tangents=None, *, wrt=None, compile=None, **kwargs):

@@ -634,7 +634,9 @@ class _Writer:
         if twin_of is not None:
             overload = self.ref(_numba_runtime().overload, "overload")
             optional = self.ref(_numba_runtime().optional_types, "optional_types")
-            decorators += [f"@{overload}({twin_of})", f"@{optional}"]
+            values, literal = getattr(fn, "overload_options", (2, False))
+            decorators += [f"@{overload}({twin_of}" + (", prefer_literal=True)" if literal else ")"),
+                           f"@{optional}" + (f"(values={values})" if values != 2 else "")]
             deps |= {overload, optional}
         if decorators:
             edit.replace(node.lineno, 0, node.lineno, 0, "".join(d + "\n" for d in decorators))

@@ -124,7 +124,7 @@ class _Rewrite(ast.NodeTransformer):
         self.generic_visit(node)
         if _is_name_of(node.func, self.ns, runtime.Stack):
             return ast.copy_location(ast.List(elts=[], ctx=ast.Load()), node)
-        stand_in = self._shape_stand_in(node)
+        stand_in = self._shape_stand_in(node) or self._reduction(node)
         if stand_in is not None:
             return stand_in
         if isinstance(node.func, ast.Name) and node.func.id in self.ns:
@@ -151,6 +151,41 @@ class _Rewrite(ast.NodeTransformer):
         empty = ast.Attribute(value=f.value, attr="empty", ctx=ast.Load())
         return ast.copy_location(ast.Call(func=empty, args=[node.args[1]], keywords=[]), node)
 
+    def _reduction(self, node):
+        """``np.max(Z, axis=1, keepdims=True)`` (``sum``, ``mean``, ``min``, ``prod``; also the
+        method ``Z.max(axis=1)``) becomes ``reduce_max(Z, 1, True)``: Numba has no ``keepdims``
+        and reduces over an axis only in ``np.sum`` (``numba_runtime.NUMPY_FORMS``)."""
+        f = node.func
+        if not isinstance(f, ast.Attribute) or f.attr not in _REDUCTIONS:
+            return None
+        if isinstance(f.value, ast.Name) and self.ns.get(f.value.id) is np:
+            fn = getattr(np, f.attr)
+            args = node.args
+        elif f.attr in _METHODS:
+            fn = getattr(np, f.attr)
+            args = [f.value] + node.args
+        else:
+            return None
+        form = _forms().get(fn)
+        kw = {k.arg: k.value for k in node.keywords}
+        if form is None or len(args) + len(kw) < 2 or len(args) > 3 or set(kw) - {"axis", "keepdims"} \
+                or any(k is None for k in kw):
+            return None
+        names = ("a", "axis", "keepdims")
+        given = dict(zip(names, args))
+        if set(given) & set(kw):
+            return None
+        given.update(kw)
+        name = form.__name__
+        self.ns.setdefault(name, form)
+        if self.ns[name] is not form:
+            return None
+        call_args = [given["a"], given.get("axis", ast.Constant(value=None))]
+        if "keepdims" in given:
+            call_args.append(given["keepdims"])
+        return ast.copy_location(ast.Call(func=ast.Name(id=name, ctx=ast.Load()), args=call_args,
+                                          keywords=[]), node)
+
     def visit_For(self, node):
         self.generic_visit(node)
         it = node.iter
@@ -163,6 +198,18 @@ class _Rewrite(ast.NodeTransformer):
         if isinstance(seq, ast.Subscript) and isinstance(seq.slice, ast.Slice) and seq.slice.lower is None \
                 and seq.slice.step is None and seq.slice.upper is not None:
             seq, cut = seq.value, seq.slice.upper
+        if isinstance(seq, ast.Name) and cut is None:
+            # a range evaluated once in the forward sweep (``rng_1 = range(len(lst))``)
+            def attr(a):
+                return ast.Attribute(value=ast.Name(id=seq.id, ctx=ast.Load()), attr=a, ctx=ast.Load())
+            length = ast.Call(func=ast.Name(id="len", ctx=ast.Load()), args=[ast.Name(id=seq.id, ctx=ast.Load())],
+                              keywords=[])
+            last = ast.BinOp(left=attr("start"), op=ast.Add(), right=ast.BinOp(
+                left=ast.BinOp(left=length, op=ast.Sub(), right=ast.Constant(value=1)), op=ast.Mult(),
+                right=attr("step")))
+            before = ast.BinOp(left=attr("start"), op=ast.Sub(), right=attr("step"))
+            return ast.Call(func=ast.Name(id="range", ctx=ast.Load()),
+                            args=[last, before, ast.UnaryOp(op=ast.USub(), operand=attr("step"))], keywords=[])
         if not (isinstance(seq, ast.Call) and isinstance(seq.func, ast.Name) and seq.func.id == "range"
                 and 1 <= len(seq.args) <= 2 and not seq.keywords):
             self.refuse("a loop replayed over a sequence that is not a plain range(stop) or "
@@ -172,12 +219,171 @@ class _Rewrite(ast.NodeTransformer):
             bound = ast.BinOp(left=start, op=ast.Add(), right=cut) \
                 if not (isinstance(start, ast.Constant) and start.value == 0) else cut
             stop = ast.Call(func=ast.Name(id="min", ctx=ast.Load()), args=[stop, bound], keywords=[])
-        last = ast.BinOp(left=stop, op=ast.Sub(), right=ast.Constant(value=1))
+        last = ast.Constant(value=stop.value - 1) if isinstance(stop, ast.Constant) and type(stop.value) is int \
+            else ast.BinOp(left=stop, op=ast.Sub(), right=ast.Constant(value=1))
         before = ast.UnaryOp(op=ast.USub(), operand=ast.Constant(value=1)) \
             if isinstance(start, ast.Constant) and start.value == 0 else \
             ast.BinOp(left=start, op=ast.Sub(), right=ast.Constant(value=1))
         minus1 = ast.UnaryOp(op=ast.USub(), operand=ast.Constant(value=1))
         return ast.Call(func=ast.Name(id="range", ctx=ast.Load()), args=[last, before, minus1], keywords=[])
+
+
+_REDUCTIONS = ("max", "amax", "min", "amin", "sum", "mean", "prod")
+_METHODS = ("max", "min", "sum", "mean", "prod")
+
+
+def _forms():
+    from srcad import numba_runtime
+    return numba_runtime.NUMPY_FORMS
+
+
+_BUFFER_DTYPES = {"float": None, "int": "int64", "bool": "bool_"}
+_BOUND_NODES = (ast.Constant, ast.Name, ast.Attribute, ast.BinOp, ast.UnaryOp, ast.Subscript, ast.Load,
+                ast.operator, ast.unaryop, ast.Index if hasattr(ast, "Index") else ast.Load)
+
+
+def _plain_bound(node):
+    """A trip count evaluated twice without harm: names, constants, arithmetic, ``len(...)``."""
+    for n in ast.walk(node):
+        if isinstance(n, ast.Call):
+            if not (isinstance(n.func, ast.Name) and n.func.id in ("len", "int", "min", "max") and not n.keywords):
+                return False
+        elif not isinstance(n, _BOUND_NODES):
+            return False
+    return True
+
+
+def _range_of(loop, reverse):
+    """``N`` where ``loop`` is ``for V in range(N)`` (``reversed(range(N))`` where ``reverse``)."""
+    it = loop.iter
+    if reverse:
+        if not (isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "reversed"
+                and len(it.args) == 1):
+            return None
+        it = it.args[0]
+    if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "range" \
+            and len(it.args) == 1 and not it.keywords and isinstance(loop.target, ast.Name):
+        return it.args[0]
+    return None
+
+
+def _preallocate(fdef, ns):
+    """A typed stack pushed once in each pass of ``for i in range(n)`` (at the top of the function,
+    ``n`` known before the loop; a loop that can break pushes inside a branch) and popped once in
+    each pass of the backward sweep's ``for i in reversed(range(n))`` becomes a buffer of ``n``
+    values: ``stack_y = np.empty(n)`` before the loop, ``stack_y[i] = y`` and ``y = stack_y[i]``."""
+    np_name = next((k for k, v in ns.items() if v is np and k.isidentifier()), None)
+    if np_name is None:
+        return
+    uses = {}
+    for node in ast.walk(fdef):
+        if isinstance(node, ast.Name):
+            uses.setdefault(node.id, []).append(node)
+    top = fdef.body
+    for stmt in list(top):
+        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
+                and isinstance(stmt.value, ast.Call) and _is_name_of(stmt.value.func, ns, runtime.Stack)
+                and len(stmt.value.args) == 1 and isinstance(stmt.value.args[0], ast.Name)
+                and stmt.value.args[0].id in _BUFFER_DTYPES and not stmt.value.keywords):
+            continue
+        name = stmt.targets[0].id
+        pushes, pops = [], []   # (loop, index in its body)
+        for loop in top:
+            if not isinstance(loop, ast.For):
+                continue
+            for k, s in enumerate(loop.body):
+                call = s.value if isinstance(s, (ast.Expr, ast.Assign)) else None
+                if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) \
+                        and isinstance(call.func.value, ast.Name) and call.func.value.id == name:
+                    if call.func.attr == "append" and isinstance(s, ast.Expr) and len(call.args) == 1:
+                        pushes.append((loop, k))
+                    elif call.func.attr == "pop" and isinstance(s, ast.Assign) and not call.args \
+                            and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name):
+                        pops.append((loop, k))
+        # every other use of the stack's name is its creation (or a dropped ``del``)
+        others = len(uses.get(name, ())) - 1 - len(pushes) - len(pops)
+        dels = sum(1 for n in ast.walk(fdef) if isinstance(n, ast.Delete)
+                   for t in n.targets if isinstance(t, ast.Name) and t.id == name)
+        if others != dels or len(pushes) != 1 or len(pops) != 1:
+            continue
+        (fwd, kf), (bwd, kb) = pushes[0], pops[0]
+        n_fwd, n_bwd = _range_of(fwd, False), _range_of(bwd, True)
+        if n_fwd is None or n_bwd is None or ast.dump(n_fwd) != ast.dump(n_bwd) or not _plain_bound(n_fwd) \
+                or fwd.target.id != bwd.target.id or top.index(fwd) > top.index(bwd):
+            continue
+        var = fwd.target.id
+        if any(isinstance(n, ast.Name) and n.id == var and isinstance(n.ctx, ast.Store)
+               for loop in (fwd, bwd) for s in loop.body for n in ast.walk(s)):
+            continue
+        size = [n_fwd]
+        dtype = _BUFFER_DTYPES[stmt.value.args[0].id]
+        kw = [ast.keyword(arg="dtype", value=ast.Attribute(value=ast.Name(id=np_name, ctx=ast.Load()), attr=dtype,
+                                                           ctx=ast.Load()))] if dtype else []
+        make = ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=ast.Call(
+            func=ast.Attribute(value=ast.Name(id=np_name, ctx=ast.Load()), attr="empty", ctx=ast.Load()),
+            args=size, keywords=kw), lineno=fwd.lineno)
+
+        push = fwd.body[kf]
+        slot = ast.Subscript(value=ast.Name(id=name, ctx=ast.Load()), slice=ast.Name(id=var, ctx=ast.Load()),
+                             ctx=ast.Store())
+        fwd.body[kf] = ast.copy_location(ast.Assign(targets=[slot], value=push.value.args[0]), push)
+        pop = bwd.body[kb]
+        pop.value = ast.Subscript(value=ast.Name(id=name, ctx=ast.Load()), slice=ast.Name(id=var, ctx=ast.Load()),
+                                  ctx=ast.Load())
+        top.remove(stmt)
+        top.insert(top.index(fwd), ast.copy_location(make, fwd))
+
+
+def _unstack(fdef, ns):
+    """A stack whose pushes and pops are all statements of the function's own body (straight-line
+    code, no loop or branch) holds one value per push: each push becomes a variable of its own
+    (``stack_x.append(x)`` -> ``saved_x_1 = x``, the matching pop ``x = saved_x_1``), so a variable
+    saved once as a number and once as an array (or with two ranks) needs no list of one type."""
+    names = {n.id for n in ast.walk(fdef) if isinstance(n, ast.Name)} | {a.arg for a in ast.walk(fdef)
+                                                                          if isinstance(a, ast.arg)}
+    top = fdef.body
+    for stmt in list(top):
+        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
+                and isinstance(stmt.value, ast.Call) and _is_name_of(stmt.value.func, ns, runtime.Stack)):
+            continue
+        name = stmt.targets[0].id
+        order = []   # ("push" | "pop", statement), in program order
+        for s in top:
+            call = s.value if isinstance(s, (ast.Expr, ast.Assign)) else None
+            if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) \
+                    and isinstance(call.func.value, ast.Name) and call.func.value.id == name:
+                if call.func.attr == "append" and isinstance(s, ast.Expr) and len(call.args) == 1:
+                    order.append(("push", s))
+                elif call.func.attr == "pop" and isinstance(s, ast.Assign) and not call.args:
+                    order.append(("pop", s))
+        uses = sum(1 for n in ast.walk(fdef) if isinstance(n, ast.Name) and n.id == name)
+        dels = sum(1 for n in ast.walk(fdef) if isinstance(n, ast.Delete)
+                   for t in n.targets if isinstance(t, ast.Name) and t.id == name)
+        if not order or uses != 1 + len(order) + dels:
+            continue
+        pending, pairs = [], []
+        for kind, s in order:
+            if kind == "push":
+                pending.append(s)
+            elif pending:
+                pairs.append((pending.pop(), s))
+            else:
+                break
+        else:
+            k = 0
+            base = "saved_" + name[len("stack_"):] if name.startswith("stack_") else name
+            for push, pop in sorted(pairs, key=lambda pair: top.index(pair[0])):
+                k += 1
+                while f"{base}_{k}" in names:
+                    k += 1
+                var = f"{base}_{k}"
+                names.add(var)
+                top[top.index(push)] = ast.copy_location(
+                    ast.Assign(targets=[ast.Name(id=var, ctx=ast.Store())], value=push.value.args[0]), push)
+                pop.value = ast.Name(id=var, ctx=ast.Load())
+            for push in pending:   # pushed and never popped
+                top[top.index(push)] = ast.copy_location(ast.Expr(value=push.value.args[0]), push)
+            top.remove(stmt)
 
 
 def _twins():
@@ -218,6 +424,8 @@ def numba_source(d, fn=None):
         raise CompileError(f"compile='numba': srcad cannot compile {construct}", user_file, line, construct)
 
     _signature(fdef, refuse)
+    _preallocate(fdef, ns)
+    _unstack(fdef, ns)
     fdef = _Rewrite(ns, refuse).visit(fdef)
     for name, obj in list(ns.items()):
         if callable(obj) and not isinstance(obj, type) and obj in twins:
@@ -268,9 +476,19 @@ def compile_derivative(d, fn=None):
 
 def _compiling_error(e):
     """Did Numba fail to compile (rather than the compiled code raise as it ran)? Typing and
-    lowering errors, and the NotImplementedError some lowerings raise."""
+    lowering errors, the NotImplementedError some lowerings raise, and any other exception raised
+    inside Numba's compiler (its own bugs: an AttributeError in a typing template). Compiled code
+    raises from the dispatcher's C code, with no frame of Numba's compiler."""
     from numba.core.errors import NumbaError
-    return isinstance(e, (NumbaError, NotImplementedError))
+    if isinstance(e, (NumbaError, NotImplementedError)):
+        return True
+    tb = e.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename.replace("\\", "/")
+        if "/numba/core/" in name and not name.endswith("/numba/core/dispatcher.py"):
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def _translate(compiled, err):
@@ -346,40 +564,44 @@ def run(d, args, kwargs, option):
 def call(df, args, kwargs):
     """``df(*args, **kwargs)`` for a ``grad``/``value_and_grad`` object made with ``compile=``.
 
-    The fast path is keyed on the arguments' ranks (as ``api`` specialises): where the variant's
-    guard holds and it compiled, the Numba dispatcher is called directly."""
+    The fast path is keyed on the arguments' types (``df._compiled_calls``): for a call like one
+    that already ran compiled, it checks the arrays' ranks (the variant is specialised on them) and
+    that the differentiated ones hold floats, runs the variant's guard (the code is still the code
+    the derivative was made from) and calls the Numba dispatcher."""
     if df._prefix:
         args = df._prefix + args
-    ranks = ()
-    foreign = False
-    for a in args:
-        t = type(a)
-        if t is float:
-            ranks += _RANK0
-        elif t is _ndarray:
-            ranks += (a.ndim or None,)
-        else:
-            ranks += (api._rank(a),)
-            foreign = foreign or api._foreign(a)
-    hit = None if foreign else df._compiled_calls.get(ranks)
-    if hit is not None and hit[0] == pipeline.generation and hit[1]():
-        for i in df.wrt:
+    key = tuple(map(type, args))
+    hit = df._compiled_calls.get(key)
+    if hit is not None and hit[0] == pipeline.generation and not (df._data and api._reads_foreign(df._data)):
+        _, guard, dispatcher, checks = hit
+        for i, n, f in checks:
             a = args[i]
-            t = type(a)
-            if t is not float and t is not _float64 and (t is not _ndarray or a.dtype.kind != "f"):
+            if a.ndim != n or f and a.dtype.kind != "f":
                 break
         else:
-            # (an empty ``**kwargs`` would send Numba's dispatcher down its slow path)
-            out = hit[2](*args, **kwargs) if kwargs else hit[2](*args)
-            return _owned(out, args) if df.mode == "grad" else (out[0], _owned(out[1], args))
+            if guard():
+                # (an empty ``**kwargs`` would send Numba's dispatcher down its slow path)
+                out = dispatcher(*args, **kwargs) if kwargs else dispatcher(*args)
+                if df.mode != "grad":
+                    return out[0], _owned(out[1], args)
+                out = out if type(out) is float else _owned(out, args)
+                return (out,) if df.tuple_out and len(df.wrt) == 1 else out
     d, args = df._prepare(args)
     out, backend = run(d, args, kwargs, df.compile)
-    out = _owned(out, args) if df.mode == "grad" else (out[0], _owned(out[1], args))
-    entry = df._variants.get(_ranks_of(args))
-    if backend == "numba" and entry is not None and entry[1] is d:
-        df._compiled_calls[_ranks_of(args)] = (entry[0], entry[2], _COMPILED[d.fn].dispatcher, backend)
+    out = df._tuple(_owned(out, args)) if df.mode == "grad" else (out[0], _owned(out[1], args))
+    ranks = _ranks_of(args)
+    entry = df._variants.get(ranks)
+    if backend == "numba" and entry is not None and entry[1] is d and type(ranks) is tuple:
+        types = tuple(map(type, args))
+        if all(t in _FAST_TYPES for t in types):
+            checks = tuple((i, a.ndim, i in df.wrt) for i, a in enumerate(args) if type(a) is _ndarray)
+            df._compiled_calls[types] = (entry[0], entry[2], _COMPILED[d.fn].dispatcher, checks)
     df.backend = backend
     return out
+
+
+# argument types the fast path takes (others, another library's arrays say, take the checked path)
+_FAST_TYPES = {float, int, bool, _float64, np.float32, np.int64, _ndarray}
 
 
 def _owned(g, args):
@@ -387,12 +609,10 @@ def _owned(g, args):
     ``base`` is Numba's memory, not an array) or, where the code returned an input or a view of
     one, that array: only those are copied (``api._own`` asks more of NumPy results)."""
     t = type(g)
-    if t is float or t is _float64:
-        return g
     if t is tuple:
-        return tuple(_owned(v, args) for v in g)
+        return tuple([_owned(v, args) for v in g])
     if t is _ndarray:
-        if type(g.base) is _ndarray or not g.flags.writeable:
+        if type(g.base) is _ndarray:
             return g.copy()
         for a in args:
             if a is g:
@@ -409,5 +629,3 @@ def source(df, args):
 def _ranks_of(args):
     return api._ranks(args)
 
-
-_RANK0 = (0,)

@@ -15,12 +15,14 @@ Imported only when a derivative is compiled: Numba is an optional dependency (``
 
 import functools
 
+import numba
 import numpy as np
 from numba import njit, types
 from numba.extending import overload, overload_method
+from numba.np.unsafe.ndarray import to_fixed_tuple
 
 from srcad import runtime
-from srcad.rules import numpy_helpers
+from srcad.rules import more_helpers, numpy_helpers
 
 TWINS = {}
 
@@ -41,29 +43,34 @@ def _none(t):
     return t is None or isinstance(t, (types.NoneType, types.Omitted))
 
 
-def optional_types(typing):
+def optional_types(typing=None, values=2):
     """``typing`` called with optional types unwrapped: an optional value (``v = None`` before a
     loop, an array inside it) is typed as what it holds when it is read (the placeholder itself is
-    never read); while Numba still sees only the placeholder (a plain ``none``), no implementation
-    is offered."""
+    never read); while Numba still sees only the placeholder (a plain ``none``) in one of the first
+    ``values`` arguments, no implementation is offered."""
+    if typing is None:
+        return functools.partial(optional_types, values=values)
+
     @functools.wraps(typing)
     def unwrapped(*args, **kwargs):
-        if any(isinstance(a, types.NoneType) for a in args[:2]):
+        if any(isinstance(a, types.NoneType) for a in args[:values]):
             return None
         return typing(*[_plain(a) for a in args], **{k: _plain(v) for k, v in kwargs.items()})
     return unwrapped
 
 
-def twin(helper):
+def twin(helper, values=2, prefer_literal=False):
     """Declare the Numba twin of ``helper``: the decorated typing function picks the
-    implementation from the Numba types of the arguments (``overload``)."""
+    implementation from the Numba types of the arguments (``overload``); ``values``: how many
+    leading arguments are values (the others, ``axis=None`` say, may be None)."""
     def stub(*args, **kwargs):
         return helper(*args, **kwargs)
     stub.__name__ = stub.__qualname__ = helper.__name__
     stub.__doc__ = f"Numba twin of ``srcad.runtime.{helper.__name__}`` (the NumPy helper, called from Python)."
 
     def register(typing):
-        overload(stub)(optional_types(typing))
+        overload(stub, prefer_literal=prefer_literal)(optional_types(typing, values))
+        typing.overload_options = (values, prefer_literal)   # what an exported module repeats
         stub.typing = typing
         TWINS[helper] = stub
         return stub
@@ -186,11 +193,78 @@ def check_output(y):
     return lambda y: y
 
 
+def _fancy(index):
+    """An integer-array index (``x[[0, 0]]``): NumPy's ``+=`` there does not count repeated places
+    (srcad's helper uses ``np.add.at``), so no implementation is offered and the derivative is refused."""
+    parts = index.types if isinstance(index, types.BaseTuple) else (index,)
+    return any(isinstance(p, (types.Array, types.List)) and not isinstance(p.dtype, types.Boolean)
+               for p in parts)
+
+
+def _tuple_code(name, params, n, element):
+    """An implementation that builds a tuple of ``n`` elements, ``element(i)`` the text of each."""
+    ns = {"add": add, "zeros_like": zeros_like, "np": np}
+    items = ", ".join(element(i) for i in range(n)) + ("," if n == 1 else "")
+    exec(f"def {name}({params}):\n    return ({items})\n", ns)
+    return ns[name]
+
+
+def _literal_index(index, n):
+    """The literal integer ``index`` into ``n`` elements (negative counted from the end), or None."""
+    if not isinstance(index, types.IntegerLiteral):
+        return None
+    k = index.literal_value
+    k = k + n if k < 0 else k
+    return k if 0 <= k < n else None
+
+
 @twin(runtime.add_at)
 def add_at(dx, x, index, g):
-    """``dx`` with ``g`` added at ``x[index]`` (in place where ``dx`` is an array)."""
-    if _arr(dx):
+    """``dx`` with ``g`` added at ``x[index]`` (in place where ``dx`` is an array; a list or tuple
+    ``x`` gets a new list or tuple, 0.0 standing for the zero adjoints of its other elements)."""
+    if isinstance(x, (types.BaseTuple, types.LiteralList)):
+        # (a list display of mixed types is a LiteralList, indexed by constants: its adjoint a tuple)
+        k = _literal_index(index, len(x.types))
+        if k is None:
+            return None
+        if isinstance(dx, types.BaseTuple):
+            return _tuple_code("in_tuple", "dx, x, index, g", len(x.types),
+                               lambda i: f"add(dx[{i}], g)" if i == k else f"dx[{i}]")
+        return _tuple_code("fresh_tuple", "dx, x, index, g", len(x.types),
+                           lambda i: "g" if i == k else "0.0")
+    if isinstance(x, types.List):
+        if not isinstance(index, types.Integer):
+            return None
+        if isinstance(dx, types.List):
+            def in_list(dx, x, index, g):
+                out = [v for v in dx]
+                out[index] = add(out[index], g)
+                return out
+            return in_list
+        if isinstance(x.dtype, (types.Float, types.Integer)):
+            def fresh_numbers(dx, x, index, g):
+                out = [0.0 for v in x]
+                out[index] = out[index] + g
+                return out
+            return fresh_numbers
+
+        def fresh_list(dx, x, index, g):
+            out = [zeros_like(v) for v in x]
+            out[index] = add(out[index], g)
+            return out
+        return fresh_list
+    if not _arr(x) or _fancy(index):
+        return None
+    if _complex(g) and not _complex(x):
+        # a real place's adjoint is the real part (docs/complex.md)
+        return lambda dx, x, index, g: add_at(dx, x, index, np.real(g))
+    upcast = _complex(x) and not _complex(dx)
+    if _arr(dx) and not upcast:
         def in_place(dx, x, index, g):
+            if dx.shape != x.shape:
+                out = np.zeros(x.shape, dtype=x.dtype) + dx
+                out[index] += g
+                return out
             dx[index] += g
             return dx
         return in_place
@@ -200,6 +274,95 @@ def add_at(dx, x, index, g):
         out[index] += g
         return out
     return fresh
+
+
+@twin(runtime.tuple_get)
+def tuple_get(d, k):
+    """Element ``k`` of a container adjoint ``d`` (0.0 where ``d`` is the zero adjoint)."""
+    if isinstance(d, (types.Float, types.Integer)):
+        return lambda d, k: 0.0
+    if isinstance(d, (types.List, types.UniTuple)) and isinstance(k, types.Integer):
+        return lambda d, k: d[k]
+    if isinstance(d, types.BaseTuple):
+        i = _literal_index(k, len(d.types))
+        if i is None:
+            return None
+        ns = {}
+        exec(f"def element(d, k):\n    return d[{i}]\n", ns)
+        return ns["element"]
+    return None
+
+
+@twin(runtime.add)
+def add(a, b):
+    """Sum of two adjoints, where either may be the zero 0.0 or a list or tuple of adjoints."""
+    seq = (types.BaseTuple, types.List)
+    if isinstance(a, seq) and isinstance(b, seq):
+        if isinstance(a, types.List) and isinstance(b, types.List):
+            return lambda a, b: [add(u, v) for u, v in zip(a, b)]
+        if isinstance(a, types.BaseTuple) and isinstance(b, types.BaseTuple) and len(a.types) == len(b.types):
+            return _tuple_code("add_tuples", "a, b", len(a.types), lambda i: f"add(a[{i}], b[{i}])")
+        return None
+    if isinstance(a, seq) or isinstance(b, seq):
+        # the other one is the zero adjoint 0.0 (a number and a container do not add otherwise)
+        if isinstance(a, (types.Float, types.Integer)):
+            return lambda a, b: b
+        if isinstance(b, (types.Float, types.Integer)):
+            return lambda a, b: a
+        return None
+    return lambda a, b: a + b
+
+
+@twin(runtime.seq_concat)
+def seq_concat(a, b):
+    """``a + b``: concatenation of two lists or tuples, else NumPy's addition."""
+    return lambda a, b: a + b
+
+
+@twin(runtime.seq_part)
+def seq_part(g, a, b, first):
+    """The adjoint of operand ``a`` (``first``) or ``b`` of ``a + b``."""
+    seq = (types.BaseTuple, types.List)
+    if not isinstance(first, types.BooleanLiteral):
+        return None
+    if not (isinstance(a, seq) and isinstance(b, seq)):
+        if first.literal_value:
+            return lambda g, a, b, first: unbroadcast(g, a)
+        return lambda g, a, b, first: unbroadcast(g, b)
+    if isinstance(g, (types.Float, types.Integer)):
+        return lambda g, a, b, first: 0.0
+    if isinstance(g, types.List):
+        if first.literal_value:
+            return lambda g, a, b, first: g[:len(a)]
+        return lambda g, a, b, first: g[len(a):len(a) + len(b)]
+    if isinstance(g, types.BaseTuple) and isinstance(a, types.BaseTuple) and isinstance(b, types.BaseTuple):
+        na, nb = len(a.types), len(b.types)
+        lo, hi = (0, na) if first.literal_value else (na, na + nb)
+        return _tuple_code("part", "g, a, b, first", hi - lo, lambda i: f"g[{lo + i}]")
+    return None
+
+
+@twin(runtime.list_append)
+def list_append(lst, v):
+    """``lst + [v]`` (a new list)."""
+    if not isinstance(lst, types.List):
+        return None
+
+    def appended(lst, v):
+        out = [u for u in lst]
+        out.append(v)
+        return out
+    return appended
+
+
+@twin(runtime.list_head)
+def list_head(d):
+    """The adjoint of ``lst`` in ``list_append(lst, v)``: all but the last element."""
+    if isinstance(d, (types.Float, types.Integer)):
+        return lambda d: 0.0
+    if isinstance(d, types.List):
+        return lambda d: d[:-1]
+    return None
 
 
 @twin(runtime.read_at)
@@ -225,7 +388,7 @@ def pop_at(dx, index, v=None):
     return take
 
 
-@twin(runtime.count)
+@twin(runtime.count, values=1)
 def count(x, axis=None):
     """How many elements a reduction of ``x`` over ``axis`` combines."""
     if not _arr(x):
@@ -338,6 +501,60 @@ def extreme_adjoint(g, a, y, axis=None, keepdims=False):
     return over_axis
 
 
+def _complex(t):
+    """Is ``t`` (a Numba type) a complex number or an array of them?"""
+    t = _plain(t)
+    return isinstance(t.dtype if isinstance(t, types.Array) else t, types.Complex)
+
+
+@twin(runtime.real_like)
+def real_like(g, x):
+    """``x``'s gradient ``g``: its real part where ``x`` is real and ``g`` complex."""
+    if _complex(x) or not _complex(g):
+        return lambda g, x: g
+    return lambda g, x: np.real(g)
+
+
+@twin(more_helpers.abs_adjoint)
+def abs_adjoint(g, x):
+    """Adjoint of ``np.abs(x)``: ``g sign(x)``; for complex ``x``, ``Re(g) conj(x) / |x|``."""
+    if not _complex(x):
+        return lambda g, x: g * np.sign(x)
+    if _arr(x):
+        return lambda g, x: np.real(g) * np.conj(x) / np.where(x == 0, 1.0, np.abs(x))
+    return lambda g, x: np.real(g) * np.conj(x) / (1.0 if x == 0 else abs(x))
+
+
+@twin(more_helpers.real_adjoint)
+def real_adjoint(g, z):
+    """Adjoint of ``np.real(z)``: ``Re(g)``, complex where ``z`` is."""
+    if not _complex(z):
+        return lambda g, z: np.real(g)
+    if _arr(z):
+        return lambda g, z: np.real(g) * np.ones_like(z)
+    return lambda g, z: np.real(g) * (1.0 + 0.0j)
+
+
+@twin(more_helpers.imag_adjoint)
+def imag_adjoint(g, z):
+    """Adjoint of ``np.imag(z)``: ``-i Re(g)`` (zero for a real ``z``)."""
+    if _complex(z):
+        return lambda g, z: np.real(g) * -1j
+    return lambda g, z: np.real(g) * 0.0
+
+
+@twin(more_helpers.angle_adjoint)
+def angle_adjoint(g, z, deg=False):
+    """Adjoint of ``np.angle(z, deg)``: ``-i Re(g) / z`` (zero for a real ``z``)."""
+    if not _complex(z):
+        return lambda g, z, deg=False: np.real(g) * 0.0
+
+    def impl(g, z, deg=False):
+        scale = 180.0 / np.pi if deg else 1.0
+        return np.real(g) * scale * -1j / z
+    return impl
+
+
 NUMBER_METHODS = ("sum", "mean", "max", "min", "prod", "item")
 
 
@@ -386,3 +603,152 @@ def sum_matmul_adjoint_b(g, a, b):
     if b.ndim == 2:
         return lambda g, a, b: np.ones_like(b) * np.expand_dims(g * col(a), 1)
     return lambda g, a, b: np.ones_like(b) * (g * col(a))
+# ---------------------------------------------------------------------- NumPy forms Numba lacks
+
+# NumPy function -> the stand-in the compiled form calls (numba_backend rewrites the call)
+NUMPY_FORMS = {}
+
+
+def numpy_form(fn, prefer_literal=False, values=1):
+    """Declare the stand-in for NumPy's ``fn`` in compiled code, where Numba lacks a form of it
+    (``np.max(Z, axis=1, keepdims=True)``): like ``twin``, a plain function (called from Python it
+    runs ``fn``) with an ``overload`` whose typing function picks the implementation."""
+    def register(typing):
+        def stub(*args, **kwargs):
+            return fn(*args, **kwargs)
+        stub.__name__ = stub.__qualname__ = typing.__name__
+        stub.__doc__ = f"Numba form of ``np.{fn.__name__}`` with ``axis``/``keepdims`` (NumPy's, called from Python)."
+        overload(stub, prefer_literal=prefer_literal)(optional_types(typing, values=values))
+        typing.overload_options = (values, prefer_literal)
+        stub.typing = typing
+        NUMPY_FORMS[fn] = stub
+        return stub
+    return register
+
+
+def _keep(keepdims):
+    """``keepdims`` as a Python bool where Numba knows it when compiling; None where it does not."""
+    if keepdims is False or _none(keepdims):
+        return False
+    if isinstance(keepdims, types.BooleanLiteral):
+        return keepdims.literal_value
+    if isinstance(keepdims, types.IntegerLiteral):
+        return bool(keepdims.literal_value)
+    return None
+
+
+def _result_dtype(kind, t):
+    """The NumPy scalar type of a reduction ``kind`` over elements of Numba type ``t``."""
+    if kind == "mean" and not isinstance(t, (types.Float, types.Complex)):
+        return np.float64
+    if kind in ("sum", "prod") and not isinstance(t, (types.Float, types.Complex)):
+        return np.int64
+    return numba.np.numpy_support.as_dtype(t).type
+
+
+def _axis_reduction(kind, whole):
+    """The typing function of ``np.<kind>(a, axis, keepdims)``: ``whole`` reduces an array to one
+    value (Numba's own); over one axis, a loop over the axis of ``a`` seen as (before, n, after)."""
+    def typing(a, axis=None, keepdims=False):
+        keep = _keep(keepdims)
+        if keep is None:
+            return None
+        if not _arr(a):
+            if keep:
+                return None
+            return lambda a, axis=None, keepdims=False: whole(np.asarray(a))
+        nd = a.ndim
+        if _none(axis):
+            if not keep:
+                return lambda a, axis=None, keepdims=False: whole(a)
+            ones = (1,) * nd
+            return lambda a, axis=None, keepdims=False: np.full(ones, whole(a))
+        if not isinstance(axis, types.Integer):
+            return None
+        if nd == 1 and not keep:
+            def vector(a, axis=None, keepdims=False):
+                if axis != 0 and axis != -1:
+                    raise ValueError("axis out of bounds")
+                return whole(a)
+            return vector
+        dtype = _result_dtype(kind, a.dtype)
+        out_nd = nd if keep else nd - 1
+
+        def impl(a, axis=None, keepdims=False):
+            ax = axis + nd if axis < 0 else axis
+            if ax < 0 or ax >= nd:
+                raise ValueError("axis out of bounds")
+            c = np.ascontiguousarray(a)
+            before = 1
+            after = 1
+            for k in range(ax):
+                before *= c.shape[k]
+            for k in range(ax + 1, nd):
+                after *= c.shape[k]
+            n = c.shape[ax]
+            if n == 0 and (kind == "max" or kind == "min"):
+                raise ValueError("zero-size array to reduction operation which has no identity")
+            v = c.reshape((before, n, after))
+            out = np.empty((before, after), dtype=dtype)
+            for i in range(before):
+                for j in range(after):
+                    if kind == "max" or kind == "min":
+                        acc = v[i, 0, j]
+                        for k in range(1, n):
+                            x = v[i, k, j]
+                            if np.isnan(acc):
+                                break
+                            if (x > acc if kind == "max" else x < acc) or np.isnan(x):
+                                acc = x
+                        out[i, j] = acc
+                    elif kind == "prod":
+                        p = dtype(1)
+                        for k in range(n):
+                            p *= v[i, k, j]
+                        out[i, j] = p
+                    else:
+                        s = dtype(0)
+                        for k in range(n):
+                            s += v[i, k, j]
+                        out[i, j] = s / n if kind == "mean" else s
+            dims = np.empty(out_nd, np.int64)
+            m = 0
+            for k in range(nd):
+                if k != ax:
+                    dims[m] = c.shape[k]
+                    m += 1
+                elif keep:
+                    dims[m] = 1
+                    m += 1
+            return out.reshape(to_fixed_tuple(dims, out_nd))
+        return impl
+    typing.__name__ = typing.__qualname__ = f"reduce_{kind}"
+    return typing
+
+
+def _whole_max(a):
+    return np.max(a)
+
+
+def _whole_min(a):
+    return np.min(a)
+
+
+def _whole_sum(a):
+    return np.sum(a)
+
+
+def _whole_mean(a):
+    return np.mean(a)
+
+
+def _whole_prod(a):
+    return np.prod(a)
+
+
+for _kind, _fns, _whole in (("max", (np.max, np.amax), _whole_max), ("min", (np.min, np.amin), _whole_min),
+                            ("sum", (np.sum,), _whole_sum), ("mean", (np.mean,), _whole_mean),
+                            ("prod", (np.prod,), _whole_prod)):
+    _typing = _axis_reduction(_kind, njit(cache=False)(_whole))
+    for _fn in _fns:
+        numpy_form(_fn, prefer_literal=True)(_typing)
