@@ -752,3 +752,72 @@ for _kind, _fns, _whole in (("max", (np.max, np.amax), _whole_max), ("min", (np.
     _typing = _axis_reduction(_kind, njit(cache=False)(_whole))
     for _fn in _fns:
         numpy_form(_fn, prefer_literal=True)(_typing)
+
+
+# twins of the log-softmax / softmax cross-entropy helpers (srcad/patterns.py), for matrices
+# (a row or column of logits per example); other ranks are refused at the helper
+
+@njit(cache=False)
+def _keep_axis(r, ax):
+    """A reduction ``r`` of a matrix over axis ``ax`` with that axis kept (``keepdims=True``)."""
+    if ax == 1:
+        return r.reshape((r.shape[0], 1))
+    return r.reshape((1, r.shape[0]))
+
+
+@twin(numpy_helpers.log_softmax, values=1)
+def log_softmax(s, axis):
+    """``s - log(sum(exp(s), axis, keepdims=True))``."""
+    if not _arr(s) or s.ndim != 2 or not isinstance(axis, types.Integer):
+        return None
+    return lambda s, axis: s - _keep_axis(np.log(np.sum(np.exp(s), axis=axis % 2)), axis % 2)
+
+
+@twin(numpy_helpers.softmax_xent, values=2)
+def softmax_xent(s, y, axis):
+    """``sum(y * log_softmax(s, axis))``."""
+    if not _arr(s) or s.ndim != 2 or not isinstance(axis, types.Integer):
+        return None
+    return lambda s, y, axis: np.sum(y * log_softmax(s, axis))
+
+
+@twin(numpy_helpers.log_softmax_adjoint, values=2)
+def log_softmax_adjoint(g, ly, axis):
+    """``g - softmax * sum(g, axis)`` (``softmax = exp(ly)``)."""
+    if not _arr(ly) or ly.ndim != 2 or not isinstance(axis, types.Integer):
+        return None
+    if _arr(g):
+        return lambda g, ly, axis: g - np.exp(ly) * _keep_axis(np.sum(g, axis=axis % 2), axis % 2)
+    return lambda g, ly, axis: g - np.exp(ly) * (g * ly.shape[axis % 2])
+
+
+@twin(numpy_helpers.log_softmax_tangent, values=2)
+def log_softmax_tangent(t, ly, axis):
+    """``t - sum(softmax * t, axis)``."""
+    if not _arr(ly) or ly.ndim != 2 or not isinstance(axis, types.Integer):
+        return None
+
+    def impl(t, ly, axis):
+        tt = t + np.zeros_like(ly)
+        return tt - _keep_axis(np.sum(np.exp(ly) * tt, axis=axis % 2), axis % 2)
+    return impl
+
+
+@twin(numpy_helpers.softmax_xent_adjoint, values=3)
+def softmax_xent_adjoint(g, s, y, axis):
+    """``g * y - softmax(s) * sum(g * y, axis)`` (``y`` broadcast against ``s``)."""
+    if _arr(g) or not _arr(s) or s.ndim != 2 or not isinstance(axis, types.Integer):
+        return None
+
+    def impl(g, s, y, axis):
+        gy = g * y + np.zeros_like(s)
+        return gy - np.exp(log_softmax(s, axis)) * _keep_axis(np.sum(gy, axis=axis % 2), axis % 2)
+    return impl
+
+
+@twin(numpy_helpers.softmax_xent_labels_adjoint, values=3)
+def softmax_xent_labels_adjoint(g, s, y, axis):
+    """``g * log_softmax(s)``, summed down to ``y``'s shape."""
+    if not _arr(s) or s.ndim != 2 or not isinstance(axis, types.Integer):
+        return None
+    return lambda g, s, y, axis: unbroadcast(g * log_softmax(s, axis), y)

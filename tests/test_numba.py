@@ -64,6 +64,12 @@ PARITY = {
     runtime.owned_tangent: [(0.0, M), (V, M), (S, S)],
     runtime.loop_seq: [(M,), (V,)],
     runtime.loop_seq_adjoint: [(V, V)],
+    numpy_helpers.log_softmax: [(M, 1), (M, 0), (M, -1)],
+    numpy_helpers.softmax_xent: [(M, M * 0.5, 1), (M, np.ones((1, 3)), -1), (M, M, 0)],
+    numpy_helpers.log_softmax_adjoint: [(M, M - 2.0, 1), (0.5, M - 2.0, 0)],
+    numpy_helpers.log_softmax_tangent: [(M, M - 2.0, 1), (0.5, M - 2.0, -1)],
+    numpy_helpers.softmax_xent_adjoint: [(0.5, M, M * 0.5, 1), (1.0, M, np.ones((1, 3)), -1), (2.0, M, M, 0)],
+    numpy_helpers.softmax_xent_labels_adjoint: [(0.5, M, M * 0.5, 1), (1.0, M, np.ones((1, 3)), -1)],
     numpy_helpers.sum_matmul_adjoint_a: [(0.5, M, M.T), (0.5, V, M.T), (0.5, M, V), (0.5, V, V)],
     numpy_helpers.sum_matmul_adjoint_b: [(0.5, M, M.T), (0.5, V, M.T), (0.5, M, V), (0.5, V, V)],
     runtime.real_like: [(V + 1j * V, V), (V, V), (1 + 2j, S), (V + 1j, V + 1j)],
@@ -181,7 +187,7 @@ def _agree(got, ref):
 
 
 QUICK = ["chapter_while", "scalar_for", "horner", "horner_xc", "scalar_temps", "vector_while", "logsumexp"]
-REFUSED = {"mlp": "softmax_xent"}   # the cross-entropy pattern's helpers (patterns.py) have no twins yet
+REFUSED = {}
 
 
 @pytest.mark.parametrize("case", [c for c in cases.CASES if LONG or c.name in QUICK or c.name in REFUSED],
