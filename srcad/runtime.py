@@ -219,7 +219,7 @@ def zeros_like(x):
         return type(x)(zeros_like(v) for v in x)
     if isinstance(x, dict):
         return {k: zeros_like(v) for k, v in x.items()}
-    if hasattr(x, "shape") and getattr(x, "ndim", 0) > 0:
+    if hasattr(x, "shape") and (getattr(x, "ndim", 0) > 0 or isinstance(x, np.ndarray)):
         return np.zeros_like(x, dtype=np.result_type(x.dtype, 0.0))
     return 0.0
 
@@ -287,6 +287,9 @@ def sum_adjoint(g, seq):
     """Adjoint of the builtin ``sum(seq)``: each element receives ``g`` (reduced to its shape)."""
     if _is_zero(g):
         return 0.0
+    if isinstance(seq, np.ndarray):
+        # an array's elements are its rows: its adjoint is an array, every row receiving g
+        return np.broadcast_to(unbroadcast(g, seq[0]) if len(seq) else g, seq.shape).copy()
     return [unbroadcast(g, v) for v in seq]
 
 
@@ -925,7 +928,8 @@ def index_adjoint(r, x, index, g):
     if _is_zero(r):
         return 0.0
     if isinstance(r, dict):
-        return r.get(index, 0.0)
+        # an entry nothing read: zeros like g (a rule may need its shape)
+        return r[index] if index in r else zeros_like(g)
     if _is_seq(r):
         if isinstance(index, slice):
             return list(r[index])
