@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import srcad
+from fd_points import numeric_grad
 
 
 def _writes_into_param(a, b):
@@ -124,3 +125,105 @@ def test_forward_mode_subscript_with_slices():
     t = np.ones_like(W)
     value, tangent = srcad.jvp(column_of_a_helper_result, (W, X), (t, None))
     assert np.isclose(tangent, np.sum(srcad.grad(column_of_a_helper_result)(W, X) * t))
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue "trust" (docs/reliability.md rows 27-32): programs written by hand the way a user of
+# autograd or JAX writes them, each checked in both modes, to second order, against central
+# differences in float64.
+
+_A2 = np.array([[1.0, 2.0], [3.0, -1.0]])
+
+
+def builtin_sum_of_matrix(X):
+    return np.sum(sum(X) ** 2) + sum(sum(X * X))     # Python's sum adds the rows
+
+
+def builtin_sum_of_vector(x):
+    return sum(x, 1.0) ** 2
+
+
+def and_or_values(x):
+    s = x[0] > 0 and x[1] * 2.0 or x[2]              # the value of `and`/`or` is an operand
+    return s * x[2] + (x[1] or x[0]) * x[0] + (x[0] and x[1] and x[2])
+
+
+def enumerate_as_a_value(x):
+    s = 0.0
+    for i, v in list(enumerate(x)):
+        s = s * 0.5 + v * i
+    for p in enumerate(x, 1):
+        s = s + p[1] * p[0]
+    return s + sum(i * v for i, v in enumerate(x, 2))
+
+
+def unread_tuple_element(x):
+    t = (x, _A2 @ x[:2], np.reshape(x, (3, 1)))     # the 2nd and 3rd are never read
+    d = {"a": x, "b": _A2 @ x[1:]}
+    return np.sum(t[0] ** 2) + np.sum(d["a"] * x)
+
+
+def zero_d_array_write(x):
+    y = np.zeros(())
+    y[()] = x[0] * 2.0
+    z = np.zeros(())
+    z[...] = x[1] * y + 1.0
+    return y * x[2] + z
+
+
+def loop_that_runs_no_pass(x):
+    s = x[0]
+    for i in range(len(x) - 3):
+        s = s * x[i]
+    return s * x[1]
+
+
+@pytest.mark.parametrize("f, shape", [
+    (builtin_sum_of_matrix, (2, 3)), (builtin_sum_of_vector, (3,)), (and_or_values, (3,)),
+    (enumerate_as_a_value, (3,)), (unread_tuple_element, (3,)), (zero_d_array_write, (3,)),
+    (loop_that_runs_no_pass, (3,))], ids=lambda v: getattr(v, "__name__", str(v)))
+def test_user_programs_from_the_outside(f, shape):
+    x = np.array([[0.3, -0.7, 1.1], [0.5, 0.9, -0.4]])[:shape[0]] if len(shape) == 2 else \
+        np.array([0.3, -0.7, 1.1])
+    x0 = x.copy()
+    fd = numeric_grad(f, x)
+    g = srcad.grad(f)(x)
+    assert isinstance(g, np.ndarray) and g.shape == x.shape      # bug: a list of rows (builtin sum)
+    np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-6)
+    value, g2 = srcad.value_and_grad(f)(x)
+    assert value == f(x.copy())
+    np.testing.assert_allclose(g2, fd, rtol=1e-6, atol=1e-6)
+    t = np.linspace(0.5, 1.5, x.size).reshape(x.shape)
+    _, tangent = srcad.jvp(f, (x,), (t,))
+    np.testing.assert_allclose(tangent, np.sum(fd * t), rtol=1e-6, atol=1e-6)
+    # second order: forward over reverse and reverse over reverse against differences of the gradient
+    gf = srcad.grad(f)
+    H = srcad.hessian(f)(x).reshape(x.size, x.size)
+    ref = np.stack([numeric_grad(lambda v, k=k: gf(v).ravel()[k], x).ravel() for k in range(x.size)])
+    np.testing.assert_allclose(H, ref, rtol=1e-5, atol=1e-5)
+
+    def summed(v):
+        return np.sum(gf(v))
+    np.testing.assert_allclose(srcad.grad(summed)(x).ravel(), ref.sum(axis=0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(x, x0)
+
+
+def test_a_zero_d_array_written_in_place_keeps_its_tangent_an_array():
+    def f(x):
+        x[()] = x * x
+        return x * 3.0
+    x = np.array(0.5)
+    assert srcad.grad(f)(x) == 3.0
+    assert srcad.jvp(f, (x,), (1.0,))[1] == 3.0
+    assert srcad.hessian(f)(x) == 6.0
+    assert x == 0.5
+
+
+def test_reversed_is_refused_not_zero():
+    def f(x):
+        s = 0.0
+        for v in reversed(x):
+            s = s * 0.5 + v
+        return s
+    with pytest.raises(srcad.TransformError, match="reversed"):
+        srcad.grad(f)(np.ones(3))
