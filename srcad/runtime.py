@@ -226,6 +226,14 @@ def zeros_like(x):
 
 def grad_like(dx, x):
     """The final gradient for ``x``: ``dx``, or zeros shaped like ``x`` where ``dx`` stayed 0.0."""
+    if isinstance(dx, (tuple, list)) and not isinstance(x, (tuple, list, dict)):
+        if not _shape(x):
+            # x is the 0.0 placeholder of a container element nothing read (reverse over reverse
+            # of a list of tuples): a constant, whose adjoint goes nowhere
+            return dx
+        # an array made from a (nested) list (``np.array(rows)``) whose adjoint was taken apart as
+        # that list (reverse over reverse): put together again
+        dx = _dense(dx, _shape(x))
     if isinstance(x, Shape):   # a value kept only for its shape (see ``shape_of``)
         return dx if _shape(dx) == x.shape else np.zeros(x.shape, dtype=np.result_type(dx, 0.0)) + dx
     if isinstance(x, (tuple, list)):
@@ -243,6 +251,13 @@ def grad_like(dx, x):
     if xshape == () and dshape != ():
         return dx.reshape(())
     return np.zeros_like(x, dtype=_float_dtype(x)) + dx
+
+
+def _dense(d, shape):
+    """The nested list adjoint ``d`` as one array of ``shape`` (0.0 placeholders spread)."""
+    if isinstance(d, (tuple, list)):
+        return np.stack([_dense(v, shape[1:]) for v in d]) if len(d) else np.zeros(shape)
+    return d if _shape(d) == tuple(shape) else np.zeros(shape) + d
 
 
 def real_like(g, x):

@@ -227,3 +227,37 @@ def test_reversed_is_refused_not_zero():
         return s
     with pytest.raises(srcad.TransformError, match="reversed"):
         srcad.grad(f)(np.ones(3))
+
+
+def matrix_from_nested_comprehension(x):
+    M = np.array([[x[i] * x[j] for j in range(3)] for i in range(3)])
+    return np.trace(M @ M)
+
+
+def copy_of_a_list_of_tuples(x):
+    L = [(i, v) for i, v in enumerate(x)]
+    M = [p for p in L]
+    return np.sin(M[-1][1] * 1.5) + list(enumerate(x))[1][1] ** 2
+
+
+@pytest.mark.parametrize("f", [matrix_from_nested_comprehension, copy_of_a_list_of_tuples],
+                         ids=lambda f: f.__name__)
+def test_reverse_over_reverse_of_lists(f):
+    # the second adjoint of `np.array(rows)` came back as nested lists; a list element nothing read
+    # (its adjoint the 0.0 placeholder) received a tuple: both crashed
+    x = np.array([0.3, -0.7, 1.1])
+    gf = srcad.grad(f)
+    ref = np.stack([numeric_grad(lambda v, k=k: gf(v)[k], x) for k in range(3)])
+    _, pull = srcad.vjp(gf)(x)
+    np.testing.assert_allclose(pull(np.ones(3)), ref.sum(axis=0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(srcad.hessian(f)(x), ref, rtol=1e-5, atol=1e-5)
+
+
+def _tangent_by_hand(x):
+    return srcad.jvp(np.sin, (x,), (np.ones_like(x),))[1]
+
+
+def test_srcad_jvp_with_tuples_inside_differentiated_code_is_refused_at_the_users_line():
+    # srcad read its own api.py and refused at a line of it
+    with pytest.raises(srcad.TransformError, match=r"test_regressions.py:\d+: no derivative rule for srcad.api.jvp"):
+        srcad.grad(lambda x: np.sum(_tangent_by_hand(x)))(np.ones(3))
