@@ -409,6 +409,18 @@ class SeqTangent(list):
     __iadd__ = __add__   # ``d += e`` adds too (list's own += would extend)
 
 
+class DictTangent(dict):
+    """A dict adjoint whose ``+`` adds entry by entry (two reads of one dict, differentiated again)."""
+
+    __slots__ = ()
+
+    def __add__(self, other):
+        return self if _is_zero(other) else DictTangent(add(dict(self), dict(other)))
+
+    __radd__ = __add__
+    __iadd__ = __add__
+
+
 def _seq_zeros(x):
     return [zeros_like(v) for v in x]
 
@@ -982,7 +994,10 @@ def put_at(r, c, k):
         return 0.0
     out = add_at(0.0, c, k, r)
     # two reads of one container add their adjoints element-wise: ``+`` of plain lists (or tuples)
-    # would join them (reverse over reverse of ``np.concatenate([x, x ** 2])``, tests/test_list_rr.py)
+    # would join them (reverse over reverse of ``np.concatenate([x, x ** 2])``, tests/test_list_rr.py),
+    # of dicts raise
+    if isinstance(out, dict):
+        return DictTangent(out)
     return SeqTangent(out) if isinstance(out, (list, tuple)) else out
 
 

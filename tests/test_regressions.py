@@ -240,11 +240,21 @@ def copy_of_a_list_of_tuples(x):
     return np.sin(M[-1][1] * 1.5) + list(enumerate(x))[1][1] ** 2
 
 
-@pytest.mark.parametrize("f", [matrix_from_nested_comprehension, copy_of_a_list_of_tuples],
+def _two_entries(v):
+    return {"a": v * 2.0, "b": np.exp(v)}
+
+
+def dict_from_a_helper(x):
+    d = _two_entries(x)
+    return d["a"] @ d["b"]
+
+
+@pytest.mark.parametrize("f", [matrix_from_nested_comprehension, copy_of_a_list_of_tuples, dict_from_a_helper],
                          ids=lambda f: f.__name__)
 def test_reverse_over_reverse_of_lists(f):
     # the second adjoint of `np.array(rows)` came back as nested lists; a list element nothing read
-    # (its adjoint the 0.0 placeholder) received a tuple: both crashed
+    # (its adjoint the 0.0 placeholder) received a tuple; two dict adjoints were joined with `+`:
+    # all crashed
     x = np.array([0.3, -0.7, 1.1])
     gf = srcad.grad(f)
     ref = np.stack([numeric_grad(lambda v, k=k: gf(v)[k], x) for k in range(3)])
