@@ -345,6 +345,8 @@ class Normalizer:
         for k, v in self.info.extra.items():
             if v is obj:
                 return k
+        # a name Python can read: a method defined as a lambda is called ``<lambda>``
+        base = "".join(ch for ch in base if ch.isalnum() or ch == "_")
         fresh = self.namer.fresh(base.strip("_") or "method")
         self.info.extra[fresh] = obj
         return fresh

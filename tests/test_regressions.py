@@ -271,3 +271,21 @@ def test_srcad_jvp_with_tuples_inside_differentiated_code_is_refused_at_the_user
     # srcad read its own api.py and refused at a line of it
     with pytest.raises(srcad.TransformError, match=r"test_regressions.py:\d+: no derivative rule for srcad.api.jvp"):
         srcad.grad(lambda x: np.sum(_tangent_by_hand(x)))(np.ones(3))
+
+
+class _LambdaMethod:
+    scale = lambda self, v: v * 3.0      # noqa: E731 - a method defined as a lambda
+
+
+_LAMBDA_OBJECT = _LambdaMethod()
+
+
+def calls_a_lambda_method(x):
+    return np.sum(_LAMBDA_OBJECT.scale(x) ** 2)
+
+
+def test_a_method_defined_as_a_lambda():
+    # the generated code named it `<lambda>_1` (a SyntaxError from inside srcad)
+    x = np.array([0.3, -0.7, 1.1])
+    np.testing.assert_allclose(srcad.grad(calls_a_lambda_method)(x), 18.0 * x)
+    np.testing.assert_allclose(srcad.jvp(calls_a_lambda_method, (x,), (np.ones(3),))[1], np.sum(18.0 * x))
