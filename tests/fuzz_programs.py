@@ -1131,10 +1131,29 @@ def p_cheap_then_write(g, env, depth):
 # class "values" (issue "trust"): Python's own meaning of values a user writes without thinking of
 # derivatives: the builtin sum of an array (its rows), `a > c and e or f` (an operand is the value),
 # enumerate as a value, a tuple element nothing reads (its adjoint stays the 0.0 placeholder), a 0-d
-# array written with `z[()] = v`, a loop that may run no pass
+# array written with `z[()] = v`, a loop that may run no pass, a dict made by a helper and read
+# twice, a method defined as a lambda
 def p_values(g, env, depth):
-    k = g.r.randrange(6)
+    k = g.r.randrange(8)
     c = g.pick(CONSTS)
+    if k == 6:      # a dict made by a helper, two entries read (reverse over reverse adds dict adjoints)
+        a = g.ex(env, 1, None)
+        w = g.fresh("dh")
+        g.helpers["two_entries"] = ("def two_entries(v):\n"
+                                    "    return {'a': v * 2.0, 'b': np.tanh(v)}\n")
+        env.drop(w)
+        env.arrays[w] = a.shape
+        return [Line(f"{w} = two_entries({a.p})['a'] * two_entries({a.p})['b']",
+                     f"{w} = two_entries({a.i})['a'] * two_entries({a.i})['b']")]
+    if k == 7:      # a method defined as a lambda
+        a = g.ex(env, 1, None)
+        w = g.fresh("lm")
+        g.helpers["LamScale"] = ("class LamScale:\n"
+                                 "    scale = lambda self, v: np.sin(v) * 1.5  # noqa: E731\n\n\n"
+                                 "LAM = LamScale()\n")
+        env.drop(w)
+        env.arrays[w] = a.shape
+        return [Line(f"{w} = LAM.scale({a.p}) * {c}", f"{w} = LAM.scale({a.i}) * {c}")]
     if k == 0:      # builtin sum over the first axis (rows of a matrix, numbers of a vector)
         cands = arrays(env, 1)
         if not cands:
