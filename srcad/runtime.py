@@ -875,7 +875,7 @@ def matmul_adjoint_a(g, a, b):
     """Adjoint of ``a`` in ``a @ b`` for the output adjoint ``g`` (1-D and batched cases)."""
     if np.ndim(b) == 1:
         if np.ndim(a) == 1:
-            return g * b
+            return np.multiply(g, b)     # b may be a list (``x @ [1.0, 2.0]``)
         return np.expand_dims(g, -1) * b
     if np.ndim(a) == 1:
         return unbroadcast(np.matmul(b, np.expand_dims(g, -1))[..., 0], a)
@@ -886,7 +886,7 @@ def matmul_adjoint_b(g, a, b):
     """Adjoint of ``b`` in ``a @ b`` for the output adjoint ``g``."""
     if np.ndim(a) == 1:
         if np.ndim(b) == 1:
-            return g * a
+            return np.multiply(g, a)
         return unbroadcast(np.expand_dims(a, -1) * np.expand_dims(g, -2), b)
     if np.ndim(b) == 1:
         # a stack of matrices times a vector: g is a stack of vectors, one per matrix
@@ -897,7 +897,7 @@ def matmul_adjoint_b(g, a, b):
 def dot_adjoint_a(g, a, b):
     """Adjoint of ``a`` in ``np.dot(a, b)``."""
     if np.ndim(a) == 0 or np.ndim(b) == 0:
-        return unbroadcast(g * b, a)
+        return unbroadcast(np.multiply(g, b), a)
     if np.ndim(b) <= 2:
         return matmul_adjoint_a(g, a, b)
     return np.reshape(np.tensordot(g, b, axes=(list(range(np.ndim(a) - 1, np.ndim(g))),
@@ -908,7 +908,7 @@ def dot_adjoint_a(g, a, b):
 def dot_adjoint_b(g, a, b):
     """Adjoint of ``b`` in ``np.dot(a, b)``."""
     if np.ndim(a) == 0 or np.ndim(b) == 0:
-        return unbroadcast(g * a, b)
+        return unbroadcast(np.multiply(g, a), b)
     if np.ndim(b) <= 2:
         return matmul_adjoint_b(g, a, b)
     na = np.ndim(a) - 1

@@ -289,3 +289,19 @@ def test_a_method_defined_as_a_lambda():
     x = np.array([0.3, -0.7, 1.1])
     np.testing.assert_allclose(srcad.grad(calls_a_lambda_method)(x), 18.0 * x)
     np.testing.assert_allclose(srcad.jvp(calls_a_lambda_method, (x,), (np.ones(3),))[1], np.sum(18.0 * x))
+
+
+@pytest.mark.parametrize("f", [
+    lambda x: np.dot([1.0, 0.0, 2.0], x) + np.sum(x * np.dot(x, [2.0, 1.0, 0.5])),
+    lambda x: np.sin([1.0, 0.0, 2.0] @ x) * (x @ [0.5, 1.0, 2.0]),
+    lambda x: np.sum(x ** [1.0, 2.0, 3.0]) + np.sum([1.0, 2.0, 3.0] ** x),
+], ids=["dot", "matmul", "power"])
+def test_python_lists_as_operands(f):
+    # the rules multiplied the list by a Python float (crash inside srcad)
+    x = np.array([0.3, 0.7, 1.1])
+    fd = numeric_grad(f, x)
+    np.testing.assert_allclose(srcad.grad(f)(x), fd, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(srcad.jvp(f, (x,), (np.ones(3),))[1], fd.sum(), rtol=1e-6, atol=1e-6)
+    gf = srcad.grad(f)
+    ref = np.stack([numeric_grad(lambda v, k=k: gf(v)[k], x) for k in range(3)])
+    np.testing.assert_allclose(srcad.hessian(f)(x), ref, rtol=1e-5, atol=1e-5)
