@@ -1132,10 +1132,23 @@ def p_cheap_then_write(g, env, depth):
 # derivatives: the builtin sum of an array (its rows), `a > c and e or f` (an operand is the value),
 # enumerate as a value, a tuple element nothing reads (its adjoint stays the 0.0 placeholder), a 0-d
 # array written with `z[()] = v`, a loop that may run no pass, a dict made by a helper and read
-# twice, a method defined as a lambda
+# twice, a method defined as a lambda, Python lists as operands of np.dot, @ and **
 def p_values(g, env, depth):
-    k = g.r.randrange(8)
+    k = g.r.randrange(9)
     c = g.pick(CONSTS)
+    if k == 8:      # Python lists as operands of np.dot, @ and **
+        cands = [n for n in arrays(env, 1) if len(env.arrays[n]) == 1]
+        if not cands:
+            return None
+        a = g.pick(cands)
+        n = env.arrays[a][0]
+        lst = "[" + ", ".join(str(0.5 + 0.5 * i) for i in range(n)) + "]"
+        w = g.fresh("ls")
+        env.drop(w)
+        env.arrays[w] = ()
+        form = g.pick([f"np.dot({lst}, {a})", f"{a} @ {lst}", f"np.sum(({a} * {a} + 0.5) ** {lst})",
+                       f"np.sum({lst} ** np.tanh({a}))"])
+        return [Line(f"{w} = {form}")]
     if k == 6:      # a dict made by a helper, two entries read (reverse over reverse adds dict adjoints)
         a = g.ex(env, 1, None)
         w = g.fresh("dh")
