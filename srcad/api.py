@@ -628,6 +628,9 @@ def _tangent_like(t, x, position, fname):
             np.complex128 if _is_complex(x) else np.float64
         return t if t.dtype == dtype else t.astype(dtype)
     if np.ndim(t) == 0 and not hasattr(t, "shape"):
+        if isinstance(x, np.ndarray):
+            # a 0-d array's tangent is one too: the function may write into it (``x[()] = v``)
+            return np.asarray(t, dtype=x.dtype if x.dtype.kind in "fc" else np.float64)
         return complex(t) if _is_complex(x) else float(t)
     return t
 
@@ -756,7 +759,7 @@ def _columns(target, args, wrt, kwargs, mode, out_shape):
             kw = dict(kwargs)
             cols = []
             for e in _basis(xshape):
-                kw[d.tangent_names[0]] = e
+                kw[d.tangent_names[0]] = np.asarray(e) if isinstance(args[wrt], np.ndarray) else e
                 cols.append(np.broadcast_to(d.fn(*args, **kw)[1], out_shape))
             jac = np.stack(cols, axis=-1) if cols else np.zeros(out_shape + (0,))
         elif mode == "reverse":

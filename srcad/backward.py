@@ -200,8 +200,15 @@ class Backward:
         out = []
         if x in self.facts.active and state.get(x) is not None:
             rank = self.facts.ranks.get(x)
-            array = x not in self.facts.containers and isinstance(rank, int) and rank > 0
-            out += self.ensure_owned(x, state, ln, shaped=array)
+            array = x not in self.facts.containers and isinstance(rank, int) and rank >= 0
+            whole = (isinstance(index, gast.Constant) and index.value is Ellipsis) or \
+                (isinstance(index, gast.Tuple) and not index.elts)
+            shaped = x not in self.facts.containers or whole
+            if shaped and (rank in (0, None) or whole):
+                # a 0-d array (``x[()] = v``), whose adjoint NumPy's arithmetic may have made a
+                # scalar, or a value of unknown rank: its adjoint is made writable and like it
+                state[x] = Live(state[x].owned, True)
+            out += self.ensure_owned(x, state, ln, shaped=shaped)
             dx = N(self.dname(x))
             # the adjoint at x[index] goes to v; the place starts from zero (the older x[index] was
             # overwritten): for an array a pure read and a plain assignment, which a derivative of
@@ -429,6 +436,7 @@ class Backward:
             for k, a in zip(keys, op.args):
                 if self.facts.is_active(a):
                     contribs.append((a.id, call(self.env.ref("tuple_get"), [dt, clone(k)]), False))
+            mz = True   # an element nothing read has the 0.0 placeholder for its adjoint
         elif kind == "call":
             pre, contribs = self._call_adjoint(t, op, value, dt, ln)
         elif kind == "pop":

@@ -45,6 +45,16 @@ REFUSED_EXPR = {
 }
 
 
+
+def _is_truth(expr):
+    """Whether ``expr`` can only be a truth value (comparisons, ``not``, ``True``/``False`` joined
+    by ``and``/``or``): such a value has no derivative, and the expression stays as written."""
+    if isinstance(expr, gast.BoolOp):
+        return all(_is_truth(v) for v in expr.values)
+    if isinstance(expr, gast.UnaryOp):
+        return isinstance(expr.op, gast.Not)
+    return isinstance(expr, gast.Compare) or (isinstance(expr, gast.Constant) and isinstance(expr.value, bool))
+
 class InPlaceAssign(gast.Assign):
     """``y op= v`` on an array, normalized to ``y = y op v`` (an ordinary assignment to every pass)
     and kept as its own node type so the alias analysis knows NumPy writes into ``y``'s memory
@@ -215,6 +225,8 @@ class Normalizer:
             keys = [self.atom(k, out) for k in expr.keys]
             values = [self.atom(v, out) for v in expr.values]
             out.append(assign(name, gast.Dict(keys=keys, values=values), ln))
+        elif isinstance(expr, gast.BoolOp) and not _is_truth(expr):
+            self.short_circuit(name, expr, out)
         elif isinstance(expr, (gast.Compare, gast.BoolOp, gast.JoinedStr)):
             self.check_inline(expr)
             out.append(assign(name, expr, ln))
@@ -226,6 +238,19 @@ class Normalizer:
             out.append(at(gast.If(test=expr.test, body=body, orelse=orelse), ln))
         else:
             self.refuse(expr, type(expr).__name__ + " expression")
+
+    def short_circuit(self, name, expr, out):
+        """``a and b`` / ``a or b`` used as a value: Python's result is one of the operands, so it
+        is computed as Python computes it, one operand at a time (``name = a; if name: name = b``)."""
+        self.assign_to(name, expr.values[0], out)
+        rest = expr.values[1:]
+        body = []
+        if len(rest) > 1:
+            self.short_circuit(name, gast.BoolOp(op=expr.op, values=rest), body)
+        else:
+            self.assign_to(name, rest[0], body)
+        test = N(name) if isinstance(expr.op, gast.And) else gast.UnaryOp(op=gast.Not(), operand=N(name))
+        out.append(at(gast.If(test=test, body=body, orelse=[]), self.lineno))
 
     def comprehension(self, name, expr, out, as_tuple=False):
         """``[elt for t in it if c]`` (and set, dict and generator forms) as the loop Python runs:
@@ -320,6 +345,8 @@ class Normalizer:
         for k, v in self.info.extra.items():
             if v is obj:
                 return k
+        # a name Python can read: a method defined as a lambda is called ``<lambda>``
+        base = "".join(ch for ch in base if ch.isalnum() or ch == "_")
         fresh = self.namer.fresh(base.strip("_") or "method")
         self.info.extra[fresh] = obj
         return fresh
@@ -454,6 +481,14 @@ class Normalizer:
                 comp = gast.ListComp(elt=N(v), generators=[gast.comprehension(target=N(v, True), iter=it, ifs=[],
                                                                               is_async=0)])
             return ("tuple", comp) if f.id == "tuple" else comp
+        if self.builtin(f, "enumerate") and len(args) in (1, 2):
+            # ``enumerate(a, k)`` outside a ``for``: ``[(i + k, v) for i, v in enumerate(a)]``
+            i, v = self.namer.fresh("index"), self.namer.fresh("item")
+            target = gast.Tuple(elts=[N(i, True), N(v, True)], ctx=gast.Store())
+            count = N(i) if len(args) == 1 else gast.BinOp(left=N(i), op=gast.Add(), right=args[1])
+            return gast.ListComp(elt=gast.Tuple(elts=[count, N(v)], ctx=gast.Load()),
+                                 generators=[gast.comprehension(target=target, iter=gast.Call(
+                                     func=N("enumerate"), args=args[:1], keywords=[]), ifs=[], is_async=0)])
         if self.builtin(f, "zip") and args:
             vs = [self.namer.fresh("item") for _ in args]
             target = gast.Tuple(elts=[N(v, True) for v in vs], ctx=gast.Store())
@@ -1025,8 +1060,12 @@ class Normalizer:
     def for_loop(self, s, out):
         ln = self.lineno
         it = s.iter
-        if isinstance(it, gast.Call) and self.builtin(it.func, "map"):
-            comp = self.desugar(it, out)       # for v in map(f, xs): over the list of results
+        pair = isinstance(s.target, gast.Tuple) and len(s.target.elts) == 2
+        if isinstance(it, gast.Call) and (self.builtin(it.func, "map") or self.builtin(it.func, "enumerate") and not (
+                pair and len(it.args) == 1 and not it.keywords)):
+            # for v in map(f, xs), for p in enumerate(xs), for i, v in enumerate(xs, 1): over the
+            # list of items
+            comp = self.desugar(it, out)
             if comp is not None:
                 it = self.atom(comp, out, "seq")
         self.check_inline(it)

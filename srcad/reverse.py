@@ -181,7 +181,10 @@ class Reverse(Backward):
         inits = set()   # saved variables that may not exist yet when their first push runs
         for name, dpos in self.saved:
             first = self.log.first_top_def(name)
-            if name not in self.norm.params and (first is None or first >= dpos[0].index):
+            # a ``for`` loop's target stays unbound where the loop runs no pass
+            loop = first is not None and isinstance(self.body[first], gast.For) and \
+                isinstance(self.body[first].target, gast.Name) and self.body[first].target.id == name
+            if name not in self.norm.params and (first is None or first >= dpos[0].index or loop):
                 inits.add(name)
         for n in sorted(inits):
             # a typed placeholder where the stack is typed (it is pushed, popped back, never read)

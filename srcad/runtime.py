@@ -219,13 +219,21 @@ def zeros_like(x):
         return type(x)(zeros_like(v) for v in x)
     if isinstance(x, dict):
         return {k: zeros_like(v) for k, v in x.items()}
-    if hasattr(x, "shape") and getattr(x, "ndim", 0) > 0:
+    if hasattr(x, "shape") and (getattr(x, "ndim", 0) > 0 or isinstance(x, np.ndarray)):
         return np.zeros_like(x, dtype=np.result_type(x.dtype, 0.0))
     return 0.0
 
 
 def grad_like(dx, x):
     """The final gradient for ``x``: ``dx``, or zeros shaped like ``x`` where ``dx`` stayed 0.0."""
+    if isinstance(dx, (tuple, list)) and not isinstance(x, (tuple, list, dict)):
+        if not _shape(x):
+            # x is the 0.0 placeholder of a container element nothing read (reverse over reverse
+            # of a list of tuples): a constant, whose adjoint goes nowhere
+            return dx
+        # an array made from a (nested) list (``np.array(rows)``) whose adjoint was taken apart as
+        # that list (reverse over reverse): put together again
+        dx = _dense(dx, _shape(x))
     if isinstance(x, Shape):   # a value kept only for its shape (see ``shape_of``)
         return dx if _shape(dx) == x.shape else np.zeros(x.shape, dtype=np.result_type(dx, 0.0)) + dx
     if isinstance(x, (tuple, list)):
@@ -243,6 +251,13 @@ def grad_like(dx, x):
     if xshape == () and dshape != ():
         return dx.reshape(())
     return np.zeros_like(x, dtype=_float_dtype(x)) + dx
+
+
+def _dense(d, shape):
+    """The nested list adjoint ``d`` as one array of ``shape`` (0.0 placeholders spread)."""
+    if isinstance(d, (tuple, list)):
+        return np.stack([_dense(v, shape[1:]) for v in d]) if len(d) else np.zeros(shape)
+    return d if _shape(d) == tuple(shape) else np.zeros(shape) + d
 
 
 def real_like(g, x):
@@ -287,6 +302,9 @@ def sum_adjoint(g, seq):
     """Adjoint of the builtin ``sum(seq)``: each element receives ``g`` (reduced to its shape)."""
     if _is_zero(g):
         return 0.0
+    if isinstance(seq, np.ndarray):
+        # an array's elements are its rows: its adjoint is an array, every row receiving g
+        return np.broadcast_to(unbroadcast(g, seq[0]) if len(seq) else g, seq.shape).copy()
     return [unbroadcast(g, v) for v in seq]
 
 
@@ -389,6 +407,18 @@ class SeqTangent(list):
 
     __radd__ = __add__
     __iadd__ = __add__   # ``d += e`` adds too (list's own += would extend)
+
+
+class DictTangent(dict):
+    """A dict adjoint whose ``+`` adds entry by entry (two reads of one dict, differentiated again)."""
+
+    __slots__ = ()
+
+    def __add__(self, other):
+        return self if _is_zero(other) else DictTangent(add(dict(self), dict(other)))
+
+    __radd__ = __add__
+    __iadd__ = __add__
 
 
 def _seq_zeros(x):
@@ -868,7 +898,7 @@ def matmul_adjoint_a(g, a, b):
     """Adjoint of ``a`` in ``a @ b`` for the output adjoint ``g`` (1-D and batched cases)."""
     if np.ndim(b) == 1:
         if np.ndim(a) == 1:
-            return g * b
+            return np.multiply(g, b)     # b may be a list (``x @ [1.0, 2.0]``)
         return np.expand_dims(g, -1) * b
     if np.ndim(a) == 1:
         return unbroadcast(np.matmul(b, np.expand_dims(g, -1))[..., 0], a)
@@ -879,7 +909,7 @@ def matmul_adjoint_b(g, a, b):
     """Adjoint of ``b`` in ``a @ b`` for the output adjoint ``g``."""
     if np.ndim(a) == 1:
         if np.ndim(b) == 1:
-            return g * a
+            return np.multiply(g, a)
         return unbroadcast(np.expand_dims(a, -1) * np.expand_dims(g, -2), b)
     if np.ndim(b) == 1:
         # a stack of matrices times a vector: g is a stack of vectors, one per matrix
@@ -890,7 +920,7 @@ def matmul_adjoint_b(g, a, b):
 def dot_adjoint_a(g, a, b):
     """Adjoint of ``a`` in ``np.dot(a, b)``."""
     if np.ndim(a) == 0 or np.ndim(b) == 0:
-        return unbroadcast(g * b, a)
+        return unbroadcast(np.multiply(g, b), a)
     if np.ndim(b) <= 2:
         return matmul_adjoint_a(g, a, b)
     return np.reshape(np.tensordot(g, b, axes=(list(range(np.ndim(a) - 1, np.ndim(g))),
@@ -901,7 +931,7 @@ def dot_adjoint_a(g, a, b):
 def dot_adjoint_b(g, a, b):
     """Adjoint of ``b`` in ``np.dot(a, b)``."""
     if np.ndim(a) == 0 or np.ndim(b) == 0:
-        return unbroadcast(g * a, b)
+        return unbroadcast(np.multiply(g, a), b)
     if np.ndim(b) <= 2:
         return matmul_adjoint_b(g, a, b)
     na = np.ndim(a) - 1
@@ -948,7 +978,8 @@ def index_adjoint(r, x, index, g):
     if _is_zero(r):
         return 0.0
     if isinstance(r, dict):
-        return r.get(index, 0.0)
+        # an entry nothing read: zeros like g (a rule may need its shape)
+        return r[index] if index in r else zeros_like(g)
     if _is_seq(r):
         if isinstance(index, slice):
             return list(r[index])
@@ -986,7 +1017,10 @@ def put_at(r, c, k):
         return 0.0
     out = add_at(0.0, c, k, r)
     # two reads of one container add their adjoints element-wise: ``+`` of plain lists (or tuples)
-    # would join them (reverse over reverse of ``np.concatenate([x, x ** 2])``, tests/test_list_rr.py)
+    # would join them (reverse over reverse of ``np.concatenate([x, x ** 2])``, tests/test_list_rr.py),
+    # of dicts raise
+    if isinstance(out, dict):
+        return DictTangent(out)
     return SeqTangent(out) if isinstance(out, (list, tuple)) else out
 
 

@@ -1036,10 +1036,13 @@ def p_modules(g, env, depth):
 
 CLASSES = ["base", "rebind_subscript", "shared_adjoint", "view_inplace", "broadcast_write", "mod",
            "containers", "kwargs", "iteration", "modules", "saves", "python", "cheap_write",
-           "shapes", "control", "list_stack", "complex"]
+           "shapes", "control", "list_stack", "complex", "values"]
 # classes whose productions appear only in programs of that focus (the other classes' programs,
 # and so their seeds, stay what they were before the class was added)
-FOCUS_ONLY = {"cheap_write", "shapes", "control", "list_stack", "complex"}
+FOCUS_ONLY = {"cheap_write", "shapes", "control", "list_stack", "complex", "values"}
+# the classes a seed without a focus picks from: those added later ("values") are reached through
+# their focus only, so that the programs of old seeds stay what they were
+RANDOM_FOCUS = CLASSES[:CLASSES.index("values")]
 
 # a cheap temporary the backward sweep reads (-w, w * 2.0), then w written in place: the optimizer
 # must not recompute the temporary at its read from the changed w (optimize.fuse_single_use)
@@ -1128,12 +1131,118 @@ def p_cheap_then_write(g, env, depth):
     return lines + inplace_on(g, env, w)
 
 
+# class "values" (issue "trust"): Python's own meaning of values a user writes without thinking of
+# derivatives: the builtin sum of an array (its rows), `a > c and e or f` (an operand is the value),
+# enumerate as a value, a tuple element nothing reads (its adjoint stays the 0.0 placeholder), a 0-d
+# array written with `z[()] = v`, a loop that may run no pass, a dict made by a helper and read
+# twice, a method defined as a lambda, Python lists as operands of np.dot, @ and **
+def p_values(g, env, depth):
+    k = g.r.randrange(9)
+    c = g.pick(CONSTS)
+    if k == 8:      # Python lists as operands of np.dot, @ and **
+        cands = [n for n in arrays(env, 1) if len(env.arrays[n]) == 1]
+        if not cands:
+            return None
+        a = g.pick(cands)
+        n = env.arrays[a][0]
+        lst = "[" + ", ".join(str(0.5 + 0.5 * i) for i in range(n)) + "]"
+        w = g.fresh("ls")
+        env.drop(w)
+        env.arrays[w] = ()
+        form = g.pick([f"np.dot({lst}, {a})", f"{a} @ {lst}", f"np.sum(({a} * {a} + 0.5) ** {lst})",
+                       f"np.sum({lst} ** np.tanh({a}))"])
+        return [Line(f"{w} = {form}")]
+    if k == 6:      # a dict made by a helper, two entries read (reverse over reverse adds dict adjoints)
+        a = g.ex(env, 1, None)
+        w = g.fresh("dh")
+        g.helpers["two_entries"] = ("def two_entries(v):\n"
+                                    "    return {'a': v * 2.0, 'b': np.tanh(v)}\n")
+        env.drop(w)
+        env.arrays[w] = a.shape
+        return [Line(f"{w} = two_entries({a.p})['a'] * two_entries({a.p})['b']",
+                     f"{w} = two_entries({a.i})['a'] * two_entries({a.i})['b']")]
+    if k == 7:      # a method defined as a lambda
+        a = g.ex(env, 1, None)
+        w = g.fresh("lm")
+        g.helpers["LamScale"] = ("class LamScale:\n"
+                                 "    scale = lambda self, v: np.sin(v) * 1.5  # noqa: E731\n\n\n"
+                                 "LAM = LamScale()\n")
+        env.drop(w)
+        env.arrays[w] = a.shape
+        return [Line(f"{w} = LAM.scale({a.p}) * {c}", f"{w} = LAM.scale({a.i}) * {c}")]
+    if k == 0:      # builtin sum over the first axis (rows of a matrix, numbers of a vector)
+        cands = arrays(env, 1)
+        if not cands:
+            return None
+        a = g.pick(cands)
+        w = g.fresh("bs")
+        start = g.pick(["", f", {c}"])
+        env.drop(w)
+        env.arrays[w] = env.arrays[a][1:]
+        return [Line(f"{w} = sum({a}{start}) * 1.5")]
+    if k == 1:      # and / or whose value is an operand
+        a, b = g.ex(env, 1, ()), g.ex(env, 1, ())
+        t = g.ex(env, 1, None)
+        red = E(f"np.sum({t.p})", f"np.sum({t.i})") if t.shape else t
+        op = g.pick(["<", ">"])
+        w = g.fresh("ao")
+        env.drop(w)
+        env.arrays[w] = ()
+        form = g.pick(["({t} {op} {c} and {a} or {b})", "(({a}) * 0.0 or {b})", "({t} {op} {c} or {a})",
+                       "({b} and {a})"])
+        ip = form.format(t=red.p, op=op, c=c, a=a.p, b=b.p)
+        ii = form.format(t=f"_cmp({red.i}, {c})", op=op, c=c, a=a.i, b=b.i)
+        return [Line(f"{w} = {ip} * 1.0", f"{w} = {ii} * 1.0")]
+    if k == 2:      # enumerate as a value
+        cands = arrays(env, 1)
+        if not cands:
+            return None
+        a = g.pick(cands)
+        w, i, v = g.fresh("en"), g.fresh("i"), g.fresh("v")
+        env.drop(w)
+        env.arrays[w] = env.arrays[a][1:]
+        form = g.pick([f"sum({v} * {i} for {i}, {v} in enumerate({a}, 1))",
+                       f"list(enumerate({a}))[-1][1] * {c}",
+                       f"sum({v}[1] * {v}[0] for {v} in list(enumerate({a})))"])
+        return [Line(f"{w} = {form}")]
+    if k == 3:      # a tuple whose shape-changing elements nothing reads
+        a = g.ex(env, 1, None)
+        T, w = g.fresh("T"), g.fresh("tu")
+        size = int(np.prod(a.shape)) if a.shape else 1
+        parts = [f"np.reshape({a.p}, ({size}, 1))", f"np.outer({a.p}, {a.p})", f"np.sum({a.p}) * {c}"]
+        iparts = [f"np.reshape({a.i}, ({size}, 1))", f"np.outer({a.i}, {a.i})", f"np.sum({a.i}) * {c}"]
+        j = g.r.randrange(3)
+        env.drop(w)
+        env.arrays[w] = a.shape
+        if g.chance(0.5):
+            return [Line(f"{T} = ({a.p}, {parts[j]})", f"{T} = ({a.i}, {iparts[j]})"),
+                    Line(f"{w} = {T}[0] * {c}")]
+        return [Line(f"{T} = {{'a': {a.p}, 'b': {parts[j]}}}", f"{T} = {{'a': {a.i}, 'b': {iparts[j]}}}"),
+                Line(f"{w} = {T}['a'] * {c}")]
+    if k == 4:      # a 0-d array written in place
+        a = g.ex(env, 1, ())
+        z = g.fresh("z")
+        env.drop(z)
+        env.arrays[z] = ()
+        idx = g.pick(["()", "..."])
+        return [Line(f"{z} = np.zeros(())"), Line(f"{z}[{idx}] = {a.p}", f"{z}[{idx}] = {a.i}")]
+    if depth >= 2 or not env.arrays:   # a loop that may run no pass
+        return None
+    n = g.pick(list(env.arrays))
+    s, i = g.fresh("s"), g.fresh("i")
+    env.drop(s)
+    env.arrays[s] = env.arrays[n]
+    return [Line(f"{s} = {n} * 1.0"), Line(f"for {i} in range({g.r.randint(0, 1)}):"),
+            Line(f"{s} = np.sin({s}) * {c}", level=1)]
+
+
 PRODUCTIONS = [
     ("base", 4, p_assign),
     ("cheap_write", 1, p_cheap_then_write),
     ("shapes", 1, p_loop_overwrite),
     ("control", 1, p_control),
     ("complex", 1, p_complex),
+    ("values", 1.5, p_values),
     ("base", 2, p_aug),
     ("base", 1.5, p_block_if),
     ("base", 1, p_block_for),
@@ -1294,7 +1403,7 @@ def _copy(a):
 def generate(seed, focus=None, max_stmts=8):
     r = random.Random(seed)
     if focus is None:
-        focus = CLASSES[r.randrange(len(CLASSES))]
+        focus = RANDOM_FOCUS[r.randrange(len(RANDOM_FOCUS))]
     g = Gen(r, focus)
     env = Env()
     sx, sy = g.pick(SHAPE_PAIRS)

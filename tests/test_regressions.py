@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import srcad
+from fd_points import numeric_grad
 
 
 def _writes_into_param(a, b):
@@ -124,3 +125,183 @@ def test_forward_mode_subscript_with_slices():
     t = np.ones_like(W)
     value, tangent = srcad.jvp(column_of_a_helper_result, (W, X), (t, None))
     assert np.isclose(tangent, np.sum(srcad.grad(column_of_a_helper_result)(W, X) * t))
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue "trust" (docs/reliability.md rows 27-32): programs written by hand the way a user of
+# autograd or JAX writes them, each checked in both modes, to second order, against central
+# differences in float64.
+
+_A2 = np.array([[1.0, 2.0], [3.0, -1.0]])
+
+
+def builtin_sum_of_matrix(X):
+    return np.sum(sum(X) ** 2) + sum(sum(X * X))     # Python's sum adds the rows
+
+
+def builtin_sum_of_vector(x):
+    return sum(x, 1.0) ** 2
+
+
+def and_or_values(x):
+    s = x[0] > 0 and x[1] * 2.0 or x[2]              # the value of `and`/`or` is an operand
+    return s * x[2] + (x[1] or x[0]) * x[0] + (x[0] and x[1] and x[2])
+
+
+def enumerate_as_a_value(x):
+    s = 0.0
+    for i, v in list(enumerate(x)):
+        s = s * 0.5 + v * i
+    for p in enumerate(x, 1):
+        s = s + p[1] * p[0]
+    return s + sum(i * v for i, v in enumerate(x, 2))
+
+
+def unread_tuple_element(x):
+    t = (x, _A2 @ x[:2], np.reshape(x, (3, 1)))     # the 2nd and 3rd are never read
+    d = {"a": x, "b": _A2 @ x[1:]}
+    return np.sum(t[0] ** 2) + np.sum(d["a"] * x)
+
+
+def zero_d_array_write(x):
+    y = np.zeros(())
+    y[()] = x[0] * 2.0
+    z = np.zeros(())
+    z[...] = x[1] * y + 1.0
+    return y * x[2] + z
+
+
+def loop_that_runs_no_pass(x):
+    s = x[0]
+    for i in range(len(x) - 3):
+        s = s * x[i]
+    return s * x[1]
+
+
+@pytest.mark.parametrize("f, shape", [
+    (builtin_sum_of_matrix, (2, 3)), (builtin_sum_of_vector, (3,)), (and_or_values, (3,)),
+    (enumerate_as_a_value, (3,)), (unread_tuple_element, (3,)), (zero_d_array_write, (3,)),
+    (loop_that_runs_no_pass, (3,))], ids=lambda v: getattr(v, "__name__", str(v)))
+def test_user_programs_from_the_outside(f, shape):
+    x = np.array([[0.3, -0.7, 1.1], [0.5, 0.9, -0.4]])[:shape[0]] if len(shape) == 2 else \
+        np.array([0.3, -0.7, 1.1])
+    x0 = x.copy()
+    fd = numeric_grad(f, x)
+    g = srcad.grad(f)(x)
+    assert isinstance(g, np.ndarray) and g.shape == x.shape      # bug: a list of rows (builtin sum)
+    np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-6)
+    value, g2 = srcad.value_and_grad(f)(x)
+    assert value == f(x.copy())
+    np.testing.assert_allclose(g2, fd, rtol=1e-6, atol=1e-6)
+    t = np.linspace(0.5, 1.5, x.size).reshape(x.shape)
+    _, tangent = srcad.jvp(f, (x,), (t,))
+    np.testing.assert_allclose(tangent, np.sum(fd * t), rtol=1e-6, atol=1e-6)
+    # second order: forward over reverse and reverse over reverse against differences of the gradient
+    gf = srcad.grad(f)
+    H = srcad.hessian(f)(x).reshape(x.size, x.size)
+    ref = np.stack([numeric_grad(lambda v, k=k: gf(v).ravel()[k], x).ravel() for k in range(x.size)])
+    np.testing.assert_allclose(H, ref, rtol=1e-5, atol=1e-5)
+
+    def summed(v):
+        return np.sum(gf(v))
+    np.testing.assert_allclose(srcad.grad(summed)(x).ravel(), ref.sum(axis=0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(x, x0)
+
+
+def test_a_zero_d_array_written_in_place_keeps_its_tangent_an_array():
+    def f(x):
+        x[()] = x * x
+        return x * 3.0
+    x = np.array(0.5)
+    assert srcad.grad(f)(x) == 3.0
+    assert srcad.jvp(f, (x,), (1.0,))[1] == 3.0
+    assert srcad.hessian(f)(x) == 6.0
+    assert x == 0.5
+
+
+def test_reversed_is_refused_not_zero():
+    def f(x):
+        s = 0.0
+        for v in reversed(x):
+            s = s * 0.5 + v
+        return s
+    with pytest.raises(srcad.TransformError, match="reversed"):
+        srcad.grad(f)(np.ones(3))
+
+
+def matrix_from_nested_comprehension(x):
+    M = np.array([[x[i] * x[j] for j in range(3)] for i in range(3)])
+    return np.trace(M @ M)
+
+
+def copy_of_a_list_of_tuples(x):
+    L = [(i, v) for i, v in enumerate(x)]
+    M = [p for p in L]
+    return np.sin(M[-1][1] * 1.5) + list(enumerate(x))[1][1] ** 2
+
+
+def _two_entries(v):
+    return {"a": v * 2.0, "b": np.exp(v)}
+
+
+def dict_from_a_helper(x):
+    d = _two_entries(x)
+    return d["a"] @ d["b"]
+
+
+@pytest.mark.parametrize("f", [matrix_from_nested_comprehension, copy_of_a_list_of_tuples, dict_from_a_helper],
+                         ids=lambda f: f.__name__)
+def test_reverse_over_reverse_of_lists(f):
+    # the second adjoint of `np.array(rows)` came back as nested lists; a list element nothing read
+    # (its adjoint the 0.0 placeholder) received a tuple; two dict adjoints were joined with `+`:
+    # all crashed
+    x = np.array([0.3, -0.7, 1.1])
+    gf = srcad.grad(f)
+    ref = np.stack([numeric_grad(lambda v, k=k: gf(v)[k], x) for k in range(3)])
+    _, pull = srcad.vjp(gf)(x)
+    np.testing.assert_allclose(pull(np.ones(3)), ref.sum(axis=0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(srcad.hessian(f)(x), ref, rtol=1e-5, atol=1e-5)
+
+
+def _tangent_by_hand(x):
+    return srcad.jvp(np.sin, (x,), (np.ones_like(x),))[1]
+
+
+def test_srcad_jvp_with_tuples_inside_differentiated_code_is_refused_at_the_users_line():
+    # srcad read its own api.py and refused at a line of it
+    with pytest.raises(srcad.TransformError, match=r"test_regressions.py:\d+: no derivative rule for srcad.api.jvp"):
+        srcad.grad(lambda x: np.sum(_tangent_by_hand(x)))(np.ones(3))
+
+
+class _LambdaMethod:
+    scale = lambda self, v: v * 3.0      # noqa: E731 - a method defined as a lambda
+
+
+_LAMBDA_OBJECT = _LambdaMethod()
+
+
+def calls_a_lambda_method(x):
+    return np.sum(_LAMBDA_OBJECT.scale(x) ** 2)
+
+
+def test_a_method_defined_as_a_lambda():
+    # the generated code named it `<lambda>_1` (a SyntaxError from inside srcad)
+    x = np.array([0.3, -0.7, 1.1])
+    np.testing.assert_allclose(srcad.grad(calls_a_lambda_method)(x), 18.0 * x)
+    np.testing.assert_allclose(srcad.jvp(calls_a_lambda_method, (x,), (np.ones(3),))[1], np.sum(18.0 * x))
+
+
+@pytest.mark.parametrize("f", [
+    lambda x: np.dot([1.0, 0.0, 2.0], x) + np.sum(x * np.dot(x, [2.0, 1.0, 0.5])),
+    lambda x: np.sin([1.0, 0.0, 2.0] @ x) * (x @ [0.5, 1.0, 2.0]),
+    lambda x: np.sum(x ** [1.0, 2.0, 3.0]) + np.sum([1.0, 2.0, 3.0] ** x),
+], ids=["dot", "matmul", "power"])
+def test_python_lists_as_operands(f):
+    # the rules multiplied the list by a Python float (crash inside srcad)
+    x = np.array([0.3, 0.7, 1.1])
+    fd = numeric_grad(f, x)
+    np.testing.assert_allclose(srcad.grad(f)(x), fd, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(srcad.jvp(f, (x,), (np.ones(3),))[1], fd.sum(), rtol=1e-6, atol=1e-6)
+    gf = srcad.grad(f)
+    ref = np.stack([numeric_grad(lambda v, k=k: gf(v)[k], x) for k in range(3)])
+    np.testing.assert_allclose(srcad.hessian(f)(x), ref, rtol=1e-5, atol=1e-5)

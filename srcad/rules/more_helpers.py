@@ -114,6 +114,7 @@ def base_log(x1, x2):
     positive (no derivative there; ``x1 ** x2`` is real only for whole ``x2``), the principal
     logarithm of a non-zero complex base."""
     # the 1s take x2's dtype: a Python base (2.0 ** x) gives a float32 factor for a float32 x
+    x1 = np.asarray(x1) if isinstance(x1, (list, tuple)) else x1     # [1.0, 2.0] ** x
     if np.iscomplexobj(x1):
         return np.log(np.where(x1 == 0, np.ones_like(x2), x1))
     return np.log(np.where(x1 > 0, x1, np.ones_like(x2)))
@@ -837,6 +838,7 @@ def sorted_unorder(g, iterable, key=None, reverse=False):
 def power_slope(x1, x2):
     """``x2 * x1 ** (x2 - 1)``, the derivative of ``x1 ** x2`` in ``x1``: 0 where ``x2`` is 0, also
     at ``x1 = 0`` (``x1 ** 0`` is 1 for every ``x1``; ``0.0 ** -1.0`` would raise or give nan)."""
+    x1, x2 = (np.asarray(v) if isinstance(v, (list, tuple)) else v for v in (x1, x2))   # x ** [1, 2]
     # another library's array (Dask) takes the general form: looking for zeros would compute it
     numpy = (np.ndarray, np.generic, float, int)
     plain = isinstance(x1, numpy) and isinstance(x2, numpy)

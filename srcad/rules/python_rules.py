@@ -42,7 +42,7 @@ nondiff(*(getattr(logging, n) for n in _LOG), *(getattr(logging.Logger, n) for n
         *(getattr(logging.LoggerAdapter, n) for n in _LOG), warnings.warn, why="output only")
 nondiff(stop_gradient, why="stop_gradient: the derivative is zero by definition")
 nondiff(is_training, builtins.len, builtins.range, builtins.int, builtins.bool, builtins.print,
-        builtins.isinstance, builtins.round, builtins.str, builtins.type, builtins.enumerate,
+        builtins.isinstance, builtins.round, builtins.str, builtins.type,
         why="not numeric")
 
 

@@ -627,6 +627,8 @@ def library_function(obj):
     library happens to implement it. Callers refuse it where a derivative flows through it.
     """
     mod = getattr(obj, "__module__", None)
+    if mod == "srcad.api" and isinstance(obj, types.FunctionType):
+        return True     # srcad.jvp(f, primals, tangents) and the like: srcad's machinery, not a formula
     if not isinstance(mod, str) or mod.split(".")[0] not in LIBRARIES:
         return False
     try:
@@ -637,6 +639,9 @@ def library_function(obj):
 
 def library_hint(obj):
     """The way out offered where a library function without a rule is refused."""
+    if getattr(obj, "__module__", None) == "srcad.api":
+        return ("differentiate a derivative through the objects srcad returns: srcad.grad(f), "
+                "srcad.jvp(f, wrt=...), srcad.hessian(f)")
     return (f"srcad does not read {getattr(obj, '__module__', 'numpy').split('.')[0]}'s own code; "
             "give it a rule with @srcad.defvjp (and @srcad.defjvp for forward mode), see docs/rules.md")
 
