@@ -24,6 +24,9 @@ from srcad.astutil import attr_call as _attr_call, call as _call, const as _cons
 from srcad.backward import (AssignRecord, Backward, ForRecord, IfRecord, PushRecord, RestoreRecord,
                             SetitemRecord, WhileRecord)
 from srcad.errors import fail_at
+from srcad.floats import python_floats
+from srcad.names import names_in
+from srcad.parse import GENERATED
 from srcad.saves import BODY, ORELSE, SELF, SaveLog, Step, inner
 
 
@@ -466,6 +469,14 @@ class Reverse(Backward):
             for sub in stmt.body + stmt.orelse:
                 yield from Reverse._own_breaks(sub)
 
+    def _seed_keyword(self):
+        """(the adjoint the backward sweep starts from, the keyword that holds its first value)
+        where the keyword is known here: ``dout``, unless the function has a name ``dout``."""
+        from srcad.pipeline import SEED
+        if self.seed_name == SEED or SEED not in names_in(self.info.node):
+            return self.seed_name, SEED
+        return None
+
     # ------------------------------------------------------------------ what the derivative returns
     def returns(self, mode, fwd, bwd):
         """The gradients, shaped like the arguments, and for ``value_and_grad`` the value.
@@ -516,4 +527,9 @@ class Reverse(Backward):
                 fwd.append(assign(kept, v, ln))
                 value = N(kept)
             result = gast.Tuple(elts=[value, result], ctx=gast.Load())
+        if mode != "call" and info.fn not in GENERATED:
+            # a scalar loop's element reads as Python floats where that changes no result
+            primal_of = {d: v for v, d in self.adjoints.items()}
+            fwd = python_floats(fwd, bwd, result, facts, env, norm.namer, norm.params, primal_of,
+                                self._seed_keyword(), result.elts[0] if mode == "value_and_grad" else None)
         return fwd, bwd, result

@@ -79,6 +79,24 @@ class Shape(tuple):
         return len(self)
 
 
+def float_items(a, *scalars):
+    """The elements of a 1-D float64 NumPy array as Python floats (a ``memoryview``: no copy), or
+    ``a`` itself. Generated code reads a scalar loop's elements through it (``c_items[i]``) only
+    where every use of the element treats a float as it treats an ``np.float64`` (``+``, ``-``,
+    ``*``, comparisons, NumPy calls; ``srcad/floats.py``): float arithmetic is several times
+    faster than NumPy scalars'. Other dtypes keep their NumPy scalars, and so does every call where
+    one of ``scalars`` (the numbers the elements meet) is a lower-precision NumPy scalar, which
+    NumPy would promote to float64 against an ``np.float64`` and not against a Python float."""
+    if type(a) is np.ndarray and a.dtype == _FLOAT64 and a.ndim == 1 and \
+            all(type(v) in _PLAIN_SCALARS for v in scalars):
+        return memoryview(a)
+    return a
+
+
+_FLOAT64 = np.dtype(np.float64)
+_PLAIN_SCALARS = {float, int, bool, np.float64, np.int64, np.int32, np.bool_}
+
+
 def shape_of(x):
     """``Shape`` of ``x``: what the backward sweep keeps of a value it reads only for its shape."""
     s = getattr(x, "shape", None)
@@ -215,6 +233,8 @@ def zeros_like(x):
     shape of an array, not a tuple of numbers: zeros of that shape."""
     if isinstance(x, Shape):
         return np.zeros(tuple(x)) if len(x) else 0.0
+    if isinstance(x, memoryview):   # float_items of an array
+        return np.zeros(x.shape)
     if isinstance(x, (tuple, list)):
         return type(x)(zeros_like(v) for v in x)
     if isinstance(x, dict):
@@ -757,6 +777,7 @@ def add(a, b):
 
 RUNTIME_NAMES = {
     "Stack": Stack,
+    "float_items": float_items,
     "unbroadcast": unbroadcast,
     "broadcast_like": broadcast_like,
     "seed": seed,
