@@ -114,8 +114,7 @@ def _candidates(fwd, bwd, facts, params):
             ok = in_loop and a in params and a not in stored and facts.ranks.get(a) == 1 and \
                 facts.ranks.get(t) == 0 and a not in facts.mutated and \
                 not (set(shares.get(a, ())) & facts.mutated) and a not in facts.containers and \
-                (isinstance(i, gast.Name) and i.id in facts.int_vars or
-                 isinstance(i, gast.Constant) and type(i.value) is int)
+                _integer(i, facts.int_vars)
             if ok:
                 found.setdefault(t, []).append(v)
             else:
@@ -129,6 +128,19 @@ def _candidates(fwd, bwd, facts, params):
             if isinstance(n, gast.Name) and not isinstance(n.ctx, gast.Load):
                 stores[n.id] = stores.get(n.id, 0) + 1
     return {t: reads for t, reads in found.items() if t not in bad and stores.get(t) == len(reads)}
+
+
+def _integer(e, ints):
+    """Is the index ``e`` certainly one integer (``i``, ``3``, ``i % n``, ``n - 1 - i``)?"""
+    if isinstance(e, gast.Constant):
+        return type(e.value) is int
+    if isinstance(e, gast.Name):
+        return e.id in ints
+    if isinstance(e, gast.BinOp) and isinstance(e.op, (gast.Add, gast.Sub, gast.Mult, gast.Mod, gast.FloorDiv)):
+        return _integer(e.left, ints) and _integer(e.right, ints)
+    if isinstance(e, gast.UnaryOp) and isinstance(e.op, gast.USub):
+        return _integer(e.operand, ints)
+    return False
 
 
 def _own_nodes(s):

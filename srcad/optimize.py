@@ -595,6 +595,10 @@ def propagate_copies(sections, result, temporary, pure_call, owned):
                 continue
             for j in uses:
                 _replace_name(body[j], t, N(a), every=True)
+                u = body[j]
+                if type(u) is gast.Assign and len(u.targets) == 1 and isinstance(u.targets[0], gast.Name) and \
+                        isinstance(u.value, gast.Name) and u.value.id == u.targets[0].id:
+                    dropped.add(id(u))   # ``a = a``: nothing to do
             dropped.add(id(s))
             if i >= 2 and _is_note_on(body[i - 2], t):   # a stand-in's note goes with it
                 dropped.add(id(body[i - 2]))
