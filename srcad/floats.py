@@ -33,7 +33,8 @@ def python_floats(fwd, bwd, result, facts, env, namer, params, adjoints, seed=No
     ``value``: the part of ``result`` that is the function's value (``value_and_grad``)."""
     stmts = list(walk_stmts(list(fwd) + list(bwd)))
     candidates = _candidates(fwd, bwd, facts, params)
-    if not candidates:
+    sums = _element_sums(bwd, stmts, facts, adjoints)
+    if not candidates and not sums:
         return fwd
     module = gast.Module(body=list(fwd) + list(bwd) + [gast.Expr(value=result)], type_ignores=[])
     parents = {id(c): n for n in gast.walk(module) for c in gast.iter_child_nodes(n)}
@@ -52,9 +53,17 @@ def python_floats(fwd, bwd, result, facts, env, namer, params, adjoints, seed=No
         floats = _closure({t}, stmts, typed, restored)
         if _safe(floats, module, parents, result, value, np_name, arrays, fine, restored):
             keep[t] = reads
+    meets = sorted({checked[n] for n in checked if n in fine})
+    # ``dc[i] += g`` of numbers g that promote as np.float64 does: through a float view of dc
+    for k, (d, adds) in sorted(sums.items(), reverse=True):
+        if all(_fine_expr(a.value, fine, restored) for a in adds):
+            view = namer.fresh(d + "_items", numbered=False)
+            for a in adds:
+                a.target.value = N(view)
+            call = gast.Call(func=env.ref("float_items"), args=[N(d)] + [N(m) for m in meets], keywords=[])
+            bwd.insert(k + 1, assign(view, call, getattr(bwd[k], "lineno", None)))
     if not keep:
         return fwd
-    meets = sorted({checked[n] for n in checked if n in fine})
     items = {}
     for t, reads in sorted(keep.items()):
         for sub in reads:
@@ -128,6 +137,29 @@ def _candidates(fwd, bwd, facts, params):
             if isinstance(n, gast.Name) and not isinstance(n.ctx, gast.Load):
                 stores[n.id] = stores.get(n.id, 0) + 1
     return {t: reads for t, reads in found.items() if t not in bad and stores.get(t) == len(reads)}
+
+
+def _element_sums(bwd, stmts, facts, adjoints):
+    """{index in ``bwd``: (d, [``d[i] += g`` statements])} for a 1-D adjoint array ``d`` bound once,
+    by a statement of ``bwd``'s top level, and added to one integer index at a time (in place)."""
+    stores = {}
+    for s in stmts:
+        for n in _own_nodes(s):
+            if isinstance(n, gast.Name) and not isinstance(n.ctx, gast.Load):
+                stores[n.id] = stores.get(n.id, 0) + 1
+    adds = {}
+    for s in stmts:
+        if isinstance(s, gast.AugAssign) and isinstance(s.op, (gast.Add, gast.Sub)) and \
+                isinstance(s.target, gast.Subscript) and isinstance(s.target.value, gast.Name) and \
+                _integer(s.target.slice, facts.int_vars):
+            adds.setdefault(s.target.value.id, []).append(s)
+    out = {}
+    for k, s in enumerate(bwd):
+        if isinstance(s, gast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], gast.Name):
+            d = s.targets[0].id
+            if d in adds and d in adjoints and stores.get(d) == 1 and facts.ranks.get(adjoints[d]) == 1:
+                out[k] = (d, adds[d])
+    return out
 
 
 def _integer(e, ints):

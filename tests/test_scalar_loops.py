@@ -13,6 +13,7 @@ Each is checked against central differences (float64) over several shapes, in bo
 the Python-float reads against the same derivative run without them, at 0, inf and nan too.
 """
 
+import re
 import warnings
 
 import numpy as np
@@ -154,7 +155,8 @@ def _same(a, b):
 def test_horner_reads_python_floats():
     g = srcad.grad(horner, wrt=(0, 1))
     src = srcad.source(g, 0.7, np.ones(6))
-    assert "c_items = float_items(c, dout, x)" in src and "c_items[i]" in src
+    assert "c_items = float_items(c, dout, x)" in src and " c_items[i]" in src
+    assert "dc_items = float_items(dc, dout, x)" in src and "dc_items[i] += dp" in src
 
 
 EDGES = [0.0, -0.0, 1e308, -np.inf, np.inf, np.nan, 0.5]
@@ -225,7 +227,7 @@ def test_elements_reaching_other_operations_stay_numpy_scalars(f):
     c = np.array([0.0, 0.7, 1.5, 2.5])
     g = srcad.grad(f, wrt=(0, 1))
     src = srcad.source(g, 0.6, c)
-    assert "float_items" not in src
+    assert not re.search(r"\bc_items\[", src)   # (the adjoint dc may be added to through a float view)
     dx, dc = g(0.6, c)
     np.testing.assert_allclose(dx, _fd(f, (0.6, c), 0), rtol=1e-6, atol=1e-8)
 
@@ -273,7 +275,7 @@ def test_a_float32_point_keeps_numpy_promotion():
 def test_value_and_grad_keeps_the_value_type():
     c = np.linspace(0.1, 0.9, 6)
     vg = srcad.value_and_grad(horner, wrt=(0, 1))
-    assert "float_items" not in srcad.source(vg, 0.7, c)
+    assert not re.search(r"\bc_items\[", srcad.source(vg, 0.7, c))
     v, _ = vg(0.7, c)
     assert type(v) is np.float64
 
