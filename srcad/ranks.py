@@ -249,7 +249,8 @@ class RankFacts:
                 if name in fixed or cls.get(name) is None and name in self.mutated:
                     continue
                 if name in self.params:
-                    cs = cs + [name]   # its first value: the argument
+                    # its first value, the argument: of known rank (a list could change length)
+                    cs = cs + [name if self.ranks.get(name) is not None else None]
                 known = [c for c in cs if c is not unset]
                 c = known[0] if known and all(k == known[0] for k in known) else (unset if not known else None)
                 if cls.get(name) != c:

@@ -343,9 +343,9 @@ class Reverse(Backward):
     def _shape_args(self, value, op):
         """The names whose shapes alone settle the shape of ``value`` (elementwise arithmetic, a
         ufunc, a matrix product, an element or row ``x[i]``), or None."""
-        def atom(e):
-            return isinstance(e, gast.Name) or isinstance(e, gast.Constant) and \
-                type(e.value) in (int, float, bool)
+        def atom(e):   # an array or a number (a list passed in may grow in place)
+            return isinstance(e, gast.Name) and self.facts.ranks.get(e.id) is not None or \
+                isinstance(e, gast.Constant) and type(e.value) in (int, float, bool)
         if isinstance(value, gast.BinOp) and atom(value.left) and atom(value.right) and \
                 isinstance(value.op, (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.MatMult, gast.Pow)):
             return names_read([value])
