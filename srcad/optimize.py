@@ -599,7 +599,8 @@ def propagate_copies(sections, result, temporary, pure_call, owned):
                 if type(u) is gast.Assign and len(u.targets) == 1 and isinstance(u.targets[0], gast.Name) and \
                         isinstance(u.value, gast.Name) and u.value.id == u.targets[0].id:
                     dropped.add(id(u))   # ``a = a``: nothing to do
-            dropped.add(id(s))
+            loads[a] = loads.get(a, 0) + loads.pop(t)   # (an ``a = a`` dropped leaves a count too many:
+            dropped.add(id(s))                          # a later copy of ``a`` is then kept)
             if i >= 2 and _is_note_on(body[i - 2], t):   # a stand-in's note goes with it
                 dropped.add(id(body[i - 2]))
             stores[t] -= 1
