@@ -548,9 +548,8 @@ class Backward:
 
     def _int_index(self, index):
         """Is ``index`` one integer (so ``x[index] = v`` writes exactly one element)?"""
-        if isinstance(index, gast.Constant):
-            return isinstance(index.value, int) and not isinstance(index.value, bool)
-        return isinstance(index, gast.Name) and index.id in self.facts.int_vars
+        from srcad.floats import _integer
+        return _integer(index, self.facts.int_vars)
 
     def _getitem_adjoint(self, t, x, index, state, ln):
         # ``h = h[0]``: the incoming adjoint is the new value's; the old value's starts at zero

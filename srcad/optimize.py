@@ -460,6 +460,7 @@ def fuse_single_use(sections, result, temporary, pure_call, owned):
     A statement grows to at most ``_FUSE_LIMIT`` nodes. Linear in the code's size but for the
     statements a value moves past.
     """
+    sections = propagate_copies(sections, result, temporary, pure_call, owned)
     stmts = [s for sec in sections for s in sec] + [result]
     last = len(stmts) - 1            # the result expression, read after every statement
     where = [k for k, sec in enumerate(sections) for _ in sec]
@@ -526,6 +527,131 @@ def fuse_single_use(sections, result, temporary, pure_call, owned):
     for i, s in enumerate(stmts[:last]):
         if i not in dropped:
             out[where[i]].append(s)
+    return out
+
+
+def propagate_copies(sections, result, temporary, pure_call, owned):
+    """Drop ``t = a`` (``t`` a temporary bound nowhere else, ``a`` a name) and read ``a`` where ``t``
+    is read, in every block of the derivative (loop bodies too: ``dmul_1 = dp; delt_1 = dp``).
+
+    After ``t = a`` both names hold one object until ``a`` is bound again (a write into that
+    object changes it under either name), so the reads of ``t`` may read ``a`` where every one of
+    them comes later in the copy's own block, before any statement that binds ``a`` again (or in
+    that statement's value, where it is a plain assignment). A plain assignment to ``a`` that
+    comes too early moves down past the reads where nothing in between reads what it writes or
+    writes what it reads (``dp = dmul_1 * x; dx += dmul_1 * p``: the two swap)."""
+    stmts = [s for sec in sections for s in sec]
+    stores, loads = {}, {}
+    for n in gast.walk(gast.Module(body=stmts + [gast.Expr(value=result)], type_ignores=[])):
+        if isinstance(n, gast.Name):
+            table = loads if isinstance(n.ctx, gast.Load) else stores
+            table[n.id] = table.get(n.id, 0) + 1
+    dropped = set()
+
+    def reads_of(node, name):
+        return sum(1 for n in gast.walk(node) if isinstance(n, gast.Name) and n.id == name
+                   and isinstance(n.ctx, gast.Load))
+
+    def binds(node, name):
+        return any(isinstance(n, gast.Name) and n.id == name and not isinstance(n.ctx, gast.Load)
+                   for n in gast.walk(node))
+
+    def plain(s, a):   # ``a = value`` with a pure value that does not read ``a``
+        return type(s) is gast.Assign and len(s.targets) == 1 and isinstance(s.targets[0], gast.Name) and \
+            s.targets[0].id == a and _pure_expr(s.value, pure_call) and not binds(s.value, a)
+
+    def sink(body, j, t, left, a):
+        """Move ``body[j]`` (``a = value``) after the statement with the last read of ``t``."""
+        if not plain(body[j], a):
+            return False
+        reads = names_read_expr(body[j].value) | {a}
+        for k in range(j + 1, len(body)):
+            w = _writes(body[k], owned, pure_call)
+            if w is None or w & reads or reads_of(body[k], a) or binds(body[k], t):
+                return False
+            left -= reads_of(body[k], t)
+            if left == 0:
+                body.insert(k, body.pop(j))
+                return True
+        return False
+
+    def uses_of(body, i, t, a):
+        """The indices of the statements after ``i`` that read ``t``, or None."""
+        left, uses = loads[t], []
+        j = i + 1
+        while j < len(body):
+            k = reads_of(body[j], t)
+            if binds(body[j], a):
+                # the last read may sit in the value of a plain assignment that binds ``a``
+                if left == k and k and type(body[j]) in (gast.Assign, gast.AugAssign) and \
+                        not binds(body[j].value, a) and not any(
+                            isinstance(x, gast.Name) and x.id == t for tg in
+                            (body[j].targets if type(body[j]) is gast.Assign else [body[j].target])
+                            for x in gast.walk(tg)):
+                    return uses + [j]
+                if not sink(body, j, t, left - k, a):
+                    return None
+                continue   # another statement is at j now (this one comes later)
+            if k:
+                uses.append(j)
+                left -= k
+                if left == 0:
+                    return uses
+            j += 1
+        return None
+
+    def block(body):
+        for s in body:
+            for field in ("body", "orelse"):
+                sub = getattr(s, field, None)
+                if isinstance(sub, list):
+                    block(sub)
+        i = 0
+        while i < len(body):
+            s = body[i]
+            i += 1
+            if not (type(s) is gast.Assign and len(s.targets) == 1 and isinstance(s.targets[0], gast.Name)
+                    and isinstance(s.value, gast.Name)):
+                continue
+            t, a = s.targets[0].id, s.value.id
+            if t == a or not temporary(t) or stores.get(t) != 1 or not loads.get(t):
+                continue
+            uses = uses_of(body, i - 1, t, a)
+            if not uses:
+                continue
+            for j in uses:
+                _replace_name(body[j], t, N(a), every=True)
+                u = body[j]
+                if type(u) is gast.Assign and len(u.targets) == 1 and isinstance(u.targets[0], gast.Name) and \
+                        isinstance(u.value, gast.Name) and u.value.id == u.targets[0].id:
+                    dropped.add(id(u))   # ``a = a``: nothing to do
+            loads[a] = loads.get(a, 0) + loads.pop(t)   # (an ``a = a`` dropped leaves a count too many:
+            dropped.add(id(s))                          # a later copy of ``a`` is then kept)
+            if i >= 2 and _is_note_on(body[i - 2], t):   # a stand-in's note goes with it
+                dropped.add(id(body[i - 2]))
+            stores[t] -= 1
+
+    def rebuilt(body):
+        out = []
+        for s in body:
+            if id(s) in dropped:
+                continue
+            for field in ("body", "orelse"):
+                sub = getattr(s, field, None)
+                if isinstance(sub, list) and sub:
+                    setattr(s, field, rebuilt(sub) or ([gast.Pass()] if field == "body" else []))
+            out.append(s)
+        return out
+
+    sizes = [len(sec) for sec in sections]
+    block(stmts)
+    if not dropped:
+        return sections
+    # statements move only within their block: each section keeps its length at the top level
+    out, k = [], 0
+    for n in sizes:
+        out.append(rebuilt(stmts[k:k + n]))
+        k += n
     return out
 
 

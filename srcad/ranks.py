@@ -223,31 +223,38 @@ class RankFacts:
 
         Elementwise operations keep their operand's shape; a binary one whose operands share a
         class, or pair it with a scalar, keeps that class. Every definition of a variable must
-        agree, or it has no class. Used to drop ``unbroadcast`` where no broadcasting can happen.
+        agree, or it has no class. A parameter the function reassigns keeps its own class where
+        every new value has the old one's shape (``x = x * 1.5 + np.sin(x)`` in a loop): the
+        classes are the greatest fixpoint, so by induction over the run every value a variable
+        of a class holds has that one shape. Used to drop ``unbroadcast`` where no broadcasting
+        can happen, and the shapes a loop would otherwise push for it.
         """
         stmts = [s for s in walk_stmts(body)]
         cls = {p: p for p in self.params}
         unset = object()
         for name in self.locals:
             cls.setdefault(name, unset)
+        fixed = set()   # no class, whatever the fixpoint says
         for s in stmts:
             if isinstance(s, gast.For):
-                cls[s.target.id] = None
+                fixed.add(s.target.id)
             elif isinstance(s, gast.Assign) and not isinstance(s.targets[0], gast.Name):
-                cls[s.targets[0].value.id] = None   # assigned into: keep it simple
-            elif isinstance(s, gast.Assign) and s.targets[0].id in self.params:
-                # a parameter reassigned may change shape: no class, from the start (values made
-                # from its first value would otherwise share a class with its later ones)
-                cls[s.targets[0].id] = None
-        for _ in range(20):
+                fixed.add(s.targets[0].value.id)   # assigned into: keep it simple
+        for name in fixed:
+            cls[name] = None
+        # each variable's class only moves down (unset -> a class -> None): this settles
+        for _ in range(2 * len(cls) + 3):
             found = {}
             for s in stmts:
                 if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name):
                     found.setdefault(s.targets[0].id, []).append(self._class_expr(s.value, cls, unset))
             changed = False
             for name, cs in found.items():
-                if name in self.params or cls.get(name) is None and name in self.mutated:
+                if name in fixed or cls.get(name) is None and name in self.mutated:
                     continue
+                if name in self.params:
+                    # its first value, the argument: of known rank (a list could change length)
+                    cs = cs + [name if self.ranks.get(name) is not None else None]
                 known = [c for c in cs if c is not unset]
                 c = known[0] if known and all(k == known[0] for k in known) else (unset if not known else None)
                 if cls.get(name) != c:
@@ -255,6 +262,8 @@ class RankFacts:
                     changed = True
             if not changed:
                 break
+        else:   # pragma: no cover - the classes settle within the bound
+            return {}
         return {k: v for k, v in cls.items() if isinstance(v, str)}
 
     def _class_of(self, atom, cls, unset):
@@ -337,7 +346,7 @@ def _hashable(obj):
 
 _CREATORS = {np.zeros, np.ones, np.empty, np.full}
 _LIKE = {np.zeros_like, np.ones_like, np.empty_like, np.full_like, np.copy, rt.owned_copy, rt.copy_adjoint,
-         rt.zeros_like, rt.stop_gradient}
+         rt.zeros_like, rt.stop_gradient, rt.float_items}
 
 
 def _is_range(it):

@@ -15,6 +15,7 @@ first contribution assigns, later ones accumulate (in place where the array is k
 """
 
 import gast
+import numpy as np
 
 from srcad import runtime
 from srcad.adjoints import Live
@@ -24,6 +25,9 @@ from srcad.astutil import attr_call as _attr_call, call as _call, const as _cons
 from srcad.backward import (AssignRecord, Backward, ForRecord, IfRecord, PushRecord, RestoreRecord,
                             SetitemRecord, WhileRecord)
 from srcad.errors import fail_at
+from srcad.floats import _integer, python_floats
+from srcad.names import names_in
+from srcad.parse import GENERATED
 from srcad.saves import BODY, ORELSE, SELF, SaveLog, Step, inner
 
 
@@ -286,6 +290,9 @@ class Reverse(Backward):
         how = self._pure(t, value, op)
         if how is not None:
             self.log.pure[(t, pos)] = how + (value,)
+        shape_args = self._shape_args(value, op)
+        if shape_args is not None:
+            self.log.shape_args[(t, pos)] = shape_args
         saves = (t, pos) in self.saved
         pre = []
         if saves:
@@ -331,10 +338,39 @@ class Reverse(Backward):
                 if isinstance(p, gast.Slice):
                     if not all(b is None or atoms(b) for b in (p.lower, p.upper, p.step)):
                         return None
-                elif not (isinstance(p, gast.Constant) and isinstance(p.value, int) and not isinstance(p.value, bool)) \
-                        and not (isinstance(p, gast.Name) and p.id in self.facts.int_vars):
+                elif not _integer(p, self.facts.int_vars):
                     return None   # an array index would copy (and may be large)
             return True, names_read([value])
+        return None
+
+    def _shape_args(self, value, op):
+        """The names whose shapes alone settle the shape of ``value`` (elementwise arithmetic, a
+        ufunc, a matrix product, an element or row ``x[i]``), or None."""
+        def atom(e):   # an array or a number (a list passed in may grow in place)
+            return isinstance(e, gast.Name) and self.facts.ranks.get(e.id) is not None or \
+                isinstance(e, gast.Constant) and type(e.value) in (int, float, bool)
+        if isinstance(value, gast.BinOp) and atom(value.left) and atom(value.right) and \
+                isinstance(value.op, (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.MatMult, gast.Pow)):
+            return names_read([value])
+        if isinstance(value, gast.UnaryOp) and atom(value.operand):
+            return names_read([value])
+        if op.kind == "getitem" and isinstance(value.value, gast.Name):
+            x = value.value.id
+            if x in self.facts.containers or x in self.facts.maybe_seq or not (self.facts.ranks.get(x) or 0) >= 1:
+                return None
+            parts = value.slice.elts if isinstance(value.slice, gast.Tuple) else [value.slice]
+            for p in parts:
+                if isinstance(p, gast.Slice) and p.lower is None and p.upper is None and p.step is None:
+                    continue
+                if not (isinstance(p, gast.Constant) and type(p.value) is int) and \
+                        not (isinstance(p, gast.Name) and p.id in self.facts.int_vars):
+                    return None
+            return {x}
+        if isinstance(value, gast.Call) and op.kind == "rule" and not value.keywords and \
+                all(atom(a) for a in value.args):
+            where = self.facts.callee(value.func)
+            if where.kind == "static" and (isinstance(where.obj, np.ufunc) or where.obj in (np.dot, np.matmul)):
+                return names_read(value.args)
         return None
 
     def _call_forward(self, t, op, value, pos, ln):
@@ -469,6 +505,14 @@ class Reverse(Backward):
             for sub in stmt.body + stmt.orelse:
                 yield from Reverse._own_breaks(sub)
 
+    def _seed_keyword(self):
+        """(the adjoint the backward sweep starts from, the keyword that holds its first value)
+        where the keyword is known here: ``dout``, unless the function has a name ``dout``."""
+        from srcad.pipeline import SEED
+        if self.seed_name == SEED or SEED not in names_in(self.info.node):
+            return self.seed_name, SEED
+        return None
+
     # ------------------------------------------------------------------ what the derivative returns
     def returns(self, mode, fwd, bwd):
         """The gradients, shaped like the arguments, and for ``value_and_grad`` the value.
@@ -519,4 +563,9 @@ class Reverse(Backward):
                 fwd.append(assign(kept, v, ln))
                 value = N(kept)
             result = gast.Tuple(elts=[value, result], ctx=gast.Load())
+        if mode != "call" and info.fn not in GENERATED:
+            # a scalar loop's element reads as Python floats where that changes no result
+            primal_of = {d: v for v, d in self.adjoints.items()}
+            fwd = python_floats(fwd, bwd, result, facts, env, norm.namer, norm.params, primal_of,
+                                self._seed_keyword(), result.elts[0] if mode == "value_and_grad" else None)
         return fwd, bwd, result

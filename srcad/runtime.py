@@ -28,40 +28,15 @@ class Stack(list):
     def __new__(cls, typ=None):
         if typ is None:
             return super().__new__(cls)
-        return _TYPED[typ]()
+        return array.array(_TYPECODES[typ])   # a plain array: a subclass costs ~6x more to make
 
     def __init__(self, typ=None):
         super().__init__()
 
 
-class FloatStack(array.array):
-    """``Stack(float)``: float scalars, 8 bytes each."""
-
-    __slots__ = ()
-
-    def __new__(cls):
-        return super().__new__(cls, "d")
-
-
-class IntStack(array.array):
-    """``Stack(int)``: trip counts and integer loop variables."""
-
-    __slots__ = ()
-
-    def __new__(cls):
-        return super().__new__(cls, "q")
-
-
-class BoolStack(array.array):
-    """``Stack(bool)``: branch decisions, one byte each (popped as 0 or 1)."""
-
-    __slots__ = ()
-
-    def __new__(cls):
-        return super().__new__(cls, "b")
-
-
-_TYPED = {float: FloatStack, int: IntStack, bool: BoolStack}
+# ``Stack(float)``: float scalars, 8 bytes each; ``Stack(int)``: trip counts and integer loop
+# variables; ``Stack(bool)``: branch decisions, one byte each (popped as 0 or 1)
+_TYPECODES = {float: "d", int: "q", bool: "b"}
 
 
 class Shape(tuple):
@@ -77,6 +52,26 @@ class Shape(tuple):
     @property
     def ndim(self):
         return len(self)
+
+
+def float_items(a, *scalars):
+    """The elements of a 1-D float64 NumPy array as Python floats (a ``memoryview``: no copy), or
+    ``a`` itself. Generated code reads a scalar loop's elements through it (``c_items[i]``) only
+    where every use of the element treats a float as it treats an ``np.float64`` (``+``, ``-``,
+    ``*``, comparisons, NumPy calls; ``srcad/floats.py``): float arithmetic is several times
+    faster than NumPy scalars'. Other dtypes keep their NumPy scalars, and so does every call where
+    one of ``scalars`` (the numbers the elements meet) is a lower-precision NumPy scalar, which
+    NumPy would promote to float64 against an ``np.float64`` and not against a Python float."""
+    if type(a) is not np.ndarray or a.dtype is not _FLOAT64 or a.ndim != 1:
+        return a   # (a float64 dtype that is not NumPy's own object, e.g. with metadata, too)
+    for v in scalars:
+        if type(v) not in _PLAIN_SCALARS:
+            return a
+    return memoryview(a)
+
+
+_FLOAT64 = np.dtype(np.float64)
+_PLAIN_SCALARS = {float, int, bool, np.float64, np.int64, np.int32, np.bool_}
 
 
 def shape_of(x):
@@ -215,10 +210,14 @@ def zeros_like(x):
     shape of an array, not a tuple of numbers: zeros of that shape."""
     if isinstance(x, Shape):
         return np.zeros(tuple(x)) if len(x) else 0.0
+    if isinstance(x, memoryview):   # float_items of an array
+        return np.zeros(x.shape)
     if isinstance(x, (tuple, list)):
         return type(x)(zeros_like(v) for v in x)
     if isinstance(x, dict):
         return {k: zeros_like(v) for k, v in x.items()}
+    if type(x) is np.ndarray and x.dtype is _FLOAT64 and x.flags.c_contiguous and x.ndim:
+        return np.zeros(x.shape)   # the common case, several times faster than zeros_like
     if hasattr(x, "shape") and (getattr(x, "ndim", 0) > 0 or isinstance(x, np.ndarray)):
         return np.zeros_like(x, dtype=np.result_type(x.dtype, 0.0))
     return 0.0
@@ -787,6 +786,7 @@ def add(a, b):
 
 RUNTIME_NAMES = {
     "Stack": Stack,
+    "float_items": float_items,
     "unbroadcast": unbroadcast,
     "broadcast_like": broadcast_like,
     "seed": seed,

@@ -45,6 +45,7 @@ class SaveLog:
     loop_bodies: set = field(default_factory=set)     # Positions of loop bodies
     pure: dict = field(default_factory=dict)          # (name, Position) -> (cheap, names read, value)
     assigns: set = field(default_factory=set)         # Positions of plain ``name = value`` statements
+    shape_args: dict = field(default_factory=dict)    # (name, Position) -> names its shape follows from
 
     def define(self, name, pos):
         self.defs.setdefault((name, pos), None)
@@ -130,7 +131,30 @@ class SaveLog:
         saved = wanted - kept - recomputed
         shaped = {(name, dpos) for name, dpos in saved
                   if not self.value_reads.get(name) and (name, dpos) not in self.writes_into}
-        return saved, recomputed, kept, shaped
+        # a shape that is the same in every pass of the loop, read only after it is made in the
+        # pass: the last pass's value has it (``dot_1 = np.dot(X[t], W)`` for ``unbroadcast``)
+        steady = {(name, dpos) for name, dpos in shaped
+                  if counts.get(name) == 1 and self._steady(name, dpos, counts) and
+                  all(self._later_in_block(dpos, r) and r != dpos for r in self.reads.get(name, ()))}
+        return saved - steady, recomputed, kept | steady, shaped - steady
+
+    def _steady(self, name, dpos, counts, seen=frozenset()):
+        """Is the shape of ``name`` (defined once, at ``dpos``) the same in every pass of every
+        loop around it? Yes where it follows from the shapes of values no enclosing loop binds,
+        or of steady values made before it in the same pass."""
+        args = self.shape_args.get((name, dpos))
+        loop = self._outermost_loop(dpos)
+        if args is None or loop is None:
+            return False
+        for a in args:
+            inside = [q for n, q in self.defs if n == a and self._inside(q, loop)]
+            if not inside:
+                continue
+            q = inside[0]
+            if counts.get(a) != 1 or (a, q) in seen or not (self._later_in_block(q, dpos) and q != dpos) \
+                    or not self._steady(a, q, counts, seen | {(name, dpos)}):
+                return False
+        return True
 
     def _outermost_loop(self, pos):
         """The body Position of the outermost loop around ``pos`` (None outside loops)."""

@@ -1036,12 +1036,12 @@ def p_modules(g, env, depth):
 
 CLASSES = ["base", "rebind_subscript", "shared_adjoint", "view_inplace", "broadcast_write", "mod",
            "containers", "kwargs", "iteration", "modules", "saves", "python", "cheap_write",
-           "shapes", "control", "list_stack", "complex", "values"]
+           "shapes", "control", "list_stack", "complex", "values", "scalar_loops"]
 # classes whose productions appear only in programs of that focus (the other classes' programs,
 # and so their seeds, stay what they were before the class was added)
-FOCUS_ONLY = {"cheap_write", "shapes", "control", "list_stack", "complex", "values"}
-# the classes a seed without a focus picks from: those added later ("values") are reached through
-# their focus only, so that the programs of old seeds stay what they were
+FOCUS_ONLY = {"cheap_write", "shapes", "control", "list_stack", "complex", "values", "scalar_loops"}
+# the classes a seed without a focus picks from: those added later ("values", "scalar_loops") are
+# reached through their focus only, so that the programs of old seeds stay what they were
 RANDOM_FOCUS = CLASSES[:CLASSES.index("values")]
 
 # a cheap temporary the backward sweep reads (-w, w * 2.0), then w written in place: the optimizer
@@ -1234,10 +1234,46 @@ def p_values(g, env, depth):
     env.arrays[s] = env.arrays[n]
     return [Line(f"{s} = {n} * 1.0"), Line(f"for {i} in range({g.r.randint(0, 1)}):"),
             Line(f"{s} = np.sin({s}) * {c}", level=1)]
+# class "scalar_loops" (issue 15): a scalar loop over the elements of a 1-D argument (Horner's
+# rule and its kin): srcad reads them as Python floats where every use treats a float as NumPy
+# treats an np.float64 (srcad/floats.py); division, powers, kept comparisons must keep NumPy's
+def p_scalar_loop(g, env, depth):
+    if env.in_loop:
+        return None
+    vecs = [v for v in ("x", "y") if len(env.arrays.get(v, (0, 0))) == 1]
+    if not vecs:
+        return None
+    v = g.pick(vecs)
+    m = env.arrays[v][0]
+    scalars = [n for n, sh in env.arrays.items() if sh == ()]
+    k = g.pick(scalars) if scalars and g.chance(0.7) else g.pick(CONSTS)
+    s, i, e, b = (g.fresh(n) for n in ("s", "i", "e", "b"))
+    c = g.pick(CONSTS)
+    body = [Line(f"{e} = {v}[{i} % {m}]")]
+    kind = g.r.randrange(7)
+    if kind == 0:
+        body.append(Line(f"{s} = {s} * {c} + {e} * {k}"))
+    elif kind == 1:
+        body.append(Line(f"{s} = {s} - {e} * {e} * 0.1 + {k}"))
+    elif kind == 2:
+        body.append(Line(f"{s} = {s} * 0.5 + {e} / (1.5 + {e} * {e})"))
+    elif kind == 3:
+        body.append(Line(f"{s} = {s} * 0.5 + {e} ** 2 * {k}"))
+    elif kind == 4:
+        body.append(Line(f"{s} = {s} + np.sin({e}) * {k}"))
+    elif kind == 5:
+        body += [Line(f"{b} = {e} > {c}", f"{b} = _cmp({e}, {c}) > {c}"), Line(f"{s} = {s} + {b} * {e} * {k}")]
+    else:
+        body += [Line(f"if {e} > {c}:", f"if _cmp({e}, {c}) > {c}:"), Line(f"{s} = {s} * {k} + {e}", level=1),
+                 Line("else:"), Line(f"{s} = {s} - {e} * 0.5", level=1)]
+    lines = [Line(f"{s} = {g.pick(CONSTS)}"), Line(f"for {i} in range({g.r.randint(2, 5)}):")] + indent(body)
+    env.arrays[s] = ()
+    return lines
 
 
 PRODUCTIONS = [
     ("base", 4, p_assign),
+    ("scalar_loops", 1.5, p_scalar_loop),
     ("cheap_write", 1, p_cheap_then_write),
     ("shapes", 1, p_loop_overwrite),
     ("control", 1, p_control),

@@ -47,6 +47,7 @@ PARITY = {
     runtime.copy_adjoint: [(V,), (S,)],
     runtime.owned_copy: [(M,), (S,)],
     runtime.contiguous: [(M.T,)],
+    runtime.float_items: [(V,), (V, S, 2)],
     runtime.shape_of: [(S,)],
     runtime.check_output: [(S,)],
     runtime.add_at: [(np.zeros(3), V, 1, 2.0), (0.0, M, 1, V), (np.zeros(3), V, 1, 1 + 2j),

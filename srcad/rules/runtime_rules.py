@@ -313,6 +313,16 @@ def owned_copy_(y, x):
     d[x] = d[y]
 
 
+@reverse(rt.float_items)
+def float_items_(y, x, *scalars):
+    d[x] = d[y]
+
+
+@forward(rt.float_items)
+def float_items_(y, x, *scalars):
+    d[y] = d[x]
+
+
 @reverse(rt.copy_adjoint)
 def copy_adjoint_(y, g):
     d[g] = d[y]
