@@ -120,6 +120,13 @@ class _Rewrite(ast.NodeTransformer):
     def visit_Delete(self, node):
         return None
 
+    def visit_Dict(self, node):
+        # Numba's typed dicts hold one key and one value type: a dict of the user's (arrays and
+        # numbers under string keys) is refused here rather than by Numba's type inference later
+        self.refuse("a dict in differentiated code", node)
+
+    visit_DictComp = visit_Dict
+
     def visit_Call(self, node):
         self.generic_visit(node)
         if _is_name_of(node.func, self.ns, runtime.Stack):
