@@ -617,7 +617,10 @@ def _owned(g, args):
     one, that array: only those are copied (``api._own`` asks more of NumPy results)."""
     t = type(g)
     if t is tuple:
-        return tuple([_owned(v, args) for v in g])
+        for v in g:
+            if type(v) is not float:
+                return tuple([_owned(v, args) for v in g])
+        return g    # numbers only (the common case of scalar loops): nothing to copy
     if t is _ndarray:
         if type(g.base) is _ndarray:
             return g.copy()
