@@ -44,8 +44,8 @@ def resolve(func, info, local_names, strict=True):
             return _undefined(strict, f"name '{func.id}' is not defined", info, func, "name")
         return Callee("static", obj=obj)
     chain, node = [], func
-    while isinstance(node, gast.Attribute) or isinstance(node, gast.Subscript) and _index(node.slice) is not None:
-        chain.append(node.attr if isinstance(node, gast.Attribute) else _index(node.slice))
+    while isinstance(node, gast.Attribute) or isinstance(node, gast.Subscript) and const_index(node.slice) is not None:
+        chain.append(node.attr if isinstance(node, gast.Attribute) else const_index(node.slice))
         node = node.value
     if not isinstance(node, gast.Name) or node.id in local_names:
         if isinstance(func, gast.Attribute):
@@ -69,8 +69,8 @@ def resolve(func, info, local_names, strict=True):
     return Callee("static", obj=obj)
 
 
-def _index(node):
-    """The int a subscript ``0`` or ``-1`` spells, else None."""
+def const_index(node):
+    """The int a subscript ``0`` or ``-1`` spells, else None (``inline`` reads it too)."""
     if isinstance(node, gast.Constant) and type(node.value) is int:
         return node.value
     if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub) and isinstance(node.operand, gast.Constant) \

@@ -33,7 +33,7 @@ import types
 import gast
 import numpy as np
 
-from srcad.callees import resolve as resolve_callee
+from srcad.callees import const_index, resolve as resolve_callee
 from srcad.errors import InlinedLine, TransformError, fail_at
 from srcad.astutil import N, assign, clone
 from srcad.normalize import user_method
@@ -164,7 +164,7 @@ class Inliner:
                 held, where, idx = lists[v.value.id]      # ``self.layers[:-1]``
                 lists[t] = (held[sl], where, idx[sl])
                 return False
-            k = _const_int(v.slice) if isinstance(v, gast.Subscript) else None
+            k = const_index(v.slice) if isinstance(v, gast.Subscript) else None
             if k is not None and isinstance(v.value, gast.Name) and v.value.id in lists and t not in self.banned:
                 seq, where, idx = lists[v.value.id]
                 if -len(seq) <= k < len(seq) and not isinstance(where, str):
@@ -936,16 +936,6 @@ def object_arg(a, depth=0, seen=None):
     return ObjectArg(cls, tuple(sorted(attrs, key=lambda kv: kv[0]))) if attrs else have
 
 
-def _const_int(node):
-    """The int a subscript ``0`` or ``-1`` spells, else None."""
-    if isinstance(node, gast.Constant) and type(node.value) is int:
-        return node.value
-    if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub) and isinstance(node.operand, gast.Constant) \
-            and type(node.operand.value) is int:
-        return -node.operand.value
-    return None
-
-
 def _const_slice(node):
     """The slice ``a:b:c`` of constant ints (or omitted bounds) spells, else None."""
     if not isinstance(node, gast.Slice):
@@ -955,7 +945,7 @@ def _const_slice(node):
         if part is None:
             parts.append(None)
         else:
-            k = _const_int(part)
+            k = const_index(part)
             if k is None:
                 return None
             parts.append(k)
