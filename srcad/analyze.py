@@ -469,8 +469,77 @@ class Facts(RankFacts):
     def is_active(self, atom):
         return isinstance(atom, gast.Name) and atom.id in self.active
 
+    def _integer_arrays(self, stmts):
+        """Names every assignment of which makes an integer or boolean array with an explicit dtype
+        (``np.zeros(3, dtype=int)``, ``v.astype(np.int64)``): a float written into one is truncated
+        (``y[0] = x * 10.0``), so the write carries no derivative and does not make it active."""
+        makers = {np.zeros, np.ones, np.empty, np.full, np.zeros_like, np.ones_like, np.empty_like,
+                  np.full_like, np.array, np.asarray, np.arange, np.eye, np.identity}
+        verdict = {}
+        stores, loads = {}, {}
+        for s in stmts:
+            for n in gast.walk(s):
+                if isinstance(n, gast.Name):
+                    seen = stores if isinstance(n.ctx, gast.Store) else loads
+                    seen[n.id] = seen.get(n.id, 0) + 1
+        # list displays the normalizer named (``list_1 = [1, 2, 3]; y = np.array(list_1)``), read
+        # once (an ``append`` could have added a float)
+        self._displays = {s.targets[0].id: s.value for s in stmts if isinstance(s, gast.Assign)
+                          and isinstance(s.targets[0], gast.Name) and isinstance(s.value, (gast.List, gast.Tuple))
+                          and stores.get(s.targets[0].id) == 1 and loads.get(s.targets[0].id) == 1}
+        for s in stmts:
+            for t in (s.targets if isinstance(s, gast.Assign) else [getattr(s, "target", None)]):
+                if not isinstance(t, gast.Name):
+                    continue
+                v = s.value if isinstance(s, gast.Assign) else None
+                verdict[t.id] = verdict.get(t.id, True) and isinstance(v, gast.Call) and \
+                    self._integer_dtype_call(v, makers)
+        return {n for n, ok in verdict.items() if ok}
+
+    def _integer_dtype_call(self, call, makers):
+        dtype = next((k.value for k in call.keywords if k.arg == "dtype"), None)
+        if isinstance(call.func, gast.Attribute) and call.func.attr == "astype":
+            dtype = call.args[0] if call.args else dtype
+        else:
+            try:
+                where = self.callee(call.func)
+            except TransformError:
+                return False
+            if where is None or where.kind != "static" or not any(where.obj is m for m in makers):
+                return False
+            fn = where.obj
+            at = 2 if fn is np.full else 1   # the positional dtype (``np.zeros(3, int)``)
+            if dtype is None and len(call.args) > at and fn not in (np.arange, np.eye, np.identity):
+                dtype = call.args[at]
+            if dtype is None and call.args and not call.keywords:
+                # ``np.arange(3)``, ``np.array([1, 2, 3])``: integers written out make integers
+                if fn is np.arange:
+                    return all(isinstance(a, gast.Constant) and type(a.value) is int for a in call.args)
+                if fn in (np.array, np.asarray) and len(call.args) == 1:
+                    arg = call.args[0]
+                    if isinstance(arg, gast.Name):
+                        arg = self._displays.get(arg.id)
+                    return _int_display(arg, self._displays)
+        if dtype is None:
+            return False
+        if isinstance(dtype, gast.Constant) and isinstance(dtype.value, str):
+            value = dtype.value
+        else:
+            try:
+                where = self.callee(dtype)
+            except TransformError:
+                return False
+            if where is None or where.kind != "static":
+                return False
+            value = where.obj
+        try:
+            return np.dtype(value).kind in "iub"
+        except TypeError:
+            return False
+
     def _activity(self, body, active):
         stmts = list(walk_stmts(body))
+        integer = self.integer_arrays = self._integer_arrays(stmts) - set(active)
         changed = True
         while changed:
             changed = False
@@ -491,7 +560,8 @@ class Facts(RankFacts):
                             active.add(t.id)
                             changed = True
                     elif isinstance(t, gast.Subscript):
-                        if isinstance(s.value, gast.Name) and s.value.id in active and t.value.id not in active:
+                        if isinstance(s.value, gast.Name) and s.value.id in active and t.value.id not in active \
+                                and t.value.id not in integer:
                             active.add(t.value.id)
                             changed = True
                 elif isinstance(s, gast.Expr) and isinstance(s.value, gast.Call):
@@ -504,6 +574,15 @@ class Facts(RankFacts):
                             active.add(st)
                             changed = True
         return active
+
+
+def _int_display(node, displays):
+    """A list or tuple display of int constants (nested), which NumPy makes an integer array."""
+    if isinstance(node, gast.Name):
+        node = displays.get(node.id)
+    if isinstance(node, (gast.List, gast.Tuple)):
+        return bool(node.elts) and all(_int_display(e, displays) for e in node.elts)
+    return isinstance(node, gast.Constant) and type(node.value) is int
 
 
 def _is_key(index):

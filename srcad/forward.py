@@ -338,8 +338,8 @@ class Forward(GeneratedCode):
         x = target.value.id
         v = s.value
         v_live = self.live(v, st)
-        if not v_live and x not in st.tans:
-            return [s]
+        if not v_live and x not in st.tans or x in getattr(self.facts, "integer_arrays", ()):
+            return [s]   # (a float written into an integer array is truncated: no tangent)
         out = [s]
         out += self.own(x, st, ln, shaped=True)
         dv = N(self.dname(v.id)) if v_live else _const(0.0)

@@ -1135,9 +1135,10 @@ def p_cheap_then_write(g, env, depth):
 # derivatives: the builtin sum of an array (its rows), `a > c and e or f` (an operand is the value),
 # enumerate as a value, a tuple element nothing reads (its adjoint stays the 0.0 placeholder), a 0-d
 # array written with `z[()] = v`, a loop that may run no pass, a dict made by a helper and read
-# twice, a method defined as a lambda, Python lists as operands of np.dot, @ and **
+# twice, a method defined as a lambda, Python lists as operands of np.dot, @ and **, a float written
+# into an integer array
 def p_values(g, env, depth):
-    k = g.r.randrange(9)
+    k = g.r.randrange(10)
     c = g.pick(CONSTS)
     if k == 8:      # Python lists as operands of np.dot, @ and **
         cands = [n for n in arrays(env, 1) if len(env.arrays[n]) == 1]
@@ -1219,6 +1220,14 @@ def p_values(g, env, depth):
                     Line(f"{w} = {T}[0] * {c}")]
         return [Line(f"{T} = {{'a': {a.p}, 'b': {parts[j]}}}", f"{T} = {{'a': {a.i}, 'b': {iparts[j]}}}"),
                 Line(f"{w} = {T}['a'] * {c}")]
+    if k == 9:      # a float written into an integer array: NumPy truncates it (no derivative)
+        a = g.ex(env, 1, ())
+        y, w = g.fresh("iy"), g.fresh("iw")
+        env.drop(w)
+        env.arrays[w] = ()
+        make = g.pick(["np.zeros(2, dtype=int)", "np.arange(2)", "np.array([1, 2])", "np.ones(2).astype(int)"])
+        return [Line(f"{y} = {make}"), Line(f"{y}[0] = {a.p} * 3.0", f"{y}[0] = {a.i} * 3.0"),
+                Line(f"{w} = np.sum({y}) * {a.p}", f"{w} = np.sum({y}) * {a.i}")]
     if k == 4:      # a 0-d array written in place
         a = g.ex(env, 1, ())
         z = g.fresh("z")

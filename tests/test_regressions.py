@@ -305,3 +305,47 @@ def test_python_lists_as_operands(f):
     gf = srcad.grad(f)
     ref = np.stack([numeric_grad(lambda v, k=k: gf(v)[k], x) for k in range(3)])
     np.testing.assert_allclose(srcad.hessian(f)(x), ref, rtol=1e-5, atol=1e-5)
+
+
+_INT_MAKERS = {
+    "zeros dtype=int": "y = np.zeros(3, dtype=int)",
+    "zeros positional": "y = np.zeros(3, np.int64)",
+    "full int32": "y = np.full(3, 2, dtype=np.int32)",
+    "zeros_like bool": "y = np.zeros_like(x, dtype=bool)",
+    "astype": "y = np.ones(3).astype('int64')",
+    "arange": "y = np.arange(3)",
+    "array of ints": "y = np.array([1, 2, 3])",
+}
+
+
+@pytest.mark.parametrize("make", list(_INT_MAKERS), ids=list(_INT_MAKERS))
+def test_float_written_into_an_integer_array_is_truncated(make, tmp_path):
+    # NumPy truncates the float (``y[0] = x[0] * 10.0`` keeps int(3.1) = 3): the write carries no
+    # derivative. srcad gave the write the value's derivative (d/dx0 of sum(y * x) was 6.1, not 3)
+    import importlib.util
+    src = ("import numpy as np\n\n\ndef f(x):\n    " + _INT_MAKERS[make] + "\n"
+           "    y[0] = x[0] * 10.0\n    y[1] = x[1] * x[2]\n    return np.sum(y * x) + np.sum(x * x)\n")
+    path = tmp_path / f"int_{abs(hash(make))}.py"
+    path.write_text(src)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    x = np.array([0.31, 1.7, 2.2])
+    want = numeric_grad(mod.f, x)
+    np.testing.assert_allclose(srcad.grad(mod.f)(x), want, rtol=1e-6, atol=1e-8)
+    t = np.array([0.3, -0.5, 0.9])
+    _, jt = srcad.jvp(mod.f)(x, t)
+    np.testing.assert_allclose(jt, want @ t, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(srcad.hessian(mod.f)(x), 2.0 * np.eye(3), atol=1e-8)
+
+
+def test_a_list_grown_with_a_float_is_not_taken_for_integers():
+    # the guard of the test above: ``np.array(lst)`` of a list display that later took a float
+    def f(x):
+        lst = [1, 2]
+        lst.append(0.5)
+        y = np.array(lst)
+        y[0] = x[0] * 10.0
+        return np.sum(y * x)
+    x = np.array([0.31, 1.7, 2.2])
+    np.testing.assert_allclose(srcad.grad(f)(x), numeric_grad(f, x), rtol=1e-6, atol=1e-8)
