@@ -1220,6 +1220,15 @@ def p_values(g, env, depth):
                     Line(f"{w} = {T}[0] * {c}")]
         return [Line(f"{T} = {{'a': {a.p}, 'b': {parts[j]}}}", f"{T} = {{'a': {a.i}, 'b': {iparts[j]}}}"),
                 Line(f"{w} = {T}['a'] * {c}")]
+    if k == 9 and g.chance(0.4):     # np.cumprod of values holding exact zeros (a ReLU's output)
+        v = g.ex(env, 1, None)
+        w = g.fresh("cz")
+        env.drop(w)
+        env.arrays[w] = ()
+        return [Line(f"{w} = np.sum(np.cumprod(np.maximum(np.ravel({v.p}), 0.0) + 0.5) * "
+                     f"np.cumprod(np.maximum(np.ravel({v.p}), 0.0)))",
+                     f"{w} = np.sum(np.cumprod(np.maximum(np.ravel({v.i}), 0.0) + 0.5) * "
+                     f"np.cumprod(np.maximum(np.ravel({v.i}), 0.0)))")]
     if k == 9:      # a float written into an integer array: NumPy truncates it (no derivative)
         a = g.ex(env, 1, ())
         y, w = g.fresh("iy"), g.fresh("iw")

@@ -349,3 +349,25 @@ def test_a_list_grown_with_a_float_is_not_taken_for_integers():
         return np.sum(y * x)
     x = np.array([0.31, 1.7, 2.2])
     np.testing.assert_allclose(srcad.grad(f)(x), numeric_grad(f, x), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("v,axis", [
+    (np.array([0.0, 0.7, 1.1]), None), (np.array([0.5, 0.0, 1.1, 0.0, 2.0]), None),
+    (np.array([[1.2, 0.0, 0.5, 0.0], [0.3, 0.7, 0.0, 2.0]]), 1), (np.array([[1.2, 0.0], [0.0, 0.9]]), 0),
+    (np.array([[1.2, 0.0], [0.5, 0.9]]), None), (np.array([0.5, 0.6, 1.1]), 0),
+], ids=["first", "two zeros", "rows", "columns", "flattened", "no zero"])
+def test_cumprod_with_zeros(v, axis):
+    # the rule divided by the input: a NaN gradient wherever it held a zero (JAX gives the product
+    # of the other elements)
+    def f(a):
+        return np.sum(np.cumprod(a, axis=axis) * np.linspace(1.0, 2.0, a.size).reshape(a.shape)
+                      if axis is not None else np.cumprod(a, axis=axis) * np.linspace(1.0, 2.0, a.size))
+    want = numeric_grad(f, v)
+    np.testing.assert_allclose(srcad.grad(f)(v), want, rtol=1e-6, atol=1e-8)
+    t = np.linspace(0.3, 1.1, v.size).reshape(v.shape)
+    _, jt = srcad.jvp(f)(v, t)
+    np.testing.assert_allclose(jt, np.sum(want * t), rtol=1e-6, atol=1e-8)
+    if v.ndim == 1 and np.count_nonzero(v == 0) <= 1:   # second order: exact with one zero a line
+        g = srcad.grad(f)
+        Hn = np.array([(g(v + 1e-5 * e) - g(v - 1e-5 * e)) / 2e-5 for e in np.eye(v.size)])
+        np.testing.assert_allclose(srcad.hessian(f)(v), Hn, rtol=1e-5, atol=1e-6)

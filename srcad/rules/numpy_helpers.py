@@ -197,6 +197,16 @@ def rev_cumsum(g, a, axis=None):
     return _rt.reverse_cumsum(g, axis)       # also along a Dask axis of unknown length
 
 
+def first_zero(a, axis=None):
+    """True at the first zero of ``a`` along ``axis`` (of the flattened ``a`` for None), shaped like
+    ``a``: where ``np.cumprod``'s derivative cannot divide by the input. Piecewise constant."""
+    z = a == 0
+    if axis is None:
+        flat = np.ravel(z)
+        return np.reshape(flat & (np.cumsum(flat) == 1), np.shape(a))
+    return z & (np.cumsum(z, axis=axis) == 1)
+
+
 def clip_mask(a, lo, hi, lo2=None, hi2=None):
     """1.0 where ``lo <= a <= hi`` (the gradient goes to ``a``), else 0.0. Piecewise constant.
 

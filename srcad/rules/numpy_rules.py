@@ -13,7 +13,7 @@ from srcad.rules.norm_helpers import norm_adjoint, norm_tangent
 from srcad.runtime import broadcast_like
 from srcad.rules.numpy_helpers import (
     above, average_adjoint_w, average_tangent_w, average_weights, below, cholesky_adjoint,
-    cholesky_tangent, clip_mask, concat_adjoint, concat_tangent, det_adjoint,
+    cholesky_tangent, clip_mask, concat_adjoint, first_zero, concat_tangent, det_adjoint,
     diag_adjoint, diagonal_adjoint, einsum_adjoint, einsum_tangent, extreme_adjoint, extreme_weights,
     inner_adjoint_a,
     inner_adjoint_b, inverse_axes, negate_shift, pad_adjoint, prod_others, repeat_adjoint, rev_cumsum,
@@ -479,14 +479,23 @@ def cumsum(y, a, axis=None, dtype=None, out=None):
     d[a] = rev_cumsum(d[y], a, axis)
 
 
+# d y_j / d a_k = prod_{i <= j, i != k} a_i = y_j / a_k where a_k is not 0. At the first zero z of
+# a along the axis it is the cumprod with a_z taken as 1 (``ones``); at a later zero, and at any k
+# after z, every y_j it reaches is 0. Exact with zeros (dividing by a gave NaN there).
 @reverse(np.cumprod, method("cumprod"))
 def cumprod(y, a, axis=None, dtype=None, out=None):
-    d[a] = rev_cumsum(d[y] * y, a, axis) / a
+    first = first_zero(a, axis)
+    ones = np.cumprod(np.where(first, 1.0, a), axis=axis)
+    d[a] = np.where(first, rev_cumsum(d[y] * ones, a, axis),
+                    rev_cumsum(d[y] * y, a, axis) / np.where(a == 0, 1.0, a))
 
 
 @forward(np.cumprod, method("cumprod"))
 def cumprod(y, a, axis=None, dtype=None, out=None):
-    d[y] = y * np.cumsum(d[a] / a, axis=axis)
+    first = first_zero(a, axis)
+    ones = np.cumprod(np.where(first, 1.0, a), axis=axis)
+    d[y] = y * np.cumsum(np.where(first, 0.0, d[a] / np.where(a == 0, 1.0, a)), axis=axis) + \
+        ones * np.cumsum(np.where(first, d[a], 0.0), axis=axis)
 
 
 @reverse(np.average)
@@ -921,7 +930,7 @@ nondiff(np.empty, np.around, np.fix, np.signbit,
         np.random.random, np.random.randint, np.random.default_rng,
         method("round"), method("nonzero"), method("argsort"),
         why="piecewise constant or not numeric")
-nondiff(extreme_weights, clip_mask, linspace_weight, below, above, tie_weights, transpose_axes,
+nondiff(extreme_weights, clip_mask, first_zero, linspace_weight, below, above, tie_weights, transpose_axes,
         inverse_axes, negate_shift, why="piecewise constant weights or index bookkeeping")
 
 
