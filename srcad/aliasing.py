@@ -22,6 +22,7 @@ import gast
 
 from srcad.errors import fail_at
 from srcad.astutil import names_read
+from srcad.astutil import walk
 from srcad.normalize import InPlaceAssign
 
 # Functions and methods whose result may be (a view of) their first argument.
@@ -337,7 +338,7 @@ class _Analysis:
                    and written & self.reach(pts)]
         if clashes:
             # name the user's own variable where there is one (not a temporary srcad made)
-            user = {n.id for n in gast.walk(self.info.node) if isinstance(n, gast.Name)}
+            user = {n.id for n in walk(self.info.node) if isinstance(n, gast.Name)}
             self.refuse(s, target, f"`{next((n for n in clashes if n in user), clashes[0])}`")
 
     def refuse(self, s, target, other, global_=False, param=False):
@@ -373,7 +374,7 @@ class _Analysis:
 
 def _walk(stmts):
     for s in stmts:
-        yield from gast.walk(s)
+        yield from walk(s)
 
 
 def _join(a, b):

@@ -21,6 +21,7 @@ from srcad.callees import resolve as resolve_callee
 from srcad.errors import TransformError, fail_at
 from srcad.parse import GENERATED
 from srcad.astutil import walk_stmts
+from srcad.astutil import walk
 from srcad.rules.registry import FORWARD, NONDIFF, REVERSE, library_function, library_hint
 from srcad import runtime as rt
 from srcad.rules import more_helpers as _mh, numpy_helpers as _nh
@@ -226,7 +227,7 @@ class Facts(RankFacts):
         if isinstance(value, gast.Subscript):
             if not (isinstance(value.value, gast.Name) and value.value.id in self.locals):
                 # a global indexed with variables: np.r_[a, b], np.c_[a, b], a global table
-                names = [n for n in gast.walk(value.slice) if isinstance(n, gast.Name)
+                names = [n for n in walk(value.slice) if isinstance(n, gast.Name)
                          and isinstance(n.ctx, gast.Load) and n.id in self.locals]
                 if names:
                     what = f"{_dotted(value.value)}[...]"
@@ -416,7 +417,7 @@ class Facts(RankFacts):
         """Can the code make a complex value from real ones (``np.fft``, ``np.emath``, a complex
         dtype)? Then a scalar output is checked at run time (``seed``): ``grad`` of a complex
         output is refused, not given the gradient of its real part."""
-        for n in gast.walk(gast.Module(body=body, type_ignores=[])):
+        for n in walk(gast.Module(body=body, type_ignores=[])):
             if isinstance(n, gast.Constant) and isinstance(n.value, complex) or \
                     isinstance(n, gast.keyword) and n.arg == "dtype" or \
                     isinstance(n, gast.Attribute) and n.attr in ("astype", "view"):
@@ -445,7 +446,7 @@ class Facts(RankFacts):
             if op.kind != "rule":
                 continue
             for pname, node in op.undiff or ():
-                if any(isinstance(n, gast.Name) and n.id in self.active for n in gast.walk(node)):
+                if any(isinstance(n, gast.Name) and n.id in self.active for n in walk(node)):
                     fail_at(self.info, st.lineno, f"{op.what} has no derivative with respect to its "
                             f"argument '{pname}', which depends on the differentiated inputs",
                             op.what)
@@ -478,7 +479,7 @@ class Facts(RankFacts):
         verdict = {}
         stores, loads = {}, {}
         for s in stmts:
-            for n in gast.walk(s):
+            for n in walk(s):
                 if isinstance(n, gast.Name):
                     seen = stores if isinstance(n.ctx, gast.Store) else loads
                     seen[n.id] = seen.get(n.id, 0) + 1

@@ -4,6 +4,7 @@ Nothing here knows about derivatives; each helper does one small thing to a gast
 """
 
 import builtins
+from collections import deque
 
 import gast
 
@@ -25,11 +26,32 @@ def clone(node):
     return new
 
 
+def walk(node):
+    """Every node under ``node`` (itself included), breadth first, exactly like ``ast.walk`` (a
+    node's children are queued before it is yielded) but about twice as fast: it reads ``_fields``
+    directly instead of going through ``ast.iter_child_nodes``."""
+    todo = deque([node])
+    pop = todo.popleft
+    push = todo.append
+    AST = gast.AST
+    while todo:
+        n = pop()
+        for f in n._fields:
+            v = getattr(n, f, None)
+            if isinstance(v, AST):
+                push(v)
+            elif isinstance(v, list):
+                for c in v:
+                    if isinstance(c, AST):
+                        push(c)
+        yield n
+
+
 def names_read(stmts):
     """The names ``stmts`` (a list of nodes) read."""
     out = set()
     for s in stmts:
-        for n in gast.walk(s):
+        for n in walk(s):
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
                 out.add(n.id)
     return out
@@ -101,7 +123,7 @@ def index_value(index, ref):
 def stored_names(node):
     """The names ``node`` (a statement or a list of them) assigns."""
     nodes = node if isinstance(node, list) else [node]
-    return {n.id for s in nodes for n in gast.walk(s) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+    return {n.id for s in nodes for n in walk(s) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
 
 
 def exposed_names(stmts, assigned=None):

@@ -18,6 +18,7 @@ from srcad import runtime
 from srcad.adjoints import Live, loop_fixpoint, merge
 from srcad.astutil import N, assign, at, clone, expr_stmt, index_value
 from srcad.astutil import attr_call, call, const, names_read
+from srcad.astutil import walk
 from srcad.optimize import simplify, strip_unbroadcast
 from srcad.rules.registry import splice_reverse
 
@@ -335,7 +336,7 @@ class Backward:
         # pass, O(size) work per iteration: copy it once before the loop and try the body again
         # with it owned; the fixpoint weakens it back where a pass leaves it shared.
         copy_name = self.env.ref_name("copy_adjoint")
-        copied = {s.targets[0].id for b in body for s in gast.walk(b) if _is_copy(s, copy_name)}
+        copied = {s.targets[0].id for b in body for s in walk(b) if _is_copy(s, copy_name)}
         hoist = sorted(n for n, st in entry.items()
                        if st is not None and not st.owned and self.dname(n) in copied)
         if hoist:
@@ -476,8 +477,8 @@ class Backward:
         tainted = {d}
 
         def ok(tree):
-            parents = {id(c): n for n in gast.walk(tree) for c in gast.iter_child_nodes(n)}
-            for node in gast.walk(tree):
+            parents = {id(c): n for n in walk(tree) for c in gast.iter_child_nodes(n)}
+            for node in walk(tree):
                 if not (isinstance(node, gast.Name) and node.id in tainted):
                     continue
                 cur = node

@@ -20,6 +20,7 @@ both sweeps) are followed, and an element whose values reach anything else is re
 import gast
 
 from srcad.astutil import N, assign, walk_stmts
+from srcad.astutil import walk
 
 _CARRY = (gast.Add, gast.Sub, gast.Mult)
 _PASS_BUILTINS = {"abs", "min", "max"}            # a float in, that float (or its like) out
@@ -37,7 +38,7 @@ def python_floats(fwd, bwd, result, facts, env, namer, params, adjoints, seed=No
     if not candidates and not sums:
         return fwd
     module = gast.Module(body=list(fwd) + list(bwd) + [gast.Expr(value=result)], type_ignores=[])
-    parents = {id(c): n for n in gast.walk(module) for c in gast.iter_child_nodes(n)}
+    parents = {id(c): n for n in walk(module) for c in gast.iter_child_nodes(n)}
     typed = _typed_stacks(stmts, env)
     np_name = env.by_id.get(id(_numpy()))
     arrays = {name: facts.ranks.get(adjoints.get(name, name)) for name in _stored(stmts)}
@@ -93,7 +94,7 @@ def _makes_stack(s, env):
 
 
 def _stored(stmts):
-    return {n.id for s in stmts for n in gast.walk(s) if isinstance(n, gast.Name) and not isinstance(n.ctx, gast.Load)}
+    return {n.id for s in stmts for n in walk(s) if isinstance(n, gast.Name) and not isinstance(n.ctx, gast.Load)}
 
 
 def _candidates(fwd, bwd, facts, params):
@@ -183,7 +184,7 @@ def _own_nodes(s):
         v = getattr(s, field, None)
         for item in (v if isinstance(v, list) else [v]):
             if isinstance(item, gast.AST):
-                yield from gast.walk(item)
+                yield from walk(item)
 
 
 def _fine_expr(e, fine, restored):
@@ -252,7 +253,7 @@ def _restored_reads(blocks, typed):
             nested = [getattr(s, f) for f in ("body", "orelse") if isinstance(getattr(s, f, None), list)]
             for sub in nested:
                 block(sub)
-            stored = {n.id for n in gast.walk(s) if isinstance(n, gast.Name) and not isinstance(n.ctx, gast.Load)}
+            stored = {n.id for n in walk(s) if isinstance(n, gast.Name) and not isinstance(n.ctx, gast.Load)}
             flags -= stored
             if not nested and isinstance(s, gast.Assign) and len(s.targets) == 1 and \
                     isinstance(s.targets[0], gast.Name) and _pops_typed(s.value, typed):
@@ -304,7 +305,7 @@ def _closure(floats, stmts, typed, restored):
         new = set(floats)
         for s in stmts:
             if isinstance(s, gast.Assign) and _carries(s.value, floats, typed, restored):
-                new |= {n.id for t in s.targets for n in gast.walk(t)
+                new |= {n.id for t in s.targets for n in walk(t)
                         if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
             elif isinstance(s, gast.AugAssign) and isinstance(s.target, gast.Name) and \
                     _carries(s.value, floats, typed, restored):
@@ -321,8 +322,8 @@ def _closure(floats, stmts, typed, restored):
 
 def _safe(floats, module, parents, result, value, np_name, arrays, fine_names, restored):
     """Does every read of the names in ``floats`` treat a Python float as an ``np.float64``?"""
-    result_ids = {id(n) for n in gast.walk(result)}
-    value_ids = {id(n) for n in gast.walk(value)} if value is not None else set()
+    result_ids = {id(n) for n in walk(result)}
+    value_ids = {id(n) for n in walk(value)} if value is not None else set()
 
     def fine(e):
         """Is ``e`` a value a Python float meets as an ``np.float64`` would (promoting alike)?"""
@@ -338,7 +339,7 @@ def _safe(floats, module, parents, result, value, np_name, arrays, fine_names, r
                 all(fine(k.value) for k in p.keywords if k.value is not cur)
         return True
 
-    for node in gast.walk(module):
+    for node in walk(module):
         if not (isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load) and node.id in floats) or \
                 id(node) in restored:
             continue

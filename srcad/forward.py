@@ -31,6 +31,7 @@ from srcad.analyze import call_wrt
 from srcad.callees import resolve as resolve_callee
 from srcad.astutil import N, assign, at, exposed_names, index_value, names_read
 from srcad.astutil import call as _call, const as _const
+from srcad.astutil import walk
 from srcad.errors import fail_at
 from srcad.tangent_stacks import GeneratedCode, push_partners
 from srcad.optimize import simplify
@@ -184,7 +185,7 @@ class Forward(GeneratedCode):
             return False
         inverse = {v: k for k, v in self.tangents.items()}
         written = self.facts.mutated
-        for n in gast.walk(expr):
+        for n in walk(expr):
             if isinstance(n, gast.Name) and n.id in inverse:
                 name = inverse[n.id]
                 if name in written or self.views.get(name) in written:
@@ -198,7 +199,7 @@ class Forward(GeneratedCode):
         if self._fresh(expr):
             return
         inverse = {v: k for k, v in self.tangents.items()}
-        for n in gast.walk(expr):
+        for n in walk(expr):
             if isinstance(n, gast.Name) and n.id in inverse:
                 name = inverse[n.id]
                 if name in st.tans:

@@ -36,6 +36,7 @@ import numpy as np
 from srcad.callees import const_index, resolve as resolve_callee
 from srcad.errors import InlinedLine, TransformError, fail_at
 from srcad.astutil import N, assign, clone
+from srcad.astutil import walk
 from srcad.normalize import user_method
 from srcad.parse import GENERATED
 from srcad.rules.registry import FORWARD, NONDIFF, REVERSE, library_function
@@ -777,7 +778,7 @@ def _rename(node, mapping):
 
 def _walk_nodes(stmts):
     for s in stmts:
-        yield from gast.walk(s)
+        yield from walk(s)
 
 
 

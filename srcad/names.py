@@ -1,12 +1,13 @@
 """Deterministic fresh names that never collide with the user's names."""
 
 import gast
+from srcad.astutil import walk
 
 
 def names_in(tree):
     """Every identifier that occurs in ``tree`` (names, arguments, attributes excluded)."""
     found = set()
-    for node in gast.walk(tree):
+    for node in walk(tree):
         if isinstance(node, gast.Name):
             found.add(node.id)
     return found

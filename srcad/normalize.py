@@ -22,6 +22,7 @@ from srcad.errors import article, fail_at
 from srcad.names import Namer, names_in
 from srcad.parse import GENERATED
 from srcad.astutil import N, assign, at, clone, const, is_atom, names_read, walk_stmts  # noqa: F401
+from srcad.astutil import walk
 
 BINOP_NAMES = {gast.Add: "add", gast.Sub: "sub", gast.Mult: "mul", gast.Div: "div",
                gast.Pow: "pow", gast.MatMult: "matmul", gast.Mod: "mod", gast.FloorDiv: "floordiv",
@@ -86,7 +87,7 @@ class Normalizer:
             if extra is not None:
                 self.params.append(extra.id)
         self.locals = set(self.params)
-        for node in gast.walk(fdef):
+        for node in walk(fdef):
             if isinstance(node, gast.Name) and isinstance(node.ctx, (gast.Store, gast.Del)):
                 self.locals.add(node.id)
         self.namer = Namer(names_in(fdef) | self.locals)
@@ -94,7 +95,7 @@ class Normalizer:
         # followed only where their name is bound once), the nested functions and partials seen
         # so far (name -> LocalFunction) and the tuple/list displays bound once (name -> length)
         self.binds = {}
-        for node in gast.walk(fdef):
+        for node in walk(fdef):
             if isinstance(node, gast.Name) and isinstance(node.ctx, (gast.Store, gast.Del, gast.Param)):
                 self.binds[node.id] = self.binds.get(node.id, 0) + 1
             elif isinstance(node, gast.FunctionDef) and node is not fdef:
@@ -117,7 +118,7 @@ class Normalizer:
     # ------------------------------------------------------------------ expressions
     def is_static(self, node):
         """An expression with no local names and no calls: module attributes, literals."""
-        for n in gast.walk(node):
+        for n in walk(node):
             if isinstance(n, gast.Name) and n.id in self.locals:
                 return False
             if isinstance(n, (gast.Call, gast.Lambda, gast.NamedExpr, gast.Await, gast.Yield)):
@@ -125,7 +126,7 @@ class Normalizer:
         return True
 
     def check_inline(self, node):
-        for n in gast.walk(node):
+        for n in walk(node):
             if type(n) in REFUSED_EXPR:
                 self.refuse(n, REFUSED_EXPR[type(n)])
 
@@ -263,13 +264,13 @@ class Normalizer:
         for gen in expr.generators:
             if gen.is_async:
                 self.refuse(expr, "async comprehension")
-            for n in gast.walk(gen.target):
+            for n in walk(gen.target):
                 if isinstance(n, gast.Name):
                     rename[n.id] = self.namer.fresh(n.id)
         self.locals.update(rename.values())
         renamed = [(_renamed(g.target, rename), g.iter if k == 0 else _renamed(g.iter, rename),
                     [_renamed(c, rename) for c in g.ifs]) for k, g in enumerate(expr.generators)]
-        reads = {n.id for n in gast.walk(expr) if isinstance(n, gast.Name)}
+        reads = {n.id for n in walk(expr) if isinstance(n, gast.Name)}
         acc = name if name not in reads and name not in self.params and not isinstance(expr, gast.SetComp) \
             else self.namer.fresh("comp")
         self.locals.add(acc)
@@ -560,7 +561,7 @@ class Normalizer:
     def function_def(self, s, out):
         if s.decorator_list:
             self.refuse(s, "decorated nested function")
-        for n in gast.walk(s):
+        for n in walk(s):
             if isinstance(n, (gast.Yield, gast.YieldFrom)):
                 self.refuse(n, "generator function", "a nested function that yields")
         self.define(s.name, LocalFunction(s.name, self.defaults_now(s.args, out), s.body, s.lineno), s)
@@ -621,7 +622,7 @@ class Normalizer:
             self.refuse(call, "recursive nested function", f"`{fn.name}` calls itself; define it at module level")
         bound = self.bind_local(fn, call, out)
         rename = {}
-        for n in gast.walk(gast.Module(body=fn.body, type_ignores=[])):
+        for n in walk(gast.Module(body=fn.body, type_ignores=[])):
             if isinstance(n, gast.Name) and isinstance(n.ctx, (gast.Store, gast.Param, gast.Del)):
                 rename.setdefault(n.id, None)
             elif isinstance(n, gast.FunctionDef):
@@ -629,7 +630,7 @@ class Normalizer:
         for p in bound:
             rename[p] = None
         inner_binds = {}
-        for n in gast.walk(gast.Module(body=fn.body, type_ignores=[])):
+        for n in walk(gast.Module(body=fn.body, type_ignores=[])):
             if isinstance(n, gast.Name) and isinstance(n.ctx, (gast.Store, gast.Del, gast.Param)):
                 inner_binds[n.id] = inner_binds.get(n.id, 0) + 1
             elif isinstance(n, gast.FunctionDef):
@@ -643,7 +644,7 @@ class Normalizer:
         result = self.namer.fresh(fn.name.strip("<>") + "_out" if fn.name == "<lambda>" else fn.name)
         self.locals.add(result)
         body = [_renamed(st, rename) for st in fn.body]
-        for st in gast.walk(gast.Module(body=body, type_ignores=[])):
+        for st in walk(gast.Module(body=body, type_ignores=[])):
             if isinstance(st, gast.FunctionDef) and st.name in rename:
                 st.name = rename[st.name]
         if generator:
@@ -778,7 +779,7 @@ class Normalizer:
             self.refuse(fn.node_for_errors(self.lineno), "nested function without a return")
         *head, last = body
         for st in head:
-            for n in gast.walk(st):
+            for n in walk(st):
                 if isinstance(n, gast.Return):
                     self.refuse(n, "early return in a nested function",
                                 f"`{fn.name}` returns before its last statement; write one return at "
@@ -955,7 +956,7 @@ class Normalizer:
         if isinstance(index, gast.Tuple):
             return gast.Tuple(elts=[self.store_index(e, out) for e in index.elts], ctx=gast.Load())
         if isinstance(index, gast.Slice) or is_atom(index) or not any(
-                isinstance(n, (gast.Compare, gast.Call, gast.Subscript, gast.BoolOp)) for n in gast.walk(index)):
+                isinstance(n, (gast.Compare, gast.Call, gast.Subscript, gast.BoolOp)) for n in walk(index)):
             return index
         return self.atom(index, out, "index")
 
@@ -972,8 +973,8 @@ class Normalizer:
             if any(isinstance(e, gast.Starred) for e in target.elts):
                 self.refuse(target, "starred assignment")
             if isinstance(value, (gast.Tuple, gast.List)) and len(value.elts) == len(target.elts):
-                stored = {n.id for t in target.elts for n in gast.walk(t) if isinstance(n, gast.Name)}
-                read = {n.id for v in value.elts for n in gast.walk(v) if isinstance(n, gast.Name)}
+                stored = {n.id for t in target.elts for n in walk(t) if isinstance(n, gast.Name)}
+                read = {n.id for v in value.elts for n in walk(v) if isinstance(n, gast.Name)}
                 if not stored & read:
                     for t, v in zip(target.elts, value.elts):
                         self.assign_target(t, v, out)
@@ -990,7 +991,7 @@ class Normalizer:
                     self.assign_target(t, a, out)
                 return
             seq = self.atom(value, out, "tup")
-            if isinstance(seq, gast.Name) and seq.id in {n.id for n in gast.walk(target) if isinstance(n, gast.Name)}:
+            if isinstance(seq, gast.Name) and seq.id in {n.id for n in walk(target) if isinstance(n, gast.Name)}:
                 tmp = self.namer.fresh("tup")
                 out.append(assign(tmp, seq, ln))
                 seq = N(tmp)
@@ -1044,7 +1045,7 @@ class Normalizer:
             it.func.id in ("enumerate", "zip") else [it]
         names = {q.id for q in seqs if isinstance(q, gast.Name)}
         for st in s.body:
-            for n in gast.walk(st):
+            for n in walk(st):
                 grows = None
                 if isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute) and \
                         isinstance(n.func.value, gast.Name) and n.func.value.id in names and \
@@ -1175,7 +1176,7 @@ COMPREHENSIONS = (gast.ListComp, gast.SetComp, gast.DictComp, gast.GeneratorExp)
 def _renamed(node, mapping):
     """A copy of ``node`` with the names in ``mapping`` renamed."""
     node = clone(node)
-    for n in gast.walk(node):
+    for n in walk(node):
         if isinstance(n, gast.Name) and n.id in mapping:
             n.id = mapping[n.id]
     return node

@@ -27,6 +27,7 @@ import numpy as np
 from srcad import runtime
 from srcad.rules import more_helpers, numpy_helpers
 from srcad.astutil import N, assign, clone
+from srcad.astutil import walk
 from srcad.codegen import note, note_text
 
 # runtime helpers whose argument at this position is only used for its shape (and dtype)
@@ -115,7 +116,7 @@ def _stores(nodes):
     """{name: how many times it is bound} in ``nodes`` (assignments, loop targets, ``del``)."""
     count = {}
     for node in nodes:
-        for n in gast.walk(node):
+        for n in walk(node):
             if isinstance(n, gast.Name) and isinstance(n.ctx, (gast.Store, gast.Del)):
                 count[n.id] = count.get(n.id, 0) + 1
     return count
@@ -131,11 +132,11 @@ def _place_stand_ins(fwd, bwd, result, stand_ins):
     position = {id(s): k for k, s in enumerate(fwd)}
     first_store = {}
     for k, s in enumerate(fwd):
-        for n in gast.walk(s):
+        for n in walk(s):
             if isinstance(n, gast.Name) and not isinstance(n.ctx, gast.Load):
                 first_store.setdefault(n.id, k)
     loads = {}
-    for n in gast.walk(gast.Module(body=fwd + list(bwd) + [gast.Expr(value=result)], type_ignores=[])):
+    for n in walk(gast.Module(body=fwd + list(bwd) + [gast.Expr(value=result)], type_ignores=[])):
         if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
             loads.setdefault(n.id, []).append(n)
     drop = set()
@@ -390,7 +391,7 @@ def free_dead(sections, keep, is_array):
     stmts = [s for sec in sections for s in sec]
     bound, last = {}, {}
     for i, s in enumerate(stmts):
-        for n in gast.walk(s):
+        for n in walk(s):
             if isinstance(n, gast.Name):
                 last[n.id] = i
         if isinstance(s, gast.Assign):
@@ -424,11 +425,11 @@ _FUSE_LIMIT = 24   # nodes a statement may grow to by taking in a temporary
 
 
 def _size(node):
-    return sum(1 for _ in gast.walk(node))
+    return sum(1 for _ in walk(node))
 
 
 def _pure_expr(value, pure_call):
-    for n in gast.walk(value):
+    for n in walk(value):
         if isinstance(n, (gast.Lambda, gast.NamedExpr, gast.Yield, gast.YieldFrom, gast.Await)):
             return False
         if isinstance(n, gast.Call) and not pure_call(n):
@@ -466,7 +467,7 @@ def fuse_single_use(sections, result, temporary, pure_call, owned):
     where = [k for k, sec in enumerate(sections) for _ in sec]
     loads, stores, first_store, at = {}, {}, {}, {}
     for j, s in enumerate(stmts):
-        for n in gast.walk(s):
+        for n in walk(s):
             if isinstance(n, gast.Name):
                 at.setdefault(n.id, set()).add(j)
                 if isinstance(n.ctx, gast.Load):
@@ -542,19 +543,19 @@ def propagate_copies(sections, result, temporary, pure_call, owned):
     writes what it reads (``dp = dmul_1 * x; dx += dmul_1 * p``: the two swap)."""
     stmts = [s for sec in sections for s in sec]
     stores, loads = {}, {}
-    for n in gast.walk(gast.Module(body=stmts + [gast.Expr(value=result)], type_ignores=[])):
+    for n in walk(gast.Module(body=stmts + [gast.Expr(value=result)], type_ignores=[])):
         if isinstance(n, gast.Name):
             table = loads if isinstance(n.ctx, gast.Load) else stores
             table[n.id] = table.get(n.id, 0) + 1
     dropped = set()
 
     def reads_of(node, name):
-        return sum(1 for n in gast.walk(node) if isinstance(n, gast.Name) and n.id == name
+        return sum(1 for n in walk(node) if isinstance(n, gast.Name) and n.id == name
                    and isinstance(n.ctx, gast.Load))
 
     def binds(node, name):
         return any(isinstance(n, gast.Name) and n.id == name and not isinstance(n.ctx, gast.Load)
-                   for n in gast.walk(node))
+                   for n in walk(node))
 
     def plain(s, a):   # ``a = value`` with a pure value that does not read ``a``
         return type(s) is gast.Assign and len(s.targets) == 1 and isinstance(s.targets[0], gast.Name) and \
@@ -587,7 +588,7 @@ def propagate_copies(sections, result, temporary, pure_call, owned):
                         not binds(body[j].value, a) and not any(
                             isinstance(x, gast.Name) and x.id == t for tg in
                             (body[j].targets if type(body[j]) is gast.Assign else [body[j].target])
-                            for x in gast.walk(tg)):
+                            for x in walk(tg)):
                     return uses + [j]
                 if not sink(body, j, t, left - k, a):
                     return None
@@ -668,7 +669,7 @@ def _writes_memory(stmts, owned):
     writes in place. Recomputing ``-x`` later is exact only where nothing can change ``x``'s
     memory in between."""
     for s in stmts:
-        for n in gast.walk(s):
+        for n in walk(s):
             if isinstance(n, (gast.Subscript, gast.Attribute)) and isinstance(n.ctx, gast.Store):
                 return True
             if isinstance(n, gast.Assign) and type(n) is not gast.Assign:
@@ -714,16 +715,16 @@ def _rematerialise(value, reads, t, writes_memory, bound_once):
         return True
     if not reads or not all(isinstance(s, (gast.Assign, gast.AugAssign)) for s in reads) or writes_memory():
         return False
-    return sum(1 for s in reads for x in gast.walk(s) if isinstance(x, gast.Name) and x.id == t) <= 3
+    return sum(1 for s in reads for x in walk(s) if isinstance(x, gast.Name) and x.id == t) <= 3
 
 
 def names_read_expr(value):
-    return {n.id for n in gast.walk(value) if isinstance(n, gast.Name)}
+    return {n.id for n in walk(value) if isinstance(n, gast.Name)}
 
 
 def _replace_name(tree, name, value, every=False):
     """Put ``value`` where ``tree`` reads ``name`` (the first read, or a copy at every read)."""
-    for node in list(gast.walk(tree)):
+    for node in list(walk(tree)):
         for field in node._fields:
             v = getattr(node, field, None)
             items = v if isinstance(v, list) else [v]

@@ -32,6 +32,7 @@ import numpy as np
 
 from srcad import runtime as rt
 from srcad.astutil import N, assign
+from srcad.astutil import walk
 from srcad.callees import resolve
 from srcad.errors import TransformError
 
@@ -97,13 +98,13 @@ class _Index:
                 for node in part if isinstance(part, list) else [part]:
                     if node is None:
                         continue
-                    for n in gast.walk(node):
+                    for n in walk(node):
                         if isinstance(n, gast.Name):
                             table = self.reads if isinstance(n.ctx, gast.Load) else self.defs
                             table.setdefault(n.id, []).append(s)
             if not isinstance(s, (gast.Assign, gast.Expr, gast.Return, gast.If, gast.While, gast.For)):
                 # anything else (a nested def, del, global): names it touches count as written
-                for n in gast.walk(s):
+                for n in walk(s):
                     if isinstance(n, gast.Name):
                         self.defs.setdefault(n.id, []).append(s)
 
@@ -470,7 +471,7 @@ def _assigned_between(name, block, lo, hi):
     for s in block[lo + 1:hi]:
         targets = s.targets if isinstance(s, gast.Assign) else [s]
         for tgt in targets:
-            for n in gast.walk(tgt):
+            for n in walk(tgt):
                 if isinstance(n, gast.Name) and n.id == name and (not isinstance(s, gast.Assign) or
                                                                    isinstance(n.ctx, gast.Store)):
                     return True

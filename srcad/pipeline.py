@@ -28,6 +28,7 @@ from srcad import codegen, guards, runtime
 from srcad.analyze import Facts
 from srcad.rewrites import appends_as_assignments, split_self_reads
 from srcad.astutil import N, assign, at
+from srcad.astutil import walk
 from srcad.errors import TransformError, called_from
 from srcad.forward import Forward
 from srcad.inline import ObjectArg, inline_calls
@@ -171,7 +172,7 @@ def front_end(fn, stages=None, inlined=False):
     if stages is not None:
         stages["normalize"] = body
     if not body or not isinstance(body[-1], gast.Return):
-        has_return = any(isinstance(n, gast.Return) for s in body for n in gast.walk(s))
+        has_return = any(isinstance(n, gast.Return) for s in body for n in walk(s))
         if not has_return and not inlined:
             raise TransformError(f"{info.name} has no return statement: there is nothing to differentiate",
                                  info.filename, info.lineno, "missing return")
@@ -188,7 +189,7 @@ def front_end(fn, stages=None, inlined=False):
     norm.result_var = ret_name if ret_name not in norm.locals else None
     require_loop_builtins(info, body, names_in(info.node))
     for s in body:
-        for n in gast.walk(s):
+        for n in walk(s):
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
                 norm.locals.add(n.id)
     if stages is not None:
@@ -205,7 +206,7 @@ def require_loop_builtins(info, body, source_names):
     scope: where its module or closure rebinds one, srcad would call the wrong function, so it
     refuses. Noted for the guards: binding one of those names later regenerates (and refuses).
     """
-    if not any(isinstance(n, (gast.For, gast.While)) for s in body for n in gast.walk(s)):
+    if not any(isinstance(n, (gast.For, gast.While)) for s in body for n in walk(s)):
         return
     for name in _LOOP_BUILTINS + tuple(n for n in ("zip", "enumerate") if n in source_names):
         ok, obj = info.resolve(name, guard=None)

@@ -11,6 +11,7 @@
 import gast
 
 from srcad.astutil import N, assign, at
+from srcad.astutil import walk
 
 
 class _Loop:
@@ -165,8 +166,8 @@ class Restructurer:
 
 def restructure(body, namer, out_name, lineno):
     """Rewrite ``body`` so it has no early exits; returns the new body and the returned name."""
-    returns = [n for s in body for n in gast.walk(s) if isinstance(n, gast.Return)]
-    jumps = [n for s in body for n in gast.walk(s) if isinstance(n, (gast.Break, gast.Continue))]
+    returns = [n for s in body for n in walk(s) if isinstance(n, gast.Return)]
+    jumps = [n for s in body for n in walk(s) if isinstance(n, (gast.Break, gast.Continue))]
     if len(returns) == 1 and body and body[-1] is returns[0] and not jumps:
         return body, returns[0].value.id
     names = {r.value.id for r in returns if isinstance(r.value, gast.Name)}

@@ -22,6 +22,7 @@ from srcad.adjoints import Live
 from srcad.analyze import call_wrt, changed_in_place
 from srcad.astutil import N, assign, at, clone, expr_stmt, index_value, stored_names
 from srcad.astutil import attr_call as _attr_call, call as _call, const as _const, names_read
+from srcad.astutil import walk
 from srcad.backward import (AssignRecord, Backward, ForRecord, IfRecord, PushRecord, RestoreRecord,
                             SetitemRecord, WhileRecord)
 from srcad.errors import fail_at
@@ -211,12 +212,12 @@ class Reverse(Backward):
         shapers = {self.env.ref_name("unbroadcast"), self.env.ref_name("grad_like")}
         shape_only = set()
         for s in stmts:
-            for n in gast.walk(s):
+            for n in walk(s):
                 if isinstance(n, gast.Call) and isinstance(n.func, gast.Name) and n.func.id in shapers \
                         and len(n.args) == 2 and isinstance(n.args[1], gast.Name):
                     shape_only.add(id(n.args[1]))
         for s in stmts:
-            for n in gast.walk(s):
+            for n in walk(s):
                 if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load) and n.id in self.norm.locals:
                     self.log.read(n.id, pos, shape_only=id(n) in shape_only)
 

@@ -10,6 +10,7 @@ import gast
 
 from srcad import runtime as rt
 from srcad.astutil import N, assign, walk_stmts
+from srcad.astutil import walk
 
 
 def appends_as_assignments(body, info, params, env):
@@ -62,7 +63,7 @@ def split_self_reads(stmts, facts, namer):
     for s in stmts:
         if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name):
             t = s.targets[0].id
-            reads = {n.id for n in gast.walk(s.value) if isinstance(n, gast.Name)}
+            reads = {n.id for n in walk(s.value) if isinstance(n, gast.Name)}
             if t in facts.active and t in reads:
                 op = facts.classify(s.value)
                 if op.kind == "rule" and op.template.reads_out:
