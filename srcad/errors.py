@@ -1,5 +1,28 @@
 """The one error srcad raises for code it cannot differentiate."""
 
+import linecache
+import re
+
+_GENERATED = re.compile(r"^<srcad (\S+) of (.*):(\d+) #\d+>$")
+_LINE_NOTE = re.compile(r"#\s*line (\d+)\s*$")
+
+
+def user_place(filename, lineno):
+    """(file, line, label) of the user's line behind line ``lineno`` of the source of a derivative
+    srcad generated (``<srcad grad_f of file.py:3 #1>``; linecache holds it one line down, under
+    the factory's ``def``): the ``# line N`` note that line falls under, followed through
+    derivatives of derivatives; None for any other file."""
+    m = _GENERATED.match(filename or "")
+    if m is None or lineno is None:
+        return None
+    line = int(m.group(3))
+    for prev in reversed(linecache.getlines(filename)[:lineno + 1]):
+        note = _LINE_NOTE.search(prev)
+        if note:
+            line = int(note.group(1))
+            break
+    return user_place(m.group(2), line) or (m.group(2), line, m.group(1))
+
 
 class TransformError(Exception):
     """A function, or a construct inside it, cannot be differentiated.
@@ -12,6 +35,11 @@ class TransformError(Exception):
         self.lineno = lineno
         self.construct = construct
         self.reason = message
+        place = user_place(filename, lineno)
+        if place is not None:     # a derivative of srcad's own derivative: name the user's line
+            filename, lineno, label = place
+            self.filename, self.lineno = filename, lineno
+            message += f" (in {label}, srcad's derivative of this line, differentiated again)"
         where = ""
         if filename is not None:
             where = f"{filename}:{lineno}: " if lineno is not None else f"{filename}: "

@@ -191,3 +191,36 @@ def test_differentiated_value_spread_with_star_is_refused_not_zero(mode):
         _run(mode, spread_into_helper)
     assert info.value.construct == "starred argument (*args)"
     assert info.value.lineno == _line_of(spread_into_helper, "_pair_product(*")
+
+
+def _dict_in_loop(x):
+    d = {k: x * k for k in range(3)}
+    return np.sum(d[2] - d[1] ** 2)
+
+
+def _dict_written_twice(x):
+    d = {}
+    for k in range(2):
+        d["a"] = np.sin(x) * k
+    return np.sum(d["a"] ** 2)
+
+
+@pytest.mark.parametrize("fn", [_dict_in_loop, _dict_written_twice])
+def test_second_order_refusal_names_the_users_line(fn):
+    """A refusal raised while srcad differentiates its own derivative (Hessians) names the user's
+    file and line, never the generated code's pseudo-file; where it is not refused it is exact."""
+    x = np.array([0.3, 0.4])
+    try:
+        H = srcad.hessian(fn)(x)
+    except srcad.TransformError as e:
+        assert e.filename == __file__, str(e)
+        lines = [i for i, text in enumerate(open(__file__).read().splitlines(), 1)
+                 if fn.__name__ in text and text.startswith("def")]
+        assert lines[0] < e.lineno <= lines[0] + 4, str(e)
+        assert str(e).startswith(f"{__file__}:{e.lineno}: ")
+        assert "<srcad" not in str(e).split(": ")[0]
+    else:
+        g = srcad.grad(fn)
+        eps = 1e-6
+        num = np.array([(g(x + eps * e) - g(x - eps * e)) / (2 * eps) for e in np.eye(2)])
+        np.testing.assert_allclose(H, num, rtol=1e-5, atol=1e-7)
