@@ -3,8 +3,8 @@
 import linecache
 import re
 
-_GENERATED = re.compile(r"^<srcad (\S+) of (.*):(\d+) #\d+>$")
-_LINE_NOTE = re.compile(r"#\s*line (\d+)\s*$")
+_GENERATED = r"^<srcad (\S+) of (.*):(\d+) #\d+>$"    # (strings: an exported module copies these)
+_LINE_NOTE = r"#\s*line (\d+)\s*$"
 
 
 def user_place(filename, lineno):
@@ -12,12 +12,12 @@ def user_place(filename, lineno):
     srcad generated (``<srcad grad_f of file.py:3 #1>``; linecache holds it one line down, under
     the factory's ``def``): the ``# line N`` note that line falls under, followed through
     derivatives of derivatives; None for any other file."""
-    m = _GENERATED.match(filename or "")
+    m = re.match(_GENERATED, filename or "")
     if m is None or lineno is None:
         return None
     line = int(m.group(3))
     for prev in reversed(linecache.getlines(filename)[:lineno + 1]):
-        note = _LINE_NOTE.search(prev)
+        note = re.search(_LINE_NOTE, prev)
         if note:
             line = int(note.group(1))
             break

@@ -459,6 +459,15 @@ class Normalizer:
         ok, obj = self.info.resolve(func.id)
         return ok and obj is getattr(builtins, func.id)
 
+    def numpy_function(self, func, name):
+        """Is ``func`` ``<module>.name`` for a module name bound to NumPy (``np.divmod``)?"""
+        if not (isinstance(func, gast.Attribute) and func.attr == name and isinstance(func.value, gast.Name)
+                and func.value.id not in self.locals):
+            return False
+        import numpy
+        ok, obj = self.info.resolve(func.value.id)
+        return ok and obj is numpy
+
     def desugar(self, call, out):
         """Builtins that iterate, written as the comprehensions Python runs; None for other calls.
 
@@ -523,6 +532,16 @@ class Normalizer:
                 fn = self.atom(fn, out, "fn")
             return gast.ListComp(elt=gast.Call(func=fn, args=[N(v) for v in vs], keywords=[]),
                                  generators=[gast.comprehension(target=target, iter=it, ifs=[], is_async=0)])
+        if len(args) == 2 and (self.builtin(f, "divmod") or self.numpy_function(f, "divmod")):
+            # ``divmod(a, b)`` is ``(a // b, a % b)`` (Python's float ``//`` is divmod's quotient);
+            # ``np.divmod(a, b)`` is ``(np.floor_divide(a, b), np.remainder(a, b))``
+            a, b = self.atom(args[0], out, "a"), self.atom(args[1], out, "b")
+            if isinstance(f, gast.Name):
+                parts = [gast.BinOp(left=a, op=op(), right=clone(b)) for op, a in ((gast.FloorDiv, a), (gast.Mod, clone(a)))]
+            else:
+                parts = [gast.Call(func=gast.Attribute(value=clone(f.value), attr=name, ctx=gast.Load()),
+                                   args=[clone(a), clone(b)], keywords=[]) for name in ("floor_divide", "remainder")]
+            return gast.Tuple(elts=parts, ctx=gast.Load())
         if self.builtin(f, "max", "min") and len(args) >= 2:
             better = gast.Gt() if f.id == "max" else gast.Lt()
             best = self.atom(args[0], out, "best")
@@ -991,6 +1010,10 @@ class Normalizer:
                     self.assign_target(t, a, out)
                 return
             seq = self.atom(value, out, "tup")
+            if isinstance(value, (gast.Name, gast.Attribute, gast.Subscript)) and not self.generated:
+                # a value of unknown type: Python unpacks a dict's keys and checks the count
+                out.append(at(gast.Expr(value=gast.Call(func=N(self.helper("check_unpack")), args=[
+                    clone(seq), gast.Constant(value=len(target.elts), kind=None)], keywords=[])), ln))
             if isinstance(seq, gast.Name) and seq.id in {n.id for n in walk(target) if isinstance(n, gast.Name)}:
                 tmp = self.namer.fresh("tup")
                 out.append(assign(tmp, seq, ln))

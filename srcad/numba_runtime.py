@@ -199,6 +199,23 @@ def check_output(y):
     return lambda y: y
 
 
+@twin(runtime.check_unpack, values=1)
+def check_unpack(seq, n):
+    """Python's count check of ``a, b = seq`` (a tuple's length is its type's)."""
+    if isinstance(seq, types.BaseTuple):
+        k = len(seq)
+
+        def tuple_count(seq, n):
+            if k != n:
+                raise ValueError("wrong number of values to unpack")
+        return tuple_count
+    if isinstance(seq, (types.Array, types.List)):
+        def count(seq, n):
+            if len(seq) != n:
+                raise ValueError("wrong number of values to unpack")
+        return count
+
+
 def _fancy(index):
     """An integer-array index (``x[[0, 0]]``): NumPy's ``+=`` there does not count repeated places
     (srcad's helper uses ``np.add.at``), so no implementation is offered and the derivative is refused."""

@@ -7,10 +7,11 @@ rules in ``srcad.rules.runtime_rules`` so generated code can be differentiated a
 
 import array
 import contextvars
+import sys
 
 import numpy as np
 
-from srcad.errors import TransformError
+from srcad.errors import TransformError, user_place
 
 
 class Stack(list):
@@ -496,6 +497,23 @@ def restore_item(x, index, old):
         x[index] = old
 
 
+def check_unpack(seq, n):
+    """What Python checks in ``a, b = seq`` before srcad's ``a = seq[0]; b = seq[1]``: ``seq`` is
+    a sequence (a dict unpacks its keys, which indexing does not give) of exactly ``n`` items."""
+    if not isinstance(seq, (tuple, list, str, range)) and not is_array(seq):
+        what = "a dict (its keys)" if isinstance(seq, dict) else f"a {type(seq).__name__}"
+        caller = sys._getframe(1)     # the derivative: name the user's line it came from
+        place = user_place(caller.f_code.co_filename, caller.f_lineno - 1) or (None, None, None)
+        raise TransformError(f"srcad cannot differentiate unpacking {what} into names; unpack "
+                             "a list or tuple of it instead (`a, b = list(d)`)", place[0], place[1],
+                             construct="tuple unpacking")
+    k = len(seq)
+    if k > n:
+        raise ValueError(f"too many values to unpack (expected {n})")
+    if k < n:
+        raise ValueError(f"not enough values to unpack (expected {n}, got {k})")
+
+
 def _is_seq(x):
     return isinstance(x, (tuple, list))
 
@@ -786,6 +804,7 @@ def add(a, b):
 
 RUNTIME_NAMES = {
     "Stack": Stack,
+    "check_unpack": check_unpack,
     "float_items": float_items,
     "unbroadcast": unbroadcast,
     "broadcast_like": broadcast_like,

@@ -274,3 +274,88 @@ def out_none(x):
 
 def test_out_none_is_fine():
     check_both(out_none, [np.array([0.2, 0.3])])
+
+
+# ---------------------------------------------------------------------- unpacking, divmod, pow
+
+
+def unpack_argument(x, y):
+    a, b = y          # a 2-vector, a (2, n) matrix or a pair: unpacked along its first axis
+    return np.sum(a * x + np.sin(b) * x)
+
+
+def unpack_slice(x, y):
+    a, b = y[:2]
+    return np.sum(a * b * x)
+
+
+def builtin_divmod(x, y):
+    q, r = divmod(x, y)
+    return np.sum(r * x + q * y)
+
+
+def numpy_divmod(x, y):
+    q, r = np.divmod(x, y)
+    return np.sum(r * r + q * x)
+
+
+def builtin_pow(x, y):
+    return np.sum(pow(x, 3) + pow(x, y))
+
+
+@pytest.mark.parametrize("fn", [unpack_argument, unpack_slice])
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("wrt", [0, 1])
+def test_unpacking_a_sequence(fn, shape, wrt):
+    y = point((2,) + shape, 2)
+    check_both(fn, [point(shape, 1), y], wrt)
+    if shape == ():
+        check_both(fn, [point(shape, 1), (0.3, 0.8)], 0)   # a tuple argument
+
+
+@pytest.mark.parametrize("fn", [builtin_divmod, numpy_divmod, builtin_pow])
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("wrt", [0, 1])
+def test_divmod_and_pow_are_their_operators(fn, shape, wrt):
+    x = point(shape, 1) + 1.1
+    y = 0.3 + 0.1 * point(shape, 2)
+    check_both(fn, [x, y], wrt)
+    if shape == ():
+        h = srcad.hessian(fn, wrt=wrt)(x, y)
+        g = srcad.grad(fn, wrt=wrt)
+        eps = 1e-5
+        args = [x, y]
+        up, down = list(args), list(args)
+        up[wrt], down[wrt] = args[wrt] + eps, args[wrt] - eps
+        np.testing.assert_allclose(h, (g(*up) - g(*down)) / (2 * eps), rtol=1e-4, atol=1e-6)
+
+
+def unpack_dict(x):
+    d = {1: x, 0: 2 * x}
+    a, b = d            # the keys 1 and 0, not d[0] and d[1]
+    return a * x + b
+
+
+def unpack_too_many(x):
+    a, b = x
+    return a * b
+
+
+def test_unpacking_a_dict_is_refused_with_its_line():
+    line = unpack_dict.__code__.co_firstlineno + 2
+    for run in (lambda: srcad.grad(unpack_dict)(0.7), lambda: srcad.jvp(unpack_dict)(0.7, 1.0)):
+        with pytest.raises(srcad.TransformError) as e:
+            run()
+        assert (e.value.filename, e.value.lineno) == (__file__, line), str(e.value)
+        assert "dict" in str(e.value)
+
+
+def test_unpacking_checks_the_count_as_python_does():
+    x = np.array([0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match="too many values to unpack"):
+        unpack_too_many(x)
+    with pytest.raises(ValueError, match="too many values to unpack"):
+        srcad.grad(unpack_too_many)(x)
+    with pytest.raises(ValueError, match="too many values to unpack"):
+        srcad.jvp(unpack_too_many)(x, np.ones(3))
+    np.testing.assert_allclose(srcad.grad(unpack_too_many)(x[:2]), [0.2, 0.1])

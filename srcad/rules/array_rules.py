@@ -5,6 +5,7 @@ sorted) have adjoint and tangent helpers in srcad.rules.more_helpers, each pair 
 own at the end of this module (each is the other's transpose), so gradients differentiate again.
 """
 
+import builtins
 import operator
 
 import numpy as np
@@ -254,7 +255,7 @@ def sorted_(y, iterable, key=None, reverse=False):
 
 for _op, _np in ((operator.add, np.add), (operator.sub, np.subtract), (operator.mul, np.multiply),
                  (operator.truediv, np.true_divide), (operator.neg, np.negative),
-                 (operator.pow, np.power), (operator.matmul, np.matmul)):
+                 (operator.pow, np.power), (builtins.pow, np.power), (operator.matmul, np.matmul)):
     REVERSE[_op] = REVERSE[_np]
     FORWARD[_op] = FORWARD[_np]
 

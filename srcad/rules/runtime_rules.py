@@ -87,7 +87,7 @@ def grad_like_(y, dx, x):
     d[y] = grad_like(d[dx], x)
 
 
-nondiff(rt.zeros_like, rt.count, rt.Stack, rt.is_training, rt.check_output, why="no derivative")
+nondiff(rt.zeros_like, rt.count, rt.Stack, rt.is_training, rt.check_output, rt.check_unpack, why="no derivative")
 
 
 # ---------------------------------------------------------------- forward forms of the helpers that
