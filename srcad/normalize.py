@@ -951,14 +951,12 @@ class Normalizer:
             self.check_inline(s.test)
             out.append(at(gast.If(test=s.test, body=self.body(s.body) or [gast.Pass()],
                                   orelse=self.body(s.orelse)), ln))
+        elif isinstance(s, (gast.While, gast.For)) and s.orelse:
+            self.loop_else(s, out)
         elif isinstance(s, gast.While):
-            if s.orelse:
-                self.refuse(s, "while ... else")
             self.check_inline(s.test)
             out.append(at(gast.While(test=s.test, body=self.body(s.body) or [gast.Pass()], orelse=[]), ln))
         elif isinstance(s, gast.For):
-            if s.orelse:
-                self.refuse(s, "for ... else")
             self.for_loop(s, out)
         elif isinstance(s, (gast.Break, gast.Continue, gast.Pass)):
             out.append(at(type(s)(), ln))
@@ -967,6 +965,44 @@ class Normalizer:
             out.append(s)
         else:
             self.refuse(s, type(s).__name__ + " statement")
+
+    def loop_else(self, s, out):
+        """``for``/``while`` ... ``else``: the ``else`` block runs when the loop ends without a
+        ``break``: a flag set beside each of the loop's own breaks, then ``if not broke: <else>``
+        (with no break, the block simply follows the loop)."""
+        orelse, ln = s.orelse, self.lineno
+        flag = self.namer.fresh("broke")
+        found = []
+
+        def flagged(stmts):
+            new = []
+            for t in stmts:
+                if isinstance(t, gast.Break):
+                    found.append(t)
+                    new.append(assign(flag, gast.Constant(value=True, kind=None), getattr(t, "lineno", ln)))
+                elif isinstance(t, gast.If):
+                    t.body, t.orelse = flagged(t.body), flagged(t.orelse)
+                elif isinstance(t, (gast.For, gast.While)):
+                    t.orelse = flagged(t.orelse)     # an inner loop's else is in this loop's body
+                elif isinstance(t, gast.With):
+                    t.body = flagged(t.body)
+                new.append(t)
+            return new
+
+        loop = type(s)(**{f: getattr(s, f) for f in s._fields})
+        loop.orelse = []
+        loop.body = flagged(s.body)
+        for a in ("lineno", "col_offset", "end_lineno", "end_col_offset"):
+            setattr(loop, a, getattr(s, a, None))
+        if found:
+            out.append(assign(flag, gast.Constant(value=False, kind=None), ln))
+        self.stmt(loop, out)
+        if found:
+            test = gast.UnaryOp(op=gast.Not(), operand=N(flag))
+            self.stmt(at(gast.If(test=test, body=orelse, orelse=[]), ln), out)
+        else:
+            for t in orelse:
+                self.stmt(t, out)
 
     def store_index(self, index, out):
         """The index of ``x[index] = v``, with the parts that compute something from arrays

@@ -374,3 +374,78 @@ def _near_switch(fn, x, eps=1e-5):
             if not np.allclose(srcad.grad(fn)(y), base, rtol=1e-3, atol=1e-3):
                 return True
     return False
+
+
+# ------------------------------------------------------------------ for/while ... else
+
+
+def while_else(x, y):
+    i = 0
+    while i < 5:
+        x = x * y
+        if np.sum(x) > 2.0:
+            break
+        i += 1
+    else:
+        x = x + np.sin(x)
+    return np.sum(x)
+
+
+def for_else(x, y):
+    for k in range(4):
+        y = y * x
+        if np.sum(y) > 3.0:
+            break
+    else:
+        y = y - x ** 2
+    return np.sum(y)
+
+
+def for_else_without_break(x, y):
+    for k in range(3):
+        x = np.sin(x) * y
+    else:
+        x = x * 2
+    return np.sum(x)
+
+
+def nested_else(x, y):
+    for i in range(3):
+        for j in range(3):
+            if np.sum(x) > 5.0:
+                break
+            x = x * y
+        else:
+            x = x + 0.1
+            continue
+        break
+    else:
+        x = x * x
+    return np.sum(x)
+
+
+def else_after_return(x, y):
+    for k in range(3):
+        x = x * 2
+        if np.sum(x) > y:
+            return np.sum(x * 3)
+    else:
+        x = x + 100
+    return np.sum(x)
+
+
+@pytest.mark.parametrize("fn", [while_else, for_else, for_else_without_break, nested_else, else_after_return])
+@pytest.mark.parametrize("scale", [0.3, 1.3, 2.9])     # no break, break early, break late
+@pytest.mark.parametrize("shape", [(), (3,)])
+def test_loop_else_in_both_modes(fn, scale, shape):
+    """The else block runs only when the loop ends without a break (or return), in both modes."""
+    from test_replay import check_both
+    x = scale * (0.5 + 0.1 * np.arange(int(np.prod(shape))).reshape(shape)) if shape else scale * 0.5
+    y = 1.15
+    for wrt in (0, 1):
+        check_both(fn, [x, y], wrt)
+
+
+def test_loop_else_generated_code_reads_as_a_flag():
+    src = srcad.source(srcad.grad(for_else), 1.2, 1.0)
+    assert "broke_1 = False" in src and "broke_1 = True" in src and "not broke_1" in src
