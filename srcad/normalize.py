@@ -1026,7 +1026,7 @@ class Normalizer:
             self.assign_to(target.id, value, out)
         elif isinstance(target, (gast.Tuple, gast.List)):
             if any(isinstance(e, gast.Starred) for e in target.elts):
-                self.refuse(target, "starred assignment")
+                return self.starred_target(target, value, out)
             if isinstance(value, (gast.Tuple, gast.List)) and len(value.elts) == len(target.elts):
                 stored = {n.id for t in target.elts for n in walk(t) if isinstance(n, gast.Name)}
                 read = {n.id for v in value.elts for n in walk(v) if isinstance(n, gast.Name)}
@@ -1077,6 +1077,39 @@ class Normalizer:
             self.refuse(target, "assignment to an attribute")
         else:
             self.refuse(target, "assignment target " + type(target).__name__)
+
+    def starred_target(self, target, value, out):
+        """``a, *rest, z = seq``: ``a = seq[0]``, ``rest = list(seq[1:-1])``, ``z = seq[-1]``, after
+        Python's check that ``seq`` has at least two items."""
+        ln = self.lineno
+        stars = [k for k, e in enumerate(target.elts) if isinstance(e, gast.Starred)]
+        if len(stars) > 1:
+            self.refuse(target, "assignment with two starred targets")
+        k, n = stars[0], len(target.elts)
+        after = n - k - 1
+        seq = self.atom(value, out, "tup")
+        if isinstance(seq, gast.Name) and seq.id in {m.id for m in walk(target) if isinstance(m, gast.Name)}:
+            tmp = self.namer.fresh("tup")
+            out.append(assign(tmp, seq, ln))
+            seq = N(tmp)
+        out.append(at(gast.Expr(value=gast.Call(func=N(self.helper("check_unpack")), args=[
+            clone(seq), gast.Constant(value=n - 1, kind=None), gast.Constant(value=True, kind=None)],
+            keywords=[])), ln))
+        for j, t in enumerate(target.elts):
+            if j < k:
+                index = gast.Constant(value=j, kind=None)
+            elif j > k:
+                index = gast.UnaryOp(op=gast.USub(), operand=gast.Constant(value=n - j, kind=None))
+            else:
+                stop = gast.UnaryOp(op=gast.USub(), operand=gast.Constant(value=after, kind=None)) if after else None
+                part = gast.Subscript(value=clone(seq), slice=gast.Slice(
+                    lower=gast.Constant(value=k, kind=None), upper=stop, step=None), ctx=gast.Load())
+                v = self.namer.fresh("item")
+                rest = gast.ListComp(elt=N(v), generators=[gast.comprehension(
+                    target=N(v, True), iter=part, ifs=[], is_async=0)])
+                self.assign_target(t.value, rest, out)
+                continue
+            self.assign_target(t, gast.Subscript(value=clone(seq), slice=index, ctx=gast.Load()), out)
 
     def helper(self, name):
         """The name under which normalized code calls the runtime helper ``name``."""

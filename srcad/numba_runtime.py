@@ -200,18 +200,18 @@ def check_output(y):
 
 
 @twin(runtime.check_unpack, values=1)
-def check_unpack(seq, n):
+def check_unpack(seq, n, starred=False):
     """Python's count check of ``a, b = seq`` (a tuple's length is its type's)."""
     if isinstance(seq, types.BaseTuple):
         k = len(seq)
 
-        def tuple_count(seq, n):
-            if k != n:
+        def tuple_count(seq, n, starred=False):
+            if k < n or (k > n and not starred):
                 raise ValueError("wrong number of values to unpack")
         return tuple_count
     if isinstance(seq, (types.Array, types.List)):
-        def count(seq, n):
-            if len(seq) != n:
+        def count(seq, n, starred=False):
+            if len(seq) < n or (len(seq) > n and not starred):
                 raise ValueError("wrong number of values to unpack")
         return count
 

@@ -497,9 +497,10 @@ def restore_item(x, index, old):
         x[index] = old
 
 
-def check_unpack(seq, n):
+def check_unpack(seq, n, starred=False):
     """What Python checks in ``a, b = seq`` before srcad's ``a = seq[0]; b = seq[1]``: ``seq`` is
-    a sequence (a dict unpacks its keys, which indexing does not give) of exactly ``n`` items."""
+    a sequence (a dict unpacks its keys, which indexing does not give) of exactly ``n`` items (at
+    least ``n`` for ``a, *rest = seq``)."""
     if not isinstance(seq, (tuple, list, str, range)) and not is_array(seq):
         what = "a dict (its keys)" if isinstance(seq, dict) else f"a {type(seq).__name__}"
         caller = sys._getframe(1)     # the derivative: name the user's line it came from
@@ -508,10 +509,11 @@ def check_unpack(seq, n):
                              "a list or tuple of it instead (`a, b = list(d)`)", place[0], place[1],
                              construct="tuple unpacking")
     k = len(seq)
-    if k > n:
+    if k > n and not starred:
         raise ValueError(f"too many values to unpack (expected {n})")
     if k < n:
-        raise ValueError(f"not enough values to unpack (expected {n}, got {k})")
+        least = "at least " if starred else ""
+        raise ValueError(f"not enough values to unpack (expected {least}{n}, got {k})")
 
 
 def _is_seq(x):

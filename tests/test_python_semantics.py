@@ -359,3 +359,36 @@ def test_unpacking_checks_the_count_as_python_does():
     with pytest.raises(ValueError, match="too many values to unpack"):
         srcad.jvp(unpack_too_many)(x, np.ones(3))
     np.testing.assert_allclose(srcad.grad(unpack_too_many)(x[:2]), [0.2, 0.1])
+
+
+def starred_first(x, y):
+    a, *rest = x
+    return np.sum(a * y * np.sum(np.array(rest) ** 2))
+
+
+def starred_middle(x, y):
+    a, *mid, z = x
+    s = a * z * y
+    for m in mid:
+        s = s + np.sin(m) * a
+    return np.sum(s)
+
+
+def starred_display(x, y):
+    a, *b = (x, x * y, y * 3)
+    return np.sum(a * b[1] + b[0])
+
+
+@pytest.mark.parametrize("fn", [starred_first, starred_middle, starred_display])
+@pytest.mark.parametrize("shape", [(2,), (4,), (3, 2)])
+@pytest.mark.parametrize("wrt", [0, 1])
+def test_starred_assignment(fn, shape, wrt):
+    check_both(fn, [point(shape, 1), 0.8], wrt)
+
+
+def test_starred_assignment_checks_the_count():
+    def short(x):
+        a, *b, c = x
+        return a
+    with pytest.raises(ValueError, match="expected at least 2, got 1"):
+        srcad.grad(short)(np.array([1.0]))
