@@ -537,7 +537,8 @@ class Normalizer:
             # ``np.divmod(a, b)`` is ``(np.floor_divide(a, b), np.remainder(a, b))``
             a, b = self.atom(args[0], out, "a"), self.atom(args[1], out, "b")
             if isinstance(f, gast.Name):
-                parts = [gast.BinOp(left=a, op=op(), right=clone(b)) for op, a in ((gast.FloorDiv, a), (gast.Mod, clone(a)))]
+                parts = [gast.BinOp(left=a, op=gast.FloorDiv(), right=b),
+                         gast.BinOp(left=clone(a), op=gast.Mod(), right=clone(b))]
             else:
                 parts = [gast.Call(func=gast.Attribute(value=clone(f.value), attr=name, ctx=gast.Load()),
                                    args=[clone(a), clone(b)], keywords=[]) for name in ("floor_divide", "remainder")]
