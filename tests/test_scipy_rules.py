@@ -187,6 +187,24 @@ def test_logsumexp(f, args, wrt):
     run_all(f, args, wrt)
 
 
+SOFTMAX = [
+    ("softmax-all", lambda a: weigh(special.softmax(a)), [M], (0,)),
+    ("softmax-vector", lambda a: weigh(special.softmax(a) ** 2), [at((3,), 5, -1.0, 1.0)], (0,)),
+    ("softmax-axis1", lambda a: weigh(special.softmax(a, axis=1)), [M], (0,)),
+    ("softmax-axis0", lambda a: weigh(special.softmax(a * a, axis=0)), [M], (0,)),
+    ("softmax-sum", lambda a: np.sum(special.softmax(a, axis=-1) * a), [M], (0,)),
+    ("log_softmax-all", lambda a: weigh(special.log_softmax(a)), [M], (0,)),
+    ("log_softmax-axis1", lambda a: weigh(special.log_softmax(a, axis=1)), [M], (0,)),
+    ("log_softmax-xent", lambda a: -np.sum(special.log_softmax(a, axis=1)[:, 0]), [M], (0,)),
+    ("log_softmax-plain-sum", lambda a: np.sum(special.log_softmax(a, axis=0) ** 2), [M], (0,)),
+]
+
+
+@pytest.mark.parametrize("f,args,wrt", [c[1:] for c in SOFTMAX], ids=[c[0] for c in SOFTMAX])
+def test_softmax(f, args, wrt):
+    run_all(f, args, wrt)
+
+
 B_SIGNED = np.array([[0.5, -1.0, 2.0], [-0.3, 0.2, -1.5]])
 SIGNED = [
     ("value", lambda a: logsumexp(a, return_sign=True)[0], [M], (0,)),

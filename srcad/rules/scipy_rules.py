@@ -505,6 +505,30 @@ def multipolygamma_(y, n, a, dim):
     d[y] = d[a] * multipolygamma(n + 1, a, dim)
 
 
+# ================================================================ softmax, log_softmax
+# y = softmax(x, axis): dy = y * (dx - sum(y * dx, axis)); y = log_softmax(x, axis): dy = dx - sum(exp(y) * dx, axis)
+
+
+@_rule("reverse", "softmax")
+def softmax(y, x, axis=None):
+    d[x] = unbroadcast(y * (d[y] - np.sum(broadcast_like(d[y], y) * y, axis=axis, keepdims=True)), x)
+
+
+@_rule("forward", "softmax")
+def softmax(y, x, axis=None):
+    d[y] = y * broadcast_like(d[x], y) - y * np.sum(broadcast_like(d[x], y) * y, axis=axis, keepdims=True)
+
+
+@_rule("reverse", "log_softmax")
+def log_softmax(y, x, axis=None):
+    d[x] = unbroadcast(d[y] - np.exp(y) * np.sum(broadcast_like(d[y], y), axis=axis, keepdims=True), x)
+
+
+@_rule("forward", "log_softmax")
+def log_softmax(y, x, axis=None):
+    d[y] = broadcast_like(d[x], y) - np.sum(np.exp(y) * d[x], axis=axis, keepdims=True)
+
+
 # ================================================================ logsumexp
 
 
