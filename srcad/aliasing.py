@@ -85,6 +85,8 @@ class _Analysis:
         self.containers = containers
         self.external = external_params
         self.contents = {}    # container site -> sites of its elements (grows monotonically)
+        self.twice = set()    # container sites that may hold one array in two places ([a, a], [v] * 2)
+        self.loop_seqs = set()    # names of the sequences srcad's loops index (``seq_1 = loop_seq(d)``)
         self.seen = {}        # name -> every site it pointed to (for ``shares``)
         self.written_params = set()
         self.live_out = {}    # id(stmt) -> names whose value may still be read after it
@@ -162,13 +164,23 @@ class _Analysis:
         if isinstance(v, (gast.Tuple, gast.List, gast.Dict)):
             site = Site("new", id(stmt))
             elts = v.values if isinstance(v, gast.Dict) else v.elts
-            self.contents.setdefault(site, set()).update(*[self.atom(e, state) for e in elts])
+            self.contents.setdefault(site, set())     # a container, even when empty
+            for e in elts:
+                self.add(site, self.atom(e, state))
             return frozenset({site})
         if isinstance(v, gast.BoolOp):
             return frozenset().union(*[self.atom(e, state) for e in v.values])
         if isinstance(v, gast.Call):
             return self.call(v, state, stmt)
         return self.new(stmt)
+
+    def add(self, site, sites):
+        """Store ``sites`` in the container ``site``; where one is there already, it may now be
+        held twice (an in-place update through one place changes the other)."""
+        held = self.contents.setdefault(site, set())
+        if held & set(sites):
+            self.twice.add(site)
+        held.update(sites)
 
     def new(self, stmt):
         return frozenset({Site("new", id(stmt))})
@@ -233,12 +245,19 @@ class _Analysis:
             return frozenset({site})
         if name == "list_append" and len(args) == 2:
             site = Site("new", id(stmt))
-            self.contents.setdefault(site, set()).update(self.elements(args[0]), args[1])
+            self.add(site, self.elements(args[0]))
+            self.add(site, args[1])
+            if any(a in self.twice for a in args[0]):
+                self.twice.add(site)
             return frozenset({site})
         if name in ("seq_concat", "seq_repeat") and args:
             # list/tuple + and *: a new sequence holding the operands' elements
             site = Site("new", id(stmt))
-            self.contents.setdefault(site, set()).update(*[self.elements(a) for a in args])
+            self.contents.setdefault(site, set())
+            for a in args:
+                self.add(site, self.elements(a))
+            if name == "seq_repeat" and self.elements(args[0]) or any(a in self.twice for a in args[0]):
+                self.twice.add(site)
             return frozenset({site})
         return self.new(stmt)
 
@@ -259,19 +278,30 @@ class _Analysis:
                         # ``lst += [v]`` extends the list object: it now holds v too
                         added = self.elements(self.value(s.value, state, s, None))
                         for site in mine:
-                            self.contents.setdefault(site, set()).update(added)
+                            self.add(site, added)
                     return state
                 state = dict(state)
+                if isinstance(s.value, gast.Call) and isinstance(s.value.func, gast.Name) and \
+                        s.value.func.id == "loop_seq":
+                    self.loop_seqs.add(t.id)
                 state[t.id] = self.value(s.value, state, s, t.id)
                 self.seen.setdefault(t.id, set()).update(state[t.id])
                 return state
             if isinstance(t, gast.Subscript) and isinstance(t.value, gast.Name):
                 base = self.atom(t.value, state)
                 if self.is_container(t.value, base):
+                    # the container object changes: seen through every other name that holds it
+                    # (a loop's own sequence over it excepted: srcad's loops read the items it holds now)
+                    self.write(s, t.value.id, frozenset(b for b in base if b.kind == "new"), state,
+                               spare=self.loop_seqs)
                     if isinstance(s, InPlaceAssign):
+                        if t.value.id in self.live_out[id(s)] and any(b in self.twice for b in base) \
+                                and self.elements(base):
+                            self.refuse(s, t.value.id, f"another element of `{t.value.id}` (it may hold "
+                                        "the same array twice)")
                         self.write(s, t.value.id, self.elements(base), state, element=True)
                     for site in base:
-                        self.contents.setdefault(site, set()).update(self.atom(s.value, state))
+                        self.add(site, self.atom(s.value, state))
                 else:
                     self.write(s, t.value.id, base, state, memory=True)
             return state
@@ -301,12 +331,11 @@ class _Analysis:
             if f.attr in ("append", "insert", "add") and self.is_container(f.value, recv) or \
                     f.attr == "append" and not recv:
                 for site in recv:
-                    self.contents.setdefault(site, set()).update(self.atom(call.args[-1], state)
-                                                                 if call.args else ())
+                    self.add(site, self.atom(call.args[-1], state) if call.args else ())
                 return
             if f.attr in ("extend", "update") and call.args:
                 for site in recv:
-                    self.contents.setdefault(site, set()).update(self.elements(self.atom(call.args[0], state)))
+                    self.add(site, self.elements(self.atom(call.args[0], state)))
                 return
             if f.attr in WRITING_METHODS and not self.is_container(f.value, recv):
                 self.write(s, f.value.id, recv, state, memory=True)
@@ -316,7 +345,7 @@ class _Analysis:
             self.write(s, call.args[0].id, self.atom(call.args[0], state), state, memory=True)
 
     # ------------------------------------------------------------------ the check
-    def write(self, s, target, sites, state, memory=False, element=False):
+    def write(self, s, target, sites, state, memory=False, element=False, spare=()):
         """An in-place write through ``target`` into ``sites`` at statement ``s``."""
         if not sites:
             return
@@ -334,7 +363,7 @@ class _Analysis:
                     self.written_params.add(root.name)
         later = self.live_out[id(s)]
         clashes = [name for name, pts in sorted(state.items())
-                   if name != target and name != self.result_var and name in later and pts
+                   if name != target and name != self.result_var and name in later and pts and name not in spare
                    and written & self.reach(pts)]
         if clashes:
             # name the user's own variable where there is one (not a temporary srcad made)

@@ -386,7 +386,44 @@ def write_in_loop_through_alias(x):
     return np.sum(y)
 
 
-REFUSED = [(view_then_inplace, "y", "x", (4,)), (rows_in_place, "row", "X", (2, 2)),
+def list_holds_one_array_twice(x):
+    a = x * 1.0
+    ys = [a, a]
+    ys[0] += 1.0          # NumPy changes ys[1] too: it is the same array
+    return np.sum(ys[0] * ys[1])
+
+
+def repeated_list_element_updated(x):
+    ys = [x * 1.0] * 2
+    ys[1] *= 2.0
+    return np.sum(ys[0] * x)
+
+
+def list_written_through_another_name(x):
+    a = [x * 1.0, x * 2.0]
+    b = a
+    b[0] = x * 5.0        # the same list: a[0] is x * 5 now
+    return np.sum(a[0] * x)
+
+
+def dict_written_through_another_name(x):
+    d = {"w": x * 1.0}
+    e = d
+    e["w"] = np.sin(x)
+    return np.sum(d["w"] * x)
+
+
+def nested_list_written(x):
+    inner = [x * 1.0]
+    outer = [inner, x]
+    inner[0] = x * x
+    return np.sum(outer[0][0] * x)
+
+
+REFUSED = [(list_holds_one_array_twice, "ys", "ys", (4,)), (repeated_list_element_updated, "ys", "ys", (4,)),
+           (list_written_through_another_name, "b", "a", (4,)), (dict_written_through_another_name, "e", "d", (4,)),
+           (nested_list_written, "inner", "outer", (4,)),
+           (view_then_inplace, "y", "x", (4,)), (rows_in_place, "row", "X", (2, 2)),
            (alias_setitem, "y", "x", (4,)), (reshape_view, "y", "x", (4,)),
            (transpose_view, "Y", "X", (2, 2)), (ravel_view, "r", "X", (2, 2)),
            (ellipsis_view, "y", "x", (4,)), (double_target, "a", "b", (4,)),
@@ -522,3 +559,29 @@ def test_dict_entry_written_without_a_later_read():
             d[k] = d[k] * -1.2 + 1.0
         return np.sum(x * x) + d["a"]
     srcad.check_grad(f, X["vector"].copy())
+
+
+def distinct_list_elements_updated(x):
+    ys = [x * 1.0, x * 2.0]
+    ys[0] += 1.0
+    b = list(ys)          # a new list: writing into it leaves ys alone
+    b[1] = x * 7.0
+    return np.sum(ys[0] * ys[1] * b[1])
+
+
+def list_item_written_in_its_own_loop(x):
+    lst = [x[0], x[1], x[0] * x[1]]
+    i = 0
+    for v in lst:
+        lst[i] = v * 2 + lst[-1]
+        i += 1
+    return lst[0] * lst[1] + lst[2]
+
+
+@pytest.mark.parametrize("f", [distinct_list_elements_updated, list_item_written_in_its_own_loop])
+def test_container_writes_without_a_second_name_are_exact(f):
+    x = np.array([0.3, 0.4, 0.6])
+    srcad.check_grad(f, x)
+    g = srcad.jvp(f, (x,), (np.ones(3),))[1]
+    eps = 1e-6
+    np.testing.assert_allclose(g, (f(x + eps) - f(x - eps)) / (2 * eps), rtol=1e-6, atol=1e-8)
