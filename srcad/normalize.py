@@ -130,6 +130,19 @@ class Normalizer:
             if type(n) in REFUSED_EXPR:
                 self.refuse(n, REFUSED_EXPR[type(n)])
 
+    def computed(self, test):
+        """Does the test ``test`` hold what srcad computes in statements (a comprehension, a
+        generator, ``:=``) rather than a plain expression?"""
+        return any(type(n) in REFUSED_EXPR for n in walk(test))
+
+    def test(self, test, out):
+        """The test of an ``if``: as written, or, where it holds a comprehension, a generator or
+        ``:=``, computed first into a variable (in Python's order: ``a and any(...)`` stays
+        short-circuit)."""
+        if not self.computed(test):
+            return test
+        return self.atom(test, out, "cond")
+
     def atom(self, expr, out, base="t"):
         """Flatten ``expr`` into statements appended to ``out``; return an atom for its value."""
         if isinstance(expr, gast.Name):
@@ -143,6 +156,9 @@ class Normalizer:
             return gast.Constant(value=-v if isinstance(expr.op, gast.USub) else v, kind=None)
         if isinstance(expr, gast.Attribute) and self.is_static(expr):
             return expr
+        if isinstance(expr, gast.NamedExpr):      # ``(y := e)``: bind y, the value is y
+            self.assign_target(expr.target, expr.value, out)
+            return N(expr.target.id)
         name = self.namer.fresh(self.base_of(expr, base))
         self.assign_to(name, expr, out)
         return N(name)
@@ -195,6 +211,9 @@ class Normalizer:
             if fn is not None:
                 out.append(assign(name, self.inline_local(expr, out), ln))
                 return
+        if isinstance(expr, gast.NamedExpr):
+            out.append(assign(name, self.atom(expr, out), ln))
+            return
         if type(expr) in REFUSED_EXPR:
             self.refuse(expr, REFUSED_EXPR[type(expr)])
         if is_atom(expr) or (isinstance(expr, gast.Attribute) and self.is_static(expr)):
@@ -226,17 +245,21 @@ class Normalizer:
             keys = [self.atom(k, out) for k in expr.keys]
             values = [self.atom(v, out) for v in expr.values]
             out.append(assign(name, gast.Dict(keys=keys, values=values), ln))
-        elif isinstance(expr, gast.BoolOp) and not _is_truth(expr):
+        elif isinstance(expr, gast.BoolOp) and (not _is_truth(expr) or self.computed(expr)):
             self.short_circuit(name, expr, out)
+        elif isinstance(expr, gast.Compare) and self.computed(expr):
+            left = self.atom(expr.left, out)
+            rights = [self.atom(c, out) for c in expr.comparators]
+            out.append(assign(name, gast.Compare(left=left, ops=expr.ops, comparators=rights), ln))
         elif isinstance(expr, (gast.Compare, gast.BoolOp, gast.JoinedStr)):
             self.check_inline(expr)
             out.append(assign(name, expr, ln))
         elif isinstance(expr, gast.IfExp):
-            self.check_inline(expr.test)
+            test = self.test(expr.test, out)
             body, orelse = [], []
             self.assign_to(name, expr.body, body)
             self.assign_to(name, expr.orelse, orelse)
-            out.append(at(gast.If(test=expr.test, body=body, orelse=orelse), ln))
+            out.append(at(gast.If(test=test, body=body, orelse=orelse), ln))
         else:
             self.refuse(expr, type(expr).__name__ + " expression")
 
@@ -949,11 +972,19 @@ class Normalizer:
                 value = N(self.out_name)
             out.append(at(gast.Return(value=value), ln))
         elif isinstance(s, gast.If):
-            self.check_inline(s.test)
-            out.append(at(gast.If(test=s.test, body=self.body(s.body) or [gast.Pass()],
+            test = self.test(s.test, out)
+            out.append(at(gast.If(test=test, body=self.body(s.body) or [gast.Pass()],
                                   orelse=self.body(s.orelse)), ln))
         elif isinstance(s, (gast.While, gast.For)) and s.orelse:
             self.loop_else(s, out)
+        elif isinstance(s, gast.While) and self.computed(s.test):
+            # ``while any(v > 0 for v in x):``: the test computed at the top of every pass
+            head = []
+            test = self.atom(s.test, head, "cond")
+            head.append(at(gast.If(test=gast.UnaryOp(op=gast.Not(), operand=test), body=[gast.Break()],
+                                   orelse=[]), ln))
+            out.append(at(gast.While(test=gast.Constant(value=True, kind=None),
+                                     body=head + self.body(s.body), orelse=[]), ln))
         elif isinstance(s, gast.While):
             self.check_inline(s.test)
             out.append(at(gast.While(test=s.test, body=self.body(s.body) or [gast.Pass()], orelse=[]), ln))

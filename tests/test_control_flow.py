@@ -449,3 +449,55 @@ def test_loop_else_in_both_modes(fn, scale, shape):
 def test_loop_else_generated_code_reads_as_a_flag():
     src = srcad.source(srcad.grad(for_else), 1.2, 1.0)
     assert "broke_1 = False" in src and "broke_1 = True" in src and "not broke_1" in src
+
+
+# ------------------------------------------------------------------ tests that compute (generators, :=)
+
+
+def if_any_generator(x, y):
+    if any(v > 0.45 for v in x):
+        return np.sum(x ** 2 * y)
+    return np.sum(x * y)
+
+
+def if_and_all_generator(x, y):
+    if np.sum(x) > 0.1 and all(v < 0.6 for v in x):
+        return np.sum(x ** 3 * y)
+    return np.sum(x * y)
+
+
+def while_any_generator(x, y):
+    n = 0
+    while any(v < 1.0 for v in x) and n < 20:
+        x = x * y
+        n += 1
+    return np.sum(x)
+
+
+def ternary_on_generator_sum(x, y):
+    z = x * y if sum(v for v in x) > 0.9 else x * 3
+    return np.sum(z ** 2)
+
+
+def walrus_in_if(x, y):
+    if (z := np.sum(x * y)) > 0.5:
+        return z * z
+    return z
+
+
+def walrus_in_while(x, y):
+    while (z := x * y) < 2.0:
+        x = z
+    return np.sum(x * z)
+
+
+@pytest.mark.parametrize("fn", [if_any_generator, if_and_all_generator, while_any_generator,
+                                ternary_on_generator_sum, walrus_in_if, walrus_in_while])
+@pytest.mark.parametrize("scale", [0.5, 1.1])
+def test_computed_tests_in_both_modes(fn, scale):
+    from test_replay import check_both
+    x = scale * np.array([0.3, 0.45, 0.52])
+    if fn is walrus_in_while:
+        x = scale * 0.5
+    for wrt in (0, 1):
+        check_both(fn, [x, 1.3], wrt)
