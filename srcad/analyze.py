@@ -294,9 +294,9 @@ class Facts(RankFacts):
             return Op("unknown", list(args) + list(kwargs.values()), what=what, key=None)
         try:
             bound = tpl.bind(args, kwargs)
-        except TypeError as exc:
-            raise TransformError(f"call of {what} does not match its derivative rule: {exc}",
-                                 self.info.filename, None, what) from None
+        except TypeError as exc:   # refused where the call is differentiated, naming its line
+            return Op("unknown", list(args) + list(kwargs.values()), what=what, key=None,
+                      hint=f"its rule does not take this call ({exc})")
         diff = [bound[p] for p in tpl.diff_params if p in bound]
         # srcad's own helpers (called by generated code) read some primal values for shapes only
         undiff = [] if internal else tpl.without_derivative(args, kwargs)

@@ -779,6 +779,16 @@ def pop_at(dx, index, v=None):
     return g
 
 
+def extreme_index(seq, largest):
+    """The index of the item Python's ``max(seq)`` (``largest``) or ``min(seq)`` returns: the first
+    one no later item beats (``>``, or ``<`` for min), as CPython compares them (so NaN too)."""
+    best = 0
+    for k in range(1, len(seq)):
+        if (seq[k] > seq[best]) if largest else (seq[k] < seq[best]):
+            best = k
+    return best
+
+
 def tuple_get(d, k):
     """Element ``k`` of a container adjoint ``d`` (0.0 when ``d`` is a zero adjoint)."""
     if _is_zero(d):
@@ -824,6 +834,7 @@ RUNTIME_NAMES = {
     "pop_at": pop_at,
     "read_at": read_at,
     "tuple_get": tuple_get,
+    "extreme_index": extreme_index,
     "add": add,
 }
 

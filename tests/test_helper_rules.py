@@ -33,7 +33,7 @@ GENERATORS = ("reverse.py", "backward.py", "forward.py", "pipeline.py", "analyze
 # non-differentiable by nature: counts, the tape, flags, index bookkeeping, piecewise-constant masks
 NONDIFF_BY_NATURE = {
     rt.count, rt.Stack, rt.zeros_like, rt.check_output, rt.is_training, rt.dict_keys, rt.stop_gradient,
-    rt.no_higher_derivative, rt.shape_of,
+    rt.no_higher_derivative, rt.shape_of, rt.extreme_index,
     nh.extreme_weights, nh.clip_mask, nh.first_zero, nh.linspace_weight, nh.below, nh.above, nh.tie_weights,
     nh.transpose_axes, nh.inverse_axes, nh.negate_shift, nh.layout_order, nh.ravel_index,
 }

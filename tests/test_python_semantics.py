@@ -392,3 +392,43 @@ def test_starred_assignment_checks_the_count():
         return a
     with pytest.raises(ValueError, match="expected at least 2, got 1"):
         srcad.grad(short)(np.array([1.0]))
+
+
+# ---------------------------------------------------------------------- max/min of one iterable
+
+
+def max_of_list(x, y):
+    ys = [x[0] * y, x[1], x[2] + 0.1]
+    return max(ys) + 2 * min(ys)
+
+
+def max_of_array(x, y):
+    return max(x * y) * min(x)
+
+
+def max_of_generator(x, y):
+    return max(v * v * y for v in x) - min(np.sin(v) for v in x)
+
+
+def max_of_rows(x, y):      # rows of a matrix compare by their first item... NumPy refuses that:
+    return max(np.sum(x * y, axis=1))   # so the rows' sums
+
+
+@pytest.mark.parametrize("fn", [max_of_list, max_of_array, max_of_generator])
+@pytest.mark.parametrize("wrt", [0, 1])
+def test_max_min_of_an_iterable(fn, wrt):
+    check_both(fn, [np.array([0.3, 0.5, 0.45]), 1.3], wrt)
+    check_both(fn, [np.array([0.6, 0.2, 0.45]), 0.7], wrt)
+
+
+def test_max_of_row_sums():
+    check_both(max_of_rows, [np.array([[0.3, 0.5], [0.45, 0.1], [0.9, 0.2]]), 1.3], 0)
+
+
+def test_max_takes_the_first_of_ties_as_python_does():
+    def first_of_ties(x):
+        return max([x[0], x[1]]) * 3 + min([x[1], x[0]])
+    x = np.array([0.5, 0.5])
+    # Python returns x[0] for max and x[1] for min (the first of equal items)
+    np.testing.assert_allclose(srcad.grad(first_of_ties)(x), [3.0, 1.0])
+    np.testing.assert_allclose(srcad.jvp(first_of_ties, (x,), (np.array([1.0, 0.0]),))[1], 3.0)

@@ -6,7 +6,7 @@ import math
 import warnings
 
 from srcad.rules.registry import elementwise, forward, nondiff, reverse
-from srcad.runtime import is_training, stop_gradient, sum_adjoint, unbroadcast
+from srcad.runtime import add_at, extreme_index, is_training, stop_gradient, sum_adjoint, tuple_get, unbroadcast
 
 _LOG = ("debug", "info", "warning", "error", "critical", "exception", "log")
 
@@ -27,6 +27,28 @@ def sum_(y, iterable, start=0):
     d[y] = builtins.sum(d[iterable]) + d[start]
 
 
+# max(iterable) / min(iterable): the item Python picks (the first of ties) takes the whole adjoint.
+# (max(a, b, ...) is written by the front end as the comparisons Python makes.)
+@reverse(builtins.max)
+def max_(y, iterable):
+    d[iterable] = add_at(0.0, iterable, extreme_index(iterable, True), d[y])
+
+
+@forward(builtins.max)
+def max_(y, iterable):
+    d[y] = tuple_get(d[iterable], extreme_index(iterable, True))
+
+
+@reverse(builtins.min)
+def min_(y, iterable):
+    d[iterable] = add_at(0.0, iterable, extreme_index(iterable, False), d[y])
+
+
+@forward(builtins.min)
+def min_(y, iterable):
+    d[y] = tuple_get(d[iterable], extreme_index(iterable, False))
+
+
 @reverse(math.fsum)
 def fsum(y, iterable):
     d[iterable] = sum_adjoint(d[y], iterable)
@@ -41,6 +63,7 @@ def fsum(y, iterable):
 nondiff(*(getattr(logging, n) for n in _LOG), *(getattr(logging.Logger, n) for n in _LOG),
         *(getattr(logging.LoggerAdapter, n) for n in _LOG), warnings.warn, why="output only")
 nondiff(stop_gradient, why="stop_gradient: the derivative is zero by definition")
+nondiff(extreme_index, why="an index")
 nondiff(is_training, builtins.len, builtins.range, builtins.int, builtins.bool, builtins.print,
         builtins.isinstance, builtins.round, builtins.str, builtins.type,
         why="not numeric")
