@@ -426,11 +426,35 @@ class Normalizer:
                 # ``rs.randn(*x.shape)``: the spread value is evaluated once, as Python does
                 args.append(gast.Starred(value=self.atom(a.value, out), ctx=gast.Load()))
                 continue
+            if isinstance(a, gast.Lambda) and self.generated and self.closed_lambda(a):
+                args.append(a)    # a key function srcad's derivative passes on (sorted_adjoint(g, x, key))
+                continue
             args.append(self.atom(a, out))
         keywords = []
         for k in self.spread_keywords(expr.keywords, expr):
+            if isinstance(k.value, gast.Lambda) and self.closed_lambda(k.value) and (
+                    self.generated or k.arg == "key" and self.builtin(f, "sorted", "max", "min")):
+                # ``sorted(x, key=lambda v: -v)``: an ordering only, written where it is used
+                keywords.append(k)
+                continue
+            if k.arg == "key" and isinstance(k.value, gast.Lambda) and self.builtin(f, "sorted", "max", "min"):
+                self.refuse(k.value, "key lambda that reads the function's variables",
+                            "srcad evaluates the ordering again in the backward sweep; sort by a "
+                            "function of the items alone, or compute the keys into a list first")
             keywords.append(gast.keyword(arg=k.arg, value=self.atom(k.value, out)))
         return gast.Call(func=func, args=args, keywords=keywords)
+
+    def closed_lambda(self, lam):
+        """A lambda of plain parameters that reads no local variable of the function (so it means
+        the same wherever the derivative evaluates it) and holds nothing srcad must rewrite."""
+        a = lam.args
+        params = {p.id for p in a.posonlyargs + a.args}
+        if a.vararg or a.kwarg or a.kwonlyargs or a.defaults:
+            return False
+        for n in walk(lam.body):
+            if type(n) in REFUSED_EXPR or isinstance(n, gast.Name) and n.id in self.locals and n.id not in params:
+                return False
+        return True
 
     # ------------------------------------------------------------------ Python's own idioms
     def spread(self, args):

@@ -779,12 +779,14 @@ def pop_at(dx, index, v=None):
     return g
 
 
-def extreme_index(seq, largest):
-    """The index of the item Python's ``max(seq)`` (``largest``) or ``min(seq)`` returns: the first
-    one no later item beats (``>``, or ``<`` for min), as CPython compares them (so NaN too)."""
+def extreme_index(seq, largest, key=None):
+    """The index of the item Python's ``max(seq, key=key)`` (``largest``) or ``min`` returns: the
+    first one no later item beats (``>``, or ``<`` for min, of the keys), as CPython compares them
+    (so NaN too)."""
+    keys = list(seq) if key is None else [key(v) for v in seq]
     best = 0
-    for k in range(1, len(seq)):
-        if (seq[k] > seq[best]) if largest else (seq[k] < seq[best]):
+    for k in range(1, len(keys)):
+        if (keys[k] > keys[best]) if largest else (keys[k] < keys[best]):
             best = k
     return best
 

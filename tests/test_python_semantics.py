@@ -432,3 +432,38 @@ def test_max_takes_the_first_of_ties_as_python_does():
     # Python returns x[0] for max and x[1] for min (the first of equal items)
     np.testing.assert_allclose(srcad.grad(first_of_ties)(x), [3.0, 1.0])
     np.testing.assert_allclose(srcad.jvp(first_of_ties, (x,), (np.array([1.0, 0.0]),))[1], 3.0)
+
+
+def sorted_by_key_lambda(x, y):
+    ys = sorted(x * y, key=lambda v: -v)
+    return ys[0] * 2 + ys[1]
+
+
+def max_by_key_lambda(x, y):
+    return max(x * y, key=lambda v: (v - 0.4) ** 2) * y
+
+
+def min_of_pairs_by_key(x, y):
+    pairs = [(x[0], 2.0), (x[1] * y, 1.0), (x[2], 3.0)]
+    return min(pairs, key=lambda p: p[1])[0] * 3
+
+
+@pytest.mark.parametrize("fn", [sorted_by_key_lambda, max_by_key_lambda, min_of_pairs_by_key])
+@pytest.mark.parametrize("wrt", [0, 1])
+def test_key_lambdas(fn, wrt):
+    x = np.array([0.3, 0.52, 0.45])
+    check_both(fn, [x, 1.1], wrt)
+    if wrt == 0:      # to second order: the key is passed on inside the derivative
+        h = srcad.hessian(fn)(x, 1.1)
+        g = srcad.grad(fn)
+        num = np.array([(g(x + 1e-5 * e, 1.1) - g(x - 1e-5 * e, 1.1)) / 2e-5 for e in np.eye(3)])
+        np.testing.assert_allclose(h, num, atol=1e-6)
+
+
+def test_key_lambda_reading_a_variable_is_refused_with_its_line():
+    def reads_c(x):
+        c = 0.4
+        return max(x, key=lambda v: abs(v - c))
+    with pytest.raises(srcad.TransformError, match="key lambda") as e:
+        srcad.grad(reads_c)(np.array([0.3, 0.5]))
+    assert e.value.filename == __file__

@@ -30,23 +30,23 @@ def sum_(y, iterable, start=0):
 # max(iterable) / min(iterable): the item Python picks (the first of ties) takes the whole adjoint.
 # (max(a, b, ...) is written by the front end as the comparisons Python makes.)
 @reverse(builtins.max)
-def max_(y, iterable):
-    d[iterable] = add_at(0.0, iterable, extreme_index(iterable, True), d[y])
+def max_(y, iterable, key=None):
+    d[iterable] = add_at(0.0, iterable, extreme_index(iterable, True, key), d[y])
 
 
 @forward(builtins.max)
-def max_(y, iterable):
-    d[y] = tuple_get(d[iterable], extreme_index(iterable, True))
+def max_(y, iterable, key=None):
+    d[y] = tuple_get(d[iterable], extreme_index(iterable, True, key))
 
 
 @reverse(builtins.min)
-def min_(y, iterable):
-    d[iterable] = add_at(0.0, iterable, extreme_index(iterable, False), d[y])
+def min_(y, iterable, key=None):
+    d[iterable] = add_at(0.0, iterable, extreme_index(iterable, False, key), d[y])
 
 
 @forward(builtins.min)
-def min_(y, iterable):
-    d[y] = tuple_get(d[iterable], extreme_index(iterable, False))
+def min_(y, iterable, key=None):
+    d[y] = tuple_get(d[iterable], extreme_index(iterable, False, key))
 
 
 @reverse(math.fsum)
