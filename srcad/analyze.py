@@ -20,7 +20,7 @@ from srcad.ranks import RankFacts, _hashable
 from srcad.callees import resolve as resolve_callee
 from srcad.errors import TransformError, fail_at
 from srcad.parse import GENERATED
-from srcad.astutil import walk_stmts
+from srcad.astutil import N, assign, walk_stmts
 from srcad.rules.registry import FORWARD, NONDIFF, REVERSE, library_function, library_hint
 from srcad import runtime as rt
 from srcad.rules import more_helpers as _mh, numpy_helpers as _nh
@@ -574,6 +574,113 @@ class Facts(RankFacts):
                             active.add(st)
                             changed = True
         return active
+
+
+_FLOAT_MAKERS = (np.zeros, np.ones, np.empty, np.eye, np.identity, np.linspace, np.logspace)
+_COPIES = (np.zeros_like, np.ones_like, np.empty_like, np.copy, np.array, np.asarray, np.ascontiguousarray)
+
+
+def guard_truncating_writes(body, facts, wrt, local_names, env, namer):
+    """``y[i] = v`` where ``v`` carries a derivative and ``y`` may be an integer or boolean array that
+    srcad cannot see (an argument not differentiated, a copy of one, what a call returned): NumPy
+    truncates ``v``, so the write must carry no derivative there. Such a write stores
+    ``stored_1 = as_stored(v, y)``, whose rules pass the derivative only where ``y``'s dtype is
+    inexact, at run time. Writes into arrays known to hold floats (made with NumPy's float
+    defaults, copied from a differentiated value) and known integer arrays (``Facts.integer_arrays``)
+    are left as they are. Returns (body, whether a write changed)."""
+    inexact = _known_inexact(body, facts, wrt)
+    helper = []
+
+    def rewrite(stmts):
+        out = []
+        for s in stmts:
+            for field in ("body", "orelse"):
+                sub = getattr(s, field, None)
+                if isinstance(sub, list) and sub:
+                    setattr(s, field, rewrite(sub))
+            t = s.targets[0] if isinstance(s, gast.Assign) else None
+            if isinstance(t, gast.Subscript) and isinstance(t.value, gast.Name) and facts.is_active(s.value) \
+                    and t.value.id not in inexact and t.value.id not in facts.integer_arrays:
+                if not helper:
+                    helper.append(env.ref_name("as_stored", rt.as_stored))
+                    facts.info.extra.setdefault(helper[0], rt.as_stored)
+                tmp = namer.fresh("stored")
+                local_names.add(tmp)
+                call = gast.Call(func=N(helper[0]), args=[s.value, N(t.value.id)], keywords=[])
+                out.append(assign(tmp, call, s.lineno))
+                s.value = N(tmp)
+            out.append(s)
+        return out
+    body = rewrite(body)
+    return body, bool(helper)
+
+
+def _known_inexact(body, facts, wrt):
+    """Names that hold floating-point values (or lists, dicts) wherever they are defined: the
+    differentiated parameters, NumPy's float makers without a ``dtype``, copies and arithmetic of
+    such names, and values computed with a derivative from a differentiated value."""
+    defs = {}
+    for p in facts.params:
+        defs.setdefault(p, []).append(None if p not in wrt else gast.Constant(value=0.0, kind=None))
+    for s in walk_stmts(body):
+        targets = s.targets if isinstance(s, gast.Assign) else [getattr(s, "target", None)]
+        if isinstance(s, gast.AugAssign):
+            continue            # keeps an array's dtype
+        for t in targets:
+            for n in gast.walk(t) if t is not None else ():
+                if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
+                    whole = isinstance(s, gast.Assign) and t is n
+                    defs.setdefault(n.id, []).append(s.value if whole else None)
+    known = set(defs)
+    changed = True
+    while changed:
+        changed = False
+        for name in list(known):
+            if not all(v is not None and _inexact_value(v, known, facts) for v in defs[name]):
+                known.discard(name)
+                changed = True
+    return known
+
+
+def _inexact_value(v, known, facts):
+    if isinstance(v, gast.Constant):
+        return isinstance(v.value, (float, complex))
+    if isinstance(v, gast.Name):
+        return v.id in known
+    if isinstance(v, (gast.List, gast.Tuple, gast.ListComp, gast.Dict, gast.DictComp)):
+        return True             # a list stores what it is given
+    if isinstance(v, gast.Subscript):
+        return _inexact_value(v.value, known, facts)
+    if isinstance(v, gast.UnaryOp):
+        return _inexact_value(v.operand, known, facts)
+    if isinstance(v, gast.BinOp):
+        if isinstance(v.op, gast.Mult) and any(isinstance(o, (gast.List, gast.Tuple)) for o in (v.left, v.right)):
+            return True         # ``[0.0] * n``
+        if isinstance(v.op, gast.Div):
+            return True         # true division makes floats of integers
+        return not isinstance(v.op, NONDIFF_BINOPS[1:]) and \
+            any(_inexact_value(o, known, facts) or facts.is_active(o) for o in (v.left, v.right))
+    if not isinstance(v, gast.Call):
+        return False
+    if any(k.arg == "dtype" for k in v.keywords) or \
+            isinstance(v.func, gast.Attribute) and v.func.attr in ("astype", "view"):
+        return False            # (an explicit dtype: left to integer_arrays, or guarded)
+    if isinstance(v.func, gast.Attribute) and v.func.attr == "copy" and not v.args:
+        return _inexact_value(v.func.value, known, facts)
+    try:
+        where = facts.callee(v.func)
+    except TransformError:
+        return False
+    obj = where.obj if where is not None and where.kind == "static" else None
+    if any(obj is m for m in _FLOAT_MAKERS):
+        return True
+    if any(obj is m for m in _COPIES):
+        return bool(v.args) and _inexact_value(v.args[0], known, facts)
+    try:
+        op = facts.classify(v)
+    except TransformError:
+        return False
+    return op.kind != "nondiff" and any(facts.is_active(a) for a in op.args)
 
 
 def _int_display(node, displays):
