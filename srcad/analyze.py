@@ -600,7 +600,8 @@ def guard_truncating_writes(body, facts, wrt, local_names, env, namer):
                     setattr(s, field, rewrite(sub))
             t = s.targets[0] if isinstance(s, gast.Assign) else None
             if isinstance(t, gast.Subscript) and isinstance(t.value, gast.Name) and facts.is_active(s.value) \
-                    and t.value.id not in inexact and t.value.id not in facts.integer_arrays:
+                    and t.value.id not in inexact and (t.value.id not in facts.integer_arrays or
+                                                       t.value.id in facts.active):   # ``x.astype(int)``
                 if not helper:
                     helper.append(env.ref_name("as_stored", rt.as_stored))
                     facts.info.extra.setdefault(helper[0], rt.as_stored)

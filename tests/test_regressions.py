@@ -384,6 +384,7 @@ _PASSED_IN = {
     "the argument": lambda x, a: a,
     "a helper's copy": lambda x, a: _copy_of(a),
     "reversed copy": lambda x, a: np.copy(a[::-1]),
+    "the input cast to its dtype": lambda x, a: (x * 3.0).astype(a.dtype),   # (active, yet integer)
 }
 
 
