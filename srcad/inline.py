@@ -33,6 +33,7 @@ import types
 import gast
 import numpy as np
 
+from srcad import guards
 from srcad.callees import const_index, resolve as resolve_callee
 from srcad.errors import InlinedLine, TransformError, fail_at
 from srcad.astutil import N, assign, clone
@@ -815,6 +816,9 @@ _FACTORY = gast.Constant(value=None, kind="default_factory")
 def _class_attr(cls, name):
     for klass in cls.__mro__:
         if name in klass.__dict__:
+            # the derivative inlines what the class holds now: a method replaced later
+            # (``C.m = other``, in the class or a subclass) fails the guard and regenerates
+            guards.getattr_noted(cls, name)
             return klass.__dict__[name]
     return None
 
@@ -899,6 +903,19 @@ _OBJECT_ARGS = weakref.WeakKeyDictionary()   # class -> its ObjectArg, or False
 _NESTED_DEPTH = 4                            # objects held in objects, followed this deep
 
 
+_METHODS = weakref.WeakKeyDictionary()       # class -> names of its methods
+
+
+def _methods(cls):
+    """The names of the functions, static and class methods and properties ``cls`` defines."""
+    have = _METHODS.get(cls)
+    if have is None:
+        kinds = (types.FunctionType, staticmethod, classmethod, property)
+        have = _METHODS[cls] = frozenset(k for klass in cls.__mro__[:-1] for k, v in vars(klass).items()
+                                         if isinstance(v, kinds))
+    return have
+
+
 def object_arg(a, depth=0, seen=None):
     """``ObjectArg`` for an argument whose class srcad can follow, else None."""
     cls = type(a)
@@ -920,7 +937,10 @@ def object_arg(a, depth=0, seen=None):
         return None          # an object that holds itself: not followed (its class is not kept)
     seen.add(id(a))
     attrs = []
+    methods = _methods(cls)
     for k, v in fields.items():
+        if k in methods:
+            return None      # an instance attribute hides the class's method (``c.m = other``)
         if type(v) in (list, tuple) and 0 < len(v) <= _MAX_OBJECT_LIST and \
                 type(v[0]).__module__ != "builtins" and not isinstance(v[0], np.ndarray):
             items = [object_arg(e, depth + 1, seen) for e in v]

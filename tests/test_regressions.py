@@ -419,3 +419,54 @@ def test_float_written_into_an_integer_array_passed_in(make, dtype):
     hn = np.array([(gf(x + 1e-5 * e, ref) - gf(x - 1e-5 * e, ref)) / 2e-5 for e in np.eye(3)])
     np.testing.assert_allclose(srcad.hessian(f)(x, a), hn, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(a, np.array([1, 2, 0]).astype(dtype))   # never changed
+
+
+class _Scaled:
+    k = 2.0
+
+    def m(self, x):
+        return np.sum(x * self.k)
+
+
+def _square_method(self, x):
+    return np.sum(x * x)
+
+
+def _method_of_a_class_made_here(x):
+    return _Scaled().m(x)
+
+
+def _method_of_an_argument(x, c):
+    return c.m(x)
+
+
+_DERIVATIVES = {
+    "grad": lambda f, *a: srcad.grad(f)(*a),
+    "jvp": lambda f, *a: srcad.jvp(f)(*a, np.ones(3))[1],
+    "hessian": lambda f, *a: srcad.hessian(f)(*a),
+}
+
+
+@pytest.mark.parametrize("how", list(_DERIVATIVES))
+@pytest.mark.parametrize("where", ["made here", "argument"])
+def test_a_method_replaced_after_the_first_call(where, how, monkeypatch):
+    # the derivative inlined the class's method and its guards did not note the class attribute:
+    # after ``C.m = other`` srcad went on differentiating the old method (silently wrong)
+    x = np.array([0.3, 0.5, 0.7])
+    f = _method_of_a_class_made_here if where == "made here" else _method_of_an_argument
+    args = (x,) if where == "made here" else (x, _Scaled())
+    first = {"grad": 2.0 * np.ones(3), "jvp": 6.0, "hessian": np.zeros((3, 3))}[how]
+    np.testing.assert_allclose(_DERIVATIVES[how](f, *args), first)
+    monkeypatch.setattr(_Scaled, "m", _square_method)
+    want = {"grad": 2.0 * x, "jvp": np.sum(2.0 * x), "hessian": 2.0 * np.eye(3)}[how]
+    np.testing.assert_allclose(_DERIVATIVES[how](f, *args), want)
+
+
+def test_an_instance_attribute_hiding_a_method_is_not_the_method():
+    # Python calls ``c.m``, the instance's own attribute; srcad inlined the class's method
+    x = np.array([0.3, 0.5, 0.7])
+    c = _Scaled()
+    np.testing.assert_allclose(srcad.grad(_method_of_an_argument)(x, c), 2.0 * np.ones(3))
+    c.m = lambda v: np.sum(v ** 3)
+    with pytest.raises(srcad.TransformError, match=r"test_regressions.py:\d+: .*\.m\(\)"):
+        srcad.grad(_method_of_an_argument)(x, c)
