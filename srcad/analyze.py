@@ -133,6 +133,7 @@ class Facts(RankFacts):
         self.table = REVERSE if mode == "reverse" else FORWARD
         self.stacks = set()
         self._ops = {}
+        self._lines = {}      # id of a statement's value -> the statement's line
         self.defs = {}        # name -> list of (in_loop, depth)
         self.mutated = set()  # names assigned into by subscript
         self.containers = set()
@@ -194,7 +195,13 @@ class Facts(RankFacts):
         hit = self._ops.get(id(value))
         if hit is not None and hit[0] is value:
             return hit[1]
-        op = self._classify(value)
+        try:
+            op = self._classify(value)
+        except TransformError as e:   # (a call that does not match its rule: refused at its line)
+            line = self._lines.get(id(value))
+            if e.lineno is None and line is not None:
+                fail_at(self.info, line, e.reason, e.construct)
+            raise
         self._ops[id(value)] = (value, op)
         return op
 
@@ -291,11 +298,25 @@ class Facts(RankFacts):
     def _rule(self, tpl, args, kwargs, what, internal=False):
         if tpl is None:
             return Op("unknown", list(args) + list(kwargs.values()), what=what, key=None)
+        dtype = kwargs.get("dtype")
+        if dtype is not None and "dtype" not in tpl.params:
+            kwargs = {k: v for k, v in kwargs.items() if k != "dtype"}   # ``np.array(v, dtype=float)``
         try:
             bound = tpl.bind(args, kwargs)
         except TypeError as exc:
             raise TransformError(f"call of {what} does not match its derivative rule: {exc}",
                                  self.info.filename, None, what) from None
+        dtype = bound.get("dtype", dtype)
+        if dtype is not None and not internal and not _reads_name(tpl, "dtype") and \
+                not (isinstance(dtype, gast.Constant) and dtype.value is None):
+            # ``np.sum(v, dtype=int)``: a result of an integer dtype is piecewise constant (a rule
+            # that ignores its dtype passed the value's derivative through the truncation)
+            kind = self._dtype_kind(dtype)
+            if kind is None or kind not in "fciub":
+                raise TransformError(f"{what} with a dtype srcad cannot read when it generates the derivative "
+                                     "(write the dtype out: float, np.float32, int)", self.info.filename, None, what)
+            if kind in "iub":
+                return Op("nondiff", list(args) + list(kwargs.values()))
         diff = [bound[p] for p in tpl.diff_params if p in bound]
         # srcad's own helpers (called by generated code) read some primal values for shapes only
         undiff = [] if internal else tpl.without_derivative(args, kwargs)
@@ -341,6 +362,8 @@ class Facts(RankFacts):
 
     def _scan(self, stmts, in_loop, depth):
         for s in stmts:
+            if isinstance(s, (gast.Assign, gast.Expr)) and getattr(s, "lineno", None) is not None:
+                self._lines[id(s.value)] = s.lineno
             if isinstance(s, (gast.Assign, gast.Expr)):
                 self._refuse_out(s)
             if isinstance(s, gast.Assign):
@@ -495,6 +518,23 @@ class Facts(RankFacts):
                 verdict[t.id] = verdict.get(t.id, True) and isinstance(v, gast.Call) and \
                     self._integer_dtype_call(v, makers)
         return {n for n, ok in verdict.items() if ok}
+
+    def _dtype_kind(self, node):
+        """The kind (``np.dtype(...).kind``) of a dtype written in the code, or None."""
+        if isinstance(node, gast.Constant) and isinstance(node.value, str):
+            value = node.value
+        else:
+            try:
+                where = self.callee(node)
+            except TransformError:
+                return None
+            if where is None or where.kind != "static":
+                return None
+            value = where.obj
+        try:
+            return np.dtype(value).kind
+        except TypeError:
+            return None
 
     def _integer_dtype_call(self, call, makers):
         dtype = next((k.value for k in call.keywords if k.arg == "dtype"), None)
@@ -682,6 +722,11 @@ def _inexact_value(v, known, facts):
     except TransformError:
         return False
     return op.kind != "nondiff" and any(facts.is_active(a) for a in op.args)
+
+
+def _reads_name(tpl, name):
+    """Whether the rule template ``tpl`` reads its parameter ``name``."""
+    return any(isinstance(n, gast.Name) and n.id == name for st in tpl.body for n in gast.walk(st))
 
 
 def _int_display(node, displays):
