@@ -688,15 +688,20 @@ def _inexact_value(v, known, facts):
         return isinstance(v.value, (float, complex))
     if isinstance(v, gast.Name):
         return v.id in known
-    if isinstance(v, (gast.List, gast.Tuple, gast.ListComp, gast.Dict, gast.DictComp)):
-        return True             # a list stores what it is given
+    if isinstance(v, (gast.List, gast.Tuple)):
+        # what ``np.array`` of the display holds (a list itself stores what it is given: its
+        # write merely keeps the guard)
+        return any(_inexact_value(e, known, facts) or facts.is_active(e) for e in v.elts)
+    if isinstance(v, (gast.Dict, gast.DictComp)):
+        return True
     if isinstance(v, gast.Subscript):
         return _inexact_value(v.value, known, facts)
     if isinstance(v, gast.UnaryOp):
         return _inexact_value(v.operand, known, facts)
     if isinstance(v, gast.BinOp):
         if isinstance(v.op, gast.Mult) and any(isinstance(o, (gast.List, gast.Tuple)) for o in (v.left, v.right)):
-            return True         # ``[0.0] * n``
+            return any(_inexact_value(o, known, facts) for o in (v.left, v.right)
+                       if isinstance(o, (gast.List, gast.Tuple)))      # ``[0.0] * n``
         if isinstance(v.op, gast.Div):
             return True         # true division makes floats of integers
         return not isinstance(v.op, NONDIFF_BINOPS[1:]) and \

@@ -1271,7 +1271,7 @@ def p_dtypes(g, env, depth):
         make = g.pick(["ITAB.copy()", "np.array(ITAB)", "ITAB + 0", "np.zeros_like(ITAB)", "int_table()",
                        "np.copy(ITAB[::-1])", "ITAB.astype(np.int32)", "ITAB * 1.0", "ITAB / 2"]
                       + ["ITAB > 0"] * (k == 0))     # (NumPy refuses ``+=`` of a float into booleans)
-        idx = g.pick(["0", "1:", "-1", "[0, 2]", "::2"])
+        idx = g.pick(["0", "1:", "-1", "[0, 2]", "::2"] if k == 0 else ["0", "-1"])   # (``y[1:] += v``: a cast error)
         lines = [Line(f"{y} = {make}")]
         if k == 0:
             lines.append(Line(f"{y}[{idx}] = {a.p} * 3.0", f"{y}[{idx}] = _tr({a.i} * 3.0)"))

@@ -377,6 +377,10 @@ def _copy_of(a):
     return a.copy()
 
 
+def _int_table():
+    return np.array([1, 2, 0])
+
+
 _PASSED_IN = {
     "copy": lambda x, a: a.copy(),
     "np.array": lambda x, a: np.array(a),
@@ -385,6 +389,7 @@ _PASSED_IN = {
     "a helper's copy": lambda x, a: _copy_of(a),
     "reversed copy": lambda x, a: np.copy(a[::-1]),
     "the input cast to its dtype": lambda x, a: (x * 3.0).astype(a.dtype),   # (active, yet integer)
+    "a helper's integer table": lambda x, a: _int_table(),
 }
 
 
