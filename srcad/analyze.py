@@ -134,6 +134,8 @@ class Facts(RankFacts):
         self.stacks = set()
         self._ops = {}
         self._lines = {}      # id of a statement's value -> the statement's line
+        self._wrt = set(wrt)
+        self._values = {}     # name -> the values assigned to it (by whole-name assignments)
         self.defs = {}        # name -> list of (in_loop, depth)
         self.mutated = set()  # names assigned into by subscript
         self.containers = set()
@@ -364,6 +366,8 @@ class Facts(RankFacts):
         for s in stmts:
             if isinstance(s, (gast.Assign, gast.Expr)) and getattr(s, "lineno", None) is not None:
                 self._lines[id(s.value)] = s.lineno
+            if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name):
+                self._values.setdefault(s.targets[0].id, []).append(s.value)
             if isinstance(s, (gast.Assign, gast.Expr)):
                 self._refuse_out(s)
             if isinstance(s, gast.Assign):
@@ -521,6 +525,11 @@ class Facts(RankFacts):
 
     def _dtype_kind(self, node):
         """The kind (``np.dtype(...).kind``) of a dtype written in the code, or None."""
+        if isinstance(node, gast.Name) and len(self._values.get(node.id, ())) == 1:
+            node = self._values[node.id][0]      # (``dtype_1 = x.dtype``: the normalizer's name)
+        if isinstance(node, gast.Attribute) and node.attr == "dtype" and isinstance(node.value, gast.Name) \
+                and node.value.id in self._wrt and len(self.defs.get(node.value.id, ())) == 1:
+            return "f"      # ``x.dtype`` of a differentiated argument (floating point)
         if isinstance(node, gast.Constant) and isinstance(node.value, str):
             value = node.value
         else:

@@ -525,3 +525,15 @@ def test_a_call_that_does_not_match_its_rule_is_refused_at_its_line():
         return math.hypot(x[0], x[1], x[2])
     with pytest.raises(srcad.TransformError, match=r"test_regressions.py:\d+: call of math.hypot"):
         srcad.grad(f)(np.ones(3))
+
+
+def _sum_in_own_dtype(x):
+    return np.sum(x * x, dtype=x.dtype) + np.sum(np.cumsum(x, dtype=x.dtype) * x)
+
+
+def test_a_dtype_read_from_the_differentiated_argument_keeps_the_derivative():
+    # ``dtype=x.dtype`` of a differentiated argument is floating point: the rule applies
+    x = np.array([0.3, 0.5, 0.9])
+    want = numeric_grad(_sum_in_own_dtype, x)
+    np.testing.assert_allclose(srcad.grad(_sum_in_own_dtype)(x), want, rtol=1e-6)
+    np.testing.assert_allclose(srcad.jvp(_sum_in_own_dtype)(x, np.ones(3))[1], want.sum(), rtol=1e-6)
