@@ -571,6 +571,8 @@ class Inliner:
                 o = self.objects[base.id]
                 if o.frozen:
                     raise _Escape(o.names)  # Python raises FrozenInstanceError
+                if hasattr(type(_class_attr(o.cls, s.targets[0].attr)), "__set__"):
+                    raise _Escape(o.names)  # a property's setter (or another descriptor) runs, not a field write
                 # (``self.h += v`` stays an InPlaceAssign: NumPy writes into the variable's array)
                 s.targets[0] = N(self.field(o, s.targets[0].attr), True)
         for field in s._fields:

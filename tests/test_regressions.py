@@ -537,3 +537,29 @@ def test_a_dtype_read_from_the_differentiated_argument_keeps_the_derivative():
     want = numeric_grad(_sum_in_own_dtype, x)
     np.testing.assert_allclose(srcad.grad(_sum_in_own_dtype)(x), want, rtol=1e-6)
     np.testing.assert_allclose(srcad.jvp(_sum_in_own_dtype)(x, np.ones(3))[1], want.sum(), rtol=1e-6)
+
+
+class _Doubled:
+    def __init__(self, w):
+        self._w = w
+
+    @property
+    def w(self):
+        return self._w * 2.0
+
+    @w.setter
+    def w(self, v):
+        self._w = v
+
+
+def _sets_a_property(x):
+    d = _Doubled(x)
+    d.w = x * 3.0              # Python runs the setter: d._w = x * 3.0, so d.w is x * 6.0
+    return np.sum(d.w * x)
+
+
+def test_an_assignment_to_a_property_is_not_a_field_write():
+    # srcad wrote ``d.w`` as a field of the object made here, skipping the setter: value and
+    # gradient silently wrong (the getter then read the old ``_w``)
+    with pytest.raises(srcad.TransformError, match=r"test_regressions.py:\d+: .*assignment to an attribute: `d.w = x \* 3.0 "):
+        srcad.grad(_sets_a_property)(np.array([0.3, 0.5]))
