@@ -1036,10 +1036,10 @@ def p_modules(g, env, depth):
 
 CLASSES = ["base", "rebind_subscript", "shared_adjoint", "view_inplace", "broadcast_write", "mod",
            "containers", "kwargs", "iteration", "modules", "saves", "python", "cheap_write",
-           "shapes", "control", "list_stack", "complex", "values", "scalar_loops", "dtypes"]
+           "shapes", "control", "list_stack", "complex", "values", "scalar_loops", "dtypes", "objects"]
 # classes whose productions appear only in programs of that focus (the other classes' programs,
 # and so their seeds, stay what they were before the class was added)
-FOCUS_ONLY = {"cheap_write", "shapes", "control", "list_stack", "complex", "values", "scalar_loops", "dtypes"}
+FOCUS_ONLY = {"cheap_write", "shapes", "control", "list_stack", "complex", "values", "scalar_loops", "dtypes", "objects"}
 # the classes a seed without a focus picks from: those added later ("values", "scalar_loops") are
 # reached through their focus only, so that the programs of old seeds stay what they were
 RANDOM_FOCUS = CLASSES[:CLASSES.index("values")]
@@ -1297,6 +1297,40 @@ def p_dtypes(g, env, depth):
     return [Line(f"{w} = {form.format(e=e.p)} * {a.p}", f"{w} = {form.format(e=e.i)} * {a.i}")]
 
 
+# class "objects": objects of a class made in the function, whose property has a setter (Python runs
+# the setter: ``o.w = v`` stores ``v * 0.5``), whose method reads a property, or a field written
+# and read back by a method
+OBJ_CLASS = ("class Halved:\n"
+             "    def __init__(self, w):\n"
+             "        self._w = w\n"
+             "        self.scale = 1.5\n\n"
+             "    @property\n"
+             "    def w(self):\n"
+             "        return self._w * 2.0\n\n"
+             "    @w.setter\n"
+             "    def w(self, v):\n"
+             "        self._w = v * 0.5\n\n"
+             "    def apply(self, v):\n"
+             "        return np.tanh(self.w * v) * self.scale\n")
+
+
+def p_objects(g, env, depth):
+    a, b = g.ex(env, 1, None), g.ex(env, 1, ())
+    c = g.pick(CONSTS)
+    g.helpers["Halved"] = OBJ_CLASS
+    o, w = g.fresh("ob"), g.fresh("ow")
+    env.drop(w)
+    env.arrays[w] = a.shape
+    k = g.r.randrange(3)
+    lines = [Line(f"{o} = Halved({a.p})", f"{o} = Halved({a.i})")]
+    if k == 0:
+        lines.append(Line(f"{o}.w = {a.p} * {c}", f"{o}.w = {a.i} * {c}"))
+    elif k == 1:
+        lines.append(Line(f"{o}.scale = {b.p}", f"{o}.scale = {b.i}"))
+    lines.append(Line(f"{w} = {o}.apply({a.p}) + {o}.w", f"{w} = {o}.apply({a.i}) + {o}.w"))
+    return lines
+
+
 # class "scalar_loops" (issue 15): a scalar loop over the elements of a 1-D argument (Horner's
 # rule and its kin): srcad reads them as Python floats where every use treats a float as NumPy
 # treats an np.float64 (srcad/floats.py); division, powers, kept comparisons must keep NumPy's
@@ -1343,6 +1377,7 @@ PRODUCTIONS = [
     ("complex", 1, p_complex),
     ("values", 1.5, p_values),
     ("dtypes", 1.5, p_dtypes),
+    ("objects", 1.5, p_objects),
     ("base", 2, p_aug),
     ("base", 1.5, p_block_if),
     ("base", 1, p_block_for),
