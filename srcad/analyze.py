@@ -20,7 +20,7 @@ from srcad.ranks import RankFacts, _hashable
 from srcad.callees import resolve as resolve_callee
 from srcad.errors import TransformError, fail_at
 from srcad.parse import GENERATED
-from srcad.astutil import walk_stmts
+from srcad.astutil import N, assign, walk_stmts
 from srcad.astutil import walk
 from srcad.rules.registry import FORWARD, NONDIFF, REVERSE, library_function, library_hint
 from srcad import runtime as rt
@@ -134,6 +134,9 @@ class Facts(RankFacts):
         self.table = REVERSE if mode == "reverse" else FORWARD
         self.stacks = set()
         self._ops = {}
+        self._lines = {}      # id of a statement's value -> the statement's line
+        self._wrt = set(wrt)
+        self._values = {}     # name -> the values assigned to it (by whole-name assignments)
         self.defs = {}        # name -> list of (in_loop, depth)
         self.mutated = set()  # names assigned into by subscript
         self.containers = set()
@@ -195,7 +198,13 @@ class Facts(RankFacts):
         hit = self._ops.get(id(value))
         if hit is not None and hit[0] is value:
             return hit[1]
-        op = self._classify(value)
+        try:
+            op = self._classify(value)
+        except TransformError as e:   # (a call that does not match its rule: refused at its line)
+            line = self._lines.get(id(value))
+            if e.lineno is None and line is not None:
+                fail_at(self.info, line, e.reason, e.construct)
+            raise
         self._ops[id(value)] = (value, op)
         return op
 
@@ -292,11 +301,25 @@ class Facts(RankFacts):
     def _rule(self, tpl, args, kwargs, what, internal=False):
         if tpl is None:
             return Op("unknown", list(args) + list(kwargs.values()), what=what, key=None)
+        dtype = kwargs.get("dtype")
+        if dtype is not None and "dtype" not in tpl.params:
+            kwargs = {k: v for k, v in kwargs.items() if k != "dtype"}   # ``np.array(v, dtype=float)``
         try:
             bound = tpl.bind(args, kwargs)
         except TypeError as exc:   # refused where the call is differentiated, naming its line
             return Op("unknown", list(args) + list(kwargs.values()), what=what, key=None,
                       hint=f"its rule does not take this call ({exc})")
+        dtype = bound.get("dtype", dtype)
+        if dtype is not None and not internal and not _reads_name(tpl, "dtype") and \
+                not (isinstance(dtype, gast.Constant) and dtype.value is None):
+            # ``np.sum(v, dtype=int)``: a result of an integer dtype is piecewise constant (a rule
+            # that ignores its dtype passed the value's derivative through the truncation)
+            kind = self._dtype_kind(dtype)
+            if kind is None or kind not in "fciub":
+                raise TransformError(f"{what} with a dtype srcad cannot read when it generates the derivative "
+                                     "(write the dtype out: float, np.float32, int)", self.info.filename, None, what)
+            if kind in "iub":
+                return Op("nondiff", list(args) + list(kwargs.values()))
         diff = [bound[p] for p in tpl.diff_params if p in bound]
         # srcad's own helpers (called by generated code) read some primal values for shapes only
         undiff = [] if internal else tpl.without_derivative(args, kwargs)
@@ -342,6 +365,10 @@ class Facts(RankFacts):
 
     def _scan(self, stmts, in_loop, depth):
         for s in stmts:
+            if isinstance(s, (gast.Assign, gast.Expr)) and getattr(s, "lineno", None) is not None:
+                self._lines[id(s.value)] = s.lineno
+            if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name):
+                self._values.setdefault(s.targets[0].id, []).append(s.value)
             if isinstance(s, (gast.Assign, gast.Expr)):
                 self._refuse_out(s)
             if isinstance(s, gast.Assign):
@@ -497,6 +524,28 @@ class Facts(RankFacts):
                     self._integer_dtype_call(v, makers)
         return {n for n, ok in verdict.items() if ok}
 
+    def _dtype_kind(self, node):
+        """The kind (``np.dtype(...).kind``) of a dtype written in the code, or None."""
+        if isinstance(node, gast.Name) and len(self._values.get(node.id, ())) == 1:
+            node = self._values[node.id][0]      # (``dtype_1 = x.dtype``: the normalizer's name)
+        if isinstance(node, gast.Attribute) and node.attr == "dtype" and isinstance(node.value, gast.Name) \
+                and node.value.id in self._wrt and len(self.defs.get(node.value.id, ())) == 1:
+            return "f"      # ``x.dtype`` of a differentiated argument (floating point)
+        if isinstance(node, gast.Constant) and isinstance(node.value, str):
+            value = node.value
+        else:
+            try:
+                where = self.callee(node)
+            except TransformError:
+                return None
+            if where is None or where.kind != "static":
+                return None
+            value = where.obj
+        try:
+            return np.dtype(value).kind
+        except TypeError:
+            return None
+
     def _integer_dtype_call(self, call, makers):
         dtype = next((k.value for k in call.keywords if k.arg == "dtype"), None)
         if isinstance(call.func, gast.Attribute) and call.func.attr == "astype":
@@ -575,6 +624,124 @@ class Facts(RankFacts):
                             active.add(st)
                             changed = True
         return active
+
+
+_FLOAT_MAKERS = (np.zeros, np.ones, np.empty, np.eye, np.identity, np.linspace, np.logspace)
+_COPIES = (np.zeros_like, np.ones_like, np.empty_like, np.copy, np.array, np.asarray, np.ascontiguousarray)
+
+
+def guard_truncating_writes(body, facts, wrt, local_names, env, namer):
+    """``y[i] = v`` where ``v`` carries a derivative and ``y`` may be an integer or boolean array that
+    srcad cannot see (an argument not differentiated, a copy of one, what a call returned): NumPy
+    truncates ``v``, so the write must carry no derivative there. Such a write stores
+    ``stored_1 = as_stored(v, y)``, whose rules pass the derivative only where ``y``'s dtype is
+    inexact, at run time. Writes into arrays known to hold floats (made with NumPy's float
+    defaults, copied from a differentiated value) and known integer arrays (``Facts.integer_arrays``)
+    are left as they are. Returns (body, whether a write changed)."""
+    inexact = _known_inexact(body, facts, wrt)
+    helper = []
+
+    def rewrite(stmts):
+        out = []
+        for s in stmts:
+            for field in ("body", "orelse"):
+                sub = getattr(s, field, None)
+                if isinstance(sub, list) and sub:
+                    setattr(s, field, rewrite(sub))
+            t = s.targets[0] if isinstance(s, gast.Assign) else None
+            if isinstance(t, gast.Subscript) and isinstance(t.value, gast.Name) and facts.is_active(s.value) \
+                    and t.value.id not in inexact and (t.value.id not in facts.integer_arrays or
+                                                       t.value.id in facts.active):   # ``x.astype(int)``
+                if not helper:
+                    helper.append(env.ref_name("as_stored", rt.as_stored))
+                    facts.info.extra.setdefault(helper[0], rt.as_stored)
+                tmp = namer.fresh("stored")
+                local_names.add(tmp)
+                call = gast.Call(func=N(helper[0]), args=[s.value, N(t.value.id)], keywords=[])
+                out.append(assign(tmp, call, s.lineno))
+                s.value = N(tmp)
+            out.append(s)
+        return out
+    body = rewrite(body)
+    return body, bool(helper)
+
+
+def _known_inexact(body, facts, wrt):
+    """Names that hold floating-point values (or lists, dicts) wherever they are defined: the
+    differentiated parameters, NumPy's float makers without a ``dtype``, copies and arithmetic of
+    such names, and values computed with a derivative from a differentiated value."""
+    defs = {}
+    for p in facts.params:
+        defs.setdefault(p, []).append(None if p not in wrt else gast.Constant(value=0.0, kind=None))
+    for s in walk_stmts(body):
+        targets = s.targets if isinstance(s, gast.Assign) else [getattr(s, "target", None)]
+        if isinstance(s, gast.AugAssign):
+            continue            # keeps an array's dtype
+        for t in targets:
+            for n in gast.walk(t) if t is not None else ():
+                if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
+                    whole = isinstance(s, gast.Assign) and t is n
+                    defs.setdefault(n.id, []).append(s.value if whole else None)
+    known = set(defs)
+    changed = True
+    while changed:
+        changed = False
+        for name in list(known):
+            if not all(v is not None and _inexact_value(v, known, facts) for v in defs[name]):
+                known.discard(name)
+                changed = True
+    return known
+
+
+def _inexact_value(v, known, facts):
+    if isinstance(v, gast.Constant):
+        return isinstance(v.value, (float, complex))
+    if isinstance(v, gast.Name):
+        return v.id in known
+    if isinstance(v, (gast.List, gast.Tuple)):
+        # what ``np.array`` of the display holds (a list itself stores what it is given: its
+        # write merely keeps the guard)
+        return any(_inexact_value(e, known, facts) or facts.is_active(e) for e in v.elts)
+    if isinstance(v, (gast.Dict, gast.DictComp)):
+        return True
+    if isinstance(v, gast.Subscript):
+        return _inexact_value(v.value, known, facts)
+    if isinstance(v, gast.UnaryOp):
+        return _inexact_value(v.operand, known, facts)
+    if isinstance(v, gast.BinOp):
+        if isinstance(v.op, gast.Mult) and any(isinstance(o, (gast.List, gast.Tuple)) for o in (v.left, v.right)):
+            return any(_inexact_value(o, known, facts) for o in (v.left, v.right)
+                       if isinstance(o, (gast.List, gast.Tuple)))      # ``[0.0] * n``
+        if isinstance(v.op, gast.Div):
+            return True         # true division makes floats of integers
+        return not isinstance(v.op, NONDIFF_BINOPS[1:]) and \
+            any(_inexact_value(o, known, facts) or facts.is_active(o) for o in (v.left, v.right))
+    if not isinstance(v, gast.Call):
+        return False
+    if any(k.arg == "dtype" for k in v.keywords) or \
+            isinstance(v.func, gast.Attribute) and v.func.attr in ("astype", "view"):
+        return False            # (an explicit dtype: left to integer_arrays, or guarded)
+    if isinstance(v.func, gast.Attribute) and v.func.attr == "copy" and not v.args:
+        return _inexact_value(v.func.value, known, facts)
+    try:
+        where = facts.callee(v.func)
+    except TransformError:
+        return False
+    obj = where.obj if where is not None and where.kind == "static" else None
+    if any(obj is m for m in _FLOAT_MAKERS):
+        return True
+    if any(obj is m for m in _COPIES):
+        return bool(v.args) and _inexact_value(v.args[0], known, facts)
+    try:
+        op = facts.classify(v)
+    except TransformError:
+        return False
+    return op.kind != "nondiff" and any(facts.is_active(a) for a in op.args)
+
+
+def _reads_name(tpl, name):
+    """Whether the rule template ``tpl`` reads its parameter ``name``."""
+    return any(isinstance(n, gast.Name) and n.id == name for st in tpl.body for n in gast.walk(st))
 
 
 def _int_display(node, displays):

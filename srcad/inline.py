@@ -33,6 +33,7 @@ import types
 import gast
 import numpy as np
 
+from srcad import guards
 from srcad.callees import const_index, resolve as resolve_callee
 from srcad.errors import InlinedLine, TransformError, fail_at
 from srcad.astutil import N, assign, clone
@@ -571,6 +572,8 @@ class Inliner:
                 o = self.objects[base.id]
                 if o.frozen:
                     raise _Escape(o.names)  # Python raises FrozenInstanceError
+                if hasattr(type(_class_attr(o.cls, s.targets[0].attr)), "__set__"):
+                    raise _Escape(o.names)  # a property's setter (or another descriptor) runs, not a field write
                 # (``self.h += v`` stays an InPlaceAssign: NumPy writes into the variable's array)
                 s.targets[0] = N(self.field(o, s.targets[0].attr), True)
         for field in s._fields:
@@ -816,6 +819,9 @@ _FACTORY = gast.Constant(value=None, kind="default_factory")
 def _class_attr(cls, name):
     for klass in cls.__mro__:
         if name in klass.__dict__:
+            # the derivative inlines what the class holds now: a method replaced later
+            # (``C.m = other``, in the class or a subclass) fails the guard and regenerates
+            guards.getattr_noted(cls, name)
             return klass.__dict__[name]
     return None
 
@@ -900,6 +906,19 @@ _OBJECT_ARGS = weakref.WeakKeyDictionary()   # class -> its ObjectArg, or False
 _NESTED_DEPTH = 4                            # objects held in objects, followed this deep
 
 
+_METHODS = weakref.WeakKeyDictionary()       # class -> names of its methods
+
+
+def _methods(cls):
+    """The names of the functions, static and class methods and properties ``cls`` defines."""
+    have = _METHODS.get(cls)
+    if have is None:
+        kinds = (types.FunctionType, staticmethod, classmethod, property)
+        have = _METHODS[cls] = frozenset(k for klass in cls.__mro__[:-1] for k, v in vars(klass).items()
+                                         if isinstance(v, kinds))
+    return have
+
+
 def object_arg(a, depth=0, seen=None):
     """``ObjectArg`` for an argument whose class srcad can follow, else None."""
     cls = type(a)
@@ -921,7 +940,10 @@ def object_arg(a, depth=0, seen=None):
         return None          # an object that holds itself: not followed (its class is not kept)
     seen.add(id(a))
     attrs = []
+    methods = _methods(cls)
     for k, v in fields.items():
+        if k in methods:
+            return None      # an instance attribute hides the class's method (``c.m = other``)
         if type(v) in (list, tuple) and 0 < len(v) <= _MAX_OBJECT_LIST and \
                 type(v[0]).__module__ != "builtins" and not isinstance(v[0], np.ndarray):
             items = [object_arg(e, depth + 1, seen) for e in v]

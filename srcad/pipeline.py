@@ -25,7 +25,7 @@ import gast
 import numpy as np
 
 from srcad import codegen, guards, runtime
-from srcad.analyze import Facts
+from srcad.analyze import Facts, guard_truncating_writes
 from srcad.rewrites import appends_as_assignments, split_self_reads
 from srcad.astutil import N, assign, at
 from srcad.astutil import walk
@@ -312,6 +312,9 @@ def analyze(info, norm, body, wrt_names, forward, ranks, helper, env):
         return Facts(info, body, norm.params, norm.locals, wrt_names, mode=mode, ranks=ranks, helper=helper,
                      result_var=norm.result_var)
     facts = facts_of(body)
+    body, guarded = guard_truncating_writes(body, facts, wrt_names, norm.locals, env, norm.namer)
+    if guarded:     # a float written into an integer array srcad cannot see carries no derivative
+        facts = facts_of(body)
     body, split = split_self_reads(body, facts, norm.namer)
     if split:
         # the temporaries are variables like any other: a loop that overwrites one saves it

@@ -260,6 +260,23 @@ def _dense(d, shape):
     return d if _shape(d) == tuple(shape) else np.zeros(shape) + d
 
 
+def as_stored(v, a):
+    """``v`` as ``a[i] = v`` stores it: ``v`` itself (NumPy converts it to ``a``'s dtype). Generated
+    code passes the value of a write through it where ``a`` may be an integer or boolean array
+    srcad cannot see (an argument not differentiated, a copy of one): its rules give the write no
+    derivative where the store truncates (``inexact_part``)."""
+    return v
+
+
+def inexact_part(g, a):
+    """The derivative ``g`` of a value written into ``a``: ``g`` where ``a`` holds floating-point or
+    complex numbers (or is not an array: a list keeps what it is given), zero where NumPy truncates
+    the value to ``a``'s integer or boolean dtype."""
+    if getattr(getattr(a, "dtype", None), "kind", "f") in "iub":
+        return zeros_like(g)
+    return g
+
+
 def real_like(g, x):
     """``x``'s gradient ``g``: its real part where ``x`` is real (a real value's derivative is
     real: docs/complex.md), ``g`` itself where ``x`` is complex. Generated code applies it to the
@@ -827,6 +844,8 @@ RUNTIME_NAMES = {
     "zeros_like": zeros_like,
     "grad_like": grad_like,
     "real_like": real_like,
+    "as_stored": as_stored,
+    "inexact_part": inexact_part,
     "copy_adjoint": copy_adjoint,
     "shape_of": shape_of,
     "contiguous": contiguous,
@@ -1105,4 +1124,4 @@ RUNTIME_NAMES.update(sum_spread=sum_spread, index_adjoint=index_adjoint, pop_at_
 # first (backward.Backward._takes_placeholder); the rule helper modules add theirs
 TAKES_ZERO = {sum_adjoint, loop_seq_adjoint, seq_part, seq_fold, seq_times, seq_part_adjoint, list_head,
               tuple_get, add, owned_tangent, index_adjoint, pop_at_adjoint, put_at, spread_adjoint,
-              appended_part, sum_spread, grad_like, real_like}
+              appended_part, sum_spread, grad_like, real_like, inexact_part}

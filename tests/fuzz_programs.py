@@ -1036,10 +1036,10 @@ def p_modules(g, env, depth):
 
 CLASSES = ["base", "rebind_subscript", "shared_adjoint", "view_inplace", "broadcast_write", "mod",
            "containers", "kwargs", "iteration", "modules", "saves", "python", "cheap_write",
-           "shapes", "control", "list_stack", "complex", "values", "scalar_loops"]
+           "shapes", "control", "list_stack", "complex", "values", "scalar_loops", "dtypes", "objects"]
 # classes whose productions appear only in programs of that focus (the other classes' programs,
 # and so their seeds, stay what they were before the class was added)
-FOCUS_ONLY = {"cheap_write", "shapes", "control", "list_stack", "complex", "values", "scalar_loops"}
+FOCUS_ONLY = {"cheap_write", "shapes", "control", "list_stack", "complex", "values", "scalar_loops", "dtypes", "objects"}
 # the classes a seed without a focus picks from: those added later ("values", "scalar_loops") are
 # reached through their focus only, so that the programs of old seeds stay what they were
 RANDOM_FOCUS = CLASSES[:CLASSES.index("values")]
@@ -1252,6 +1252,85 @@ def p_values(g, env, depth):
     env.arrays[s] = env.arrays[n]
     return [Line(f"{s} = {n} * 1.0"), Line(f"for {i} in range({g.r.randint(0, 1)}):"),
             Line(f"{s} = np.sin({s}) * {c}", level=1)]
+# class "dtypes": floats written into integer or boolean arrays srcad cannot see (a module-level
+# table copied, a helper's array, a cast of the input), and reductions and arrays of an integer
+# dtype (``np.sum(v, dtype=int)``): NumPy truncates, so no derivative passes there; float dtypes
+# keep it. Every truncated value is instrumented (``_tr``: its distance to the nearest integer).
+def p_dtypes(g, env, depth):
+    k = g.r.randrange(5)
+    c = g.pick(CONSTS)
+    a = g.ex(env, 1, ())
+    e = g.ex(env, 1, None)
+    w = g.fresh("dw")
+    env.drop(w)
+    env.arrays[w] = ()
+    if k <= 1:      # a float written into an integer array made from an integer table
+        g.helpers["ITAB"] = "ITAB = np.array([1, 2, 0])\n"
+        g.helpers["int_table"] = "def int_table():\n    return np.array([3, 1, 2])\n"
+        y = g.fresh("iy")
+        make = g.pick(["ITAB.copy()", "np.array(ITAB)", "ITAB + 0", "np.zeros_like(ITAB)", "int_table()",
+                       "np.copy(ITAB[::-1])", "ITAB.astype(np.int32)", "ITAB * 1.0", "ITAB / 2"]
+                      + ["ITAB > 0"] * (k == 0))     # (NumPy refuses ``+=`` of a float into booleans)
+        idx = g.pick(["0", "1:", "-1", "[0, 2]", "::2"] if k == 0 else ["0", "-1"])   # (``y[1:] += v``: a cast error)
+        lines = [Line(f"{y} = {make}")]
+        if k == 0:
+            lines.append(Line(f"{y}[{idx}] = {a.p} * 3.0", f"{y}[{idx}] = _tr({a.i} * 3.0)"))
+        else:
+            lines.append(Line(f"{y}[{idx}] += {a.p} * 3.0", f"{y}[{idx}] += _tr({a.i} * 3.0)"))
+        lines.append(Line(f"{w} = np.sum({y} * {c}) * {a.p}", f"{w} = np.sum({y} * {c}) * {a.i}"))
+        return lines
+    if k == 2:      # the input cast to integers, then written into
+        y = g.fresh("iy")
+        return [Line(f"{y} = (np.ones(3) * {a.p} * 3.0).astype(int)",
+                     f"{y} = (np.ones(3) * _tr({a.i} * 3.0)).astype(int)"),
+                Line(f"{y}[1] = {a.p} * 5.0", f"{y}[1] = _tr({a.i} * 5.0)"),
+                Line(f"{w} = np.sum({y} * {a.p}) * {c}", f"{w} = np.sum({y} * {a.i}) * {c}")]
+    if k == 3:      # an integer dtype: truncated element by element
+        form = g.pick(["np.sum({e} * 3.0, dtype=int)", "np.sum(np.cumsum(np.ravel({e}) * 3.0, dtype=np.int64))",
+                       "np.prod({e} * 3.0, dtype=int)", "np.sum(np.array({e} * 3.0, dtype=int))",
+                       "np.sum(np.asarray({e}, dtype=bool))", "np.asarray({e} * 3.0).sum(dtype=int)"])
+        ip = form.format(e=e.p)
+        ii = form.format(e=f"_tr({e.i})").replace("_tr(" + e.i + ") * 3.0", "_tr(" + e.i + " * 3.0)")
+        return [Line(f"{w} = {ip} * {a.p}", f"{w} = {ii} * {a.i}")]
+    form = g.pick(["np.sum({e} * {e}, dtype=np.float64)", "np.sum(np.array({e}, dtype=float) ** 2)",
+                   "np.mean(np.sin({e}), dtype=float)", "np.sum(np.cumsum(np.ravel({e}), dtype=float))"])
+    return [Line(f"{w} = {form.format(e=e.p)} * {a.p}", f"{w} = {form.format(e=e.i)} * {a.i}")]
+
+
+# class "objects": objects of a class made in the function, whose property has a setter (Python runs
+# the setter: ``o.w = v`` stores ``v * 0.5``), whose method reads a property, or a field written
+# and read back by a method
+OBJ_CLASS = ("class Halved:\n"
+             "    def __init__(self, w):\n"
+             "        self._w = w\n"
+             "        self.scale = 1.5\n\n"
+             "    @property\n"
+             "    def w(self):\n"
+             "        return self._w * 2.0\n\n"
+             "    @w.setter\n"
+             "    def w(self, v):\n"
+             "        self._w = v * 0.5\n\n"
+             "    def apply(self, v):\n"
+             "        return np.tanh(self.w * v) * self.scale\n")
+
+
+def p_objects(g, env, depth):
+    a, b = g.ex(env, 1, None), g.ex(env, 1, ())
+    c = g.pick(CONSTS)
+    g.helpers["Halved"] = OBJ_CLASS
+    o, w = g.fresh("ob"), g.fresh("ow")
+    env.drop(w)
+    env.arrays[w] = a.shape
+    k = g.r.randrange(3)
+    lines = [Line(f"{o} = Halved({a.p})", f"{o} = Halved({a.i})")]
+    if k == 0:
+        lines.append(Line(f"{o}.w = {a.p} * {c}", f"{o}.w = {a.i} * {c}"))
+    elif k == 1:
+        lines.append(Line(f"{o}.scale = {b.p}", f"{o}.scale = {b.i}"))
+    lines.append(Line(f"{w} = {o}.apply({a.p}) + {o}.w", f"{w} = {o}.apply({a.i}) + {o}.w"))
+    return lines
+
+
 # class "scalar_loops" (issue 15): a scalar loop over the elements of a 1-D argument (Horner's
 # rule and its kin): srcad reads them as Python floats where every use treats a float as NumPy
 # treats an np.float64 (srcad/floats.py); division, powers, kept comparisons must keep NumPy's
@@ -1297,6 +1376,8 @@ PRODUCTIONS = [
     ("control", 1, p_control),
     ("complex", 1, p_complex),
     ("values", 1.5, p_values),
+    ("dtypes", 1.5, p_dtypes),
+    ("objects", 1.5, p_objects),
     ("base", 2, p_aug),
     ("base", 1.5, p_block_if),
     ("base", 1, p_block_for),
@@ -1358,6 +1439,11 @@ def _moddist(a, c):
 def _mod(a, c):
     _moddist(a, c)
     return a % c
+
+
+def _tr(a):
+    _moddist(a, 1.0)
+    return a
 
 
 def _fmod(a, c):

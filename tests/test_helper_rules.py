@@ -170,6 +170,8 @@ HELPER_CASES = [
     ("seed", lambda s: w(rt.seed(s, X)), [0.7], 0, False),
     ("grad_like", lambda g: w(rt.grad_like(g, X)), [u(3)], 0, False),
     ("real_like", lambda g: w(rt.real_like(g, X)), [u(2, 3)], 0, False),
+    ("as_stored", lambda v: w(rt.as_stored(v, X)), [u(2, 3)], 0, False),
+    ("inexact_part", lambda g: w(rt.inexact_part(g, X)), [u(2, 3)], 0, False),
     ("add", lambda a, b: w(rt.add(a, b) * a), [u(2, 3), u(2, 3)], (0, 1), True),
     ("add_at", lambda dx, g: w(rt.add_at(dx * 1.0, X, IDX, g) * dx), [u(2, 3), u(2, 3)], (0, 1), True),
     ("add_at-scalar", lambda dx, g: w(rt.add_at(dx * 1.0, X, 1, g)), [u(2, 3), u()], (0, 1), False),

@@ -371,3 +371,195 @@ def test_cumprod_with_zeros(v, axis):
         g = srcad.grad(f)
         Hn = np.array([(g(v + 1e-5 * e) - g(v - 1e-5 * e)) / 2e-5 for e in np.eye(v.size)])
         np.testing.assert_allclose(srcad.hessian(f)(v), Hn, rtol=1e-5, atol=1e-6)
+
+
+def _copy_of(a):
+    return a.copy()
+
+
+def _int_table():
+    return np.array([1, 2, 0])
+
+
+_PASSED_IN = {
+    "copy": lambda x, a: a.copy(),
+    "np.array": lambda x, a: np.array(a),
+    "plus zero": lambda x, a: a + 0,
+    "the argument": lambda x, a: a,
+    "a helper's copy": lambda x, a: _copy_of(a),
+    "reversed copy": lambda x, a: np.copy(a[::-1]),
+    "the input cast to its dtype": lambda x, a: (x * 3.0).astype(a.dtype),   # (active, yet integer)
+    "a helper's integer table": lambda x, a: _int_table(),
+}
+
+
+def _write_into(make):
+    def f(x, a):
+        y = make(x, a)
+        y[0] = x[0] * 10.0
+        y[1:] = x[1:] * x[0] * 3.3
+        y[2] += x[1]
+        return np.sum(y * x) + np.sum(x * x)
+    return f
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, bool, np.float64, np.float32])
+@pytest.mark.parametrize("make", list(_PASSED_IN), ids=list(_PASSED_IN))
+def test_float_written_into_an_integer_array_passed_in(make, dtype):
+    # the same truncation where the integer array is an argument not differentiated, or a copy of
+    # one: srcad cannot see its dtype, so the write asks at run time (``as_stored``); a float array
+    # keeps the derivative
+    f = _write_into(_PASSED_IN[make])
+    a = np.array([1, 2, 0]).astype(dtype)
+    x = np.array([0.31, 1.7, 2.2])
+    ref = a.astype(np.float64) if dtype is np.float32 else a   # (float32 stores round the differences)
+    want = numeric_grad(lambda v: f(v, ref.copy()), x)
+    value, g = srcad.value_and_grad(f)(x, a)
+    np.testing.assert_allclose(value, f(x, a.copy()), rtol=1e-6 if dtype is np.float32 else 1e-12)
+    np.testing.assert_allclose(g, want, rtol=1e-5, atol=1e-6)
+    t = np.array([0.3, -0.5, 0.9])
+    _, jt = srcad.jvp(f)(x, a, t)
+    np.testing.assert_allclose(jt, want @ t, rtol=1e-5, atol=1e-6)
+    gf = srcad.grad(f)
+    hn = np.array([(gf(x + 1e-5 * e, ref) - gf(x - 1e-5 * e, ref)) / 2e-5 for e in np.eye(3)])
+    np.testing.assert_allclose(srcad.hessian(f)(x, a), hn, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(a, np.array([1, 2, 0]).astype(dtype))   # never changed
+
+
+class _Scaled:
+    k = 2.0
+
+    def m(self, x):
+        return np.sum(x * self.k)
+
+
+def _square_method(self, x):
+    return np.sum(x * x)
+
+
+def _method_of_a_class_made_here(x):
+    return _Scaled().m(x)
+
+
+def _method_of_an_argument(x, c):
+    return c.m(x)
+
+
+_DERIVATIVES = {
+    "grad": lambda f, *a: srcad.grad(f)(*a),
+    "jvp": lambda f, *a: srcad.jvp(f)(*a, np.ones(3))[1],
+    "hessian": lambda f, *a: srcad.hessian(f)(*a),
+}
+
+
+@pytest.mark.parametrize("how", list(_DERIVATIVES))
+@pytest.mark.parametrize("where", ["made here", "argument"])
+def test_a_method_replaced_after_the_first_call(where, how, monkeypatch):
+    # the derivative inlined the class's method and its guards did not note the class attribute:
+    # after ``C.m = other`` srcad went on differentiating the old method (silently wrong)
+    x = np.array([0.3, 0.5, 0.7])
+    f = _method_of_a_class_made_here if where == "made here" else _method_of_an_argument
+    args = (x,) if where == "made here" else (x, _Scaled())
+    first = {"grad": 2.0 * np.ones(3), "jvp": 6.0, "hessian": np.zeros((3, 3))}[how]
+    np.testing.assert_allclose(_DERIVATIVES[how](f, *args), first)
+    monkeypatch.setattr(_Scaled, "m", _square_method)
+    want = {"grad": 2.0 * x, "jvp": np.sum(2.0 * x), "hessian": 2.0 * np.eye(3)}[how]
+    np.testing.assert_allclose(_DERIVATIVES[how](f, *args), want)
+
+
+def test_an_instance_attribute_hiding_a_method_is_not_the_method():
+    # Python calls ``c.m``, the instance's own attribute; srcad inlined the class's method
+    x = np.array([0.3, 0.5, 0.7])
+    c = _Scaled()
+    np.testing.assert_allclose(srcad.grad(_method_of_an_argument)(x, c), 2.0 * np.ones(3))
+    c.m = lambda v: np.sum(v ** 3)
+    with pytest.raises(srcad.TransformError, match=r"test_regressions.py:\d+: .*\.m\(\)"):
+        srcad.grad(_method_of_an_argument)(x, c)
+
+
+_DTYPE_CALLS = {
+    "sum int": lambda x: np.sum(x * 2.0, dtype=np.int64) * x[0],
+    "cumsum int": lambda x: np.sum(np.cumsum(x, dtype=int) * x),
+    "prod int": lambda x: np.prod(x, dtype=int) * x[1],
+    "mean int": lambda x: np.mean(x * 3.0, dtype="int32") * x[2],
+    "x.sum int": lambda x: (x * 2.0).sum(dtype=int) * x[0],
+    "array int": lambda x: np.sum(np.array(x * 2.0, dtype=int) * x),
+    "asarray bool": lambda x: np.sum(np.asarray(x - 2.0, dtype=bool) * x),
+    "sum float32": lambda x: np.sum(x * x, dtype=np.float32) * 1.0,
+    "array float": lambda x: np.sum(np.array(x * x, dtype=float)),
+}
+
+
+@pytest.mark.parametrize("name", list(_DTYPE_CALLS), ids=list(_DTYPE_CALLS))
+def test_a_result_of_an_integer_dtype_has_no_derivative(name):
+    # ``np.sum(v, dtype=int)`` truncates: the rules ignored ``dtype`` and passed the derivative
+    # through (silently wrong, both modes); ``np.array(v, dtype=int)`` was refused without a line
+    body = _DTYPE_CALLS[name]
+
+    def f(x):
+        return body(x) + np.sum(x ** 3)
+    x = np.array([1.31, 2.72, 3.55])
+    rtol = 1e-5 if "32" in name else 1e-7
+    # (a float32 sum rounds the differences: its reference is the float64 sum)
+    want = numeric_grad(lambda v: f(v) if "32" not in name else np.sum(v * v) + np.sum(v ** 3), x)
+    np.testing.assert_allclose(srcad.grad(f)(x), want, rtol=rtol, atol=1e-6)
+    t = np.array([0.3, -0.5, 0.9])
+    np.testing.assert_allclose(srcad.jvp(f)(x, t)[1], want @ t, rtol=rtol, atol=1e-6)
+    gf = srcad.grad(f)
+    hn = np.array([(gf(x + 1e-5 * e) - gf(x - 1e-5 * e)) / 2e-5 for e in np.eye(3)]) if "32" not in name \
+        else np.diag(2.0 + 6.0 * x)
+    np.testing.assert_allclose(srcad.hessian(f)(x), hn, rtol=1e-4, atol=1e-4)
+
+
+def test_a_dtype_read_from_a_variable_is_refused_at_its_line():
+    def f(x, dt):
+        return np.sum(x * 2.0, dtype=dt)
+    with pytest.raises(srcad.TransformError, match=r"test_regressions.py:\d+: numpy.sum with a dtype srcad cannot"):
+        srcad.grad(f)(np.ones(3), int)
+
+
+def test_a_call_that_does_not_match_its_rule_is_refused_at_its_line():
+    import math
+
+    def f(x):
+        return math.hypot(x[0], x[1], x[2])
+    with pytest.raises(srcad.TransformError, match=r"test_regressions.py:\d+: call of math.hypot"):
+        srcad.grad(f)(np.ones(3))
+
+
+def _sum_in_own_dtype(x):
+    return np.sum(x * x, dtype=x.dtype) + np.sum(np.cumsum(x, dtype=x.dtype) * x)
+
+
+def test_a_dtype_read_from_the_differentiated_argument_keeps_the_derivative():
+    # ``dtype=x.dtype`` of a differentiated argument is floating point: the rule applies
+    x = np.array([0.3, 0.5, 0.9])
+    want = numeric_grad(_sum_in_own_dtype, x)
+    np.testing.assert_allclose(srcad.grad(_sum_in_own_dtype)(x), want, rtol=1e-6)
+    np.testing.assert_allclose(srcad.jvp(_sum_in_own_dtype)(x, np.ones(3))[1], want.sum(), rtol=1e-6)
+
+
+class _Doubled:
+    def __init__(self, w):
+        self._w = w
+
+    @property
+    def w(self):
+        return self._w * 2.0
+
+    @w.setter
+    def w(self, v):
+        self._w = v
+
+
+def _sets_a_property(x):
+    d = _Doubled(x)
+    d.w = x * 3.0              # Python runs the setter: d._w = x * 3.0, so d.w is x * 6.0
+    return np.sum(d.w * x)
+
+
+def test_an_assignment_to_a_property_is_not_a_field_write():
+    # srcad wrote ``d.w`` as a field of the object made here, skipping the setter: value and
+    # gradient silently wrong (the getter then read the old ``_w``)
+    with pytest.raises(srcad.TransformError, match=r"test_regressions.py:\d+: .*assignment to an attribute: `d.w = x \* 3.0 "):
+        srcad.grad(_sets_a_property)(np.array([0.3, 0.5]))

@@ -16,7 +16,8 @@ from srcad.runtime import (appended, loop_seq_adjoint, loop_seq_tangent, seq_fol
 from srcad.runtime import (add_at, contiguous, copy_adjoint, dot_adjoint_a, dot_adjoint_b, grad_like, real_like,
                            matmul_adjoint_a,
                            matmul_adjoint_b, owned_copy, owned_tangent, pop_at, read_at, tuple_get)
-from srcad.runtime import (appended_part, index_adjoint, no_higher_derivative, pop_at_adjoint, put_at, spread_adjoint)
+from srcad.runtime import (appended_part, index_adjoint, inexact_part, no_higher_derivative, pop_at_adjoint, put_at,
+                           spread_adjoint)
 from srcad.rules import numpy_helpers as _h
 from srcad.rules.numpy_helpers import (concat_adjoint, concat_tangent, det_cofactor, einsum_adjoint,
                                        einsum_tangent, inner_adjoint_a, inner_adjoint_b, linspace_tangent,
@@ -75,6 +76,26 @@ def real_like_(y, g, x):
 @forward(rt.real_like)
 def real_like_(y, g, x):
     d[y] = real_like(d[g], x)
+
+
+@reverse(rt.as_stored)
+def as_stored_(y, v, a):
+    d[v] = inexact_part(d[y], a)   # zero where ``a[i] = v`` truncates v to integers
+
+
+@forward(rt.as_stored)
+def as_stored_(y, v, a):
+    d[y] = inexact_part(d[v], a)
+
+
+@reverse(rt.inexact_part)
+def inexact_part_(y, g, a):
+    d[g] = inexact_part(d[y], a)
+
+
+@forward(rt.inexact_part)
+def inexact_part_(y, g, a):
+    d[y] = inexact_part(d[g], a)
 
 
 @reverse(rt.grad_like)
