@@ -307,7 +307,7 @@ class Facts(RankFacts):
         try:
             bound = tpl.bind(args, kwargs)
         except TypeError as exc:   # refused where the call is differentiated, naming its line
-            return Op("unknown", list(args) + list(kwargs.values()), what=what, key=None,
+            return Op("unknown", list(args) + list(kwargs.values()), what=f"{what} called this way", key=None,
                       hint=f"its rule does not take this call ({exc})")
         dtype = bound.get("dtype", dtype)
         if dtype is not None and not internal and not _reads_name(tpl, "dtype") and \

@@ -523,7 +523,7 @@ def test_a_call_that_does_not_match_its_rule_is_refused_at_its_line():
 
     def f(x):
         return math.hypot(x[0], x[1], x[2])
-    with pytest.raises(srcad.TransformError, match=r"test_regressions.py:\d+: call of math.hypot"):
+    with pytest.raises(srcad.TransformError, match=r"test_regressions.py:\d+: no derivative rule for math.hypot called this way; its rule does not take"):
         srcad.grad(f)(np.ones(3))
 
 
