@@ -1036,10 +1036,12 @@ def p_modules(g, env, depth):
 
 CLASSES = ["base", "rebind_subscript", "shared_adjoint", "view_inplace", "broadcast_write", "mod",
            "containers", "kwargs", "iteration", "modules", "saves", "python", "cheap_write",
-           "shapes", "control", "list_stack", "complex", "values", "scalar_loops", "dtypes", "objects"]
+           "shapes", "control", "list_stack", "complex", "values", "scalar_loops", "dtypes", "objects",
+           "idioms"]
 # classes whose productions appear only in programs of that focus (the other classes' programs,
 # and so their seeds, stay what they were before the class was added)
-FOCUS_ONLY = {"cheap_write", "shapes", "control", "list_stack", "complex", "values", "scalar_loops", "dtypes", "objects"}
+FOCUS_ONLY = {"cheap_write", "shapes", "control", "list_stack", "complex", "values", "scalar_loops", "dtypes", "objects",
+              "idioms"}
 # the classes a seed without a focus picks from: those added later ("values", "scalar_loops") are
 # reached through their focus only, so that the programs of old seeds stay what they were
 RANDOM_FOCUS = CLASSES[:CLASSES.index("values")]
@@ -1368,6 +1370,110 @@ def p_scalar_loop(g, env, depth):
     return lines
 
 
+# class "idioms" (focus only): Python idioms srcad follows as Python runs them: for/while ... else,
+# starred unpacking, divmod, max/min of one iterable, sorted with a key lambda, tests that compute
+# (any over a generator, :=), unpacking an array by its first axis, and a list written through a
+# second name (refused: the derivative would carry the two names apart)
+def p_idioms(g, env, depth):
+    k = g.r.randrange(9)
+    c = g.pick(CONSTS)
+    w = g.fresh("id")
+    vecs = [n for n in arrays(env, 1) if len(env.arrays[n]) == 1 and env.arrays[n][0] >= 2]
+    if k == 0 and depth < 2:       # for ... else: the else block runs when no break was taken
+        a = g.ex(env, 1, None)
+        i = g.fresh("i")
+        env.drop(w)
+        env.arrays[w] = a.shape
+        red = f"np.sum({w})" if a.shape else w
+        return [Line(f"{w} = {a.p} * 1.0", f"{w} = {a.i} * 1.0"),
+                Line(f"for {i} in range({g.r.randint(1, 4)}):"),
+                Line(f"{w} = np.sin({w}) * {c} + {w}", level=1),
+                Line(f"if {red} > {c}:", f"if _cmp({red}, {c}) > {c}:", level=1),
+                Line("break", level=2),
+                Line("else:"),
+                Line(f"{w} = {w} * {w} + 0.5", level=1)]
+    if k == 1 and depth < 2:       # while ... else
+        a = g.ex(env, 1, ())
+        n = g.fresh("n")
+        env.drop(w)
+        env.arrays[w] = ()
+        return [Line(f"{w} = {a.p} * 1.0", f"{w} = {a.i} * 1.0"), Line(f"{n} = 0"),
+                Line(f"while {n} < 3:"),
+                Line(f"{w} = {w} * 1.3 + 0.1", level=1),
+                Line(f"if {w} > {c}:", f"if _cmp({w}, {c}) > {c}:", level=1),
+                Line("break", level=2),
+                Line(f"{n} += 1", level=1),
+                Line("else:"),
+                Line(f"{w} = np.tanh({w}) * 2.0", level=1)]
+    if k == 2 and vecs:            # a, *rest = v
+        a = g.pick(vecs)
+        h, rest = g.fresh("h"), g.fresh("rest")
+        env.drop(w)
+        env.arrays[w] = ()
+        form = g.pick([f"{h}, *{rest} = {a}", f"*{rest}, {h} = {a}", f"{h}, *{rest} = ({a}[0] * 2.0, {a}[1], {c})"])
+        return [Line(form), Line(f"{w} = {h} * {c} + sum({rest}) * {h}")]
+    if k == 3:                     # divmod: the quotient is piecewise constant, the remainder is not
+        a = g.ex(env, 1, None)
+        q, r = g.fresh("q"), g.fresh("r")
+        env.drop(w)
+        env.arrays[w] = a.shape
+        call = g.pick(["divmod", "np.divmod"])
+        return [Line(f"{q}, {r} = {call}({a.p} + 2.0, 0.7)",
+                     f"{q}, {r} = ({a.i} + 2.0) // 0.7, _mod({a.i} + 2.0, 0.7)"),
+                Line(f"{w} = {r} * {r} + {q} * {c}")]
+    if k == 4 and vecs:            # max / min of one iterable (the first of ties)
+        a = g.pick(vecs)
+        b = g.ex(env, 1, ())
+        env.drop(w)
+        env.arrays[w] = ()
+        fn = g.pick(["max", "min"])
+        forms = [(f"{fn}({a})", f"{fn}(_items({a}))"),
+                 (f"{fn}([{a}[0] * {c}, {b.p}, {a}[-1]])", f"{fn}(_items([{a}[0] * {c}, {b.i}, {a}[-1]]))"),
+                 (f"{fn}(v * v for v in {a})", f"{fn}(_items([v * v for v in {a}]))")]
+        p, i = g.pick(forms)
+        return [Line(f"{w} = {p} * {c}", f"{w} = {i} * {c}")]
+    if k == 5 and vecs:            # sorted with a key lambda of the item alone
+        a = g.pick(vecs)
+        s = g.fresh("srt")
+        env.drop(w)
+        env.arrays[w] = ()
+        key = g.pick(["lambda v: -v", "lambda v: (v - 0.5) ** 2", "abs"])
+        return [Line(f"{s} = sorted({a}, key={key})", f"{s} = sorted(_items({a}), key={key})"),
+                Line(f"{w} = {s}[0] * {c} + {s}[-1]")]
+    if k == 6:                     # a test that computes: any over a generator, :=
+        a = g.ex(env, 1, None)
+        t = g.fresh("t")
+        env.drop(w)
+        env.arrays[w] = a.shape
+        if g.chance(0.5):
+            test = (f"any(v > {c} for v in np.ravel({a.p}))", f"any(_cmp(v, {c}) > {c} for v in np.ravel({a.i}))")
+        else:
+            test = (f"({t} := np.sum({a.p}) * 0.5) > {c}", f"({t} := _cmp(np.sum({a.i}) * 0.5, {c})) > {c}")
+        return [Line(f"{w} = {a.p} * {c}", f"{w} = {a.i} * {c}"), Line(f"if {test[0]}:", f"if {test[1]}:"),
+                Line(f"{w} = np.sin({w}) * {w}", level=1)]
+    if k == 7:                     # unpacking by the first axis
+        mats = [n for n in arrays(env, 1) if env.arrays[n][0] == 2]
+        if not mats:
+            return None
+        a = g.pick(mats)
+        u, v = g.fresh("u"), g.fresh("v")
+        env.drop(w)
+        env.arrays[w] = env.arrays[a][1:]
+        if g.chance(0.15):         # a dict unpacks its keys (refused: srcad would index it)
+            d = g.fresh("dk")
+            return [Line(f"{d} = {{1: {a}[0], 0: {a}[1]}}"), Line(f"{u}, {v} = {d}"),
+                    Line(f"{w} = {a}[{u}] * {v} + {a}[{v}] * {c}")]
+        return [Line(f"{u}, {v} = {a}"), Line(f"{w} = {u} * {v} + {u} * {c}")]
+    if k == 8 and g.chance(0.2):   # a list written through a second name: refused
+        a = g.ex(env, 1, None)
+        L, M = g.fresh("L"), g.fresh("M")
+        env.drop(w)
+        env.arrays[w] = a.shape
+        return [Line(f"{L} = [{a.p} * 1.0, {c}]", f"{L} = [{a.i} * 1.0, {c}]"), Line(f"{M} = {L}"),
+                Line(f"{M}[0] = {a.p} * {c}", f"{M}[0] = {a.i} * {c}"), Line(f"{w} = {L}[0] * 2.0")]
+    return None
+
+
 PRODUCTIONS = [
     ("base", 4, p_assign),
     ("scalar_loops", 1.5, p_scalar_loop),
@@ -1378,6 +1484,7 @@ PRODUCTIONS = [
     ("values", 1.5, p_values),
     ("dtypes", 1.5, p_dtypes),
     ("objects", 1.5, p_objects),
+    ("idioms", 1.5, p_idioms),
     ("base", 2, p_aug),
     ("base", 1.5, p_block_if),
     ("base", 1, p_block_for),
@@ -1449,6 +1556,15 @@ def _tr(a):
 def _fmod(a, c):
     _moddist(a, c)
     return np.fmod(a, c)
+
+
+def _items(seq):
+    """The items of ``seq`` (for max, min, sorted), their distances recorded: a tie is a kink."""
+    vals = [np.asarray(v, dtype=float) for v in seq]
+    for x in range(len(vals)):
+        for y in range(x + 1, len(vals)):
+            _dist(vals[x], vals[y])
+    return seq
 
 '''
 
