@@ -417,11 +417,34 @@ def c_imports_inside(x):
     return npx.sum(_imports_helper(x) * exp(0.5))
 
 
+def c_loop_else_and_unpacking(x):
+    """`for`/`while` ... `else`, `a, *rest = v`, `divmod`, `pow`, tests that compute (`if any(v > 0 for v in x)`, `:=`)"""
+    s = x[0] * 1.0
+    for k in range(3):
+        s = s * 1.3
+        if s > 2.0:
+            break
+    else:
+        s = s + np.sin(s)
+    first, *rest = x
+    q, r = divmod(x[1] + 2.0, 0.7)
+    if any(v > 0.9 for v in x) and (m := first * 2.0) > 0:
+        s = s + m
+    return s * first + sum(rest) * r + pow(x[2], 3) + q
+
+
+def c_max_min_sorted(x):
+    """`max(xs)`, `min(v for v in x)` of one iterable (the first of ties), `sorted(x, key=lambda v: -v)`"""
+    ys = [x[0] * 2.0, x[1], x[2] + 0.1]
+    top = sorted(x, key=lambda v: -v)
+    return max(ys) * min(v * v for v in x) + top[0] - top[-1] * 2.0
+
+
 PYTHON_CONSTRUCTS = [c_list_comprehension, c_generator_expression, c_dict_set_comprehension,
                      c_nested_def_closure, c_lambda_local, c_star_args, c_kwargs_display, c_partial_map,
                      c_methods_and_objects, c_function_argument, c_generator_and_factory, c_builtins,
                      c_grad_inside, c_local_objects, c_dataclass_inside, c_side_effects_on_temporaries,
-                     c_imports_inside]
+                     c_imports_inside, c_loop_else_and_unpacking, c_max_min_sorted]
 
 CONSTRUCTS = [c_if_elif, c_ternary_and_or, c_while, c_for_range, c_enumerate_zip, c_nested_break_continue,
               c_return_in_loop, c_zero_trip, c_setitem, c_augassign, c_append_local, c_tuple_unpack,
