@@ -1362,9 +1362,47 @@ def _range_like(it):
 def normalize(info):
     """Return (normalized body, Normalizer) for the parsed function ``info``."""
     norm = Normalizer(info)
-    body = norm.body(info.node.body)
+    body = norm.body(_static_names(info.node.body, norm))
     _sequence_operators(body, norm)
     return body, norm
+
+
+def _static_names(body, norm):
+    """``body`` where a local bound once, at the top level, to a module or a function named by a
+    global (``np_ = np``, ``act = np.tanh``, ``s = mymod.f``) and read only after that is replaced by
+    what it names: its calls are then the calls srcad knows (``np_.sum(v)`` is ``np.sum(v)``)."""
+    found = {}
+    for k, st in enumerate(body):
+        if not (isinstance(st, gast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], gast.Name)):
+            continue
+        name, v = st.targets[0].id, st.value
+        if norm.binds.get(name) != 1 or name in norm.params or not isinstance(v, (gast.Name, gast.Attribute)) \
+                or not norm.is_static(v):
+            continue
+        chain = []
+        base = v
+        while isinstance(base, gast.Attribute):
+            chain.append(base.attr)
+            base = base.value
+        ok, obj = norm.info.resolve(base.id, guard=None)
+        for attr in reversed(chain):
+            obj = getattr(obj, attr, None) if ok else None
+        if not ok or not (isinstance(obj, types.ModuleType) or callable(obj)):
+            continue
+        if any(isinstance(n, gast.Name) and n.id == name for s2 in body[:k] for n in walk(s2)):
+            continue
+        found[name] = (k, v)
+    if not found:
+        return body
+    drop = {k for k, _ in found.values()}
+
+    class Swap(gast.NodeTransformer):
+        def visit_Name(self, node):
+            if node.id in found and isinstance(node.ctx, gast.Load):
+                return gast.copy_location(clone(found[node.id][1]), node)
+            return node
+
+    return [Swap().visit(clone(st)) for k, st in enumerate(body) if k not in drop]
 
 
 def _known_sequences(body, norm):

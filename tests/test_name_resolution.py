@@ -419,3 +419,38 @@ def test_wraps_with_star_args_is_refused_not_unwrapped(modules):
     m = modules({"w": WRAPS})["w"]
     with pytest.raises(srcad.TransformError, match=r"\*args"):
         srcad.grad(m.h)(0.4)
+
+
+# a local bound once, at the top, to a module or a function read from a global: its calls are
+# the calls srcad knows (np_.sum was taken for a method .sum(); s(v) for an unknown local function)
+def _module_alias(v):
+    np_ = np
+    return np_.sum(np_.sin(v) * v)
+
+
+def _function_alias(v):
+    s = np.sum
+    act = np.tanh
+    return s(act(v) * v) + s(v)
+
+
+def _alias_then_rebound(v):
+    act = np.tanh
+    y = act(v)
+    act = np.sin     # bound twice: not replaced; a local function is refused, never wrong
+    return np.sum(act(y))
+
+
+@pytest.mark.parametrize("fn", [_module_alias, _function_alias])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_local_names_of_modules_and_functions(fn, shape):
+    x = point(shape)
+    np.testing.assert_allclose(srcad.grad(fn)(x), numeric_grad(fn, x), rtol=1e-6, atol=1e-8)
+    t = np.ones_like(x) if shape else 1.0
+    _, tan = srcad.jvp(fn, (x,), (t,))
+    np.testing.assert_allclose(tan, np.sum(numeric_grad(fn, x) * t), rtol=1e-6, atol=1e-8)
+
+
+def test_a_local_function_bound_twice_is_refused():
+    with pytest.raises(srcad.TransformError, match="local variable 'act'"):
+        srcad.grad(_alias_then_rebound)(np.array([0.3, 0.4]))
