@@ -1300,8 +1300,8 @@ def p_dtypes(g, env, depth):
 
 
 # class "objects": objects of a class made in the function, whose property has a setter (Python runs
-# the setter: ``o.w = v`` stores ``v * 0.5``), whose method reads a property, or a field written
-# and read back by a method
+# the setter: ``o.w = v`` stores ``v * 3.0``, so ``o.w`` reads ``v * 6.0``), whose method reads a
+# property, or a field written and read back by a method
 OBJ_CLASS = ("class Halved:\n"
              "    def __init__(self, w):\n"
              "        self._w = w\n"
@@ -1311,7 +1311,7 @@ OBJ_CLASS = ("class Halved:\n"
              "        return self._w * 2.0\n\n"
              "    @w.setter\n"
              "    def w(self, v):\n"
-             "        self._w = v * 0.5\n\n"
+             "        self._w = v * 3.0\n\n"
              "    def apply(self, v):\n"
              "        return np.tanh(self.w * v) * self.scale\n")
 
