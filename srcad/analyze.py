@@ -488,7 +488,16 @@ class Facts(RankFacts):
             call = st.value
             spread = [a.value for a in call.args if isinstance(a, gast.Starred)]
             spread += [k.value for k in call.keywords if k.arg is None]
-            if any(self.is_active(v) for v in spread) and self.classify(call).kind != "nondiff":
+            if not spread:
+                continue
+            kind = self.classify(call).kind
+            if kind == "call" and any(self.is_active(a) for a in call.args if not isinstance(a, gast.Starred)):
+                # ``g(*args[:2], v)``: where ``v`` lands among g's parameters is known only when it runs
+                fail_at(self.info, st.lineno, "srcad cannot differentiate a call with a differentiated argument "
+                        "beside a * or ** spread of a sequence it cannot see: which parameter the argument "
+                        "fills is known only when it runs; pass the arguments one by one",
+                        "starred argument (*args)")
+            if any(self.is_active(v) for v in spread) and kind != "nondiff":
                 what = self.classify(call).what or "a call"
                 fail_at(self.info, st.lineno, "srcad cannot differentiate a differentiated value spread with * or "
                         f"** into {what}: srcad sees the items of a tuple, list or dict display bound once in "

@@ -682,6 +682,8 @@ class Inliner:
         positional = posonly + [p.id for p in a.args]
         kwonly = [p.id for p in a.kwonlyargs]
         bound = {}
+        if any(isinstance(v, gast.Starred) for v in call.args):
+            return None     # ``g(*args[:1], v)`` of a sequence srcad cannot see: its items are not known
         if len(call.args) > len(positional) and a.vararg is None:
             return None
         for p, v in zip(positional, call.args):

@@ -102,6 +102,7 @@ class Normalizer:
                 self.binds[node.name] = self.binds.get(node.name, 0) + 1
         self.local_fns = {}
         self.displays = {}
+        self.resized = _maybe_resized(fdef)
         self.inlining = []
         # srcad's own generated code (grad(f) differentiated again) uses `dv += ...` only on arrays it
         # owns, so rewriting it as `dv = dv + ...` keeps its meaning: no alias checks there.
@@ -925,7 +926,9 @@ class Normalizer:
             foreign = self.foreign(s.value) if isinstance(s.value, gast.Call) else None
             if foreign is not None and foreign[0] == "factory":
                 return self.define(name, self.inline_local(s.value, out, foreign[1], factory=True), s)
-            if self.binds.get(name) == 1 and isinstance(s.value, (gast.Tuple, gast.List)) and \
+            if name in self.resized:
+                pass     # ``lst = []; lst.append(x)``: its items are not the display's
+            elif self.binds.get(name) == 1 and isinstance(s.value, (gast.Tuple, gast.List)) and \
                     not any(isinstance(e, gast.Starred) for e in s.value.elts):
                 self.displays[name] = len(s.value.elts)
             elif self.binds.get(name) == 1 and isinstance(s.value, gast.Dict) and all(
@@ -1365,6 +1368,27 @@ def normalize(info):
     body = norm.body(_static_names(info.node.body, norm))
     _sequence_operators(body, norm)
     return body, norm
+
+
+def _maybe_resized(fdef):
+    """Names the function may add items to or remove them from (or hand to code that may): every
+    read of them other than an item (``a[i]``, ``a[i] = v``), a spread (``*a``, ``**a``), ``len(a)``
+    or a loop over them (``lst.append(v)``, ``g(lst)``, ``b = lst``, ``del lst[0]``)."""
+    out = set()
+    for node in walk(fdef):
+        for field in node._fields:
+            value = getattr(node, field, None)
+            for ch in value if isinstance(value, list) else [value]:
+                if not (isinstance(ch, gast.Name) and isinstance(ch.ctx, gast.Load)):
+                    continue
+                fine = isinstance(node, gast.Subscript) and field == "value" and not isinstance(node.ctx, gast.Del) \
+                    or isinstance(node, gast.Starred) or isinstance(node, gast.keyword) and node.arg is None \
+                    or isinstance(node, (gast.For, gast.comprehension)) and field == "iter" \
+                    or isinstance(node, gast.Call) and field == "args" and isinstance(node.func, gast.Name) \
+                    and node.func.id == "len"
+                if not fine:
+                    out.add(ch.id)
+    return out
 
 
 def _static_names(body, norm):

@@ -467,3 +467,40 @@ def test_key_lambda_reading_a_variable_is_refused_with_its_line():
     with pytest.raises(srcad.TransformError, match="key lambda") as e:
         srcad.grad(reads_c)(np.array([0.3, 0.5]))
     assert e.value.filename == __file__
+
+
+# ---------------------------------------------------------------------- spreads srcad cannot see
+
+_ARGS = [np.ones((3, 4)) * 0.1, np.ones((4, 2)) * 0.2, np.ones(2) * 0.3]
+
+
+def _dense(x, W, b=0.0):
+    return np.sum(np.tanh(x @ W + b) ** 2)
+
+
+def spread_of_an_appended_list(x, y):
+    parts = []
+    parts.append(x)
+    parts.append(x * y)
+    return np.sum(np.multiply(*parts))     # the display was [], its items are not parts' items
+
+
+def spread_beside_a_differentiated_argument(x, y):
+    return _dense(*_ARGS[:2], x * y)       # which parameter x * y fills is known when it runs
+
+
+def derivative_called_with_a_spread(x, y):
+    return np.sum(srcad.grad(_dense, wrt=1)(*_ARGS[:1], x * y) * 2.0)
+
+
+@pytest.mark.parametrize("fn", [spread_of_an_appended_list, spread_beside_a_differentiated_argument,
+                                derivative_called_with_a_spread])
+def test_spreads_srcad_cannot_see_are_refused(fn):
+    x = np.full((4, 2), 0.3) if fn is derivative_called_with_a_spread else np.array([0.3, 0.4])
+    if fn is spread_beside_a_differentiated_argument:
+        x = np.array([0.3, 0.4])
+    fn(x, 1.2)      # Python runs it
+    for run in (lambda: srcad.grad(fn)(x, 1.2), lambda: srcad.jvp(fn, (x, 1.2), (np.ones_like(x), 0.0))):
+        with pytest.raises(srcad.TransformError, match=r"spread|starred") as e:
+            run()
+        assert e.value.filename == __file__
