@@ -301,15 +301,16 @@ def analyze(info, norm, body, wrt_names, forward, ranks, helper, env):
     (analyze.Facts: activity, rules, ranks, aliasing), and ``x = exp(x)`` whose rule reads its
     output split through a temporary (the facts are then those of the split body)."""
     body = appends_as_assignments(body, info, norm.params, env)
-    body = shift_invariant(body, info, norm.locals, env, norm.namer)   # logsumexp, log-softmax: stop the shift
-    if "scipy.stats" in sys.modules:    # norm(mu, s).logpdf(x) as norm.logpdf(x, mu, s)
-        from srcad.rules.scipy_rules import unfreeze
-        body = unfreeze(body, info, norm.locals, env)
     mode = "forward" if forward else "reverse"
 
     def facts_of(body):
         return Facts(info, body, norm.params, norm.locals, wrt_names, mode=mode, ranks=ranks, helper=helper,
                      result_var=norm.result_var)
+    # logsumexp, log-softmax: stop the shift; whole expressions (the ranks: of the body as it is)
+    body = shift_invariant(body, info, norm.locals, env, norm.namer, lambda b: facts_of(b).ranks)
+    if "scipy.stats" in sys.modules:    # norm(mu, s).logpdf(x) as norm.logpdf(x, mu, s)
+        from srcad.rules.scipy_rules import unfreeze
+        body = unfreeze(body, info, norm.locals, env)
     facts = facts_of(body)
     body, split = split_self_reads(body, facts, norm.namer)
     if split:
