@@ -41,8 +41,16 @@ from srcad import runtime as rt
 from srcad.astutil import N, assign
 from srcad.callees import resolve
 from srcad.errors import TransformError
+from srcad.rules import numpy_helpers as nh
 
 enabled = True   # tests switch the pass off to compare with the generic path (clear the cache too)
+
+# the helpers this pass and the rules of its expressions call: values computed from their
+# arguments, which they never write into (a temporary they make may be written where it is read)
+PURE_PATTERN_HELPERS = (nh.affine, nh.dot_affine, nh.affine2, nh.dot_affine2, nh.product_adjoint,
+                        nh.product_adjoint2, nh.log_softmax, nh.softmax_xent, nh.sum_matmul,
+                        nh.log_softmax_adjoint, nh.log_softmax_tangent, nh.softmax_xent_adjoint,
+                        nh.softmax_xent_labels_adjoint, nh.sum_matmul_adjoint_a, nh.sum_matmul_adjoint_b)
 
 _MAX = (np.max, np.amax)
 

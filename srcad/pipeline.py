@@ -35,7 +35,7 @@ from srcad.names import names_in
 from srcad.normalize import normalize
 from srcad.optimize import free_dead, fuse_single_use, prune_forward
 from srcad.parse import parse_function
-from srcad.patterns import shift_invariant
+from srcad.patterns import PURE_PATTERN_HELPERS, shift_invariant
 from srcad.restructure import restructure
 from srcad.reverse import Reverse
 from srcad.tape import split_sweeps, tape_signature
@@ -452,6 +452,7 @@ def _fusion_tests(rev, info, env):
     # helpers that write into an argument (an owned adjoint, a restored item) are not moved
     writers = {runtime.Stack, runtime.add_at, runtime.pop_at, runtime.restore_item, runtime.owned_tangent}
     helpers = {id(f) for f in runtime.RUNTIME_NAMES.values()} - {id(f) for f in writers}
+    helpers |= {id(f) for f in PURE_PATTERN_HELPERS}   # the whole expressions of patterns.py
     np_name = env.by_id.get(id(np))
 
     def temporary(name):
