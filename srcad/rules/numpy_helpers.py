@@ -1116,10 +1116,11 @@ def dot_affine2(x, W, u, U, b):
 def product_adjoint(g, x, W):
     """The adjoint that reaches the product ``x @ W`` (2-D operands) from the adjoint ``g`` of
     ``x @ W + b``: ``g`` itself where the bias did not widen the product (no pass, no copy), else
-    ``g`` summed down to the product's shape as ``unbroadcast`` does; C-contiguous for BLAS. The
-    shape comes from ``x`` and ``W``, so no loop pushes the product's shape."""
+    ``g`` summed down to the product's shape as ``unbroadcast`` does; laid out for BLAS (an array
+    that owns its memory is dense, C or Fortran order; a view, a broadcast one say, is made
+    C-contiguous). The shape comes from ``x`` and ``W``, so no loop pushes the product's shape."""
     p = (x.shape[0], W.shape[1])
-    return g if type(g) is np.ndarray and g.shape == p and g.flags.c_contiguous else _to_product(g, p)
+    return g if type(g) is np.ndarray and g.base is None and g.shape == p else _to_product(g, p)
 
 
 def product_adjoint2(g, x, W, u, U):
@@ -1127,7 +1128,7 @@ def product_adjoint2(g, x, W, u, U):
     shape of the sum of the products, then to that of ``x @ W`` (the generic path's two steps)."""
     p, q = (x.shape[0], W.shape[1]), (u.shape[0], U.shape[1])
     if p == q:
-        return g if type(g) is np.ndarray and g.shape == p and g.flags.c_contiguous else _to_product(g, p)
+        return g if type(g) is np.ndarray and g.base is None and g.shape == p else _to_product(g, p)
     return _to_product(_to_product(g, np.broadcast_shapes(p, q)), p)
 
 
