@@ -454,6 +454,19 @@ def _fusion_tests(rev, info, env):
     helpers = {id(f) for f in runtime.RUNTIME_NAMES.values()} - {id(f) for f in writers}
     helpers |= {id(f) for f in PURE_PATTERN_HELPERS}   # the whole expressions of patterns.py
     np_name = env.by_id.get(id(np))
+    # NumPy under the user's own name (``np.tanh`` read from their globals, as written)
+    stored = {n.id for n in gast.walk(info.node) if isinstance(n, gast.Name) and not isinstance(n.ctx, gast.Load)}
+
+    def is_numpy(name):
+        if name == np_name:
+            return True
+        if name in stored or name in info.extra:
+            return False
+        cell = info.closure.get(name)
+        try:
+            return (cell.cell_contents if cell is not None else info.globals.get(name)) is np
+        except ValueError:   # an empty cell
+            return False
 
     def temporary(name):
         return name not in user and primal_of.get(name, name) not in user
@@ -466,7 +479,7 @@ def _fusion_tests(rev, info, env):
         if not isinstance(f, gast.Name):
             return False
         if parts:
-            return f.id == np_name and not {"random", "at", "copyto", "put", "place", "putmask",
+            return is_numpy(f.id) and not {"random", "at", "copyto", "put", "place", "putmask",
                                             "fill_diagonal"} & set(parts)
         return id(env.objects.get(f.id)) in helpers
 
