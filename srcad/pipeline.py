@@ -458,8 +458,8 @@ def _fusion_tests(rev, info, env):
     stored = {n.id for n in gast.walk(info.node) if isinstance(n, gast.Name) and not isinstance(n.ctx, gast.Load)}
 
     def is_numpy(name):
-        if name == np_name:
-            return True
+        if name in env.objects:   # srcad's own references (closure cells of the generated code)
+            return env.objects[name] is np
         if name in stored or name in info.extra:
             return False
         cell = info.closure.get(name)
