@@ -453,7 +453,6 @@ def _fusion_tests(rev, info, env):
     writers = {runtime.Stack, runtime.add_at, runtime.pop_at, runtime.restore_item, runtime.owned_tangent}
     helpers = {id(f) for f in runtime.RUNTIME_NAMES.values()} - {id(f) for f in writers}
     helpers |= {id(f) for f in PURE_PATTERN_HELPERS}   # the whole expressions of patterns.py
-    np_name = env.by_id.get(id(np))
     # NumPy under the user's own name (``np.tanh`` read from their globals, as written)
     stored = {n.id for n in gast.walk(info.node) if isinstance(n, gast.Name) and not isinstance(n.ctx, gast.Load)}
 
