@@ -626,6 +626,67 @@ def sum_matmul_adjoint_b(g, a, b):
     if b.ndim == 2:
         return lambda g, a, b: np.ones_like(b) * np.expand_dims(g * col(a), 1)
     return lambda g, a, b: np.ones_like(b) * (g * col(a))
+
+
+# x @ W + b, x @ W + u @ U + b (srcad/patterns.py): 2-D products, a bias of rank 0 or 1
+def _matrices(*ts):
+    return all(_arr(t) and t.ndim == 2 for t in ts)
+
+
+@twin(numpy_helpers.affine, values=3)
+def affine(x, W, b):
+    """``x @ W + b``."""
+    return (lambda x, W, b: x @ W + b) if _matrices(x, W) else None
+
+
+@twin(numpy_helpers.dot_affine, values=3)
+def dot_affine(x, W, b):
+    """``np.dot(x, W) + b``."""
+    return (lambda x, W, b: np.dot(x, W) + b) if _matrices(x, W) else None
+
+
+@twin(numpy_helpers.affine2, values=5)
+def affine2(x, W, u, U, b):
+    """``x @ W + u @ U + b``."""
+    return (lambda x, W, u, U, b: x @ W + u @ U + b) if _matrices(x, W, u, U) else None
+
+
+@twin(numpy_helpers.dot_affine2, values=5)
+def dot_affine2(x, W, u, U, b):
+    """``np.dot(x, W) + np.dot(u, U) + b``."""
+    return (lambda x, W, u, U, b: np.dot(x, W) + np.dot(u, U) + b) if _matrices(x, W, u, U) else None
+
+
+@njit
+def _to_product(g, n, k):
+    """``g`` (2-D) summed down to ``(n, k)`` along the axes that were widened, C-contiguous."""
+    out = np.ascontiguousarray(g)
+    if out.shape[0] != n:
+        out = out.sum(axis=0).reshape((1, out.shape[1]))
+    if out.shape[1] != k:
+        out = np.ascontiguousarray(out.sum(axis=1)).reshape((out.shape[0], 1))
+    return out
+
+
+@twin(numpy_helpers.product_adjoint, values=3)
+def product_adjoint(g, x, W):
+    """The adjoint of ``x @ W`` from that of ``x @ W + b``."""
+    if not _matrices(x, W):
+        return None
+    if _arr(g):
+        return lambda g, x, W: _to_product(g, x.shape[0], W.shape[1])
+    return lambda g, x, W: np.full((x.shape[0], W.shape[1]), g)
+
+
+@twin(numpy_helpers.product_adjoint2, values=5)
+def product_adjoint2(g, x, W, u, U):
+    """The adjoint of ``x @ W`` from that of ``x @ W + u @ U + b``."""
+    if not _matrices(x, W, u, U):
+        return None
+    if _arr(g):
+        return lambda g, x, W, u, U: _to_product(_to_product(g, max(x.shape[0], u.shape[0]),
+                                                              max(W.shape[1], U.shape[1])), x.shape[0], W.shape[1])
+    return lambda g, x, W, u, U: np.full((x.shape[0], W.shape[1]), g)
 # ---------------------------------------------------------------------- NumPy forms Numba lacks
 
 # NumPy function -> the stand-in the compiled form calls (numba_backend rewrites the call)

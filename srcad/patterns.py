@@ -25,6 +25,13 @@ as ``log_softmax(s, a)``; its cross-entropy ``sum(y * logp)`` as ``softmax_xent(
 adjoint ``g * (y - softmax(s) * sum(y, a))`` in one owned array: no log, no array of ones); and
 ``sum(a @ b)`` as ``sum_matmul(a, b)`` (row and column sums: no product of the adjoint). Each
 intermediate must be read only inside its expression.
+
+Last, ``x @ W + b`` and ``x @ W + u @ U + b`` (a dense layer, a recurrent cell) become
+``affine(x, W, b)`` and ``affine2(x, W, u, U, b)`` (``dot_affine``, ``dot_affine2`` where the user
+wrote ``np.dot``) where the ranks prove ``x``, ``W``, ``u``, ``U`` matrices and the bias of rank 0
+or 1 (``_affine_expressions``): the bias's adjoint is one sum over rows and the products' adjoint
+is the output's own, checked against the products' shapes (made from the operands') at run time
+and summed only where the bias widened a product, so no loop pushes a shape for it.
 """
 
 import gast
@@ -35,13 +42,21 @@ from srcad.astutil import N, assign
 from srcad.astutil import walk
 from srcad.callees import resolve
 from srcad.errors import TransformError
+from srcad.rules import numpy_helpers as nh
 
 enabled = True   # tests switch the pass off to compare with the generic path (clear the cache too)
+
+# the helpers this pass and the rules of its expressions call: values computed from their
+# arguments, which they never write into (a temporary they make may be written where it is read)
+PURE_PATTERN_HELPERS = (nh.affine, nh.dot_affine, nh.affine2, nh.dot_affine2, nh.product_adjoint,
+                        nh.product_adjoint2, nh.log_softmax, nh.softmax_xent, nh.sum_matmul,
+                        nh.log_softmax_adjoint, nh.log_softmax_tangent, nh.softmax_xent_adjoint,
+                        nh.softmax_xent_labels_adjoint, nh.sum_matmul_adjoint_a, nh.sum_matmul_adjoint_b)
 
 _MAX = (np.max, np.amax)
 
 
-def shift_invariant(body, info, local_names, env, namer):
+def shift_invariant(body, info, local_names, env, namer, ranks_of=None):
     """``body`` with the shift of each recognised logsumexp / log-softmax / softmax stopped:
     ``m = np.max(...)`` becomes ``max_1 = np.max(...)`` and ``m = stop_gradient(max_1)`` (one
     operation per statement, as the later passes expect; the fusion of single-use temporaries
@@ -50,7 +65,8 @@ def shift_invariant(body, info, local_names, env, namer):
     if not enabled:
         return body
     body = _stop_shifts(body, info, local_names, env, namer)
-    return _whole_expressions(body, info, local_names, env)
+    body = _whole_expressions(body, info, local_names, env)
+    return _affine_expressions(body, info, local_names, env, ranks_of) if ranks_of is not None else body
 
 
 def _stop_shifts(body, info, local_names, env, namer):
@@ -562,3 +578,101 @@ def _sum_of_product_at(block, pos, index, info, local_names):
     if _assigned_between(a, block, pos, k) or _assigned_between(b, block, pos, k):
         return None
     return pos, k, a, b
+
+
+
+# ---------------------------------------------------------------- x @ W + b, x @ W + u @ U + b
+#
+#     p = x @ W; y = p + b                       -> y = affine(x, W, b)
+#     p = x @ W; q = u @ U; s = p + q; y = s + b  -> y = affine2(x, W, u, U, b)
+#
+# (``b + p`` too, ``np.matmul``; ``np.dot`` throughout gives ``dot_affine``/``dot_affine2``). ``p``,
+# ``q`` and ``s`` assigned once and read only there, ``x @ W`` never ``x`` itself, every statement
+# in between a plain assignment to a name (nothing written into an array, no ``out=``); ranks from
+# the facts of the body as it is: ``x``, ``W``, ``u``, ``U`` of rank 2, ``b`` of rank 0 or 1 (a 2-D
+# bias could widen the product's rows, a 1-D ``x`` makes a vector: the generic rules).
+
+_AFFINE = {("@", 1): "affine", ("dot", 1): "dot_affine", ("@", 2): "affine2", ("dot", 2): "dot_affine2"}
+
+
+def _affine_expressions(body, info, local_names, env, ranks_of):
+    index = _Index(body)
+    found = [(block, m) for block in index.blocks for pos in range(len(block))
+             for m in [_affine_at(block, pos, index, info, local_names)] if m is not None]
+    if not found:
+        return body
+    try:
+        ranks = ranks_of(body)
+    except TransformError:
+        return body   # the facts refuse the body as it is: the generic path reports it
+    from srcad.rules import numpy_helpers as nh
+    for block, (stmt, kind, terms, b, drop) in found:   # (positions move as statements go)
+        operands = [n for _, x, W in terms for n in (x, W)]
+        if any(ranks.get(n) != 2 for n in operands) or ranks.get(b) not in (0, 1):
+            continue
+        name = _AFFINE[kind, len(terms)]
+        helper = env.ref_name(name, getattr(nh, name))
+        info.extra.setdefault(helper, getattr(nh, name))
+        stmt.value = gast.Call(func=N(helper), args=[N(n) for n in operands + [b]], keywords=[])
+        block[:] = [s for s in block if not any(s is d for d in drop)]
+    return body
+
+
+def _product(stmt, info, local_names):
+    """``(kind, x, W)`` of ``p = x @ W`` or ``np.matmul(x, W)`` (kind ``"@"``) or ``np.dot(x, W)``
+    (``"dot"``), names all, ``p`` neither of them; else None."""
+    p, v = _target(stmt), stmt.value
+    pair = _binop(v, gast.MatMult) if p is not None else None
+    kind = "@"
+    if pair is None and p is not None and isinstance(v, gast.Call) and len(v.args) == 2 and \
+            not v.keywords and all(isinstance(a, gast.Name) for a in v.args):
+        c = _callee(v, info, local_names)
+        if c is not None and c.kind == "static" and (c.obj is np.matmul or c.obj is np.dot):
+            pair, kind = (v.args[0].id, v.args[1].id), "@" if c.obj is np.matmul else "dot"
+    if pair is None or p in pair or not all(n in local_names for n in pair):
+        return None
+    return kind, pair[0], pair[1]
+
+
+def _quiet_between(block, lo, hi, names):
+    """Every statement of ``block[lo + 1:hi]`` a plain assignment to a name other than ``names``,
+    with no ``out=`` (nothing can change the values the moved products read)."""
+    for s in block[lo + 1:hi]:
+        t = _target(s)
+        if t is None or t in names or any(isinstance(n, gast.keyword) and n.arg == "out" for n in gast.walk(s)):
+            return False
+    return True
+
+
+def _affine_at(block, pos, index, info, local_names):
+    """``y = s + b`` at ``block[pos]`` closing ``x @ W + b`` or ``x @ W + u @ U + b``:
+    ``(statement, (kind, number of products), [(position, x, W), ...], b, statements to drop)``."""
+    stmt = block[pos]
+    y = _target(stmt)
+    pair = _binop(stmt.value, gast.Add) if y is not None else None
+    if pair is None or pair[0] == pair[1]:
+        return None
+    where = {_target(s): i for i, s in enumerate(block[:pos]) if _target(s) is not None}
+    for s_name, b in (pair, pair[::-1]):
+        if s_name not in where or b not in local_names or not _only_read_by(s_name, {id(stmt)}, index):
+            continue
+        si = where[s_name]
+        prod = _product(block[si], info, local_names)
+        if prod is not None:
+            terms, kind, made = [(si,) + prod[1:]], prod[0], [s_name]
+        else:
+            inner = _binop(block[si].value, gast.Add)
+            if inner is None or inner[0] == inner[1]:
+                continue
+            found = [(where.get(t), t) for t in inner]
+            if any(i is None or i >= si or not _only_read_by(t, {id(block[si])}, index) for i, t in found):
+                continue
+            prods = [_product(block[i], info, local_names) for i, _ in found]
+            if any(p is None for p in prods) or prods[0][0] != prods[1][0]:
+                continue
+            terms, kind, made = [(i,) + p[1:] for (i, _), p in zip(found, prods)], prods[0][0], [s_name] + list(inner)
+        if b in made or not all(_quiet_between(block, i, pos, {x, W}) for i, x, W in terms):
+            continue
+        drop = [block[si]] + [block[i] for i, _, _ in terms if i != si]
+        return stmt, kind, terms, b, drop   # kind: "@" or "dot"
+    return None

@@ -36,7 +36,7 @@ from srcad.names import names_in
 from srcad.normalize import normalize
 from srcad.optimize import free_dead, fuse_single_use, prune_forward
 from srcad.parse import parse_function
-from srcad.patterns import shift_invariant
+from srcad.patterns import PURE_PATTERN_HELPERS, shift_invariant
 from srcad.restructure import restructure
 from srcad.reverse import Reverse
 from srcad.tape import split_sweeps, tape_signature
@@ -302,15 +302,16 @@ def analyze(info, norm, body, wrt_names, forward, ranks, helper, env):
     (analyze.Facts: activity, rules, ranks, aliasing), and ``x = exp(x)`` whose rule reads its
     output split through a temporary (the facts are then those of the split body)."""
     body = appends_as_assignments(body, info, norm.params, env)
-    body = shift_invariant(body, info, norm.locals, env, norm.namer)   # logsumexp, log-softmax: stop the shift
-    if "scipy.stats" in sys.modules:    # norm(mu, s).logpdf(x) as norm.logpdf(x, mu, s)
-        from srcad.rules.scipy_rules import unfreeze
-        body = unfreeze(body, info, norm.locals, env)
     mode = "forward" if forward else "reverse"
 
     def facts_of(body):
         return Facts(info, body, norm.params, norm.locals, wrt_names, mode=mode, ranks=ranks, helper=helper,
                      result_var=norm.result_var)
+    # logsumexp, log-softmax: stop the shift; whole expressions (the ranks: of the body as it is)
+    body = shift_invariant(body, info, norm.locals, env, norm.namer, lambda b: facts_of(b).ranks)
+    if "scipy.stats" in sys.modules:    # norm(mu, s).logpdf(x) as norm.logpdf(x, mu, s)
+        from srcad.rules.scipy_rules import unfreeze
+        body = unfreeze(body, info, norm.locals, env)
     facts = facts_of(body)
     body, guarded = guard_truncating_writes(body, facts, wrt_names, norm.locals, env, norm.namer)
     if guarded:     # a float written into an integer array srcad cannot see carries no derivative
@@ -455,7 +456,20 @@ def _fusion_tests(rev, info, env):
     # helpers that write into an argument (an owned adjoint, a restored item) are not moved
     writers = {runtime.Stack, runtime.add_at, runtime.pop_at, runtime.restore_item, runtime.owned_tangent}
     helpers = {id(f) for f in runtime.RUNTIME_NAMES.values()} - {id(f) for f in writers}
-    np_name = env.by_id.get(id(np))
+    helpers |= {id(f) for f in PURE_PATTERN_HELPERS}   # the whole expressions of patterns.py
+    # NumPy under the user's own name (``np.tanh`` read from their globals, as written)
+    stored = {n.id for n in gast.walk(info.node) if isinstance(n, gast.Name) and not isinstance(n.ctx, gast.Load)}
+
+    def is_numpy(name):
+        if name in env.objects:   # srcad's own references (closure cells of the generated code)
+            return env.objects[name] is np
+        if name in stored or name in info.extra:
+            return False
+        cell = info.closure.get(name)
+        try:
+            return (cell.cell_contents if cell is not None else info.globals.get(name)) is np
+        except ValueError:   # an empty cell
+            return False
 
     def temporary(name):
         return name not in user and primal_of.get(name, name) not in user
@@ -468,7 +482,7 @@ def _fusion_tests(rev, info, env):
         if not isinstance(f, gast.Name):
             return False
         if parts:
-            return f.id == np_name and not {"random", "at", "copyto", "put", "place", "putmask",
+            return is_numpy(f.id) and not {"random", "at", "copyto", "put", "place", "putmask",
                                             "fill_diagonal"} & set(parts)
         return id(env.objects.get(f.id)) in helpers
 

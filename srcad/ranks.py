@@ -12,7 +12,7 @@ import numpy as np
 from srcad import guards, runtime as rt
 from srcad.astutil import walk_stmts
 from srcad.errors import TransformError
-from srcad.rules.numpy_helpers import softmax_xent, sum_matmul
+from srcad.rules.numpy_helpers import affine, affine2, dot_affine, dot_affine2, softmax_xent, sum_matmul
 
 
 _REDUCTIONS = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.var, np.std,
@@ -333,7 +333,8 @@ class RankFacts:
 
 
 # Elementwise functions that are not ufuncs: the result has the largest rank of the operands.
-_ELEMENTWISE = {abs, np.clip, np.where, np.copy, np.nan_to_num, np.real, np.imag}
+_ELEMENTWISE = {abs, np.clip, np.where, np.copy, np.nan_to_num, np.real, np.imag,
+                affine, dot_affine, affine2, dot_affine2}   # srcad/patterns.py: 2-D products and a bias
 
 
 def _hashable(obj):

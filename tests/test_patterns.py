@@ -498,3 +498,172 @@ def test_matmul_chain_benchmark_makes_no_third_product():
     for s in (0.5, -2.0):
         np.testing.assert_allclose(nh.sum_matmul_adjoint_a(s, A, C), s * np.ones((256, 256)) @ C.T, rtol=1e-12)
         np.testing.assert_allclose(nh.sum_matmul_adjoint_b(s, A, C), s * A.T @ np.ones((256, 256)), rtol=1e-12)
+
+
+# ---- x @ W + b and x @ W + u @ U + b as one call (affine, affine2): no product shape kept -------
+
+def dense(x, W, b):
+    return np.sum(np.tanh(x @ W + b) ** 2)
+
+
+def dense_dot_bias_first(x, W, b):
+    return np.sum(np.sin(b + np.dot(x, W)))
+
+
+def dense_matmul(x, W, b):
+    y = np.matmul(x, W) + b
+    return np.sum(y * y * 0.5)
+
+
+def cell(x, W, u, U, b):
+    return np.sum(np.tanh(x @ W + u @ U + b) ** 2)
+
+
+def cell_dot(x, W, u, U, b):
+    return np.sum(np.cos(np.dot(x, W) + np.dot(u, U) + b))
+
+
+def recurrence(x, W, u, U, b):
+    h = u
+    for t in range(3):
+        h = np.tanh(x[t] @ W + h @ U + b)
+    return np.sum(h * h)
+
+
+def product_kept(x, W, b):
+    p = x @ W
+    return np.sum(np.tanh(p + b)) + np.sum(p * p)
+
+
+def sum_kept(x, W, u, U, b):
+    s = x @ W + u @ U
+    return np.sum(np.tanh(s + b)) + np.sum(np.sin(s))
+
+
+def operand_changed(x, W, b):
+    p = x @ W
+    x = x * 2.0
+    return np.sum(np.tanh(p + b) * x[:, :1])
+
+
+# (function, shapes of the arguments, the helper or None: left to the generic rules)
+AFFINE = [
+    (dense, [(3, 4), (4, 2), (2,)], "affine("),
+    (dense, [(3, 4), (4, 2), ()], "affine("),
+    (dense, [(1, 3), (3, 1), (1,)], "affine("),
+    (dense, [(3, 4), (4, 1), (5,)], "affine("),        # b widens the product: summed at run time
+    (dense_dot_bias_first, [(2, 3), (3, 4), (4,)], "dot_affine("),
+    (dense_matmul, [(4, 2), (2, 3), (3,)], "affine("),
+    (cell, [(3, 4), (4, 2), (3, 5), (5, 2), (2,)], "affine2("),
+    (cell, [(1, 4), (4, 2), (3, 5), (5, 2), (2,)], "affine2("),   # the first product's rows widened
+    (cell, [(3, 4), (4, 1), (3, 5), (5, 1), (2,)], "affine2("),   # both widened by b
+    (cell_dot, [(2, 3), (3, 2), (2, 2), (2, 2), ()], "dot_affine2("),
+    (recurrence, [(3, 2, 4), (4, 3), (2, 3), (3, 3), (3,)], "affine2("),
+    # left alone: 1-d x, a 2-d bias, a 3-d x, the product or the sum read elsewhere, x changed
+    (dense, [(4,), (4, 2), (2,)], None),
+    (dense, [(3, 4), (4, 2), (1, 2)], None),
+    (dense, [(2, 3, 4), (4, 2), (2,)], None),
+    (product_kept, [(3, 4), (4, 2), (2,)], None),
+    (sum_kept, [(3, 4), (4, 2), (3, 5), (5, 2), (2,)], None),
+    (operand_changed, [(3, 4), (4, 2), (2,)], None),
+]
+
+
+@pytest.mark.parametrize("f,shapes,helper", AFFINE,
+                         ids=[f"{f.__name__}-{'-'.join(map(str, s))}" for f, s, _ in AFFINE])
+def test_affine(f, shapes, helper):
+    args = [point(s, seed=k) for k, s in enumerate(shapes)]
+    wrt = tuple(range(len(args)))
+    df = srcad.grad(f, wrt=wrt)
+    src = srcad.source(df, *args)
+    if helper is None:
+        assert "affine" not in src, src
+    else:
+        assert helper in src and "product_adjoint" in src, src
+        assert "shape_of" not in src and "shapes_" not in src, src    # no shape pushed in a loop
+    got = df(*args)
+    for k, g in enumerate(got):
+        def part(v, k=k):
+            return f(*args[:k], v, *args[k + 1:])
+        np.testing.assert_allclose(g, numeric_grad(part, args[k]), rtol=1e-6, atol=1e-8)
+        assert np.shape(g) == np.shape(args[k])
+    ref = generic(lambda: srcad.grad(f, wrt=wrt)(*args))
+    for a, b in zip(got, ref):
+        np.testing.assert_array_equal(a, b)      # the same numbers as the generic path
+    assert srcad.value_and_grad(f, wrt=wrt)(*args)[0] == f(*args)
+    # forward mode: the tangent against the gradient and against the generic path
+    ts = [point(s, seed=10 + k) for k, s in enumerate(shapes)]
+    val, t = srcad.jvp(f, tuple(args), tuple(ts))
+    assert val == f(*args)
+    np.testing.assert_allclose(t, sum(np.sum(g * v) for g, v in zip(got, ts)), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(t, generic(lambda: srcad.jvp(f, tuple(args), tuple(ts))[1]), rtol=1e-12, atol=1e-13)
+
+
+AFFINE_SECOND = [AFFINE[0], AFFINE[3], AFFINE[4], AFFINE[6], AFFINE[7], AFFINE[10]]
+
+
+@pytest.mark.parametrize("f,shapes,helper", AFFINE_SECOND,
+                         ids=[f"{f.__name__}-{'-'.join(map(str, s))}" for f, s, _ in AFFINE_SECOND])
+def test_affine_second_order(f, shapes, helper):
+    args = [point(s, seed=k) for k, s in enumerate(shapes)]
+    rest = args[2:]
+    if len(args) == 3:   # (srcad inlines f: no starred arguments in the call)
+        parts = (lambda v: f(v, args[1], rest[0]), lambda v: f(args[0], v, rest[0]))
+    else:
+        parts = (lambda v: f(v, args[1], rest[0], rest[1], rest[2]),
+                 lambda v: f(args[0], v, rest[0], rest[1], rest[2]))
+    for k, part in enumerate(parts):     # w.r.t. x (the rows), then W (the weights); the others held
+        h = srcad.hessian(part)(args[k])
+        np.testing.assert_allclose(h, numeric_jacobian(srcad.grad(part), args[k]), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(srcad.hessian(part, mode="reverse")(args[k]), h, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(h, generic(lambda: srcad.hessian(part)(args[k])), rtol=1e-10, atol=1e-12)
+    # the mixed second derivative d/db (d/dW) through the product's adjoint and the bias's
+    x, W = args[0], args[1]
+    if len(args) == 3:
+        def mixed(b):
+            return np.sum(srcad.grad(f, wrt=1)(x, W, b) * np.cos(W))
+    else:
+        u, U = args[2], args[3]
+
+        def mixed(b):
+            return np.sum(srcad.grad(f, wrt=1)(x, W, u, U, b) * np.cos(W))
+    np.testing.assert_allclose(srcad.grad(mixed)(args[-1]), numeric_grad(mixed, args[-1]), rtol=1e-6, atol=1e-8)
+
+
+def test_affine_helpers_are_the_operations_as_written():
+    from srcad.rules import numpy_helpers as nh
+    x, W, u, U = point((5, 3)), point((3, 4), seed=1), point((5, 2), seed=2), point((2, 4), seed=3)
+    b = point((4,), seed=4)
+    xs = np.asfortranarray(np.repeat(x, 2, axis=1)[:, ::2])      # strided: np.dot and @ may round apart
+    for a in (x, xs):
+        np.testing.assert_array_equal(nh.affine(a, W, b), a @ W + b)
+        np.testing.assert_array_equal(nh.dot_affine(a, W, b), np.dot(a, W) + b)
+        np.testing.assert_array_equal(nh.affine2(a, W, u, U, b), a @ W + u @ U + b)
+        np.testing.assert_array_equal(nh.dot_affine2(a, W, u, U, b), np.dot(a, W) + np.dot(u, U) + b)
+    g = point((5, 4), seed=5)
+    assert nh.product_adjoint(g, x, W) is g and nh.product_adjoint2(g, x, W, u, U) is g   # no copy
+    gt = np.ascontiguousarray(g.T).T                      # not C-contiguous: laid out for BLAS
+    got = nh.product_adjoint(gt, x, W)
+    assert got.flags.c_contiguous and np.array_equal(got, g)
+    wide = nh.product_adjoint(g, x, W[:, :1])           # b widened (5, 1) to (5, 4)
+    np.testing.assert_array_equal(wide, g.sum(axis=1, keepdims=True))
+    np.testing.assert_array_equal(nh.product_adjoint(0.5, x, W), np.full((5, 4), 0.5))   # the 0.0 placeholder
+
+
+def test_rnn_benchmarks_keep_no_shapes():
+    import os
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
+    import cases
+    # unbroadcast only for the biases (and the mlp's logits, less their shift)
+    for name, helper, ub in (("rnn", "dot_affine2(", 0), ("rnn_in", "affine2(", 1), ("mlp", "affine(", 3)):
+        case = cases.CASES_BY_NAME[name]
+        args = case.inputs()
+        g = srcad.grad(case.f, wrt=case.wrt)
+        src = srcad.source(g, *args)
+        assert helper in src and "shape_of" not in src and "contiguous(" not in src, src
+        assert src.count("unbroadcast(") == ub, src
+        if name == "mlp":   # single-use temporaries of NumPy calls (np read from the user's globals) fused
+            assert "H = np.tanh(affine(X, W1, b1))" in src and "stop_gradient(np.max(Z" in src, src
+        for a, b in zip(g(*args), case.grad_hand(*args)):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)

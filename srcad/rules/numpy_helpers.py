@@ -1088,3 +1088,53 @@ def _rows_like(v, x):
     out = np.empty_like(x)
     out[...] = v
     return out
+
+
+# ``x @ W + b`` and ``x @ W + u @ U + b`` (srcad/patterns.py), 2-D ``x``, ``W``, ``u``, ``U`` and
+# a bias of rank 0 or 1: the values are the user's operations in the user's order (one helper per
+# product function, ``@`` or ``np.dot``, which round differently on strided operands)
+def affine(x, W, b):
+    """``x @ W + b``, computed as the user wrote it."""
+    return x @ W + b
+
+
+def dot_affine(x, W, b):
+    """``np.dot(x, W) + b``, computed as the user wrote it."""
+    return np.dot(x, W) + b
+
+
+def affine2(x, W, u, U, b):
+    """``x @ W + u @ U + b``, computed as the user wrote it (the products added first)."""
+    return x @ W + u @ U + b
+
+
+def dot_affine2(x, W, u, U, b):
+    """``np.dot(x, W) + np.dot(u, U) + b``, computed as the user wrote it."""
+    return np.dot(x, W) + np.dot(u, U) + b
+
+
+def product_adjoint(g, x, W):
+    """The adjoint that reaches the product ``x @ W`` (2-D operands) from the adjoint ``g`` of
+    ``x @ W + b``: ``g`` itself where the bias did not widen the product (no pass, no copy), else
+    ``g`` summed down to the product's shape as ``unbroadcast`` does; laid out for BLAS (an array
+    that owns its memory is dense, C or Fortran order; a view, a broadcast one say, is made
+    C-contiguous). The shape comes from ``x`` and ``W``, so no loop pushes the product's shape."""
+    p = (x.shape[0], W.shape[1])
+    return g if type(g) is np.ndarray and g.base is None and g.shape == p else _to_product(g, p)
+
+
+def product_adjoint2(g, x, W, u, U):
+    """``product_adjoint`` for the first product of ``x @ W + u @ U + b``: ``g`` summed to the
+    shape of the sum of the products, then to that of ``x @ W`` (the generic path's two steps)."""
+    p, q = (x.shape[0], W.shape[1]), (u.shape[0], U.shape[1])
+    if p == q:
+        return g if type(g) is np.ndarray and g.base is None and g.shape == p else _to_product(g, p)
+    return _to_product(_to_product(g, np.broadcast_shapes(p, q)), p)
+
+
+def _to_product(g, shape):
+    if np.ndim(g) == 0:   # the 0.0 placeholder: spread to the product's shape
+        return np.full(shape, g) if not is_array(g) else g + np.zeros(shape)
+    if g.shape != shape:
+        g = _rt.unbroadcast(g, _rt.Shape(shape))
+    return np.ascontiguousarray(g) if type(g) is np.ndarray else g

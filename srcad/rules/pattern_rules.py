@@ -7,15 +7,21 @@ transpose, ``t - sum(softmax * t)``. ``softmax_xent(s, y, axis)`` is ``sum(y * l
 its adjoint to ``s`` is ``g * (y - softmax(s) * sum(y, axis))``, formed in one owned array.
 ``sum_matmul(a, b)`` is ``sum(a @ b)``: its adjoints are ``g`` times ``b``'s row sums in every row of
 ``a``'s shape and ``a``'s column sums in every column of ``b``'s (no product of the adjoint).
+``affine(x, W, b)`` is ``x @ W + b`` and ``affine2(x, W, u, U, b)`` is ``x @ W + u @ U + b`` (``dot_``:
+the same with ``np.dot``), 2-D operands and a bias of rank 0 or 1: the bias's adjoint is one
+``unbroadcast`` (a sum over rows), each product's adjoint the output's adjoint itself, summed only
+where the bias or the other product widened it (``product_adjoint``, a shape check: no shape is
+pushed in a loop), multiplied by the operands as the generic ``@`` rule does.
 """
 
 import numpy as np
 
 from srcad.rules.registry import forward, reverse
-from srcad.rules.numpy_helpers import (log_softmax, log_softmax_adjoint, log_softmax_tangent, softmax_xent,
+from srcad.rules.numpy_helpers import (affine, affine2, dot_affine, dot_affine2, product_adjoint, product_adjoint2,
+                                       log_softmax, log_softmax_adjoint, log_softmax_tangent, softmax_xent,
                                        softmax_xent_adjoint, softmax_xent_labels_adjoint, sum_matmul,
                                        sum_matmul_adjoint_a, sum_matmul_adjoint_b)
-from srcad.runtime import unbroadcast
+from srcad.runtime import broadcast_like, unbroadcast
 
 
 @reverse(log_softmax)
@@ -127,3 +133,64 @@ def sum_matmul_adjoint_b_(r, g, a, b):
 @forward(sum_matmul_adjoint_b, constant=("b",))
 def sum_matmul_adjoint_b_(r, g, a, b):
     d[r] = sum_matmul_adjoint_b(d[g], a, b) + sum_matmul_adjoint_b(g, d[a], b)
+
+
+@reverse(affine, dot_affine)
+def affine_(y, x, W, b):
+    g = product_adjoint(d[y], x, W)
+    d[x] = g @ W.T
+    d[W] = x.T @ g
+    d[b] = unbroadcast(d[y], b)
+
+
+@forward(affine)
+def affine_(y, x, W, b):
+    d[y] = d[x] @ W + x @ d[W] + d[b]
+
+
+@forward(dot_affine)
+def dot_affine_(y, x, W, b):
+    d[y] = np.dot(d[x], W) + np.dot(x, d[W]) + d[b]
+
+
+@reverse(affine2, dot_affine2)
+def affine2_(y, x, W, u, U, b):
+    g = product_adjoint2(d[y], x, W, u, U)
+    d[x] = g @ W.T
+    d[W] = x.T @ g
+    h = product_adjoint2(d[y], u, U, x, W)
+    d[u] = h @ U.T
+    d[U] = u.T @ h
+    d[b] = unbroadcast(d[y], b)
+
+
+@forward(affine2)
+def affine2_(y, x, W, u, U, b):
+    d[y] = d[x] @ W + x @ d[W] + d[u] @ U + u @ d[U] + d[b]
+
+
+@forward(dot_affine2)
+def dot_affine2_(y, x, W, u, U, b):
+    d[y] = np.dot(d[x], W) + np.dot(x, d[W]) + np.dot(d[u], U) + np.dot(u, d[U]) + d[b]
+
+
+# product_adjoint(g, x, W): linear in g (a sum over the axes the product was widened along); x and
+# W give only the product's shape
+@reverse(product_adjoint, constant=("x", "W"))
+def product_adjoint_(r, g, x, W):
+    d[g] = broadcast_like(d[r], g)
+
+
+@forward(product_adjoint, constant=("x", "W"))
+def product_adjoint_(r, g, x, W):
+    d[r] = product_adjoint(d[g], x, W)
+
+
+@reverse(product_adjoint2, constant=("x", "W", "u", "U"))
+def product_adjoint2_(r, g, x, W, u, U):
+    d[g] = broadcast_like(d[r], g)
+
+
+@forward(product_adjoint2, constant=("x", "W", "u", "U"))
+def product_adjoint2_(r, g, x, W, u, U):
+    d[r] = product_adjoint2(d[g], x, W, u, U)
