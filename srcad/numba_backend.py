@@ -479,6 +479,9 @@ def compile_derivative(d, fn=None):
     dispatcher = numba.njit(cache=False, nogil=True)(py)
     out = Compiled(dispatcher, text, ns, name, filename)
     out.user_file = _user_file(d)
+    # the generated function's positional parameters: the seed and tangents, keyword-only there,
+    # are positional here, where an extra argument must not take their place
+    out.positional = (fn or d.fn).__code__.co_argcount
     return out
 
 
@@ -550,6 +553,9 @@ def run(d, args, kwargs, option):
     is ``"auto"`` and Numba cannot compile it, ``"numpy"`` (the plain derivative ran)."""
     try:
         c = compiled_for(d)
+        if len(args) > c.positional:
+            raise TypeError(f"{c.name}() takes {c.positional} positional argument"
+                            f"{'s' if c.positional != 1 else ''} but {len(args)} were given")
         known = len(c.dispatcher.overloads)
         try:
             return c.dispatcher(*args, **kwargs), "numba"

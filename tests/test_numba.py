@@ -405,6 +405,8 @@ def test_entry_types_ranks_and_results():
             assert not any(np.shares_memory(r, a) for r in got for a in args if isinstance(a, np.ndarray))
     assert set(g._compiled_calls) == {(float, float), (np.ndarray, float)}
     _agree(g(0.3, 0.9, k=3.0), ref(0.3, 0.9, k=3.0))
+    with pytest.raises(TypeError, match="positional"):   # not taken for the seed, a parameter there
+        g(0.3, 0.9, 2.0, 5.0)
     one = srcad.grad(scaled, wrt=(0,), compile="numba")
     vg = srcad.value_and_grad(scaled, wrt=(1,), compile="numba")
     for _ in range(2):
