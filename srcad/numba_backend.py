@@ -24,6 +24,7 @@ rule for globals): a changed learning rate needs a new ``grad`` object, or ``com
 """
 
 import ast
+import copy
 import itertools
 import linecache
 import re
@@ -342,6 +343,66 @@ def _preallocate(fdef, ns):
         top.insert(top.index(fwd), ast.copy_location(make, fwd))
 
 
+def _split_sites(fdef, ns):
+    """A stack pushed at several places of one loop's body and popped at as many of another's (the
+    forward and backward sweeps of a loop that saves a variable more than once a pass) becomes one
+    stack per push site: a variable saved as a number at one site and as an array at another needs
+    no list of one type. Each pass pushes once at every site and each backward pass pops once at
+    every site (the sites are statements of the loop bodies themselves, which have no ``break``,
+    ``continue`` or ``return``), so a pass's values lie on the one stack as a block, which the
+    backward pass pops in reverse: its first pop takes the last site's value, and so on."""
+    names = {n.id for n in ast.walk(fdef) if isinstance(n, ast.Name)} | {a.arg for a in ast.walk(fdef)
+                                                                          if isinstance(a, ast.arg)}
+    loops = [n for n in ast.walk(fdef) if isinstance(n, (ast.For, ast.While))]
+    top = fdef.body
+    for stmt in list(top):
+        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
+                and isinstance(stmt.value, ast.Call) and _is_name_of(stmt.value.func, ns, runtime.Stack)):
+            continue
+        name = stmt.targets[0].id
+        sites = {"append": [], "pop": []}    # (loop, statement)
+        for loop in loops:
+            for s in loop.body:
+                call = s.value if isinstance(s, (ast.Expr, ast.Assign)) else None
+                if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) \
+                        and isinstance(call.func.value, ast.Name) and call.func.value.id == name:
+                    if call.func.attr == "append" and isinstance(s, ast.Expr) and len(call.args) == 1:
+                        sites["append"].append((loop, s))
+                    elif call.func.attr == "pop" and isinstance(s, ast.Assign) and not call.args:
+                        sites["pop"].append((loop, s))
+        pushes, pops = sites["append"], sites["pop"]
+        uses = sum(1 for n in ast.walk(fdef) if isinstance(n, ast.Name) and n.id == name)
+        dels = sum(1 for n in ast.walk(fdef) if isinstance(n, ast.Delete)
+                   for t in n.targets if isinstance(t, ast.Name) and t.id == name)
+        if len(pushes) < 2 or len(pushes) != len(pops) or uses != 1 + 2 * len(pushes) + dels:
+            continue
+        fwd, bwd = {loop for loop, _ in pushes}, {loop for loop, _ in pops}
+        if len(fwd) != 1 or len(bwd) != 1 or fwd == bwd:
+            continue
+        if any(isinstance(n, (ast.Break, ast.Continue, ast.Return)) for loop in fwd | bwd
+               for s in loop.body for n in ast.walk(s)):
+            continue
+        (fwd,), (bwd,) = fwd, bwd
+        if fwd.orelse or bwd.orelse:
+            continue
+        pushes.sort(key=lambda site: fwd.body.index(site[1]))
+        pops.sort(key=lambda site: bwd.body.index(site[1]))
+        at = top.index(stmt)
+        for j, ((_, push), (_, pop)) in enumerate(zip(pushes, reversed(pops))):
+            if j == 0:
+                continue     # the first site keeps the stack
+            m = j + 1
+            while f"{name}_{m}" in names:
+                m += 1
+            new = f"{name}_{m}"
+            names.add(new)
+            push.value.func.value.id = new
+            pop.value.func.value.id = new
+            make = ast.copy_location(ast.Assign(targets=[ast.Name(id=new, ctx=ast.Store())],
+                                                value=copy.deepcopy(stmt.value)), stmt)
+            top.insert(at + j, make)
+
+
 def _unstack(fdef, ns):
     """A stack whose pushes and pops are all statements of the function's own body (straight-line
     code, no loop or branch) holds one value per push: each push becomes a variable of its own
@@ -432,6 +493,7 @@ def numba_source(d, fn=None):
         raise CompileError(f"compile='numba': srcad cannot compile {construct}", user_file, line, construct)
 
     _signature(fdef, refuse)
+    _split_sites(fdef, ns)
     _preallocate(fdef, ns)
     _unstack(fdef, ns)
     fdef = _Rewrite(ns, refuse).visit(fdef)

@@ -279,6 +279,25 @@ def test_values_saved_with_two_ranks():
     assert "saved_x_1 = x" in src and "Stack(" not in src and ".append(" not in src
 
 
+
+def saved_twice_a_pass(x, w):
+    for i in range(3):
+        y = w * 2.0          # y saved as a number here
+        z = np.sin(y)
+        y = x * z            # and as an array here, in the same pass
+        w = np.sum(np.cos(y))
+    return w
+
+
+def test_a_variable_saved_with_two_types_in_a_loop():
+    """One stack per push site (numba_backend._split_sites): a list of one type each."""
+    x, w = np.array([0.3, -0.2, 0.5]), 0.7
+    numba.njit(saved_twice_a_pass)(x, w)   # the plain function compiles
+    g = srcad.grad(saved_twice_a_pass, wrt=(0, 1), compile="numba")
+    _agree(g(x, w), srcad.grad(saved_twice_a_pass, wrt=(0, 1))(x, w))
+    src = srcad.source(g, x, w)
+    assert "stack_y_2.append(y)" in src and "y = stack_y_2.pop()" in src and "stack_y.append(y)" in src
+
 def uses_a_dict(x):
     d = {"a": x * 2.0, "b": np.sin(x)}
     return d["a"] * d["b"]
