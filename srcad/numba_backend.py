@@ -403,6 +403,59 @@ def _split_sites(fdef, ns):
             top.insert(at + j, make)
 
 
+def _zero_adjoints(fdef, ns):
+    """``dy = 0.0`` right before a loop whose only assignments to ``dy`` are ``dy = add_at(dy, y,
+    ...)`` (the adjoint of reading ``y[i]`` in the loop; ``y`` not assigned in it) becomes ``dy =
+    zeros_like(y)``: Numba cannot give one variable the number 0.0 before the loop and an array
+    in it. The values are the same: ``add_at`` of 0.0 starts from ``y``'s zeros, and ``zeros_like``
+    of a number (or a list) is the 0.0 it replaces."""
+    name = next((k for k, v in ns.items() if v is runtime.zeros_like), "zeros_like")
+    if ns.get(name, runtime.zeros_like) is not runtime.zeros_like:
+        return    # the user's own ``zeros_like``
+
+    def marker(s):
+        return isinstance(s, ast.Expr) and isinstance(s.value, ast.Call) and isinstance(s.value.func, ast.Name) \
+            and s.value.func.id in (codegen._LINE, codegen._NOTE)
+
+    def bodies(node):
+        for field in ("body", "orelse"):
+            sub = getattr(node, field, None)
+            if isinstance(sub, list):
+                yield sub
+
+    def visit(body):
+        for k, stmt in enumerate(body):
+            for sub in bodies(stmt):
+                visit(sub)
+            if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
+                    and isinstance(stmt.value, ast.Constant) and type(stmt.value.value) is float
+                    and stmt.value.value == 0.0):
+                continue
+            loop = next((s for s in body[k + 1:] if not marker(s)), None)
+            if not isinstance(loop, (ast.For, ast.While)):
+                continue
+            dv = stmt.targets[0].id
+            stores = [n for n in ast.walk(loop) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)]
+            writes = [n for n in ast.walk(loop) if isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign))
+                      and any(isinstance(t, ast.Name) and t.id == dv for t in
+                              (n.targets if isinstance(n, ast.Assign) else [n.target]))]
+            if not writes or not all(
+                    isinstance(w, ast.Assign) and len(w.targets) == 1 and isinstance(w.value, ast.Call)
+                    and _is_name_of(w.value.func, ns, runtime.add_at) and len(w.value.args) == 4
+                    and isinstance(w.value.args[0], ast.Name) and w.value.args[0].id == dv
+                    and isinstance(w.value.args[1], ast.Name) for w in writes):
+                continue
+            xs = {w.value.args[1].id for w in writes}
+            if len(xs) != 1 or any(n.id in xs for n in stores) or \
+                    sum(1 for n in stores if n.id == dv) != len(writes):
+                continue
+            ns[name] = runtime.zeros_like
+            stmt.value = ast.copy_location(ast.Call(func=ast.Name(id=name, ctx=ast.Load()),
+                                                    args=[ast.Name(id=xs.pop(), ctx=ast.Load())], keywords=[]),
+                                           stmt.value)
+    visit(fdef.body)
+
+
 def _unstack(fdef, ns):
     """A stack whose pushes and pops are all statements of the function's own body (straight-line
     code, no loop or branch) holds one value per push: each push becomes a variable of its own
@@ -494,6 +547,7 @@ def numba_source(d, fn=None):
 
     _signature(fdef, refuse)
     _split_sites(fdef, ns)
+    _zero_adjoints(fdef, ns)
     _preallocate(fdef, ns)
     _unstack(fdef, ns)
     fdef = _Rewrite(ns, refuse).visit(fdef)

@@ -298,6 +298,23 @@ def test_a_variable_saved_with_two_types_in_a_loop():
     src = srcad.source(g, x, w)
     assert "stack_y_2.append(y)" in src and "y = stack_y_2.pop()" in src and "stack_y.append(y)" in src
 
+
+def items_then_rebound(x, y):
+    s = 0.25
+    for i in range(2):
+        s = s * 0.25 + y[i] * -1.2
+    y = s * x                # y's adjoint is an array here, and 0.0 before the loop that reads y[i]
+    return np.sum(y * y)
+
+
+def test_a_zero_adjoint_before_a_loop_of_item_reads():
+    """``dy = 0.0`` before a loop of ``dy = add_at(dy, y, i, g)`` is ``zeros_like(y)`` compiled (it
+    was refused: "Cannot unify float64 and array")."""
+    x, y = np.array([0.3, -0.2, 0.5]), np.array([0.7, 0.1, -0.4])
+    g = srcad.grad(items_then_rebound, wrt=(0, 1), compile="numba")
+    _agree(g(x, y), srcad.grad(items_then_rebound, wrt=(0, 1))(x, y))
+    assert "dy = zeros_like(y)" in srcad.source(g, x, y)
+
 def uses_a_dict(x):
     d = {"a": x * 2.0, "b": np.sin(x)}
     return d["a"] * d["b"]
