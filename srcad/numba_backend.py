@@ -446,9 +446,11 @@ def _zero_adjoints(fdef, ns):
                     and isinstance(w.value.args[1], ast.Name) for w in writes):
                 continue
             xs = {w.value.args[1].id for w in writes}
-            if len(xs) != 1 or any(n.id in xs for n in stores) or \
+            reads = sum(1 for n in ast.walk(loop) if isinstance(n, ast.Name) and n.id == dv
+                        and isinstance(n.ctx, ast.Load))
+            if len(xs) != 1 or any(n.id in xs for n in stores) or reads != len(writes) or \
                     sum(1 for n in stores if n.id == dv) != len(writes):
-                continue
+                continue    # (read elsewhere in the loop, the adjoint's shape might matter)
             ns[name] = runtime.zeros_like
             stmt.value = ast.copy_location(ast.Call(func=ast.Name(id=name, ctx=ast.Load()),
                                                     args=[ast.Name(id=xs.pop(), ctx=ast.Load())], keywords=[]),
