@@ -9,6 +9,8 @@ of ``--repeat`` timings of ``--number`` calls each:
 * ``numpy``: ``srcad.grad(f)`` (the NumPy derivative, through the API);
 * ``numba``: ``srcad.grad(f, compile="numba")`` through the API (its fast path);
 * ``dispatcher``: ``srcad.grad(f, compile="numba").compiled(*args).dispatcher``, called directly;
+  ``numba``, ``dispatcher`` and ``hand`` are timed in turn within each repeat, and ``api-dispatch``
+  is the median over repeats of the API's time minus the dispatcher's in the same repeat;
 * ``hand``: a hand-written gradient compiled with ``numba.njit`` (below);
 * ``jax_jit``: ``jax.jit(jax.grad(f, argnums))`` (float64), blocked until ready.
 
@@ -17,7 +19,7 @@ of ``--repeat`` timings of ``--number`` calls each:
 fresh processes: the second one's first call, from Numba's on-disk cache (after importing NumPy
 and Numba and the module, whose times are printed apart).
 
-    python3 benchmarks/numba_bench.py [--repeat 15] [--number 2000] [--no-export]
+    python3 benchmarks/numba_bench.py [--repeat 15] [--number 2000] [--no-export] [--cpu-time]
 """
 
 import argparse
@@ -88,10 +90,29 @@ HAND = {"scalar_for": scalar_for_hand, "horner_xc": horner_xc_hand, "chapter_whi
 NAMES = ["scalar_for", "horner_xc", "chapter_while"]
 
 
+TIMER = time.perf_counter
+
+
 def _median_us(fn, repeat, number):
     fn()
-    times = timeit.repeat(fn, number=number, repeat=repeat)
+    times = timeit.repeat(fn, number=number, repeat=repeat, timer=TIMER)
     return statistics.median(times) / number * 1e6
+
+
+def _paired_us(fns, repeat, number):
+    """Medians (microseconds per call) of ``fns`` (name -> callable) timed in turn within each of
+    ``repeat`` rounds, and the median over rounds of each one's difference from the first: on a
+    loaded machine, a difference taken within a round is steadier than one of two medians."""
+    for fn in fns.values():
+        fn()
+    times = {k: [] for k in fns}
+    for _ in range(repeat):
+        for k, fn in fns.items():
+            times[k].append(timeit.timeit(fn, number=number, timer=TIMER) / number * 1e6)
+    first = next(iter(fns))
+    medians = {k: statistics.median(v) for k, v in times.items()}
+    diffs = {k: statistics.median(a - b for a, b in zip(v, times[first])) for k, v in times.items()}
+    return medians, diffs
 
 
 def _jax(case, args):
@@ -158,9 +179,14 @@ def main(argv=None):
     p.add_argument("--repeat", type=int, default=15)
     p.add_argument("--number", type=int, default=2000)
     p.add_argument("--no-export", action="store_true", help="skip the second-process (cache) timing")
+    p.add_argument("--cpu-time", action="store_true",
+                   help="time the process's CPU time (time.process_time) instead of the wall clock: on a machine "
+                        "loaded by other work it leaves out the time the process waits for a core")
     opts = p.parse_args(argv)
+    global TIMER
+    TIMER = time.process_time if opts.cpu_time else time.perf_counter
     print(f"numba {numba.__version__}, numpy {np.__version__}, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f}")
+          f"load average {os.getloadavg()[0]:.1f}, {'CPU time' if opts.cpu_time else 'wall clock'}")
     header = f"{'case':<14}{'numpy':>10}{'numba':>10}{'dispatch':>10}{'hand':>10}{'jax_jit':>10}" \
              f"{'first call':>12}{'cached':>10}   ratios"
     print(header)
@@ -180,10 +206,10 @@ def main(argv=None):
         plain = srcad.grad(case.f, wrt=case.wrt)
         disp = g.compiled(*args).dispatcher
         hand = HAND[name]
-        r = {"numpy": _median_us(lambda: plain(*args), opts.repeat, max(1, opts.number // 10)),
-             "numba": _median_us(lambda: g(*args), opts.repeat, opts.number),
-             "dispatch": _median_us(lambda: disp(*args), opts.repeat, opts.number),
-             "hand": _median_us(lambda: hand(*args), opts.repeat, opts.number)}
+        paired, diffs = _paired_us({"dispatch": lambda: disp(*args), "numba": lambda: g(*args),
+                                    "hand": lambda: hand(*args)}, opts.repeat, opts.number)
+        r = {"numpy": _median_us(lambda: plain(*args), opts.repeat, max(1, opts.number // 10)), **paired,
+             "api_minus_dispatch": diffs["numba"]}
         jcall, why = _jax(case, args)
         r["jax_jit"] = _median_us(jcall, opts.repeat, opts.number) if jcall else why
         r["first"] = first
@@ -191,7 +217,7 @@ def main(argv=None):
         rows[name] = r
         jx = f"{r['jax_jit']:>10.2f}" if jcall else f"{why:>10}"
         ratios = f"numpy/numba {r['numpy'] / r['numba']:.1f}x, numba/hand {r['numba'] / r['hand']:.2f}x, " \
-                 f"api-dispatch {r['numba'] - r['dispatch']:.2f} us"
+                 f"api-dispatch {r['api_minus_dispatch']:.2f} us"
         if jcall:
             ratios += f", jax_jit/numba {r['jax_jit'] / r['numba']:.1f}x"
         sp = r["second_process"]

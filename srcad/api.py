@@ -304,7 +304,7 @@ class _Transformed:
             raise TypeError(f"srcad needs a function, got {fun!r}")
         self.compile = _compile_option(compile)
         self.backend = None            # "numba" or "numpy": what ran the last call (compile=)
-        self._compiled_calls = {}      # argument types -> (generation, guard, Numba dispatcher, rank checks)
+        self._compiled_calls = {}      # argument types -> the compiled call's entry (numba_backend._entry)
         functools.update_wrapper(self, fun, updated=())
         _wrt_tuple(wrt)
         fun, self._prefix = _split_method(fun)
@@ -346,6 +346,11 @@ class _Transformed:
     def __srcad_function__(self):
         """The generated function behind this derivative (so srcad can differentiate it again)."""
         return self.derivative.fn
+
+    def _compiled_entry(self, args, kwargs):
+        """A call of a derivative made with ``compile=``; once a call ran compiled, an entry of
+        numba_backend's for those argument types takes this attribute's place (``_entry``)."""
+        return numba_backend().call(self, args, kwargs)
 
     def _prepare(self, args):
         args = list(args)
@@ -395,7 +400,7 @@ class grad(_Transformed):
 
     def __call__(self, *args, **kwargs):
         if self.compile:
-            return numba_backend().call(self, args, kwargs)
+            return self._compiled_entry(args, kwargs)
         if self._prefix:
             args = self._prefix + args
         # The fast path (issue 15 item 7): keyed on the arguments' types, a derivative already built
@@ -521,8 +526,7 @@ class value_and_grad(grad):
 
     def __call__(self, *args, **kwargs):
         if self.compile:
-            value, g = numba_backend().call(self, args, kwargs)
-            return value, self._tuple(g)
+            return self._compiled_entry(args, kwargs)
         d, args = self._prepare(self._prefix + args)
         value, g = self._run(d.fn, args, kwargs)
         check_output(value)

@@ -265,4 +265,7 @@ def compile_guard(rec, root):
     guard = ns["__srcad_guards__"](*consts)
     guard.source = src
     guard.facts = len(terms)
+    # what ``bound`` checks, as text over ``fn`` and ``k0``.. (``consts``): a caller may inline it
+    # into code of its own (the compiled derivatives' per-call entry, numba_backend.py)
+    guard.quick, guard.consts = tuple(quick), tuple(consts)
     return guard

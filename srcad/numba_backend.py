@@ -24,10 +24,12 @@ rule for globals): a changed learning rate needs a new ``grad`` object, or ``com
 """
 
 import ast
+import copy
 import itertools
 import linecache
 import re
 import weakref
+from functools import reduce as functools_reduce
 
 import gast
 import numpy as np
@@ -341,6 +343,121 @@ def _preallocate(fdef, ns):
         top.insert(top.index(fwd), ast.copy_location(make, fwd))
 
 
+def _split_sites(fdef, ns):
+    """A stack pushed at several places of one loop's body and popped at as many of another's (the
+    forward and backward sweeps of a loop that saves a variable more than once a pass) becomes one
+    stack per push site: a variable saved as a number at one site and as an array at another needs
+    no list of one type. Each pass pushes once at every site and each backward pass pops once at
+    every site (the sites are statements of the loop bodies themselves, which have no ``break``,
+    ``continue`` or ``return``), so a pass's values lie on the one stack as a block, which the
+    backward pass pops in reverse: its first pop takes the last site's value, and so on."""
+    names = {n.id for n in ast.walk(fdef) if isinstance(n, ast.Name)} | {a.arg for a in ast.walk(fdef)
+                                                                          if isinstance(a, ast.arg)}
+    loops = [n for n in ast.walk(fdef) if isinstance(n, (ast.For, ast.While))]
+    top = fdef.body
+    for stmt in list(top):
+        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
+                and isinstance(stmt.value, ast.Call) and _is_name_of(stmt.value.func, ns, runtime.Stack)):
+            continue
+        name = stmt.targets[0].id
+        sites = {"append": [], "pop": []}    # (loop, statement)
+        for loop in loops:
+            for s in loop.body:
+                call = s.value if isinstance(s, (ast.Expr, ast.Assign)) else None
+                if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) \
+                        and isinstance(call.func.value, ast.Name) and call.func.value.id == name:
+                    if call.func.attr == "append" and isinstance(s, ast.Expr) and len(call.args) == 1:
+                        sites["append"].append((loop, s))
+                    elif call.func.attr == "pop" and isinstance(s, ast.Assign) and not call.args:
+                        sites["pop"].append((loop, s))
+        pushes, pops = sites["append"], sites["pop"]
+        uses = sum(1 for n in ast.walk(fdef) if isinstance(n, ast.Name) and n.id == name)
+        dels = sum(1 for n in ast.walk(fdef) if isinstance(n, ast.Delete)
+                   for t in n.targets if isinstance(t, ast.Name) and t.id == name)
+        if len(pushes) < 2 or len(pushes) != len(pops) or uses != 1 + 2 * len(pushes) + dels:
+            continue
+        fwd, bwd = {loop for loop, _ in pushes}, {loop for loop, _ in pops}
+        if len(fwd) != 1 or len(bwd) != 1 or fwd == bwd:
+            continue
+        if any(isinstance(n, (ast.Break, ast.Continue, ast.Return)) for loop in fwd | bwd
+               for s in loop.body for n in ast.walk(s)):
+            continue
+        (fwd,), (bwd,) = fwd, bwd
+        if fwd.orelse or bwd.orelse:
+            continue
+        pushes.sort(key=lambda site: fwd.body.index(site[1]))
+        pops.sort(key=lambda site: bwd.body.index(site[1]))
+        at = top.index(stmt)
+        for j, ((_, push), (_, pop)) in enumerate(zip(pushes, reversed(pops))):
+            if j == 0:
+                continue     # the first site keeps the stack
+            m = j + 1
+            while f"{name}_{m}" in names:
+                m += 1
+            new = f"{name}_{m}"
+            names.add(new)
+            push.value.func.value.id = new
+            pop.value.func.value.id = new
+            make = ast.copy_location(ast.Assign(targets=[ast.Name(id=new, ctx=ast.Store())],
+                                                value=copy.deepcopy(stmt.value)), stmt)
+            top.insert(at + j, make)
+
+
+def _zero_adjoints(fdef, ns):
+    """``dy = 0.0`` right before a loop whose only assignments to ``dy`` are ``dy = add_at(dy, y,
+    ...)`` (the adjoint of reading ``y[i]`` in the loop; ``y`` not assigned in it) becomes ``dy =
+    zeros_like(y)``: Numba cannot give one variable the number 0.0 before the loop and an array
+    in it. The values are the same: ``add_at`` of 0.0 starts from ``y``'s zeros, and ``zeros_like``
+    of a number (or a list) is the 0.0 it replaces."""
+    name = next((k for k, v in ns.items() if v is runtime.zeros_like), "zeros_like")
+    if ns.get(name, runtime.zeros_like) is not runtime.zeros_like:
+        return    # the user's own ``zeros_like``
+
+    def marker(s):
+        return isinstance(s, ast.Expr) and isinstance(s.value, ast.Call) and isinstance(s.value.func, ast.Name) \
+            and s.value.func.id in (codegen._LINE, codegen._NOTE)
+
+    def bodies(node):
+        for field in ("body", "orelse"):
+            sub = getattr(node, field, None)
+            if isinstance(sub, list):
+                yield sub
+
+    def visit(body):
+        for k, stmt in enumerate(body):
+            for sub in bodies(stmt):
+                visit(sub)
+            if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
+                    and isinstance(stmt.value, ast.Constant) and type(stmt.value.value) is float
+                    and stmt.value.value == 0.0):
+                continue
+            loop = next((s for s in body[k + 1:] if not marker(s)), None)
+            if not isinstance(loop, (ast.For, ast.While)):
+                continue
+            dv = stmt.targets[0].id
+            stores = [n for n in ast.walk(loop) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)]
+            writes = [n for n in ast.walk(loop) if isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign))
+                      and any(isinstance(t, ast.Name) and t.id == dv for t in
+                              (n.targets if isinstance(n, ast.Assign) else [n.target]))]
+            if not writes or not all(
+                    isinstance(w, ast.Assign) and len(w.targets) == 1 and isinstance(w.value, ast.Call)
+                    and _is_name_of(w.value.func, ns, runtime.add_at) and len(w.value.args) == 4
+                    and isinstance(w.value.args[0], ast.Name) and w.value.args[0].id == dv
+                    and isinstance(w.value.args[1], ast.Name) for w in writes):
+                continue
+            xs = {w.value.args[1].id for w in writes}
+            reads = sum(1 for n in ast.walk(loop) if isinstance(n, ast.Name) and n.id == dv
+                        and isinstance(n.ctx, ast.Load))
+            if len(xs) != 1 or any(n.id in xs for n in stores) or reads != len(writes) or \
+                    sum(1 for n in stores if n.id == dv) != len(writes):
+                continue    # (read elsewhere in the loop, the adjoint's shape might matter)
+            ns[name] = runtime.zeros_like
+            stmt.value = ast.copy_location(ast.Call(func=ast.Name(id=name, ctx=ast.Load()),
+                                                    args=[ast.Name(id=xs.pop(), ctx=ast.Load())], keywords=[]),
+                                           stmt.value)
+    visit(fdef.body)
+
+
 def _unstack(fdef, ns):
     """A stack whose pushes and pops are all statements of the function's own body (straight-line
     code, no loop or branch) holds one value per push: each push becomes a variable of its own
@@ -431,6 +548,8 @@ def numba_source(d, fn=None):
         raise CompileError(f"compile='numba': srcad cannot compile {construct}", user_file, line, construct)
 
     _signature(fdef, refuse)
+    _split_sites(fdef, ns)
+    _zero_adjoints(fdef, ns)
     _preallocate(fdef, ns)
     _unstack(fdef, ns)
     fdef = _Rewrite(ns, refuse).visit(fdef)
@@ -478,6 +597,9 @@ def compile_derivative(d, fn=None):
     dispatcher = numba.njit(cache=False, nogil=True)(py)
     out = Compiled(dispatcher, text, ns, name, filename)
     out.user_file = _user_file(d)
+    # the generated function's positional parameters: the seed and tangents, keyword-only there,
+    # are positional here, where an extra argument must not take their place
+    out.positional = (fn or d.fn).__code__.co_argcount
     return out
 
 
@@ -549,6 +671,9 @@ def run(d, args, kwargs, option):
     is ``"auto"`` and Numba cannot compile it, ``"numpy"`` (the plain derivative ran)."""
     try:
         c = compiled_for(d)
+        if len(args) > c.positional:
+            raise TypeError(f"{c.name}() takes {c.positional} positional argument"
+                            f"{'s' if c.positional != 1 else ''} but {len(args)} were given")
         known = len(c.dispatcher.overloads)
         try:
             return c.dispatcher(*args, **kwargs), "numba"
@@ -569,65 +694,371 @@ def run(d, args, kwargs, option):
 
 
 def call(df, args, kwargs):
-    """``df(*args, **kwargs)`` for a ``grad``/``value_and_grad`` object made with ``compile=``.
-
-    The fast path is keyed on the arguments' types (``df._compiled_calls``): for a call like one
-    that already ran compiled, it checks the arrays' ranks (the variant is specialised on them) and
-    that the differentiated ones hold floats, runs the variant's guard (the code is still the code
-    the derivative was made from) and calls the Numba dispatcher."""
-    if df._prefix:
-        args = df._prefix + args
-    key = tuple(map(type, args))
-    hit = df._compiled_calls.get(key)
-    if hit is not None and hit[0] == pipeline.generation and not (df._data and api._reads_foreign(df._data)):
-        _, guard, dispatcher, checks = hit
-        for i, n, f in checks:
-            a = args[i]
-            if a.ndim != n or f and a.dtype.kind != "f":
-                break
-        else:
-            if guard():
-                # (an empty ``**kwargs`` would send Numba's dispatcher down its slow path)
-                out = dispatcher(*args, **kwargs) if kwargs else dispatcher(*args)
-                if df.mode != "grad":
-                    return out[0], _owned(out[1], args)
-                out = out if type(out) is float else _owned(out, args)
-                return (out,) if df.tuple_out and len(df.wrt) == 1 else out
-    d, args = df._prepare(args)
+    """``df(*args, **kwargs)`` for a ``grad``/``value_and_grad`` object made with ``compile=``,
+    where its per-call entry (``_entry``) did not take the call: the checked path. It prepares the
+    arguments, runs the compiled derivative (or, with ``compile="auto"``, the NumPy one where Numba
+    cannot compile it) and, after a compiled call without keywords, builds the entry for these
+    argument types and makes it the object's current one."""
+    if not df._prefix and not kwargs:
+        entry = df._compiled_calls.get(tuple(map(type, args)))
+        if entry is not None and entry is not df.__dict__.get("_compiled_entry"):
+            df._compiled_entry = entry    # another signature's entry: it checks the call itself
+            return entry(args, kwargs)
+    d, args = df._prepare(df._prefix + args)
     out, backend = run(d, args, kwargs, df.compile)
-    out = df._tuple(_owned(out, args)) if df.mode == "grad" else (out[0], _owned(out[1], args))
-    ranks = _ranks_of(args)
-    entry = df._variants.get(ranks)
-    if backend == "numba" and entry is not None and entry[1] is d and type(ranks) is tuple:
-        types = tuple(map(type, args))
-        if all(t in _FAST_TYPES for t in types):
-            checks = tuple((i, a.ndim, i in df.wrt) for i, a in enumerate(args) if type(a) is _ndarray)
-            df._compiled_calls[types] = (entry[0], entry[2], _COMPILED[d.fn].dispatcher, checks)
     df.backend = backend
-    return out
+    if backend == "numba" and not kwargs and not df._prefix:
+        entry = _entry(df, args, d, out)
+        if entry is not None:
+            if len(df._compiled_calls) > 16:
+                df._compiled_calls.clear()
+            df._compiled_calls[tuple(map(type, args))] = entry
+            df._compiled_entry = entry
+    arrays = [a for a in args if isinstance(a, _ndarray)] + [v for v in kwargs.values() if isinstance(v, _ndarray)]
+    if df.mode == "grad":
+        return df._tuple(_owned(out, arrays))
+    return out[0], df._tuple(_owned(out[1], arrays))
 
 
-# argument types the fast path takes (others, another library's arrays say, take the checked path)
+# argument types the per-call entry takes (others, another library's arrays say, take the checked path)
 _FAST_TYPES = {float, int, bool, _float64, np.float32, np.int64, _ndarray}
 
 
-def _owned(g, args):
-    """Gradients handed to users never alias their inputs. Numba returns arrays it allocated (their
-    ``base`` is Numba's memory, not an array) or, where the code returned an input or a view of
-    one, that array: only those are copied (``api._own`` asks more of NumPy results)."""
+def _owned(g, arrays):
+    """Gradients handed to users never alias their inputs: a returned array that is an argument
+    array or shares memory with one is copied (an array Numba made from an argument, a view, has a
+    ``base`` of Numba's own, not the argument: only its memory tells)."""
     t = type(g)
-    if t is tuple:
-        for v in g:
-            if type(v) is not float:
-                return tuple([_owned(v, args) for v in g])
-        return g    # numbers only (the common case of scalar loops): nothing to copy
-    if t is _ndarray:
-        if type(g.base) is _ndarray:
-            return g.copy()
-        for a in args:
-            if a is g:
-                return g.copy()
+    if t is tuple or t is list:
+        if all(type(v) is float for v in g):
+            return g    # numbers only (the common case of scalar loops): nothing to copy
+        return t([_owned(v, arrays) for v in g])
+    if t is _ndarray and any(g is a or np.may_share_memory(g, a) for a in arrays):
+        return g.copy()
     return g
+
+
+# ---------------------------------------------------------------------- the per-call entry
+
+def _entry(df, args, d, out):
+    """The per-call entry of ``df`` for calls with arguments of these types (``args`` just ran
+    compiled, giving ``out``), or None where the types do not settle the variant.
+
+    One small generated function: it unpacks the arguments, checks their types (``type(a) is
+    T``), each array's rank (the variant is specialised on it) and that the differentiated ones
+    hold floats, that the caches were not cleared, and the derivative's guard, inlined (the code
+    and every global, closure cell and default the derivative relied on are what they were:
+    ``guards.py``); then it calls the Numba dispatcher. A call it does not take (another type, a
+    rank, keyword arguments, a stale derivative) goes to ``call``. Returned arrays are copied only
+    where the compiled code can return an argument or a view of one (``_returns_fresh``, decided
+    on the source): Numba returns arrays it allocated otherwise."""
+    types = tuple(map(type, args))
+    if not types or not all(t in _FAST_TYPES for t in types):
+        return None
+    if any(types[i] is not _ndarray and not issubclass(types[i], (float, np.floating)) for i in df.wrt):
+        return None    # an int to differentiate is made a float on the checked path
+    ranks = api._ranks(args, df._data)
+    hit = df._variants.get(ranks)
+    c = _COMPILED.get(d.fn)
+    if hit is None or hit[1] is not d or type(ranks) is not tuple or not isinstance(c, Compiled):
+        return None
+    generation, bound = hit[0], hit[2]
+    n = len(args)
+    names = [f"a{i}" for i in range(n)]
+    ns = {"dispatcher": c.dispatcher, "pipeline": pipeline, "G": generation, "miss": _Miss(df),
+          "data": df._data, "reads_foreign": api._reads_foreign, "bound_guard": bound, "fn": d.root}
+    checks = []
+    for i, a in enumerate(args):
+        ns[f"t{i}"] = types[i]
+        checks.append(f"type(a{i}) is t{i}")
+        if types[i] is _ndarray:
+            checks.append(f"a{i}.ndim == {a.ndim}")
+            if i in df.wrt:
+                checks.append(f"a{i}.dtype.kind == 'f'")
+    checks.append("pipeline.generation == G")
+    if df._data:
+        checks.append("not reads_foreign(data)")
+    quick = getattr(d.guard, "quick", None)
+    if quick is not None and _bound_root(bound) is d.root:
+        checks.extend(quick)     # the guard's checks, inlined (``fn``: the user's function)
+        ns.update({f"k{i}": v for i, v in enumerate(d.guard.consts)})
+    else:
+        checks.append("bound_guard()")
+    fresh = _returns_fresh(c, frozenset(p for p, a in zip(_params(c), args) if isinstance(a, _ndarray)))
+    if df.mode == "grad":
+        result = _result_expr("r", out, fresh)
+    else:
+        result = _result_expr("r[1]", out[1], fresh[1] if isinstance(fresh, tuple) and len(fresh) == 2 else fresh)
+    if df.tuple_out and len(df.wrt) == 1:
+        result = f"({result},)"
+    if df.mode != "grad":
+        result = "r" if result == "r[1]" else f"(r[0], {result})"
+    sep = " and\n                      "
+    src = (f"def __srcad_entry__({', '.join(sorted(ns))}):\n"
+           f"    def entry(args, kwargs):\n"
+           f"        if not kwargs:\n"
+           f"            try:\n"
+           f"                {', '.join(names)}, = args\n"
+           f"                ok = ({sep.join(checks)})\n"
+           f"            except Exception:\n"
+           f"                ok = False\n"
+           f"            if ok:\n"
+           f"                r = dispatcher({', '.join(names)})\n"
+           f"                return {result}\n"
+           f"        return miss(args, kwargs)\n"
+           f"    return entry\n")
+    scope = {}
+    exec(compile(src, f"<srcad entry {c.name}>", "exec"), scope)
+    entry = scope["__srcad_entry__"](**ns)
+    entry.source = src
+    return entry
+
+
+def _bound_root(bound):
+    """The function a guard's ``bound(fn)`` closure checks (its ``fn`` cell), or None."""
+    code = getattr(bound, "__code__", None)
+    if code is None or "fn" not in code.co_freevars:
+        return None
+    return bound.__closure__[code.co_freevars.index("fn")].cell_contents
+
+
+class _Miss:
+    """What an entry calls for a call it does not take: ``call`` (weakly bound to the object)."""
+
+    __slots__ = ("df",)
+
+    def __init__(self, df):
+        self.df = weakref.ref(df)
+
+    def __call__(self, args, kwargs):
+        return call(self.df(), args, kwargs)
+
+
+def _result_expr(expr, out, fresh):
+    """Python text giving the user's result from the compiled result ``out`` (read as ``expr``):
+    the arrays that ``fresh`` does not clear are copied."""
+    if type(out) is tuple:
+        parts = [_result_expr(f"{expr}[{i}]", v, fresh[i] if isinstance(fresh, tuple) and len(fresh) == len(out)
+                              else fresh) for i, v in enumerate(out)]
+        if all(p == f"{expr}[{i}]" for i, p in enumerate(parts)):
+            return expr
+        return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+    if isinstance(out, _ndarray) and fresh is not True:
+        return f"{expr}.copy()"
+    return expr
+
+
+def _params(c):
+    code = c.py_func.__code__
+    return code.co_varnames[:code.co_argcount]
+
+
+# NumPy functions whose result never shares memory with their arguments (called with positional
+# values only); NumPy's ufuncs are fresh too (without ``out``)
+_FRESH_NUMPY = frozenset((
+    "zeros", "ones", "empty", "full", "zeros_like", "ones_like", "empty_like", "full_like", "array", "copy",
+    "dot", "vdot", "outer", "matmul", "inner", "sum", "mean", "prod", "max", "min", "amax", "amin", "cumsum",
+    "cumprod", "where", "concatenate", "stack", "arange", "linspace", "eye", "identity"))
+_FRESH_METHODS = frozenset(("copy", "sum", "mean", "prod", "max", "min", "cumsum", "cumprod", "dot"))
+
+
+def _passes():
+    """Runtime helper (its twin) -> positions of the arguments its result may be (or view): the
+    others are read for their shape only, or copied. Helpers not listed may return any argument."""
+    r = runtime
+    table = {r.seed: (0,), r.stop_gradient: (0,), r.zeros_like: (), r.grad_like: (0,), r.unbroadcast: (0,),
+             r.broadcast_like: (0,), r.copy_adjoint: (), r.owned_copy: (), r.float_items: (0,),
+             r.contiguous: (0,), r.shape_of: (0,), r.check_output: (0,), r.unreduce: (0,),
+             r.reduce_like: (0,), r.matmul_adjoint_a: (), r.matmul_adjoint_b: (), r.dot_adjoint_a: (),
+             r.dot_adjoint_b: ()}
+    twins = _twins()
+    out = {twins[h]: k for h, k in table.items() if h in twins}
+    out.update({form: () for form in _forms().values()})   # reductions: a new array or a number
+    return out
+
+
+def _returns_fresh(c, array_params):
+    """Which parts of what compiled derivative ``c`` returns are certainly not an argument array
+    (``array_params``: the parameters given arrays), nor a view of one, nor an array of the user's
+    globals: True, False, or a tuple of these for a returned tuple display. Decided on the source
+    (``c.source``), flow-insensitively: a name may hold an alias once any assignment to it may
+    (a parameter array, a global array, a view or element of an alias, a call that may return one
+    of its arguments, a container an alias was stored into). Cached per parameter set."""
+    memo = c.__dict__.setdefault("_fresh", {})
+    key = (array_params, len(c.dispatcher.overloads))
+    if key not in memo:
+        memo[key] = _Aliases(c, array_params).returned()
+    return memo[key]
+
+
+class _Aliases:
+    def __init__(self, c, array_params):
+        self.ns = c.namespace
+        self.fdef = ast.parse(c.source).body[0]
+        self.passes = _passes()
+        self.kinds = _kinds(c.dispatcher)
+        self.local = {n.id for n in ast.walk(self.fdef) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        self.local |= {a.arg for a in self.fdef.args.args}
+        free = {n.id for n in ast.walk(self.fdef) if isinstance(n, ast.Name)} - self.local
+        self.may = set(array_params) | {n for n in free if isinstance(self.ns.get(n), (_ndarray, list, tuple))}
+        while True:
+            before = len(self.may)
+            for node in ast.walk(self.fdef):
+                self._flow(node)
+            if len(self.may) == before:
+                break
+
+    def returned(self):
+        rets = [n.value for n in ast.walk(self.fdef) if isinstance(n, ast.Return)]
+        if not rets:
+            return True
+        parts = [self._fresh(r) for r in rets]
+        return functools_reduce(_both, parts)
+
+    def _fresh(self, e):
+        if isinstance(e, ast.Tuple):
+            return tuple(self._fresh(v) for v in e.elts)
+        return not self.carries(e)
+
+    def _mark(self, target):
+        """``target`` (a store) may now hold an alias."""
+        if isinstance(target, ast.Name):
+            self.may.add(target.id)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for t in target.elts:
+                self._mark(t)
+        elif isinstance(target, ast.Starred):
+            self._mark(target.value)
+        elif isinstance(target, (ast.Subscript, ast.Attribute)):
+            self._mark(target.value)     # stored into a container (or an array: harmless)
+
+    def _flow(self, node):
+        if isinstance(node, ast.Assign):
+            if len(node.targets) == 1 and isinstance(node.targets[0], ast.Tuple) and \
+                    isinstance(node.value, ast.Tuple) and len(node.value.elts) == len(node.targets[0].elts):
+                for t, v in zip(node.targets[0].elts, node.value.elts):
+                    if self.carries(v):
+                        self._mark(t)
+            elif self.carries(node.value):
+                for t in node.targets:
+                    self._mark(t)
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.NamedExpr)):
+            if node.value is not None and self.carries(node.value):
+                self._mark(node.target)
+        elif isinstance(node, (ast.For, ast.comprehension)):
+            if self.carries(node.iter):
+                self._mark(node.target)
+        elif isinstance(node, ast.Call):
+            # a call that may keep an alias may have stored it in a container it was given
+            f = node.func
+            args = list(node.args) + [k.value for k in node.keywords]
+            if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id in self.local:
+                args.append(f.value)
+            if self._call_fresh(node) is None and any(self.carries(a) for a in args):
+                for a in args:
+                    if isinstance(a, ast.Name) and a.id in self.local:
+                        self.may.add(a.id)
+
+    def _call_fresh(self, node):
+        """True: the call's result is new memory; a tuple of positions: it may be one of those
+        arguments (or a view of one); None: it may return, or keep, any of its arguments."""
+        f = node.func
+        if isinstance(f, ast.Name):
+            obj = self.ns.get(f.id)
+            if f.id in ("len", "float", "int", "bool", "abs", "range", "min", "max") and f.id not in self.ns:
+                return True
+            if obj is not None and not node.keywords:
+                try:
+                    known = self.passes.get(obj)
+                except TypeError:
+                    known = None
+                if known is not None:
+                    return known or True
+            return None
+        if isinstance(f, ast.Attribute):
+            base = f.value
+            if isinstance(base, ast.Name) and self.ns.get(base.id) is np and base.id not in self.local:
+                fn = getattr(np, f.attr, None)
+                if isinstance(fn, np.ufunc) and len(node.args) <= fn.nin and not node.keywords:
+                    return True
+                if f.attr in _FRESH_NUMPY and all(k.arg in ("axis", "dtype", "keepdims") for k in node.keywords):
+                    return True
+                return None
+            if f.attr in _FRESH_METHODS and all(k.arg in ("axis", "dtype", "keepdims") for k in node.keywords):
+                return True
+        return None
+
+    def carries(self, e):
+        """Whether expression ``e`` may be an argument array, a view of one, or hold one."""
+        if isinstance(e, ast.Name):
+            return e.id in self.may and self.kinds.get(e.id, "other") not in ("number", "float")
+        if isinstance(e, ast.Constant):
+            return False
+        if isinstance(e, (ast.UnaryOp, ast.Compare)):
+            return False    # new arrays, numbers or booleans
+        if isinstance(e, ast.BinOp):
+            # arithmetic on arrays makes new ones; ``+`` and ``*`` of lists and tuples keep the items
+            if not isinstance(e.op, (ast.Add, ast.Mult)) or self._arithmetic(e.left) or self._arithmetic(e.right):
+                return False
+            if self._array(e.left) and self._array(e.right):
+                return False
+            return self.carries(e.left) or self.carries(e.right)
+        if isinstance(e, ast.Call):
+            how = self._call_fresh(e)
+            if how is True:
+                return False
+            args = list(e.args)
+            if isinstance(how, tuple):
+                return any(self.carries(args[i]) for i in how if i < len(args))
+            if isinstance(e.func, ast.Attribute):
+                args.append(e.func.value)
+            return any(self.carries(a) for a in args + [k.value for k in e.keywords])
+        return any(self.carries(v) for v in ast.iter_child_nodes(e) if isinstance(v, ast.expr))
+
+    def _arithmetic(self, e):
+        """``e`` is a float or an array: ``+`` or ``*`` with it is arithmetic (an int may repeat a list)."""
+        if isinstance(e, ast.Name):
+            return self.kinds.get(e.id) in ("float", "array")
+        return isinstance(e, ast.Constant) and isinstance(e.value, (float, complex))
+
+    def _array(self, e):
+        """``e`` is certainly an array or a number (not a list or tuple): arithmetic on it allocates."""
+        if isinstance(e, ast.Name):
+            return self.kinds.get(e.id) in ("number", "float", "array")
+        if isinstance(e, ast.Constant):
+            return isinstance(e.value, (int, float, complex))
+        if isinstance(e, ast.BinOp):
+            return self._array(e.left) or self._array(e.right)
+        return isinstance(e, ast.UnaryOp)
+
+
+def _kinds(dispatcher):
+    """Variable name -> "float" (or complex), "number" (another), "array" or "other": what Numba
+    typed each of its versions (``x``, ``x.1``, ...) as, over every signature compiled so far
+    ("other" where they differ)."""
+    from numba.core import types as nt
+    kinds = {}
+    for cres in list(dispatcher.overloads.values()):
+        typemap = getattr(getattr(cres, "type_annotation", None), "typemap", None) or {}
+        for var, t in typemap.items():
+            if var.startswith(("$", "arg.")):
+                continue
+            name = var.split(".")[0]
+            kind = "float" if isinstance(t, (nt.Float, nt.Complex)) else \
+                "number" if isinstance(t, (nt.Number, nt.Boolean, nt.NoneType, nt.Omitted)) else \
+                "array" if isinstance(t, nt.Array) else "other"
+            kinds[name] = kind if kinds.get(name, kind) == kind else "other"
+    return kinds
+
+
+def _both(a, b):
+    """Fresh in each of two returns (elementwise over tuples of the same length)."""
+    if isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b):
+        return tuple(_both(x, y) for x, y in zip(a, b))
+    if isinstance(a, tuple) or isinstance(b, tuple):
+        return (a if not isinstance(a, tuple) else all(v is True for v in a)) and \
+            (b if not isinstance(b, tuple) else all(v is True for v in b))
+    return a and b
 
 
 def source(df, args):
