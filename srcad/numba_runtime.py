@@ -199,6 +199,19 @@ def check_output(y):
     return lambda y: y
 
 
+@twin(runtime.as_stored)
+def as_stored(v, a):
+    return lambda v, a: v
+
+
+@twin(runtime.inexact_part)
+def inexact_part(g, a):
+    """``g``, or zeros where ``a`` is an integer or boolean array (decided from its Numba type)."""
+    if isinstance(a, types.Array) and isinstance(a.dtype, (types.Integer, types.Boolean)):
+        return lambda g, a: zeros_like(g)
+    return lambda g, a: g
+
+
 @twin(runtime.check_unpack, values=1)
 def check_unpack(seq, n, starred=False):
     """Python's count check of ``a, b = seq`` (a tuple's length is its type's)."""

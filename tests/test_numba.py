@@ -51,6 +51,8 @@ PARITY = {
     runtime.shape_of: [(S,)],
     runtime.check_output: [(S,)],
     runtime.check_unpack: [(V, 3), ((1.0, V), 2), (M, 2)],
+    runtime.as_stored: [(S, V), (V, np.arange(3))],
+    runtime.inexact_part: [(V, np.arange(3)), (S, V), (S, np.array([True, False]))],
     runtime.add_at: [(np.zeros(3), V, 1, 2.0), (0.0, M, 1, V), (np.zeros(3), V, 1, 1 + 2j),
                      (np.zeros(3), V + 0j, 1, 1 + 2j), (0.0, [1.0, 2.0], 1, 3.0), (0.0, (1.0, V), 1, V),
                      ((1.0, V), (1.0, V), 0, 2.0), ([1.0, 2.0], [1.0, 2.0], -1, 2.0)],
