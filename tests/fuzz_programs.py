@@ -1375,7 +1375,7 @@ def p_scalar_loop(g, env, depth):
 # (any over a generator, :=), unpacking an array by its first axis, and a list written through a
 # second name (refused: the derivative would carry the two names apart)
 def p_idioms(g, env, depth):
-    k = g.r.randrange(9)
+    k = g.r.randrange(10)
     c = g.pick(CONSTS)
     w = g.fresh("id")
     vecs = [n for n in arrays(env, 1) if len(env.arrays[n]) == 1 and env.arrays[n][0] >= 2]
@@ -1464,6 +1464,17 @@ def p_idioms(g, env, depth):
             return [Line(f"{d} = {{1: {a}[0], 0: {a}[1]}}"), Line(f"{u}, {v} = {d}"),
                     Line(f"{w} = {a}[{u}] * {v} + {a}[{v}] * {c}")]
         return [Line(f"{u}, {v} = {a}"), Line(f"{w} = {u} * {v} + {u} * {c}")]
+    if k == 9:                     # an affine map x @ W + b (srcad/patterns.py makes it one call)
+        mats = [n for n in arrays(env, 2) if len(env.arrays[n]) == 2]
+        if not mats:
+            return None
+        m = g.pick(mats)
+        rows = env.arrays[m][0]
+        env.drop(w)
+        env.arrays[w] = (rows, rows)
+        form = g.pick([f"np.tanh({m} @ {m}.T + {m}[:, 0])", f"np.dot({m}, {m}.T) + {m}[:, 0] * {c}",
+                       f"np.tanh({m} @ {m}.T + {m} @ {m}.T + {c})"])
+        return [Line(f"{w} = {form}")]
     if k == 8 and g.chance(0.2):   # a list written through a second name: refused
         a = g.ex(env, 1, None)
         L, M = g.fresh("L"), g.fresh("M")
