@@ -82,6 +82,98 @@ def python_floats(fwd, bwd, result, facts, env, namer, params, adjoints, seed=No
     return list(fwd[:k]) + made + list(fwd[k:])
 
 
+def exact_stacks(fwd, bwd, result, env, params):
+    """Make plain (``Stack()``) every typed stack of numbers whose pops, Python floats or ints where
+    the function had NumPy scalars, reach an operation Python does otherwise: ``/``, ``//``, ``%``,
+    ``**``, ``divmod`` (``ZeroDivisionError``, ``OverflowError``, a complex power where NumPy gives
+    inf or nan), a call other than NumPy's (``power_slope``), an attribute, a value kept. An
+    operation is left as it is where its other operand is an ``np.float64`` whenever the arguments
+    are (a parameter, or what NumPy or arithmetic makes of one): that operand decides it. A plain
+    stack gives back what was pushed, so the derivative computes with the function's own values.
+    Changes ``fwd`` in place (the ``Stack(...)`` calls) and returns it."""
+    kinds = {env.by_id.get(id(float)), env.by_id.get(id(int))} - {None}
+    makers = {s.targets[0].id: s for s in fwd if _makes_stack(s, env) and len(s.value.args) == 1 and
+              isinstance(s.value.args[0], gast.Name) and s.value.args[0].id in kinds}
+    if not makers:
+        return fwd
+    stmts = list(walk_stmts(list(bwd)))
+    module = gast.Module(body=list(bwd) + [gast.Expr(value=result)], type_ignores=[])
+    parents = {id(c): n for n in gast.walk(module) for c in gast.iter_child_nodes(n)}
+    result_ids = {id(n) for n in gast.walk(result)}
+    stored = _stored(list(walk_stmts(list(fwd) + list(bwd))))
+    inputs = {p for p in params if p not in stored}
+    np_name = env.by_id.get(id(_numpy()))
+    typed = _typed_stacks(stmts + list(fwd), env)
+    for st in sorted(makers):
+        popped = {s.targets[0].id for s in stmts if isinstance(s, gast.Assign) and len(s.targets) == 1 and
+                  isinstance(s.targets[0], gast.Name) and isinstance(s.value, gast.Call) and
+                  isinstance(s.value.func, gast.Attribute) and s.value.func.attr == "pop" and
+                  isinstance(s.value.func.value, gast.Name) and s.value.func.value.id == st}
+        floats = _closure(popped, stmts, typed - {st}, frozenset())
+        if not _numpy_like_uses(floats, module, parents, result_ids, inputs, np_name):
+            makers[st].value.args = []
+    return fwd
+
+
+def _numpy_like_uses(floats, module, parents, result_ids, inputs, np_name):
+    """Does every read of ``floats`` in the backward sweep (``module``) give what an
+    ``np.float64`` in its place would (see ``exact_stacks``)?"""
+    def decided(e):
+        """Is ``e`` an ``np.float64`` whenever the (float) arguments are?"""
+        if isinstance(e, gast.Name):
+            return e.id in inputs
+        if isinstance(e, gast.BinOp):
+            return decided(e.left) or decided(e.right)
+        if isinstance(e, gast.UnaryOp) and isinstance(e.op, (gast.USub, gast.UAdd)):
+            return decided(e.operand)
+        return isinstance(e, gast.Call) and _numpy_call(e.func, np_name)
+
+    for node in gast.walk(module):
+        if not (isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load) and node.id in floats):
+            continue
+        cur = node
+        while True:
+            p = parents.get(id(cur))
+            if id(cur) in result_ids and p is None or isinstance(p, gast.Expr) and p.value is cur:
+                break              # a gradient handed back (the same number), or a statement's value
+            if isinstance(p, gast.BinOp):
+                if not isinstance(p.op, _CARRY) and not decided(p.right if cur is p.left else p.left):
+                    return False
+                cur = p
+                continue
+            if isinstance(p, gast.UnaryOp) or isinstance(p, gast.BoolOp) or \
+                    isinstance(p, gast.IfExp) and cur is not p.test:
+                cur = p
+                continue
+            if isinstance(p, gast.IfExp) or isinstance(p, (gast.If, gast.While)) and cur is p.test:
+                break              # a decision: the same
+            if isinstance(p, gast.Compare):
+                q = parents.get(id(p))
+                while isinstance(q, gast.BoolOp) or isinstance(q, gast.UnaryOp) and isinstance(q.op, gast.Not):
+                    q = parents.get(id(q))
+                if isinstance(q, (gast.If, gast.While, gast.IfExp)):
+                    break
+                return False       # a bool kept where NumPy gave np.bool_
+            if isinstance(p, gast.Call) and cur is not p.func:
+                f = p.func
+                if isinstance(f, gast.Attribute) and f.attr == "append" and isinstance(f.value, gast.Name):
+                    break          # pushed: that stack's pops are followed (_closure)
+                if isinstance(f, gast.Name) and f.id in _PASS_BUILTINS:
+                    cur = p
+                    continue
+                if _numpy_call(f, np_name) or isinstance(f, gast.Name) and f.id in _SAFE_BUILTINS:
+                    break
+                return False
+            if isinstance(p, gast.Subscript) and cur is p.slice:
+                break              # an index (an int)
+            if isinstance(p, (gast.Assign, gast.AugAssign)) and cur is p.value:
+                break              # followed by _closure (into an array element: converted)
+            if isinstance(p, gast.Tuple) and id(p) in result_ids:
+                break
+            return False
+    return True
+
+
 def _numpy():
     import numpy
     return numpy

@@ -25,7 +25,7 @@ from srcad.astutil import attr_call as _attr_call, call as _call, const as _cons
 from srcad.backward import (AssignRecord, Backward, ForRecord, IfRecord, PushRecord, RestoreRecord,
                             SetitemRecord, WhileRecord)
 from srcad.errors import fail_at
-from srcad.floats import _integer, python_floats
+from srcad.floats import _integer, exact_stacks, python_floats
 from srcad.names import names_in
 from srcad.parse import GENERATED
 from srcad.saves import BODY, ORELSE, SELF, SaveLog, Step, inner
@@ -563,6 +563,8 @@ class Reverse(Backward):
                 fwd.append(assign(kept, v, ln))
                 value = N(kept)
             result = gast.Tuple(elts=[value, result], ctx=gast.Load())
+        # typed stacks whose Python floats would meet ``/``, ``**``... as NumPy scalars did not
+        fwd = exact_stacks(fwd, bwd, result, env, norm.params)
         if mode != "call" and info.fn not in GENERATED:
             # a scalar loop's element reads as Python floats where that changes no result
             primal_of = {d: v for v, d in self.adjoints.items()}
