@@ -90,12 +90,13 @@ def exact_stacks(fwd, bwd, result, env, params):
     operation is left as it is where its other operand is an ``np.float64`` whenever the arguments
     are (a parameter, or what NumPy or arithmetic makes of one): that operand decides it. A plain
     stack gives back what was pushed, so the derivative computes with the function's own values.
-    Changes ``fwd`` in place (the ``Stack(...)`` calls) and returns it."""
+    Changes ``fwd`` in place (the ``Stack(...)`` calls); returns the names of the stacks made plain."""
     kinds = {env.by_id.get(id(float)), env.by_id.get(id(int))} - {None}
     makers = {s.targets[0].id: s for s in fwd if _makes_stack(s, env) and len(s.value.args) == 1 and
               isinstance(s.value.args[0], gast.Name) and s.value.args[0].id in kinds}
+    plain = set()
     if not makers:
-        return fwd
+        return plain
     stmts = list(walk_stmts(list(bwd)))
     module = gast.Module(body=list(bwd) + [gast.Expr(value=result)], type_ignores=[])
     parents = {id(c): n for n in gast.walk(module) for c in gast.iter_child_nodes(n)}
@@ -112,7 +113,8 @@ def exact_stacks(fwd, bwd, result, env, params):
         floats = _closure(popped, stmts, typed - {st}, frozenset())
         if not _numpy_like_uses(floats, module, parents, result_ids, inputs, np_name):
             makers[st].value.args = []
-    return fwd
+            plain.add(st)
+    return plain
 
 
 def _numpy_like_uses(floats, module, parents, result_ids, inputs, np_name):
