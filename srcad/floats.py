@@ -3,9 +3,10 @@
 ``c[i]`` of a NumPy array is an ``np.float64``, and arithmetic on NumPy scalars is several times
 slower than on Python floats (Horner's rule ``p = p * x + c[i]`` spends most of its time there).
 Where a loop reads elements of a 1-D array parameter that nothing rebinds or writes into, the
-derivative reads them through ``c_items = float_items(c)`` (a ``memoryview`` of a float64 array:
-Python floats, no copy; any other array or value is left as it is, so float32 and integer
-arithmetic keep NumPy's meaning).
+derivative reads them through ``c_items = float_list(c)`` (``c.tolist()`` of a float64 array:
+Python floats, read faster than through a ``memoryview``; any other array or value is left as it
+is, so float32 and integer arithmetic keep NumPy's meaning). An adjoint array added into one
+element at a time is written through ``float_items`` (a ``memoryview``: no copy).
 
 A Python float and an ``np.float64`` of the same value agree under ``+``, ``-``, ``*``, unary
 ``-``, comparisons used as decisions, ``abs``/``min``/``max``, NumPy calls (which return NumPy
@@ -27,7 +28,7 @@ _SAFE_BUILTINS = {"float", "int", "bool"}        # the same value either way
 
 
 def python_floats(fwd, bwd, result, facts, env, namer, params, adjoints, seed=None, value=None):
-    """``fwd`` with ``c_items = float_items(c, ...)`` first where element reads of ``c`` (in either
+    """``fwd`` with ``c_items = float_list(c, ...)`` first where element reads of ``c`` (in either
     sweep, changed in place) may give Python floats (see the module docstring). ``seed``: (the
     adjoint the backward sweep starts from, the keyword that holds its first value) or None;
     ``value``: the part of ``result`` that is the function's value (``value_and_grad``)."""
@@ -72,7 +73,7 @@ def python_floats(fwd, bwd, result, facts, env, namer, params, adjoints, seed=No
                 items[a] = namer.fresh(a + "_items", numbered=False)
             sub.value = N(items[a])
     lineno = getattr(fwd[0], "lineno", None) if fwd else None
-    made = [assign(v, gast.Call(func=env.ref("float_items"), args=[N(a)] + [N(m) for m in meets],
+    made = [assign(v, gast.Call(func=env.ref("float_list"), args=[N(a)] + [N(m) for m in meets],
                                 keywords=[]), lineno)
             for a, v in sorted(items.items())]
     # after the stacks are made (the first statements), before anything reads an element

@@ -70,6 +70,18 @@ def float_items(a, *scalars):
     return memoryview(a)
 
 
+def float_list(a, *scalars):
+    """The elements of a 1-D float64 NumPy array as a list of Python floats (``a.tolist()``), or
+    ``a`` itself, as ``float_items`` decides: for a loop that only reads them (a list is read
+    faster than a ``memoryview``; ``float_items`` stays for the views written through)."""
+    if type(a) is not np.ndarray or a.dtype is not _FLOAT64 or a.ndim != 1:
+        return a
+    for v in scalars:
+        if type(v) not in _PLAIN_SCALARS:
+            return a
+    return a.tolist()
+
+
 _FLOAT64 = np.dtype(np.float64)
 _PLAIN_SCALARS = {float, int, bool, np.float64, np.int64, np.int32, np.bool_}
 
@@ -787,6 +799,7 @@ def add(a, b):
 RUNTIME_NAMES = {
     "Stack": Stack,
     "float_items": float_items,
+    "float_list": float_list,
     "unbroadcast": unbroadcast,
     "broadcast_like": broadcast_like,
     "seed": seed,

@@ -243,3 +243,13 @@ def test_safe_saved_scalars_stay_typed():
         return s
     src = srcad.source(srcad.grad(f, wrt=(0, 1)), np.float64(0.5), np.float64(2.0))
     assert "Stack(float)" in src
+
+
+def test_float_list_decides_as_float_items():
+    from srcad import runtime
+    c = np.array([0.5, -1.0, 2.0])
+    assert runtime.float_list(c, 0.7, np.float64(2.0)) == [0.5, -1.0, 2.0]
+    for a, scalars in [(c.astype(np.float32), ()), (c.reshape(3, 1), ()), (c, (np.float32(0.7),)),
+                       (c.view(type("Sub", (np.ndarray,), {})), ())]:
+        assert runtime.float_list(a, *scalars) is a
+        assert runtime.float_items(a, *scalars) is a

@@ -155,7 +155,7 @@ def _same(a, b):
 def test_horner_reads_python_floats():
     g = srcad.grad(horner, wrt=(0, 1))
     src = srcad.source(g, 0.7, np.ones(6))
-    assert "c_items = float_items(c, dout, x)" in src and " c_items[i]" in src
+    assert "c_items = float_list(c, dout, x)" in src and " c_items[i]" in src
     assert "dc_items = float_items(dc, dout, x)" in src and "dc_items[i] += dp" in src
 
 
