@@ -253,3 +253,36 @@ def test_float_list_decides_as_float_items():
                        (c.view(type("Sub", (np.ndarray,), {})), ())]:
         assert runtime.float_list(a, *scalars) is a
         assert runtime.float_items(a, *scalars) is a
+
+
+def horner6(x, c):
+    p = 0.0
+    for i in range(6):
+        p = p * x + c[i]
+    return p
+
+
+def horner_twice(x, c):
+    p = 0.0
+    for i in range(6):
+        p = p * x + c[i] + c[5 - i] * 0.5
+    return p
+
+
+@pytest.mark.parametrize("x", [-0.0, 0.0, -1.0, np.inf, np.nan, 1e308])
+@pytest.mark.parametrize("fn", [horner6, horner_twice], ids=lambda f: f.__name__)
+def test_adjoint_elements_written_once_keep_their_bits(fn, x):
+    # ``dc[i] = 0.0 + dp`` where each element is added into once: the same bits (signed zeros too)
+    # as the generic derivative's ``dc[i] += dp`` into zeros
+    c = np.array([0.5, -0.0, 2.0, -1.5, 0.0, 3.0])
+    g = srcad.grad(fn, wrt=(0, 1))
+    src = srcad.source(g, 0.5, c)
+    assert ("dc_items[i] = 0.0 + dp" in src) == (fn is horner6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with np.errstate(all="ignore"):
+            got, want = g(x, c), g.derivative.fn(x, c)
+    for a, b in zip(got, want):
+        a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+        np.testing.assert_array_equal(a, b)
+        assert np.array_equal(np.signbit(a), np.signbit(b))
