@@ -413,19 +413,20 @@ class grad(_Transformed):
                 if a.ndim != n or a.dtype is not dt:
                     break
             else:
-                arrays = ()
-            if not arrays and guard():
-                if flag:
-                    token = _training.set(True)
-                    try:
-                        g = fn(*args, **kwargs) if kwargs else fn(*args)
-                    finally:
-                        _training.reset(token)
-                else:
-                    g = fn(*args, **kwargs) if kwargs else fn(*args)
-                if fresh or type(g) is float:   # made by the derivative: aliases no argument
-                    return (g,) if self.tuple_out and len(self.wrt) == 1 else g
-                return self._tuple(_own(g, args))
+                if guard():
+                    if flag:
+                        token = _training.set(True)
+                        try:
+                            g = fn(*args, **kwargs)
+                        finally:
+                            _training.reset(token)
+                    else:
+                        g = fn(*args, **kwargs)
+                    if fresh:          # made by the derivative: aliases no argument (1: as a 1-tuple)
+                        return g if fresh is True else (g,)
+                    if type(g) is float:
+                        return (g,) if self.tuple_out and len(self.wrt) == 1 else g
+                    return self._tuple(_own(g, args))
         if any(blockwise.is_dask(a) for a in args):
             g = blockwise.gradient(self, args, kwargs)    # an elementwise loss: block by block
             if g is not None:
@@ -464,7 +465,8 @@ class grad(_Transformed):
             return
         self._fast[type(args[0]) if len(args) == 1 else tuple(map(type, args))] = (
             hit[0], d.fn, hit[2], tuple((i, args[i].ndim, args[i].dtype) for i in arrays),
-            fresh_result(d.source, d.fn), _may_read_training(d.fn))
+            fresh_result(d.source, d.fn) and (1 if self.tuple_out and len(self.wrt) == 1 else True),
+            _may_read_training(d.fn))
 
 
 _ndarray = np.ndarray

@@ -68,3 +68,13 @@ def test_fast_path_gradients_own_their_memory(fn, wrt, nargs):
         for a, b in zip(args, before):
             np.testing.assert_array_equal(a, b)
     assert g._fast                      # the fast path was remembered
+
+
+def test_fresh_gradient_for_a_one_tuple_wrt():
+    x = np.array([0.5, -1.0, 2.0])
+    g = srcad.grad(sum_sq, wrt=(0,))
+    for _ in range(3):
+        out = g(x)
+        assert isinstance(out, tuple) and len(out) == 1
+        np.testing.assert_array_equal(out[0], 2 * x)
+    assert next(iter(g._fast.values()))[4] == 1      # fresh, handed back as a 1-tuple
