@@ -197,8 +197,12 @@ def test_subscript_adjoint_in_place(monkeypatch):
     c = np.array([0.3, -1.2, 0.7, 2.0, 0.5])
     src = srcad.source(srcad.grad(horner, wrt=(0, 1)), 0.8, c)
     # in place, through a float view of dc (floats.py: float arithmetic is faster than NumPy scalars')
-    assert "dc_items[i] += " in src and "add_at" not in src
-    # one value per pass: p (the coefficient c[i] is read again where needed, or not at all)
+    # (each dc[i] is added into once, while it is zero: ``dc_items[i] = 0.0 + dp``, floats.py)
+    assert "dc_items[i] = 0.0 + " in src and "add_at" not in src
+    # one value per pass: p (the coefficient c[i] is read again where needed, or not at all), in a
+    # list indexed by i (buffers.py: the loop's count is known before it runs), no stack
+    assert src.count("[0.0] * c.shape[0]") == 1 and "stack_p[i] = p" in src and "Stack" not in src
+    # (the counting stand-in for Stack is not srcad's own class: buffers.py leaves its stack alone)
     assert len(_pushed(horner, 0.8, c, wrt=(0, 1), monkeypatch=monkeypatch)) == 5
     _check(horner, [0.8, c], (0, 1))
 
