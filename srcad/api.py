@@ -11,6 +11,7 @@ import numpy as np
 from srcad import blockwise, compose, pipeline, runtime
 from srcad.parse import GENERATED
 from srcad.inline import object_arg
+from srcad.ownership import fresh_result
 from srcad.runtime import _training, check_output, owned_copy, zeros_like
 
 
@@ -409,29 +410,28 @@ class grad(_Transformed):
         # checked path (its own variant, without in-place accumulation)
         hit = self._fast.get(type(args[0]) if len(args) == 1 else tuple(map(type, args)))
         if hit is not None and hit[0] == pipeline.generation and not (self._data and _reads_special(self._data)):
-            _, fn, guard, arrays, ndims, floats, flag = hit
-            if arrays:
-                for i, n in zip(arrays, ndims):
-                    if args[i].ndim != n or args[i].dtype.kind == "c":
-                        break
-                else:
-                    for i in floats:
-                        if args[i].dtype.kind != "f":
-                            break
+            _, fn, guard, arrays, fresh, flag = hit
+            # each array as it was when remembered: its ndim, and the very dtype object (NumPy's
+            # float64 is one object; any other dtype, equal or not, takes the checked path)
+            for i, n, dt in arrays:
+                a = args[i]
+                if a.ndim != n or a.dtype is not dt:
+                    break
+            else:
+                if guard():
+                    if flag:
+                        token = _training.set(True)
+                        try:
+                            g = fn(*args, **kwargs)
+                        finally:
+                            _training.reset(token)
                     else:
-                        arrays = ()
-            if not arrays and guard():
-                if flag:
-                    token = _training.set(True)
-                    try:
-                        g = fn(*args, **kwargs) if kwargs else fn(*args)
-                    finally:
-                        _training.reset(token)
-                else:
-                    g = fn(*args, **kwargs) if kwargs else fn(*args)
-                if type(g) is float:
-                    return (g,) if self.tuple_out and len(self.wrt) == 1 else g
-                return self._tuple(_own(g, args))
+                        g = fn(*args, **kwargs)
+                    if fresh:          # made by the derivative: aliases no argument (1: as a 1-tuple)
+                        return g if fresh is True else (g,)
+                    if type(g) is float:
+                        return (g,) if self.tuple_out and len(self.wrt) == 1 else g
+                    return self._tuple(_own(g, args))
         if any(blockwise.is_dask(a) for a in args):
             g = blockwise.gradient(self, args, kwargs)    # an elementwise loss: block by block
             if g is not None:
@@ -466,9 +466,12 @@ class grad(_Transformed):
             return
         if len(self._fast) > 16:
             self._fast.clear()
+        if any(i in arrays and args[i].dtype.kind != "f" for i in self.wrt):
+            return
         self._fast[type(args[0]) if len(args) == 1 else tuple(map(type, args))] = (
-            hit[0], d.fn, hit[2], arrays, tuple(args[i].ndim for i in arrays),
-            tuple(i for i in self.wrt if i in arrays), _may_read_training(d.fn))
+            hit[0], d.fn, hit[2], tuple((i, args[i].ndim, args[i].dtype) for i in arrays),
+            fresh_result(d.source, d.fn) and (1 if self.tuple_out and len(self.wrt) == 1 else True),
+            _may_read_training(d.fn))
 
 
 _ndarray = np.ndarray

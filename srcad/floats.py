@@ -3,9 +3,10 @@
 ``c[i]`` of a NumPy array is an ``np.float64``, and arithmetic on NumPy scalars is several times
 slower than on Python floats (Horner's rule ``p = p * x + c[i]`` spends most of its time there).
 Where a loop reads elements of a 1-D array parameter that nothing rebinds or writes into, the
-derivative reads them through ``c_items = float_items(c)`` (a ``memoryview`` of a float64 array:
-Python floats, no copy; any other array or value is left as it is, so float32 and integer
-arithmetic keep NumPy's meaning).
+derivative reads them through ``c_items = float_list(c)`` (``c.tolist()`` of a float64 array:
+Python floats, read faster than through a ``memoryview``; any other array or value is left as it
+is, so float32 and integer arithmetic keep NumPy's meaning). An adjoint array added into one
+element at a time is written through ``float_items`` (a ``memoryview``: no copy).
 
 A Python float and an ``np.float64`` of the same value agree under ``+``, ``-``, ``*``, unary
 ``-``, comparisons used as decisions, ``abs``/``min``/``max``, NumPy calls (which return NumPy
@@ -28,7 +29,7 @@ _SAFE_BUILTINS = {"float", "int", "bool"}        # the same value either way
 
 
 def python_floats(fwd, bwd, result, facts, env, namer, params, adjoints, seed=None, value=None):
-    """``fwd`` with ``c_items = float_items(c, ...)`` first where element reads of ``c`` (in either
+    """``fwd`` with ``c_items = float_list(c, ...)`` first where element reads of ``c`` (in either
     sweep, changed in place) may give Python floats (see the module docstring). ``seed``: (the
     adjoint the backward sweep starts from, the keyword that holds its first value) or None;
     ``value``: the part of ``result`` that is the function's value (``value_and_grad``)."""
@@ -62,6 +63,7 @@ def python_floats(fwd, bwd, result, facts, env, namer, params, adjoints, seed=No
             for a in adds:
                 a.target.value = N(view)
             call = gast.Call(func=env.ref("float_items"), args=[N(d)] + [N(m) for m in meets], keywords=[])
+            _written_once(bwd, k, d, adds, env)
             bwd.insert(k + 1, assign(view, call, getattr(bwd[k], "lineno", None)))
     if not keep:
         return fwd
@@ -73,7 +75,7 @@ def python_floats(fwd, bwd, result, facts, env, namer, params, adjoints, seed=No
                 items[a] = namer.fresh(a + "_items", numbered=False)
             sub.value = N(items[a])
     lineno = getattr(fwd[0], "lineno", None) if fwd else None
-    made = [assign(v, gast.Call(func=env.ref("float_items"), args=[N(a)] + [N(m) for m in meets],
+    made = [assign(v, gast.Call(func=env.ref("float_list"), args=[N(a)] + [N(m) for m in meets],
                                 keywords=[]), lineno)
             for a, v in sorted(items.items())]
     # after the stacks are made (the first statements), before anything reads an element
@@ -81,6 +83,144 @@ def python_floats(fwd, bwd, result, facts, env, namer, params, adjoints, seed=No
     while k < len(fwd) and _makes_stack(fwd[k], env):
         k += 1
     return list(fwd[:k]) + made + list(fwd[k:])
+
+
+def exact_stacks(fwd, bwd, result, env, params):
+    """Make plain (``Stack()``) every typed stack of numbers whose pops, Python floats or ints where
+    the function had NumPy scalars, reach an operation Python does otherwise: ``/``, ``//``, ``%``,
+    ``**``, ``divmod`` (``ZeroDivisionError``, ``OverflowError``, a complex power where NumPy gives
+    inf or nan), a call other than NumPy's (``power_slope``), an attribute, a value kept. An
+    operation is left as it is where its other operand is an ``np.float64`` whenever the arguments
+    are (a parameter, or what NumPy or arithmetic makes of one): that operand decides it. A plain
+    stack gives back what was pushed, so the derivative computes with the function's own values.
+    Changes ``fwd`` in place (the ``Stack(...)`` calls); returns the names of the stacks made plain."""
+    kinds = {env.by_id.get(id(float)), env.by_id.get(id(int))} - {None}
+    makers = {s.targets[0].id: s for s in fwd if _makes_stack(s, env) and len(s.value.args) == 1 and
+              isinstance(s.value.args[0], gast.Name) and s.value.args[0].id in kinds}
+    plain = set()
+    if not makers:
+        return plain
+    stmts = list(walk_stmts(list(bwd)))
+    module = gast.Module(body=list(bwd) + [gast.Expr(value=result)], type_ignores=[])
+    parents = {id(c): n for n in gast.walk(module) for c in gast.iter_child_nodes(n)}
+    result_ids = {id(n) for n in gast.walk(result)}
+    stored = _stored(list(walk_stmts(list(fwd) + list(bwd))))
+    inputs = {p for p in params if p not in stored}
+    np_name = env.by_id.get(id(_numpy()))
+    typed = _typed_stacks(stmts + list(fwd), env)
+    for st in sorted(makers):
+        popped = {s.targets[0].id for s in stmts if isinstance(s, gast.Assign) and len(s.targets) == 1 and
+                  isinstance(s.targets[0], gast.Name) and isinstance(s.value, gast.Call) and
+                  isinstance(s.value.func, gast.Attribute) and s.value.func.attr == "pop" and
+                  isinstance(s.value.func.value, gast.Name) and s.value.func.value.id == st}
+        floats = _closure(popped, stmts, typed - {st}, frozenset())
+        if not _numpy_like_uses(floats, module, parents, result_ids, inputs, np_name):
+            makers[st].value.args = []
+            plain.add(st)
+    return plain
+
+
+def _numpy_like_uses(floats, module, parents, result_ids, inputs, np_name):
+    """Does every read of ``floats`` in the backward sweep (``module``) give what an
+    ``np.float64`` in its place would (see ``exact_stacks``)?"""
+    def decided(e):
+        """Is ``e`` an ``np.float64`` whenever the (float) arguments are?"""
+        if isinstance(e, gast.Name):
+            return e.id in inputs
+        if isinstance(e, gast.BinOp):
+            return decided(e.left) or decided(e.right)
+        if isinstance(e, gast.UnaryOp) and isinstance(e.op, (gast.USub, gast.UAdd)):
+            return decided(e.operand)
+        return isinstance(e, gast.Call) and _numpy_call(e.func, np_name)
+
+    for node in gast.walk(module):
+        if not (isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load) and node.id in floats):
+            continue
+        cur = node
+        while True:
+            p = parents.get(id(cur))
+            if id(cur) in result_ids and p is None or isinstance(p, gast.Expr) and p.value is cur:
+                break              # a gradient handed back (the same number), or a statement's value
+            if isinstance(p, gast.BinOp):
+                if not isinstance(p.op, _CARRY) and not decided(p.right if cur is p.left else p.left):
+                    return False
+                cur = p
+                continue
+            if isinstance(p, gast.UnaryOp) or isinstance(p, gast.BoolOp) or \
+                    isinstance(p, gast.IfExp) and cur is not p.test:
+                cur = p
+                continue
+            if isinstance(p, gast.IfExp) or isinstance(p, (gast.If, gast.While)) and cur is p.test:
+                break              # a decision: the same
+            if isinstance(p, gast.Compare):
+                q = parents.get(id(p))
+                while isinstance(q, gast.BoolOp) or isinstance(q, gast.UnaryOp) and isinstance(q.op, gast.Not):
+                    q = parents.get(id(q))
+                if isinstance(q, (gast.If, gast.While, gast.IfExp)):
+                    break
+                return False       # a bool kept where NumPy gave np.bool_
+            if isinstance(p, gast.Call) and cur is not p.func:
+                f = p.func
+                if isinstance(f, gast.Attribute) and f.attr == "append" and isinstance(f.value, gast.Name):
+                    break          # pushed: that stack's pops are followed (_closure)
+                if isinstance(f, gast.Name) and f.id in _PASS_BUILTINS:
+                    cur = p
+                    continue
+                if _numpy_call(f, np_name) or isinstance(f, gast.Name) and f.id in _SAFE_BUILTINS:
+                    break
+                return False
+            if isinstance(p, gast.Subscript) and cur is p.slice:
+                break              # an index (an int)
+            if isinstance(p, (gast.Assign, gast.AugAssign)) and cur is p.value:
+                break              # followed by _closure (into an array element: converted)
+            if isinstance(p, gast.Tuple) and id(p) in result_ids:
+                break
+            return False
+    return True
+
+
+def _written_once(bwd, k, d, adds, env):
+    """``d[i] += g`` -> ``d[i] = 0.0 + g`` where ``d = zeros_like(...)`` (``bwd[k]``) takes that one
+    add, in the body of a loop ``for i in range(n)`` (or ``reversed(range(n))``) of ``bwd``'s top
+    level, and nothing else names ``d`` until that loop ends: each element is added into once,
+    while it still holds the zero (``0.0 + g``, not ``g``: a -0.0 becomes 0.0 as before). A read
+    of the element fewer per pass."""
+    made = bwd[k].value
+    if len(adds) != 1 or not isinstance(adds[0].op, (gast.Add, gast.Sub)) or not (
+            isinstance(made, gast.Call) and isinstance(made.func, gast.Name) and
+            made.func.id == env.by_id.get(id(_runtime().zeros_like))):
+        return
+    add = adds[0]
+    for m in range(k + 1, len(bwd)):
+        loop = bwd[m]
+        if isinstance(loop, gast.For) and any(s is add for s in loop.body):
+            break
+        if any(isinstance(n, gast.Name) and n.id == d for n in gast.walk(loop)):
+            return
+    else:
+        return
+    it = loop.iter
+    if isinstance(it, gast.Call) and isinstance(it.func, gast.Name) and it.func.id == "reversed" and len(it.args) == 1:
+        it = it.args[0]
+    v = loop.target.id if isinstance(loop.target, gast.Name) else None
+    if not (isinstance(it, gast.Call) and isinstance(it.func, gast.Name) and it.func.id == "range" and
+            len(it.args) == 1 and not it.keywords and isinstance(add.target.slice, gast.Name) and
+            add.target.slice.id == v) or loop.orelse:
+        return
+    if any(isinstance(n, gast.Name) and (n.id == d or n.id == v and not isinstance(n.ctx, gast.Load))
+           for s in loop.body for n in gast.walk(s)):
+        return
+    k_add = loop.body.index(add)
+    once = gast.Assign(targets=[add.target], value=gast.BinOp(left=gast.Constant(value=0.0, kind=None), op=add.op,
+                                                             right=add.value), type_comment=None)
+    if hasattr(add, "lineno"):
+        once.lineno = add.lineno
+    loop.body[k_add] = once
+
+
+def _runtime():
+    from srcad import runtime
+    return runtime
 
 
 def _numpy():

@@ -181,6 +181,12 @@ def float_items(a, *scalars):
     return lambda a, *scalars: a
 
 
+@twin(runtime.float_list)
+def float_list(a, *scalars):
+    """The array itself, as for ``float_items``."""
+    return lambda a, *scalars: a
+
+
 @twin(runtime.contiguous)
 def contiguous(g):
     if _arr(g):

@@ -437,11 +437,16 @@ def _pure_expr(value, pure_call):
     return True
 
 
-def _writes(stmt, fusable_aug, pure_call):
-    """The names ``stmt`` binds, or None where it may change memory in ways not seen by name."""
+def _writes(stmt, fusable_aug, pure_call, lists=()):
+    """The names ``stmt`` binds, or None where it may change memory in ways not seen by name
+    (``s[i] = v`` into one of ``lists``, which no other name reaches: ``s``)."""
     if type(stmt) is gast.Assign and all(isinstance(t, gast.Name) for t in stmt.targets) and \
             _pure_expr(stmt.value, pure_call):
         return {t.id for t in stmt.targets}
+    if type(stmt) is gast.Assign and len(stmt.targets) == 1 and isinstance(stmt.targets[0], gast.Subscript) and \
+            isinstance(stmt.targets[0].value, gast.Name) and stmt.targets[0].value.id in lists and \
+            _pure_expr(stmt.value, pure_call) and _pure_expr(stmt.targets[0].slice, pure_call):
+        return {stmt.targets[0].value.id}
     if isinstance(stmt, gast.AugAssign) and isinstance(stmt.target, gast.Name) and fusable_aug(stmt.target.id):
         return {stmt.target.id}
     if isinstance(stmt, gast.Delete):
@@ -462,16 +467,69 @@ def fuse_single_use(sections, result, temporary, pure_call, owned):
     statements a value moves past.
     """
     sections = propagate_copies(sections, result, temporary, pure_call, owned)
+    sections = _fuse_run(sections, result, temporary, pure_call, owned)
+    _fuse_loop_bodies(sections, result, temporary, pure_call, owned)
+    return sections
+
+
+def _fuse_loop_bodies(sections, result, temporary, pure_call, owned):
+    """``fuse_single_use`` in the body of every loop (``p = p * x + c_items[i]`` for ``mul_1 = p * x;
+    elt_1 = c_items[i]; ...; p = mul_1 + elt_1``): a temporary bound once in the whole derivative,
+    read once, later in the same pass of the same body (not by an earlier statement of the body,
+    which would read the previous pass's value, nor outside the loop). A store into a list srcad
+    made for its saves (``stack_p[i] = p``, buffers.py, which nothing else names) writes that list
+    only."""
+    lists = _private_lists([s for sec in sections for s in sec])
+    loops = [n for sec in sections for s in sec for n in gast.walk(s) if isinstance(n, (gast.For, gast.While))]
+    for loop in loops:
+        body = loop.body
+        loop.body = []
+        try:
+            rest = gast.Module(body=[s for sec in sections for s in sec] + [gast.Expr(value=result)], type_ignores=[])
+            new = _fuse_run([body], rest, temporary, pure_call, owned, block=True, lists=lists)[0]
+        finally:
+            loop.body = body
+        loop.body = new
+
+
+def _private_lists(stmts):
+    """Names bound once, to ``[number] * n``, and otherwise only subscripted (``s[i]``, ``s[i] = v``):
+    lists no other name can reach."""
+    made, other = {}, set()
+    for s in stmts:
+        for n in gast.walk(s):
+            if isinstance(n, gast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], gast.Name) and \
+                    isinstance(n.value, gast.BinOp) and isinstance(n.value.op, gast.Mult) and \
+                    isinstance(n.value.left, gast.List) and len(n.value.left.elts) == 1 and \
+                    isinstance(n.value.left.elts[0], gast.Constant):
+                made[n.targets[0].id] = made.get(n.targets[0].id, 0) + 1
+    subscripted = set()
+    for s in stmts:
+        for n in gast.walk(s):
+            if isinstance(n, gast.Subscript) and isinstance(n.value, gast.Name):
+                subscripted.add(id(n.value))
+    for s in stmts:
+        for n in gast.walk(s):
+            if isinstance(n, gast.Name) and id(n) not in subscripted and (isinstance(n.ctx, gast.Load) or
+                                                                       isinstance(n.ctx, gast.Del)):
+                other.add(n.id)
+    return {name for name, k in made.items() if k == 1 and name not in other}
+
+
+def _fuse_run(sections, result, temporary, pure_call, owned, block=False, lists=()):
+    """``fuse_single_use`` over one run of statements (``block``: a loop's body, ``result`` the
+    rest of the derivative)."""
     stmts = [s for sec in sections for s in sec] + [result]
     last = len(stmts) - 1            # the result expression, read after every statement
     where = [k for k, sec in enumerate(sections) for _ in sec]
-    loads, stores, first_store, at = {}, {}, {}, {}
+    loads, stores, first_store, at, load_at = {}, {}, {}, {}, {}
     for j, s in enumerate(stmts):
         for n in walk(s):
             if isinstance(n, gast.Name):
                 at.setdefault(n.id, set()).add(j)
                 if isinstance(n.ctx, gast.Load):
                     loads[n.id] = loads.get(n.id, 0) + 1
+                    load_at.setdefault(n.id, set()).add(j)
                 else:
                     stores[n.id] = stores.get(n.id, 0) + 1
                     first_store.setdefault(n.id, j)
@@ -497,6 +555,8 @@ def fuse_single_use(sections, result, temporary, pure_call, owned):
         t = s.targets[0].id
         if not temporary(t) or stores.get(t) != 1:
             continue
+        if block and any(j <= i or j == last for j in load_at.get(t, ())):
+            continue     # read by an earlier statement of the body (the last pass's value), or outside
         reads_at = sorted(j for j in at.get(t, ()) if j > i)
         if _rematerialise(s.value, [stmts[j] for j in reads_at if j != last], t, writes_memory,
                           lambda name, i=i: bound_once_before(name, i)):
@@ -517,7 +577,7 @@ def fuse_single_use(sections, result, temporary, pure_call, owned):
                 isinstance(use.targets[0], gast.Name) and temporary(use.targets[0].id):
             continue   # ``u = t``: u is the other name, written as t where it is read (t's name stays)
         if _may_move_past([stmts[k] for k in range(i + 1, j) if k not in dropped], names_read_expr(s.value),
-                          owned, pure_call):
+                          owned, pure_call, lists):
             _replace_name(use, t, s.value)
             moved(t, s.value, [j])
             dropped.add(i)
@@ -689,10 +749,10 @@ def _writes_memory(stmts, owned):
     return False
 
 
-def _may_move_past(stmts, reads, owned, pure_call):
+def _may_move_past(stmts, reads, owned, pure_call, lists=()):
     """Whether a pure value reading ``reads`` gives the same result after ``stmts``."""
     for s in stmts:
-        w = _writes(s, owned, pure_call)
+        w = _writes(s, owned, pure_call, lists)
         if w is None or w & reads:
             return False
     return True

@@ -347,7 +347,7 @@ def _hashable(obj):
 
 _CREATORS = {np.zeros, np.ones, np.empty, np.full}
 _LIKE = {np.zeros_like, np.ones_like, np.empty_like, np.full_like, np.copy, rt.owned_copy, rt.copy_adjoint,
-         rt.zeros_like, rt.stop_gradient, rt.float_items}
+         rt.zeros_like, rt.stop_gradient, rt.float_items, rt.float_list}
 
 
 def _is_range(it):

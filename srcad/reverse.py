@@ -23,10 +23,11 @@ from srcad.analyze import call_wrt, changed_in_place
 from srcad.astutil import N, assign, at, clone, expr_stmt, index_value, stored_names
 from srcad.astutil import attr_call as _attr_call, call as _call, const as _const, names_read
 from srcad.astutil import walk
+from srcad.buffers import index_stacks
 from srcad.backward import (AssignRecord, Backward, ForRecord, IfRecord, PushRecord, RestoreRecord,
                             SetitemRecord, WhileRecord)
 from srcad.errors import fail_at
-from srcad.floats import _integer, python_floats
+from srcad.floats import _integer, exact_stacks, python_floats
 from srcad.names import names_in
 from srcad.parse import GENERATED
 from srcad.saves import BODY, ORELSE, SELF, SaveLog, Step, inner
@@ -564,9 +565,14 @@ class Reverse(Backward):
                 fwd.append(assign(kept, v, ln))
                 value = N(kept)
             result = gast.Tuple(elts=[value, result], ctx=gast.Load())
+        # typed stacks whose Python floats would meet ``/``, ``**``... as NumPy scalars did not
+        plain = exact_stacks(fwd, bwd, result, env, norm.params)
         if mode != "call" and info.fn not in GENERATED:
             # a scalar loop's element reads as Python floats where that changes no result
             primal_of = {d: v for v, d in self.adjoints.items()}
             fwd = python_floats(fwd, bwd, result, facts, env, norm.namer, norm.params, primal_of,
                                 self._seed_keyword(), result.elts[0] if mode == "value_and_grad" else None)
+        if mode != "call":
+            # a counted loop's saved numbers in a list indexed by the loop variable
+            fwd = index_stacks(fwd, bwd, env, plain)
         return fwd, bwd, result

@@ -99,7 +99,8 @@ def test_one_named_typed_stack_per_saved_variable():
     src = srcad.source(srcad.grad(nested), 0.3)
     assert "stack_s = Stack(float)" in src
     assert "stack_cond_1 = Stack(bool)" in src
-    assert "stack_j = Stack(int)" in src
+    # j, saved once per pass of the counted outer loop: a list indexed by i (buffers.py)
+    assert "stack_j = [0] * 3" in src and "j = stack_j[i]" in src
     assert "stack_s.append(s)" in src and "s = stack_s.pop()" in src
     assert "stack = Stack()" not in src
     # ``j`` is pushed before the inner loop first assigns it: a typed placeholder, not None

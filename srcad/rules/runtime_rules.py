@@ -344,6 +344,16 @@ def float_items_(y, x, *scalars):
     d[y] = d[x]
 
 
+@reverse(rt.float_list)
+def float_list_(y, x, *scalars):
+    d[x] = d[y]
+
+
+@forward(rt.float_list)
+def float_list_(y, x, *scalars):
+    d[y] = d[x]
+
+
 @reverse(rt.copy_adjoint)
 def copy_adjoint_(y, g):
     d[g] = d[y]
