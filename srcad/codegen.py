@@ -234,6 +234,18 @@ class _Printer(astunparse.Unparser):
         self._req = 13
         super()._Call(t)
 
+    def _fstring_FormattedValue(self, t, write):
+        # astunparse prints the expression inside ``{...}`` with its own printer, which writes
+        # ``x[:, 0]`` as ``x[(:, 0)]`` (not Python): print it with this one
+        expr = unparse(t.value).rstrip("\n")
+        write("{" + (" " if expr.startswith("{") else "") + expr)
+        if t.conversion != -1:
+            write("!" + chr(t.conversion))
+        if t.format_spec:
+            write(":")
+            getattr(self, "_fstring_" + type(t.format_spec).__name__)(t.format_spec, write)
+        write("}")
+
     def _Return(self, t):
         if isinstance(t.value, ast.Tuple) and t.value.elts:
             self.fill("return ")

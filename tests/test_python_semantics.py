@@ -504,3 +504,16 @@ def test_spreads_srcad_cannot_see_are_refused(fn):
         with pytest.raises(srcad.TransformError, match=r"spread|starred") as e:
             run()
         assert e.value.filename == __file__
+
+
+def fstring_with_a_slice(x, y):
+    label = f"{np.max(x[:, 0]):.2f} {y!r} {{braces}}"
+    return np.sum(x * y) * len(label)
+
+
+def test_fstrings_print_as_python():
+    """An f-string whose expression slices (``x[:, 0]``) is printed as Python in the derivative
+    (astunparse's own printer wrote ``x[(:, 0)]``, which does not parse)."""
+    x = np.array([[0.3, 0.4], [0.5, 0.6]])
+    check_both(fstring_with_a_slice, [x, 1.25], 0)
+    assert "x[:, 0]" in srcad.source(srcad.grad(fstring_with_a_slice), x, 1.25)
