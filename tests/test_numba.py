@@ -268,7 +268,7 @@ def test_modes_and_the_compiled_function():
     assert all(name in compiled.namespace for name in ("np",))
     assert compiled.py_func.__name__ == "grad_loop"
     # a known trip count: the saved y goes into a list made at its size (srcad/buffers.py), indexed
-    assert "stack_y = [0.0] * 50" in compiled.source and "stack_y[i] = y" in compiled.source
+    assert "stack_y = np.empty(50)" in compiled.source and "stack_y[i] = y" in compiled.source
     assert ".append(" not in compiled.source and "y = stack_y[i]" in compiled.source
     # srcad.jit is grad(compile="numba"); its fast path is keyed on the argument types
     jitted = srcad.jit(loop)
