@@ -115,19 +115,8 @@ def exact_stacks(fwd, bwd, result, env, params):
                   isinstance(s.value.func.value, gast.Name) and s.value.func.value.id == st}
         floats = _closure(popped, stmts, typed - {st}, frozenset())
         if not _numpy_like_uses(floats, module, parents, result_ids, inputs, np_name):
-            kind = next((t for t in (float, int) if env.by_id.get(id(t)) == makers[st].value.args[0].id), None)
-            if np_name is None or kind is None:
-                makers[st].value.args = []
-                plain.add(st)
-                continue
-            # still 8 bytes a number on the tape, handed back as the NumPy scalar it was
-            scalar = gast.Attribute(value=N(np_name), attr="float64" if kind is float else "int64", ctx=gast.Load())
-            for s in stmts:
-                if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name) and s.targets[0].id in popped \
-                        and isinstance(s.value, gast.Call) and \
-                        isinstance(s.value.func, gast.Attribute) and s.value.func.attr == "pop" and \
-                        isinstance(s.value.func.value, gast.Name) and s.value.func.value.id == st:
-                    s.value = gast.Call(func=scalar, args=[s.value], keywords=[])
+            makers[st].value.args = []
+            plain.add(st)
     return plain
 
 
