@@ -1375,7 +1375,7 @@ def p_scalar_loop(g, env, depth):
 # (any over a generator, :=), unpacking an array by its first axis, and a list written through a
 # second name (refused: the derivative would carry the two names apart)
 def p_idioms(g, env, depth):
-    k = g.r.randrange(10)
+    k = g.r.randrange(11)
     c = g.pick(CONSTS)
     w = g.fresh("id")
     vecs = [n for n in arrays(env, 1) if len(env.arrays[n]) == 1 and env.arrays[n][0] >= 2]
@@ -1464,6 +1464,14 @@ def p_idioms(g, env, depth):
             return [Line(f"{d} = {{1: {a}[0], 0: {a}[1]}}"), Line(f"{u}, {v} = {d}"),
                     Line(f"{w} = {a}[{u}] * {v} + {a}[{v}] * {c}")]
         return [Line(f"{u}, {v} = {a}"), Line(f"{w} = {u} * {v} + {u} * {c}")]
+    if k == 10 and g.chance(0.3):  # a list appended to, then spread into a call (refused where differentiated)
+        a, b = g.ex(env, 1, ()), g.ex(env, 1, ())
+        P = g.fresh("P")
+        env.drop(w)
+        env.arrays[w] = ()
+        return [Line(f"{P} = []"), Line(f"{P}.append({a.p})", f"{P}.append({a.i})"),
+                Line(f"{P}.append({b.p} * {c})", f"{P}.append({b.i} * {c})"),
+                Line(f"{w} = np.multiply(*{P}) + np.add(*{P})")]
     if k == 9:                     # an affine map x @ W + b (srcad/patterns.py makes it one call)
         mats = [n for n in arrays(env, 2) if len(env.arrays[n]) == 2]
         if not mats:
