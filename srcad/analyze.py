@@ -20,7 +20,7 @@ from srcad.ranks import RankFacts, _hashable
 from srcad.callees import resolve as resolve_callee
 from srcad.errors import TransformError, fail_at
 from srcad.parse import GENERATED
-from srcad.astutil import N, assign, walk_stmts
+from srcad.astutil import N, assign, rewrite_blocks, walk_stmts
 from srcad.astutil import walk
 from srcad.rules.registry import FORWARD, NONDIFF, REVERSE, library_function, library_hint
 from srcad import runtime as rt
@@ -650,28 +650,21 @@ def guard_truncating_writes(body, facts, wrt, local_names, env, namer):
     inexact = _known_inexact(body, facts, wrt)
     helper = []
 
-    def rewrite(stmts):
-        out = []
-        for s in stmts:
-            for field in ("body", "orelse"):
-                sub = getattr(s, field, None)
-                if isinstance(sub, list) and sub:
-                    setattr(s, field, rewrite(sub))
-            t = s.targets[0] if isinstance(s, gast.Assign) else None
-            if isinstance(t, gast.Subscript) and isinstance(t.value, gast.Name) and facts.is_active(s.value) \
-                    and t.value.id not in inexact and (t.value.id not in facts.integer_arrays or
-                                                       t.value.id in facts.active):   # ``x.astype(int)``
-                if not helper:
-                    helper.append(env.ref_name("as_stored", rt.as_stored))
-                    facts.info.extra.setdefault(helper[0], rt.as_stored)
-                tmp = namer.fresh("stored")
-                local_names.add(tmp)
-                call = gast.Call(func=N(helper[0]), args=[s.value, N(t.value.id)], keywords=[])
-                out.append(assign(tmp, call, s.lineno))
-                s.value = N(tmp)
-            out.append(s)
-        return out
-    body = rewrite(body)
+    def one(s):
+        t = s.targets[0] if isinstance(s, gast.Assign) else None
+        if not (isinstance(t, gast.Subscript) and isinstance(t.value, gast.Name) and facts.is_active(s.value)
+                and t.value.id not in inexact and (t.value.id not in facts.integer_arrays or
+                                                   t.value.id in facts.active)):   # ``x.astype(int)``
+            return [s]
+        if not helper:
+            helper.append(env.ref_name("as_stored", rt.as_stored))
+            facts.info.extra.setdefault(helper[0], rt.as_stored)
+        tmp = namer.fresh("stored")
+        local_names.add(tmp)
+        call = gast.Call(func=N(helper[0]), args=[s.value, N(t.value.id)], keywords=[])
+        s.value = N(tmp)
+        return [assign(tmp, call, s.lineno), s]
+    body = rewrite_blocks(body, one)
     return body, bool(helper)
 
 

@@ -47,6 +47,19 @@ def walk(node):
         yield n
 
 
+def rewrite_blocks(stmts, one):
+    """``stmts`` with the statements ``one(s)`` returns in place of each statement ``s``; the blocks
+    nested in ``s`` (``body``, ``orelse``) are rewritten first, in place."""
+    out = []
+    for s in stmts:
+        for field in ("body", "orelse"):
+            sub = getattr(s, field, None)
+            if isinstance(sub, list) and sub:
+                setattr(s, field, rewrite_blocks(sub, one))
+        out += one(s)
+    return out
+
+
 def names_read(stmts):
     """The names ``stmts`` (a list of nodes) read."""
     out = set()

@@ -9,7 +9,7 @@
 import gast
 
 from srcad import runtime as rt
-from srcad.astutil import N, assign, walk_stmts
+from srcad.astutil import N, assign, rewrite_blocks, walk_stmts
 from srcad.astutil import walk
 
 
@@ -33,24 +33,15 @@ def appends_as_assignments(body, info, params, env):
     helper = env.ref_name("list_append", rt.list_append)
     info.extra.setdefault(helper, rt.list_append)   # forward mode resolves names through info
 
-    def rewrite(stmts):
-        out = []
-        for s in stmts:
-            for field in ("body", "orelse"):
-                sub = getattr(s, field, None)
-                if isinstance(sub, list) and sub:
-                    setattr(s, field, rewrite(sub))
-            call = s.value if isinstance(s, gast.Expr) else None
-            if isinstance(call, gast.Call) and isinstance(call.func, gast.Attribute) and \
-                    call.func.attr == "append" and isinstance(call.func.value, gast.Name) and \
-                    call.func.value.id in local_names and len(call.args) == 1 and not call.keywords:
-                lst = call.func.value.id
-                value = gast.Call(func=N(helper), args=[N(lst), call.args[0]], keywords=[])
-                out.append(assign(lst, value, s.lineno))
-                continue
-            out.append(s)
-        return out
-    return rewrite(body)
+    def one(s):
+        call = s.value if isinstance(s, gast.Expr) else None
+        if isinstance(call, gast.Call) and isinstance(call.func, gast.Attribute) and \
+                call.func.attr == "append" and isinstance(call.func.value, gast.Name) and \
+                call.func.value.id in local_names and len(call.args) == 1 and not call.keywords:
+            lst = call.func.value.id
+            return [assign(lst, gast.Call(func=N(helper), args=[N(lst), call.args[0]], keywords=[]), s.lineno)]
+        return [s]
+    return rewrite_blocks(body, one)
 
 
 def split_self_reads(stmts, facts, namer):
