@@ -374,6 +374,21 @@ def _list_buffers(fdef, ns):
                                                 args=[v.right], keywords=kw), v)
 
 
+def _all_names(fdef):
+    """Every name and parameter the function uses (fresh names must avoid them)."""
+    return {n.id for n in ast.walk(fdef) if isinstance(n, ast.Name)} | \
+        {a.arg for a in ast.walk(fdef) if isinstance(a, ast.arg)}
+
+
+def _stack_makers(top, ns):
+    """(statement, stack name) for each ``stack = Stack(...)`` among the statements ``top`` (a
+    copy of the list is walked: callers may remove the statement)."""
+    for stmt in list(top):
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name) \
+                and isinstance(stmt.value, ast.Call) and _is_name_of(stmt.value.func, ns, runtime.Stack):
+            yield stmt, stmt.targets[0].id
+
+
 def _split_sites(fdef, ns):
     """A stack pushed at several places of one loop's body and popped at as many of another's (the
     forward and backward sweeps of a loop that saves a variable more than once a pass) becomes one
@@ -382,15 +397,10 @@ def _split_sites(fdef, ns):
     every site (the sites are statements of the loop bodies themselves, which have no ``break``,
     ``continue`` or ``return``), so a pass's values lie on the one stack as a block, which the
     backward pass pops in reverse: its first pop takes the last site's value, and so on."""
-    names = {n.id for n in ast.walk(fdef) if isinstance(n, ast.Name)} | {a.arg for a in ast.walk(fdef)
-                                                                          if isinstance(a, ast.arg)}
+    names = _all_names(fdef)
     loops = [n for n in ast.walk(fdef) if isinstance(n, (ast.For, ast.While))]
     top = fdef.body
-    for stmt in list(top):
-        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
-                and isinstance(stmt.value, ast.Call) and _is_name_of(stmt.value.func, ns, runtime.Stack)):
-            continue
-        name = stmt.targets[0].id
+    for stmt, name in _stack_makers(top, ns):
         sites = {"append": [], "pop": []}    # (loop, statement)
         for loop in loops:
             for s in loop.body:
@@ -494,14 +504,9 @@ def _unstack(fdef, ns):
     code, no loop or branch) holds one value per push: each push becomes a variable of its own
     (``stack_x.append(x)`` -> ``saved_x_1 = x``, the matching pop ``x = saved_x_1``), so a variable
     saved once as a number and once as an array (or with two ranks) needs no list of one type."""
-    names = {n.id for n in ast.walk(fdef) if isinstance(n, ast.Name)} | {a.arg for a in ast.walk(fdef)
-                                                                          if isinstance(a, ast.arg)}
+    names = _all_names(fdef)
     top = fdef.body
-    for stmt in list(top):
-        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
-                and isinstance(stmt.value, ast.Call) and _is_name_of(stmt.value.func, ns, runtime.Stack)):
-            continue
-        name = stmt.targets[0].id
+    for stmt, name in _stack_makers(top, ns):
         order = []   # ("push" | "pop", statement), in program order
         for s in top:
             call = s.value if isinstance(s, (ast.Expr, ast.Assign)) else None

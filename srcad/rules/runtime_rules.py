@@ -5,7 +5,7 @@ import numpy as np
 from srcad import compose
 from srcad import runtime as rt
 from srcad.rules import norm_helpers as nm
-from srcad.rules.registry import forward, linear, nondiff, reverse
+from srcad.rules.registry import FORWARD, REVERSE, forward, linear, nondiff, reverse
 from srcad.rules import more_helpers as _more
 from srcad.rules.more_helpers import slot
 from srcad.rules.norm_helpers import (norm_adjoint, norm_adjoint_dx, norm_adjoint_dy, norm_adjoint_dy_adjoint,
@@ -344,14 +344,9 @@ def float_items_(y, x, *scalars):
     d[y] = d[x]
 
 
-@reverse(rt.float_list)
-def float_list_(y, x, *scalars):
-    d[x] = d[y]
-
-
-@forward(rt.float_list)
-def float_list_(y, x, *scalars):
-    d[y] = d[x]
+# float_list reads the same elements as float_items (a list where that is a memoryview): its rules
+REVERSE[rt.float_list] = REVERSE[rt.float_items]
+FORWARD[rt.float_list] = FORWARD[rt.float_items]
 
 
 @reverse(rt.copy_adjoint)
